@@ -1,0 +1,3 @@
+from labeling.cli import main
+
+main()

@@ -1,0 +1,200 @@
+"""The `scriptlabel` command line: each command opens the database, makes one library call and
+turns a library error into a one-line message on stderr with a non-zero exit."""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from store.types import ScriptlabelError
+
+
+def _emit(obj) -> None:
+    click.echo(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+def handle_errors(func):
+    @functools.wraps(func)
+    def wrapper(*args, **kwargs):
+        try:
+            return func(*args, **kwargs)
+        except ScriptlabelError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except KeyboardInterrupt:
+            click.echo("error: interrupted; the database keeps everything that was finished", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+def _db(ctx: click.Context, *, create: bool = True):
+    from store.db import open_db
+
+    return open_db(ctx.obj["db_path"], create=create)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--db", "db_path", type=click.Path(dir_okay=True), default=None,
+              help="SQLite database (default: $SCRIPTLABEL_DB or ./scriptlabel-data/scriptlabel.db).")
+@click.version_option(package_name="scriptlabel")
+@click.pass_context
+def cli(ctx: click.Context, db_path: str | None) -> None:
+    """scriptlabel: turn screenplays into labeled data, and learn while people label."""
+    from store.db import default_db_path
+
+    ctx.ensure_object(dict)
+    ctx.obj["db_path"] = Path(db_path) if db_path else default_db_path()
+
+
+@cli.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path())
+@click.option("--title", default=None, help="Title to store (default: from the file).")
+@click.option("--ocr", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
+              help="OCR pages: auto = only pages without a text layer.")
+@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="OCR worker processes.")
+@click.option("--dpi", type=click.IntRange(72, 600), default=300, show_default=True, help="OCR rendering resolution.")
+@click.option("--duplicate", is_flag=True, help="Ingest a file again even if the same bytes were ingested before.")
+@click.pass_context
+@handle_errors
+def ingest(ctx, paths, title, ocr, workers, dpi, duplicate):
+    """Ingest screenplays (PDF, plain text, Fountain, FDX); prints one JSON line per file."""
+    from labeling.ingest import check_path, ingest_path
+
+    for path in paths:  # check every path before touching the database
+        check_path(path)
+    db = _db(ctx)
+    for path in paths:
+        bar = _ProgressBar(Path(path).name)
+        try:
+            result = ingest_path(db, path, title=title, ocr=ocr, workers=workers, dpi=dpi,
+                                 allow_duplicate=duplicate, progress=bar)
+        finally:
+            bar.close()
+        _emit(result.as_json())
+
+
+class _ProgressBar:
+    """Pages done/total on stderr (tqdm), created on the first report."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.bar = None
+
+    def __call__(self, done: int, total: int) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total, desc=self.name, unit="page", file=sys.stderr, leave=False,
+                            mininterval=0.5)
+        self.bar.update(done - self.bar.n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+@cli.command()
+@click.pass_context
+@handle_errors
+def scripts(ctx):
+    """List scripts as JSON lines: script_id, title, pages, lines, labeled."""
+    from store.scripts import list_scripts
+
+    for s in list_scripts(_db(ctx)):
+        _emit({"script_id": s.script_id, "title": s.title, "pages": s.pages, "lines": s.lines,
+               "labeled": s.labeled, "format": s.format, "status": s.status})
+
+
+@cli.command()
+@click.option("--script", "script_id", type=int, default=None, help="Only this script.")
+@click.pass_context
+@handle_errors
+def sequences(ctx, script_id):
+    """List sequences as JSON lines."""
+    from store.scripts import get_script
+    from store.sequences import list_sequences
+
+    db = _db(ctx)
+    if script_id is not None:
+        get_script(db, script_id)
+    for s in list_sequences(db, script_id):
+        _emit({"sequence_id": s.sequence_id, "script_id": s.script_id, "code": s.code, "title": s.title,
+               "first_line_no": s.first_line_no, "last_line_no": s.last_line_no, "lines": s.lines})
+
+
+@cli.command()
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "fountain", "conll"]), required=True,
+              help="Dataset format.")
+@click.option("--out", "out", type=click.Path(), required=True, help="File to write.")
+@click.option("--script", "script_id", type=int, default=None, help="Only this script.")
+@click.option("--only-human", is_flag=True, help="Only lines a person labeled.")
+@click.option("--scheme", type=click.Choice(["full", "seed"]), default="full", show_default=True,
+              help="full = 7 labels; seed = the study's S/C/D/O.")
+@click.pass_context
+@handle_errors
+def export(ctx, fmt, out, script_id, only_human, scheme):
+    """Export labeled lines as a dataset; prints {"format", "out", "rows"}."""
+    from labeling.export import ExportError, export_dataset
+
+    out_path = Path(out)
+    if not out_path.parent.exists():
+        raise ExportError(f"{out_path.parent}: no such directory; create it first (mkdir -p {out_path.parent})")
+    _emit(export_dataset(_db(ctx), fmt, out_path, script_id=script_id, only_human=only_human, scheme=scheme))
+
+
+@cli.command()
+@click.argument("line_id", type=int)
+@click.argument("label")
+@click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who labels (default: $USER).")
+@click.pass_context
+@handle_errors
+def label(ctx, line_id, label, annotator):
+    """Record a human label for a line (what the app does on a key press)."""
+    from labeling.session import record_label
+
+    _emit(record_label(_db(ctx, create=False), line_id, label, annotator=annotator))
+
+
+@cli.command()
+@click.argument("sequence_id", type=int)
+@click.argument("value", type=int)
+@click.option("--department", default="overall", show_default=True, help="overall, animation, fx, lighting, …")
+@click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who rates (default: $USER).")
+@click.pass_context
+@handle_errors
+def rate(ctx, sequence_id, value, department, annotator):
+    """Record a human complexity rating (1–5) for a sequence."""
+    from store.sequences import add_rating
+
+    rating_id = add_rating(_db(ctx, create=False), sequence_id, value, department=department, annotator=annotator)
+    _emit({"rating_id": rating_id, "sequence_id": sequence_id, "department": department, "value": value})
+
+
+@cli.command()
+@click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--sample/--no-sample", default=True, show_default=True,
+              help="Ingest the bundled sample screenplay on first start.")
+@click.pass_context
+@handle_errors
+def serve(ctx, port, sample):
+    """Start the Streamlit app on this database."""
+    import subprocess
+
+    app = Path(__file__).resolve().parents[1] / "streamlit_app.py"
+    env = dict(os.environ, SCRIPTLABEL_DB=str(ctx.obj["db_path"]), SCRIPTLABEL_SAMPLE="1" if sample else "0")
+    raise SystemExit(subprocess.call(
+        [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+         "--server.headless", "true", "--browser.gatherUsageStats", "false"], env=env))
+
+
+def main() -> None:
+    cli(prog_name="scriptlabel")
+
+
+if __name__ == "__main__":
+    main()

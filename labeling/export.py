@@ -1,0 +1,107 @@
+"""Dataset exports: CSV, JSONL, Parquet, Fountain, CoNLL — one pluggable writer per format."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+from sqlite_utils import Database
+
+from labeling.sequences import looks_like_heading
+from store import scripts as script_store
+from store.export import export_frame
+from store.types import SEED_SCHEME, ScriptlabelError
+
+
+class ExportError(ScriptlabelError):
+    pass
+
+
+def _write_csv(frame: pd.DataFrame, out: Path) -> None:
+    frame.to_csv(out, index=False)
+
+
+def _write_jsonl(frame: pd.DataFrame, out: Path) -> None:
+    frame.to_json(out, orient="records", lines=True, force_ascii=False)
+
+
+def _write_parquet(frame: pd.DataFrame, out: Path) -> None:
+    frame.to_parquet(out, index=False)
+
+
+def _write_conll(frame: pd.DataFrame, out: Path) -> None:
+    """CoNLL-style: one token per row with a BIO tag of its line's label; a blank row ends each line."""
+    with out.open("w", encoding="utf-8") as handle:
+        for script_id, group in frame.groupby("script_id", sort=False):
+            handle.write(f"-DOCSTART- -X- {script_id} O\n\n")
+            for row in group.itertuples():
+                label = row.label if isinstance(row.label, str) else "other"
+                for i, token in enumerate(str(row.text).split()):
+                    handle.write(f"{token}\t{'B' if i == 0 else 'I'}-{label}\n")
+                handle.write("\n")
+
+
+def _write_fountain(frame: pd.DataFrame, out: Path) -> None:
+    from labeling.formats.fountain import write_fountain
+
+    if frame["script_id"].nunique() > 1:
+        raise ExportError("a Fountain export holds one script: add --script ID (see `scriptlabel scripts`)")
+    if frame["label"].isin({"S", "C", "D", "O"}).any():
+        raise ExportError("Fountain needs the full label set: drop --scheme seed for a Fountain export")
+    rows = [(row.text, row.label if isinstance(row.label, str) else "action") for row in frame.itertuples()]
+    out.write_text(write_fountain(rows), encoding="utf-8")
+
+
+WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
+    "csv": _write_csv,
+    "jsonl": _write_jsonl,
+    "parquet": _write_parquet,
+    "conll": _write_conll,
+    "fountain": _write_fountain,
+}
+
+
+def build_export(db: Database, *, script_id: int | None = None, only_human: bool = False,
+                 scheme: str = "full") -> pd.DataFrame:
+    if scheme not in ("full", "seed"):
+        raise ExportError(f"--scheme must be full or seed, not {scheme!r}")
+    if script_id is not None:
+        script_store.get_script(db, script_id)
+    lines = script_store.lines_frame(db, script_id)
+    rules = pd.Series(
+        {r.line_id: "scene_heading" for r in lines.itertuples() if looks_like_heading(r.text)}, dtype=object)
+    frame = export_frame(db, script_id=script_id, only_human=only_human, rule_labels=rules)
+    if scheme == "seed":
+        frame["label"] = frame["label"].map(SEED_SCHEME)
+    return frame
+
+
+def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | None = None,
+                   only_human: bool = False, scheme: str = "full") -> dict:
+    """Write the export and return {"format", "out", "rows"}. Checks the destination before writing."""
+    if fmt not in WRITERS:
+        raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(WRITERS)}")
+    out = Path(out)
+    if out.is_dir():
+        raise ExportError(f"{out} is a directory; give a file path, e.g. {out / ('export.' + fmt)}")
+    if not out.parent.exists():
+        raise ExportError(f"{out.parent}: no such directory; create it first (mkdir -p {out.parent})")
+    frame = build_export(db, script_id=script_id, only_human=only_human, scheme=scheme)
+    tmp = out.with_name(out.name + ".partial")
+    try:
+        WRITERS[fmt](frame, tmp)
+        tmp.replace(out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return {"format": fmt, "out": str(out), "rows": int(len(frame))}
+
+
+def export_bytes(db: Database, fmt: str, **filters) -> bytes:
+    """The export as bytes (for a download button)."""
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / f"export.{fmt}"
+        export_dataset(db, fmt, out, **filters)
+        return out.read_bytes()

@@ -1,0 +1,133 @@
+"""Assemble positioned words (from a PDF text layer or from OCR) into screenplay lines.
+
+Words on one baseline form a row; a row splits where the horizontal gap is wide (dual dialogue,
+text in two columns), except that a scene number standing in the margin stays with the heading it
+numbers (DESIGN.md: it belongs to the scene_heading). Geometry is in PDF points from the page's
+top-left; `indent` is x0 in character columns at 10 cpi (x0 / 7.2 pt).
+"""
+
+from __future__ import annotations
+
+import re
+import statistics
+from dataclasses import dataclass
+
+POINTS_PER_COLUMN = 7.2  # 10 characters per inch
+DEFAULT_PITCH = 12.0  # 6 lines per inch
+_SCENE_NUMBER = re.compile(r"^[A-Z]?\d{1,4}[A-Z]{0,2}\.?\*?$")
+
+
+@dataclass(frozen=True)
+class Word:
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    text: str
+    conf: float | None = None  # 0–1 for OCR words, None for a text layer
+
+
+@dataclass(frozen=True)
+class PageLine:
+    """One assembled line on a page, before it gets a script-wide line number."""
+
+    text: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+    indent: float
+    gap_before: float
+    ocr_confidence: float | None
+
+
+def assemble_lines(words: list[Word], *, split_gap_columns: float = 4.0) -> list[PageLine]:
+    """Group words into rows, rows into lines, in reading order (top to bottom, left to right)."""
+    words = [w for w in words if w.text.strip()]
+    if not words:
+        return []
+    heights = [w.y1 - w.y0 for w in words if w.y1 > w.y0]
+    height = statistics.median(heights) if heights else DEFAULT_PITCH
+    char_widths = [(w.x1 - w.x0) / len(w.text) for w in words if len(w.text) >= 3]
+    char_width = statistics.median(char_widths) if char_widths else POINTS_PER_COLUMN
+
+    rows: list[list[Word]] = []
+    for word in sorted(words, key=lambda w: ((w.y0 + w.y1) / 2, w.x0)):
+        centre = (word.y0 + word.y1) / 2
+        if rows:
+            row = rows[-1]
+            row_centre = statistics.median((w.y0 + w.y1) / 2 for w in row)
+            if abs(centre - row_centre) < 0.5 * height:
+                row.append(word)
+                continue
+        rows.append([word])
+
+    segments: list[list[Word]] = []
+    for row in rows:
+        row.sort(key=lambda w: w.x0)
+        row_segments: list[list[Word]] = [[row[0]]]
+        for word in row[1:]:
+            gap = word.x0 - row_segments[-1][-1].x1
+            if gap > split_gap_columns * char_width:
+                row_segments.append([word])
+            else:
+                row_segments[-1].append(word)
+        segments.extend(_attach_margin_numbers(row_segments))
+
+    pitch = _line_pitch(segments) or DEFAULT_PITCH
+    lines: list[PageLine] = []
+    previous_y0: float | None = None
+    for segment in segments:
+        x0 = min(w.x0 for w in segment)
+        y0 = min(w.y0 for w in segment)
+        x1 = max(w.x1 for w in segment)
+        y1 = max(w.y1 for w in segment)
+        if previous_y0 is None:
+            gap = max(0.0, y0 / pitch - 6.0)  # blank lines below a 1-inch top margin
+        elif abs(y0 - previous_y0) < 0.5 * height:
+            gap = 0.0  # a second segment of the same row
+        else:
+            gap = max(0.0, (y0 - previous_y0) / pitch - 1.0)
+        previous_y0 = y0
+        confs = [w.conf for w in segment if w.conf is not None]
+        lines.append(
+            PageLine(
+                text=" ".join(w.text for w in segment),
+                x0=round(x0, 2),
+                y0=round(y0, 2),
+                x1=round(x1, 2),
+                y1=round(y1, 2),
+                indent=round(x0 / POINTS_PER_COLUMN, 2),
+                gap_before=round(gap, 2),
+                ocr_confidence=round(sum(confs) / len(confs), 4) if confs else None,
+            )
+        )
+    return lines
+
+
+def _attach_margin_numbers(row_segments: list[list[Word]]) -> list[list[Word]]:
+    """Join a lone scene number in a margin to the neighbouring text of its row."""
+    if len(row_segments) < 2:
+        return row_segments
+    merged: list[list[Word]] = []
+    for i, segment in enumerate(row_segments):
+        is_number = len(segment) == 1 and _SCENE_NUMBER.match(segment[0].text) is not None
+        if is_number and i == 0 and len(row_segments) > 1:
+            row_segments[1] = segment + row_segments[1]
+            continue
+        if is_number and merged and i == len(row_segments) - 1:
+            merged[-1] = merged[-1] + segment
+            continue
+        merged.append(segment)
+    return merged
+
+
+def _line_pitch(segments: list[list[Word]]) -> float | None:
+    tops = sorted({round(min(w.y0 for w in s), 1) for s in segments})
+    diffs = [b - a for a, b in zip(tops, tops[1:]) if b - a > 1]
+    if not diffs:
+        return None
+    smallest = min(diffs)
+    # The common single-spacing pitch: the most frequent small step.
+    close = [d for d in diffs if d < smallest * 1.5]
+    return statistics.median(close)

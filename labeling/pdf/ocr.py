@@ -1,0 +1,133 @@
+"""OCR of scanned PDF pages: pdf2image renders, pytesseract reads words with boxes and confidences.
+
+Tesseract is CPU-bound and multi-threads badly on 2 cores, so each worker process runs it with
+OMP_THREAD_LIMIT=1 and pages are spread over processes. Pages are rendered one at a time inside
+the worker, so a 300-page scan is never held in memory at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import replace
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from labeling.pdf.layout import PageLine, Word, assemble_lines
+from store.types import ScriptlabelError
+
+DEFAULT_DPI = 300
+IMAGE_DPI = 100  # page images kept for line crops in the app
+TESSERACT_CONFIG = "--psm 6"
+
+
+# Screenplay extensions that OCR often misreads (a zero for the letter O): (0.S.) → (O.S.).
+_EXTENSION_FIXES = [
+    (re.compile(r"\(0\.?\s?S\.?\)"), "(O.S.)"),
+    (re.compile(r"\(V\.?\s?0\.?\)"), "(V.O.)"),
+    (re.compile(r"\(C0NT['’`]?D\)"), "(CONT'D)"),
+]
+
+
+def fix_common_ocr_errors(text: str) -> str:
+    """Repair the few OCR confusions that break screenplay cues; everything else is left as read."""
+    for pattern, replacement in _EXTENSION_FIXES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class OcrError(ScriptlabelError):
+    pass
+
+
+@dataclass(frozen=True)
+class OcrPage:
+    page: int
+    width: float  # points
+    height: float
+    lines: list[PageLine]
+    image_path: str | None
+
+
+def _init_worker() -> None:
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+
+
+def ocr_image(image, *, dpi: int) -> list[PageLine]:
+    """OCR a PIL image of a page rendered at `dpi`; geometry comes back in PDF points."""
+    import pytesseract
+
+    data = pytesseract.image_to_data(image, config=TESSERACT_CONFIG, output_type=pytesseract.Output.DICT)
+    scale = 72.0 / dpi
+    words = []
+    for text, left, top, width, height, conf in zip(
+        data["text"], data["left"], data["top"], data["width"], data["height"], data["conf"]
+    ):
+        conf = float(conf)
+        if not text or not text.strip() or conf < 0:
+            continue
+        words.append(
+            Word(
+                left * scale,
+                top * scale,
+                (left + width) * scale,
+                (top + height) * scale,
+                text.strip(),
+                conf / 100.0,
+            )
+        )
+    return [replace(line, text=fix_common_ocr_errors(line.text)) for line in assemble_lines(words)]
+
+
+def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: str | None = None) -> OcrPage:
+    """Render one page (1-based) and OCR it. Runs inside a worker process."""
+    from pdf2image import convert_from_path
+
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    images = convert_from_path(pdf_path, dpi=dpi, first_page=page, last_page=page, grayscale=True)
+    if not images:
+        raise OcrError(f"{pdf_path}: page {page} could not be rendered")
+    image = images[0]
+    lines = ocr_image(image, dpi=dpi)
+    width_pt, height_pt = image.width * 72.0 / dpi, image.height * 72.0 / dpi
+    image_path = None
+    if image_dir is not None:
+        Path(image_dir).mkdir(parents=True, exist_ok=True)
+        small = image.resize((round(width_pt * IMAGE_DPI / 72), round(height_pt * IMAGE_DPI / 72)))
+        image_path = str(Path(image_dir) / f"page-{page:04d}.png")
+        small.save(image_path, optimize=False)
+    return OcrPage(page=page, width=width_pt, height=height_pt, lines=lines, image_path=image_path)
+
+
+def iter_ocr_pages(
+    pdf_path: str | Path,
+    pages: list[int],
+    *,
+    dpi: int = DEFAULT_DPI,
+    workers: int = 2,
+    image_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> Iterator[OcrPage]:
+    """OCR `pages` in `workers` processes, yielding them in page order as they finish."""
+    total = len(pages)
+    image_dir_s = str(image_dir) if image_dir is not None else None
+    if workers <= 1 or total <= 1:
+        for done, page in enumerate(pages, 1):
+            result = ocr_pdf_page(str(pdf_path), page, dpi, image_dir_s)
+            if progress:
+                progress(done, total)
+            yield result
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        futures = [pool.submit(ocr_pdf_page, str(pdf_path), page, dpi, image_dir_s) for page in pages]
+        try:
+            for done, future in enumerate(futures, 1):
+                result = future.result()
+                if progress:
+                    progress(done, total)
+                yield result
+        finally:
+            for future in futures:
+                future.cancel()

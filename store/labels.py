@@ -1,0 +1,121 @@
+"""Line labels as an append-only event history: set, undo; the latest per line and annotator wins."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlite_utils import Database
+
+from store.db import now
+from store.scripts import get_line
+from store.types import LineLabel, NotFoundError
+
+_EFFECTIVE = """
+    WITH eff AS (
+        SELECT e.* FROM label_events e
+        WHERE e.action = 'set'
+          AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.action = 'undo' AND u.undoes_event_id = e.event_id)
+    ),
+    per_annotator AS (
+        SELECT line_id, annotator, MAX(event_id) AS event_id FROM eff GROUP BY line_id, annotator
+    )
+    SELECT eff.event_id, eff.line_id, eff.label, eff.annotator, eff.source, eff.created_at
+    FROM eff JOIN per_annotator USING (event_id)
+"""
+
+
+def add_label(db: Database, line_id: int, label: str, *, annotator: str = "anonymous", source: str = "human") -> int:
+    """Record one label in its own transaction and return its event id."""
+    value = LineLabel.parse(label).value
+    get_line(db, line_id)
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT INTO label_events(line_id, label, annotator, source, created_at) VALUES (?,?,?,?,?)",
+            [line_id, value, annotator or "anonymous", source, now()],
+        )
+    return int(cursor.lastrowid)
+
+
+def add_labels(db: Database, line_ids: list[int], label: str, *, annotator: str = "anonymous",
+               source: str = "human") -> list[int]:
+    """Record the same label on several lines (a group of identical lines) in one transaction."""
+    value = LineLabel.parse(label).value
+    ids = []
+    with db.atomic():
+        stamp = now()
+        for line_id in line_ids:
+            get_line(db, line_id)
+            cursor = db.execute(
+                "INSERT INTO label_events(line_id, label, annotator, source, created_at) VALUES (?,?,?,?,?)",
+                [line_id, value, annotator or "anonymous", source, stamp],
+            )
+            ids.append(int(cursor.lastrowid))
+    return ids
+
+
+def undo_last(db: Database, *, annotator: str, script_id: int | None = None) -> dict | None:
+    """Undo this annotator's latest label that is not undone yet, by appending an undo event.
+
+    Returns the undone event (line_id, label) or None when there is nothing to undo.
+    """
+    where = "AND l.script_id = ?" if script_id is not None else ""
+    params: list = [annotator] + ([script_id] if script_id is not None else [])
+    with db.atomic():
+        rows = list(db.query(
+            f"""SELECT e.event_id, e.line_id, e.label, e.created_at FROM label_events e JOIN lines l USING (line_id)
+                WHERE e.annotator = ? AND e.action = 'set' AND e.source = 'human' {where}
+                  AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
+                ORDER BY e.event_id DESC LIMIT 1""",
+            params,
+        ))
+        if not rows:
+            return None
+        # Undo the whole batch of an "apply to all" action: events with the same timestamp.
+        batch = list(db.query(
+            """SELECT event_id, line_id, label FROM label_events e
+               WHERE annotator = ? AND action = 'set' AND source = 'human' AND created_at = ?
+                 AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""",
+            [annotator, rows[0]["created_at"]],
+        ))
+        stamp = now()
+        for event in batch:
+            db.execute(
+                "INSERT INTO label_events(line_id, label, annotator, source, action, undoes_event_id, created_at) "
+                "VALUES (?, NULL, ?, 'human', 'undo', ?, ?)",
+                [event["line_id"], annotator, event["event_id"], stamp],
+            )
+    return rows[0]
+
+
+def label_history(db: Database, line_id: int) -> list[dict]:
+    return list(db.query("SELECT * FROM label_events WHERE line_id = ? ORDER BY event_id", [line_id]))
+
+
+def annotator_labels(db: Database, script_id: int | None = None) -> pd.DataFrame:
+    """The effective label per line and annotator (human and imported), for agreement and review."""
+    where = "WHERE l.script_id = ?" if script_id is not None else ""
+    params = [script_id] if script_id is not None else []
+    sql = f"SELECT x.*, l.script_id FROM ({_EFFECTIVE}) x JOIN lines l USING (line_id) {where} ORDER BY x.event_id"
+    return pd.read_sql_query(sql, db.conn, params=params)
+
+
+def current_labels(db: Database, script_id: int | None = None, *, sources: tuple[str, ...] = ("human", "imported")
+                   ) -> pd.DataFrame:
+    """One label per line: the latest human label (any annotator), else the imported one.
+
+    Columns: line_id, script_id, label, source, annotator, labeled_at.
+    """
+    frame = annotator_labels(db, script_id)
+    frame = frame[frame["source"].isin(sources)]
+    if frame.empty:
+        return pd.DataFrame(columns=["line_id", "script_id", "label", "source", "annotator", "labeled_at"])
+    frame = frame.assign(priority=frame["source"].map({"human": 0, "rule": 1, "imported": 2}).fillna(3))
+    frame = frame.sort_values(["line_id", "priority", "event_id"], ascending=[True, True, False])
+    frame = frame.drop_duplicates("line_id", keep="first")
+    frame = frame.rename(columns={"created_at": "labeled_at"})
+    return frame[["line_id", "script_id", "label", "source", "annotator", "labeled_at"]].reset_index(drop=True)
+
+
+def count_human_labels(db: Database) -> int:
+    return db.execute("SELECT COUNT(*) FROM label_events WHERE source = 'human' AND action = 'set'").fetchone()[0]
+
+

@@ -1,0 +1,162 @@
+"""Model versions, training runs and stored predictions."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pandas as pd
+from sqlite_utils import Database
+
+from store.db import now
+from store.types import LABELS, ModelVersion, NotFoundError
+
+KEEP_PREDICTION_VERSIONS = 2
+
+
+def register_version(db: Database, *, kind: str, path: str, metrics: dict, n_labels: int,
+                     department: str | None = None, make_current: bool = True) -> int:
+    """Record a completely written model and (by default) make it current, atomically."""
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT INTO model_versions(kind, department, path, created_at, metrics, n_labels) VALUES (?,?,?,?,?,?)",
+            [kind, department, path, now(), json.dumps(metrics), n_labels],
+        )
+        version = int(cursor.lastrowid)
+        if make_current:
+            _set_current(db, kind, department, version)
+    return version
+
+
+def _set_current(db: Database, kind: str, department: str | None, version: int) -> None:
+    db.execute("UPDATE model_versions SET is_current = 0 WHERE kind = ? AND department IS ?", [kind, department])
+    db.execute("UPDATE model_versions SET is_current = 1 WHERE version = ?", [version])
+
+
+def set_current(db: Database, version: int) -> ModelVersion:
+    """Roll back (or forward) to `version`."""
+    mv = get_version(db, version)
+    with db.atomic():
+        _set_current(db, mv.kind, _department(db, version), version)
+    return get_version(db, version)
+
+
+def _department(db: Database, version: int) -> str | None:
+    return db.execute("SELECT department FROM model_versions WHERE version = ?", [version]).fetchone()[0]
+
+
+def _row_to_version(row: dict) -> ModelVersion:
+    return ModelVersion(version=row["version"], kind=row["kind"], path=row["path"], created_at=row["created_at"],
+                        metrics=json.loads(row["metrics"] or "{}"), is_current=bool(row["is_current"]))
+
+
+def get_version(db: Database, version: int) -> ModelVersion:
+    rows = list(db.query("SELECT * FROM model_versions WHERE version = ?", [version]))
+    if not rows:
+        raise NotFoundError(f"no model version {version}; list versions on the Models page or with `scriptlabel evaluate`")
+    return _row_to_version(rows[0])
+
+
+def current_version(db: Database, kind: str = "lines", department: str | None = None) -> ModelVersion | None:
+    rows = list(db.query(
+        "SELECT * FROM model_versions WHERE kind = ? AND department IS ? AND is_current = 1", [kind, department]))
+    return _row_to_version(rows[0]) if rows else None
+
+
+def list_versions(db: Database, kind: str | None = None) -> list[dict]:
+    where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
+    rows = list(db.query(f"SELECT * FROM model_versions {where} ORDER BY version", params))
+    for row in rows:
+        row["metrics"] = json.loads(row["metrics"] or "{}")
+    return rows
+
+
+# --- training runs ---------------------------------------------------------------------------
+
+def create_run(db: Database, *, kind: str, trigger: str = "manual", department: str | None = None) -> int:
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT INTO training_runs(kind, department, status, requested_at, trigger) VALUES (?,?,'queued',?,?)",
+            [kind, department, now(), trigger],
+        )
+    return int(cursor.lastrowid)
+
+
+def start_run(db: Database, run_id: int, *, pid: int | None = None) -> None:
+    with db.atomic():
+        db.execute("UPDATE training_runs SET status = 'running', started_at = ?, pid = ? WHERE run_id = ?",
+                   [now(), pid or os.getpid(), run_id])
+
+
+def finish_run(db: Database, run_id: int, *, version: int, n_labels: int, metrics: dict, duration_s: float) -> None:
+    with db.atomic():
+        db.execute(
+            "UPDATE training_runs SET status = 'done', finished_at = ?, version = ?, n_labels = ?, metrics = ?, "
+            "duration_s = ? WHERE run_id = ?",
+            [now(), version, n_labels, json.dumps(metrics), duration_s, run_id],
+        )
+
+
+def fail_run(db: Database, run_id: int, *, error: str, duration_s: float | None = None) -> None:
+    with db.atomic():
+        db.execute("UPDATE training_runs SET status = 'failed', finished_at = ?, error = ?, duration_s = ? "
+                   "WHERE run_id = ?", [now(), error[:2000], duration_s, run_id])
+
+
+def get_run(db: Database, run_id: int) -> dict:
+    rows = list(db.query("SELECT * FROM training_runs WHERE run_id = ?", [run_id]))
+    if not rows:
+        raise NotFoundError(f"no training run {run_id}")
+    row = rows[0]
+    row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else None
+    return row
+
+
+def list_runs(db: Database, *, kind: str | None = None, limit: int = 50) -> list[dict]:
+    where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
+    return list(db.query(f"SELECT * FROM training_runs {where} ORDER BY run_id DESC LIMIT ?", params + [limit]))
+
+
+def active_runs(db: Database, kind: str | None = None) -> list[dict]:
+    where = "AND kind = ?" if kind else ""
+    params = [kind] if kind else []
+    return list(db.query(f"SELECT * FROM training_runs WHERE status IN ('queued','running') {where} ORDER BY run_id",
+                         params))
+
+
+# --- predictions -----------------------------------------------------------------------------
+
+def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.ndarray) -> None:
+    """Store a model version's probabilities for lines; older versions' rows beyond the last few go."""
+    proba = np.asarray(proba, dtype=float)
+    order = np.argsort(-proba, axis=1)
+    top = proba[np.arange(len(proba)), order[:, 0]]
+    second = proba[np.arange(len(proba)), order[:, 1]] if proba.shape[1] > 1 else np.zeros(len(proba))
+    rows = [
+        (int(line_id), version, LABELS[int(order[i, 0])], float(top[i]), float(top[i] - second[i]),
+         json.dumps([round(float(p), 5) for p in proba[i]]))
+        for i, line_id in enumerate(line_ids)
+    ]
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO predictions(line_id, version, label, confidence, margin, probs) VALUES (?,?,?,?,?,?)",
+            rows,
+        )
+        keep = [r[0] for r in db.execute(
+            "SELECT DISTINCT version FROM predictions ORDER BY version DESC LIMIT ?", [KEEP_PREDICTION_VERSIONS])]
+        if keep:
+            marks = ",".join("?" * len(keep))
+            db.execute(f"DELETE FROM predictions WHERE version NOT IN ({marks})", keep)
+
+
+def latest_predictions(db: Database, script_id: int | None = None) -> pd.DataFrame:
+    """The newest prediction per line: line_id, version, label, confidence, margin, probs (JSON)."""
+    where = "AND l.script_id = ?" if script_id is not None else ""
+    params = [script_id] if script_id is not None else []
+    sql = f"""
+        SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs
+        FROM predictions p JOIN lines l USING (line_id)
+        WHERE p.version = (SELECT MAX(version) FROM predictions p2 WHERE p2.line_id = p.line_id) {where}
+    """
+    return pd.read_sql_query(sql, db.conn, params=params)

@@ -1,0 +1,184 @@
+"""The database schema as numbered sqlite-utils migrations, each applied in its own transaction."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("scriptlabel")
+
+
+def _execute_all(db: Database, script: str) -> None:
+    # Not executescript(): it COMMITs first, which would break the migration's own transaction.
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            db.execute(buffer)
+            buffer = ""
+    if buffer.strip():
+        raise ValueError(f"incomplete SQL statement in migration: {buffer[:80]!r}")
+
+
+@migrations(name="0001_core")
+def m0001_core(db: Database) -> None:
+    _execute_all(
+        db,
+        """
+        CREATE TABLE scripts (
+            script_id INTEGER PRIMARY KEY,
+            title TEXT NOT NULL,
+            format TEXT NOT NULL,            -- pdf | txt | fountain | fdx
+            source_name TEXT NOT NULL,
+            source_sha256 TEXT NOT NULL,
+            source_path TEXT,                -- copy kept beside the database (PDFs: for page crops)
+            pages INTEGER NOT NULL DEFAULT 0,
+            status TEXT NOT NULL DEFAULT 'ingesting',   -- ingesting | ready
+            ocr_pages INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX scripts_sha ON scripts(source_sha256);
+
+        CREATE TABLE pages (
+            script_id INTEGER NOT NULL REFERENCES scripts(script_id) ON DELETE CASCADE,
+            page INTEGER NOT NULL,
+            width REAL NOT NULL,
+            height REAL NOT NULL,
+            image_path TEXT,
+            dpi INTEGER,
+            text_source TEXT NOT NULL,       -- text_layer | ocr | text
+            PRIMARY KEY (script_id, page)
+        );
+
+        CREATE TABLE sequences (
+            sequence_id INTEGER PRIMARY KEY,
+            script_id INTEGER NOT NULL REFERENCES scripts(script_id) ON DELETE CASCADE,
+            code TEXT NOT NULL,
+            title TEXT NOT NULL DEFAULT '',
+            first_line_no INTEGER NOT NULL,
+            last_line_no INTEGER NOT NULL,
+            manual INTEGER NOT NULL DEFAULT 0  -- 1 once a person merged, split or renamed it
+        );
+        CREATE INDEX sequences_script ON sequences(script_id, first_line_no);
+
+        CREATE TABLE lines (
+            line_id INTEGER PRIMARY KEY,
+            script_id INTEGER NOT NULL REFERENCES scripts(script_id) ON DELETE CASCADE,
+            line_no INTEGER NOT NULL,
+            page INTEGER NOT NULL,
+            text TEXT NOT NULL,
+            original_text TEXT NOT NULL,
+            x0 REAL, y0 REAL, x1 REAL, y1 REAL,
+            indent REAL NOT NULL,
+            gap_before REAL NOT NULL,
+            source_line_no INTEGER,
+            ocr_confidence REAL,
+            sequence_id INTEGER REFERENCES sequences(sequence_id) ON DELETE SET NULL,
+            UNIQUE (script_id, line_no)
+        );
+        CREATE INDEX lines_sequence ON lines(sequence_id);
+
+        -- Append-only: the latest event per line and annotator wins; undo appends an event.
+        CREATE TABLE label_events (
+            event_id INTEGER PRIMARY KEY,
+            line_id INTEGER NOT NULL REFERENCES lines(line_id) ON DELETE CASCADE,
+            label TEXT,                      -- NULL for an undo event
+            annotator TEXT NOT NULL,
+            source TEXT NOT NULL,            -- human | imported | rule
+            action TEXT NOT NULL DEFAULT 'set',  -- set | undo
+            undoes_event_id INTEGER,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX label_events_line ON label_events(line_id, event_id);
+        CREATE INDEX label_events_source ON label_events(source, event_id);
+
+        -- Append-only history of text corrections (fixing OCR text is part of labeling).
+        CREATE TABLE text_edits (
+            edit_id INTEGER PRIMARY KEY,
+            line_id INTEGER NOT NULL REFERENCES lines(line_id) ON DELETE CASCADE,
+            text TEXT NOT NULL,
+            annotator TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE model_versions (
+            version INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,              -- lines | complexity
+            department TEXT,
+            path TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            metrics TEXT NOT NULL DEFAULT '{}',
+            n_labels INTEGER NOT NULL DEFAULT 0,
+            is_current INTEGER NOT NULL DEFAULT 0
+        );
+
+        CREATE TABLE training_runs (
+            run_id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            department TEXT,
+            status TEXT NOT NULL,            -- queued | running | done | failed
+            requested_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT,
+            duration_s REAL,
+            version INTEGER,
+            n_labels INTEGER,
+            metrics TEXT,
+            error TEXT,
+            pid INTEGER,
+            trigger TEXT NOT NULL DEFAULT 'manual'
+        );
+
+        CREATE TABLE predictions (
+            line_id INTEGER NOT NULL REFERENCES lines(line_id) ON DELETE CASCADE,
+            version INTEGER NOT NULL,
+            label TEXT NOT NULL,
+            confidence REAL NOT NULL,
+            margin REAL NOT NULL,
+            probs TEXT NOT NULL,             -- JSON list in LABELS order
+            PRIMARY KEY (line_id, version)
+        );
+        CREATE INDEX predictions_version ON predictions(version);
+
+        CREATE TABLE queue_claims (
+            line_id INTEGER PRIMARY KEY REFERENCES lines(line_id) ON DELETE CASCADE,
+            annotator TEXT NOT NULL,
+            expires_at REAL NOT NULL
+        );
+
+        CREATE TABLE departments (name TEXT PRIMARY KEY);
+        INSERT INTO departments(name) VALUES ('overall'), ('animation'), ('fx'), ('lighting');
+
+        CREATE TABLE sequence_ratings (
+            rating_id INTEGER PRIMARY KEY,
+            sequence_id INTEGER NOT NULL REFERENCES sequences(sequence_id) ON DELETE CASCADE,
+            department TEXT NOT NULL,
+            value INTEGER,                   -- 1..5; NULL for an undo
+            annotator TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX sequence_ratings_seq ON sequence_ratings(sequence_id, department);
+
+        CREATE TABLE sequence_tags (
+            tag_event_id INTEGER PRIMARY KEY,
+            sequence_id INTEGER NOT NULL REFERENCES sequences(sequence_id) ON DELETE CASCADE,
+            tag TEXT NOT NULL,
+            present INTEGER NOT NULL,
+            annotator TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+
+        CREATE TABLE sequence_predictions (
+            sequence_id INTEGER NOT NULL REFERENCES sequences(sequence_id) ON DELETE CASCADE,
+            department TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            value INTEGER NOT NULL,
+            expected REAL NOT NULL,
+            uncertainty REAL NOT NULL,
+            probs TEXT NOT NULL,
+            PRIMARY KEY (sequence_id, department, version)
+        );
+        """
+    )

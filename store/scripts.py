@@ -1,0 +1,162 @@
+"""Scripts, pages and lines: creating them page by page, listing, reading them back."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+from sqlite_utils import Database
+
+from store.db import now
+from store.types import Line, NotFoundError, PageInfo
+
+LINE_COLUMNS = (
+    "line_id, script_id, line_no, page, text, original_text, x0, y0, x1, y1, indent, gap_before, "
+    "source_line_no, ocr_confidence, sequence_id"
+)
+
+
+@dataclass(frozen=True)
+class ScriptSummary:
+    script_id: int
+    title: str
+    format: str
+    pages: int
+    lines: int
+    labeled: int
+    status: str
+    created_at: str
+
+
+def find_script_by_sha(db: Database, sha256: str) -> dict | None:
+    rows = list(db.query("SELECT * FROM scripts WHERE source_sha256 = ? ORDER BY script_id LIMIT 1", [sha256]))
+    return rows[0] if rows else None
+
+
+def create_script(db: Database, *, title: str, format: str, source_name: str, sha256: str) -> int:
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT INTO scripts(title, format, source_name, source_sha256, status, created_at) "
+            "VALUES (?, ?, ?, ?, 'ingesting', ?)",
+            [title, format, source_name, sha256, now()],
+        )
+    return int(cursor.lastrowid)
+
+
+def set_source_path(db: Database, script_id: int, source_path: str) -> None:
+    with db.atomic():
+        db.execute("UPDATE scripts SET source_path = ? WHERE script_id = ?", [source_path, script_id])
+
+
+def add_page(db: Database, script_id: int, page: PageInfo, lines: list[Line]) -> int:
+    """Store one page and its lines (with any imported labels) in one transaction.
+
+    Line numbers continue from the lines already stored, so pages must arrive in order.
+    Returns the number of lines stored.
+    """
+    with db.atomic():
+        db.execute(
+            "INSERT INTO pages(script_id, page, width, height, image_path, dpi, text_source) VALUES (?,?,?,?,?,?,?)",
+            [script_id, page.page, page.width, page.height, page.image_path, page.dpi, page.text_source],
+        )
+        start = db.execute("SELECT COALESCE(MAX(line_no), 0) FROM lines WHERE script_id = ?", [script_id]).fetchone()[0]
+        stamp = now()
+        for offset, line in enumerate(lines, 1):
+            cursor = db.execute(
+                "INSERT INTO lines(script_id, line_no, page, text, original_text, x0, y0, x1, y1, indent, "
+                "gap_before, source_line_no, ocr_confidence) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                [
+                    script_id, start + offset, page.page, line.text, line.text, line.x0, line.y0, line.x1, line.y1,
+                    line.indent, line.gap_before, line.source_line_no, line.ocr_confidence,
+                ],
+            )
+            if line.imported_label:
+                db.execute(
+                    "INSERT INTO label_events(line_id, label, annotator, source, created_at) VALUES (?,?,?,?,?)",
+                    [cursor.lastrowid, line.imported_label, "import", "imported", stamp],
+                )
+        db.execute(
+            "UPDATE scripts SET pages = MAX(pages, ?), ocr_pages = ocr_pages + ? WHERE script_id = ?",
+            [page.page, 1 if page.text_source == "ocr" else 0, script_id],
+        )
+    return len(lines)
+
+
+def finish_script(db: Database, script_id: int) -> None:
+    with db.atomic():
+        db.execute("UPDATE scripts SET status = 'ready' WHERE script_id = ?", [script_id])
+
+
+def delete_script(db: Database, script_id: int) -> None:
+    """Delete a script and everything hanging off it (lines, labels, sequences, ratings)."""
+    get_script(db, script_id)
+    with db.atomic():
+        db.execute("DELETE FROM scripts WHERE script_id = ?", [script_id])
+
+
+def get_script(db: Database, script_id: int) -> dict:
+    rows = list(db.query("SELECT * FROM scripts WHERE script_id = ?", [script_id]))
+    if not rows:
+        raise NotFoundError(f"no script with id {script_id}; list them with `scriptlabel scripts`")
+    return rows[0]
+
+
+def list_scripts(db: Database) -> list[ScriptSummary]:
+    sql = """
+        SELECT s.script_id, s.title, s.format, s.pages, s.status, s.created_at,
+               (SELECT COUNT(*) FROM lines l WHERE l.script_id = s.script_id) AS lines,
+               (SELECT COUNT(DISTINCT e.line_id) FROM label_events e JOIN lines l ON l.line_id = e.line_id
+                 WHERE l.script_id = s.script_id AND e.source = 'human') AS labeled
+        FROM scripts s ORDER BY s.script_id
+    """
+    return [
+        ScriptSummary(
+            script_id=r["script_id"], title=r["title"], format=r["format"], pages=r["pages"], lines=r["lines"],
+            labeled=r["labeled"], status=r["status"], created_at=r["created_at"],
+        )
+        for r in db.query(sql)
+    ]
+
+
+def get_pages(db: Database, script_id: int) -> list[PageInfo]:
+    return [
+        PageInfo(page=r["page"], width=r["width"], height=r["height"], image_path=r["image_path"], dpi=r["dpi"],
+                 text_source=r["text_source"])
+        for r in db.query("SELECT * FROM pages WHERE script_id = ? ORDER BY page", [script_id])
+    ]
+
+
+def set_page_image(db: Database, script_id: int, page: int, image_path: str, dpi: int) -> None:
+    with db.atomic():
+        db.execute("UPDATE pages SET image_path = ?, dpi = ? WHERE script_id = ? AND page = ?",
+                   [image_path, dpi, script_id, page])
+
+
+def lines_frame(db: Database, script_id: int | None = None) -> pd.DataFrame:
+    """All stored lines (of one script, or every script) in reading order, with page sizes."""
+    where = "WHERE l.script_id = ?" if script_id is not None else ""
+    params = [script_id] if script_id is not None else []
+    sql = f"""
+        SELECT l.line_id, l.script_id, l.line_no, l.page, l.text, l.original_text, l.x0, l.y0, l.x1, l.y1,
+               l.indent, l.gap_before, l.source_line_no, l.ocr_confidence, l.sequence_id,
+               p.width AS page_width, p.height AS page_height
+        FROM lines l LEFT JOIN pages p ON p.script_id = l.script_id AND p.page = l.page
+        {where} ORDER BY l.script_id, l.line_no
+    """
+    return pd.read_sql_query(sql, db.conn, params=params)
+
+
+def get_line(db: Database, line_id: int) -> dict:
+    rows = list(db.query(f"SELECT {LINE_COLUMNS} FROM lines WHERE line_id = ?", [line_id]))
+    if not rows:
+        raise NotFoundError(f"no line with id {line_id}; find ids with `scriptlabel queue` or an export")
+    return rows[0]
+
+
+def edit_line_text(db: Database, line_id: int, text: str, *, annotator: str) -> None:
+    """Correct a line's (OCR) text; the original stays in `original_text`, every edit in `text_edits`."""
+    get_line(db, line_id)
+    with db.atomic():
+        db.execute("INSERT INTO text_edits(line_id, text, annotator, created_at) VALUES (?,?,?,?)",
+                   [line_id, text, annotator, now()])
+        db.execute("UPDATE lines SET text = ? WHERE line_id = ?", [text, line_id])

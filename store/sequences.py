@@ -1,0 +1,214 @@
+"""Sequences (groups of lines), their complexity ratings and tags."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+from sqlite_utils import Database
+
+from store.db import now
+from store.types import NotFoundError, ScriptlabelError, Sequence
+
+
+class RatingError(ScriptlabelError, ValueError):
+    pass
+
+
+def list_sequences(db: Database, script_id: int | None = None) -> list[Sequence]:
+    where, params = ("WHERE s.script_id = ?", [script_id]) if script_id is not None else ("", [])
+    sql = f"""
+        SELECT s.*, (SELECT COUNT(*) FROM lines l WHERE l.sequence_id = s.sequence_id) AS n_lines
+        FROM sequences s {where} ORDER BY s.script_id, s.first_line_no
+    """
+    return [
+        Sequence(sequence_id=r["sequence_id"], script_id=r["script_id"], code=r["code"], title=r["title"],
+                 first_line_no=r["first_line_no"], last_line_no=r["last_line_no"], lines=r["n_lines"])
+        for r in db.query(sql, params)
+    ]
+
+
+def get_sequence(db: Database, sequence_id: int) -> dict:
+    rows = list(db.query("SELECT * FROM sequences WHERE sequence_id = ?", [sequence_id]))
+    if not rows:
+        raise NotFoundError(f"no sequence with id {sequence_id}; list them with `scriptlabel sequences`")
+    return rows[0]
+
+
+def has_human_sequence_data(db: Database, script_id: int) -> bool:
+    """True once a person edited a sequence or rated/tagged one: automatic re-derivation must stop then."""
+    row = db.execute(
+        """SELECT EXISTS(SELECT 1 FROM sequences WHERE script_id = ? AND manual = 1)
+              OR EXISTS(SELECT 1 FROM sequence_ratings r JOIN sequences s USING (sequence_id) WHERE s.script_id = ?)
+              OR EXISTS(SELECT 1 FROM sequence_tags t JOIN sequences s USING (sequence_id) WHERE s.script_id = ?)""",
+        [script_id, script_id, script_id],
+    ).fetchone()
+    return bool(row[0])
+
+
+def replace_sequences(db: Database, script_id: int, spans: list[tuple[int, int, str]]) -> int:
+    """Replace a script's sequences by `spans` (first_line_no, last_line_no, title), coded sq0010, sq0020…"""
+    with db.atomic():
+        db.execute("UPDATE lines SET sequence_id = NULL WHERE script_id = ?", [script_id])
+        db.execute("DELETE FROM sequences WHERE script_id = ?", [script_id])
+        for index, (first, last, title) in enumerate(spans, 1):
+            cursor = db.execute(
+                "INSERT INTO sequences(script_id, code, title, first_line_no, last_line_no) VALUES (?,?,?,?,?)",
+                [script_id, f"sq{index * 10:04d}", title, first, last],
+            )
+            db.execute("UPDATE lines SET sequence_id = ? WHERE script_id = ? AND line_no BETWEEN ? AND ?",
+                       [cursor.lastrowid, script_id, first, last])
+    return len(spans)
+
+
+def rename_sequence(db: Database, sequence_id: int, *, code: str | None = None, title: str | None = None) -> None:
+    get_sequence(db, sequence_id)
+    with db.atomic():
+        if code is not None:
+            db.execute("UPDATE sequences SET code = ?, manual = 1 WHERE sequence_id = ?", [code.strip(), sequence_id])
+        if title is not None:
+            db.execute("UPDATE sequences SET title = ?, manual = 1 WHERE sequence_id = ?", [title.strip(), sequence_id])
+
+
+def merge_with_next(db: Database, sequence_id: int) -> int:
+    """Merge a sequence with the one after it; ratings of both are kept on the merged sequence."""
+    seq = get_sequence(db, sequence_id)
+    rows = list(db.query(
+        "SELECT * FROM sequences WHERE script_id = ? AND first_line_no > ? ORDER BY first_line_no LIMIT 1",
+        [seq["script_id"], seq["first_line_no"]]))
+    if not rows:
+        raise ScriptlabelError(f"sequence {seq['code']} is the last one of its script; there is nothing to merge it with")
+    nxt = rows[0]
+    with db.atomic():
+        db.execute("UPDATE sequences SET last_line_no = ?, manual = 1 WHERE sequence_id = ?",
+                   [nxt["last_line_no"], sequence_id])
+        db.execute("UPDATE lines SET sequence_id = ? WHERE sequence_id = ?", [sequence_id, nxt["sequence_id"]])
+        for table in ("sequence_ratings", "sequence_tags"):
+            db.execute(f"UPDATE {table} SET sequence_id = ? WHERE sequence_id = ?", [sequence_id, nxt["sequence_id"]])
+        db.execute("DELETE FROM sequences WHERE sequence_id = ?", [nxt["sequence_id"]])
+    return sequence_id
+
+
+def split_sequence(db: Database, sequence_id: int, at_line_no: int, *, code: str | None = None,
+                   title: str = "") -> int:
+    """Split a sequence so that a new one starts at `at_line_no`; returns the new sequence's id."""
+    seq = get_sequence(db, sequence_id)
+    if not seq["first_line_no"] < at_line_no <= seq["last_line_no"]:
+        raise ScriptlabelError(
+            f"line {at_line_no} is not inside {seq['code']} (lines {seq['first_line_no'] + 1}–{seq['last_line_no']}); "
+            "pick a line of the sequence after its first")
+    new_code = code or _next_code(db, seq)
+    with db.atomic():
+        db.execute("UPDATE sequences SET last_line_no = ?, manual = 1 WHERE sequence_id = ?",
+                   [at_line_no - 1, sequence_id])
+        cursor = db.execute(
+            "INSERT INTO sequences(script_id, code, title, first_line_no, last_line_no, manual) VALUES (?,?,?,?,?,1)",
+            [seq["script_id"], new_code, title, at_line_no, seq["last_line_no"]])
+        db.execute("UPDATE lines SET sequence_id = ? WHERE script_id = ? AND line_no BETWEEN ? AND ?",
+                   [cursor.lastrowid, seq["script_id"], at_line_no, seq["last_line_no"]])
+    return int(cursor.lastrowid)
+
+
+def _next_code(db: Database, seq: dict) -> str:
+    codes = {r[0] for r in db.execute("SELECT code FROM sequences WHERE script_id = ?", [seq["script_id"]])}
+    base = seq["code"]
+    for suffix in "ABCDEFGHIJKLMNOPQRSTUVWXYZ":
+        if f"{base}{suffix}" not in codes:
+            return f"{base}{suffix}"
+    return f"{base}-{len(codes)}"
+
+
+def departments(db: Database) -> list[str]:
+    return [r[0] for r in db.execute("SELECT name FROM departments ORDER BY rowid")]
+
+
+def add_department(db: Database, name: str) -> str:
+    name = name.strip().lower()
+    if not name or not name.replace("_", "").replace("-", "").isalnum():
+        raise RatingError(f"department name {name!r} must be a single word (letters, digits, - or _)")
+    with db.atomic():
+        db.execute("INSERT OR IGNORE INTO departments(name) VALUES (?)", [name])
+    return name
+
+
+def add_rating(db: Database, sequence_id: int, value: int, *, department: str = "overall",
+               annotator: str = "anonymous") -> int:
+    """Record a human complexity rating (1–5) in its own transaction."""
+    try:
+        value = int(value)
+    except (TypeError, ValueError):
+        raise RatingError(f"complexity must be a whole number 1–5, not {value!r}") from None
+    if not 1 <= value <= 5:
+        raise RatingError(f"complexity must be between 1 and 5, not {value}")
+    if department not in departments(db):
+        raise RatingError(f"unknown department {department!r}: use one of {', '.join(departments(db))} "
+                          "or add it on the Sequences page")
+    get_sequence(db, sequence_id)
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT INTO sequence_ratings(sequence_id, department, value, annotator, created_at) VALUES (?,?,?,?,?)",
+            [sequence_id, department, value, annotator or "anonymous", now()])
+    return int(cursor.lastrowid)
+
+
+def current_ratings(db: Database, *, department: str = "overall", script_id: int | None = None) -> pd.DataFrame:
+    """Latest rating per sequence (across annotators, latest wins): sequence_id, script_id, value, annotator."""
+    where = "AND s.script_id = ?" if script_id is not None else ""
+    params: list = [department] + ([script_id] if script_id is not None else [])
+    sql = f"""
+        SELECT r.sequence_id, s.script_id, r.value, r.annotator, r.created_at
+        FROM sequence_ratings r JOIN sequences s USING (sequence_id)
+        WHERE r.department = ? {where}
+          AND r.rating_id = (SELECT MAX(rating_id) FROM sequence_ratings r2
+                             WHERE r2.sequence_id = r.sequence_id AND r2.department = r.department)
+          AND r.value IS NOT NULL
+    """
+    return pd.read_sql_query(sql, db.conn, params=params)
+
+
+def set_tag(db: Database, sequence_id: int, tag: str, present: bool = True, *, annotator: str = "anonymous") -> int:
+    tag = tag.strip().lower()
+    if not tag:
+        raise RatingError("a tag needs a name, e.g. crowd, water, fire, vehicles, creatures")
+    get_sequence(db, sequence_id)
+    with db.atomic():
+        cursor = db.execute(
+            "INSERT INTO sequence_tags(sequence_id, tag, present, annotator, created_at) VALUES (?,?,?,?,?)",
+            [sequence_id, tag, int(bool(present)), annotator or "anonymous", now()])
+    return int(cursor.lastrowid)
+
+
+def current_tags(db: Database, script_id: int | None = None) -> pd.DataFrame:
+    where = "AND s.script_id = ?" if script_id is not None else ""
+    params = [script_id] if script_id is not None else []
+    sql = f"""
+        SELECT t.sequence_id, s.script_id, t.tag, t.present
+        FROM sequence_tags t JOIN sequences s USING (sequence_id)
+        WHERE t.tag_event_id = (SELECT MAX(tag_event_id) FROM sequence_tags t2
+                                WHERE t2.sequence_id = t.sequence_id AND t2.tag = t.tag) {where}
+    """
+    return pd.read_sql_query(sql, db.conn, params=params)
+
+
+def save_sequence_predictions(db: Database, version: int, department: str, rows: list[dict]) -> None:
+    """rows: {sequence_id, value, expected, uncertainty, probs (dict rating → p)}."""
+    with db.atomic():
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO sequence_predictions(sequence_id, department, version, value, expected, "
+            "uncertainty, probs) VALUES (?,?,?,?,?,?,?)",
+            [(r["sequence_id"], department, version, int(r["value"]), float(r["expected"]), float(r["uncertainty"]),
+              json.dumps(r["probs"])) for r in rows])
+
+
+def latest_sequence_predictions(db: Database, *, department: str = "overall",
+                                script_id: int | None = None) -> pd.DataFrame:
+    where = "AND s.script_id = ?" if script_id is not None else ""
+    params: list = [department] + ([script_id] if script_id is not None else [])
+    sql = f"""
+        SELECT p.sequence_id, p.version, p.value, p.expected, p.uncertainty, p.probs
+        FROM sequence_predictions p JOIN sequences s USING (sequence_id)
+        WHERE p.department = ? {where}
+          AND p.version = (SELECT MAX(version) FROM sequence_predictions p2
+                           WHERE p2.sequence_id = p.sequence_id AND p2.department = p.department)
+    """
+    return pd.read_sql_query(sql, db.conn, params=params)
