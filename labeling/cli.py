@@ -192,6 +192,78 @@ def serve(ctx, port, sample):
          "--server.headless", "true", "--browser.gatherUsageStats", "false"], env=env))
 
 
+@cli.command()
+@click.option("--script", "script_id", type=int, default=None, help="Only this script (default: every script).")
+@click.pass_context
+@handle_errors
+def predict(ctx, script_id):
+    """Suggest a label for every line with the current line model; prints counts per script."""
+    from labeling.line_training import predict_scripts
+
+    for row in predict_scripts(_db(ctx, create=False), script_id=script_id):
+        _emit(row)
+
+
+@cli.command()
+@click.option("--script", "script_id", type=int, default=None, help="Only this script.")
+@click.option("--n", "n", type=click.IntRange(1, 100000), default=20, show_default=True, help="How many items.")
+@click.option("--strategy", type=click.Choice(["margin", "entropy", "least_confidence", "random"]),
+              default="margin", show_default=True, help="How to rank unlabeled lines.")
+@click.option("--random-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
+              help="Share of items drawn at random (keeps labels usable for unbiased evaluation).")
+@click.option("--seed", type=int, default=None, help="Random seed (for reproducible queues).")
+@click.pass_context
+@handle_errors
+def queue(ctx, script_id, n, strategy, random_share, seed):
+    """The most useful lines to label next, as JSON lines {line_id, text, suggestion, confidence}."""
+    from labeling.queue import build_queue
+    from store.scripts import get_script
+
+    db = _db(ctx, create=False)
+    if script_id is not None:
+        get_script(db, script_id)
+    for item in build_queue(db, script_id=script_id, strategy=strategy, n=n, random_share=random_share, seed=seed):
+        _emit(item.as_json())
+
+
+@cli.command()
+@click.option("--target", type=click.Choice(["lines", "complexity", "all"]), default="lines", show_default=True)
+@click.option("--department", default="overall", show_default=True, help="Complexity department to train.")
+@click.option("--wait/--no-wait", default=False, help="Block until training is done and print its metrics.")
+@click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait with --wait.")
+@click.pass_context
+@handle_errors
+def train(ctx, target, department, wait, timeout):
+    """Retrain in a background worker; prints the run (and with --wait the new version and its metrics)."""
+    from labeling.training import request_training, wait_for_run
+    from store.db import open_db
+
+    _db(ctx, create=False)
+    kinds = ["lines", "complexity"] if target == "all" else [target]
+    for kind in kinds:
+        run_id = request_training(ctx.obj["db_path"], kind=kind, trigger="cli",
+                                  department=department if kind == "complexity" else None)
+        if not wait:
+            _emit({"run_id": run_id, "target": kind, "status": "queued"})
+            continue
+        run = wait_for_run(open_db(ctx.obj["db_path"]), run_id, timeout_s=timeout)
+        metrics = run["metrics"] or {}
+        _emit({"run_id": run_id, "target": kind, "status": run["status"], "version": run["version"],
+               "duration_s": round(run["duration_s"] or 0, 3), "n_labels": run["n_labels"], **metrics})
+
+
+@cli.command()
+@click.option("--folds", type=click.IntRange(2, 20), default=5, show_default=True,
+              help="Grouped folds (split by script, never by line).")
+@click.pass_context
+@handle_errors
+def evaluate(ctx, folds):
+    """Held-out metrics of the line model on this database's labels (split by script)."""
+    from labeling.line_training import evaluate_lines
+
+    _emit(evaluate_lines(_db(ctx, create=False), folds=folds))
+
+
 def main() -> None:
     cli(prog_name="scriptlabel")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import sqlite3
@@ -50,6 +51,19 @@ def open_db(path: str | Path | None = None, *, create: bool = True) -> Database:
     db = Database(conn, execute_plugins=False)
     migrations.apply(db)
     return db
+
+
+@contextlib.contextmanager
+def immediate(db: Database):
+    """A write transaction that takes the write lock at BEGIN, so read-then-write cannot race another writer."""
+    db.conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.conn.rollback()
+        raise
+    else:
+        db.conn.commit()
 
 
 def data_dir(db: Database) -> Path:

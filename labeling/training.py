@@ -1,0 +1,139 @@
+"""Background training: runs are requested here and executed by a worker process (labeling.worker).
+
+A run reads a snapshot of the labels, writes the model into a temporary folder, renames it into
+place and only then registers it as current (one transaction). A run killed at any point leaves the
+previous model current and every label intact; its row is marked failed when noticed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from store import models as model_store
+from store.db import data_dir, open_db
+from store.types import ScriptlabelError
+
+DEFAULT_RETRAIN_EVERY = 10
+
+
+class TrainingError(ScriptlabelError):
+    pass
+
+
+def _pid_alive(pid: int | None) -> bool:
+    if not pid:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie child (finished, not yet reaped) counts as dead.
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def reap_dead_runs(db: Database, *, queued_grace_s: float = 60.0) -> int:
+    """Mark runs whose worker died (killed, crashed machine) as failed; returns how many."""
+    count = 0
+    for run in model_store.active_runs(db):
+        if run["status"] == "running" and not _pid_alive(run["pid"]):
+            model_store.fail_run(db, run["run_id"], error="the training worker stopped before finishing "
+                                 "(killed or crashed); the previous model stays current — retrain to try again")
+            count += 1
+        elif run["status"] == "queued" and run["pid"] and not _pid_alive(run["pid"]):
+            model_store.fail_run(db, run["run_id"], error="the training worker never started; retrain to try again")
+            count += 1
+    return count
+
+
+def request_training(db_path: str | Path, *, kind: str = "lines", trigger: str = "manual",
+                     department: str | None = None, wait: bool = False, timeout_s: float = 600) -> int:
+    """Queue a training run and start a worker process for it; returns the run id.
+
+    If a run of the same kind is already queued or running, that run's id is returned instead.
+    """
+    if kind not in ("lines", "complexity"):
+        raise TrainingError(f"unknown training target {kind!r}: use lines or complexity")
+    db = open_db(db_path)
+    reap_dead_runs(db)
+    active = [r for r in model_store.active_runs(db, kind) if r["department"] == department]
+    if active:
+        run_id = active[0]["run_id"]
+    else:
+        run_id = model_store.create_run(db, kind=kind, trigger=trigger, department=department)
+        log_dir = data_dir(db) / "logs"
+        log_dir.mkdir(parents=True, exist_ok=True)
+        with open(log_dir / f"train-{run_id}.log", "ab") as log:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "labeling.worker", "--db", str(db_path), "--run", str(run_id)],
+                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
+                env=dict(os.environ, KERAS_BACKEND="jax", OMP_THREAD_LIMIT=os.environ.get("OMP_THREAD_LIMIT", "2")),
+                cwd=str(Path(__file__).resolve().parents[1]),
+            )
+        with db.atomic():
+            db.execute("UPDATE training_runs SET pid = ? WHERE run_id = ? AND status = 'queued'", [proc.pid, run_id])
+    if wait:
+        wait_for_run(db, run_id, timeout_s=timeout_s)
+    return run_id
+
+
+def wait_for_run(db: Database, run_id: int, *, timeout_s: float = 600, poll_s: float = 0.2) -> dict:
+    """Block until the run is done or failed; raises TrainingError on failure or timeout."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        run = model_store.get_run(db, run_id)
+        if run["status"] == "done":
+            return run
+        if run["status"] == "failed":
+            raise TrainingError(f"training run {run_id} failed: {run['error']}")
+        if time.monotonic() > deadline:
+            raise TrainingError(f"training run {run_id} still {run['status']} after {timeout_s:.0f} s; "
+                                "check it later with the Models page")
+        reap_dead_runs(db)
+        time.sleep(poll_s)
+
+
+def maybe_retrain(db_path: str | Path, *, every: int = DEFAULT_RETRAIN_EVERY, db: Database | None = None
+                  ) -> int | None:
+    """Start a line-model run when `every` human labels arrived since the current model; else None."""
+    from labeling.session import labels_since_last_model
+
+    db = db or open_db(db_path)
+    if every <= 0 or labels_since_last_model(db) < every:
+        return None
+    if model_store.active_runs(db, "lines"):
+        return None
+    return request_training(db_path, kind="lines", trigger="auto")
+
+
+def execute_run(db: Database, run_id: int) -> dict:
+    """Run a queued training run in this process (what the worker does). Returns the finished run."""
+    run = model_store.get_run(db, run_id)
+    model_store.start_run(db, run_id, pid=os.getpid())
+    started = time.monotonic()
+    try:
+        if run["kind"] == "lines":
+            from labeling.line_training import train_line_version
+
+            version, n_labels, metrics = train_line_version(db)
+        else:
+            from labeling.complexity_training import train_complexity_version
+
+            version, n_labels, metrics = train_complexity_version(db, department=run["department"] or "overall")
+    except BaseException as exc:
+        model_store.fail_run(db, run_id, error=f"{type(exc).__name__}: {exc}", duration_s=time.monotonic() - started)
+        raise
+    model_store.finish_run(db, run_id, version=version, n_labels=n_labels, metrics=metrics,
+                           duration_s=time.monotonic() - started)
+    return model_store.get_run(db, run_id)
