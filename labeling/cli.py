@@ -176,7 +176,7 @@ def rate(ctx, sequence_id, value, department, annotator):
 
 
 @cli.command()
-@click.option("--port", type=int, default=8501, show_default=True)
+@click.option("--port", type=int, default=8501, show_default=True, help="Port to listen on.")
 @click.option("--sample/--no-sample", default=True, show_default=True,
               help="Ingest the bundled sample screenplay on first start.")
 @click.pass_context
@@ -227,7 +227,8 @@ def queue(ctx, script_id, n, strategy, random_share, seed):
 
 
 @cli.command()
-@click.option("--target", type=click.Choice(["lines", "complexity", "all"]), default="lines", show_default=True)
+@click.option("--target", type=click.Choice(["lines", "complexity", "all"]), default="lines", show_default=True,
+              help="Which model to retrain.")
 @click.option("--department", default="overall", show_default=True, help="Complexity department to train.")
 @click.option("--wait/--no-wait", default=False, help="Block until training is done and print its metrics.")
 @click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait with --wait.")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pandas as pd
 from sqlite_utils import Database
 
@@ -40,13 +42,14 @@ def add_labels(db: Database, line_ids: list[int], label: str, *, annotator: str 
     """Record the same label on several lines (a group of identical lines) in one transaction."""
     value = LineLabel.parse(label).value
     ids = []
+    batch = uuid.uuid4().hex
     with db.atomic():
         stamp = now()
         for line_id in line_ids:
             get_line(db, line_id)
             cursor = db.execute(
-                "INSERT INTO label_events(line_id, label, annotator, source, created_at) VALUES (?,?,?,?,?)",
-                [line_id, value, annotator or "anonymous", source, stamp],
+                "INSERT INTO label_events(line_id, label, annotator, source, batch, created_at) VALUES (?,?,?,?,?,?)",
+                [line_id, value, annotator or "anonymous", source, batch, stamp],
             )
             ids.append(int(cursor.lastrowid))
     return ids
@@ -61,7 +64,7 @@ def undo_last(db: Database, *, annotator: str, script_id: int | None = None) -> 
     params: list = [annotator] + ([script_id] if script_id is not None else [])
     with db.atomic():
         rows = list(db.query(
-            f"""SELECT e.event_id, e.line_id, e.label, e.created_at FROM label_events e JOIN lines l USING (line_id)
+            f"""SELECT e.event_id, e.line_id, e.label, e.batch FROM label_events e JOIN lines l USING (line_id)
                 WHERE e.annotator = ? AND e.action = 'set' AND e.source = 'human' {where}
                   AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
                 ORDER BY e.event_id DESC LIMIT 1""",
@@ -69,13 +72,14 @@ def undo_last(db: Database, *, annotator: str, script_id: int | None = None) -> 
         ))
         if not rows:
             return None
-        # Undo the whole batch of an "apply to all" action: events with the same timestamp.
-        batch = list(db.query(
-            """SELECT event_id, line_id, label FROM label_events e
-               WHERE annotator = ? AND action = 'set' AND source = 'human' AND created_at = ?
-                 AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""",
-            [annotator, rows[0]["created_at"]],
-        ))
+        batch = [rows[0]]
+        if rows[0]["batch"]:  # undo an "apply to all" action as a whole
+            batch = list(db.query(
+                """SELECT event_id, line_id, label FROM label_events e
+                   WHERE batch = ? AND action = 'set'
+                     AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""",
+                [rows[0]["batch"]],
+            ))
         stamp = now()
         for event in batch:
             db.execute(

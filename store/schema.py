@@ -89,6 +89,7 @@ def m0001_core(db: Database) -> None:
             source TEXT NOT NULL,            -- human | imported | rule
             action TEXT NOT NULL DEFAULT 'set',  -- set | undo
             undoes_event_id INTEGER,
+            batch TEXT,                      -- shared by the events of one "apply to all" action
             created_at TEXT NOT NULL
         );
         CREATE INDEX label_events_line ON label_events(line_id, event_id);

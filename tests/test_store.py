@@ -1,0 +1,90 @@
+"""The store: append-only labels with undo, concurrent writers, versions becoming current atomically."""
+
+from __future__ import annotations
+
+import multiprocessing as mp
+
+import numpy as np
+import pytest
+
+from conftest import make_text_pdf
+from store import labels as label_store
+from store import models as model_store
+from store.db import open_db
+from store.types import UnknownLabelError, NotFoundError
+
+
+@pytest.fixture
+def ingested(db, tmp_path):
+    from labeling.ingest import ingest_path
+
+    ingest_path(db, make_text_pdf(tmp_path / "s.pdf"))
+    return db
+
+
+def _line_ids(db):
+    return [r[0] for r in db.execute("SELECT line_id FROM lines ORDER BY line_no")]
+
+
+def test_latest_label_wins_and_undo_appends(ingested):
+    db = ingested
+    line = _line_ids(db)[1]
+    label_store.add_label(db, line, "action", annotator="ana")
+    label_store.add_label(db, line, "dialogue", annotator="ana")
+    assert label_store.current_labels(db).set_index("line_id").loc[line, "label"] == "dialogue"
+    label_store.undo_last(db, annotator="ana")
+    assert label_store.current_labels(db).set_index("line_id").loc[line, "label"] == "action"
+    history = label_store.label_history(db, line)
+    assert [h["action"] for h in history] == ["set", "set", "undo"]  # nothing deleted
+
+
+def test_unknown_label_and_line_are_refused(ingested):
+    with pytest.raises(UnknownLabelError, match="use one of scene_heading"):
+        label_store.add_label(ingested, _line_ids(ingested)[0], "narration")
+    with pytest.raises(NotFoundError, match="no line with id 999999"):
+        label_store.add_label(ingested, 999999, "action")
+    assert ingested.execute("SELECT COUNT(*) FROM label_events").fetchone()[0] == 0
+
+
+def _label_many(db_file, line_ids, label, annotator):
+    db = open_db(db_file)
+    for line_id in line_ids:
+        label_store.add_label(db, line_id, label, annotator=annotator)
+
+
+def test_two_writers_at_once_lose_nothing(ingested, db_path):
+    ids = _line_ids(ingested) * 10
+    ctx = mp.get_context("spawn")
+    procs = [ctx.Process(target=_label_many, args=(str(db_path), ids, label, who))
+             for label, who in (("action", "ana"), ("dialogue", "bo"))]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    counts = dict(ingested.execute("SELECT annotator, COUNT(*) FROM label_events GROUP BY annotator").fetchall())
+    assert counts == {"ana": len(ids), "bo": len(ids)}
+    per_annotator = label_store.annotator_labels(ingested)
+    assert len(per_annotator) == 2 * len(_line_ids(ingested))
+
+
+def test_versions_become_current_one_at_a_time(ingested):
+    db = ingested
+    v1 = model_store.register_version(db, kind="lines", path="a", metrics={"accuracy": 0.9}, n_labels=10)
+    v2 = model_store.register_version(db, kind="lines", path="b", metrics={"accuracy": 0.95}, n_labels=20)
+    assert model_store.current_version(db, "lines").version == v2
+    model_store.set_current(db, v1)
+    assert model_store.current_version(db, "lines").version == v1
+    assert db.execute("SELECT COUNT(*) FROM model_versions WHERE is_current = 1").fetchone()[0] == 1
+
+
+def test_predictions_keep_the_latest_versions(ingested):
+    db = ingested
+    ids = _line_ids(db)
+    for version in (1, 2, 3):
+        proba = np.full((len(ids), 7), 0.01)
+        proba[:, version] = 0.94
+        model_store.save_predictions(db, version, ids, proba)
+    latest = model_store.latest_predictions(db)
+    assert set(latest["version"]) == {3} and set(latest["label"]) == {"dialogue"}
+    assert {r[0] for r in db.execute("SELECT DISTINCT version FROM predictions")} == {2, 3}
