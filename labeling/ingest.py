@@ -99,14 +99,20 @@ def ingest_path(
     except TextDecodeError as exc:
         raise IngestError(str(exc)) from exc
     if fmt == "fountain":
-        from labeling.formats.fountain import parse_fountain, fountain_title
+        from labeling.formats.fountain import FountainError, fountain_lines, parse_fountain
 
-        lines = parse_fountain(text)
-        title = title or fountain_title(text)
+        try:
+            lines = parse_fountain(text, source=str(path))
+            title = title or next((fl.text for fl in fountain_lines(text) if fl.title_key == "title"), None)
+        except FountainError as exc:
+            raise IngestError(str(exc)) from exc
     elif fmt == "fdx":
-        from labeling.formats.fdx import parse_fdx
+        from labeling.formats.fdx import FdxFormatError, parse_fdx
 
-        lines = parse_fdx(text, source=str(path))
+        try:
+            lines = parse_fdx(data, source=str(path))
+        except FdxFormatError as exc:
+            raise IngestError(str(exc)) from exc
     else:
         lines = parse_plaintext(text)
     if not lines:
