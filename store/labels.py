@@ -11,17 +11,21 @@ from store.db import now
 from store.scripts import get_line
 from store.types import LineLabel, NotFoundError
 
-_EFFECTIVE = """
+def _effective_sql(script_filter: bool) -> str:
+    """Set events not undone, the latest per line and annotator (script filter pushed inside for speed)."""
+    where = "AND l.script_id = ?" if script_filter else ""
+    return f"""
     WITH eff AS (
-        SELECT e.* FROM label_events e
-        WHERE e.action = 'set'
-          AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.action = 'undo' AND u.undoes_event_id = e.event_id)
+        SELECT e.*, l.script_id FROM label_events e JOIN lines l ON l.line_id = e.line_id
+        WHERE e.action = 'set' {where}
+          AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
     ),
     per_annotator AS (
         SELECT line_id, annotator, MAX(event_id) AS event_id FROM eff GROUP BY line_id, annotator
     )
-    SELECT eff.event_id, eff.line_id, eff.label, eff.annotator, eff.source, eff.created_at
+    SELECT eff.event_id, eff.line_id, eff.label, eff.annotator, eff.source, eff.created_at, eff.script_id
     FROM eff JOIN per_annotator USING (event_id)
+    ORDER BY eff.event_id
 """
 
 
@@ -96,10 +100,8 @@ def label_history(db: Database, line_id: int) -> list[dict]:
 
 def annotator_labels(db: Database, script_id: int | None = None) -> pd.DataFrame:
     """The effective label per line and annotator (human and imported), for agreement and review."""
-    where = "WHERE l.script_id = ?" if script_id is not None else ""
     params = [script_id] if script_id is not None else []
-    sql = f"SELECT x.*, l.script_id FROM ({_EFFECTIVE}) x JOIN lines l USING (line_id) {where} ORDER BY x.event_id"
-    return pd.read_sql_query(sql, db.conn, params=params)
+    return pd.read_sql_query(_effective_sql(script_id is not None), db.conn, params=params)
 
 
 def current_labels(db: Database, script_id: int | None = None, *, sources: tuple[str, ...] = ("human", "imported")

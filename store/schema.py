@@ -94,6 +94,7 @@ def m0001_core(db: Database) -> None:
         );
         CREATE INDEX label_events_line ON label_events(line_id, event_id);
         CREATE INDEX label_events_source ON label_events(source, event_id);
+        CREATE INDEX label_events_undoes ON label_events(undoes_event_id) WHERE undoes_event_id IS NOT NULL;
 
         -- Append-only history of text corrections (fixing OCR text is part of labeling).
         CREATE TABLE text_edits (
