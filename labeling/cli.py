@@ -232,9 +232,11 @@ def queue(ctx, script_id, n, strategy, random_share, seed):
 @click.option("--department", default="overall", show_default=True, help="Complexity department to train.")
 @click.option("--wait/--no-wait", default=False, help="Block until training is done and print its metrics.")
 @click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait with --wait.")
+@click.option("--models", "model_set", type=click.Choice(["all", "baselines"]), default="all", show_default=True,
+              help="Complexity: compare the BiLSTMs too (minutes) or only the fast baselines (seconds).")
 @click.pass_context
 @handle_errors
-def train(ctx, target, department, wait, timeout):
+def train(ctx, target, department, wait, timeout, model_set):
     """Retrain in a background worker; prints the run (and with --wait the new version and its metrics)."""
     from labeling.training import request_training, wait_for_run
     from store.db import open_db
@@ -242,6 +244,13 @@ def train(ctx, target, department, wait, timeout):
     _db(ctx, create=False)
     kinds = ["lines", "complexity"] if target == "all" else [target]
     for kind in kinds:
+        if kind == "complexity":
+            from store.sequences import departments
+
+            if department not in departments(_db(ctx)):
+                raise ScriptlabelError(f"unknown department {department!r}: use one of "
+                                       f"{', '.join(departments(_db(ctx)))}")
+        os.environ["SCRIPTLABEL_COMPLEXITY_MODELS"] = model_set
         run_id = request_training(ctx.obj["db_path"], kind=kind, trigger="cli",
                                   department=department if kind == "complexity" else None)
         if not wait:
@@ -249,7 +258,7 @@ def train(ctx, target, department, wait, timeout):
             continue
         run = wait_for_run(open_db(ctx.obj["db_path"]), run_id, timeout_s=timeout)
         metrics = run["metrics"] or {}
-        _emit({"run_id": run_id, "target": kind, "status": run["status"], "version": run["version"],
+        _emit({"version": run["version"], "target": kind, "run_id": run_id, "status": run["status"],
                "duration_s": round(run["duration_s"] or 0, 3), "n_labels": run["n_labels"], **metrics})
 
 

@@ -1,0 +1,116 @@
+"""Training the sequence-complexity models from the database (run by the background worker).
+
+Every model (baselines included) is compared by grouped cross-validation; the winner is refit on all
+rated sequences, saved (BiLSTMs as `.keras` + vocabulary JSON, baselines with skops — no pickle),
+registered as the department's current version, and every sequence is predicted with uncertainty.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+from sqlite_utils import Database
+
+from labeling.sequences import effective_labels
+from models.complexity_data import SequenceDoc, check_ratings, docs_from_labeled_lines, predict_with_uncertainty
+from models.complexity_eval import compare_models, default_factories, fit_winner
+from store import models as model_store
+from store import sequences as sequence_store
+from store.db import data_dir
+
+# "all" compares the BiLSTMs too (minutes); "baselines" only the fast models (seconds).
+MODEL_SETS = ("all", "baselines")
+
+
+def sequence_docs(db: Database, script_id: int | None = None) -> list[SequenceDoc]:
+    """One SequenceDoc per sequence, built from each line's best label (human, imported, model, rule)."""
+    scripts = [script_id] if script_id is not None else [
+        r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready' ORDER BY script_id")]
+    rows = []
+    for sid in scripts:
+        frame = effective_labels(db, sid)
+        seq = dict(db.execute("SELECT line_no, sequence_id FROM lines WHERE script_id = ?", [sid]).fetchall())
+        pages = dict(db.execute("SELECT line_no, page FROM lines WHERE script_id = ?", [sid]).fetchall())
+        for r in frame.itertuples():
+            if seq.get(r.line_no) is not None:
+                rows.append((int(seq[r.line_no]), r.label if isinstance(r.label, str) else "action", r.text,
+                             pages[r.line_no]))
+    return docs_from_labeled_lines(rows)
+
+
+def train_complexity_version(db: Database, *, department: str = "overall", models: str | None = None
+                             ) -> tuple[int, int, dict]:
+    models = models or os.environ.get("SCRIPTLABEL_COMPLEXITY_MODELS", "all")
+    ratings = sequence_store.current_ratings(db, department=department)
+    check_ratings(list(ratings["value"]))
+    docs = {d.sequence_id: d for d in sequence_docs(db)}
+    rated = ratings[ratings["sequence_id"].isin(docs)]
+    rated_docs = [docs[s] for s in rated["sequence_id"]]
+    y = rated["value"].to_numpy()
+    factories = default_factories(nets=models != "baselines")
+    comparison = compare_models(rated_docs, y, factories, script_ids=list(rated["script_id"]),
+                                n_splits=5)
+    winner = fit_winner(comparison, rated_docs, y, factories)
+
+    root = data_dir(db) / "models" / "complexity"
+    tmp = root / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir(parents=True)
+    try:
+        model_file = _save(winner, tmp / department)
+        metrics = {"department": department, "n_sequences": int(len(y)), **comparison.to_dict()}
+        final = root / f"{department}-{uuid.uuid4().hex[:8]}"
+        tmp.rename(final)  # complete on disk before it can become current
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    version = model_store.register_version(db, kind="complexity", department=department,
+                                           path=str(final / model_file.name), metrics=metrics, n_labels=int(len(y)))
+    predict_sequences(db, version=version, department=department, model=winner, docs=list(docs.values()))
+    return version, int(len(y)), metrics
+
+
+def _save(model, stem: Path) -> Path:
+    if hasattr(model, "save") and type(model).__name__ == "SequenceBiLSTM":
+        path = stem.with_suffix(".keras")
+        model.save(str(path))
+        return path
+    import skops.io as sio
+
+    path = stem.with_suffix(".skops")
+    sio.dump(model, path)
+    return path
+
+
+def load_complexity_model(path: str | Path):
+    """Load a saved complexity model (`.keras` or `.skops`, never pickle)."""
+    path = Path(path)
+    if path.suffix == ".keras":
+        from models.complexity_nets import load_model
+
+        return load_model(str(path))
+    import skops.io as sio
+
+    trusted = [t for t in sio.get_untrusted_types(file=path) if t.startswith(("models.", "sklearn.", "xgboost.",
+                                                                            "numpy.", "scipy."))]
+    return sio.load(path, trusted=trusted)
+
+
+def predict_sequences(db: Database, *, version: int, department: str, model=None,
+                      docs: list[SequenceDoc] | None = None, script_id: int | None = None) -> int:
+    """Predict every sequence (of a script) with a complexity version; stores value, expectation, uncertainty."""
+    if model is None:
+        model = load_complexity_model(model_store.get_version(db, version).path)
+    docs = docs if docs is not None else sequence_docs(db, script_id)
+    if not docs:
+        return 0
+    rows = [
+        {"sequence_id": int(p.sequence_id), "value": int(p.predicted), "expected": float(p.expected),
+         "uncertainty": float(p.uncertainty), "probs": {str(k): round(v, 4) for k, v in p.probabilities.items()}}
+        for p in predict_with_uncertainty(model, docs)
+    ]
+    sequence_store.save_sequence_predictions(db, version, department, rows)
+    return len(rows)

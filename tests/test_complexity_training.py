@@ -1,0 +1,71 @@
+"""Complexity training from the database: ratings in, compared models and stored predictions out."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SAMPLE_DIR, db_dump
+
+
+@pytest.fixture
+def rated(cli):
+    [script] = cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
+    sequences = cli.json_lines("sequences", "--script", str(script["script_id"]))
+    assert len(sequences) >= 20
+    from store.db import open_db
+    from labeling.complexity_training import sequence_docs
+
+    docs = {d.sequence_id: d for d in sequence_docs(open_db(cli.db_file))}
+    # Planted signal: complexity grows with the number of distinct characters on screen.
+    for seq in sequences:
+        chars = docs[seq["sequence_id"]].counts["distinct_characters"]
+        value = 1 if chars == 0 else 2 if chars == 1 else 3 if chars == 2 else 4
+        cli.json_lines("rate", str(seq["sequence_id"]), str(value), "--department", "fx", "--annotator", "lead")
+    return script, sequences
+
+
+def test_train_complexity_prints_every_model_and_stores_predictions(cli, rated):
+    script, sequences = rated
+    [out] = cli.json_lines("train", "--target", "complexity", "--department", "fx", "--models", "baselines",
+                           "--wait", "--timeout", "300")
+    assert out["status"] == "done" and out["department"] == "fx" and out["n_sequences"] == len(sequences)
+    assert {"majority", "logistic", "ordinal_logistic", "xgboost"} <= set(out["cv"])
+    for scores in out["cv"].values():
+        assert {"accuracy", "mae", "qwk", "ci95"} <= set(scores)
+        lo, hi = scores["ci95"]["accuracy"]
+        assert lo <= scores["accuracy"] <= hi
+    assert out["cv"]["majority"]["qwk"] == pytest.approx(0.0, abs=1e-9)
+    assert out["winner"] in out["cv"] and isinstance(out["verdict"], str) and out["verdict"]
+    from store.db import open_db
+    from store.sequences import latest_sequence_predictions
+
+    preds = latest_sequence_predictions(open_db(cli.db_file), department="fx")
+    assert len(preds) == len(sequences)
+    assert preds["uncertainty"].between(0, 1).all() and preds["value"].between(1, 5).all()
+
+
+def test_too_few_ratings_fail_the_run_with_a_message(cli):
+    [script] = cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
+    seq = cli.json_lines("sequences")[0]
+    cli.json_lines("rate", str(seq["sequence_id"]), "3")
+    result = cli("train", "--target", "complexity", "--models", "baselines", "--wait", "--timeout", "120")
+    assert result.exit_code == 1 and "failed" in result.stderr and "rat" in result.stderr.lower()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["7"], "between 1 and 5"),
+    (["3", "--department", "sound"], "unknown department"),
+])
+def test_bad_ratings_are_refused(cli, args, message):
+    cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
+    seq = cli.json_lines("sequences")[0]
+    before = db_dump(cli.db_file)
+    result = cli("rate", str(seq["sequence_id"]), *args)
+    assert result.exit_code == 1 and message in result.stderr
+    assert db_dump(cli.db_file) == before
+
+
+def test_unknown_sequence_is_refused(cli):
+    cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
+    result = cli("rate", "99999", "3")
+    assert result.exit_code == 1 and "no sequence with id 99999" in result.stderr
