@@ -8,6 +8,7 @@ partial script, leaving the database as it was.
 from __future__ import annotations
 
 import hashlib
+import warnings
 import shutil
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -184,11 +185,22 @@ def _ingest_pdf(db, path: Path, doc, *, sha, title, ocr, workers, dpi, progress)
         doc.close()
         return _finish(db, script_id, title, "pdf")
     except BaseException:
-        doc.close()
+        if not doc.is_closed:
+            doc.close()
         script_store.delete_script(db, script_id)
         shutil.rmtree(image_dir, ignore_errors=True)
         (base / "sources" / f"{script_id}.pdf").unlink(missing_ok=True)
         raise
+
+
+def _suggest(db: Database, script_id: int) -> None:
+    """Suggestions from the current line model right away, so labeling starts with them."""
+    from labeling.line_training import predict_scripts
+
+    try:
+        predict_scripts(db, script_id=script_id)
+    except ScriptlabelError as exc:  # the script is stored either way; suggestions come with the next model
+        warnings.warn(f"no suggestions yet: {exc}", stacklevel=2)
 
 
 def _to_lines(page_lines: list[PageLine], page_no: int) -> list[Line]:
@@ -196,8 +208,9 @@ def _to_lines(page_lines: list[PageLine], page_no: int) -> list[Line]:
 
 
 def _finish(db: Database, script_id: int, title: str, fmt: str) -> IngestResult:
-    n_sequences = rederive_sequences(db, script_id) or 0
     script_store.finish_script(db, script_id)
+    _suggest(db, script_id)
+    n_sequences = rederive_sequences(db, script_id) or 0
     script = script_store.get_script(db, script_id)
     n_lines = db.execute("SELECT COUNT(*) FROM lines WHERE script_id = ?", [script_id]).fetchone()[0]
     return IngestResult(script_id=script_id, title=title, format=fmt, pages=script["pages"], lines=n_lines,

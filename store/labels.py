@@ -29,15 +29,35 @@ def _effective_sql(script_filter: bool) -> str:
 """
 
 
+# The suggestion shown when the label was given is kept with it: the honest record of how right
+# the model was on lines it had not been trained on (progressive validation).
+_INSERT_WITH_SUGGESTION = """
+    INSERT INTO label_events(line_id, label, annotator, source, batch, created_at, suggested, suggested_version)
+    SELECT ?1, ?2, ?3, ?4, ?5, ?6,
+           (SELECT label FROM predictions WHERE line_id = ?1 ORDER BY version DESC LIMIT 1),
+           (SELECT version FROM predictions WHERE line_id = ?1 ORDER BY version DESC LIMIT 1)
+"""
+
+
+def suggestion_outcomes(db: Database, *, after_event: int = 0) -> pd.DataFrame:
+    """Human labels (not undone) with the suggestion shown at the time: event_id, label, suggested."""
+    return pd.read_sql_query(
+        """SELECT e.event_id, e.line_id, e.label, e.suggested, e.suggested_version FROM label_events e
+           WHERE e.source = 'human' AND e.action = 'set' AND e.suggested IS NOT NULL AND e.event_id > ?
+             AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
+           ORDER BY e.event_id""", db.conn, params=[after_event])
+
+
+def max_event_id(db: Database) -> int:
+    return db.execute("SELECT COALESCE(MAX(event_id), 0) FROM label_events").fetchone()[0]
+
+
 def add_label(db: Database, line_id: int, label: str, *, annotator: str = "anonymous", source: str = "human") -> int:
     """Record one label in its own transaction and return its event id."""
     value = LineLabel.parse(label).value
     get_line(db, line_id)
     with db.atomic():
-        cursor = db.execute(
-            "INSERT INTO label_events(line_id, label, annotator, source, created_at) VALUES (?,?,?,?,?)",
-            [line_id, value, annotator or "anonymous", source, now()],
-        )
+        cursor = db.execute(_INSERT_WITH_SUGGESTION, [line_id, value, annotator or "anonymous", source, None, now()])
     return int(cursor.lastrowid)
 
 
@@ -51,10 +71,8 @@ def add_labels(db: Database, line_ids: list[int], label: str, *, annotator: str 
         stamp = now()
         for line_id in line_ids:
             get_line(db, line_id)
-            cursor = db.execute(
-                "INSERT INTO label_events(line_id, label, annotator, source, batch, created_at) VALUES (?,?,?,?,?,?)",
-                [line_id, value, annotator or "anonymous", source, batch, stamp],
-            )
+            cursor = db.execute(_INSERT_WITH_SUGGESTION,
+                                [line_id, value, annotator or "anonymous", source, batch, stamp])
             ids.append(int(cursor.lastrowid))
     return ids
 

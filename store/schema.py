@@ -90,6 +90,8 @@ def m0001_core(db: Database) -> None:
             action TEXT NOT NULL DEFAULT 'set',  -- set | undo
             undoes_event_id INTEGER,
             batch TEXT,                      -- shared by the events of one "apply to all" action
+            suggested TEXT,                  -- the model's suggestion when the label was given
+            suggested_version INTEGER,
             created_at TEXT NOT NULL
         );
         CREATE INDEX label_events_line ON label_events(line_id, event_id);

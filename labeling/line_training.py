@@ -1,0 +1,253 @@
+"""The line model in the labeling loop: the shipped base model plus a per-database adapter.
+
+`train_line_version` (run by the background worker) fits a fresh adapter on a snapshot of the
+labels, writes it completely into a temporary folder, renames it into place and only then makes it
+current; `predict_scripts` re-predicts with whatever is current. Base-model outputs per script are
+cached on disk (they depend only on the shipped model and the script's lines).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import uuid
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlite_utils import Database
+
+from models.evaluation import evaluate_lines as score_lines
+from models.line_classifier import BaseOutputs, LineAdapter, LineClassifier, ModelLoadError, fit_adapter
+from store import labels as label_store
+from store import models as model_store
+from store import scripts as script_store
+from store.db import data_dir
+from store.types import LABELS, ScriptlabelError
+
+PRETRAINED_DIR = Path(__file__).resolve().parents[1] / "models" / "pretrained" / "lines"
+
+
+def base_dir() -> Path:
+    """The shipped base model; `$SCRIPTLABEL_LINE_BASE` points at another one (e.g. a freshly built one)."""
+    return Path(os.environ.get("SCRIPTLABEL_LINE_BASE") or PRETRAINED_DIR)
+PRETRAINED_VERSION = 0  # predictions of the shipped model carry version 0
+
+
+class PretrainedModelMissing(ScriptlabelError):
+    pass
+
+
+def load_base() -> LineClassifier:
+    return _load_base(str(base_dir()))
+
+
+@lru_cache(maxsize=2)
+def _load_base(directory: str) -> LineClassifier:
+    path = Path(directory)
+    if not path.is_dir() or not any(path.glob("*.json")):
+        raise PretrainedModelMissing(
+            f"{path}: the pretrained line model is missing; rebuild it with `uv run python -m labeling.build_pretrained`")
+    return LineClassifier.load(path)
+
+
+def _base_fingerprint() -> str:
+    directory = base_dir()
+    digest = hashlib.sha1(str(directory).encode())
+    for file in sorted(directory.glob("*")):
+        digest.update(file.name.encode())
+        digest.update(str(file.stat().st_size).encode())
+        digest.update(str(int(file.stat().st_mtime)).encode())
+    return digest.hexdigest()[:12]
+
+
+def script_frame(db: Database, script_id: int) -> pd.DataFrame:
+    return script_store.lines_frame(db, script_id)
+
+
+def base_outputs(db: Database, frame: pd.DataFrame) -> BaseOutputs:
+    """The base model's outputs for one script's lines, from the disk cache when unchanged."""
+    key = hashlib.sha1(pd.util.hash_pandas_object(
+        frame[["line_no", "page", "text", "indent", "gap_before", "x0", "y0", "x1", "y1"]], index=False
+    ).to_numpy().tobytes()).hexdigest()[:16]
+    cache = data_dir(db) / "cache" / f"base-{_base_fingerprint()}-{key}.npz"
+    if cache.exists():
+        try:
+            with np.load(cache, allow_pickle=False) as data:
+                return BaseOutputs(dense=data["dense"], stage1=data["stage1"], proba=data["proba"])
+        except (OSError, ValueError, KeyError):
+            cache.unlink(missing_ok=True)
+    outputs = load_base().base_outputs(frame.reset_index(drop=True))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + f".{uuid.uuid4().hex}.tmp.npz")
+    np.savez(tmp, dense=outputs.dense, stage1=outputs.stage1, proba=outputs.proba)
+    tmp.replace(cache)
+    return outputs
+
+
+@dataclass(frozen=True)
+class CurrentLineModel:
+    version: int  # 0 = the shipped pretrained model
+    adapter: LineAdapter | None
+    warning: str | None = None
+
+    def predict_proba(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
+        outputs = base_outputs(db, frame)
+        if self.adapter is None:
+            return outputs.proba
+        return self.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
+
+
+def load_current(db: Database) -> CurrentLineModel:
+    """The current line model; a version that fails to load is skipped for the one before it, with a warning."""
+    base = load_base()
+    warning = None
+    versions = [v for v in reversed(model_store.list_versions(db, "lines"))]
+    current = model_store.current_version(db, "lines")
+    if current is not None:
+        versions = [v for v in versions if v["version"] <= current.version]
+    else:
+        versions = []
+    for row in versions:
+        try:
+            adapter = LineAdapter.load(row["path"], base)
+            return CurrentLineModel(version=row["version"], adapter=adapter, warning=warning)
+        except (ModelLoadError, OSError) as exc:
+            warning = (f"line model version {row['version']} could not be loaded ({exc}); "
+                       "using the previous version — retrain to replace it")
+            warnings.warn(warning, stacklevel=2)
+    return CurrentLineModel(version=PRETRAINED_VERSION, adapter=None, warning=warning)
+
+
+def predict_scripts(db: Database, *, script_id: int | None = None, model: CurrentLineModel | None = None
+                    ) -> list[dict]:
+    """Store the current model's probabilities for every line (of one script); returns counts per script."""
+    model = model or load_current(db)
+    ids = [script_id] if script_id is not None else [
+        r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready' ORDER BY script_id")]
+    out = []
+    for sid in ids:
+        script_store.get_script(db, sid)
+        frame = script_frame(db, sid)
+        if frame.empty:
+            continue
+        proba = model.predict_proba(db, frame)
+        model_store.save_predictions(db, model.version, frame["line_id"].tolist(), proba)
+        labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
+        out.append({"script_id": sid, "version": model.version, "lines": int(len(frame)),
+                    "predicted": {k: int(v) for k, v in labels.items()},
+                    **({"warning": model.warning} if model.warning else {})})
+    return out
+
+
+def labeled_snapshot(db: Database) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """All lines of every script that has a human or imported label, with the label (None = context)."""
+    labels = label_store.current_labels(db)
+    scripts = sorted(set(labels["script_id"]))
+    frames = [script_frame(db, sid) for sid in scripts]
+    if not frames:
+        return pd.DataFrame(), np.array([], dtype=object), []
+    frame = pd.concat(frames, ignore_index=True)
+    y = frame["line_id"].map(labels.set_index("line_id")["label"]).to_numpy(dtype=object)
+    return frame, y, scripts
+
+
+def _latest_human_script(db: Database) -> int | None:
+    row = db.execute("""SELECT l.script_id FROM label_events e JOIN lines l USING (line_id)
+                        WHERE e.source = 'human' ORDER BY e.event_id DESC LIMIT 1""").fetchone()
+    return row[0] if row else None
+
+
+def _outputs_for(db: Database, frame: pd.DataFrame) -> BaseOutputs:
+    parts = [base_outputs(db, frame[frame["script_id"] == sid]) for sid in frame["script_id"].unique()]
+    return BaseOutputs(dense=np.vstack([p.dense for p in parts]), stage1=np.vstack([p.stage1 for p in parts]),
+                       proba=np.vstack([p.proba for p in parts]))
+
+
+def progressive_metrics(db: Database) -> dict:
+    """How right the suggestions were on the human labels given since the current version was made.
+
+    These lines were not in the model's training data when it suggested them: an honest estimate of
+    what annotators see (biased towards hard lines by the queue, which is why a random slice is mixed in).
+    """
+    current = model_store.current_version(db, "lines")
+    after = int(current.metrics.get("last_event_id", 0)) if current is not None else 0
+    outcomes = label_store.suggestion_outcomes(db, after_event=after)
+    if outcomes.empty:
+        return {}
+    evaluation = score_lines(outcomes["label"].tolist(), outcomes["suggested"].tolist()).to_dict()
+    return {"suggestion_accuracy": evaluation["full"]["accuracy"], "suggestion_eval": evaluation,
+            "suggestion_n": int(len(outcomes))}
+
+
+def train_line_version(db: Database) -> tuple[int, int, dict]:
+    """Fit a fresh adapter on a snapshot of all labels and make it current. Returns (version, n_labels, metrics)."""
+    n_human = label_store.count_human_labels(db)
+    last_event = label_store.max_event_id(db)
+    frame, y, scripts = labeled_snapshot(db)
+    if frame.empty:
+        raise ScriptlabelError("no labeled lines yet: label some lines (any two kinds) and train again")
+    metrics = progressive_metrics(db)
+    outputs = _outputs_for(db, frame)
+    adapter = fit_adapter(load_base(), frame, y, outputs=outputs, current_script=_latest_human_script(db))
+    labeled = np.array([v is not None and v == v for v in y])
+    fitted = adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
+    metrics.update({
+        "n_labeled_lines": int(labeled.sum()), "n_human_labels": int(n_human), "scripts": [int(s) for s in scripts],
+        "last_event_id": int(last_event),
+        "train_accuracy": float((np.array(LABELS)[fitted[labeled].argmax(1)] == y[labeled].astype(str)).mean()),
+    })
+    root = data_dir(db) / "models" / "lines"
+    tmp = root / f".tmp-{uuid.uuid4().hex}"
+    try:
+        adapter.save(tmp)
+        final = root / f"adapter-{uuid.uuid4().hex[:10]}"
+        tmp.rename(final)  # the folder is complete before any row points at it
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    version = model_store.register_version(db, kind="lines", path=str(final), metrics=metrics, n_labels=n_human)
+    predict_scripts(db, model=CurrentLineModel(version=version, adapter=adapter))
+    from labeling.sequences import rederive_sequences
+
+    for sid in scripts:
+        rederive_sequences(db, sid)
+    return version, n_human, metrics
+
+
+def evaluate_lines(db: Database, *, folds: int = 5) -> dict:
+    """Held-out scores on this database's labels, split by script (never by line): base vs base + adapter."""
+    frame, y, scripts = labeled_snapshot(db)
+    if len(scripts) < 2:
+        raise ScriptlabelError(
+            "evaluation splits by script and needs labeled lines in at least two scripts; "
+            f"this database has {len(scripts)} — label lines of another script (or ingest a Fountain/FDX file)")
+    from models.evaluation import grouped_folds
+
+    outputs = _outputs_for(db, frame)
+    labeled = np.array([isinstance(v, str) for v in y])
+    base_pred = np.array(LABELS)[outputs.proba.argmax(1)]
+    adapted_pred = base_pred.copy()
+    groups = frame["script_id"].to_numpy()
+    for train_idx, test_idx in grouped_folds(groups, n_splits=min(folds, len(scripts))):
+        train_y = np.where(np.isin(np.arange(len(y)), train_idx), y, None)
+        try:
+            adapter = fit_adapter(load_base(), frame.iloc[train_idx], train_y[train_idx],
+                                  outputs=_slice(outputs, train_idx))
+        except ScriptlabelError:
+            continue  # a fold whose training part has a single class keeps the base predictions
+        adapted_pred[test_idx] = np.array(LABELS)[
+            adapter.predict_proba(frame.iloc[test_idx].reset_index(drop=True), outputs=_slice(outputs, test_idx))
+            .argmax(1)]
+    truth = y[labeled].astype(str)
+    return {"split": "by script", "scripts": len(scripts), "labeled_lines": int(labeled.sum()),
+            "base": score_lines(truth, base_pred[labeled]).to_dict(),
+            "adapted": score_lines(truth, adapted_pred[labeled]).to_dict()}
+
+
+def _slice(outputs: BaseOutputs, idx: np.ndarray) -> BaseOutputs:
+    return BaseOutputs(dense=outputs.dense[idx], stage1=outputs.stage1[idx], proba=outputs.proba[idx])
