@@ -20,6 +20,15 @@ from store.db import data_dir, open_db
 from store.types import ScriptlabelError
 
 DEFAULT_RETRAIN_EVERY = 10
+FAILED_BACKOFF_S = 120.0
+
+
+def _age_s(stamp: str | None) -> float:
+    import datetime as dt
+
+    if not stamp:
+        return float("inf")
+    return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(stamp)).total_seconds()
 
 
 class TrainingError(ScriptlabelError):
@@ -114,6 +123,9 @@ def maybe_retrain(db_path: str | Path, *, every: int = DEFAULT_RETRAIN_EVERY, db
         return None
     if model_store.active_runs(db, "lines"):
         return None
+    recent = model_store.list_runs(db, kind="lines", limit=1)
+    if recent and recent[0]["status"] == "failed" and _age_s(recent[0]["finished_at"]) < FAILED_BACKOFF_S:
+        return None  # don't start a worker on every key press while training keeps failing
     return request_training(db_path, kind="lines", trigger="auto")
 
 
@@ -137,3 +149,18 @@ def execute_run(db: Database, run_id: int) -> dict:
     model_store.finish_run(db, run_id, version=version, n_labels=n_labels, metrics=metrics,
                            duration_s=time.monotonic() - started)
     return model_store.get_run(db, run_id)
+
+
+def make_current(db: Database, version: int) -> dict:
+    """Roll back (or forward) to `version` and re-predict with it, so the suggestions follow."""
+    mv = model_store.set_current(db, version)
+    if mv.kind == "lines":
+        from labeling.line_training import predict_scripts
+
+        predict_scripts(db)
+    else:
+        from labeling.complexity_training import predict_sequences
+
+        department = db.execute("SELECT department FROM model_versions WHERE version = ?", [version]).fetchone()[0]
+        predict_sequences(db, version=version, department=department or "overall")
+    return {"version": mv.version, "kind": mv.kind}

@@ -34,8 +34,8 @@ def _effective_sql(script_filter: bool) -> str:
 _INSERT_WITH_SUGGESTION = """
     INSERT INTO label_events(line_id, label, annotator, source, batch, created_at, suggested, suggested_version)
     SELECT ?1, ?2, ?3, ?4, ?5, ?6,
-           (SELECT label FROM predictions WHERE line_id = ?1 ORDER BY version DESC LIMIT 1),
-           (SELECT version FROM predictions WHERE line_id = ?1 ORDER BY version DESC LIMIT 1)
+           (SELECT label FROM predictions WHERE line_id = ?1 ORDER BY rowid DESC LIMIT 1),
+           (SELECT version FROM predictions WHERE line_id = ?1 ORDER BY rowid DESC LIMIT 1)
 """
 
 

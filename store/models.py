@@ -143,20 +143,22 @@ def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.
             "INSERT OR REPLACE INTO predictions(line_id, version, label, confidence, margin, probs) VALUES (?,?,?,?,?,?)",
             rows,
         )
+        # Keep the rows of the most recently *written* versions (a rollback re-predicts with an older one).
         keep = [r[0] for r in db.execute(
-            "SELECT DISTINCT version FROM predictions ORDER BY version DESC LIMIT ?", [KEEP_PREDICTION_VERSIONS])]
+            "SELECT version FROM predictions GROUP BY version ORDER BY MAX(rowid) DESC LIMIT ?",
+            [KEEP_PREDICTION_VERSIONS])]
         if keep:
             marks = ",".join("?" * len(keep))
             db.execute(f"DELETE FROM predictions WHERE version NOT IN ({marks})", keep)
 
 
 def latest_predictions(db: Database, script_id: int | None = None) -> pd.DataFrame:
-    """The newest prediction per line: line_id, version, label, confidence, margin, probs (JSON)."""
+    """The most recently written prediction per line: line_id, version, label, confidence, margin, probs."""
     where = "AND l.script_id = ?" if script_id is not None else ""
     params = [script_id] if script_id is not None else []
     sql = f"""
         SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs
         FROM predictions p JOIN lines l USING (line_id)
-        WHERE p.version = (SELECT MAX(version) FROM predictions p2 WHERE p2.line_id = p.line_id) {where}
+        WHERE p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id) {where}
     """
     return pd.read_sql_query(sql, db.conn, params=params)

@@ -208,7 +208,7 @@ def latest_sequence_predictions(db: Database, *, department: str = "overall",
         SELECT p.sequence_id, p.version, p.value, p.expected, p.uncertainty, p.probs
         FROM sequence_predictions p JOIN sequences s USING (sequence_id)
         WHERE p.department = ? {where}
-          AND p.version = (SELECT MAX(version) FROM sequence_predictions p2
-                           WHERE p2.sequence_id = p.sequence_id AND p2.department = p.department)
+          AND p.rowid = (SELECT MAX(p2.rowid) FROM sequence_predictions p2
+                         WHERE p2.sequence_id = p.sequence_id AND p2.department = p.department)
     """
     return pd.read_sql_query(sql, db.conn, params=params)

@@ -1,0 +1,126 @@
+"""Models: retrain, live run status, version history with metrics, roll back; agreement between people."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages import common
+from labeling import app_models, label_cursor
+from labeling.training import make_current, request_training
+from store import models as model_store
+from store import sequences as sequence_store
+from store.types import LABELS, ScriptlabelError
+
+st.title("Models")
+db = common.db()
+settings = common.settings()
+
+train = st.columns([2, 2, 3])
+if train[0].button("Retrain the line model", type="primary", key="retrain_lines"):
+    try:
+        run_id = request_training(settings.db_path, kind="lines")
+        st.toast(f"Training run {run_id} started")
+    except ScriptlabelError as exc:
+        st.error(str(exc))
+department = train[1].selectbox("Complexity department", sequence_store.departments(db), key="train_department")
+if train[2].button(f"Train the {department} complexity model", key="retrain_complexity"):
+    try:
+        run_id = request_training(settings.db_path, kind="complexity", department=department)
+        st.toast(f"Complexity run {run_id} started")
+    except ScriptlabelError as exc:
+        st.error(str(exc))
+
+
+@st.fragment(run_every=2)
+def run_status() -> None:
+    """Polls the training runs; reloads the whole page when one finishes so the versions show it."""
+    runs = app_models.runs_table(common.db(), limit=8)
+    if runs.empty:
+        st.caption("No training run yet.")
+        return
+    active = runs[runs["status"].isin(["queued", "running"])]
+    for run in active.itertuples():
+        st.info(f"Run {run.run_id} ({run.kind}{' · ' + run.department if run.department else ''}): "
+                f"{run.status} for {run.seconds or 0:.0f} s…", icon=":material/hourglass_top:")
+    latest = runs.iloc[0]
+    if latest["status"] == "failed":
+        st.warning(f"Run {latest['run_id']} failed: {latest['error']}")
+    st.dataframe(runs, hide_index=True, key="runs_table",
+                 column_order=["run_id", "kind", "department", "status", "trigger", "seconds", "version",
+                               "n_labels", "requested_at", "error"],
+                 column_config={"seconds": st.column_config.NumberColumn("duration (s)", format="%.1f")})
+    if label_cursor.model_token(common.db()) != st.session_state.get("models_token"):
+        st.rerun(scope="app")  # a run started or finished, or the current model changed
+
+
+st.session_state["models_token"] = label_cursor.model_token(db)
+
+
+st.subheader("Training runs")
+run_status()
+
+versions = app_models.versions_table(db)
+st.subheader("Versions")
+current = model_store.current_version(db, "lines")
+if current is not None:
+    st.caption(f"Current line model: v{current.version}, trained {current.created_at[:19].replace('T', ' ')} UTC")
+if versions.empty:
+    st.info("No model yet: label some lines, then retrain (it also retrains by itself every "
+            f"{settings.retrain_every} labels).")
+else:
+    st.dataframe(versions, hide_index=True, key="versions_table", column_config={
+        "accuracy": st.column_config.NumberColumn(format="%.3f"),
+        "macro_f1": st.column_config.NumberColumn("macro F1", format="%.3f")})
+    curve = app_models.learning_curve(versions)
+    if len(curve) >= 1:
+        st.caption("Learning curve: held-out accuracy and macro-F1 against the human labels each model had")
+        st.line_chart(curve, height=220)
+    if st.session_state.get("model_versions_seen") != len(versions):  # a new version: show it, not the old pick
+        st.session_state["model_versions_seen"] = len(versions)
+        st.session_state.pop("model_version", None)
+    picked = st.selectbox("Version", list(versions["version"])[::-1], key="model_version",
+                          format_func=lambda v: f"v{v} ({versions.set_index('version').loc[v, 'kind']})"
+                          + (" · current" if versions.set_index("version").loc[v, "current"] else ""))
+    metrics = model_store.get_version(db, int(picked)).metrics
+    charts = st.columns(2)
+    confusion = app_models.confusion_png(metrics)
+    if confusion:
+        charts[0].image(confusion, caption="Confusion matrix (rows: true, columns: predicted)")
+    f1 = app_models.per_class_f1(metrics)
+    if not f1.empty:
+        charts[1].bar_chart(f1.set_index("label")["f1"], height=300)
+    comparison = app_models.complexity_comparison(metrics)
+    if not comparison.empty:
+        st.caption(f"{metrics.get('department', '')} complexity, {metrics.get('n_sequences', '?')} rated sequences, "
+                   f"grouped cross-validation: {metrics.get('verdict', '')}")
+        st.dataframe(comparison, hide_index=True, key="complexity_table")
+    elif confusion is None and f1.empty:
+        st.json(metrics, expanded=False)
+    if not versions.set_index("version").loc[picked, "current"]:
+        if st.button(f"Make v{picked} current (roll back)", key="rollback"):
+            make_current(db, int(picked))
+            st.toast(f"v{picked} is current")
+            st.rerun()
+
+st.subheader("Agreement between annotators")
+kappa = app_models.agreement(db)
+if kappa.empty:
+    st.caption("No line has labels from two people yet.")
+else:
+    st.dataframe(kappa, hide_index=True, key="kappa_table", column_config={
+        "agreement": st.column_config.NumberColumn(format="%.2f"),
+        "kappa": st.column_config.NumberColumn("Cohen's κ", format="%.2f")})
+review = app_models.disagreements(db)
+if not review.empty:
+    st.caption(f"{len(review)} lines where people disagree: pick the right label to settle each")
+    selection = st.dataframe(review, hide_index=True, key="review_table", on_select="rerun",
+                             selection_mode="single-row")
+    rows = selection.selection.rows if selection else []
+    if rows:
+        line = review.iloc[rows[0]]
+        st.markdown(f"Line {line['line_no']}: `{line['text']}` — {line['labels']}")
+        settle = st.columns(len(LABELS))
+        for column, label in zip(settle, LABELS):
+            if column.button(common.LABEL_TITLES[label], key=f"adjudicate_{label}"):
+                app_models.adjudicate(db, int(line["line_id"]), label, annotator=common.annotator() or "anonymous")
+                st.rerun()

@@ -1,0 +1,80 @@
+"""Script: every line colour-coded by label, filterable, click a line to relabel; the label strip."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages import common
+from labeling import app_support as support
+from labeling.session import record_label
+from store.types import LABEL_KEYS, LABELS, ScriptlabelError
+
+MAX_ROWS = 400
+
+st.title("Script")
+db = common.db()
+script_id = common.script_picker(key="view_script")
+if script_id is None:
+    st.info("No scripts yet: add one on the Scripts page.")
+    st.stop()
+
+frame = common.script_lines(script_id)
+st.image(common.strip_png(script_id), width="stretch",
+         caption="The whole script: line position × label (solid: labeled by a person or imported; faint: model)")
+
+filters = st.columns([3, 2, 1, 1, 2])
+labels = filters[0].multiselect("Labels", LABELS, key="view_labels", format_func=common.LABEL_TITLES.get)
+low = filters[1].slider("Model confidence at most", 0.0, 1.0, 1.0, 0.05, key="view_conf",
+                        help="Below 1.0: only lines whose suggestion is at most this sure.")
+disagree = filters[2].toggle("Model ≠ human", key="view_disagree")
+unlabeled = filters[3].toggle("Unlabeled", key="view_unlabeled")
+search = filters[4].text_input("Text contains", key="view_search")
+filtered = support.filter_lines(frame, labels=labels, max_confidence=low if low < 1.0 else None,
+                                disagreements=disagree, unlabeled=unlabeled, search=search)
+narrowed = len(filtered) < len(frame)
+if not narrowed and frame["page"].nunique() > 1:
+    page_no = st.select_slider("Page", sorted(frame["page"].unique()), key="view_page")
+    filtered = filtered[filtered["page"] == page_no]
+st.caption(f"{len(filtered)} of {len(frame)} lines" + (f" (first {MAX_ROWS} shown)" if len(filtered) > MAX_ROWS else "")
+           + " · click a row to relabel it")
+
+shown = filtered.head(MAX_ROWS)[["line_id", "line_no", "page", "text", "shown", "origin", "confidence", "disagree"]]
+selection = st.dataframe(
+    support.style_lines(shown), hide_index=True, key="view_table", on_select="rerun", selection_mode="single-row",
+    column_order=["line_no", "page", "text", "shown", "origin", "confidence", "disagree"],
+    column_config={
+        "line_no": st.column_config.NumberColumn("line", width="small"),
+        "page": st.column_config.NumberColumn("page", width="small"),
+        "shown": st.column_config.TextColumn("label"),
+        "origin": st.column_config.TextColumn("by", help="human, imported, model (a suggestion) or rule"),
+        "confidence": st.column_config.ProgressColumn("model confidence", min_value=0.0, max_value=1.0,
+                                                      format="percent"),
+        "disagree": st.column_config.CheckboxColumn("model ≠ human"),
+    },
+)
+rows = selection.selection.rows if selection else []
+if rows:
+    chosen = shown.iloc[rows[0]]
+    line_id = int(chosen["line_id"])
+    st.markdown(f"**Line {int(chosen['line_no'])}** (page {int(chosen['page'])}): `{chosen['text']}` — now "
+                f"**{chosen['shown'] if isinstance(chosen['shown'], str) else 'unlabeled'}**")
+
+    def relabel(label: str) -> None:
+        try:
+            record_label(db, line_id, label, annotator=common.annotator() or "anonymous")
+        except ScriptlabelError as exc:
+            st.session_state["view_error"] = str(exc)
+
+    columns = st.columns(len(LABEL_KEYS))
+    for column, (key, label) in zip(columns, LABEL_KEYS.items()):
+        native = key in common.NATIVE_KEYS
+        column.button(common.BUTTON_TITLES[label] + ("" if native else f" ({key})"), key=f"key_{label}",
+                      shortcut=key.upper() if native else None, on_click=relabel, args=(label,), width="stretch",
+                      type="primary" if label == chosen["shown"] else "secondary")
+    common.key_listener({k: f"key_{v}" for k, v in LABEL_KEYS.items() if k not in common.NATIVE_KEYS})
+if error := st.session_state.pop("view_error", None):
+    st.error(error)
+
+with st.expander("Progress by page"):
+    progress = support.page_progress(frame)
+    st.bar_chart(progress.set_index("page")[["labeled"]], height=180)

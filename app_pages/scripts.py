@@ -1,0 +1,73 @@
+"""Scripts: what is in the database and how far labeling got; upload a screenplay; delete one."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages import common
+from labeling import app_support as support
+from store.scripts import delete_script
+from store.types import LABELS, ScriptlabelError
+
+st.title("Scripts")
+db = common.db()
+overview = support.scripts_overview(db)
+
+if overview.empty:
+    st.info("No scripts yet: upload a screenplay below.")
+else:
+    st.dataframe(
+        overview, hide_index=True, key="scripts_table",
+        column_config={
+            "script_id": st.column_config.NumberColumn("id", width="small"),
+            "progress": st.column_config.ProgressColumn("done", min_value=0.0, max_value=1.0, format="percent"),
+            **{label: st.column_config.NumberColumn(common.LABEL_TITLES[label], width="small") for label in LABELS},
+        },
+    )
+
+st.subheader("Add a screenplay")
+upload = st.file_uploader("PDF (text or scanned), plain text, Fountain or Final Draft",
+                          type=["pdf", "txt", "text", "fountain", "spmd", "fdx"], key="upload")
+if upload is not None and st.button("Ingest", type="primary", key="ingest"):
+    bar = st.progress(0.0, text=f"Reading {upload.name}…")
+
+    def report(done: int, total: int) -> None:
+        bar.progress(done / max(total, 1), text=f"{upload.name}: page {done} of {total}")
+
+    try:
+        result = support.ingest_upload(db, upload.name, upload.getvalue(), progress=report)
+    except ScriptlabelError as exc:
+        bar.empty()
+        st.error(str(exc))
+    else:
+        bar.progress(1.0, text="Done")
+        st.success(f"Ingested “{result.title}”: {result.pages} pages, {result.lines} lines, "
+                   f"{result.sequences} sequences" + (f", {result.ocr_pages} pages read by OCR" if result.ocr_pages else ""))
+        st.query_params["script"] = str(result.script_id)
+
+if not overview.empty:
+    st.subheader("Delete a script")
+    titles = dict(zip(overview["script_id"], overview["title"]))
+    doomed = st.selectbox("Script to delete", list(titles), format_func=lambda sid: f"{titles[sid]} (#{sid})",
+                          key="delete_choice")
+    if st.session_state.get("confirm_delete") != doomed:
+        if st.button("Delete…", key="delete"):
+            st.session_state["confirm_delete"] = doomed
+            st.rerun()
+    else:
+        row = overview[overview["script_id"] == doomed].iloc[0]
+        st.warning(f"Delete “{row['title']}” with its {row['lines']} lines and {row['labeled']} labeled lines, "
+                   "its sequences and ratings? This cannot be undone.")
+        yes, no = st.columns(2)
+        if yes.button("Yes, delete it", type="primary", key="delete_confirm"):
+            try:
+                delete_script(db, int(doomed))
+            except ScriptlabelError as exc:
+                st.error(str(exc))
+            else:
+                st.session_state.pop("confirm_delete", None)
+                st.toast(f"Deleted {row['title']}")
+                st.rerun()
+        if no.button("Cancel", key="delete_cancel"):
+            st.session_state.pop("confirm_delete", None)
+            st.rerun()

@@ -1,0 +1,354 @@
+"""What the Streamlit pages call: settings, scripts, crops, the whole-script table, sequences, export.
+
+Nothing here imports Streamlit, so every function is tested on its own (tests/test_app_support.py);
+the pages map widgets to these calls and cache the heavy reads by `change_token`. The labeling
+cursor is in labeling/label_cursor.py, the Models page's tables and plots in labeling/app_models.py.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlite_utils import Database
+
+from labeling.export import WRITERS
+from labeling.ingest import IngestResult, ingest_path
+from labeling.label_cursor import line_label, model_token
+from labeling.sequences import looks_like_heading
+from labeling.strategies import STRATEGIES
+from store import labels as label_store
+from store import models as model_store
+from store import scripts as script_store
+from store import sequences as sequence_store
+from store.types import LABELS, PageInfo
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_PDF = REPO / "sample_scripts" / "tim_time.pdf"
+LABEL_COLORS = {
+    "scene_heading": "#f4a261", "action": "#8ecae6", "character": "#b5838d", "dialogue": "#90be6d",
+    "parenthetical": "#cdb4db", "transition": "#ffd166", "other": "#c0c0c0",
+}
+STRATEGY_NAMES = tuple(STRATEGIES)
+EXPORT_MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet",
+               "fountain": "text/plain", "conll": "text/plain"}
+
+
+# --- settings --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AppSettings:
+    db_path: Path
+    load_sample: bool = True
+    sample_path: Path = SAMPLE_PDF
+    retrain_every: int = 10
+    batch_size: int = 20
+
+
+def settings_from_env(env: Mapping[str, str]) -> AppSettings:
+    """The app's settings from the environment (SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY)."""
+    from store.db import DEFAULT_DB
+
+    every = env.get("SCRIPTLABEL_RETRAIN_EVERY", "")
+    return AppSettings(
+        db_path=Path(env.get("SCRIPTLABEL_DB") or DEFAULT_DB),
+        load_sample=env.get("SCRIPTLABEL_SAMPLE", "1") != "0",
+        retrain_every=int(every) if every.strip().isdigit() else 10,
+    )
+
+
+def ensure_sample(db: Database, settings: AppSettings) -> IngestResult | None:
+    """Ingest the bundled sample screenplay when the database has no scripts yet (and the sample exists)."""
+    if not settings.load_sample or not settings.sample_path.exists() or script_store.list_scripts(db):
+        return None
+    return ingest_path(db, settings.sample_path, title="Tim Time")
+
+
+def change_token(db: Database) -> tuple:
+    """A cheap fingerprint that changes whenever labels, text, models, scripts or ratings change.
+
+    Append-only tables only grow, so their row counts are a change counter; caches key on this.
+    """
+    counts = tuple(db[table].count for table in ("scripts", "label_events", "text_edits", "sequence_ratings",
+                                                  "sequences"))
+    return counts + model_token(db)
+
+
+# --- scripts ---------------------------------------------------------------------------------
+
+def scripts_overview(db: Database) -> pd.DataFrame:
+    """One row per script: id, title, format, pages, lines, labeled, progress and a count per label."""
+    rows = []
+    for s in script_store.list_scripts(db):
+        counts = label_store.current_labels(db, s.script_id)["label"].value_counts()
+        rows.append({"script_id": s.script_id, "title": s.title, "format": s.format, "pages": s.pages,
+                     "lines": s.lines, "labeled": s.labeled, "progress": s.labeled / s.lines if s.lines else 0.0,
+                     "status": s.status, **{label: int(counts.get(label, 0)) for label in LABELS}})
+    return pd.DataFrame(rows, columns=["script_id", "title", "format", "pages", "lines", "labeled", "progress",
+                                       "status", *LABELS])
+
+
+def progress(db: Database, script_id: int | None = None) -> tuple[int, int]:
+    """(lines labeled by a person, lines) for one script or all of them."""
+    rows = [s for s in script_store.list_scripts(db) if script_id is None or s.script_id == script_id]
+    return sum(s.labeled for s in rows), sum(s.lines for s in rows)
+
+
+def ingest_upload(db: Database, file_name: str, data: bytes, *,
+                  progress: Callable[[int, int], None] | None = None) -> IngestResult:
+    """Ingest uploaded bytes; the file keeps its name (format and title come from it)."""
+    safe_name = Path(file_name).name or "upload.txt"
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / safe_name
+        path.write_bytes(data)
+        return ingest_path(db, path, progress=progress)
+
+
+# --- one line: crop, context, neighbours -----------------------------------------------------
+
+@lru_cache(maxsize=16)
+def _page_image(path: str, mtime: float):
+    from PIL import Image
+
+    with Image.open(path) as image:
+        return image.convert("RGB")
+
+
+def line_crop(page: PageInfo | None, line: Mapping, *, context_pt: float = 40.0, margin_pt: float = 36.0):
+    """The page image around a line (PDF points → pixels at the page's dpi), the line highlighted.
+
+    Returns a PIL image, or None when the page has no image (text and Fountain scripts).
+    """
+    if page is None or not page.image_path or not page.dpi or line.get("x0") is None:
+        return None
+    path = Path(page.image_path)
+    if not path.exists():
+        return None
+    from PIL import ImageDraw
+
+    image = _page_image(str(path), path.stat().st_mtime)
+    scale = page.dpi / 72.0
+    box = [float(line[k]) * scale for k in ("x0", "y0", "x1", "y1")]
+    top = max(0, int(box[1] - context_pt * scale))
+    bottom = min(image.height, int(box[3] + context_pt * scale))
+    left = max(0, int(min(margin_pt * scale, box[0] - 4)))
+    right = min(image.width, int(max(image.width - margin_pt * scale, box[2] + 4)))
+    crop = image.crop((left, top, right, bottom))
+    overlay = ImageDraw.Draw(crop, "RGBA")
+    overlay.rectangle((box[0] - left - 3, box[1] - top - 2, box[2] - left + 3, box[3] - top + 2),
+                      fill=(255, 214, 0, 70), outline=(230, 120, 0, 255), width=2)
+    return crop
+
+
+def text_context(lines: pd.DataFrame, line_no: int, *, before: int = 4, after: int = 4) -> str:
+    """Neighbouring lines as the script shows them (indent kept), the current one marked with ▶."""
+    window = lines[(lines["line_no"] >= line_no - before) & (lines["line_no"] <= line_no + after)]
+    out = []
+    for row in window.itertuples():
+        indent = " " * int(round(row.indent or 0))
+        out.append(f"{'▶' if row.line_no == line_no else ' '} {indent}{row.text}")
+    return "\n".join(out)
+
+
+def neighbours(db: Database, lines: pd.DataFrame, predictions: Mapping[int, tuple], line_no: int, *,
+               before: int = 3, after: int = 3) -> pd.DataFrame:
+    """The lines around `line_no` with their current label (read fresh) and the model's suggestion."""
+    window = lines[(lines["line_no"] >= line_no - before) & (lines["line_no"] <= line_no + after)]
+    rows = []
+    for row in window.itertuples():
+        known = line_label(label_store.label_history(db, int(row.line_id)))
+        suggestion = predictions.get(int(row.line_id), (None, None))
+        rows.append({"line_no": int(row.line_no), "text": row.text,
+                     "label": known["label"] if known else None,
+                     "source": known["source"] if known else None,
+                     "suggestion": suggestion[0], "current": int(row.line_no) == line_no})
+    return pd.DataFrame(rows, columns=["line_no", "text", "label", "source", "suggestion", "current"])
+
+
+def predictions_map(db: Database, script_id: int | None = None) -> dict[int, tuple[str, float]]:
+    frame = model_store.latest_predictions(db, script_id)
+    return {int(i): (label, float(c)) for i, label, c in zip(frame["line_id"], frame["label"], frame["confidence"])}
+
+
+# --- the whole script ------------------------------------------------------------------------
+
+def script_lines(db: Database, script_id: int) -> pd.DataFrame:
+    """Every line of a script with its label (human/imported), the model's suggestion and where they differ."""
+    lines = script_store.lines_frame(db, script_id)[
+        ["line_id", "line_no", "page", "text", "indent", "x0", "y0", "x1", "y1", "sequence_id"]]
+    known = label_store.current_labels(db, script_id)[["line_id", "label", "source", "annotator"]]
+    preds = model_store.latest_predictions(db, script_id)[["line_id", "label", "confidence"]].rename(
+        columns={"label": "suggestion"})
+    frame = lines.merge(known, on="line_id", how="left").merge(preds, on="line_id", how="left")
+    rule = frame["text"].map(lambda t: "scene_heading" if looks_like_heading(t) else None)
+    frame["shown"] = frame["label"].fillna(frame["suggestion"]).fillna(rule)
+    frame["origin"] = frame["source"].where(frame["label"].notna(), np.where(
+        frame["suggestion"].notna(), "model", np.where(frame["shown"].notna(), "rule", None)))
+    frame["disagree"] = (frame["source"] == "human") & frame["suggestion"].notna() & (
+        frame["label"] != frame["suggestion"])
+    return frame
+
+
+def filter_lines(frame: pd.DataFrame, *, labels: list[str] | None = None, max_confidence: float | None = None,
+                 disagreements: bool = False, unlabeled: bool = False, search: str = "") -> pd.DataFrame:
+    """The Script page's filters: by shown label, low model confidence, model vs human disagreement, text."""
+    mask = pd.Series(True, index=frame.index)
+    if labels:
+        mask &= frame["shown"].isin(labels)
+    if max_confidence is not None:
+        mask &= frame["confidence"].notna() & (frame["confidence"] <= max_confidence)
+    if disagreements:
+        mask &= frame["disagree"]
+    if unlabeled:
+        mask &= frame["label"].isna()
+    if search.strip():
+        mask &= frame["text"].str.contains(search.strip(), case=False, regex=False)
+    return frame[mask]
+
+
+def page_progress(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per page: lines, labeled by a person (or imported), and the share done."""
+    grouped = frame.groupby("page").agg(lines=("line_id", "size"), labeled=("label", "count")).reset_index()
+    grouped["done"] = grouped["labeled"] / grouped["lines"]
+    return grouped
+
+
+def figure_png(figure) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def label_strip_png(frame: pd.DataFrame) -> bytes:
+    """The script at a glance: line position × label, human labels solid, suggestions faint."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(10, 2.6))
+    for index, label in enumerate(LABELS):
+        for human, alpha in ((False, 0.25), (True, 1.0)):
+            sel = frame[(frame["shown"] == label) & (frame["label"].notna() == human)]
+            if len(sel):
+                axis.scatter(sel["line_no"], np.full(len(sel), index), marker="|", s=120, alpha=alpha,
+                             color=LABEL_COLORS[label], linewidths=1.2)
+    axis.set_yticks(range(len(LABELS)), LABELS, fontsize=8)
+    axis.set_xlabel("line", fontsize=8)
+    axis.set_ylim(-0.7, len(LABELS) - 0.3)
+    axis.tick_params(axis="x", labelsize=8)
+    axis.grid(axis="x", alpha=0.2)
+    return figure_png(figure)
+
+
+def style_lines(frame: pd.DataFrame):
+    """A pandas Styler colouring each row's label cell by its label."""
+    def colour(value):
+        return f"background-color: {LABEL_COLORS[value]}" if value in LABEL_COLORS else ""
+
+    return frame.style.map(colour, subset=[c for c in ("shown", "label", "suggestion") if c in frame.columns])
+
+
+# --- sequences -------------------------------------------------------------------------------
+
+_CUE_EXTENSION = re.compile(r"\s*\((?:[^)]*)\)\s*|\s+CONT'?D\.?$", re.IGNORECASE)
+
+
+def character_name(cue: str) -> str:
+    """A speaker cue without extensions: "TIM (V.O.) (CONT'D)" → "TIM"."""
+    return _CUE_EXTENSION.sub(" ", cue).strip().rstrip(":").strip()
+
+
+def sequence_table(db: Database, script_id: int, lines: pd.DataFrame, *, department: str = "overall"
+                   ) -> pd.DataFrame:
+    """Sequences of a script: pages, line counts by type, characters, rating and predicted complexity."""
+    seqs = sequence_store.list_sequences(db, script_id)
+    ratings = sequence_store.current_ratings(db, department=department, script_id=script_id)
+    rated = dict(zip(ratings["sequence_id"], ratings["value"]))
+    preds = sequence_store.latest_sequence_predictions(db, department=department, script_id=script_id)
+    predicted = {int(r.sequence_id): (int(r.value), float(r.expected), float(r.uncertainty))
+                 for r in preds.itertuples()}
+    by_sequence = lines.groupby("sequence_id")
+    counts = pd.crosstab(lines["sequence_id"], lines["shown"]).reindex(columns=list(LABELS), fill_value=0)
+    pages = by_sequence["page"].agg(["min", "max"])
+    cues = lines[lines["shown"] == "character"].groupby("sequence_id")["text"].agg(
+        lambda texts: ", ".join(n for n in dict.fromkeys(character_name(t) for t in texts) if n))
+    rows = []
+    for seq in seqs:
+        sid = seq.sequence_id
+        first, last = (int(v) for v in pages.loc[sid]) if sid in pages.index else (0, 0)
+        pred = predicted.get(sid)
+        rows.append({
+            "sequence_id": sid, "code": seq.code, "title": seq.title,
+            "pages": f"{first}" if first == last else f"{first}–{last}",
+            "first_line_no": seq.first_line_no, "last_line_no": seq.last_line_no, "lines": seq.lines,
+            **{label: int(counts.at[sid, label]) if sid in counts.index else 0 for label in LABELS},
+            "characters": cues.get(sid, ""),
+            "rating": rated.get(sid),
+            "predicted": pred[0] if pred else None, "expected": pred[1] if pred else None,
+            "uncertainty": pred[2] if pred else None,
+        })
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["rating"] = frame["rating"].astype("Int64")
+        frame["predicted"] = frame["predicted"].astype("Int64")
+    return frame
+
+
+def rating_order(table: pd.DataFrame) -> list[int]:
+    """Sequence ids to rate: unrated first, most uncertain prediction first, then in script order."""
+    if table.empty:
+        return []
+    unrated = table[table["rating"].isna()].copy()
+    unrated["_u"] = unrated["uncertainty"].fillna(np.inf)
+    unrated = unrated.sort_values(["_u", "first_line_no"], ascending=[False, True])
+    rated = table[table["rating"].notna()].sort_values("first_line_no")
+    return [int(i) for i in list(unrated["sequence_id"]) + list(rated["sequence_id"])]
+
+
+def next_unrated(table: pd.DataFrame, *, after: int) -> int | None:
+    """The sequence to rate after rating `after`: the first unrated one in rating order, else None."""
+    unrated = set(table.loc[table["rating"].isna(), "sequence_id"]) - {after}
+    return next((s for s in rating_order(table) if s in unrated), None)
+
+
+# --- export ----------------------------------------------------------------------------------
+
+def export_problem(fmt: str, *, script_id: int | None, scheme: str) -> str | None:
+    """Why this export cannot be made, said before the button is pressed (or None)."""
+    if fmt not in WRITERS:
+        return f"unknown format {fmt!r}"
+    if fmt == "fountain" and script_id is None:
+        return "A Fountain export holds one script: pick a script."
+    if fmt == "fountain" and scheme == "seed":
+        return "Fountain needs the full label set: choose the full scheme."
+    return None
+
+
+def export_payload(db_path: str | Path, fmt: str, *, script_id: int | None = None, only_human: bool = False,
+                   scheme: str = "full") -> bytes:
+    """The export file's bytes, read on its own connection (the download runs outside the page script)."""
+    from labeling.export import export_bytes
+    from store.db import open_db
+
+    db = open_db(db_path)
+    try:
+        return export_bytes(db, fmt, script_id=script_id, only_human=only_human, scheme=scheme)
+    finally:
+        db.close()
+
+
+def export_file_name(fmt: str, *, script_title: str | None = None, scheme: str = "full") -> str:
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", script_title or "all-scripts").strip("-").lower() or "export"
+    suffix = "" if scheme == "full" else f"-{scheme}"
+    return f"scriptlabel-{stem}{suffix}.{fmt}"

@@ -1,0 +1,159 @@
+"""Build the default line model shipped in `models/pretrained/lines/` from all of the shared data.
+
+    uv run python -m labeling.build_pretrained [--data-dir DIR] [--out DIR] [--no-cv]
+
+Trains on MovieParse gold (whole scripts as context, plus layout variants), the studio PDFs' text
+layer with labels projected from their Fountain files (weighted lower: silver), and the Fountain
+samples (parsed lines and their rendered PDFs). Prints what it trained on and, unless `--no-cv`,
+grouped-by-movie CV figures on MovieParse for the same recipe (trained on the other movies plus all
+the non-MovieParse data). The model is written to a temporary folder and moved into place only once
+complete. Nothing of the screenplays themselves is written: hashed n-gram weights and trees only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from labeling.corpus import (
+    LOW_MATCH_SCRIPTS,
+    TRAINING_VARIANTS,
+    CorpusUnavailableError,
+    LabeledScript,
+    label_counts,
+    load_fountain_samples,
+    load_movieparse,
+    load_studio_pdfs,
+    with_layout_variants,
+)
+from models.evaluation import evaluate_lines, fold_assignment
+from models.line_classifier import LineClassifier, LineModelConfig, fit_base
+
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "pretrained" / "lines"
+SILVER_WEIGHT = 0.5  # projected labels (studio PDFs) are right less often than human gold
+LOW_MATCH_WEIGHT = 0.2
+
+
+def load_training_scripts(data_dir=None, *, log=print) -> dict[str, list[LabeledScript]]:
+    sources = {"movieparse": load_movieparse(data_dir)}
+    for name, loader in (("studio_pdfs", load_studio_pdfs), ("fountain_samples", load_fountain_samples)):
+        try:
+            sources[name] = loader(data_dir)
+        except CorpusUnavailableError as exc:
+            log(f"skipping {name}: {exc}")
+            sources[name] = []
+    return sources
+
+
+def training_frame(sources: dict[str, list[LabeledScript]]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """Lines, labels and weights: MovieParse with layout variants, the rest as read."""
+    X_gold, y_gold = with_layout_variants(sources["movieparse"], TRAINING_VARIANTS)
+    frames, labels, weights = [X_gold], [y_gold], [np.ones(len(X_gold), dtype=np.float32)]
+    for script in sources["studio_pdfs"] + sources["fountain_samples"]:
+        frame = script.lines.copy()
+        frame["group"] = frame["script_id"].astype(str)
+        frames.append(frame)
+        labels.append(np.asarray(script.labels, dtype=object))
+        low = script.script_id.split("/")[-1] in LOW_MATCH_SCRIPTS
+        weight = 1.0 if script.source == "fountain" else (LOW_MATCH_WEIGHT if low else SILVER_WEIGHT)
+        weights.append(np.full(len(frame), weight, dtype=np.float32))
+    return pd.concat(frames, ignore_index=True), np.concatenate(labels), np.concatenate(weights)
+
+
+def describe(sources: dict[str, list[LabeledScript]]) -> dict:
+    out = {}
+    for name, scripts in sources.items():
+        entry = {
+            "scripts": len(scripts),
+            "lines": int(sum(len(s.lines) for s in scripts)),
+            "labeled_lines": int(sum(s.n_labeled for s in scripts)),
+            "label_counts": label_counts(np.concatenate([s.labels for s in scripts])) if scripts else {},
+        }
+        rates = {s.script_id: round(s.match_rate, 3) for s in scripts if s.match_rate is not None and s.source != "fountain"}
+        if rates:
+            entry["match_rates"] = rates
+            entry["low_match_flagged"] = sorted(s for s in rates if s.split("/")[-1] in LOW_MATCH_SCRIPTS)
+        out[name] = entry
+    return out
+
+
+def cross_validate(sources: dict[str, list[LabeledScript]], config: LineModelConfig, *, folds: int, log=print) -> dict:
+    """Grouped-by-movie CV on MovieParse gold for this recipe (other data always in training)."""
+    gold = sources["movieparse"]
+    ids = np.repeat([s.script_id for s in gold], [s.n_labeled for s in gold])
+    fold_of = dict(zip(ids, fold_assignment(ids, folds)))
+    truth, pred = [], []
+    for k in range(folds):
+        train = {**sources, "movieparse": [s for s in gold if fold_of[s.script_id] != k]}
+        X, y, w = training_frame(train)
+        model = fit_base(X, y, sample_weight=w, config=config)
+        for script in (s for s in gold if fold_of[s.script_id] == k):
+            mask = np.array([label is not None for label in script.labels])
+            truth += list(script.labels[mask])
+            pred += list(model.predict(script.lines)[mask])
+        log(f"CV fold {k + 1}/{folds} done")
+    ev = evaluate_lines(truth, pred)
+    return {"folds": folds, "n": ev.full.n, "accuracy": round(ev.full.accuracy, 4),
+            "macro_f1": round(ev.full.macro_f1, 4), "seed_accuracy": round(ev.seed.accuracy, 4)}
+
+
+def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, log=print) -> dict:
+    started = time.perf_counter()
+    sources = load_training_scripts(data_dir, log=log)
+    config = LineModelConfig()
+    report = {"trained_on": describe(sources), "training_variants": list(TRAINING_VARIANTS),
+              "weights": {"movieparse": 1.0, "fountain": 1.0, "studio_pdf": SILVER_WEIGHT,
+                          "low_match_studio_pdf": LOW_MATCH_WEIGHT}}
+    log(json.dumps(report["trained_on"], indent=2))
+    if cv_folds:
+        report["cv_movieparse"] = cross_validate(sources, config, folds=cv_folds, log=log)
+        log(f"CV: {report['cv_movieparse']}")
+    X, y, w = training_frame(sources)
+    model = fit_base(X, y, sample_weight=w, config=config)
+    model.metrics_ = {"cv_movieparse": report.get("cv_movieparse"), "trained_on": {
+        k: {kk: v[kk] for kk in ("scripts", "lines", "labeled_lines")} for k, v in report["trained_on"].items()}}
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staged = model.save(Path(tmp) / "lines")
+        LineClassifier.load(staged)  # refuse to install what cannot be read back
+        if out.exists():
+            shutil.rmtree(out)
+        shutil.move(str(staged), str(out))
+    size = sum(p.stat().st_size for p in out.iterdir())
+    report["model_dir"] = str(out)
+    report["model_bytes"] = size
+    report["elapsed_s"] = round(time.perf_counter() - started, 1)
+    return report
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Build the pretrained line model from the shared data.")
+    parser.add_argument("--data-dir", default=None, help="shared data folder (default: ../shared/data or $SCRIPTLABEL_SHARED_DATA)")
+    parser.add_argument("--out", default=str(DEFAULT_OUT))
+    parser.add_argument("--cv-folds", type=int, default=5, help="grouped CV folds on MovieParse (0: skip)")
+    parser.add_argument("--no-cv", action="store_true")
+    args = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(message, file=sys.stderr, flush=True)
+
+    try:
+        report = build(args.data_dir, Path(args.out), cv_folds=0 if args.no_cv else args.cv_folds, log=log)
+    except CorpusUnavailableError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

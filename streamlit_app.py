@@ -1,0 +1,26 @@
+"""scriptlabel in the browser: `streamlit run streamlit_app.py` (or `scriptlabel serve`).
+
+The database is $SCRIPTLABEL_DB (default ./scriptlabel-data/scriptlabel.db); on the first start an
+empty database gets the bundled sample screenplay unless SCRIPTLABEL_SAMPLE=0.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from app_pages import common
+
+st.set_page_config(page_title="scriptlabel", page_icon=":material/movie:", layout="wide")
+common.settings()
+common.first_start()
+common.annotator_sidebar()
+
+navigation = st.navigation([
+    st.Page("app_pages/scripts.py", title="Scripts", icon=":material/description:", default=True),
+    st.Page("app_pages/label.py", title="Label", icon=":material/keyboard:"),
+    st.Page("app_pages/script_view.py", title="Script", icon=":material/view_list:"),
+    st.Page("app_pages/sequences.py", title="Sequences", icon=":material/movie_filter:"),
+    st.Page("app_pages/models.py", title="Models", icon=":material/model_training:"),
+    st.Page("app_pages/export.py", title="Export", icon=":material/download:"),
+])
+navigation.run()

@@ -1,0 +1,52 @@
+"""Builders shared by the app's tests: small scripts in a database, made-up model predictions."""
+
+from __future__ import annotations
+
+import numpy as np
+from conftest import make_text_pdf
+
+from labeling.ingest import ingest_path
+from store import models as model_store
+from store import scripts as script_store
+from store.types import LABELS
+
+TEXT_SCRIPT = """INT. CLOCK SHOP - DAY
+
+Tim winds a clock.
+
+                      TIM
+          It stopped again.
+
+                      MARGO
+                (from the back)
+          They all stop at noon.
+
+CONTINUED:
+
+Tim winds another clock.
+
+CONTINUED:
+
+                                                  CUT TO:
+"""
+
+
+def pdf_script(db, tmp_path, *, pages: int = 2) -> int:
+    """The conftest screenplay page as a born-digital PDF, `pages` identical pages; returns its script id."""
+    return ingest_path(db, make_text_pdf(tmp_path / "lighthouse.pdf", pages=pages)).script_id
+
+
+def text_script(db, tmp_path) -> int:
+    path = tmp_path / "clock_shop.txt"
+    path.write_text(TEXT_SCRIPT)
+    return ingest_path(db, path).script_id
+
+
+def predict(db, script_id, *, label="action", confidence=0.6, n_labels=0, metrics=None) -> int:
+    """A model version with made-up predictions: `label` at `confidence` for every line."""
+    lines = script_store.lines_frame(db, script_id)
+    proba = np.full((len(lines), len(LABELS)), (1 - confidence) / (len(LABELS) - 1))
+    proba[:, LABELS.index(label)] = confidence
+    version = model_store.register_version(db, kind="lines", path="unused", metrics=metrics or {}, n_labels=n_labels)
+    model_store.save_predictions(db, version, list(lines["line_id"]), proba)
+    return version

@@ -1,0 +1,374 @@
+"""Every page of the Streamlit app, driven by AppTest on a temporary database."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+from conftest import REPO, SCREENPLAY_LINES, make_text_pdf
+from labeling.ingest import ingest_path
+from store import labels as label_store
+from store import models as model_store
+from store import scripts as script_store
+from store import sequences as sequence_store
+from store.db import open_db
+from store.types import LABELS
+
+pytest.importorskip("streamlit")
+from streamlit.testing.v1 import AppTest  # noqa: E402
+
+if str(REPO) not in sys.path:
+    sys.path.insert(0, str(REPO))  # app_pages is imported as a package, as `streamlit run` makes it
+
+
+@pytest.fixture
+def app_db(db_path, tmp_path, monkeypatch):
+    """A database holding one two-page PDF script; the app is pointed at it through the environment."""
+    monkeypatch.setenv("SCRIPTLABEL_DB", str(db_path))
+    monkeypatch.setenv("SCRIPTLABEL_SAMPLE", "0")
+    monkeypatch.setenv("SCRIPTLABEL_RETRAIN_EVERY", "0")
+    db = open_db(db_path)
+    result = ingest_path(db, make_text_pdf(tmp_path / "lighthouse.pdf", pages=2))
+    yield db, result.script_id
+    db.close()
+
+
+def open_page(page: str | None = None, *, annotator: str | None = "ana") -> AppTest:
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60)
+    if annotator:
+        at.query_params["annotator"] = annotator
+    at.run()
+    if page:
+        at.switch_page(f"app_pages/{page}.py")
+        at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def button(at: AppTest, key: str):
+    return at.button(key=key)
+
+
+def table(at: AppTest, column: str):
+    """The first dataframe on the page with this column (read-only tables carry no user key)."""
+    for frame in at.dataframe:
+        value = frame.value
+        if column in value.columns:
+            return value
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+def test_scripts_page_lists_progress(app_db):
+    db, script_id = app_db
+    first = int(script_store.lines_frame(db, script_id)["line_id"][0])
+    label_store.add_label(db, first, "scene_heading", annotator="ana")
+    at = open_page()
+    assert at.title[0].value == "Scripts"
+    [row] = at.dataframe[0].value.to_dict("records")
+    assert row["title"] == "Lighthouse" and row["lines"] == 20 and row["labeled"] == 1 and row["scene_heading"] == 1
+
+
+def test_scripts_page_uploads_a_file(app_db, tmp_path):
+    db, _ = app_db
+    text = "INT. CLOCK SHOP - DAY\n\nTim winds a clock.\n\n                      TIM\n          Noon again.\n"
+    at = open_page()
+    at.file_uploader(key="upload").set_value(("clock_shop.txt", text.encode(), "text/plain"))
+    at.run()
+    button(at, "ingest").click()
+    at.run()
+    assert not at.exception and not at.error
+    assert "Clock Shop" in at.success[0].value and "4 lines" in at.success[0].value
+    assert [s.title for s in script_store.list_scripts(db)] == ["Lighthouse", "Clock Shop"]
+
+
+def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
+    db, _ = app_db
+    at = open_page()
+    at.file_uploader(key="upload").set_value(("broken.pdf", b"%PDF-1.4 not a pdf at all", "application/pdf"))
+    at.run()
+    button(at, "ingest").click()
+    at.run()
+    assert at.error and "broken.pdf" in at.error[0].value
+    assert len(script_store.list_scripts(db)) == 1
+
+
+def test_scripts_page_deletes_only_after_confirmation(app_db):
+    db, script_id = app_db
+    at = open_page()
+    button(at, "delete").click()
+    at.run()
+    assert "cannot be undone" in at.warning[0].value
+    button(at, "delete_cancel").click()
+    at.run()
+    assert len(script_store.list_scripts(db)) == 1
+    button(at, "delete").click()
+    at.run()
+    button(at, "delete_confirm").click()
+    at.run()
+    assert script_store.list_scripts(db) == []
+    assert at.info and "No scripts yet" in at.info[0].value
+
+
+def test_label_page_asks_for_a_name_first(app_db):
+    at = open_page("label", annotator=None)
+    assert "Annotator" in at.info[0].value
+    at.sidebar.text_input(key="annotator").set_value("bea")
+    at.run()
+    assert at.text_input(key=f"text_{at.session_state['cursor'].current.line_id}")
+    assert at.query_params["annotator"] == ["bea"] or at.query_params["annotator"] == "bea"
+
+
+def test_label_page_labels_undoes_and_skips(app_db):
+    db, script_id = app_db
+    texts = {t for t, _, _ in SCREENPLAY_LINES}
+    at = open_page("label")
+    cursor = at.session_state["cursor"]
+    first = cursor.current
+    shown = at.text_input(key=f"text_{first.line_id}").value
+    assert shown == first.text and shown in texts
+    assert table(at, "text")["text"].isin(texts).all()
+    notes = " ".join(m.value for m in at.markdown)
+    assert ("No suggestion yet" in notes) if first.suggestion is None else ("sure — press" in notes)
+
+    at.toggle(key="apply_group").set_value(False)  # page 2 repeats page 1: label this copy only
+    button(at, "key_dialogue").click()
+    at.run()
+    history = label_store.label_history(db, first.line_id)
+    assert [(e["label"], e["annotator"], e["source"]) for e in history] == [("dialogue", "ana", "human")]
+    second = at.session_state["cursor"].current
+    assert second.line_id != first.line_id
+    assert "1 labeled" in " ".join(c.value for c in at.caption)
+
+    button(at, "key_undo").click()
+    at.run()
+    assert at.session_state["cursor"].current.line_id == first.line_id
+    assert label_store.label_history(db, first.line_id)[-1]["action"] == "undo"
+    assert "0 labeled" in " ".join(c.value for c in at.caption)
+
+    button(at, "key_skip").click()
+    at.run()
+    assert at.session_state["cursor"].current.line_id != first.line_id
+    assert first.line_id in at.session_state["cursor"].skipped
+
+
+def test_label_page_accepts_the_suggestion_and_edits_text(app_db):
+    db, script_id = app_db
+    lines = script_store.lines_frame(db, script_id)
+    proba = np.full((len(lines), len(LABELS)), 0.05)
+    proba[:, LABELS.index("action")] = 0.7
+    version = model_store.register_version(db, kind="lines", path="unused", metrics={}, n_labels=0)
+    model_store.save_predictions(db, version, list(lines["line_id"]), proba)
+    at = open_page("label")
+    item = at.session_state["cursor"].current
+    assert item.suggestion == "action"
+    assert "70% sure" in " ".join(m.value for m in at.markdown)
+    at.text_input(key=f"text_{item.line_id}").set_value("Fixed text")
+    at.run()
+    line = script_store.get_line(db, item.line_id)
+    assert line["text"] == "Fixed text" and line["original_text"] == item.text
+    button(at, "key_accept").click()
+    at.run()
+    assert label_store.label_history(db, item.line_id)[-1]["label"] == "action"
+
+
+def test_label_page_group_toggle_labels_every_copy(app_db):
+    db, script_id = app_db
+    at = open_page("label")
+    item = at.session_state["cursor"].current
+    assert len(item.group_line_ids) == 2  # page 2 repeats page 1
+    assert at.toggle(key="apply_group").value is True
+    button(at, "key_other").click()
+    at.run()
+    assert all(label_store.label_history(db, i)[-1]["label"] == "other" for i in item.group_line_ids)
+
+
+def test_two_sessions_get_different_lines_and_both_labels_survive(app_db):
+    db, _ = app_db
+    ana = open_page("label", annotator="ana")
+    bob = open_page("label", annotator="bob")
+    a, b = ana.session_state["cursor"].current, bob.session_state["cursor"].current
+    assert not set(a.group_line_ids) & set(b.group_line_ids)
+    button(ana, "key_action").click()
+    button(bob, "key_dialogue").click()
+    ana.run()
+    bob.run()
+    labels = label_store.annotator_labels(db)
+    assert {(r.line_id, r.annotator, r.label) for r in labels.itertuples()} == (
+        {(i, "ana", "action") for i in a.group_line_ids} | {(i, "bob", "dialogue") for i in b.group_line_ids})
+    a2, b2 = ana.session_state["cursor"].current, bob.session_state["cursor"].current
+    assert len({a.line_id, b.line_id, a2.line_id, b2.line_id}) == 4
+
+
+def test_script_view_shows_lines_filters_and_relabels(app_db):
+    db, script_id = app_db
+    at = open_page("script_view")
+    table = at.dataframe(key="view_table").value
+    assert list(table["text"]) == [t for t, _, _ in SCREENPLAY_LINES]  # page 1
+    assert "whole script" in at.image[0].captions[0]  # the label strip
+    at.text_input(key="view_search").set_value("late again")
+    at.run()
+    assert list(at.dataframe(key="view_table").value["line_no"]) == [5, 15]
+    at.session_state["view_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    button(at, "key_dialogue").click()
+    at.run()
+    line_id = int(script_store.lines_frame(db, script_id).set_index("line_no").loc[5, "line_id"])
+    assert label_store.label_history(db, line_id)[-1]["label"] == "dialogue"
+    assert at.dataframe(key="view_table").value["shown"].iloc[0] == "dialogue"
+
+
+def test_sequences_page_rates_with_number_keys(app_db):
+    db, script_id = app_db
+    at = open_page("sequences")
+    current = at.session_state["seq_current"]
+    assert at.subheader[0].value.startswith("sq0010")
+    assert list(at.dataframe(key="seq_table").value["code"]) == ["sq0010", "sq0020", "sq0030", "sq0040"]
+    button(at, "rate_4").click()
+    at.run()
+    ratings = sequence_store.current_ratings(db, script_id=script_id)
+    assert ratings.set_index("sequence_id").loc[current, "value"] == 4
+    assert at.session_state["seq_current"] != current  # moved on to the next unrated one
+    at.selectbox(key="seq_department").set_value("fx")
+    at.run()
+    button(at, "rate_2").click()
+    at.run()
+    assert len(sequence_store.current_ratings(db, department="fx", script_id=script_id)) == 1
+
+
+def test_sequences_page_merges_and_renames(app_db):
+    db, script_id = app_db
+    at = open_page("sequences")
+    button(at, "seq_merge").click()
+    at.run()
+    assert len(sequence_store.list_sequences(db, script_id)) == 3
+    at.form_submit_button[0]  # the rename form is there
+    assert not at.exception
+
+
+def test_models_page_shows_versions_and_rolls_back(app_db):
+    from models.evaluation import evaluate_lines
+
+    db, script_id = app_db
+    metrics = {"holdout": evaluate_lines(["action", "dialogue"], ["action", "action"]).to_dict()}
+    v1 = model_store.register_version(db, kind="lines", path="a", metrics=metrics, n_labels=10)
+    model_store.register_version(db, kind="lines", path="b", metrics=metrics, n_labels=20)
+    ids = list(script_store.lines_frame(db, script_id)["line_id"])
+    label_store.add_label(db, ids[0], "action", annotator="ana")
+    label_store.add_label(db, ids[0], "dialogue", annotator="bob")
+    at = open_page("models")
+    versions = table(at, "macro_f1")
+    assert list(versions["version"]) == [1, 2] and list(versions["accuracy"]) == [0.5, 0.5]
+    assert "Confusion matrix" in at.image[0].captions[0]
+    kappa = table(at, "kappa")
+    assert (kappa.loc[0, "a"], kappa.loc[0, "b"], kappa.loc[0, "lines"]) == ("ana", "bob", 1)
+    assert len(at.dataframe(key="review_table").value) == 1
+    at.selectbox(key="model_version").set_value(v1)
+    at.run()
+    button(at, "rollback").click()
+    at.run()
+    assert model_store.current_version(db).version == v1
+    assert "Current line model: v1," in " ".join(c.value for c in at.caption)
+    v3 = model_store.register_version(db, kind="lines", path="c", metrics=metrics, n_labels=30)
+    at.run()
+    assert at.selectbox(key="model_version").value == v3  # a new version is shown, not the old pick
+
+
+def test_models_page_retrain_button_queues_a_run(app_db, monkeypatch):
+    calls = []
+
+    def fake_request(db_path, **kwargs):
+        calls.append((str(db_path), kwargs))
+        return 7
+
+    monkeypatch.setattr("labeling.training.request_training", fake_request)
+    at = open_page("models")
+    button(at, "retrain_lines").click()
+    at.run()
+    assert calls == [(str(app_db[0].execute("PRAGMA database_list").fetchone()[2]), {"kind": "lines"})]
+
+
+def test_export_page_offers_every_format(app_db):
+    db, script_id = app_db
+    at = open_page("export")
+    assert at.download_button(key="export_download").label == "Download csv"
+    assert "20 lines" in at.caption[0].value
+    at.selectbox(key="export_format").set_value("fountain")
+    at.selectbox(key="export_script").set_value(None)
+    at.run()
+    assert "one script" in at.warning[0].value
+    at.selectbox(key="export_script").set_value(script_id)
+    at.run()
+    assert at.download_button(key="export_download").label == "Download fountain"
+    at.toggle(key="export_human").set_value(True)
+    at.run()
+    assert "0 lines" in at.caption[0].value
+
+
+def test_models_page_reports_a_failed_run(app_db):
+    db, _ = app_db
+    run_id = model_store.create_run(db, kind="lines")
+    model_store.fail_run(db, run_id, error="not enough labels: label at least 20 lines")
+    at = open_page("models")
+    assert "not enough labels" in at.warning[0].value
+
+
+def test_first_start_loads_the_sample_into_an_empty_database(db_path, monkeypatch):
+    from conftest import SAMPLE_DIR
+
+    if not (SAMPLE_DIR / "tim_time.pdf").exists():
+        pytest.skip("the sample screenplay is not built yet")
+    monkeypatch.setenv("SCRIPTLABEL_DB", str(db_path))
+    monkeypatch.setenv("SCRIPTLABEL_SAMPLE", "1")
+    at = open_page()
+    [row] = at.dataframe[0].value.to_dict("records")
+    assert row["title"] == "Tim Time" and row["lines"] > 500
+
+
+def test_no_sample_when_switched_off(db_path, monkeypatch):
+    monkeypatch.setenv("SCRIPTLABEL_DB", str(db_path))
+    monkeypatch.setenv("SCRIPTLABEL_SAMPLE", "0")
+    at = open_page("label")
+    assert "No scripts yet" in at.info[0].value
+    assert script_store.list_scripts(open_db(db_path)) == []
+
+
+def test_label_page_survives_its_script_being_deleted(app_db, tmp_path):
+    db, script_id = app_db
+    other = ingest_path(db, make_text_pdf(tmp_path / "second.pdf")).script_id
+    at = open_page("label")
+    at.selectbox(key="label_script").set_value(script_id)
+    at.run()
+    assert at.session_state["cursor"].current.script_id == script_id
+    script_store.delete_script(db, script_id)
+    button(at, "key_action").click()
+    at.run()
+    assert not at.exception
+    assert at.session_state["cursor"].current.script_id == other
+
+
+def test_sequences_page_shows_predictions_most_uncertain_first(app_db):
+    db, script_id = app_db
+    ids = [s.sequence_id for s in sequence_store.list_sequences(db, script_id)]
+    sequence_store.save_sequence_predictions(db, 5, "overall", [
+        {"sequence_id": sid, "value": 3, "expected": 2.8, "uncertainty": u, "probs": {"3": 0.6}}
+        for sid, u in zip(ids, [0.1, 0.7, 0.3, 0.2])])
+    at = open_page("sequences")
+    assert at.session_state["seq_current"] == ids[1]
+    predicted = [m for m in at.metric if m.label == "Predicted"][0]
+    assert predicted.value == "2.8 ± 0.70"
+
+
+def test_models_page_shows_a_complexity_comparison(app_db):
+    db, _ = app_db
+    metrics = {"department": "fx", "n_sequences": 12, "winner": "ridge", "verdict": "no better than the baseline",
+               "cv": {"majority": {"accuracy": 0.5, "mae": 0.6, "qwk": 0.0, "ci95": {}},
+                      "ridge": {"accuracy": 0.55, "mae": 0.5, "qwk": 0.2, "ci95": {}}}}
+    version = model_store.register_version(db, kind="complexity", department="fx", path="c", metrics=metrics,
+                                           n_labels=12)
+    at = open_page("models")
+    at.selectbox(key="model_version").set_value(version)
+    at.run()
+    assert list(table(at, "qwk")["model"]) == ["ridge", "majority"]
+    assert table(at, "macro_f1").set_index("version").loc[version, "accuracy"] == 0.55

@@ -1,0 +1,217 @@
+"""The app's helpers without Streamlit: settings, scripts, crops, the whole-script table, sequences, export."""
+
+from __future__ import annotations
+
+import io
+import json
+
+import pandas as pd
+import pytest
+
+import app_builders as builders
+from conftest import SCREENPLAY_LINES, db_dump, make_text_pdf
+from labeling import app_support as support
+from store import labels as label_store
+from store import scripts as script_store
+from store import sequences as sequence_store
+from store.types import ScriptlabelError
+
+
+@pytest.fixture
+def pdf_script(db, tmp_path):
+    return builders.pdf_script(db, tmp_path)
+
+
+@pytest.fixture
+def text_script(db, tmp_path):
+    return builders.text_script(db, tmp_path)
+
+
+# --- settings and first start ----------------------------------------------------------------
+
+def test_settings_come_from_the_environment(tmp_path):
+    s = support.settings_from_env({"SCRIPTLABEL_DB": str(tmp_path / "x.db"), "SCRIPTLABEL_SAMPLE": "0"})
+    assert s.db_path == tmp_path / "x.db" and s.load_sample is False and s.retrain_every == 10
+    s = support.settings_from_env({"SCRIPTLABEL_RETRAIN_EVERY": "25"})
+    assert s.load_sample is True and s.retrain_every == 25 and s.db_path.name == "scriptlabel.db"
+
+
+def test_sample_is_ingested_only_into_an_empty_database(db, tmp_path):
+    sample = make_text_pdf(tmp_path / "sample.pdf")
+    settings = support.AppSettings(db_path=tmp_path / "x.db", sample_path=sample)
+    first = support.ensure_sample(db, settings)
+    assert first is not None and first.title == "Tim Time" and first.lines == len(SCREENPLAY_LINES)
+    assert support.ensure_sample(db, settings) is None
+    assert len(script_store.list_scripts(db)) == 1
+
+
+def test_sample_is_skipped_when_missing_or_switched_off(db, tmp_path):
+    missing = support.AppSettings(db_path=tmp_path / "x.db", sample_path=tmp_path / "nope.pdf")
+    off = support.AppSettings(db_path=tmp_path / "x.db", sample_path=make_text_pdf(tmp_path / "s.pdf"),
+                              load_sample=False)
+    assert support.ensure_sample(db, missing) is None and support.ensure_sample(db, off) is None
+    assert script_store.list_scripts(db) == []
+
+
+def test_change_token_moves_on_every_kind_of_write(db, pdf_script):
+    line_id = int(script_store.lines_frame(db, pdf_script)["line_id"][0])
+    seen = {support.change_token(db)}
+    label_store.add_label(db, line_id, "action", annotator="ana")
+    seen.add(support.change_token(db))
+    label_store.undo_last(db, annotator="ana")
+    seen.add(support.change_token(db))
+    script_store.edit_line_text(db, line_id, "fixed", annotator="ana")
+    seen.add(support.change_token(db))
+    builders.predict(db, pdf_script)
+    seen.add(support.change_token(db))
+    assert len(seen) == 5
+
+
+# --- scripts ---------------------------------------------------------------------------------
+
+def test_scripts_overview_counts_labels_per_script(db, pdf_script):
+    ids = list(script_store.lines_frame(db, pdf_script)["line_id"])
+    label_store.add_label(db, ids[0], "scene_heading", annotator="ana")
+    label_store.add_label(db, ids[1], "action", annotator="ana")
+    [row] = support.scripts_overview(db).to_dict("records")
+    assert row["lines"] == 2 * len(SCREENPLAY_LINES) and row["labeled"] == 2
+    assert row["scene_heading"] == 1 and row["action"] == 1 and row["dialogue"] == 0
+    assert row["progress"] == pytest.approx(2 / row["lines"])
+    assert support.progress(db, pdf_script) == (2, row["lines"])
+
+
+def test_upload_keeps_the_file_name_and_bad_bytes_leave_the_database_alone(db, db_path, tmp_path):
+    pdf = make_text_pdf(tmp_path / "the_lighthouse.pdf")
+    result = support.ingest_upload(db, "the_lighthouse.pdf", pdf.read_bytes())
+    assert result.title == "The Lighthouse" and result.format == "pdf"
+    before = db_dump(db_path)
+    with pytest.raises(ScriptlabelError, match="PDF|pdf"):
+        support.ingest_upload(db, "broken.pdf", b"%PDF-1.4 this is not really a pdf")
+    with pytest.raises(ScriptlabelError, match="already ingested"):
+        support.ingest_upload(db, "again.pdf", pdf.read_bytes())
+    assert db_dump(db_path) == before
+
+
+# --- one line: crop, context, label ----------------------------------------------------------
+
+def test_crop_shows_the_line_with_context_and_a_highlight(db, pdf_script):
+    lines = script_store.lines_frame(db, pdf_script)
+    line = lines.iloc[4].to_dict()  # "You're late again, Tim." (dialogue)
+    page = script_store.get_pages(db, pdf_script)[0]
+    crop = support.line_crop(page, line, context_pt=30)
+    scale = page.dpi / 72
+    expected_height = (line["y1"] - line["y0"] + 60) * scale
+    assert abs(crop.height - expected_height) <= 3
+    assert crop.width == pytest.approx((page.width - 72) * scale, abs=3)
+    # the highlight: inside the box but off the glyphs the pixels are tinted yellow, not white
+    x = int(line["x1"] * scale - (page.width * 0 + 36 * scale)) + 1
+    y = int(crop.height / 2)
+    r, g, b = crop.getpixel((x, y))
+    assert r > 200 and b < 230 and r - b > 20
+
+
+def test_text_scripts_have_no_crop_but_a_text_context(db, text_script):
+    lines = script_store.lines_frame(db, text_script)
+    page = script_store.get_pages(db, text_script)[0]
+    line = lines.iloc[2].to_dict()
+    assert support.line_crop(page, line) is None
+    context = support.text_context(lines, int(line["line_no"]), before=1, after=1).splitlines()
+    assert len(context) == 3 and context[1].startswith("▶") and "TIM" in context[1]
+    assert context[1].index("TIM") > context[0].index("Tim")  # indentation kept
+
+
+def test_neighbours_carry_labels_and_suggestions(db, text_script):
+    lines = script_store.lines_frame(db, text_script)
+    label_store.add_label(db, int(lines["line_id"][0]), "scene_heading", annotator="ana")
+    builders.predict(db, text_script, label="dialogue")
+    around = support.neighbours(db, lines, support.predictions_map(db, text_script), 2, before=1, after=1)
+    assert list(around["line_no"]) == [1, 2, 3] and list(around["current"]) == [False, True, False]
+    assert around["label"][0] == "scene_heading" and pd.isna(around["label"][1])
+    assert set(around["suggestion"]) == {"dialogue"}
+
+
+# --- the whole script ------------------------------------------------------------------------
+
+def test_script_lines_filters_and_page_progress(db, pdf_script):
+    builders.predict(db, pdf_script, label="action", confidence=0.4)
+    ids = list(script_store.lines_frame(db, pdf_script)["line_id"])
+    label_store.add_label(db, ids[0], "scene_heading", annotator="ana")
+    label_store.add_label(db, ids[1], "action", annotator="ana")
+    frame = support.script_lines(db, pdf_script)
+    assert frame.loc[0, "shown"] == "scene_heading" and frame.loc[2, "shown"] == "action"
+    assert list(frame["origin"][:3]) == ["human", "human", "model"]
+    assert list(support.filter_lines(frame, disagreements=True)["line_id"]) == [ids[0]]
+    assert len(support.filter_lines(frame, unlabeled=True)) == len(ids) - 2
+    assert len(support.filter_lines(frame, max_confidence=0.3)) == 0
+    assert len(support.filter_lines(frame, max_confidence=0.5)) == len(ids)
+    assert len(support.filter_lines(frame, labels=["scene_heading"])) == 1
+    assert list(support.filter_lines(frame, search="late again")["line_no"]) == [5, 15]
+    progress = support.page_progress(frame)
+    assert list(progress["labeled"]) == [2, 0] and list(progress["lines"]) == [10, 10]
+    png = support.label_strip_png(frame)
+    assert png.startswith(b"\x89PNG")
+    styled = support.style_lines(frame[["line_no", "shown"]]).to_html()
+    assert support.LABEL_COLORS["scene_heading"] in styled
+
+
+# --- sequences -------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("cue, name", [("TIM", "TIM"), ("TIM (V.O.)", "TIM"), ("MARGO (CONT'D)", "MARGO"),
+                                       ("DR. HALE (O.S.) (CONT'D)", "DR. HALE"), ("KIT CONT'D", "KIT")])
+def test_character_names_lose_their_extensions(cue, name):
+    assert support.character_name(cue) == name
+
+
+def test_sequence_table_and_rating_order(db, pdf_script):
+    for row in script_store.lines_frame(db, pdf_script).itertuples():
+        if row.text in ("MARGO", "TIM (O.S.)"):
+            label_store.add_label(db, row.line_id, "character", annotator="ana")
+    lines = support.script_lines(db, pdf_script)
+    table = support.sequence_table(db, pdf_script, lines)
+    assert list(table["code"])[:2] == ["sq0010", "sq0020"]
+    first = table.iloc[0]
+    assert first["pages"] == "1" and first["scene_heading"] >= 1
+    assert "MARGO" in first["characters"] and "TIM" in first["characters"]
+    ids = list(table["sequence_id"])
+    sequence_store.save_sequence_predictions(db, 99, "overall", [
+        {"sequence_id": ids[0], "value": 3, "expected": 3.1, "uncertainty": 0.2, "probs": {"3": 0.8}},
+        {"sequence_id": ids[2], "value": 4, "expected": 3.6, "uncertainty": 0.9, "probs": {"4": 0.5}},
+    ])
+    sequence_store.add_rating(db, ids[1], 5, annotator="ana")
+    table = support.sequence_table(db, pdf_script, lines)
+    assert table.loc[1, "rating"] == 5 and table.loc[2, "uncertainty"] == pytest.approx(0.9)
+    order = support.rating_order(table)
+    # unrated without a prediction first (most uncertain), then by uncertainty, the rated one last
+    assert order[-1] == ids[1] and order.index(ids[2]) < order.index(ids[0])
+    assert support.next_unrated(table, after=order[0]) == order[1]
+
+
+# --- export ----------------------------------------------------------------------------------
+
+def test_export_problems_are_said_before_the_download():
+    assert support.export_problem("fountain", script_id=None, scheme="full").startswith("A Fountain export")
+    assert "full label set" in support.export_problem("fountain", script_id=1, scheme="seed")
+    assert support.export_problem("csv", script_id=None, scheme="seed") is None
+    assert support.export_file_name("csv", script_title="Tim Time!", scheme="seed") == "scriptlabel-tim-time-seed.csv"
+    assert support.export_file_name("jsonl") == "scriptlabel-all-scripts.jsonl"
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "fountain", "conll"])
+def test_export_payload_parses(db, db_path, pdf_script, fmt):
+    ids = list(script_store.lines_frame(db, pdf_script)["line_id"])
+    label_store.add_label(db, ids[0], "scene_heading", annotator="ana")
+    data = support.export_payload(db_path, fmt, script_id=pdf_script)
+    if fmt == "csv":
+        frame = pd.read_csv(io.BytesIO(data))
+        assert frame.loc[0, "label"] == "scene_heading" and frame.loc[0, "label_source"] == "human"
+    elif fmt == "jsonl":
+        rows = [json.loads(line) for line in data.decode().splitlines()]
+        assert len(rows) == len(ids) and rows[0]["annotator"] == "ana"
+    elif fmt == "parquet":
+        assert len(pd.read_parquet(io.BytesIO(data))) == len(ids)
+    elif fmt == "fountain":
+        assert "INT. LIGHTHOUSE KITCHEN - NIGHT" in data.decode()
+    else:
+        assert data.decode().splitlines()[2].startswith("INT.\tB-scene_heading")
+    human = support.export_payload(db_path, "csv", only_human=True, scheme="seed")
+    assert pd.read_csv(io.BytesIO(human))["label"].tolist() == ["S"]
