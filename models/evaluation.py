@@ -1,0 +1,155 @@
+"""Line-label metrics and grouped splits: pure functions over label arrays, typed JSON-able results.
+
+Metrics come in the full seven-label set and in the study's coarse seed scheme (SEED_SCHEME: S, C, D,
+O), so our figures sit beside the published ones. Splits are always by script (never by line): lines of
+one screenplay share layout and names, so a line-level split leaks.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Iterable, Iterator, Sequence
+
+import numpy as np
+
+from store.types import LABELS, SEED_SCHEME, ScriptlabelError
+
+SEED_LABELS: tuple[str, ...] = ("S", "C", "D", "O")
+
+
+class EvaluationError(ScriptlabelError, ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class ClassScores:
+    label: str
+    precision: float
+    recall: float
+    f1: float
+    support: int
+
+
+@dataclass(frozen=True)
+class SchemeScores:
+    """Scores in one label scheme; `confusion[i][j]` counts true `labels[i]` predicted `labels[j]`."""
+
+    scheme: str
+    labels: tuple[str, ...]
+    n: int
+    accuracy: float
+    macro_f1: float  # over the labels present in the true labels
+    per_class: tuple[ClassScores, ...]
+    confusion: tuple[tuple[int, ...], ...]
+
+
+@dataclass(frozen=True)
+class LineEvaluation:
+    full: SchemeScores
+    seed: SchemeScores
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    def to_json(self, **kwargs) -> str:
+        return json.dumps(self.to_dict(), **kwargs)
+
+
+def to_label_names(y: Iterable) -> np.ndarray:
+    """Label strings or class indices (canonical order) → label strings; raises on unknown values."""
+    out = []
+    for value in y:
+        if isinstance(value, (int, np.integer)):
+            if not 0 <= int(value) < len(LABELS):
+                raise EvaluationError(f"class index {value} is outside 0..{len(LABELS) - 1}")
+            out.append(LABELS[int(value)])
+        else:
+            name = str(value)
+            if name not in LABELS:
+                raise EvaluationError(f"unknown label {name!r}: use one of {', '.join(LABELS)}")
+            out.append(name)
+    return np.asarray(out, dtype=object)
+
+
+def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> np.ndarray:
+    index = {name: i for i, name in enumerate(labels)}
+    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
+    for t, p in zip(y_true, y_pred):
+        matrix[index[t], index[p]] += 1
+    return matrix
+
+
+def scores_from_confusion(matrix: np.ndarray, labels: Sequence[str], *, scheme: str) -> SchemeScores:
+    """Accuracy, per-class P/R/F1 and macro-F1 (over classes with true support) from a confusion."""
+    matrix = np.asarray(matrix, dtype=np.int64)
+    n = int(matrix.sum())
+    if n == 0:
+        raise EvaluationError("no lines to evaluate: pass at least one labeled line")
+    tp = np.diag(matrix).astype(float)
+    support = matrix.sum(axis=1)
+    predicted = matrix.sum(axis=0)
+    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
+    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
+    denom = precision + recall
+    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
+    present = support > 0
+    per_class = tuple(
+        ClassScores(label, float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
+        for i, label in enumerate(labels)
+    )
+    return SchemeScores(
+        scheme=scheme,
+        labels=tuple(labels),
+        n=n,
+        accuracy=float(tp.sum() / n),
+        macro_f1=float(f1[present].mean()),
+        per_class=per_class,
+        confusion=tuple(tuple(int(v) for v in row) for row in matrix),
+    )
+
+
+def evaluate_lines(y_true: Iterable, y_pred: Iterable) -> LineEvaluation:
+    """Scores in the full label set and in the seed scheme (labels as strings or class indices)."""
+    true = to_label_names(y_true)
+    pred = to_label_names(y_pred)
+    if len(true) != len(pred):
+        raise EvaluationError(f"{len(true)} true labels but {len(pred)} predictions")
+    full = scores_from_confusion(confusion_matrix(true, pred, LABELS), LABELS, scheme="full")
+    seed_true = [SEED_SCHEME[t] for t in true]
+    seed_pred = [SEED_SCHEME[p] for p in pred]
+    seed = scores_from_confusion(confusion_matrix(seed_true, seed_pred, SEED_LABELS), SEED_LABELS, scheme="seed")
+    return LineEvaluation(full=full, seed=seed)
+
+
+def grouped_folds(groups: Sequence, n_splits: int = 5, *, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(train_idx, test_idx) over rows, each group (script) wholly on one side; shuffled, balanced.
+
+    Groups are dealt to folds largest first, each to the fold with fewest rows so far.
+    """
+    groups = np.asarray(groups)
+    unique, counts = np.unique(groups, return_counts=True)
+    if len(unique) < 2:
+        raise EvaluationError(f"grouped folds need at least 2 scripts, got {len(unique)}")
+    n_splits = min(n_splits, len(unique))
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(unique))
+    order = order[np.argsort(-counts[order], kind="stable")]
+    fold_of = {}
+    sizes = np.zeros(n_splits, dtype=np.int64)
+    for g in order:
+        k = int(np.argmin(sizes))
+        fold_of[unique[g]] = k
+        sizes[k] += counts[g]
+    fold = np.array([fold_of[g] for g in groups])
+    for k in range(n_splits):
+        yield np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+
+
+def fold_assignment(groups: Sequence, n_splits: int = 5, *, seed: int = 0) -> np.ndarray:
+    """Fold number per row, as `grouped_folds` deals them."""
+    groups = np.asarray(groups)
+    fold = np.empty(len(groups), dtype=np.int64)
+    for k, (_, test) in enumerate(grouped_folds(groups, n_splits, seed=seed)):
+        fold[test] = k
+    return fold

@@ -1,0 +1,135 @@
+import os
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from labeling.corpus import (
+    LINE_COLUMNS,
+    CorpusUnavailableError,
+    concat_scripts,
+    default_data_dir,
+    layout_variant,
+    load_movieparse,
+    project_fountain_labels,
+    with_layout_variants,
+    LabeledScript,
+)
+
+DATA = default_data_dir()
+needs_data = pytest.mark.skipif(
+    not (DATA / "movieparse" / "gold_lines.csv").exists(),
+    reason=f"shared screenplay data not found at {DATA} (set SCRIPTLABEL_SHARED_DATA)",
+)
+
+
+def test_default_data_dir_honours_the_environment(monkeypatch, tmp_path):
+    monkeypatch.setenv("SCRIPTLABEL_SHARED_DATA", str(tmp_path))
+    assert default_data_dir() == tmp_path
+    monkeypatch.delenv("SCRIPTLABEL_SHARED_DATA")
+    assert default_data_dir() == Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def test_missing_data_raises_a_named_error(tmp_path):
+    with pytest.raises(CorpusUnavailableError, match="SCRIPTLABEL_SHARED_DATA"):
+        load_movieparse(tmp_path)
+
+
+def test_projection_labels_pdf_lines_from_fountain_words():
+    fountain = [
+        ("INT. HOUSE - DAY", "scene_heading"),
+        ("Mara opens the door and steps into the hall, shaking off the rain.", "action"),
+        ("MARA", "character"),
+        ("Anyone home?", "dialogue"),
+    ]
+    pdf_lines = [
+        "12 INT. HOUSE - DAY 12",  # scene numbers are extra words, the rest matches
+        "Mara opens the door and steps into",
+        "the hall, shaking off the rain.",
+        "(CONTINUED)",
+        "MARA",
+        "Anyone home?",
+        "2.",
+    ]
+    projection = project_fountain_labels(pdf_lines, fountain)
+    assert list(projection.labels) == ["scene_heading", "action", "action", "other", "character", "dialogue", "other"]
+    assert list(projection.matched) == [False, True, True, False, True, True, False]
+    assert projection.match_rate == pytest.approx(4 / 7)
+
+
+def test_projection_folds_quotes_and_case():
+    projection = project_fountain_labels(["DON’T MOVE."], [("Don't move.", "dialogue")])
+    assert projection.labels[0] == "dialogue" and projection.matched[0]
+
+
+def _toy_script() -> LabeledScript:
+    rows = [
+        ("INT. ROOM - DAY", 15, 1.0, "scene_heading"),
+        ("Someone waits.", 15, 1.0, "action"),
+        ("ANNA", 37, 1.0, "character"),
+        ("Who is there? Tell me now,", 25, 0.0, "dialogue"),
+        ("or I call the police.", 25, 0.0, "dialogue"),
+        ("Silence.", 15, 1.0, "action"),
+        ("Nobody answers her at all, not a sound, not a breath, nothing", 15, 1.0, "action"),
+        ("in the whole long house.", 15, 0.0, "action"),
+        ("The clock ticks on the wall above the cold and empty fireplace.", 15, 1.0, "action"),
+        ("She sits down again on the hard chair and waits for the night.", 15, 1.0, "action"),
+    ]
+    frame = pd.DataFrame(
+        [dict(script_id="toy", line_no=i + 1, page=1, text=t, indent=float(ind), gap_before=g, x0=float(ind),
+              y0=float(i), x1=float(ind + len(t)), y1=float(i + 1)) for i, (t, ind, g, _) in enumerate(rows)],
+        columns=list(LINE_COLUMNS),
+    )
+    return LabeledScript("toy", "test", frame, np.array([r[3] for r in rows], dtype=object))
+
+
+def test_layout_variants_keep_labels_and_group():
+    script = _toy_script()
+    flush, labels = layout_variant(script.lines, script.labels, "flush_nogap")
+    assert (flush["indent"] == 15).all() and (flush["gap_before"].iloc[1:] == 0).all()
+    assert list(labels) == list(script.labels)
+    assert set(flush["group"]) == {"toy"} and set(flush["script_id"]) == {"toy#flush_nogap"}
+    wide, wide_labels = layout_variant(script.lines, script.labels, "widedlg")
+    # the two dialogue lines re-wrap into one line as wide as the action
+    assert list(wide_labels).count("dialogue") == 1
+    assert "Who is there? Tell me now, or I call the police." in list(wide["text"])
+    X, y = with_layout_variants([script], ("flush",))
+    assert len(X) == 2 * len(script.lines) and len(y) == len(X)
+    with pytest.raises(ValueError, match="unknown layout variant"):
+        layout_variant(script.lines, script.labels, "sideways")
+
+
+@needs_data
+def test_movieparse_gold_aligns_with_the_parsed_scripts():
+    scripts = load_movieparse(movies=["up", "shawshank_redemption_the"])
+    assert [s.script_id for s in scripts] == ["movieparse/shawshank_redemption_the", "movieparse/up"]
+    for script in scripts:
+        assert list(script.lines.columns) == list(LINE_COLUMNS)
+        assert 240 <= script.n_labeled <= 260  # the gold window's non-blank lines
+        assert len(script.lines) > 10 * script.n_labeled  # whole script as context
+        # tabs in the gold text are expanded in the parsed lines; nothing else may differ
+        assert not any("no parsed line" in note for note in script.notes)
+    up = scripts[1]
+    labeled = up.lines[np.array([label is not None for label in up.labels])]
+    cues = labeled[np.array([label == "character" for label in up.labels if label is not None])]
+    assert (cues["indent"] > 25).all()
+    X, y = concat_scripts(scripts)
+    assert len(X) == len(y) == sum(len(s.lines) for s in scripts)
+
+
+@needs_data
+@pytest.mark.slow
+def test_studio_pdf_projection_match_rates():
+    pytest.importorskip("labeling.pdf.textlayer")
+    pytest.importorskip("labeling.formats.fountain")
+    from labeling.corpus import load_studio_pdfs
+
+    scripts = load_studio_pdfs(slugs=["breaking-bad-101-pilot", "big-fish"])
+    rates = {s.script_id.split("/")[-1]: s.match_rate for s in scripts}
+    assert rates["breaking-bad-101-pilot"] > 0.9
+    flagged = next(s for s in scripts if s.script_id.endswith("big-fish"))
+    assert any("low-match" in note for note in flagged.notes)
+    for script in scripts:
+        counts = pd.Series(script.labels).value_counts()
+        assert counts.get("dialogue", 0) > 100 and counts.get("character", 0) > 50

@@ -1,0 +1,155 @@
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.features import (
+    FeatureConfig,
+    FeatureInputError,
+    LAYOUT_FEATURES,
+    TEXT_FEATURES,
+    cue_names,
+    dense_feature_names,
+    dense_features,
+    indent_levels,
+    ngram_matrix,
+    proba_context_features,
+    proba_feature_names,
+    split_margins,
+)
+
+# (text, layout role) of a tiny original scene; roles pick the indent per script below.
+SCENE = [
+    ("INT. LIGHTHOUSE - NIGHT", "heading"),
+    ("Rain hammers the glass. MARA climbs the stairs,", "action"),
+    ("a lantern swinging in her fist.", "action"),
+    ("MARA", "cue"),
+    ("(breathless)", "paren"),
+    ("Anyone up here?", "dialogue"),
+    ("OTTO (O.S.)", "cue"),
+    ("Only the gulls.", "dialogue"),
+    ("CUT TO:", "transition"),
+    ("MARA", "cue"),
+    ("Then who lit the lamp?", "dialogue"),
+]
+GAP_BEFORE = [0, 1, 0, 1, 0, 0, 1, 0, 1, 1, 0]
+
+
+def script_frame(script_id: str, margin: float, step: float) -> pd.DataFrame:
+    """The scene laid out with the given left margin and indent step (columns)."""
+    offsets = {"heading": 0, "action": 0, "dialogue": 1, "paren": 1.5, "cue": 2.2, "transition": 4.5}
+    rows = []
+    for i, ((text, role), gap) in enumerate(zip(SCENE, GAP_BEFORE)):
+        indent = margin + offsets[role] * step
+        rows.append(
+            dict(script_id=script_id, line_no=i + 1, page=1, text=text, indent=indent, gap_before=float(gap),
+                 x0=indent, y0=float(i), x1=indent + len(text), y1=float(i + 1))
+        )
+    return pd.DataFrame(rows)
+
+
+def column(features: np.ndarray, name: str, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
+    return features[:, dense_feature_names(config).index(name)]
+
+
+def test_dense_shape_and_names():
+    X = script_frame("a", 10, 10)
+    D = dense_features(X)
+    assert D.shape == (len(X), len(dense_feature_names()))
+    assert D.dtype == np.float32
+    assert len(set(dense_feature_names())) == len(dense_feature_names())
+
+
+def test_indent_levels_map_different_margins_to_the_same_ranks():
+    # Script a: margin 10, step 10 (IMSDb-like); script b: margin 1.5, step 7.2 (another layout).
+    X = pd.concat([script_frame("a", 10, 10), script_frame("b", 1.5, 7.2)], ignore_index=True)
+    D = dense_features(X)
+    ranks = column(D, "level_rank")
+    a, b = ranks[: len(SCENE)], ranks[len(SCENE):]
+    assert np.array_equal(a, b)
+    roles = [role for _, role in SCENE]
+    assert a[roles.index("action")] == 0
+    assert a[roles.index("dialogue")] == 1 and a[roles.index("cue")] == 2
+    # a lone transition is no level of its own (too rare): it sits far right of its nearest one
+    assert column(D, "level_dist")[roles.index("transition")] > 10
+    # the cue level is the all-caps level in both scripts
+    caps = column(D, "lvl_all_caps")
+    assert caps[roles.index("cue")] == 1.0 and caps[len(SCENE) + roles.index("cue")] == 1.0
+
+
+def test_features_do_not_leak_across_scripts_and_follow_reading_order():
+    a = script_frame("a", 10, 10)
+    b = script_frame("b", 0, 5)
+    together = dense_features(pd.concat([a, b], ignore_index=True))
+    alone = dense_features(a)
+    np.testing.assert_array_equal(together[: len(a)], alone)
+    shuffled = a.sample(frac=1.0, random_state=3)
+    D = dense_features(shuffled)
+    np.testing.assert_array_equal(D, alone[shuffled.index.to_numpy()])
+
+
+def test_text_and_context_values():
+    X = script_frame("a", 10, 10)
+    D = dense_features(X)
+    assert column(D, "scene_prefix")[0] == 1.0
+    assert column(D, "to_colon")[8] == 1.0
+    assert column(D, "paren_whole")[4] == 1.0
+    assert column(D, "extension")[6] == 1.0
+    assert column(D, "all_caps")[3] == 1.0 and column(D, "all_caps")[5] == 0.0
+    # the line after a cue sees the cue's caps one line up; the first line has no neighbour
+    assert column(D, "all_caps@-1")[4] == 1.0
+    assert np.isnan(column(D, "all_caps@-1")[0])
+    assert column(D, "gap_after")[2] == 1.0
+    # MARA opens action ("MARA climbs"), so it is a cue name; "Anyone" is not
+    assert "MARA" in cue_names(X["text"])
+    assert column(D, "pos_in_block")[2] == 1.0 and column(D, "block_len")[1] == 2.0
+
+
+def test_margin_numbers_and_revision_marks_are_split_off():
+    assert split_margins("12   INT. HOUSE - DAY          12") == ("INT. HOUSE - DAY", 5, True, True)
+    assert split_margins("12 INT. HOUSE - DAY 12")[0] == "INT. HOUSE - DAY"
+    core, offset, left, right = split_margins("I gotta finish these                 *")
+    assert core == "I gotta finish these" and right and not left and offset == 0
+    assert split_margins("64.") == ("64.", 0, False, False)
+
+
+def test_indent_levels_merge_nearby_columns():
+    indent = np.array([10] * 20 + [11] * 5 + [25] * 10 + [37] * 8 + [60])
+    levels = indent_levels(indent, tolerance=2.0, min_share=0.05)
+    assert len(levels) == 3
+    assert levels[0] == pytest.approx((10 * 20 + 11 * 5) / 25)
+
+
+def test_ngram_block_is_stateless_and_counts_tokens():
+    config = FeatureConfig(n_features=2**10)
+    A = ngram_matrix(["CUT TO:", "Hello there friend"], config)
+    B = ngram_matrix(["CUT TO:", "Hello there friend"], config)
+    assert A.shape == (2, 2**10 + 1)
+    assert (A != B).nnz == 0
+    assert A[0, -1] == 2 and A[1, -1] == 3
+    # case is kept: upper and lower case give different grams
+    assert (ngram_matrix(["cut to:"], config) != A[0]).nnz > 0
+
+
+def test_proba_context_features():
+    X = script_frame("a", 10, 10)
+    proba = np.tile(np.eye(7, dtype=np.float32)[1], (len(X), 1))
+    proba[3] = np.eye(7)[2]
+    Q = proba_context_features(X, proba)
+    names = proba_feature_names()
+    assert Q.shape == (len(X), len(names))
+    assert Q[4, names.index("p_character@-1")] == 1.0
+    # line 9 repeats line 3's text (MARA): its same-text mean is line 3's probabilities
+    assert Q[9, names.index("p_character@same_text")] == 1.0
+    assert np.isnan(Q[0, names.index("p_action@-1")])
+    with pytest.raises(FeatureInputError, match="probabilities"):
+        proba_context_features(X, proba[:3])
+
+
+def test_missing_columns_raise_a_named_error():
+    with pytest.raises(FeatureInputError, match="gap_before"):
+        dense_features(pd.DataFrame({"script_id": [1], "line_no": [1], "text": ["x"]}))
+
+
+def test_feature_tables_are_consistent():
+    assert len(TEXT_FEATURES) == len(set(TEXT_FEATURES))
+    assert len(LAYOUT_FEATURES) == len(set(LAYOUT_FEATURES))

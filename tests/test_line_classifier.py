@@ -1,0 +1,197 @@
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models.features import FeatureConfig
+from models.line_classifier import (
+    AdapterConfig,
+    BoosterParams,
+    ContentParams,
+    LineAdapter,
+    LineClassifier,
+    LineModelConfig,
+    ModelLoadError,
+    TrainingDataError,
+    fit_adapter,
+    fit_base,
+    make_line_classifier,
+)
+from store.types import LABELS, ScriptlabelError
+
+# An original little scene, (text, label); layouts vary per script below.
+SCENE = [
+    ("INT. LIGHTHOUSE - NIGHT", "scene_heading"),
+    ("Rain hammers the glass. Mara climbs the stairs,", "action"),
+    ("a lantern swinging in her fist.", "action"),
+    ("MARA", "character"),
+    ("(breathless)", "parenthetical"),
+    ("Anyone up here?", "dialogue"),
+    ("OTTO (O.S.)", "character"),
+    ("Only the gulls, and me.", "dialogue"),
+    ("Otto steps out of the dark.", "action"),
+    ("CUT TO:", "transition"),
+    ("EXT. CLIFF - DAWN", "scene_heading"),
+    ("MARA", "character"),
+    ("Then who lit the lamp?", "dialogue"),
+    ("2.", "other"),
+]
+OFFSET = {"scene_heading": 0, "action": 0, "dialogue": 1, "parenthetical": 1.5, "character": 2.2,
+          "transition": 4.5, "other": 5}
+
+
+def make_scripts(n_scripts: int = 6, repeats: int = 3, seed: int = 0) -> tuple[pd.DataFrame, list]:
+    rng = np.random.default_rng(seed)
+    rows, labels = [], []
+    for s in range(n_scripts):
+        margin, step = float(rng.integers(0, 15)), float(rng.choice([6.0, 7.2, 10.0]))
+        line_no = 0
+        for _ in range(repeats):
+            for text, label in SCENE:
+                line_no += 1
+                indent = margin + OFFSET[label] * step
+                gap = 0.0 if label in ("dialogue", "parenthetical") or (label == "action" and text[0].islower()) else 1.0
+                rows.append(dict(script_id=f"s{s}", line_no=line_no, page=1 + line_no // 30, text=text,
+                                 indent=indent, gap_before=gap, x0=indent * 7.2, y0=float(line_no),
+                                 x1=(indent + len(text)) * 7.2, y1=line_no + 1.0))
+                labels.append(label)
+    return pd.DataFrame(rows), labels
+
+
+FAST = LineModelConfig(
+    features=FeatureConfig(n_features=2**10),
+    content=ContentParams(char_features=2**12, word_features=2**10, epochs=5),
+    stage1=BoosterParams(n_estimators=15, max_depth=3, learning_rate=0.3),
+    stage2=BoosterParams(n_estimators=10, max_depth=3, learning_rate=0.3),
+    inner_folds=3,
+)
+
+
+@pytest.fixture(scope="module")
+def trained():
+    X, y = make_scripts()
+    return X, y, fit_base(X, y, config=FAST, n_jobs=1)
+
+
+def test_fit_predicts_all_seven_classes(trained):
+    X, y, model = trained
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), len(LABELS))
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
+    assert list(model.classes_) == list(LABELS)
+    assert (model.predict(X) == np.array(y, dtype=object)).mean() > 0.9
+    assert model.get_params()["config"] is FAST
+
+
+def test_missing_classes_still_give_seven_columns():
+    X, y = make_scripts(n_scripts=3, repeats=2)
+    keep = [label if label in ("action", "dialogue", "character") else None for label in y]
+    model = fit_base(X, keep, config=FAST, n_jobs=1)
+    proba = model.predict_proba(X)
+    assert proba.shape == (len(X), 7)
+    # classes never seen get (almost) no probability
+    assert proba[:, LABELS.index("transition")].max() < 0.2
+    assert set(model.predict(X)) <= {"action", "dialogue", "character"}
+
+
+def test_labels_as_indices_and_context_lines():
+    X, y = make_scripts(n_scripts=3, repeats=2)
+    codes = [LABELS.index(label) for label in y]
+    codes[:5] = [-1] * 5  # context only
+    model = make_line_classifier(FAST, n_jobs=1).fit(X, codes)
+    assert model.training_summary_["labeled_lines"] == len(y) - 5
+
+
+def test_save_load_round_trip_is_identical(trained, tmp_path):
+    X, _, model = trained
+    model.save(tmp_path / "m")
+    files = sorted(p.name for p in (tmp_path / "m").iterdir())
+    assert files == ["config.json", "content.npz", "stage1.ubj", "stage2.ubj"]
+    loaded = LineClassifier.load(tmp_path / "m", n_jobs=1)
+    expected = model.predict_proba(X)
+    np.testing.assert_allclose(loaded.predict_proba(X), expected, rtol=1e-3, atol=2e-3)
+    assert (loaded.predict(X) == model.predict(X)).all()
+    meta = json.loads((tmp_path / "m" / "config.json").read_text())
+    assert meta["labels"] == list(LABELS)
+
+
+def test_saved_content_weights_are_plain_arrays(trained, tmp_path):
+    _, _, model = trained
+    model.save(tmp_path / "m")
+    with np.load(tmp_path / "m" / "content.npz", allow_pickle=False) as data:
+        assert set(data.files) == {"row", "col", "value", "shape", "intercept"}
+
+
+def test_corrupt_model_file_raises_model_load_error(trained, tmp_path):
+    _, _, model = trained
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "stage1.ubj").write_bytes(b"not a booster at all")
+    with pytest.raises(ModelLoadError, match="stage1.ubj") as info:
+        LineClassifier.load(tmp_path / "m")
+    assert isinstance(info.value, ScriptlabelError)
+
+
+def test_missing_or_broken_config_raises(trained, tmp_path):
+    with pytest.raises(ModelLoadError, match="no config.json"):
+        LineClassifier.load(tmp_path / "empty")
+    _, _, model = trained
+    model.save(tmp_path / "m")
+    (tmp_path / "m" / "config.json").write_text("{broken")
+    with pytest.raises(ModelLoadError, match="not valid JSON"):
+        LineClassifier.load(tmp_path / "m")
+    model.save(tmp_path / "m2")
+    (tmp_path / "m2" / "stage2.ubj").unlink()
+    with pytest.raises(ModelLoadError, match="missing"):
+        LineClassifier.load(tmp_path / "m2")
+
+
+def test_no_labels_or_one_class_raise_actionable_errors():
+    X, y = make_scripts(n_scripts=2, repeats=1)
+    with pytest.raises(TrainingDataError, match="no labeled lines"):
+        make_line_classifier(FAST).fit(X, [None] * len(X))
+    with pytest.raises(TrainingDataError, match="another kind"):
+        make_line_classifier(FAST).fit(X, ["action"] * len(X))
+    with pytest.raises(TrainingDataError, match="unknown label"):
+        make_line_classifier(FAST).fit(X, ["dialog"] * len(X))
+    with pytest.raises(TrainingDataError, match="one label"):
+        make_line_classifier(FAST).fit(X, y[:-1])
+
+
+def test_unfitted_model_says_so():
+    X, _ = make_scripts(n_scripts=1, repeats=1)
+    with pytest.raises(ModelLoadError, match="not trained"):
+        make_line_classifier(FAST).predict_proba(X)
+
+
+def test_adapter_learns_a_scripts_convention(trained, tmp_path):
+    X, y, base = trained
+    # A new script whose character cues are all written in lower case at the action margin:
+    # the base gets them wrong; a few labels on this script teach the adapter.
+    new, new_y = make_scripts(n_scripts=1, repeats=4, seed=7)
+    new["script_id"] = "odd"
+    cue = np.array([label == "character" for label in new_y])
+    new.loc[cue, "text"] = new.loc[cue, "text"].str.title()
+    new.loc[cue, "indent"] = new["indent"].min()
+    new.loc[cue, "x0"] = new["x0"].min()
+    outputs = base.base_outputs(new)
+    before = (base.predict(new)[cue] == "character").mean()
+    labels = [label if i < 28 else None for i, label in enumerate(new_y)]  # the first two scenes
+    train_X = pd.concat([X, new], ignore_index=True)
+    train_y = list(y) + labels
+    adapter = fit_adapter(base, train_X, train_y, current_script="odd", n_jobs=1,
+                          config=AdapterConfig(booster=BoosterParams(n_estimators=20, max_depth=3, learning_rate=0.3,
+                                                                     subsample=1.0, colsample_bytree=1.0)))
+    after_pred = adapter.predict(new, outputs=outputs)
+    held_out = cue & (np.arange(len(new)) >= 28)
+    assert (after_pred[held_out] == "character").mean() >= max(before, 0.75)
+    adapter.save(tmp_path / "a")
+    again = LineAdapter.load(tmp_path / "a", base, n_jobs=1)
+    np.testing.assert_allclose(again.predict_proba(new, outputs=outputs), adapter.predict_proba(new, outputs=outputs),
+                               rtol=1e-3, atol=2e-3)
+
+
+def test_adapter_with_no_trees_reproduces_the_base(trained):
+    X, y, base = trained
+    adapter = fit_adapter(base, X, y, n_jobs=1, config=AdapterConfig(booster=BoosterParams(n_estimators=0)))
+    np.testing.assert_allclose(adapter.predict_proba(X), base.predict_proba(X), atol=1e-4)
