@@ -32,8 +32,9 @@ def effective_labels(db: Database, script_id: int) -> pd.DataFrame:
     predicted = model_store.latest_predictions(db, script_id)[["line_id", "label"]].rename(
         columns={"label": "predicted"})
     frame = lines.merge(known, on="line_id", how="left").merge(predicted, on="line_id", how="left")
+    # The INT./EXT. rule is precise enough to win over a model guess (not over a person).
     rule = frame["text"].map(lambda t: "scene_heading" if looks_like_heading(t) else None)
-    frame["label"] = frame["label"].fillna(frame["predicted"]).fillna(rule)
+    frame["label"] = frame["label"].fillna(rule).fillna(frame["predicted"])
     return frame
 
 

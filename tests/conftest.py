@@ -55,9 +55,11 @@ def make_text_pdf(path: Path, lines=SCREENPLAY_LINES, pages: int = 1) -> Path:
     for _ in range(pages):
         pdf.add_page()
         y = 72.0
-        for text, x_in, _label in lines:
+        for text, x_in, label in lines:
+            if label not in ("dialogue", "parenthetical") and y > 72.0:
+                y += 12.0  # a blank line before each element, none inside a speech (standard layout)
             pdf.text(x_in * 72.0, y + 9, text)
-            y += 24.0
+            y += 12.0
     pdf.output(str(path))
     return path
 

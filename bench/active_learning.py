@@ -1,0 +1,131 @@
+"""Active-learning benchmark: a simulated annotator labels held-out scripts through the product's own
+queue → label → retrain path; accuracy on the lines not yet labeled vs labels given, per strategy.
+
+    uv run python bench/active_learning.py [--scripts suits-pilot ...] [--budget 100] [--batch 10]
+
+Held-out scripts are studio PDFs the shipped base model never saw (labels projected from their
+Fountain transcriptions). Prints JSON; writes bench/active_learning.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+import numpy as np  # noqa: E402
+
+from labeling.corpus import load_studio_pdfs  # noqa: E402
+from labeling.ingest import ingest_path  # noqa: E402
+from labeling.line_training import train_line_version  # noqa: E402
+from labeling.queue import build_queue  # noqa: E402
+from labeling.session import record_group_label, record_label  # noqa: E402
+from labeling.strategies import EmptyPoolError  # noqa: E402
+from store import labels as label_store  # noqa: E402
+from store import models as model_store  # noqa: E402
+from store.db import open_db  # noqa: E402
+
+DATA = Path(os.environ.get("SCRIPTLABEL_SHARED_DATA", REPO.parent / "shared" / "data"))
+HELD_OUT = ["rick-and-morty-105-meeseeks-and-destroy", "suits-pilot", "mr-right"]
+STRATEGIES = ["margin", "entropy", "least_confidence", "random"]
+
+
+def remaining_accuracy(db, gold: dict[int, str]) -> float:
+    preds = model_store.latest_predictions(db).set_index("line_id")["label"]
+    labeled = set(label_store.current_labels(db)["line_id"])
+    rest = [i for i in gold if i not in labeled]
+    return float(np.mean([preds.get(i) == gold[i] for i in rest])) if rest else 1.0
+
+
+def simulate(slug: str, strategy: str, *, budget: int, batch: int, gold_script) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        db = open_db(Path(tmp) / "al.db")
+        result = ingest_path(db, DATA / "studio_pdfs" / "pdf" / f"{slug}.pdf")
+        ids = [r[0] for r in db.execute("SELECT line_id FROM lines WHERE script_id = ? ORDER BY line_no",
+                                        [result.script_id])]
+        texts = [r[0] for r in db.execute("SELECT text FROM lines WHERE script_id = ? ORDER BY line_no",
+                                          [result.script_id])]
+        if texts != list(gold_script.lines["text"]):
+            raise SystemExit(f"{slug}: ingested lines differ from the corpus reader's; cannot align gold labels")
+        gold = {i: lab for i, lab in zip(ids, gold_script.labels) if lab is not None}
+        curve = [{"labels": 0, "accuracy": remaining_accuracy(db, gold)}]
+        given, retrain_s = 0, []
+        while given < budget:
+            try:
+                items = build_queue(db, strategy=strategy, n=batch, random_share=0.1 if strategy != "random" else 0,
+                                    seed=given)
+            except EmptyPoolError:
+                break
+            for item in items:
+                truth = gold.get(item.line_id, "other")
+                group_truth = {gold.get(i, "other") for i in item.group_line_ids}
+                if len(item.group_line_ids) > 1 and group_truth == {truth}:
+                    record_group_label(db, item.group_line_ids, truth, annotator="sim")
+                else:
+                    record_label(db, item.line_id, truth, annotator="sim")
+                given += 1
+            start = time.perf_counter()
+            train_line_version(db)
+            retrain_s.append(time.perf_counter() - start)
+            curve.append({"labels": given, "accuracy": remaining_accuracy(db, gold)})
+    return {"curve": curve, "retrain_s_p50": round(float(np.median(retrain_s)), 3) if retrain_s else None}
+
+
+def labels_to_reach(curve: list[dict], target: float) -> int | None:
+    return next((p["labels"] for p in curve if p["accuracy"] >= target), None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--scripts", nargs="*", default=HELD_OUT)
+    parser.add_argument("--budget", type=int, default=100)
+    parser.add_argument("--batch", type=int, default=10)
+    parser.add_argument("--plot", type=Path, default=REPO / "bench" / "active_learning.png")
+    args = parser.parse_args()
+    gold_scripts = {s.script_id.split("/")[-1]: s for s in load_studio_pdfs(slugs=args.scripts)}
+    report: dict = {"scripts": {}, "budget": args.budget, "batch": args.batch}
+    for slug in args.scripts:
+        runs = {s: simulate(slug, s, budget=args.budget, batch=args.batch, gold_script=gold_scripts[slug])
+                for s in STRATEGIES}
+        summary = {}
+        for s, run in runs.items():
+            curve = run["curve"]
+            at50 = max((p for p in curve if p["labels"] <= 50), key=lambda p: p["labels"])
+            summary[s] = {"start": curve[0]["accuracy"], "after_50": at50["accuracy"], "final": curve[-1]["accuracy"],
+                          "labels_to_0.99": labels_to_reach(curve, 0.99), "retrain_s_p50": run["retrain_s_p50"]}
+        report["scripts"][slug] = {"summary": summary, "curves": {s: r["curve"] for s, r in runs.items()}}
+        print(json.dumps({slug: summary}), file=sys.stderr)
+    _plot(report, args.plot)
+    report["plot"] = str(args.plot)
+    print(json.dumps(report, indent=2))
+
+
+def _plot(report: dict, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scripts = list(report["scripts"])
+    fig, axes = plt.subplots(1, len(scripts), figsize=(5 * len(scripts), 4), squeeze=False)
+    for ax, slug in zip(axes[0], scripts):
+        for strategy, curve in report["scripts"][slug]["curves"].items():
+            ax.plot([p["labels"] for p in curve], [p["accuracy"] for p in curve], marker="o", label=strategy)
+        ax.axhline(0.99, color="grey", linestyle=":", linewidth=1)
+        ax.set_title(slug)
+        ax.set_xlabel("human labels")
+        ax.set_ylabel("accuracy on lines not yet labeled")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    main()
