@@ -15,7 +15,7 @@ st.title("Models")
 db = common.db()
 settings = common.settings()
 
-train = st.columns([2, 2, 3])
+train = st.columns([2, 2, 3, 2])
 if train[0].button("Retrain the line model", type="primary", key="retrain_lines"):
     try:
         run_id = request_training(settings.db_path, kind="lines")
@@ -27,6 +27,12 @@ if train[2].button(f"Train the {department} complexity model", key="retrain_comp
     try:
         run_id = request_training(settings.db_path, kind="complexity", department=department)
         st.toast(f"Complexity run {run_id} started")
+    except ScriptlabelError as exc:
+        st.error(str(exc))
+if train[3].button("Train the breakdown-tag model", key="retrain_tags"):
+    try:
+        run_id = request_training(settings.db_path, kind="tags")
+        st.toast(f"Tag run {run_id} started")
     except ScriptlabelError as exc:
         st.error(str(exc))
 

@@ -90,6 +90,15 @@ if nav[1].button("Next in rating order", key="seq_next", disabled=position + 1 >
     st.session_state["seq_current"] = order[position + 1]
     st.rerun()
 
+with st.expander("Breakdown tags (multi-label: crowd, water, fire, …)"):
+    tags_now = support.sequence_tags(db, int(current))
+    chosen = st.multiselect("Tags present in this sequence", options=support.tag_options(db), default=tags_now,
+                            accept_new_options=True, key=f"seq_tags_{int(current)}")
+    if st.button("Save tags", key="seq_tags_save"):
+        support.save_sequence_tags(db, int(current), chosen, annotator=common.annotator() or "anonymous")
+        st.toast("tags saved")
+        st.rerun()
+
 with st.expander("Edit this sequence: rename, split, merge"):
     with st.form("seq_rename"):
         code = st.text_input("Code", value=seq["code"])

@@ -352,3 +352,32 @@ def export_file_name(fmt: str, *, script_title: str | None = None, scheme: str =
     stem = re.sub(r"[^A-Za-z0-9]+", "-", script_title or "all-scripts").strip("-").lower() or "export"
     suffix = "" if scheme == "full" else f"-{scheme}"
     return f"scriptlabel-{stem}{suffix}.{fmt}"
+
+
+# --- breakdown tags --------------------------------------------------------------------------------
+
+DEFAULT_TAGS = ("crowd", "water", "fire", "vehicles", "creatures", "destruction", "weather", "magic")
+
+
+def sequence_tags(db, sequence_id: int) -> list[str]:
+    """Tags currently present on a sequence (latest event per tag wins)."""
+    from store.sequences import current_tags
+
+    frame = current_tags(db)
+    frame = frame[(frame["sequence_id"] == sequence_id) & (frame["present"] == 1)]
+    return sorted(frame["tag"])
+
+
+def tag_options(db) -> list[str]:
+    from store.sequences import current_tags
+
+    return sorted(set(DEFAULT_TAGS) | set(current_tags(db)["tag"]))
+
+
+def save_sequence_tags(db, sequence_id: int, chosen: list[str], *, annotator: str) -> None:
+    """Record the chosen tags as present and every other known tag as absent (one event each)."""
+    from store.sequences import set_tag
+
+    chosen_set = {t.strip().lower() for t in chosen if t.strip()}
+    for tag in sorted(set(tag_options(db)) | chosen_set):
+        set_tag(db, sequence_id, tag, present=tag in chosen_set, annotator=annotator)

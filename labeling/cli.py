@@ -176,6 +176,23 @@ def rate(ctx, sequence_id, value, department, annotator):
 
 
 @cli.command()
+@click.argument("sequence_id", type=int)
+@click.argument("tags", nargs=-1, required=True)
+@click.option("--absent", is_flag=True, help="Record that these tags are NOT in the sequence.")
+@click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who tags (default: $USER).")
+@click.pass_context
+@handle_errors
+def tag(ctx, sequence_id, tags, absent, annotator):
+    """Record breakdown tags of a sequence (crowd, water, fire, vehicles, creatures, …)."""
+    from store.sequences import set_tag
+
+    db = _db(ctx, create=False)
+    for name in tags:
+        set_tag(db, sequence_id, name, present=not absent, annotator=annotator)
+    _emit({"sequence_id": sequence_id, "tags": list(tags), "present": not absent})
+
+
+@cli.command()
 @click.option("--port", type=int, default=8501, show_default=True, help="Port to listen on.")
 @click.option("--sample/--no-sample", default=True, show_default=True,
               help="Ingest the bundled sample screenplay on first start.")
@@ -227,8 +244,8 @@ def queue(ctx, script_id, n, strategy, random_share, seed):
 
 
 @cli.command()
-@click.option("--target", type=click.Choice(["lines", "complexity", "all"]), default="lines", show_default=True,
-              help="Which model to retrain.")
+@click.option("--target", type=click.Choice(["lines", "complexity", "tags", "all"]), default="lines",
+              show_default=True, help="Which model to retrain (tags = multi-label breakdown tags of sequences).")
 @click.option("--department", default="overall", show_default=True, help="Complexity department to train.")
 @click.option("--wait/--no-wait", default=False, help="Block until training is done and print its metrics.")
 @click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait with --wait.")

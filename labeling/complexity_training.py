@@ -114,3 +114,58 @@ def predict_sequences(db: Database, *, version: int, department: str, model=None
     ]
     sequence_store.save_sequence_predictions(db, version, department, rows)
     return len(rows)
+
+
+TAGS_DEPARTMENT = "tags"
+
+
+def train_tags_version(db: Database, *, models: str | None = None) -> tuple[int, int, dict]:
+    """Multi-label breakdown tags (crowd, water, fire…): the same model family, one-vs-rest, sigmoid outputs.
+
+    A sequence counts as tagged once anyone set or cleared a tag on it; tags it was not given are absent.
+    Predictions are stored per tag as department `tag:<name>` (value 0/1, expected = probability).
+    """
+    from models.complexity_data import check_tags
+    from models.complexity_eval import compare_tag_models
+
+    models = models or os.environ.get("SCRIPTLABEL_COMPLEXITY_MODELS", "all")
+    tags_frame = sequence_store.current_tags(db)
+    docs = {d.sequence_id: d for d in sequence_docs(db)}
+    tags_frame = tags_frame[tags_frame["sequence_id"].isin(docs)]
+    tag_names = sorted(tags_frame.loc[tags_frame["present"] == 1, "tag"].unique())
+    sequences = sorted(tags_frame["sequence_id"].unique())
+    present = {(r.sequence_id, r.tag) for r in tags_frame.itertuples() if r.present}
+    y = np.array([[int((s, t) in present) for t in tag_names] for s in sequences]).reshape(len(sequences),
+                                                                                          len(tag_names))
+    check_tags(y)
+    keep = (y.sum(0) > 0) & (y.sum(0) < len(y))
+    tag_names = [t for t, k in zip(tag_names, keep) if k]
+    y = y[:, keep]
+    tagged_docs = [docs[s] for s in sequences]
+    script_of = dict(db.execute("SELECT sequence_id, script_id FROM sequences").fetchall())
+    factories = default_factories(tags=True, nets=models != "baselines")
+    comparison = compare_tag_models(tagged_docs, y, factories, script_ids=[script_of[s] for s in sequences])
+    winner = fit_winner(comparison, tagged_docs, y, factories, tags=True)
+    root = data_dir(db) / "models" / "tags"
+    tmp = root / f".tmp-{uuid.uuid4().hex}"
+    tmp.mkdir(parents=True)
+    try:
+        model_file = _save(winner, tmp / "tags")
+        final = root / f"tags-{uuid.uuid4().hex[:8]}"
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    metrics = {"department": TAGS_DEPARTMENT, "tags": tag_names, "n_sequences": int(len(y)), **comparison.to_dict()}
+    version = model_store.register_version(db, kind="complexity", department=TAGS_DEPARTMENT,
+                                           path=str(final / model_file.name), metrics=metrics, n_labels=int(len(y)))
+    all_docs = list(docs.values())
+    proba = np.asarray(winner.predict_proba(all_docs), dtype=float)
+    for j, tag in enumerate(tag_names):
+        p = np.clip(proba[:, j], 1e-9, 1 - 1e-9)
+        entropy = -(p * np.log2(p) + (1 - p) * np.log2(1 - p))
+        sequence_store.save_sequence_predictions(db, version, f"tag:{tag}", [
+            {"sequence_id": int(d.sequence_id), "value": int(pj >= 0.5), "expected": float(pj),
+             "uncertainty": float(e), "probs": {"present": round(float(pj), 4)}}
+            for d, pj, e in zip(all_docs, p, entropy)])
+    return version, int(len(y)), metrics

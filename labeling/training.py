@@ -72,8 +72,8 @@ def request_training(db_path: str | Path, *, kind: str = "lines", trigger: str =
 
     If a run of the same kind is already queued or running, that run's id is returned instead.
     """
-    if kind not in ("lines", "complexity"):
-        raise TrainingError(f"unknown training target {kind!r}: use lines or complexity")
+    if kind not in ("lines", "complexity", "tags"):
+        raise TrainingError(f"unknown training target {kind!r}: use lines, complexity or tags")
     db = open_db(db_path)
     reap_dead_runs(db)
     active = [r for r in model_store.active_runs(db, kind) if r["department"] == department]
@@ -139,6 +139,10 @@ def execute_run(db: Database, run_id: int) -> dict:
             from labeling.line_training import train_line_version
 
             version, n_labels, metrics = train_line_version(db)
+        elif run["kind"] == "tags":
+            from labeling.complexity_training import train_tags_version
+
+            version, n_labels, metrics = train_tags_version(db)
         else:
             from labeling.complexity_training import train_complexity_version
 

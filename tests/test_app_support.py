@@ -215,3 +215,14 @@ def test_export_payload_parses(db, db_path, pdf_script, fmt):
         assert data.decode().splitlines()[2].startswith("INT.\tB-scene_heading")
     human = support.export_payload(db_path, "csv", only_human=True, scheme="seed")
     assert pd.read_csv(io.BytesIO(human))["label"].tolist() == ["S"]
+
+
+def test_sequence_tags_round_trip(db, pdf_script):
+    from store.sequences import list_sequences
+
+    seq = list_sequences(db, pdf_script)[0].sequence_id
+    support.save_sequence_tags(db, seq, ["water", "Giant Squid"], annotator="ana")
+    assert support.sequence_tags(db, seq) == ["giant squid", "water"]
+    assert "giant squid" in support.tag_options(db) and "crowd" in support.tag_options(db)
+    support.save_sequence_tags(db, seq, ["crowd"], annotator="ana")
+    assert support.sequence_tags(db, seq) == ["crowd"]

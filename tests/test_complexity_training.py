@@ -69,3 +69,29 @@ def test_unknown_sequence_is_refused(cli):
     cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
     result = cli("rate", "99999", "3")
     assert result.exit_code == 1 and "no sequence with id 99999" in result.stderr
+
+
+def test_tags_train_one_vs_rest_and_predict_every_sequence(cli):
+    cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
+    sequences = cli.json_lines("sequences")
+    from store.db import open_db
+    from labeling.complexity_training import sequence_docs
+
+    docs = {d.sequence_id: d for d in sequence_docs(open_db(cli.db_file))}
+    for seq in sequences:
+        text = " ".join(docs[seq["sequence_id"]].descriptions).lower()
+        present = [t for t, words in (("water", ("water", "rain", "pool", "sea")), ("crowd", ("crowd", "everyone")))
+                   if any(w in text for w in words)]
+        if present:
+            cli.json_lines("tag", str(seq["sequence_id"]), *present)
+        absent = [t for t in ("water", "crowd") if t not in present]
+        if absent:
+            cli.json_lines("tag", str(seq["sequence_id"]), *absent, "--absent")
+    [out] = cli.json_lines("train", "--target", "tags", "--models", "baselines", "--wait", "--timeout", "300")
+    assert out["status"] == "done" and out["n_sequences"] == len(sequences)
+    assert "roc_auc" in out["cv"]["logistic"] and out["winner"] in out["cv"]
+    from store.sequences import latest_sequence_predictions
+
+    for tag_name in out["tags"]:
+        preds = latest_sequence_predictions(open_db(cli.db_file), department=f"tag:{tag_name}")
+        assert len(preds) == len(sequences) and preds["expected"].between(0, 1).all()
