@@ -1,0 +1,195 @@
+"""Labeling-loop latency of the line model; prints JSON.
+
+- adapter retrain time vs labeled lines (1k, 5k, 20k, 50k): `fit_adapter` over cached base outputs
+  (what the loop does after each batch of human labels), p50/p90 over `--runs` runs;
+- predict + re-rank a 5k-line script: adapter probabilities over the script's cached base outputs,
+  margin scores and argsort (the loop's step), and, for reference, the same from raw lines
+  (features + base model + adapter: what happens once per script or after a base-model change).
+
+Base model: `models/pretrained/lines` if present, else a small one trained here on MovieParse gold.
+Lines: the shared corpus (MovieParse scripts, studio PDFs when the PDF reader is there), repeated
+to reach the sizes; without the shared data, synthetic lines (said so in the output).
+
+    uv run python bench/retrain_latency.py [--runs 5] [--sizes 1000,5000,20000,50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from labeling.strategies import margin_scores  # noqa: E402
+from models.line_classifier import (  # noqa: E402
+    BaseOutputs,
+    BoosterParams,
+    LineClassifier,
+    LineModelConfig,
+    default_n_jobs,
+    fit_adapter,
+    fit_base,
+)
+from store.types import LABELS  # noqa: E402
+
+PRETRAINED = Path(__file__).resolve().parents[1] / "models" / "pretrained" / "lines"
+
+
+def corpus_lines() -> tuple[pd.DataFrame, np.ndarray, str]:
+    from labeling.corpus import CorpusUnavailableError, concat_scripts, load_movieparse, load_studio_pdfs
+
+    try:
+        scripts = load_movieparse()
+    except CorpusUnavailableError as exc:
+        X, y = synthetic_lines(60_000)
+        return X, y, f"synthetic ({exc})"
+    source = "movieparse"
+    try:
+        scripts += load_studio_pdfs()
+        source += "+studio_pdfs"
+    except CorpusUnavailableError:
+        pass
+    X, y = concat_scripts(scripts)
+    return X, y, source
+
+
+def synthetic_lines(n: int) -> tuple[pd.DataFrame, np.ndarray]:
+    scene = [("INT. ROOM - DAY", "scene_heading", 15), ("Someone walks in and looks around.", "action", 15),
+             ("ANNA", "character", 37), ("(quietly)", "parenthetical", 30), ("Who is there?", "dialogue", 25),
+             ("CUT TO:", "transition", 60), ("12.", "other", 70)]
+    rows, labels = [], []
+    for i in range(n):
+        text, label, indent = scene[i % len(scene)]
+        rows.append(dict(script_id=f"syn{i // 3000}", line_no=i % 3000 + 1, page=1 + (i % 3000) // 50, text=text,
+                         indent=float(indent), gap_before=1.0, x0=indent * 7.2, y0=float(i % 50) * 12,
+                         x1=(indent + len(text)) * 7.2, y1=float(i % 50) * 12 + 12))
+        labels.append(label)
+    return pd.DataFrame(rows), np.array(labels, dtype=object)
+
+
+def base_model(X: pd.DataFrame, y: np.ndarray) -> tuple[LineClassifier, str]:
+    if (PRETRAINED / "config.json").exists():
+        return LineClassifier.load(PRETRAINED), str(PRETRAINED)
+    movieparse = X["script_id"].astype(str).str.startswith("movieparse/").to_numpy()
+    keep = movieparse if movieparse.any() else np.ones(len(X), bool)
+    small = LineModelConfig(stage1=BoosterParams(n_estimators=100), stage2=BoosterParams(n_estimators=60, max_depth=5))
+    return fit_base(X[keep].reset_index(drop=True), y[keep], config=small), "trained here (small, MovieParse gold)"
+
+
+def tile(X: pd.DataFrame, y: np.ndarray, out: BaseOutputs, n: int):
+    """The first n labeled lines (repeating the corpus as needed), with their scripts' context."""
+    labeled = np.flatnonzero(np.array([v is not None for v in y]))
+    reps = int(np.ceil(n / len(labeled)))
+    frames, labels, dense, s1, proba = [], [], [], [], []
+    for r in range(reps):
+        f = X.copy()
+        f["script_id"] = f["script_id"].astype(str) + f"~{r}"
+        frames.append(f)
+        labels.append(y)
+        dense.append(out.dense)
+        s1.append(out.stage1)
+        proba.append(out.proba)
+    Xr = pd.concat(frames, ignore_index=True)
+    yr = np.concatenate(labels)
+    positions = np.flatnonzero(np.array([v is not None for v in yr]))
+    cut = positions[n - 1] + 1
+    yr = yr[:cut]
+    # keep only scripts that hold labels, like the loop's snapshot of labeled scripts
+    outputs = BaseOutputs(np.vstack(dense)[:cut], np.vstack(s1)[:cut], np.vstack(proba)[:cut])
+    return Xr.iloc[:cut].reset_index(drop=True), yr, outputs
+
+
+def five_k_script(X: pd.DataFrame) -> pd.DataFrame:
+    sizes = X.groupby("script_id").size().sort_values(ascending=False)
+    parts, total = [], 0
+    for sid in sizes.index:
+        part = X[X["script_id"] == sid]
+        parts.append(part)
+        total += len(part)
+        if total >= 5000:
+            break
+    script = pd.concat(parts, ignore_index=True).iloc[:5000].copy()
+    script["script_id"] = "bench-5k"
+    script["line_no"] = np.arange(1, len(script) + 1)
+    return script.reset_index(drop=True)
+
+
+def timed(fn, runs: int) -> tuple[list[float], object]:
+    times, result = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - t0)
+    return times, result
+
+
+def stats(times: list[float]) -> dict:
+    return {"p50_s": round(float(np.median(times)), 4), "p90_s": round(float(np.percentile(times, 90)), 4),
+            "min_s": round(min(times), 4), "runs": len(times)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--sizes", default="1000,5000,20000,50000")
+    args = parser.parse_args(argv)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+
+    X, y, source = corpus_lines()
+    base, base_source = base_model(X, y)
+    t0 = time.perf_counter()
+    outputs = base.base_outputs(X)
+    base_outputs_s = time.perf_counter() - t0
+
+    retrain = {}
+    for n in sizes:
+        Xn, yn, outn = tile(X, y, outputs, n)
+        current = Xn["script_id"].iloc[-1]
+        times, _ = timed(lambda: fit_adapter(base, Xn, yn, outputs=outn, current_script=current), args.runs)
+        retrain[str(n)] = {**stats(times), "lines_in_snapshot": int(len(Xn))}
+
+    script = five_k_script(X)
+    labeled_X, labeled_y, labeled_out = tile(X, y, outputs, min(20_000, max(sizes)))
+    adapter = fit_adapter(base, labeled_X, labeled_y, outputs=labeled_out)
+    cached = base.base_outputs(script)
+
+    def rerank():
+        proba = adapter.predict_proba(script, outputs=cached)
+        return np.argsort(-margin_scores(proba), kind="stable")
+
+    def full():
+        proba = adapter.predict_proba(script)
+        return np.argsort(-margin_scores(proba), kind="stable")
+
+    rerank_times, order = timed(rerank, args.runs)
+    full_times, _ = timed(full, max(1, args.runs // 2))
+    report = {
+        "machine": {"cpus": os.cpu_count(), "threads_used": default_n_jobs(), "python": platform.python_version()},
+        "lines_source": source,
+        "base_model": base_source,
+        "base_outputs_for_corpus_s": round(base_outputs_s, 2),
+        "corpus_lines": int(len(X)),
+        "adapter_retrain_vs_labeled_lines": retrain,
+        "predict_rerank_5k_lines": {
+            "cached_base_outputs": stats(rerank_times),
+            "from_raw_lines_features_base_adapter": stats(full_times),
+            "lines": int(len(script)),
+            "ranked": int(len(order)),
+        },
+        "targets": {"retrain_p50_at_20k_s": 2.0, "predict_rerank_5k_s": 0.3},
+        "labels": list(LABELS),
+    }
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
