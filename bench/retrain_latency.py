@@ -88,22 +88,19 @@ def tile(X: pd.DataFrame, y: np.ndarray, out: BaseOutputs, n: int):
     """The first n labeled lines (repeating the corpus as needed), with their scripts' context."""
     labeled = np.flatnonzero(np.array([v is not None for v in y]))
     reps = int(np.ceil(n / len(labeled)))
-    frames, labels, dense, s1, proba = [], [], [], [], []
+    frames, labels = [], []
     for r in range(reps):
         f = X.copy()
         f["script_id"] = f["script_id"].astype(str) + f"~{r}"
         frames.append(f)
         labels.append(y)
-        dense.append(out.dense)
-        s1.append(out.stage1)
-        proba.append(out.proba)
     Xr = pd.concat(frames, ignore_index=True)
     yr = np.concatenate(labels)
     positions = np.flatnonzero(np.array([v is not None for v in yr]))
     cut = positions[n - 1] + 1
     yr = yr[:cut]
     # keep only scripts that hold labels, like the loop's snapshot of labeled scripts
-    outputs = BaseOutputs(np.vstack(dense)[:cut], np.vstack(s1)[:cut], np.vstack(proba)[:cut])
+    outputs = BaseOutputs.concat([out] * reps).take(slice(0, cut))
     return Xr.iloc[:cut].reset_index(drop=True), yr, outputs
 
 

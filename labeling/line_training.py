@@ -78,13 +78,15 @@ def base_outputs(db: Database, frame: pd.DataFrame) -> BaseOutputs:
     if cache.exists():
         try:
             with np.load(cache, allow_pickle=False) as data:
-                return BaseOutputs(dense=data["dense"], stage1=data["stage1"], proba=data["proba"])
+                if "context" in data:
+                    return BaseOutputs(**{k: data[k] for k in ("dense", "stage1", "proba", "context")})
         except (OSError, ValueError, KeyError):
-            cache.unlink(missing_ok=True)
+            pass
+        cache.unlink(missing_ok=True)  # unreadable, or written before the adapter's context was cached
     outputs = load_base().base_outputs(frame.reset_index(drop=True))
     cache.parent.mkdir(parents=True, exist_ok=True)
     tmp = cache.with_name(cache.name + f".{uuid.uuid4().hex}.tmp.npz")
-    np.savez(tmp, dense=outputs.dense, stage1=outputs.stage1, proba=outputs.proba)
+    np.savez(tmp, **outputs.arrays())
     tmp.replace(cache)
     return outputs
 
@@ -163,9 +165,7 @@ def _latest_human_script(db: Database) -> int | None:
 
 
 def _outputs_for(db: Database, frame: pd.DataFrame) -> BaseOutputs:
-    parts = [base_outputs(db, frame[frame["script_id"] == sid]) for sid in frame["script_id"].unique()]
-    return BaseOutputs(dense=np.vstack([p.dense for p in parts]), stage1=np.vstack([p.stage1 for p in parts]),
-                       proba=np.vstack([p.proba for p in parts]))
+    return BaseOutputs.concat([base_outputs(db, frame[frame["script_id"] == sid]) for sid in frame["script_id"].unique()])
 
 
 def progressive_metrics(db: Database) -> dict:
@@ -237,17 +237,14 @@ def evaluate_lines(db: Database, *, folds: int = 5) -> dict:
         train_y = np.where(np.isin(np.arange(len(y)), train_idx), y, None)
         try:
             adapter = fit_adapter(load_base(), frame.iloc[train_idx], train_y[train_idx],
-                                  outputs=_slice(outputs, train_idx))
+                                  outputs=outputs.take(train_idx))
         except ScriptlabelError:
             continue  # a fold whose training part has a single class keeps the base predictions
         adapted_pred[test_idx] = np.array(LABELS)[
-            adapter.predict_proba(frame.iloc[test_idx].reset_index(drop=True), outputs=_slice(outputs, test_idx))
+            adapter.predict_proba(frame.iloc[test_idx].reset_index(drop=True), outputs=outputs.take(test_idx))
             .argmax(1)]
     truth = y[labeled].astype(str)
     return {"split": "by script", "scripts": len(scripts), "labeled_lines": int(labeled.sum()),
             "base": score_lines(truth, base_pred[labeled]).to_dict(),
             "adapted": score_lines(truth, adapted_pred[labeled]).to_dict()}
 
-
-def _slice(outputs: BaseOutputs, idx: np.ndarray) -> BaseOutputs:
-    return BaseOutputs(dense=outputs.dense[idx], stage1=outputs.stage1[idx], proba=outputs.proba[idx])

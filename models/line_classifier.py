@@ -74,9 +74,11 @@ class BoosterParams:
     colsample_bytree: float = 0.5
     min_child_weight: float = 1.0
     reg_lambda: float = 1.0
+    max_bin: int = 256
 
     def xgb_params(self, *, n_jobs: int, seed: int) -> dict:
         return {
+            "max_bin": self.max_bin,
             "objective": "multi:softprob",
             "num_class": N_CLASSES,
             "tree_method": "hist",
@@ -128,21 +130,30 @@ class LineModelConfig:
 
 @dataclass(frozen=True)
 class AdapterConfig:
+    """The labeling loop's retrain: small and fast by design (see `LineAdapter`)."""
+
     booster: BoosterParams = field(
         default_factory=lambda: BoosterParams(
-            n_estimators=40, max_depth=4, learning_rate=0.3, subsample=1.0, colsample_bytree=0.8,
-            min_child_weight=0.5, reg_lambda=2.0,
+            n_estimators=20, max_depth=4, learning_rate=0.3, subsample=1.0, colsample_bytree=0.8,
+            min_child_weight=0.5, reg_lambda=2.0, max_bin=64,
         )
     )
     current_script_weight: float = 5.0  # a human label on the script being labeled counts this much more
+    compact: bool = True  # own-line features + base probabilities of the line, its neighbours and groups
+    max_rows: int = 8000  # rows boosted on; beyond that, lines the base already gets right are sampled
+    sure_p: float = 0.97  # "gets right": base probability of the true label at least this
 
     def to_dict(self) -> dict:
         return asdict(self)
 
     @classmethod
     def from_dict(cls, data: dict) -> "AdapterConfig":
+        defaults = cls()
         return cls(booster=BoosterParams(**data.get("booster", {})),
-                   current_script_weight=float(data.get("current_script_weight", 5.0)))
+                   current_script_weight=float(data.get("current_script_weight", 5.0)),
+                   compact=bool(data.get("compact", False)),  # adapters saved before this option used all features
+                   max_rows=int(data.get("max_rows", defaults.max_rows)),
+                   sure_p=float(data.get("sure_p", defaults.sure_p)))
 
 
 # --- labels -----------------------------------------------------------------------------------
@@ -305,6 +316,22 @@ class BaseOutputs:
     dense: np.ndarray  # dense features
     stage1: np.ndarray  # stage-1 probabilities
     proba: np.ndarray  # final base probabilities (stage 2, or stage 1 without it)
+    context: np.ndarray | None = None  # context features over `proba` (the adapter's); computed when missing
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {k: v for k, v in (("dense", self.dense), ("stage1", self.stage1), ("proba", self.proba),
+                                  ("context", self.context)) if v is not None}
+
+    def take(self, idx) -> "BaseOutputs":
+        return BaseOutputs(**{k: v[idx] for k, v in self.arrays().items()})
+
+    @staticmethod
+    def concat(parts: Sequence["BaseOutputs"]) -> "BaseOutputs":
+        """Stack per-script outputs (context kept only if every part has it)."""
+        with_context = all(p.context is not None for p in parts)
+        return BaseOutputs(dense=np.vstack([p.dense for p in parts]), stage1=np.vstack([p.stage1 for p in parts]),
+                           proba=np.vstack([p.proba for p in parts]),
+                           context=np.vstack([p.context for p in parts]) if with_context else None)
 
 
 class LineClassifier:
@@ -445,10 +472,13 @@ class LineClassifier:
         s1 = _booster_proba(self.stage1_, self._stage1_matrix(dense, content), n_jobs=threads,
                             feature_names=self.stage1_names_)
         if self.stage2_ is None:
-            return BaseOutputs(dense, s1, s1)
+            return BaseOutputs(dense, s1, s1, self._context(X, dense, s1))
         s2 = _booster_proba(self.stage2_, self._stage2_matrix(X, dense, s1), n_jobs=threads,
                             feature_names=self.stage2_names_)
-        return BaseOutputs(dense, s1, s2)
+        return BaseOutputs(dense, s1, s2, self._context(X, dense, s2))
+
+    def _context(self, X: pd.DataFrame, dense: np.ndarray, proba: np.ndarray) -> np.ndarray:
+        return proba_context_features(X, proba, self._cfg.features, dense)
 
     def predict_proba(self, X: pd.DataFrame) -> np.ndarray:
         if len(X) == 0:
@@ -545,12 +575,58 @@ def _load_booster(path: Path) -> xgb.Booster:
 # --- the adapter ------------------------------------------------------------------------------
 
 
-def adapter_matrix(X: pd.DataFrame, outputs: BaseOutputs, base: "LineClassifier") -> np.ndarray:
-    return base._stage2_matrix(X, outputs.dense, outputs.proba)
+def adapter_matrix(X: pd.DataFrame, outputs: BaseOutputs, base: "LineClassifier",
+                   rows: np.ndarray | None = None, columns: np.ndarray | None = None) -> np.ndarray:
+    """The adapter's input (stage-2 layout over the base's final probabilities), for some rows/columns.
+
+    Uses the context features cached in `outputs` when there, so a retrain only gathers rows."""
+    context = outputs.context if outputs.context is not None else base._context(X, outputs.dense, outputs.proba)
+    rows = slice(None) if rows is None else rows
+    M = np.hstack([outputs.dense[rows][:, base._dense_keep()], outputs.proba[rows], context[rows]])
+    return M if columns is None else M[:, columns]
 
 
 def _log_margin(proba: np.ndarray) -> np.ndarray:
     return np.log(np.clip(proba, 1e-6, 1.0)).astype(np.float32)
+
+
+_COMPACT_CONTEXT = ("@-1", "@+1", "@block", "@block_first", "@prev_block_last", "@level", "@same_text")
+
+
+def compact_columns(names: Sequence[str]) -> np.ndarray:
+    """The adapter's compact view of the stage-2 columns: the line's own features and the base
+    probabilities of the line, its direct neighbours, its block, indent level and same-text lines
+    (the neighbours' own dense features at ±1/±2 and probabilities at ±2/±3 are left out: a third of
+    the boosting time for no measured gain on held-out scripts)."""
+    return np.array([i for i, n in enumerate(names)
+                     if "@" not in n or (n.startswith("p_") and n.endswith(_COMPACT_CONTEXT))], dtype=np.int64)
+
+
+def sample_rows(codes: np.ndarray, proba: np.ndarray, weights: np.ndarray, keep: np.ndarray, *,
+                max_rows: int, sure_p: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Rows to boost on and their weights, at most about `max_rows` (gradient-based one-side sampling).
+
+    Every labeled row the base gets wrong or is unsure of (probability of the true label below
+    `sure_p`) and every row in `keep` stays; the rest — lines the base already gets confidently right,
+    whose gradients are near zero — are sampled uniformly and weighted up by the inverse rate, so the
+    loss stays an unbiased estimate and a retrain costs about the same at 20k labels as at 8k.
+    """
+    labeled = np.flatnonzero(codes >= 0)
+    if len(labeled) <= max_rows:
+        return labeled, weights[labeled]
+    p_true = proba[labeled, codes[labeled]]
+    must = (p_true < sure_p) | keep[labeled]
+    hard, easy = labeled[must], labeled[~must]
+    room = max(max_rows - len(hard), min(len(easy), max_rows // 4))
+    if room >= len(easy):
+        return labeled, weights[labeled]
+    rng = np.random.default_rng(seed)
+    picked = np.sort(rng.choice(easy, size=room, replace=False))
+    rows = np.concatenate([hard, picked])
+    w = weights[rows].copy()
+    w[len(hard):] *= len(easy) / room
+    order = np.argsort(rows, kind="stable")
+    return rows[order], w[order]
 
 
 class LineAdapter:
@@ -572,6 +648,10 @@ class LineAdapter:
     def _threads(self) -> int:
         return self.n_jobs or default_n_jobs()
 
+    def _columns(self) -> np.ndarray:
+        names = self.base._stage2_names()
+        return compact_columns(names) if self._cfg.compact else np.arange(len(names))
+
     def fit(self, X: pd.DataFrame, y, sample_weight=None, *, outputs: BaseOutputs | None = None,
             current_script=None) -> "LineAdapter":
         """Fit on labeled lines. `outputs` (the base's, for X) skips recomputing them;
@@ -585,13 +665,18 @@ class LineAdapter:
         weights = np.ones(len(X), dtype=np.float32) if weights is None else weights.copy()
         if current_script is not None:
             weights[X["script_id"].to_numpy() == current_script] *= self._cfg.current_script_weight
-        labeled = np.flatnonzero(codes >= 0)
-        M = adapter_matrix(X, outputs, self.base)
-        self.feature_names_ = self.base._stage2_names()
+        cfg = self._cfg
+        in_script = (X["script_id"].to_numpy() == current_script) if current_script is not None else np.zeros(len(X), bool)
+        rows, row_weights = sample_rows(codes, outputs.proba, weights, in_script, max_rows=cfg.max_rows,
+                                        sure_p=cfg.sure_p, seed=self.base._cfg.seed)
+        self.columns_ = self._columns()
+        self.feature_names_ = [self.base._stage2_names()[i] for i in self.columns_]
+        M = adapter_matrix(X, outputs, self.base, rows, self.columns_)
         self.booster_ = _train_booster(
-            M[labeled], codes[labeled], weights[labeled], self._cfg.booster, n_jobs=self._threads,
-            seed=self.base._cfg.seed, base_margin=_log_margin(outputs.proba[labeled]), feature_names=self.feature_names_,
+            M, codes[rows], row_weights, cfg.booster, n_jobs=self._threads,
+            seed=self.base._cfg.seed, base_margin=_log_margin(outputs.proba[rows]), feature_names=self.feature_names_,
         )
+        self.n_rows_ = int(len(rows))
         self.classes_ = np.array(LABELS, dtype=object)
         return self
 
@@ -602,7 +687,7 @@ class LineAdapter:
         if len(X) == 0:
             return np.zeros((0, N_CLASSES), dtype=np.float32)
         outputs = outputs if outputs is not None else self.base.base_outputs(X)
-        M = adapter_matrix(X, outputs, self.base)
+        M = adapter_matrix(X, outputs, self.base, columns=self.columns_)
         return _booster_proba(self.booster_, M, n_jobs=self._threads, base_margin=_log_margin(outputs.proba),
                               feature_names=self.feature_names_)
 
@@ -635,9 +720,10 @@ class LineAdapter:
             raise ModelLoadError(f"{path}: corrupt adapter description ({exc}); retrain the adapter") from exc
         if meta.get("kind") != "scriptlabel-line-adapter" or meta.get("labels") != list(LABELS):
             raise ModelLoadError(f"{path}: not a line adapter for labels {list(LABELS)}; retrain it")
-        if names != base._stage2_names():
-            raise ModelLoadError(f"{path}: the adapter was trained on another base model's features; retrain it")
         adapter = cls(base, config, n_jobs=n_jobs)
+        adapter.columns_ = adapter._columns()
+        if names != [base._stage2_names()[i] for i in adapter.columns_]:
+            raise ModelLoadError(f"{path}: the adapter was trained on another base model's features; retrain it")
         adapter.booster_ = _load_booster(directory / "adapter.ubj")
         adapter.feature_names_ = names
         adapter.classes_ = np.array(LABELS, dtype=object)

@@ -17,6 +17,7 @@ from models.line_classifier import (
     fit_adapter,
     fit_base,
     make_line_classifier,
+    sample_rows,
 )
 from store.types import LABELS, ScriptlabelError
 
@@ -195,3 +196,39 @@ def test_adapter_with_no_trees_reproduces_the_base(trained):
     X, y, base = trained
     adapter = fit_adapter(base, X, y, n_jobs=1, config=AdapterConfig(booster=BoosterParams(n_estimators=0)))
     np.testing.assert_allclose(adapter.predict_proba(X), base.predict_proba(X), atol=1e-4)
+
+
+def test_row_sampling_keeps_every_hard_or_current_row_and_stays_unbiased():
+    rng = np.random.default_rng(0)
+    n = 30_000
+    codes = rng.integers(0, len(LABELS), n)
+    codes[::7] = -1  # context lines, never boosted on
+    proba = np.full((n, len(LABELS)), 0.001, dtype=np.float32)
+    proba[np.arange(n), np.maximum(codes, 0)] = 0.99
+    hard = rng.random(n) < 0.05  # the base is wrong on these
+    proba[hard] = 1.0 / len(LABELS)
+    keep = np.zeros(n, bool)
+    keep[-500:] = True  # the script being labeled
+    weights = np.ones(n, dtype=np.float32)
+    rows, w = sample_rows(codes, proba, weights, keep, max_rows=5000, sure_p=0.97, seed=0)
+    labeled = codes >= 0
+    assert len(rows) <= 5000 and np.all(np.diff(rows) > 0) and np.all(labeled[rows])
+    assert set(np.flatnonzero(hard & labeled)) <= set(rows)
+    assert set(np.flatnonzero(keep & labeled)) <= set(rows)
+    # total weight is preserved: the sampled easy rows stand for all the easy ones
+    assert w.sum() == pytest.approx(labeled.sum(), rel=1e-3)
+    # below the cap nothing is dropped or reweighted
+    small = np.where(np.arange(n) < 3000, codes, -1)
+    rows, w = sample_rows(small, proba, weights, keep, max_rows=5000, sure_p=0.97, seed=0)
+    assert np.array_equal(rows, np.flatnonzero(small >= 0)) and np.all(w == 1)
+
+
+def test_adapter_saved_with_all_features_still_loads(trained, tmp_path):
+    X, y, base = trained
+    full = fit_adapter(base, X, y, n_jobs=1, config=AdapterConfig(compact=False))
+    compact = fit_adapter(base, X, y, n_jobs=1)
+    assert len(compact.feature_names_) < len(full.feature_names_)
+    for name, adapter in (("full", full), ("compact", compact)):
+        adapter.save(tmp_path / name)
+        again = LineAdapter.load(tmp_path / name, base, n_jobs=1)
+        np.testing.assert_allclose(again.predict_proba(X), adapter.predict_proba(X), atol=2e-3)
