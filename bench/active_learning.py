@@ -1,10 +1,14 @@
 """Active-learning benchmark: a simulated annotator labels held-out scripts through the product's own
 queue → label → retrain path; accuracy on the lines not yet labeled vs labels given, per strategy.
 
-    uv run python bench/active_learning.py [--scripts suits-pilot ...] [--budget 100] [--batch 10]
+    uv run python -m labeling.build_pretrained --no-cv --out /tmp/base-heldout --hold-out \
+        rick-and-morty-105-meeseeks-and-destroy suits-pilot mr-right   # a base that never saw them
+    uv run python bench/active_learning.py --base /tmp/base-heldout [--scripts SLUG ...] [--budget 100]
 
-Held-out scripts are studio PDFs the shipped base model never saw (labels projected from their
-Fountain transcriptions). Prints JSON; writes bench/active_learning.png.
+The scripts are studio PDFs (labels projected from their Fountain transcriptions) that the base model
+was not trained on: the shipped model is trained on all of them, so the bench needs a base built with
+them held out, and refuses one whose recorded training scripts include any of them.
+Prints JSON; writes bench/active_learning.png.
 """
 
 from __future__ import annotations
@@ -35,6 +39,18 @@ from store.db import open_db  # noqa: E402
 DATA = Path(os.environ.get("SCRIPTLABEL_SHARED_DATA", REPO.parent / "shared" / "data"))
 HELD_OUT = ["rick-and-morty-105-meeseeks-and-destroy", "suits-pilot", "mr-right"]
 STRATEGIES = ["margin", "entropy", "least_confidence", "random"]
+
+
+def check_base(base: Path, slugs: list[str]) -> None:
+    try:
+        trained = json.loads((base / "config.json").read_text())["metrics"]["scripts"]
+    except (OSError, ValueError, KeyError, TypeError):
+        raise SystemExit(f"{base}: no record of the scripts this base model was trained on; build one with "
+                         "`uv run python -m labeling.build_pretrained --no-cv --out DIR --hold-out SLUG ...`")
+    seen = sorted(slug for slug in slugs if f"studio_pdf/{slug}" in trained)
+    if seen:
+        raise SystemExit(f"{base}: this base model was trained on {seen}; the bench needs scripts it never saw — "
+                         "build one with `--hold-out` for them (see this file's docstring)")
 
 
 def remaining_accuracy(db, gold: dict[int, str]) -> float:
@@ -84,13 +100,16 @@ def labels_to_reach(curve: list[dict], target: float) -> int | None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--base", type=Path, required=True, help="a base line model that never saw --scripts")
     parser.add_argument("--scripts", nargs="*", default=HELD_OUT)
     parser.add_argument("--budget", type=int, default=100)
     parser.add_argument("--batch", type=int, default=10)
     parser.add_argument("--plot", type=Path, default=REPO / "bench" / "active_learning.png")
     args = parser.parse_args()
+    check_base(args.base, args.scripts)
+    os.environ["SCRIPTLABEL_LINE_BASE"] = str(args.base.resolve())
     gold_scripts = {s.script_id.split("/")[-1]: s for s in load_studio_pdfs(slugs=args.scripts)}
-    report: dict = {"scripts": {}, "budget": args.budget, "batch": args.batch}
+    report: dict = {"base": str(args.base), "scripts": {}, "budget": args.budget, "batch": args.batch}
     for slug in args.scripts:
         runs = {s: simulate(slug, s, budget=args.budget, batch=args.batch, gold_script=gold_scripts[slug])
                 for s in STRATEGIES}

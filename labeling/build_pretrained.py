@@ -1,6 +1,6 @@
 """Build the default line model shipped in `models/pretrained/lines/` from all of the shared data.
 
-    uv run python -m labeling.build_pretrained [--data-dir DIR] [--out DIR] [--no-cv]
+    uv run python -m labeling.build_pretrained [--data-dir DIR] [--out DIR] [--no-cv] [--hold-out SLUG ...]
 
 Trains on MovieParse gold (whole scripts as context, plus layout variants), the studio PDFs' text
 layer with labels projected from their Fountain files (weighted lower: silver), and the Fountain
@@ -8,6 +8,10 @@ samples (parsed lines and their rendered PDFs). Prints what it trained on and, u
 grouped-by-movie CV figures on MovieParse for the same recipe (trained on the other movies plus all
 the non-MovieParse data). The model is written to a temporary folder and moved into place only once
 complete. Nothing of the screenplays themselves is written: hashed n-gram weights and trees only.
+
+`--hold-out SLUG …` leaves those studio PDFs out of training and scores the model on them (scripts it
+never saw); such a model is what `bench/active_learning.py` needs as its base. The model's config
+records every script it was trained on.
 """
 
 from __future__ import annotations
@@ -105,9 +109,34 @@ def cross_validate(sources: dict[str, list[LabeledScript]], config: LineModelCon
             "macro_f1": round(ev.full.macro_f1, 4), "seed_accuracy": round(ev.seed.accuracy, 4)}
 
 
-def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, log=print) -> dict:
+def held_out_eval(model: LineClassifier, scripts: list[LabeledScript]) -> dict:
+    """Scores on studio PDFs left out of training (silver labels projected from Fountain)."""
+    truth, pred, per_script = [], [], {}
+    for script in scripts:
+        mask = np.array([label is not None for label in script.labels])
+        p = model.predict(script.lines)[mask]
+        t = script.labels[mask]
+        per_script[script.script_id] = {"lines": int(mask.sum()), "accuracy": round(float((p == t).mean()), 4)}
+        truth += list(t)
+        pred += list(p)
+    ev = evaluate_lines(truth, pred)
+    return {"scripts": per_script, "n": ev.full.n, "accuracy": round(ev.full.accuracy, 4),
+            "macro_f1": round(ev.full.macro_f1, 4), "seed_accuracy": round(ev.seed.accuracy, 4),
+            "per_class_f1": {c.label: round(c.f1, 4) for c in ev.full.per_class}}
+
+
+def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out: list[str] | None = None,
+          log=print) -> dict:
     started = time.perf_counter()
     sources = load_training_scripts(data_dir, log=log)
+    held = []
+    if hold_out:
+        wanted = set(hold_out)
+        held = [s for s in sources["studio_pdfs"] if s.script_id.split("/")[-1] in wanted]
+        missing = wanted - {s.script_id.split("/")[-1] for s in held}
+        if missing:
+            raise CorpusUnavailableError(f"--hold-out: no studio PDF with a Fountain transcription named {sorted(missing)}")
+        sources["studio_pdfs"] = [s for s in sources["studio_pdfs"] if s not in held]
     config = LineModelConfig()
     report = {"trained_on": describe(sources), "training_variants": list(TRAINING_VARIANTS),
               "weights": {"movieparse": 1.0, "fountain": 1.0, "studio_pdf": SILVER_WEIGHT,
@@ -118,8 +147,13 @@ def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, log=prin
         log(f"CV: {report['cv_movieparse']}")
     X, y, w = training_frame(sources)
     model = fit_base(X, y, sample_weight=w, config=config)
+    if held:
+        report["held_out"] = held_out_eval(model, held)
+        log(f"held-out: accuracy {report['held_out']['accuracy']}, macro-F1 {report['held_out']['macro_f1']}")
     model.metrics_ = {"cv_movieparse": report.get("cv_movieparse"), "trained_on": {
-        k: {kk: v[kk] for kk in ("scripts", "lines", "labeled_lines")} for k, v in report["trained_on"].items()}}
+        k: {kk: v[kk] for kk in ("scripts", "lines", "labeled_lines")} for k, v in report["trained_on"].items()},
+        "scripts": sorted(s.script_id for scripts in sources.values() for s in scripts),
+        "held_out": report.get("held_out")}
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
@@ -141,13 +175,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=str(DEFAULT_OUT))
     parser.add_argument("--cv-folds", type=int, default=5, help="grouped CV folds on MovieParse (0: skip)")
     parser.add_argument("--no-cv", action="store_true")
+    parser.add_argument("--hold-out", nargs="+", default=None, metavar="SLUG",
+                        help="studio PDFs (file stems) to leave out of training and score the model on")
     args = parser.parse_args(argv)
+    if args.hold_out and Path(args.out).resolve() == DEFAULT_OUT:
+        parser.error("with --hold-out, pass --out DIR: a model missing scripts must not replace the shipped one")
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
     try:
-        report = build(args.data_dir, Path(args.out), cv_folds=0 if args.no_cv else args.cv_folds, log=log)
+        report = build(args.data_dir, Path(args.out), cv_folds=0 if args.no_cv else args.cv_folds,
+                       hold_out=args.hold_out, log=log)
     except CorpusUnavailableError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

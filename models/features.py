@@ -49,6 +49,7 @@ class FeatureConfig:
     min_level_share: float = 0.02  # a level needs this share of the script's lines
     block_gap: float = 0.5  # a gap_before above this starts a new block
     exclude: tuple[str, ...] = ()  # dense features left out (ablations)
+    feature_set: int = 2  # 1: before the page-furniture features (models saved then leave them out)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -59,6 +60,9 @@ class FeatureConfig:
         for key in ("ngram_range", "context_offsets", "proba_offsets", "exclude"):
             if key in known:
                 known[key] = tuple(known[key])
+        if "feature_set" not in known:  # saved by a version that had feature set 1
+            known["feature_set"] = 1
+            known["exclude"] = tuple(known.get("exclude", ())) + PAGE_FURNITURE_FEATURES
         return cls(**known)
 
 
@@ -265,7 +269,9 @@ LAYOUT_FEATURES = (
     "prev_n_chars_rel", "dlg_width", "act_width", "n_chars_vs_dlg", "n_chars_vs_act", "prev_room_vs_dlg",
     "block_max_vs_dlg", "block_max_vs_act", "indent_vs_dlg", "indent_vs_act", "dlg_act_indent_gap",
     "cue_gap_share", "after_cue", "since_sentence_end", "template_repeat", "template_variants",
+    "page_rank", "page_rank_rev", "template_edge_share", "template_pos_spread",
 )
+PAGE_FURNITURE_FEATURES = ("page_rank", "page_rank_rev", "template_edge_share", "template_pos_spread")
 
 _NAME_TOKEN = re.compile(r"[A-Za-z][A-Za-z'.\-]*")
 _NOT_NAMES = frozenset({"INT", "EXT", "CUT", "FADE", "DISSOLVE", "THE", "CONTINUED", "MORE", "CONT'D", "A", "AN",
@@ -386,6 +392,7 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     out[:, f["template_repeat"]] = np.log1p(templates.map(templates.value_counts()).to_numpy(dtype=float) - 1)
     variants = raw_keys.groupby(templates.to_numpy()).transform("nunique").to_numpy(dtype=float)
     out[:, f["template_variants"]] = np.log1p(variants - 1)
+    _page_furniture(out, f, templates.to_numpy(), page, y0)
     # Dialogue wraps narrower than action: the longest line of the block tells which it is.
     n_chars = txt[:, col["n_chars"]]
     block_max = np.zeros(block.max() + 1 if n else 0)
@@ -472,6 +479,27 @@ CONTEXT_SOURCE = (
     "num_only", "continued", "text_repeat", "ends_qe", "ends_comma", "ends_dash", "ends_ellipsis",
     "starts_with_name", "n_chars_vs_dlg", "indent_vs_dlg", "template_variants",
 )
+
+
+def _page_furniture(out: np.ndarray, f: dict[str, int], templates: np.ndarray, page: np.ndarray, y0: np.ndarray) -> None:
+    """Running headers and footers: lines at a page's edge whose text (numbers masked) comes back at
+    the edge of most pages, always at about the same height."""
+    n = len(templates)
+    if n == 0 or len(pd.unique(page)) < 2:
+        return
+    codes = pd.factorize(page)[0]
+    rank = pd.Series(np.arange(n)).groupby(codes).rank(method="first").to_numpy() - 1
+    size = np.bincount(codes)[codes]
+    rank_rev = size - 1 - rank
+    out[:, f["page_rank"]] = np.minimum(rank, 5)
+    out[:, f["page_rank_rev"]] = np.minimum(rank_rev, 5)
+    edge = (rank <= 1) | (rank_rev <= 1)
+    n_pages = codes.max() + 1
+    frame = pd.DataFrame({"t": templates, "p": codes, "edge": edge, "y": y0})
+    edge_pages = frame[frame["edge"]].groupby("t")["p"].nunique()
+    out[:, f["template_edge_share"]] = frame["t"].map(edge_pages).fillna(0).to_numpy(dtype=float) / n_pages
+    spread = frame.groupby("t")["y"].transform("std").to_numpy(dtype=float)
+    out[:, f["template_pos_spread"]] = np.minimum(spread, 500.0)
 
 
 def dense_feature_names(config: FeatureConfig = FeatureConfig()) -> list[str]:

@@ -153,3 +153,37 @@ def test_missing_columns_raise_a_named_error():
 def test_feature_tables_are_consistent():
     assert len(TEXT_FEATURES) == len(set(TEXT_FEATURES))
     assert len(LAYOUT_FEATURES) == len(set(LAYOUT_FEATURES))
+
+
+def paged_script(pages: int = 6) -> pd.DataFrame:
+    """The scene once per page, under a running header whose page number changes."""
+    frames = []
+    for p in range(1, pages + 1):
+        page = script_frame("paged", 10, 10)
+        header = pd.DataFrame([dict(script_id="paged", line_no=0, page=p, text=f'LIGHTHOUSE "PILOT" DRAFT {p}.',
+                                    indent=40.0, gap_before=0.0, x0=40.0, y0=-3.0, x1=70.0, y1=-2.0)])
+        page["page"] = p
+        tail = page.iloc[[1, 2]].assign(y0=[11.0, 12.0], y1=[12.0, 13.0])  # two lines of action end the page
+        frames.append(pd.concat([header, page, tail], ignore_index=True))
+    X = pd.concat(frames, ignore_index=True)
+    X["line_no"] = np.arange(1, len(X) + 1)
+    return X
+
+
+def test_running_header_is_told_apart_from_a_repeated_cue():
+    X = paged_script()
+    D = dense_features(X)
+    share = column(D, "template_edge_share")
+    header = X["text"].str.startswith("LIGHTHOUSE").to_numpy()
+    cue = (X["text"] == "MARA").to_numpy()
+    assert np.all(share[header] == 1.0)  # at the top of every page
+    assert np.all(share[cue] < 0.5)  # as frequent, but not at the page's edge
+    assert np.all(column(D, "template_pos_spread")[header] == 0.0)  # always at the same height
+    assert np.all(column(D, "page_rank")[header] == 0) and np.all(column(D, "page_rank")[~header] >= 1)
+
+
+def test_models_saved_before_the_page_features_keep_their_feature_list():
+    old = FeatureConfig.from_dict({"ngram_range": [1, 4]})  # a saved config from feature set 1
+    assert old.feature_set == 1
+    assert "template_edge_share" in old.exclude
+    assert FeatureConfig.from_dict(FeatureConfig().to_dict()) == FeatureConfig()
