@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 import pandas as pd
 from sqlite_utils import Database
 
-from store.db import now
+from store.db import data_dir, now
 from store.types import Line, NotFoundError, PageInfo
 
 LINE_COLUMNS = (
@@ -88,10 +90,16 @@ def finish_script(db: Database, script_id: int) -> None:
 
 
 def delete_script(db: Database, script_id: int) -> None:
-    """Delete a script and everything hanging off it (lines, labels, sequences, ratings)."""
-    get_script(db, script_id)
+    """Delete a script and everything hanging off it (lines, labels, sequences, ratings), then its
+    page images and the copy of its source file beside the database (once the rows are gone)."""
+    script = get_script(db, script_id)
     with db.atomic():
         db.execute("DELETE FROM scripts WHERE script_id = ?", [script_id])
+    base = data_dir(db)
+    shutil.rmtree(base / "pages" / str(script_id), ignore_errors=True)
+    source = Path(script["source_path"]) if script.get("source_path") else None
+    if source is not None and source.parent == base / "sources":  # only the copy made at ingest
+        source.unlink(missing_ok=True)
 
 
 def get_script(db: Database, script_id: int) -> dict:

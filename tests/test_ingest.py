@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -196,3 +197,21 @@ def test_studio_pdfs_text_layer(db, name):
     assert result.pages > 20 and result.ocr_pages == 0
     assert result.lines > 30 * result.pages
     assert result.sequences > 20
+
+
+def test_deleting_a_script_removes_its_page_images_and_source_copy(db, tmp_path):
+    from labeling.ingest import ingest_path
+    from store import scripts as script_store
+    from store.db import data_dir
+
+    keep = ingest_path(db, make_text_pdf(tmp_path / "keep.pdf", pages=2)).script_id
+    doomed = ingest_path(db, make_text_pdf(tmp_path / "doomed.pdf", pages=3)).script_id
+    images = [r[0] for r in db.execute("SELECT image_path FROM pages WHERE script_id = ?", [doomed])]
+    source = script_store.get_script(db, doomed)["source_path"]
+    assert images and all(Path(p).exists() for p in images) and Path(source).exists()
+    script_store.delete_script(db, doomed)
+    assert not any(Path(p).exists() for p in images) and not Path(source).exists()
+    assert not (data_dir(db) / "pages" / str(doomed)).exists()
+    kept = [r[0] for r in db.execute("SELECT image_path FROM pages WHERE script_id = ?", [keep])]
+    assert kept and all(Path(p).exists() for p in kept)
+    assert Path(script_store.get_script(db, keep)["source_path"]).exists()
