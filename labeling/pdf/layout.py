@@ -74,7 +74,7 @@ def assemble_lines(words: list[Word], *, split_gap_columns: float = 4.0) -> list
                 row_segments[-1].append(word)
         segments.extend(_attach_margin_numbers(row_segments))
 
-    pitch = _line_pitch(segments) or DEFAULT_PITCH
+    pitch = _line_pitch(segments, min_step=0.8 * height) or DEFAULT_PITCH
     lines: list[PageLine] = []
     previous_y0: float | None = None
     for segment in segments:
@@ -122,9 +122,13 @@ def _attach_margin_numbers(row_segments: list[list[Word]]) -> list[list[Word]]:
     return merged
 
 
-def _line_pitch(segments: list[list[Word]]) -> float | None:
-    tops = sorted({round(min(w.y0 for w in s), 1) for s in segments})
-    diffs = [b - a for a, b in zip(tops, tops[1:]) if b - a > 1]
+def _line_pitch(segments: list[list[Word]], *, min_step: float = 1.0) -> float | None:
+    """The page's single-spacing step, from lines of text: a revision asterisk or scene number a
+    little off the baseline is not a line, and steps shorter than `min_step` (most of a text line's
+    height) are not line steps."""
+    texty = [s for s in segments if sum(len(w.text) for w in s) >= 4]
+    tops = sorted({round(min(w.y0 for w in s), 1) for s in (texty if len(texty) >= 3 else segments)})
+    diffs = [b - a for a, b in zip(tops, tops[1:]) if b - a > max(1.0, min_step)]
     if not diffs:
         return None
     smallest = min(diffs)
