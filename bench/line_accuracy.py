@@ -1,0 +1,277 @@
+"""Line-label accuracy on scripts never trained on; prints JSON.
+
+1. Grouped k-fold by movie over MovieParse gold (non-blank lines of the gold windows; whole scripts
+   are given as context): the study's method (XGBoost over character 1–4-grams counted with
+   CountVectorizer, plus the token count, as published) and ours (`models.line_classifier`, trained
+   on the fold's scripts plus their layout variants) side by side, same folds, same run.
+2. Train on all MovieParse → test on the studio PDFs' text layer (labels projected from their
+   Fountain transcriptions; the two low-match transcriptions are reported apart).
+3. The same model on OCR of rasterized studio PDF pages when `labeling.pdf.ocr` is importable
+   (else reported as skipped).
+
+    uv run python bench/line_accuracy.py            # full run (about an hour on 2 busy cores)
+    uv run python bench/line_accuracy.py --quick    # small boosters, 3 folds, few PDFs/pages
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from labeling.corpus import (  # noqa: E402
+    LOW_MATCH_SCRIPTS,
+    TRAINING_VARIANTS,
+    CorpusUnavailableError,
+    LabeledScript,
+    concat_scripts,
+    load_movieparse,
+    load_studio_pdfs,
+    project_fountain_labels,
+    with_layout_variants,
+)
+from models.evaluation import evaluate_lines, fold_assignment  # noqa: E402
+from models.line_classifier import (  # noqa: E402
+    BoosterParams,
+    LineClassifier,
+    LineModelConfig,
+    default_n_jobs,
+    fit_base,
+)
+from store.types import LABEL_INDEX, LABELS  # noqa: E402
+
+
+# --- the study's method ------------------------------------------------------------------------
+
+
+class StudyBaseline:
+    """XGBoost over character 1–4-grams (CountVectorizer, padded at word edges, case kept) + token count."""
+
+    def __init__(self, n_estimators: int = 300, max_depth: int = 6, learning_rate: float = 0.1):
+        self.n_estimators = n_estimators
+        self.max_depth = max_depth
+        self.learning_rate = learning_rate
+
+    def _matrix(self, texts, fit: bool):
+        texts = [str(t) for t in texts]
+        grams = self.vectorizer_.fit_transform(texts) if fit else self.vectorizer_.transform(texts)
+        tokens = sp.csr_matrix(np.array([[len(t.split())] for t in texts], dtype=np.float32))
+        return sp.hstack([grams, tokens], format="csr")
+
+    def fit(self, texts, codes):
+        import xgboost as xgb
+        from sklearn.feature_extraction.text import CountVectorizer
+
+        self.vectorizer_ = CountVectorizer(analyzer="char_wb", ngram_range=(1, 4), lowercase=False)
+        dtrain = xgb.DMatrix(self._matrix(texts, True), label=codes, nthread=default_n_jobs())
+        params = {"objective": "multi:softprob", "num_class": len(LABELS), "tree_method": "hist",
+                  "max_depth": self.max_depth, "eta": self.learning_rate, "nthread": default_n_jobs()}
+        self.booster_ = xgb.train(params, dtrain, num_boost_round=self.n_estimators)
+        return self
+
+    def predict_proba(self, texts):
+        import xgboost as xgb
+
+        dm = xgb.DMatrix(self._matrix(texts, False), nthread=default_n_jobs())
+        return self.booster_.predict(dm).reshape(-1, len(LABELS))
+
+
+# --- helpers ------------------------------------------------------------------------------------
+
+
+def summary(y_true, y_pred) -> dict:
+    ev = evaluate_lines(y_true, y_pred)
+    return {
+        "n": ev.full.n,
+        "accuracy": round(ev.full.accuracy, 4),
+        "macro_f1": round(ev.full.macro_f1, 4),
+        "seed_accuracy": round(ev.seed.accuracy, 4),
+        "seed_macro_f1": round(ev.seed.macro_f1, 4),
+        "per_class_f1": {c.label: round(c.f1, 4) for c in ev.full.per_class},
+        "confusion": {"labels": list(ev.full.labels), "matrix": [list(r) for r in ev.full.confusion]},
+    }
+
+
+def labeled_mask(labels: np.ndarray) -> np.ndarray:
+    return np.array([label is not None for label in labels])
+
+
+def ours_config(quick: bool) -> LineModelConfig:
+    if not quick:
+        return LineModelConfig()
+    return LineModelConfig(stage1=BoosterParams(n_estimators=120, learning_rate=0.2),
+                           stage2=BoosterParams(n_estimators=80, max_depth=5, learning_rate=0.2), inner_folds=3)
+
+
+def train_ours(scripts: list[LabeledScript], config: LineModelConfig, variants) -> LineClassifier:
+    X, y = with_layout_variants(scripts, variants)
+    return fit_base(X, y, config=config)
+
+
+# --- 1. grouped k-fold over MovieParse -----------------------------------------------------------
+
+
+def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, variants, log) -> dict:
+    ids = np.array([s.script_id for s in scripts])
+    weights = np.array([s.n_labeled for s in scripts])
+    fold_of = fold_assignment(np.repeat(ids, weights), folds)
+    script_fold = dict(zip(np.repeat(ids, weights), fold_of))
+    truth, ours_pred, ours_s1, study_pred, script_of = [], [], [], [], []
+    timings = {"ours_fit_s": [], "study_fit_s": []}
+    for k in range(folds):
+        train = [s for s in scripts if script_fold[s.script_id] != k]
+        test = [s for s in scripts if script_fold[s.script_id] == k]
+        t0 = time.perf_counter()
+        model = train_ours(train, ours_config(quick), variants)
+        timings["ours_fit_s"].append(round(time.perf_counter() - t0, 1))
+        X_tr, y_tr = concat_scripts(train)
+        m_tr = labeled_mask(y_tr)
+        t0 = time.perf_counter()
+        study = StudyBaseline(n_estimators=100 if quick else 300).fit(
+            X_tr["text"][m_tr], [LABEL_INDEX[v] for v in y_tr[m_tr]])
+        timings["study_fit_s"].append(round(time.perf_counter() - t0, 1))
+        for script in test:
+            m = labeled_mask(script.labels)
+            out = model.base_outputs(script.lines)
+            truth += list(script.labels[m])
+            ours_pred += list(np.array(LABELS)[out.proba.argmax(axis=1)][m])
+            ours_s1 += list(np.array(LABELS)[out.stage1.argmax(axis=1)][m])
+            study_pred += list(np.array(LABELS)[study.predict_proba(script.lines["text"][m]).argmax(axis=1)])
+            script_of += [script.script_id] * int(m.sum())
+        log(f"fold {k + 1}/{folds} done")
+    truth, ours_pred, study_pred = np.array(truth), np.array(ours_pred), np.array(study_pred)
+    ours, study = summary(truth, ours_pred), summary(truth, study_pred)
+    per_script = (pd.DataFrame({"script": script_of, "ours": ours_pred == truth, "study": study_pred == truth})
+                  .groupby("script")[["ours", "study"]].mean().round(4))
+    return {
+        "folds": folds,
+        "grouping": "by movie (whole scripts per fold)",
+        "train_variants": list(variants),
+        "study": study,
+        "ours": ours,
+        "ours_stage1_only": summary(truth, np.array(ours_s1)),
+        "error_ratio_ours_over_study": round((1 - ours["accuracy"]) / max(1e-9, 1 - study["accuracy"]), 3),
+        "per_script_accuracy": per_script.to_dict(orient="index"),
+        "timings": timings,
+    }
+
+
+# --- 2./3. studio PDFs ---------------------------------------------------------------------------
+
+
+def studio_eval(model: LineClassifier, study: StudyBaseline, studio: list[LabeledScript]) -> dict:
+    per_script, truth, ours, base = {}, [], [], []
+    for script in studio:
+        pred = np.array(LABELS)[model.predict_proba(script.lines).argmax(axis=1)]
+        spred = np.array(LABELS)[study.predict_proba(script.lines["text"]).argmax(axis=1)]
+        acc = float((pred == script.labels).mean())
+        per_script[script.script_id] = {
+            "lines": int(len(script.labels)), "match_rate": round(script.match_rate or 0, 3),
+            "ours": round(acc, 4), "study": round(float((spred == script.labels).mean()), 4),
+            "low_match_transcription": script.script_id.split("/")[-1] in LOW_MATCH_SCRIPTS,
+        }
+        if script.script_id.split("/")[-1] not in LOW_MATCH_SCRIPTS:
+            truth += list(script.labels)
+            ours += list(pred)
+            base += list(spred)
+    return {
+        "labels": "projected from Fountain (silver); unmatched lines are `other`",
+        "excluding_low_match": {"ours": summary(truth, ours), "study": summary(truth, base)},
+        "per_script": per_script,
+    }
+
+
+def ocr_eval(model: LineClassifier, data_dir, *, slugs: list[str], pages: int) -> dict:
+    try:
+        from labeling.pdf import ocr
+    except ImportError:
+        return {"skipped": "OCR reader missing"}
+    from labeling.corpus import _fountain_source, _resolve, lines_frame
+    from labeling.pdf.textlayer import page_line_to_line
+
+    root = _resolve(data_dir, "studio_pdfs")
+    truth, pred, per = [], [], {}
+    for slug in slugs:
+        pdf = root / "pdf" / f"{slug}.pdf"
+        lines = []
+        for page_no in range(2, 2 + pages):  # skip the title page
+            try:
+                page = ocr.ocr_pdf_page(str(pdf), page_no)
+            except Exception as exc:  # tesseract/poppler missing or failing: report, don't crash the bench
+                return {"skipped": f"OCR failed on {slug} page {page_no}: {type(exc).__name__}: {exc}"}
+            for pl in page.lines:
+                lines.append(page_line_to_line(pl, line_no=len(lines) + 1, page=page_no))
+        if not lines:
+            continue
+        projection = project_fountain_labels([l.text for l in lines], _fountain_source(root / "fountain" / f"{slug}.fountain"))
+        frame = lines_frame(lines, f"ocr/{slug}")
+        p = np.array(LABELS)[model.predict_proba(frame).argmax(axis=1)]
+        per[slug] = {"pages": pages, "lines": len(lines), "match_rate": round(projection.match_rate, 3),
+                     "accuracy": round(float((p == projection.labels).mean()), 4)}
+        truth += list(projection.labels)
+        pred += list(p)
+    if not truth:
+        return {"skipped": "OCR produced no lines"}
+    return {"summary": summary(truth, pred), "per_script": per}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="3 folds, small boosters, 4 PDFs, 1 OCR page each")
+    parser.add_argument("--folds", type=int, default=None)
+    parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--skip-studio", action="store_true")
+    parser.add_argument("--ocr-pages", type=int, default=None)
+    args = parser.parse_args(argv)
+    folds = args.folds or (3 if args.quick else 5)
+    variants = TRAINING_VARIANTS
+    started = time.perf_counter()
+
+    def log(message: str) -> None:
+        print(f"[{time.perf_counter() - started:7.0f}s] {message}", file=sys.stderr, flush=True)
+
+    try:
+        movieparse = load_movieparse(args.data_dir)
+    except CorpusUnavailableError as exc:
+        print(json.dumps({"skipped": str(exc)}))
+        return 0
+    report = {"data": {"movieparse_scripts": len(movieparse),
+                       "movieparse_gold_lines": int(sum(s.n_labeled for s in movieparse))},
+              "movieparse_grouped_cv": movieparse_cv(movieparse, folds=folds, quick=args.quick, variants=variants, log=log)}
+
+    if not args.skip_studio:
+        try:
+            studio = load_studio_pdfs(args.data_dir)
+        except CorpusUnavailableError as exc:
+            studio, report["movieparse_to_studio_pdfs"] = [], {"skipped": str(exc)}
+        if studio:
+            if args.quick:
+                studio = studio[:4]
+            model = train_ours(movieparse, ours_config(args.quick), variants)
+            X_all, y_all = concat_scripts(movieparse)
+            m = labeled_mask(y_all)
+            study = StudyBaseline(n_estimators=100 if args.quick else 300).fit(
+                X_all["text"][m], [LABEL_INDEX[v] for v in y_all[m]])
+            report["movieparse_to_studio_pdfs"] = studio_eval(model, study, studio)
+            log("studio PDFs done")
+            pages = args.ocr_pages if args.ocr_pages is not None else (1 if args.quick else 3)
+            slugs = [s.script_id.split("/")[-1] for s in studio
+                     if s.script_id.split("/")[-1] not in LOW_MATCH_SCRIPTS][: 2 if args.quick else 6]
+            report["movieparse_to_ocr_pages"] = ocr_eval(model, args.data_dir, slugs=slugs, pages=pages)
+            log("OCR done")
+    report["elapsed_s"] = round(time.perf_counter() - started, 1)
+    print(json.dumps(report, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
