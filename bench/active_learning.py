@@ -32,6 +32,7 @@ from labeling.line_training import train_line_version  # noqa: E402
 from labeling.queue import build_queue  # noqa: E402
 from labeling.session import record_group_label, record_label  # noqa: E402
 from labeling.strategies import EmptyPoolError  # noqa: E402
+from models.line_classifier import TrainingDataError  # noqa: E402
 from store import labels as label_store  # noqa: E402
 from store import models as model_store  # noqa: E402
 from store.db import open_db  # noqa: E402
@@ -88,8 +89,11 @@ def simulate(slug: str, strategy: str, *, budget: int, batch: int, gold_script) 
                     record_label(db, item.line_id, truth, annotator="sim")
                 given += 1
             start = time.perf_counter()
-            train_line_version(db)
-            retrain_s.append(time.perf_counter() - start)
+            try:
+                train_line_version(db)
+                retrain_s.append(time.perf_counter() - start)
+            except TrainingDataError:
+                pass  # e.g. every label so far is one kind: the product refuses too and keeps the model
             curve.append({"labels": given, "accuracy": remaining_accuracy(db, gold)})
     return {"curve": curve, "retrain_s_p50": round(float(np.median(retrain_s)), 3) if retrain_s else None}
 
