@@ -14,8 +14,11 @@ Adapter (`LineAdapter`, `fit_adapter`): a small XGBoost boosted *on top of* the 
 log-probabilities (`base_margin`), over the base probabilities, their context and the dense block.
 With no trees it reproduces the base; each human label pushes it where the base was wrong, and lines
 of the script being labeled weigh more, so 20–50 labels can fix a script with an unusual layout. It
-is what retrains in the labeling loop (about a second at 20k labeled lines on 2 cores), while the
-base outputs for each script are computed once and cached (`BaseOutputs`).
+is what retrains in the labeling loop: it sees a compact view of the stage-2 columns, 64 histogram bins
+and 20 rounds, and beyond `max_rows` labeled lines keeps every line the base gets wrong or is unsure of
+plus a reweighted sample of the rest, so a retrain takes well under a second at 20k or 50k labels on
+2 cores. The base outputs for each script, with the context features the adapter reads, are computed
+once and cached (`BaseOutputs`).
 
 Persistence: `save(dir)` writes XGBoost's own UBJ files, the content weights as a sparse `.npz` of
 plain arrays (loaded with `allow_pickle=False`) and a JSON config; nothing is pickled.

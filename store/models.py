@@ -133,11 +133,9 @@ def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.
     order = np.argsort(-proba, axis=1)
     top = proba[np.arange(len(proba)), order[:, 0]]
     second = proba[np.arange(len(proba)), order[:, 1]] if proba.shape[1] > 1 else np.zeros(len(proba))
-    rows = [
-        (int(line_id), version, LABELS[int(order[i, 0])], float(top[i]), float(top[i] - second[i]),
-         json.dumps([round(float(p), 5) for p in proba[i]]))
-        for i, line_id in enumerate(line_ids)
-    ]
+    probs = [json.dumps(row) for row in np.round(proba, 5).tolist()]
+    rows = list(zip([int(i) for i in line_ids], [version] * len(proba), [LABELS[k] for k in order[:, 0].tolist()],
+                    top.tolist(), (top - second).tolist(), probs))
     with db.atomic():
         db.conn.executemany(
             "INSERT OR REPLACE INTO predictions(line_id, version, label, confidence, margin, probs) VALUES (?,?,?,?,?,?)",
