@@ -11,11 +11,16 @@
   (snapshot from SQLite → cached base outputs → adapter fit → saved → made current → every labeled
   script re-predicted and its sequences re-derived), and `train --wait`'s path (a worker process).
 
+- under contention: the 20k-label adapter fit in a fresh process while another 2-thread XGBoost job
+  runs on the same cores, with libgomp's default spin count (300,000) and with ours (10,000; see
+  `models/__init__.py`).
+
 Base model: `models/pretrained/lines` if present, else a small one trained here on MovieParse gold.
 Lines: the shared corpus (MovieParse scripts, studio PDFs when the PDF reader is there), repeated
 to reach the sizes; without the shared data, synthetic lines (said so in the output).
 
     uv run python bench/retrain_latency.py [--runs 5] [--sizes 1000,5000,20000,50000] [--db-sizes 5000,20000]
+                                           [--no-contention]
 """
 
 from __future__ import annotations
@@ -178,6 +183,50 @@ def product_path(sizes: list[int], runs: int) -> dict:
     return out
 
 
+_BUSY = """
+import time, numpy as np, xgboost as xgb
+d = xgb.DMatrix(np.random.rand(200000, 50).astype(np.float32), label=np.random.randint(0, 7, 200000))
+end = time.time() + {seconds}
+while time.time() < end:
+    xgb.train({{"objective": "multi:softprob", "num_class": 7, "nthread": 2, "tree_method": "hist"}}, d, 5)
+"""
+
+_FIT = """
+import json, sys, time
+sys.path.insert(0, {bench!r})
+import numpy as np
+from retrain_latency import base_model, corpus_lines, tile
+from models.line_classifier import fit_adapter
+X, y, _ = corpus_lines()
+base, _ = base_model(X, y)
+Xn, yn, out = tile(X, y, base.base_outputs(X), 20000)
+times = []
+for _ in range({runs}):
+    t0 = time.perf_counter(); fit_adapter(base, Xn, yn, outputs=out); times.append(time.perf_counter() - t0)
+print(json.dumps(times))
+"""
+
+
+def contention(runs: int) -> dict:
+    """The 20k adapter fit beside a busy 2-thread XGBoost job, per libgomp spin count (fresh processes)."""
+    import subprocess
+
+    bench = str(Path(__file__).resolve().parent)
+    out = {}
+    for spins in ("300000", "10000"):
+        env = dict(os.environ, GOMP_SPINCOUNT=spins)
+        busy = subprocess.Popen([sys.executable, "-c", _BUSY.format(seconds=600)], env=env)
+        try:
+            time.sleep(3)
+            done = subprocess.run([sys.executable, "-c", _FIT.format(bench=bench, runs=runs)], env=env,
+                                  capture_output=True, text=True, check=True)
+        finally:
+            busy.kill()
+            busy.wait()
+        out[f"gomp_spincount_{spins}"] = stats(json.loads(done.stdout.strip().splitlines()[-1]))
+    return out
+
+
 def timed(fn, runs: int) -> tuple[list[float], object]:
     times, result = [], None
     for _ in range(runs):
@@ -197,6 +246,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--sizes", default="1000,5000,20000,50000")
     parser.add_argument("--db-sizes", default="5000,20000", help="human labels in the end-to-end database runs")
+    parser.add_argument("--no-contention", action="store_true", help="skip the run beside a busy XGBoost job")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     db_sizes = [int(s) for s in args.db_sizes.split(",") if s]
@@ -243,6 +293,7 @@ def main(argv: list[str] | None = None) -> int:
             "ranked": int(len(order)),
         },
         "end_to_end_retrain_in_product": product_path(db_sizes, args.runs) if db_sizes else "skipped",
+        "adapter_retrain_20k_beside_a_busy_xgboost_job": "skipped" if args.no_contention else contention(args.runs),
         "targets": {"retrain_p50_at_20k_s": 2.0, "predict_rerank_5k_s": 0.3},
         "labels": list(LABELS),
     }

@@ -87,7 +87,8 @@ def request_training(db_path: str | Path, *, kind: str = "lines", trigger: str =
             proc = subprocess.Popen(
                 [sys.executable, "-m", "labeling.worker", "--db", str(db_path), "--run", str(run_id)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                env=dict(os.environ, KERAS_BACKEND="jax", OMP_THREAD_LIMIT=os.environ.get("OMP_THREAD_LIMIT", "2")),
+                env=dict(os.environ, KERAS_BACKEND="jax", OMP_THREAD_LIMIT=os.environ.get("OMP_THREAD_LIMIT", "2"),
+                         GOMP_SPINCOUNT=os.environ.get("GOMP_SPINCOUNT", "10000")),  # see models/__init__.py
                 cwd=str(Path(__file__).resolve().parents[1]),
             )
         with db.atomic():
