@@ -88,7 +88,16 @@ def base_outputs(db: Database, frame: pd.DataFrame) -> BaseOutputs:
     tmp = cache.with_name(cache.name + f".{uuid.uuid4().hex}.tmp.npz")
     np.savez(tmp, **outputs.arrays())
     tmp.replace(cache)
+    _drop_stale_cache(cache.parent)
     return outputs
+
+
+def _drop_stale_cache(folder: Path) -> None:
+    """Cached outputs of a base model that is no longer the one in use are never read again: remove them."""
+    current = f"base-{_base_fingerprint()}-"
+    for stale in folder.glob("base-*.npz"):
+        if not stale.name.startswith(current) and ".tmp." not in stale.name:
+            stale.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)

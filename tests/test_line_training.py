@@ -127,3 +127,19 @@ def test_evaluate_splits_by_script(cli, sample):
     for key in ("base", "adapted"):
         assert 0 < report[key]["full"]["accuracy"] <= 1
         assert {"S", "C", "D", "O"} <= {c["label"] for c in report[key]["seed"]["per_class"]}
+
+
+def test_cached_base_outputs_of_another_base_model_are_removed(cli, sample, tmp_path):
+    from store.db import data_dir
+
+    db = open_db(cli.db_file)
+    cache = data_dir(db) / "cache"
+    current = sorted(cache.glob("base-*.npz"))
+    assert current  # ingest cached the shipped model's outputs for the sample
+    stale = cache / "base-000000000000-0123456789abcdef.npz"
+    stale.write_bytes(b"outputs of a base model replaced since")
+    for path in current:
+        path.unlink()  # force a recompute, as a changed script would
+    cli.json_lines("predict")
+    assert not stale.exists()
+    assert sorted(cache.glob("base-*.npz")) == current
