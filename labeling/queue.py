@@ -73,15 +73,18 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     if pool.empty:
         raise EmptyPoolError("every line is labeled (or being labeled by someone else): nothing left in the queue")
     pool["key"] = pool["text"].map(group_key)
-    groups = pool.groupby(["script_id", "key"], sort=False)["line_id"].agg(list)
+    # Group codes in order of first appearance, so group j's representative is row j of `reps`.
+    codes = pd.factorize(pool["script_id"].astype(str) + "\x00" + pool["key"])[0]
     reps = pool.drop_duplicates(["script_id", "key"]).reset_index(drop=True)
+    line_ids = pool["line_id"].to_numpy()
     has_probs = reps["probs"].notna()
     proba = np.full((len(reps), len(LABELS)), 1.0 / len(LABELS))
     if has_probs.any():
-        proba[has_probs.to_numpy()] = np.array([json.loads(p) for p in reps.loc[has_probs, "probs"]])
+        stored = "[" + ",".join(reps.loc[has_probs, "probs"]) + "]"  # parsed at once, not line by line
+        proba[has_probs.to_numpy()] = np.array(json.loads(stored))
     scores = score(proba, strategy, seed=seed)
     # A group stands for many lines: one answer labels them all, so it is worth more.
-    sizes = np.array([len(groups[(s, k)]) for s, k in zip(reps["script_id"], reps["key"])])
+    sizes = np.bincount(codes, minlength=len(reps))
     if strategy != "random":
         scores = scores * (1.0 + 0.1 * np.log1p(sizes - 1))
     ranked = select(scores, len(scores))
@@ -95,7 +98,7 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
             page=int(row["page"]), text=str(row["text"]),
             suggestion=None if pd.isna(row["label"]) else str(row["label"]),
             confidence=None if pd.isna(row["confidence"]) else float(row["confidence"]),
-            strategy_score=float(scores[i]), group_line_ids=[int(x) for x in groups[(row["script_id"], row["key"])]],
+            strategy_score=float(scores[i]), group_line_ids=[int(x) for x in line_ids[codes == i]],
         ))
     return items
 
