@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -44,7 +44,6 @@ from models.features import (
     dense_features,
     proba_context_features,
     proba_feature_names,
-    script_order,
     validate_lines,
 )
 from store.types import LABEL_INDEX, LABELS, ScriptlabelError

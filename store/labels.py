@@ -9,7 +9,7 @@ from sqlite_utils import Database
 
 from store.db import now
 from store.scripts import get_line
-from store.types import LineLabel, NotFoundError
+from store.types import LineLabel
 
 def _effective_sql(script_filter: bool) -> str:
     """Set events not undone, the latest per line and annotator (script filter pushed inside for speed)."""

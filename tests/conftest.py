@@ -103,6 +103,22 @@ class Cli:
 
 
 @pytest.fixture
+def pdf_script(db, tmp_path):
+    """A one-page born-digital PDF script in `db` (see app_builders)."""
+    import app_builders  # imports this module: not at the top
+
+    return app_builders.pdf_script(db, tmp_path)
+
+
+@pytest.fixture
+def text_script(db, tmp_path):
+    """A plain-text script in `db` (see app_builders)."""
+    import app_builders
+
+    return app_builders.text_script(db, tmp_path)
+
+
+@pytest.fixture
 def cli(db_path: Path) -> Cli:
     return Cli(db_path)
 

@@ -13,16 +13,6 @@ from store import scripts as script_store
 from store.types import LABELS
 
 
-@pytest.fixture
-def pdf_script(db, tmp_path):
-    return builders.pdf_script(db, tmp_path)
-
-
-@pytest.fixture
-def text_script(db, tmp_path):
-    return builders.text_script(db, tmp_path)
-
-
 def _metrics(accuracy):
     from models.evaluation import evaluate_lines
 

@@ -17,16 +17,6 @@ from store import sequences as sequence_store
 from store.types import ScriptlabelError
 
 
-@pytest.fixture
-def pdf_script(db, tmp_path):
-    return builders.pdf_script(db, tmp_path)
-
-
-@pytest.fixture
-def text_script(db, tmp_path):
-    return builders.text_script(db, tmp_path)
-
-
 # --- settings and first start ----------------------------------------------------------------
 
 def test_settings_come_from_the_environment(tmp_path):

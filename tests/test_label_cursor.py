@@ -12,16 +12,6 @@ from store import labels as label_store
 from store import scripts as script_store
 
 
-@pytest.fixture
-def pdf_script(db, tmp_path):
-    return builders.pdf_script(db, tmp_path)
-
-
-@pytest.fixture
-def text_script(db, tmp_path):
-    return builders.text_script(db, tmp_path)
-
-
 def _effective(db, line_id):
     return cursors.line_label(label_store.label_history(db, line_id))
 
