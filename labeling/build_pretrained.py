@@ -100,29 +100,34 @@ def cross_validate(sources: dict[str, list[LabeledScript]], config: LineModelCon
         X, y, w = training_frame(train)
         model = fit_base(X, y, sample_weight=w, config=config)
         for script in (s for s in gold if fold_of[s.script_id] == k):
-            mask = np.array([label is not None for label in script.labels])
-            truth += list(script.labels[mask])
-            pred += list(model.predict(script.lines)[mask])
+            t, p = _labeled_predictions(model, script)
+            truth += t
+            pred += p
         log(f"CV fold {k + 1}/{folds} done")
-    ev = evaluate_lines(truth, pred)
-    return {"folds": folds, "n": ev.full.n, "accuracy": round(ev.full.accuracy, 4),
-            "macro_f1": round(ev.full.macro_f1, 4), "seed_accuracy": round(ev.seed.accuracy, 4)}
+    return {"folds": folds, **_scores(evaluate_lines(truth, pred))}
 
 
 def held_out_eval(model: LineClassifier, scripts: list[LabeledScript]) -> dict:
     """Scores on studio PDFs left out of training (silver labels projected from Fountain)."""
     truth, pred, per_script = [], [], {}
     for script in scripts:
-        mask = np.array([label is not None for label in script.labels])
-        p = model.predict(script.lines)[mask]
-        t = script.labels[mask]
-        per_script[script.script_id] = {"lines": int(mask.sum()), "accuracy": round(float((p == t).mean()), 4)}
-        truth += list(t)
-        pred += list(p)
+        t, p = _labeled_predictions(model, script)
+        per_script[script.script_id] = {"lines": len(t), "accuracy": round(float(np.mean(np.array(t) == np.array(p))), 4)}
+        truth += t
+        pred += p
     ev = evaluate_lines(truth, pred)
-    return {"scripts": per_script, "n": ev.full.n, "accuracy": round(ev.full.accuracy, 4),
-            "macro_f1": round(ev.full.macro_f1, 4), "seed_accuracy": round(ev.seed.accuracy, 4),
-            "per_class_f1": {c.label: round(c.f1, 4) for c in ev.full.per_class}}
+    return {"scripts": per_script, **_scores(ev), "per_class_f1": {c.label: round(c.f1, 4) for c in ev.full.per_class}}
+
+
+def _labeled_predictions(model: LineClassifier, script: LabeledScript) -> tuple[list, list]:
+    """True and predicted labels of a script's labeled lines (the whole script is the context)."""
+    mask = np.array([label is not None for label in script.labels])
+    return list(script.labels[mask]), list(model.predict(script.lines)[mask])
+
+
+def _scores(ev) -> dict:
+    return {"n": ev.full.n, "accuracy": round(ev.full.accuracy, 4), "macro_f1": round(ev.full.macro_f1, 4),
+            "seed_accuracy": round(ev.seed.accuracy, 4)}
 
 
 def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out: list[str] | None = None,

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+import models
 from store import models as model_store
 from store.db import data_dir, open_db
 from store.types import ScriptlabelError
@@ -88,7 +89,7 @@ def request_training(db_path: str | Path, *, kind: str = "lines", trigger: str =
                 [sys.executable, "-m", "labeling.worker", "--db", str(db_path), "--run", str(run_id)],
                 stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
                 env=dict(os.environ, KERAS_BACKEND="jax", OMP_THREAD_LIMIT=os.environ.get("OMP_THREAD_LIMIT", "2"),
-                         GOMP_SPINCOUNT=os.environ.get("GOMP_SPINCOUNT", "10000")),  # see models/__init__.py
+                         GOMP_SPINCOUNT=os.environ.get("GOMP_SPINCOUNT", models.GOMP_SPINCOUNT)),
                 cwd=str(Path(__file__).resolve().parents[1]),
             )
         with db.atomic():

@@ -330,10 +330,8 @@ class BaseOutputs:
     @staticmethod
     def concat(parts: Sequence["BaseOutputs"]) -> "BaseOutputs":
         """Stack per-script outputs (context kept only if every part has it)."""
-        with_context = all(p.context is not None for p in parts)
-        return BaseOutputs(dense=np.vstack([p.dense for p in parts]), stage1=np.vstack([p.stage1 for p in parts]),
-                           proba=np.vstack([p.proba for p in parts]),
-                           context=np.vstack([p.context for p in parts]) if with_context else None)
+        kept = set.intersection(*(set(p.arrays()) for p in parts))
+        return BaseOutputs(**{k: np.vstack([getattr(p, k) for p in parts]) for k in kept})
 
 
 class LineClassifier:
@@ -665,10 +663,9 @@ class LineAdapter:
         outputs = outputs if outputs is not None else self.base.base_outputs(X)
         weights = _weights(sample_weight, len(X))
         weights = np.ones(len(X), dtype=np.float32) if weights is None else weights.copy()
-        if current_script is not None:
-            weights[X["script_id"].to_numpy() == current_script] *= self._cfg.current_script_weight
         cfg = self._cfg
-        in_script = (X["script_id"].to_numpy() == current_script) if current_script is not None else np.zeros(len(X), bool)
+        in_script = X["script_id"].to_numpy() == current_script if current_script is not None else np.zeros(len(X), bool)
+        weights[in_script] *= cfg.current_script_weight
         rows, row_weights = sample_rows(codes, outputs.proba, weights, in_script, max_rows=cfg.max_rows,
                                         sure_p=cfg.sure_p, seed=self.base._cfg.seed)
         self.columns_ = self._columns()
@@ -678,7 +675,6 @@ class LineAdapter:
             M, codes[rows], row_weights, cfg.booster, n_jobs=self._threads,
             seed=self.base._cfg.seed, base_margin=_log_margin(outputs.proba[rows]), feature_names=self.feature_names_,
         )
-        self.n_rows_ = int(len(rows))
         self.classes_ = np.array(LABELS, dtype=object)
         return self
 
