@@ -6,14 +6,17 @@ empty database gets the bundled sample screenplay unless SCRIPTLABEL_SAMPLE=0.
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import streamlit as st
 
 from app_pages import common
 
-st.set_page_config(page_title="scriptlabel", page_icon=":material/movie:", layout="wide")
+st.set_page_config(page_title="scriptlabel", page_icon=str(Path(__file__).with_name("app_pages") / "icon.png"), layout="wide")
 common.settings()
 common.first_start()
 common.annotator_sidebar()
+common.script_sidebar()
 
 navigation = st.navigation([
     st.Page("app_pages/scripts.py", title="Scripts", icon=":material/description:", default=True),

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 
 import streamlit as st
 
@@ -44,13 +45,23 @@ def settings() -> support.AppSettings:
     return st.session_state["settings"]
 
 
+class _Connections(threading.local):
+    by_path: dict
+
+
+_connections = _Connections()
+
+
 def db():
-    """This session's connection (one per session: a sqlite connection must not be shared mid-transaction)."""
-    path = settings().db_path
-    if st.session_state.get("_db_path") != str(path):
-        st.session_state["_db"] = open_db(path)
-        st.session_state["_db_path"] = str(path)
-    return st.session_state["_db"]
+    """This thread's connection to the database. Streamlit runs each rerun on a script thread and a rerun
+    cut short can overlap the next one, so a connection is never shared between threads."""
+    path = str(settings().db_path)
+    pool = getattr(_connections, "by_path", None)
+    if pool is None:
+        pool = _connections.by_path = {}
+    if path not in pool:
+        pool[path] = open_db(path)
+    return pool[path]
 
 
 @st.cache_resource(show_spinner="Loading the sample screenplay…")
@@ -79,6 +90,12 @@ def annotator_sidebar() -> str:
     return name
 
 
+def has_scripts() -> bool:
+    from store.scripts import list_scripts
+
+    return bool(list_scripts(db()))
+
+
 def annotator() -> str:
     return str(st.session_state.get("annotator") or st.query_params.get("annotator", "")).strip()
 
@@ -87,25 +104,44 @@ def token() -> tuple:
     return support.change_token(db())
 
 
-def script_picker(*, allow_all: bool = False, key: str = "script", label: str = "Script",
-                  container=st) -> int | None:
-    """A script selector remembered in the URL (?script=ID); None means every script."""
+ALL_SCRIPTS = 0  # script ids start at 1
+
+
+def script_sidebar() -> int | None:
+    """The chosen script, one setting for every page: a sidebar picker kept in the URL (?script=ID).
+
+    Streamlit's page links drop query parameters, so the choice lives in the session and is written
+    back to the URL on every run; a deep link's ?script= sets it when the session starts.
+    """
     from store.scripts import list_scripts
 
     scripts = list_scripts(db())
-    options: list[int | None] = ([None] if allow_all else []) + [s.script_id for s in scripts]
-    if not options:
-        return None
-    titles = {s.script_id: f"{s.title} (#{s.script_id})" for s in scripts}
-    wanted = st.query_params.get("script")
-    index = 0
-    if wanted and wanted.isdigit() and int(wanted) in options:
-        index = options.index(int(wanted))
-    chosen = container.selectbox(label, options, index=index, key=key,
-                                 format_func=lambda sid: "All scripts" if sid is None else titles[sid])
-    if chosen is not None and st.query_params.get("script") != str(chosen):
+    titles = {s.script_id: s.title for s in scripts}
+    options = [ALL_SCRIPTS, *titles]  # a sentinel, not None: a None value shows as an empty picker
+    if "script" not in st.session_state:
+        wanted = st.query_params.get("script", "")
+        st.session_state["script"] = int(wanted) if wanted.isdigit() and int(wanted) in titles else ALL_SCRIPTS
+    elif st.session_state["script"] not in options:  # deleted meanwhile
+        st.session_state["script"] = ALL_SCRIPTS
+    chosen = st.sidebar.selectbox("Script", options, key="script", format_func=lambda sid: (
+        "All scripts" if sid == ALL_SCRIPTS else f"{titles[sid]} (#{sid})"))
+    if chosen == ALL_SCRIPTS:
+        chosen = None
+        st.query_params.pop("script", None)
+    elif st.query_params.get("script") != str(chosen):
         st.query_params["script"] = str(chosen)
     return chosen
+
+
+def script_picker(*, allow_all: bool = False, **_where) -> int | None:
+    """The script chosen in the sidebar; pages that need one script get the first when "All scripts" is on."""
+    from store.scripts import list_scripts
+
+    chosen = st.session_state.get("script")
+    ids = [s.script_id for s in list_scripts(db())]
+    if chosen in ids:
+        return chosen
+    return None if allow_all or not ids else ids[0]
 
 
 def key_listener(mapping: dict[str, str]) -> None:

@@ -194,19 +194,23 @@ def tag(ctx, sequence_id, tags, absent, annotator):
 
 @cli.command()
 @click.option("--port", type=int, default=8501, show_default=True, help="Port to listen on.")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to listen on (loopback by default: only this machine can open the app).")
 @click.option("--sample/--no-sample", default=True, show_default=True,
               help="Ingest the bundled sample screenplay on first start.")
 @click.pass_context
 @handle_errors
-def serve(ctx, port, sample):
-    """Start the Streamlit app on this database."""
+def serve(ctx, port, host, sample):
+    """Start the app (Streamlit and the labeling view's routes) on this database."""
     import subprocess
 
-    app = Path(__file__).resolve().parents[1] / "streamlit_app.py"
-    env = dict(os.environ, SCRIPTLABEL_DB=str(ctx.obj["db_path"]), SCRIPTLABEL_SAMPLE="1" if sample else "0")
+    app = Path(__file__).resolve().parents[1] / "app_server.py"
+    env = dict(os.environ, SCRIPTLABEL_DB=str(Path(ctx.obj["db_path"]).resolve()),
+               SCRIPTLABEL_SAMPLE="1" if sample else "0")
     raise SystemExit(subprocess.call(
-        [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-         "--server.headless", "true", "--browser.gatherUsageStats", "false"], env=env))
+        [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.address", host,
+         "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
+         "--client.showErrorDetails", "none"], env=env))
 
 
 @cli.command()

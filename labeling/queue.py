@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -12,13 +11,13 @@ import pandas as pd
 from sqlite_utils import Database
 
 from labeling.strategies import EmptyPoolError, mix_random, score, select
+from store import claims as claim_store
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
-from store.db import immediate
 from store.types import LABELS
 
-CLAIM_TTL_S = 120
+CLAIM_TTL_S = 120  # the CLI/cursor path; a browser tab holds its lines for store.claims.CLAIM_TTL_S
 
 
 @dataclass(frozen=True)
@@ -39,40 +38,46 @@ class QueueItem:
                 "script_id": self.script_id, "line_no": self.line_no, "group_size": len(self.group_line_ids)}
 
 
-_NORMALIZE = re.compile(r"[\d\W_]+")
+_SPACES = re.compile(r"\s+")
+LEVEL_COLUMNS = 3.0  # indents within a few character columns are one layout level (OCR jitter, centring)
 
 
-def group_key(text: str) -> str:
-    """Lines that differ only in digits, punctuation or case ("CONTINUED: (2)") share a key."""
-    key = _NORMALIZE.sub(" ", text.upper()).strip()
-    return key or text.strip()
+def identical_key(text: str, indent: float = 0.0) -> str:
+    """Lines are identical when their text matches after whitespace normalization at the same layout level.
+
+    Case, digits and punctuation count: "HANK" and "Hank --" are different lines, and so are
+    "CONTINUED: (2)" and "CONTINUED: (3)".
+    """
+    level = int(round(float(indent or 0.0) / LEVEL_COLUMNS))
+    return f"{level}\x00{_SPACES.sub(' ', text).strip()}"
 
 
 def unlabeled_pool(db: Database, script_id: int | None = None) -> pd.DataFrame:
     """Lines without a human or imported label, with the latest model probabilities (if any)."""
-    lines = script_store.lines_frame(db, script_id)[["line_id", "script_id", "line_no", "page", "text"]]
+    lines = script_store.lines_frame(db, script_id)[["line_id", "script_id", "line_no", "page", "text", "indent"]]
     labeled = set(label_store.current_labels(db, script_id)["line_id"])
     pool = lines[~lines["line_id"].isin(labeled)]
     preds = model_store.latest_predictions(db, script_id)[["line_id", "label", "confidence", "probs"]]
     return pool.merge(preds, on="line_id", how="left").reset_index(drop=True)
 
 
-def _claimed_by_others(db: Database, annotator: str | None) -> set[int]:
-    rows = db.execute("SELECT line_id FROM queue_claims WHERE expires_at > ? AND annotator != ?",
-                      [time.time(), annotator or ""]).fetchall()
-    return {r[0] for r in rows}
-
-
 def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "margin", n: int = 10,
-                annotator: str | None = None, random_share: float = 0.1, seed: int | None = None
-                ) -> list[QueueItem]:
-    """The next `n` queue items. Raises EmptyPoolError when nothing is left to label."""
+                annotator: str | None = None, tab: str = "", exclude: frozenset[int] | set[int] = frozenset(),
+                random_share: float = 0.1, seed: int | None = None) -> list[QueueItem]:
+    """The next `n` queue items. Raises EmptyPoolError when nothing is left to label.
+
+    strategy "script" is reading order; the others rank by the model's uncertainty (or at random).
+    Lines claimed by another holder (another person, or another tab of this one) and `exclude` are left out.
+    """
     pool = unlabeled_pool(db, script_id)
+    if exclude:
+        pool = pool[~pool["line_id"].isin(exclude)].reset_index(drop=True)
     if annotator is not None:
-        pool = pool[~pool["line_id"].isin(_claimed_by_others(db, annotator))].reset_index(drop=True)
+        pool = pool[~pool["line_id"].isin(claim_store.claimed_by_others(db, annotator=annotator, tab=tab))]
+        pool = pool.reset_index(drop=True)
     if pool.empty:
         raise EmptyPoolError("every line is labeled (or being labeled by someone else): nothing left in the queue")
-    pool["key"] = pool["text"].map(group_key)
+    pool["key"] = [identical_key(t, i) for t, i in zip(pool["text"], pool["indent"])]
     # Group codes in order of first appearance, so group j's representative is row j of `reps`.
     codes = pd.factorize(pool["script_id"].astype(str) + "\x00" + pool["key"])[0]
     reps = pool.drop_duplicates(["script_id", "key"]).reset_index(drop=True)
@@ -82,6 +87,8 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     if has_probs.any():
         stored = "[" + ",".join(reps.loc[has_probs, "probs"]) + "]"  # parsed at once, not line by line
         proba[has_probs.to_numpy()] = np.array(json.loads(stored))
+    if strategy == "script":
+        return [_item(reps.iloc[i], 0.0, line_ids[codes == i]) for i in range(min(n, len(reps)))]
     scores = score(proba, strategy, seed=seed)
     # A group stands for many lines: one answer labels them all, so it is worth more.
     sizes = np.bincount(codes, minlength=len(reps))
@@ -90,35 +97,23 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     ranked = select(scores, len(scores))
     rng = np.random.default_rng(seed)
     order = mix_random(ranked, len(reps), n=n, random_share=random_share if strategy != "random" else 0.0, rng=rng)
-    items = []
-    for i in order:
-        row = reps.iloc[i]
-        items.append(QueueItem(
-            line_id=int(row["line_id"]), script_id=int(row["script_id"]), line_no=int(row["line_no"]),
-            page=int(row["page"]), text=str(row["text"]),
-            suggestion=None if pd.isna(row["label"]) else str(row["label"]),
-            confidence=None if pd.isna(row["confidence"]) else float(row["confidence"]),
-            strategy_score=float(scores[i]), group_line_ids=[int(x) for x in line_ids[codes == i]],
-        ))
-    return items
+    return [_item(reps.iloc[i], float(scores[i]), line_ids[codes == i]) for i in order]
+
+
+def _item(row, strategy_score: float, group: np.ndarray) -> QueueItem:
+    return QueueItem(
+        line_id=int(row["line_id"]), script_id=int(row["script_id"]), line_no=int(row["line_no"]),
+        page=int(row["page"]), text=str(row["text"]),
+        suggestion=None if pd.isna(row["label"]) else str(row["label"]),
+        confidence=None if pd.isna(row["confidence"]) else float(row["confidence"]),
+        strategy_score=strategy_score, group_line_ids=[int(x) for x in group],
+    )
 
 
 def claim(db: Database, line_ids: list[int], annotator: str, *, ttl_s: float = CLAIM_TTL_S) -> bool:
-    """Claim lines for `annotator` so no one else is shown them; False if someone else holds one."""
-    now = time.time()
-    with immediate(db):
-        marks = ",".join("?" * len(line_ids))
-        held = db.execute(
-            f"SELECT COUNT(*) FROM queue_claims WHERE line_id IN ({marks}) AND expires_at > ? AND annotator != ?",
-            [*line_ids, now, annotator]).fetchone()[0]
-        if held:
-            return False
-        db.execute("DELETE FROM queue_claims WHERE annotator = ?", [annotator])
-        db.conn.executemany("INSERT OR REPLACE INTO queue_claims(line_id, annotator, expires_at) VALUES (?,?,?)",
-                            [(line_id, annotator, now + ttl_s) for line_id in line_ids])
-    return True
+    """Claim one group of lines for `annotator` so no one else is shown them; False if someone else holds one."""
+    return claim_store.claim_group(db, line_ids, annotator=annotator, ttl_s=ttl_s)
 
 
 def release(db: Database, annotator: str) -> None:
-    with db.atomic():
-        db.execute("DELETE FROM queue_claims WHERE annotator = ? OR expires_at <= ?", [annotator, time.time()])
+    claim_store.release(db, annotator=annotator)

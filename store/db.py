@@ -83,3 +83,9 @@ def data_dir(db: Database) -> Path:
 
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
+
+
+def database_uid(db: Database) -> str:
+    """This database's own random id (made once): a browser tab never sends one database's events to another."""
+    row = db.execute("SELECT value FROM meta WHERE key = 'database_uid'").fetchone()
+    return row[0]

@@ -7,7 +7,7 @@ import uuid
 import pandas as pd
 from sqlite_utils import Database
 
-from store.db import now
+from store.db import immediate, now
 from store.scripts import get_line
 from store.types import LineLabel
 
@@ -143,3 +143,115 @@ def count_human_labels(db: Database) -> int:
     return db.execute("SELECT COUNT(*) FROM label_events WHERE source = 'human' AND action = 'set'").fetchone()[0]
 
 
+
+
+# --- events from the labeling view: each carries the id the browser gave it -------------------
+
+def _stored_client_event(db: Database, client_event_id: str) -> bool:
+    row = db.execute("SELECT 1 FROM label_events WHERE client_event_id = ? LIMIT 1", [client_event_id]).fetchone()
+    return row is not None
+
+
+def existing_lines(db: Database, line_ids: list[int]) -> set[int]:
+    if not line_ids:
+        return set()
+    marks = ",".join("?" * len(line_ids))
+    return {r[0] for r in db.execute(f"SELECT line_id FROM lines WHERE line_id IN ({marks})", line_ids)}
+
+
+def add_client_label(db: Database, *, client_event_id: str, line_ids: list[int], label: str, annotator: str,
+                     suggested: str | None, suggested_version: int | None, shown_at: str | None,
+                     answered_at: str | None) -> tuple[str, list[int]]:
+    """Store one human label given in the browser on exactly these lines, once.
+
+    Returns (status, line ids stored): "stored", "duplicate" (this client id was stored before: a resend)
+    or "line_gone" (none of the lines exists any more). The suggestion kept is the one the person saw.
+    """
+    value = LineLabel.parse(label).value
+    with immediate(db):
+        if _stored_client_event(db, client_event_id):
+            return "duplicate", []
+        alive = [i for i in line_ids if i in existing_lines(db, line_ids)]
+        if not alive:
+            return "line_gone", []
+        stamp = now()
+        batch = client_event_id if len(alive) > 1 else None
+        db.conn.executemany(
+            "INSERT INTO label_events(line_id, label, annotator, source, batch, created_at, suggested, "
+            "suggested_version, client_event_id, shown_at, answered_at) VALUES (?,?,?,'human',?,?,?,?,?,?,?)",
+            [(i, value, annotator, batch, stamp, suggested if i == alive[0] else None,
+              suggested_version if i == alive[0] else None, client_event_id, shown_at, answered_at)
+             for i in alive])
+    return "stored", alive
+
+
+def undo_client_event(db: Database, *, client_event_id: str, undoes: str, annotator: str) -> tuple[str, list[int]]:
+    """Undo the label the browser sent as `undoes` (all its lines), once; returns (status, line ids)."""
+    with immediate(db):
+        if _stored_client_event(db, client_event_id):
+            return "duplicate", []
+        targets = [dict(r) for r in db.query(
+            """SELECT e.event_id, e.line_id FROM label_events e
+               WHERE e.client_event_id = ? AND e.action = 'set' AND e.annotator = ?
+                 AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""",
+            [undoes, annotator])]
+        if not targets:
+            return "nothing_to_undo", []
+        stamp = now()
+        db.conn.executemany(
+            "INSERT INTO label_events(line_id, label, annotator, source, action, undoes_event_id, created_at, "
+            "client_event_id) VALUES (?, NULL, ?, 'human', 'undo', ?, ?, ?)",
+            [(t["line_id"], annotator, t["event_id"], stamp, client_event_id) for t in targets])
+    return "stored", [t["line_id"] for t in targets]
+
+
+def client_labels(db: Database, client_event_ids: list[str]) -> dict[str, dict]:
+    """What is stored for these browser event ids: client id → {label, line_ids, undone}."""
+    if not client_event_ids:
+        return {}
+    marks = ",".join("?" * len(client_event_ids))
+    out: dict[str, dict] = {}
+    for row in db.query(
+            f"""SELECT e.client_event_id, e.line_id, e.label, e.action,
+                       EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id) AS undone
+                FROM label_events e WHERE e.client_event_id IN ({marks}) ORDER BY e.event_id""",
+            client_event_ids):
+        entry = out.setdefault(row["client_event_id"], {"label": row["label"], "action": row["action"],
+                                                        "line_ids": [], "undone": bool(row["undone"])})
+        entry["line_ids"].append(row["line_id"])
+    return out
+
+
+def labels_of_lines(db: Database, line_ids: list[int]) -> dict[int, dict]:
+    """line_id → {label, source, annotator} for those of these lines with a human or imported label.
+
+    The same rule as `current_labels`: the latest human label not undone (any annotator), else imported.
+    """
+    if not line_ids:
+        return {}
+    marks = ",".join("?" * len(line_ids))
+    rows = db.query(
+        f"""SELECT e.event_id, e.line_id, e.label, e.source, e.annotator FROM label_events e
+            WHERE e.line_id IN ({marks}) AND e.action = 'set' AND e.source IN ('human', 'imported')
+              AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""",
+        list(line_ids))
+    best: dict[int, dict] = {}
+    for row in rows:
+        rank = (row["source"] == "human", row["event_id"])
+        if row["line_id"] not in best or rank > best[row["line_id"]]["rank"]:
+            best[row["line_id"]] = {"label": row["label"], "source": row["source"], "annotator": row["annotator"],
+                                    "rank": rank}
+    return {k: {key: v[key] for key in ("label", "source", "annotator")} for k, v in best.items()}
+
+
+def progress(db: Database, script_id: int | None = None) -> tuple[int, int]:
+    """(lines with a human label, lines) in one script or in all of them."""
+    where = "WHERE l.script_id = ?" if script_id is not None else ""
+    params = [script_id] if script_id is not None else []
+    total = db.execute(f"SELECT COUNT(*) FROM lines l {where}", params).fetchone()[0]
+    labeled = db.execute(
+        f"""SELECT COUNT(DISTINCT e.line_id) FROM label_events e JOIN lines l ON l.line_id = e.line_id
+            {where} {'AND' if where else 'WHERE'} e.source = 'human' AND e.action = 'set'
+              AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""",
+        params).fetchone()[0]
+    return int(labeled), int(total)

@@ -160,3 +160,20 @@ def latest_predictions(db: Database, script_id: int | None = None) -> pd.DataFra
         WHERE p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id) {where}
     """
     return pd.read_sql_query(sql, db.conn, params=params)
+
+
+def latest_prediction_versions(db: Database, line_ids: list[int]) -> dict[int, int]:
+    """line_id → the model version of its newest prediction."""
+    if not line_ids:
+        return {}
+    marks = ",".join("?" * len(line_ids))
+    return {r[0]: r[1] for r in db.execute(
+        f"""SELECT p.line_id, p.version FROM predictions p WHERE p.line_id IN ({marks})
+              AND p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id)""",
+        list(line_ids))}
+
+
+def latest_prediction_for(db: Database, line_id: int) -> dict | None:
+    rows = list(db.query("SELECT label, confidence, version FROM predictions WHERE line_id = ? "
+                         "ORDER BY rowid DESC LIMIT 1", [line_id]))
+    return rows[0] if rows else None

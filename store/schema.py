@@ -186,3 +186,41 @@ def m0001_core(db: Database) -> None:
         );
         """
     )
+
+
+@migrations(name="0100_label_events_from_clients")
+def m0100_label_events_from_clients(db: Database) -> None:
+    # Every action from the browser carries a client-made id; the UNIQUE index is what makes a resent
+    # or replayed event a no-op (a rerun cut short, a reload, a retry after a lost response).
+    _execute_all(
+        db,
+        """
+        ALTER TABLE label_events ADD COLUMN client_event_id TEXT;
+        ALTER TABLE label_events ADD COLUMN shown_at TEXT;
+        ALTER TABLE label_events ADD COLUMN answered_at TEXT;
+        CREATE UNIQUE INDEX label_events_client ON label_events(client_event_id, line_id)
+            WHERE client_event_id IS NOT NULL;
+
+        ALTER TABLE text_edits ADD COLUMN client_event_id TEXT;
+        CREATE UNIQUE INDEX text_edits_client ON text_edits(client_event_id) WHERE client_event_id IS NOT NULL;
+
+        -- A holder is one browser tab of one annotator: two tabs of one person never see the same line.
+        ALTER TABLE queue_claims ADD COLUMN tab TEXT NOT NULL DEFAULT '';
+
+        -- Flags an annotator raises on a line ("unsure", "bad OCR"), append-only; `cleared` flags end one.
+        CREATE TABLE line_flags (
+            flag_id INTEGER PRIMARY KEY,
+            line_id INTEGER NOT NULL REFERENCES lines(line_id) ON DELETE CASCADE,
+            kind TEXT NOT NULL,              -- unsure | bad_ocr | cleared
+            note TEXT NOT NULL DEFAULT '',
+            annotator TEXT NOT NULL,
+            client_event_id TEXT UNIQUE,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX line_flags_line ON line_flags(line_id, flag_id);
+
+        -- Settings of this database, e.g. its id, so a browser never sends one database's events to another.
+        CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+        INSERT OR IGNORE INTO meta(key, value) VALUES ('database_uid', lower(hex(randomblob(16))));
+        """
+    )

@@ -9,7 +9,7 @@ from pathlib import Path
 import pandas as pd
 from sqlite_utils import Database
 
-from store.db import data_dir, now
+from store.db import data_dir, immediate, now
 from store.types import Line, NotFoundError, PageInfo
 
 LINE_COLUMNS = (
@@ -161,10 +161,94 @@ def get_line(db: Database, line_id: int) -> dict:
     return rows[0]
 
 
-def edit_line_text(db: Database, line_id: int, text: str, *, annotator: str) -> None:
-    """Correct a line's (OCR) text; the original stays in `original_text`, every edit in `text_edits`."""
+def edit_line_text(db: Database, line_id: int, text: str, *, annotator: str,
+                   client_event_id: str | None = None) -> bool:
+    """Correct a line's (OCR) text; the original stays in `original_text`, every edit in `text_edits`.
+
+    With a `client_event_id` (an edit sent from the browser) the edit is applied once: a resend returns
+    False and changes nothing.
+    """
     get_line(db, line_id)
-    with db.atomic():
-        db.execute("INSERT INTO text_edits(line_id, text, annotator, created_at) VALUES (?,?,?,?)",
-                   [line_id, text, annotator, now()])
+    with immediate(db):
+        if client_event_id is not None and db.execute(
+                "SELECT 1 FROM text_edits WHERE client_event_id = ?", [client_event_id]).fetchone():
+            return False
+        db.execute("INSERT INTO text_edits(line_id, text, annotator, created_at, client_event_id) VALUES (?,?,?,?,?)",
+                   [line_id, text, annotator, now(), client_event_id])
         db.execute("UPDATE lines SET text = ? WHERE line_id = ?", [text, line_id])
+    return True
+
+
+# --- reads for the labeling view: a few lines at a time, by id or by position ----------------
+
+def _rows(db: Database, sql: str, params: list) -> list[dict]:
+    return [dict(r) for r in db.query(sql, params)]
+
+
+def lines_with_pages(line_ids: list[int], *, db: Database) -> list[dict]:
+    """These lines with their text, original text, box and page (size, image)."""
+    if not line_ids:
+        return []
+    marks = ",".join("?" * len(line_ids))
+    return _rows(db, f"""
+        SELECT l.line_id, l.script_id, l.line_no, l.page, l.text, l.original_text, l.x0, l.y0, l.x1, l.y1,
+               l.indent, p.width AS page_width, p.height AS page_height, p.image_path
+        FROM lines l LEFT JOIN pages p ON p.script_id = l.script_id AND p.page = l.page
+        WHERE l.line_id IN ({marks})""", list(line_ids))
+
+
+def lines_by_id(db: Database, line_ids: list[int]) -> list[dict]:
+    if not line_ids:
+        return []
+    marks = ",".join("?" * len(line_ids))
+    return _rows(db, f"SELECT line_id, script_id, line_no, page, text, indent FROM lines WHERE line_id IN ({marks}) "
+                     "ORDER BY script_id, line_no", list(line_ids))
+
+
+def line_ids_between(db: Database, script_id: int, first_line_no: int, last_line_no: int) -> list[int]:
+    return [r[0] for r in db.execute(
+        "SELECT line_id FROM lines WHERE script_id = ? AND line_no BETWEEN ? AND ? ORDER BY line_no",
+        [script_id, first_line_no, last_line_no])]
+
+
+def line_window(db: Database, script_id: int, first_line_no: int, last_line_no: int) -> list[dict]:
+    """Lines of a script between two line numbers, each with the newest model suggestion."""
+    return _rows(db, """
+        SELECT l.line_id, l.line_no, l.page, l.text,
+               (SELECT p.label FROM predictions p WHERE p.line_id = l.line_id ORDER BY p.rowid DESC LIMIT 1)
+                   AS suggestion
+        FROM lines l WHERE l.script_id = ? AND l.line_no BETWEEN ? AND ? ORDER BY l.line_no""",
+                 [script_id, first_line_no, last_line_no])
+
+
+def find_line(db: Database, script_id: int, *, line_no: int | None = None, page: int | None = None) -> dict:
+    """The line with this number, or the first line of this page; NotFoundError says what exists."""
+    if line_no is not None:
+        rows = _rows(db, "SELECT line_id, line_no, page, text, indent FROM lines WHERE script_id = ? AND line_no = ?",
+                     [script_id, line_no])
+    else:
+        rows = _rows(db, "SELECT line_id, line_no, page, text, indent FROM lines WHERE script_id = ? AND page = ? "
+                         "ORDER BY line_no LIMIT 1", [script_id, page])
+    if not rows:
+        last_line, pages = db.execute("SELECT MAX(line_no), MAX(page) FROM lines WHERE script_id = ?",
+                                      [script_id]).fetchone()
+        what = f"line {line_no}" if line_no is not None else f"page {page}"
+        raise NotFoundError(f"this script has no {what}: it has lines 1-{last_line or 0} on pages 1-{pages or 0}")
+    return rows[0]
+
+
+def lines_by_text(db: Database, script_id: int, text: str) -> list[dict]:
+    """Lines of a script whose text equals `text` once whitespace is squeezed (candidates for "identical")."""
+    squeezed = " ".join(text.split())
+    return [r for r in _rows(db, "SELECT line_id, line_no, page, text, indent FROM lines WHERE script_id = ? "
+                                 "AND length(text) BETWEEN ? AND ?", [script_id, len(squeezed), len(text) + 40])
+            if " ".join(r["text"].split()) == squeezed]
+
+
+def page_image(db: Database, script_id: int, page: int) -> Path | None:
+    """The stored image of one page (None when the page has none, e.g. text or Fountain input)."""
+    row = db.execute("SELECT image_path FROM pages WHERE script_id = ? AND page = ?", [script_id, page]).fetchone()
+    if not row or not row[0]:
+        return None
+    path = Path(row[0])
+    return path if path.exists() else None

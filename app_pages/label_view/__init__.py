@@ -1,0 +1,30 @@
+"""The labeling view as a Streamlit components v2 element: inline HTML/CSS/JS served by the app itself.
+
+The browser side (view.js) holds the queue and talks to the app's own `/api/label/*` routes
+(labeling/label_api.py); this module only mounts it with the settings of the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import streamlit as st
+
+from store.types import LABEL_KEYS, LABELS
+
+_HERE = Path(__file__).parent
+TITLES = {label: label.replace("_", " ") for label in LABELS}
+_VIEW = st.components.v2.component(
+    "scriptlabel_label_view",
+    html=(_HERE / "view.html").read_text(encoding="utf-8"),
+    css=(_HERE / "view.css").read_text(encoding="utf-8"),
+    js=(_HERE / "view.js").read_text(encoding="utf-8"),
+)
+
+
+def label_view(*, database: str, annotator: str, script_id: int | None, strategy: str, key: str = "label_view"):
+    """Mount the labeling view; it reads and writes through the API, not through reruns."""
+    return _VIEW(key=key, data={
+        "database": database, "annotator": annotator, "script_id": script_id, "strategy": strategy,
+        "api": "/api/label", "keys": LABEL_KEYS, "titles": TITLES,
+    })

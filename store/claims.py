@@ -1,0 +1,70 @@
+"""Queue claims: the lines a browser tab holds (on screen or prefetched), so nobody else is shown them.
+
+A holder is one tab of one annotator (`tab` is the tab's own id), so two tabs of the same person never
+get the same line either. Claims expire, so a closed tab gives its lines back by itself.
+"""
+
+from __future__ import annotations
+
+import time
+
+from sqlite_utils import Database
+
+from store.db import immediate
+
+CLAIM_TTL_S = 300.0
+
+
+def claimed_by_others(db: Database, *, annotator: str, tab: str = "") -> set[int]:
+    rows = db.execute("SELECT line_id FROM queue_claims WHERE expires_at > ? AND NOT (annotator = ? AND tab = ?)",
+                      [time.time(), annotator or "", tab]).fetchall()
+    return {r[0] for r in rows}
+
+
+def hold(db: Database, line_ids: list[int], *, annotator: str, tab: str = "", ttl_s: float = CLAIM_TTL_S,
+         replace: bool = True) -> list[int]:
+    """Claim `line_ids` for this holder (those nobody else holds) and return the ones it now holds.
+
+    With `replace`, the holder's other claims are given back: what a tab holds is exactly what it shows.
+    """
+    now = time.time()
+    with immediate(db):
+        others = {r[0] for r in db.execute(
+            "SELECT line_id FROM queue_claims WHERE expires_at > ? AND NOT (annotator = ? AND tab = ?)",
+            [now, annotator, tab])} if line_ids else set()
+        mine = [i for i in dict.fromkeys(line_ids) if i not in others]
+        if replace:
+            db.execute("DELETE FROM queue_claims WHERE annotator = ? AND tab = ?", [annotator, tab])
+        db.execute("DELETE FROM queue_claims WHERE expires_at <= ?", [now])
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO queue_claims(line_id, annotator, tab, expires_at) VALUES (?,?,?,?)",
+            [(i, annotator, tab, now + ttl_s) for i in mine])
+    return mine
+
+
+def claim_group(db: Database, line_ids: list[int], *, annotator: str, tab: str = "",
+                ttl_s: float = CLAIM_TTL_S) -> bool:
+    """All-or-nothing claim of one group of lines, replacing the holder's others; False if someone holds one."""
+    now = time.time()
+    with immediate(db):
+        marks = ",".join("?" * len(line_ids))
+        held = db.execute(
+            f"SELECT COUNT(*) FROM queue_claims WHERE line_id IN ({marks}) AND expires_at > ? "
+            "AND NOT (annotator = ? AND tab = ?)", [*line_ids, now, annotator, tab]).fetchone()[0]
+        if held:
+            return False
+        db.execute("DELETE FROM queue_claims WHERE annotator = ? AND tab = ?", [annotator, tab])
+        db.conn.executemany(
+            "INSERT OR REPLACE INTO queue_claims(line_id, annotator, tab, expires_at) VALUES (?,?,?,?)",
+            [(i, annotator, tab, now + ttl_s) for i in line_ids])
+    return True
+
+
+def release(db: Database, *, annotator: str, tab: str | None = None) -> None:
+    """Give back a holder's claims (every tab of `annotator` when `tab` is None) and drop expired ones."""
+    with db.atomic():
+        if tab is None:
+            db.execute("DELETE FROM queue_claims WHERE annotator = ? OR expires_at <= ?", [annotator, time.time()])
+        else:
+            db.execute("DELETE FROM queue_claims WHERE (annotator = ? AND tab = ?) OR expires_at <= ?",
+                       [annotator, tab, time.time()])
