@@ -8,7 +8,6 @@ import threading
 import streamlit as st
 
 from labeling import app_support as support
-from labeling import label_cursor as cursors
 from store.db import open_db
 from store.types import LABEL_KEYS, LABELS
 
@@ -181,16 +180,6 @@ def _plain_lines(_db, stamp: tuple, n_text_edits: int):
     from store.scripts import lines_frame
 
     return lines_frame(_db, stamp[0])
-
-
-def predictions(script_id: int):
-    """line_id → (suggestion, confidence) from the newest predictions."""
-    return _predictions(db(), script_stamp(script_id), cursors.model_token(db()))
-
-
-@st.cache_resource(max_entries=4, show_spinner=False)
-def _predictions(_db, stamp: tuple, model_token: tuple):
-    return support.predictions_map(_db, stamp[0])
 
 
 def pages(script_id: int):

@@ -5,7 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
-from labeling import app_models, label_cursor
+from labeling import app_models
+from store.models import model_token
 from labeling.training import make_current, request_training
 from store import models as model_store
 from store import sequences as sequence_store
@@ -55,11 +56,11 @@ def run_status() -> None:
                  column_order=["run_id", "kind", "department", "status", "trigger", "seconds", "version",
                                "n_labels", "requested_at", "error"],
                  column_config={"seconds": st.column_config.NumberColumn("duration (s)", format="%.1f")})
-    if label_cursor.model_token(common.db()) != st.session_state.get("models_token"):
+    if model_token(common.db()) != st.session_state.get("models_token"):
         st.rerun(scope="app")  # a run started or finished, or the current model changed
 
 
-st.session_state["models_token"] = label_cursor.model_token(db)
+st.session_state["models_token"] = model_token(db)
 
 
 st.subheader("Training runs")

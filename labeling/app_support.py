@@ -2,7 +2,8 @@
 
 Nothing here imports Streamlit, so every function is tested on its own (tests/test_app_support.py);
 the pages map widgets to these calls and cache the heavy reads by `change_token`. The labeling
-cursor is in labeling/label_cursor.py, the Models page's tables and plots in labeling/app_models.py.
+view is app_pages/label_view (server side: labeling/label_sync.py), the Models page's tables and plots in
+labeling/app_models.py.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import re
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
@@ -21,14 +21,13 @@ from sqlite_utils import Database
 
 from labeling.export import WRITERS
 from labeling.ingest import IngestResult, ingest_path
-from labeling.label_cursor import line_label, model_token
 from labeling.sequences import looks_like_heading
 from labeling.strategies import STRATEGIES
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
 from store import sequences as sequence_store
-from store.types import LABELS, PageInfo
+from store.types import LABELS
 
 REPO = Path(__file__).resolve().parents[1]
 SAMPLE_PDF = REPO / "sample_scripts" / "tim_time.pdf"
@@ -78,7 +77,7 @@ def change_token(db: Database) -> tuple:
     """
     counts = tuple(db[table].count for table in ("scripts", "label_events", "text_edits", "sequence_ratings",
                                                   "sequences"))
-    return counts + model_token(db)
+    return counts + model_store.model_token(db)
 
 
 # --- scripts ---------------------------------------------------------------------------------
@@ -95,12 +94,6 @@ def scripts_overview(db: Database) -> pd.DataFrame:
                                        "status", *LABELS])
 
 
-def progress(db: Database, script_id: int | None = None) -> tuple[int, int]:
-    """(lines labeled by a person, lines) for one script or all of them."""
-    rows = [s for s in script_store.list_scripts(db) if script_id is None or s.script_id == script_id]
-    return sum(s.labeled for s in rows), sum(s.lines for s in rows)
-
-
 def ingest_upload(db: Database, file_name: str, data: bytes, *,
                   progress: Callable[[int, int], None] | None = None) -> IngestResult:
     """Ingest uploaded bytes; the file keeps its name (format and title come from it)."""
@@ -109,72 +102,6 @@ def ingest_upload(db: Database, file_name: str, data: bytes, *,
         path = Path(tmp) / safe_name
         path.write_bytes(data)
         return ingest_path(db, path, progress=progress)
-
-
-# --- one line: crop, context, neighbours -----------------------------------------------------
-
-@lru_cache(maxsize=16)
-def _page_image(path: str, mtime: float):
-    from PIL import Image
-
-    with Image.open(path) as image:
-        return image.convert("RGB")
-
-
-def line_crop(page: PageInfo | None, line: Mapping, *, context_pt: float = 40.0, margin_pt: float = 36.0):
-    """The page image around a line (PDF points → pixels at the page's dpi), the line highlighted.
-
-    Returns a PIL image, or None when the page has no image (text and Fountain scripts).
-    """
-    if page is None or not page.image_path or not page.dpi or line.get("x0") is None:
-        return None
-    path = Path(page.image_path)
-    if not path.exists():
-        return None
-    from PIL import ImageDraw
-
-    image = _page_image(str(path), path.stat().st_mtime)
-    scale = page.dpi / 72.0
-    box = [float(line[k]) * scale for k in ("x0", "y0", "x1", "y1")]
-    top = max(0, int(box[1] - context_pt * scale))
-    bottom = min(image.height, int(box[3] + context_pt * scale))
-    left = max(0, int(min(margin_pt * scale, box[0] - 4)))
-    right = min(image.width, int(max(image.width - margin_pt * scale, box[2] + 4)))
-    crop = image.crop((left, top, right, bottom))
-    overlay = ImageDraw.Draw(crop, "RGBA")
-    overlay.rectangle((box[0] - left - 3, box[1] - top - 2, box[2] - left + 3, box[3] - top + 2),
-                      fill=(255, 214, 0, 70), outline=(230, 120, 0, 255), width=2)
-    return crop
-
-
-def text_context(lines: pd.DataFrame, line_no: int, *, before: int = 4, after: int = 4) -> str:
-    """Neighbouring lines as the script shows them (indent kept), the current one marked with ▶."""
-    window = lines[(lines["line_no"] >= line_no - before) & (lines["line_no"] <= line_no + after)]
-    out = []
-    for row in window.itertuples():
-        indent = " " * int(round(row.indent or 0))
-        out.append(f"{'▶' if row.line_no == line_no else ' '} {indent}{row.text}")
-    return "\n".join(out)
-
-
-def neighbours(db: Database, lines: pd.DataFrame, predictions: Mapping[int, tuple], line_no: int, *,
-               before: int = 3, after: int = 3) -> pd.DataFrame:
-    """The lines around `line_no` with their current label (read fresh) and the model's suggestion."""
-    window = lines[(lines["line_no"] >= line_no - before) & (lines["line_no"] <= line_no + after)]
-    rows = []
-    for row in window.itertuples():
-        known = line_label(label_store.label_history(db, int(row.line_id)))
-        suggestion = predictions.get(int(row.line_id), (None, None))
-        rows.append({"line_no": int(row.line_no), "text": row.text,
-                     "label": known["label"] if known else None,
-                     "source": known["source"] if known else None,
-                     "suggestion": suggestion[0], "current": int(row.line_no) == line_no})
-    return pd.DataFrame(rows, columns=["line_no", "text", "label", "source", "suggestion", "current"])
-
-
-def predictions_map(db: Database, script_id: int | None = None) -> dict[int, tuple[str, float]]:
-    frame = model_store.latest_predictions(db, script_id)
-    return {int(i): (label, float(c)) for i, label, c in zip(frame["line_id"], frame["label"], frame["confidence"])}
 
 
 # --- the whole script ------------------------------------------------------------------------

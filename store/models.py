@@ -177,3 +177,11 @@ def latest_prediction_for(db: Database, line_id: int) -> dict | None:
     rows = list(db.query("SELECT label, confidence, version FROM predictions WHERE line_id = ? "
                          "ORDER BY rowid DESC LIMIT 1", [line_id]))
     return rows[0] if rows else None
+
+
+def model_token(db: Database) -> tuple:
+    """Changes when a line-model training run starts or ends or the current model changes (new predictions)."""
+    runs = list_runs(db, limit=1)
+    current = current_version(db)
+    run = (runs[0]["run_id"], runs[0]["status"]) if runs else (0, "")
+    return run + (current.version if current else 0,)

@@ -111,94 +111,62 @@ def test_scripts_page_deletes_only_after_confirmation(app_db):
     assert at.info and "No scripts yet" in at.info[0].value
 
 
+def label_view_data(at: AppTest) -> dict:
+    """What the Label page hands the browser-side view (the component's JSON data)."""
+    import json
+
+    [view] = [node for node in at.main.children.values() if getattr(node, "type", "") == "bidi_component"]
+    assert view.proto.component_name == "scriptlabel_label_view"
+    return json.loads(view.proto.json)
+
+
 def test_label_page_asks_for_a_name_first(app_db):
     at = open_page("label", annotator=None)
     assert "Annotator" in at.info[0].value
     at.sidebar.text_input(key="annotator").set_value("bea")
     at.run()
-    assert at.text_input(key=f"text_{at.session_state['cursor'].current.line_id}")
+    assert label_view_data(at)["annotator"] == "bea"
     assert at.query_params["annotator"] == ["bea"] or at.query_params["annotator"] == "bea"
 
 
-def test_label_page_labels_undoes_and_skips(app_db):
+def test_label_page_hands_the_view_this_database_the_script_and_the_order(app_db, tmp_path):
     db, script_id = app_db
-    texts = {t for t, _, _ in SCREENPLAY_LINES}
-    at = open_page("label")
-    cursor = at.session_state["cursor"]
-    first = cursor.current
-    shown = at.text_input(key=f"text_{first.line_id}").value
-    assert shown == first.text and shown in texts
-    assert table(at, "text")["text"].isin(texts).all()
-    notes = " ".join(m.value for m in at.markdown)
-    assert ("No suggestion yet" in notes) if first.suggestion is None else ("sure — press" in notes)
-
-    at.toggle(key="apply_group").set_value(False)  # page 2 repeats page 1: label this copy only
-    button(at, "key_dialogue").click()
+    other = ingest_path(db, make_text_pdf(tmp_path / "second.pdf")).script_id
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60)
+    at.query_params.update({"annotator": "ana", "script": str(other), "order": "script"})
     at.run()
-    history = label_store.label_history(db, first.line_id)
-    assert [(e["label"], e["annotator"], e["source"]) for e in history] == [("dialogue", "ana", "human")]
-    second = at.session_state["cursor"].current
-    assert second.line_id != first.line_id
-    assert "1 labeled" in " ".join(c.value for c in at.caption)
-
-    button(at, "key_undo").click()
+    at.switch_page("app_pages/label.py")
     at.run()
-    assert at.session_state["cursor"].current.line_id == first.line_id
-    assert label_store.label_history(db, first.line_id)[-1]["action"] == "undo"
-    assert "0 labeled" in " ".join(c.value for c in at.caption)
+    assert not at.exception
+    data = label_view_data(at)
+    from store.db import database_uid
 
-    button(at, "key_skip").click()
+    assert (data["database"], data["annotator"], data["script_id"], data["strategy"]) == (
+        database_uid(db), "ana", other, "script")
+    assert data["keys"]["c"] == "character" and data["api"] == "/api/label"
+    # the chosen script is one setting for every page, shown by title
+    assert at.sidebar.selectbox(key="script").value == other
+    at.switch_page("app_pages/script_view.py")
     at.run()
-    assert at.session_state["cursor"].current.line_id != first.line_id
-    assert first.line_id in at.session_state["cursor"].skipped
+    assert at.sidebar.selectbox(key="script").value == other
+    at.sidebar.selectbox(key="script").set_value(0)  # "All scripts"
+    at.switch_page("app_pages/label.py")
+    at.run()
+    assert label_view_data(at)["script_id"] is None
 
 
-def test_label_page_accepts_the_suggestion_and_edits_text(app_db):
+def test_label_page_survives_its_script_being_deleted(app_db, tmp_path):
     db, script_id = app_db
-    lines = script_store.lines_frame(db, script_id)
-    proba = np.full((len(lines), len(LABELS)), 0.05)
-    proba[:, LABELS.index("action")] = 0.7
-    version = model_store.register_version(db, kind="lines", path="unused", metrics={}, n_labels=0)
-    model_store.save_predictions(db, version, list(lines["line_id"]), proba)
+    other = ingest_path(db, make_text_pdf(tmp_path / "second.pdf")).script_id
     at = open_page("label")
-    item = at.session_state["cursor"].current
-    assert item.suggestion == "action"
-    assert "70% sure" in " ".join(m.value for m in at.markdown)
-    at.text_input(key=f"text_{item.line_id}").set_value("Fixed text")
+    at.sidebar.selectbox(key="script").set_value(script_id)
     at.run()
-    line = script_store.get_line(db, item.line_id)
-    assert line["text"] == "Fixed text" and line["original_text"] == item.text
-    button(at, "key_accept").click()
+    assert label_view_data(at)["script_id"] == script_id
+    script_store.delete_script(db, script_id)
     at.run()
-    assert label_store.label_history(db, item.line_id)[-1]["label"] == "action"
-
-
-def test_label_page_group_toggle_labels_every_copy(app_db):
-    db, script_id = app_db
-    at = open_page("label")
-    item = at.session_state["cursor"].current
-    assert len(item.group_line_ids) == 2  # page 2 repeats page 1
-    assert at.toggle(key="apply_group").value is True
-    button(at, "key_other").click()
-    at.run()
-    assert all(label_store.label_history(db, i)[-1]["label"] == "other" for i in item.group_line_ids)
-
-
-def test_two_sessions_get_different_lines_and_both_labels_survive(app_db):
-    db, _ = app_db
-    ana = open_page("label", annotator="ana")
-    bob = open_page("label", annotator="bob")
-    a, b = ana.session_state["cursor"].current, bob.session_state["cursor"].current
-    assert not set(a.group_line_ids) & set(b.group_line_ids)
-    button(ana, "key_action").click()
-    button(bob, "key_dialogue").click()
-    ana.run()
-    bob.run()
-    labels = label_store.annotator_labels(db)
-    assert {(r.line_id, r.annotator, r.label) for r in labels.itertuples()} == (
-        {(i, "ana", "action") for i in a.group_line_ids} | {(i, "bob", "dialogue") for i in b.group_line_ids})
-    a2, b2 = ana.session_state["cursor"].current, bob.session_state["cursor"].current
-    assert len({a.line_id, b.line_id, a2.line_id, b2.line_id}) == 4
+    assert not at.exception
+    assert label_view_data(at)["script_id"] is None
+    assert any(f"(#{other})" in option for option in at.sidebar.selectbox(key="script").options)
 
 
 def test_script_view_shows_lines_filters_and_relabels(app_db):
@@ -295,10 +263,10 @@ def test_export_page_offers_every_format(app_db):
     assert at.download_button(key="export_download").label == "Download csv"
     assert "20 lines" in at.caption[0].value
     at.selectbox(key="export_format").set_value("fountain")
-    at.selectbox(key="export_script").set_value(None)
+    at.sidebar.selectbox(key="script").set_value(0)  # all scripts
     at.run()
     assert "one script" in at.warning[0].value
-    at.selectbox(key="export_script").set_value(script_id)
+    at.sidebar.selectbox(key="script").set_value(script_id)
     at.run()
     assert at.download_button(key="export_download").label == "Download fountain"
     at.toggle(key="export_human").set_value(True)
@@ -332,20 +300,6 @@ def test_no_sample_when_switched_off(db_path, monkeypatch):
     at = open_page("label")
     assert "No scripts yet" in at.info[0].value
     assert script_store.list_scripts(open_db(db_path)) == []
-
-
-def test_label_page_survives_its_script_being_deleted(app_db, tmp_path):
-    db, script_id = app_db
-    other = ingest_path(db, make_text_pdf(tmp_path / "second.pdf")).script_id
-    at = open_page("label")
-    at.selectbox(key="label_script").set_value(script_id)
-    at.run()
-    assert at.session_state["cursor"].current.script_id == script_id
-    script_store.delete_script(db, script_id)
-    button(at, "key_action").click()
-    at.run()
-    assert not at.exception
-    assert at.session_state["cursor"].current.script_id == other
 
 
 def test_sequences_page_shows_predictions_most_uncertain_first(app_db):

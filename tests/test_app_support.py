@@ -67,7 +67,7 @@ def test_scripts_overview_counts_labels_per_script(db, pdf_script):
     assert row["lines"] == 2 * len(SCREENPLAY_LINES) and row["labeled"] == 2
     assert row["scene_heading"] == 1 and row["action"] == 1 and row["dialogue"] == 0
     assert row["progress"] == pytest.approx(2 / row["lines"])
-    assert support.progress(db, pdf_script) == (2, row["lines"])
+    assert label_store.progress(db, pdf_script) == (2, row["lines"])
 
 
 def test_upload_keeps_the_file_name_and_bad_bytes_leave_the_database_alone(db, db_path, tmp_path):
@@ -80,44 +80,6 @@ def test_upload_keeps_the_file_name_and_bad_bytes_leave_the_database_alone(db, d
     with pytest.raises(ScriptlabelError, match="already ingested"):
         support.ingest_upload(db, "again.pdf", pdf.read_bytes())
     assert db_dump(db_path) == before
-
-
-# --- one line: crop, context, label ----------------------------------------------------------
-
-def test_crop_shows_the_line_with_context_and_a_highlight(db, pdf_script):
-    lines = script_store.lines_frame(db, pdf_script)
-    line = lines.iloc[4].to_dict()  # "You're late again, Tim." (dialogue)
-    page = script_store.get_pages(db, pdf_script)[0]
-    crop = support.line_crop(page, line, context_pt=30)
-    scale = page.dpi / 72
-    expected_height = (line["y1"] - line["y0"] + 60) * scale
-    assert abs(crop.height - expected_height) <= 3
-    assert crop.width == pytest.approx((page.width - 72) * scale, abs=3)
-    # the highlight: inside the box but off the glyphs the pixels are tinted yellow, not white
-    x = int(line["x1"] * scale - (page.width * 0 + 36 * scale)) + 1
-    y = int(crop.height / 2)
-    r, g, b = crop.getpixel((x, y))
-    assert r > 200 and b < 230 and r - b > 20
-
-
-def test_text_scripts_have_no_crop_but_a_text_context(db, text_script):
-    lines = script_store.lines_frame(db, text_script)
-    page = script_store.get_pages(db, text_script)[0]
-    line = lines.iloc[2].to_dict()
-    assert support.line_crop(page, line) is None
-    context = support.text_context(lines, int(line["line_no"]), before=1, after=1).splitlines()
-    assert len(context) == 3 and context[1].startswith("▶") and "TIM" in context[1]
-    assert context[1].index("TIM") > context[0].index("Tim")  # indentation kept
-
-
-def test_neighbours_carry_labels_and_suggestions(db, text_script):
-    lines = script_store.lines_frame(db, text_script)
-    label_store.add_label(db, int(lines["line_id"][0]), "scene_heading", annotator="ana")
-    builders.predict(db, text_script, label="dialogue")
-    around = support.neighbours(db, lines, support.predictions_map(db, text_script), 2, before=1, after=1)
-    assert list(around["line_no"]) == [1, 2, 3] and list(around["current"]) == [False, True, False]
-    assert around["label"][0] == "scene_heading" and pd.isna(around["label"][1])
-    assert set(around["suggestion"]) == {"dialogue"}
 
 
 # --- the whole script ------------------------------------------------------------------------

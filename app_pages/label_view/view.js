@@ -78,6 +78,10 @@ class LabelView {
     this.cfg = cfg;
     if (same) return;
     if (!this.tab || !sameDatabase) this.tab = await this.ownTabId();
+    // Mounted after a name was typed (Enter) or a script chosen: that field still has the focus and
+    // would take the next keys. The person asked for labeling, so keys come here.
+    const active = document.activeElement;
+    if (active && active !== document.body && this.isField(active)) active.blur();
     this.pending = this.loadPending();
     this.skipped = new Set(storageGet(sessionStorage, this.key("skipped"), []));
     this.current = null;
