@@ -96,7 +96,10 @@ def test_upload_label_by_keyboard_export_and_retrain(browser, tmp_path, db_path)
 
         _nav(page, "Label")  # suggestions come from the new model: Enter accepts one
         page.get_by_text(f"model v{version}").wait_for(timeout=30_000)
-        here = _current_line(page)
+        # the prefetched batch is re-ranked by the new model: the next line carries its suggestion
+        page.wait_for_function(f"window.__scriptlabelView.buffer.length && "
+                               f"window.__scriptlabelView.buffer[0].model_version === {version}", timeout=30_000)
+        here = _press(page, "a", _current_line(page))
         suggestion = page.evaluate("window.__scriptlabelView.current.suggestion")
         assert page.evaluate("window.__scriptlabelView.current.model_version") == version
         _press(page, "Enter", here)

@@ -7,7 +7,7 @@
 const BUFFER_LOW = 30;      // ask for more lines when fewer than this are prefetched
 const BUFFER_FULL = 60;
 const MAX_EVENTS_PER_SYNC = 200;
-const HEARTBEAT_MS = 60000; // keeps this tab's claims alive while the page is open
+const HEARTBEAT_MS = 10000; // keeps this tab's claims alive and the model's status fresh while the page is open
 const LIVENESS_MS = 250;
 
 function uuid() {
@@ -76,7 +76,7 @@ class LabelView {
     const same = this.cfg && ["database", "annotator", "script_id", "strategy"].every((k) => this.cfg[k] === cfg[k]);
     const sameDatabase = this.cfg && this.cfg.database === cfg.database;
     this.cfg = cfg;
-    if (same) return;
+    if (same) { this.sync(); return; }  // shown again (back from another page): catch up with the server
     if (!this.tab || !sameDatabase) this.tab = await this.ownTabId();
     // Mounted after a name was typed (Enter) or a script chosen: that field still has the focus and
     // would take the next keys. The person asked for labeling, so keys come here.
