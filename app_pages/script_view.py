@@ -22,15 +22,18 @@ frame = common.script_lines(script_id)
 st.image(common.strip_png(script_id), width="stretch",
          caption="The whole script: line position × label (solid: labeled by a person or imported; faint: model)")
 
-filters = st.columns([3, 2, 1, 1, 2])
+filters = st.columns([3, 2, 1, 1, 1, 1, 2])
 labels = filters[0].multiselect("Labels", LABELS, key="view_labels", format_func=common.LABEL_TITLES.get)
 low = filters[1].slider("Model confidence at most", 0.0, 1.0, 1.0, 0.05, key="view_conf",
                         help="Below 1.0: only lines whose suggestion is at most this sure.")
 disagree = filters[2].toggle("Model ≠ human", key="view_disagree")
 unlabeled = filters[3].toggle("Unlabeled", key="view_unlabeled")
-search = filters[4].text_input("Text contains", key="view_search")
+flagged = filters[4].toggle("Flagged", key="view_flagged", help="Lines someone flagged (unsure, bad OCR)")
+edited = filters[5].toggle("Text fixed", key="view_edited", help="Lines whose text someone corrected")
+search = filters[6].text_input("Text contains", key="view_search")
 filtered = support.filter_lines(frame, labels=labels, max_confidence=low if low < 1.0 else None,
-                                disagreements=disagree, unlabeled=unlabeled, search=search)
+                                disagreements=disagree, unlabeled=unlabeled, flagged=flagged, edited=edited,
+                                search=search)
 narrowed = len(filtered) < len(frame)
 if not narrowed and frame["page"].nunique() > 1:
     page_no = st.select_slider("Page", sorted(frame["page"].unique()), key="view_page")
@@ -38,10 +41,12 @@ if not narrowed and frame["page"].nunique() > 1:
 st.caption(f"{len(filtered)} of {len(frame)} lines" + (f" (first {MAX_ROWS} shown)" if len(filtered) > MAX_ROWS else "")
            + " · click a row to relabel it")
 
-shown = filtered.head(MAX_ROWS)[["line_id", "line_no", "page", "text", "shown", "origin", "confidence", "disagree"]]
+shown = filtered.head(MAX_ROWS)[["line_id", "line_no", "page", "text", "shown", "origin", "confidence", "disagree",
+                                 "edited", "original_text", "flag", "flag_note"]]
 selection = st.dataframe(
     support.style_lines(shown), hide_index=True, key="view_table", on_select="rerun", selection_mode="single-row",
-    column_order=["line_no", "page", "text", "shown", "origin", "confidence", "disagree"],
+    column_order=["line_no", "page", "text", "shown", "origin", "confidence", "disagree", "edited", "flag",
+                  "flag_note", "original_text"],
     column_config={
         "line_no": st.column_config.NumberColumn("line", width="small"),
         "page": st.column_config.NumberColumn("page", width="small"),
@@ -50,14 +55,19 @@ selection = st.dataframe(
         "confidence": st.column_config.ProgressColumn("model confidence", min_value=0.0, max_value=1.0,
                                                       format="percent"),
         "disagree": st.column_config.CheckboxColumn("model ≠ human"),
+        "edited": st.column_config.CheckboxColumn("text fixed", help="the text was corrected; the original is kept"),
+        "flag": st.column_config.TextColumn("flag"),
+        "flag_note": st.column_config.TextColumn("note"),
+        "original_text": st.column_config.TextColumn("original text"),
     },
 )
 rows = selection.selection.rows if selection else []
 if rows:
     chosen = shown.iloc[rows[0]]
     line_id = int(chosen["line_id"])
-    st.markdown(f"**Line {int(chosen['line_no'])}** (page {int(chosen['page'])}): `{chosen['text']}` — now "
+    st.markdown(f"**Line {int(chosen['line_no'])}** (page {int(chosen['page'])}) — now "
                 f"**{chosen['shown'] if isinstance(chosen['shown'], str) else 'unlabeled'}**")
+    st.text(chosen["text"])  # the script's own text, shown as text
 
     def relabel(label: str) -> None:
         try:

@@ -21,8 +21,8 @@ from sqlite_utils import Database
 
 from labeling.export import WRITERS
 from labeling.ingest import IngestResult, ingest_path
-from labeling.sequences import looks_like_heading
 from labeling.strategies import STRATEGIES
+from store import flags as flag_store
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
@@ -107,25 +107,29 @@ def ingest_upload(db: Database, file_name: str, data: bytes, *,
 # --- the whole script ------------------------------------------------------------------------
 
 def script_lines(db: Database, script_id: int) -> pd.DataFrame:
-    """Every line of a script with its label (human/imported), the model's suggestion and where they differ."""
+    """Every line of a script with its effective label (`shown`, from `origin`: human, imported, rule or
+    model), the model's suggestion, where a person and the model differ, text corrections and flags."""
     lines = script_store.lines_frame(db, script_id)[
-        ["line_id", "line_no", "page", "text", "indent", "x0", "y0", "x1", "y1", "sequence_id"]]
-    known = label_store.current_labels(db, script_id)[["line_id", "label", "source", "annotator"]]
-    preds = model_store.latest_predictions(db, script_id)[["line_id", "label", "confidence"]].rename(
-        columns={"label": "suggestion"})
-    frame = lines.merge(known, on="line_id", how="left").merge(preds, on="line_id", how="left")
-    rule = frame["text"].map(lambda t: "scene_heading" if looks_like_heading(t) else None)
-    frame["shown"] = frame["label"].fillna(frame["suggestion"]).fillna(rule)
-    frame["origin"] = frame["source"].where(frame["label"].notna(), np.where(
-        frame["suggestion"].notna(), "model", np.where(frame["shown"].notna(), "rule", None)))
+        ["line_id", "line_no", "page", "text", "original_text", "indent", "x0", "y0", "x1", "y1", "sequence_id"]]
+    effective = label_store.effective_labels(db, script_id)[
+        ["line_id", "label", "label_source", "annotator", "suggestion", "suggestion_confidence"]]
+    frame = lines.merge(effective, on="line_id", how="left").rename(
+        columns={"label": "shown", "label_source": "origin", "suggestion_confidence": "confidence"})
+    by_person = frame["origin"].isin(["human", "imported"])
+    frame["label"] = frame["shown"].where(by_person)
+    frame["source"] = frame["origin"].where(by_person)
     frame["disagree"] = (frame["source"] == "human") & frame["suggestion"].notna() & (
         frame["label"] != frame["suggestion"])
+    frame["edited"] = frame["text"] != frame["original_text"]
+    flags = flag_store.current_flags(db, script_id)
+    frame = frame.merge(flags[["line_id", "flag", "flag_note"]], on="line_id", how="left")
     return frame
 
 
 def filter_lines(frame: pd.DataFrame, *, labels: list[str] | None = None, max_confidence: float | None = None,
-                 disagreements: bool = False, unlabeled: bool = False, search: str = "") -> pd.DataFrame:
-    """The Script page's filters: by shown label, low model confidence, model vs human disagreement, text."""
+                 disagreements: bool = False, unlabeled: bool = False, flagged: bool = False, edited: bool = False,
+                 search: str = "") -> pd.DataFrame:
+    """The Script page's filters: shown label, low model confidence, model vs human, flagged, edited, text."""
     mask = pd.Series(True, index=frame.index)
     if labels:
         mask &= frame["shown"].isin(labels)
@@ -135,6 +139,10 @@ def filter_lines(frame: pd.DataFrame, *, labels: list[str] | None = None, max_co
         mask &= frame["disagree"]
     if unlabeled:
         mask &= frame["label"].isna()
+    if flagged:
+        mask &= frame["flag"].notna()
+    if edited:
+        mask &= frame["edited"]
     if search.strip():
         mask &= frame["text"].str.contains(search.strip(), case=False, regex=False)
     return frame[mask]

@@ -8,7 +8,6 @@ from pathlib import Path
 import pandas as pd
 from sqlite_utils import Database
 
-from labeling.sequences import looks_like_heading
 from store import scripts as script_store
 from store.export import export_frame
 from store.types import SEED_SCHEME, ScriptlabelError
@@ -68,10 +67,7 @@ def build_export(db: Database, *, script_id: int | None = None, only_human: bool
         raise ExportError(f"--scheme must be full or seed, not {scheme!r}")
     if script_id is not None:
         script_store.get_script(db, script_id)
-    lines = script_store.lines_frame(db, script_id)
-    rules = pd.Series(
-        {r.line_id: "scene_heading" for r in lines.itertuples() if looks_like_heading(r.text)}, dtype=object)
-    frame = export_frame(db, script_id=script_id, only_human=only_human, rule_labels=rules)
+    frame = export_frame(db, script_id=script_id, only_human=only_human)
     if scheme == "seed":
         frame["label"] = frame["label"].map(SEED_SCHEME)
     return frame

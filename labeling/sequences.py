@@ -8,34 +8,12 @@ import pandas as pd
 from sqlite_utils import Database
 
 from store import labels as label_store
-from store import models as model_store
-from store import scripts as script_store
 from store import sequences as sequence_store
-
-_HEADING = re.compile(
-    r"^\s*(?:[A-Z]?\d{1,4}[A-Z]{0,2}\.?\s+)?(?:INT|EXT|I/E|INT\.?/EXT|EXT\.?/INT|EST)[\.\s/]", re.IGNORECASE
-)
-
-
-def looks_like_heading(text: str) -> bool:
-    """A scene heading by rule: INT./EXT. at the start (after an optional scene number), mostly uppercase."""
-    if not _HEADING.match(text):
-        return False
-    letters = [c for c in text if c.isalpha()]
-    return bool(letters) and sum(c.isupper() for c in letters) / len(letters) > 0.7
-
+from store.rules import looks_like_heading  # noqa: F401  (re-exported for the pages)
 
 def effective_labels(db: Database, script_id: int) -> pd.DataFrame:
-    """line_no, text and the best label we have: human, else imported, else model, else rule."""
-    lines = script_store.lines_frame(db, script_id)[["line_id", "line_no", "text"]]
-    known = label_store.current_labels(db, script_id)[["line_id", "label"]]
-    predicted = model_store.latest_predictions(db, script_id)[["line_id", "label"]].rename(
-        columns={"label": "predicted"})
-    frame = lines.merge(known, on="line_id", how="left").merge(predicted, on="line_id", how="left")
-    # The INT./EXT. rule is precise enough to win over a model guess (not over a person).
-    rule = frame["text"].map(lambda t: "scene_heading" if looks_like_heading(t) else None)
-    frame["label"] = frame["label"].fillna(rule).fillna(frame["predicted"])
-    return frame
+    """line_no, text and each line's effective label (store.labels.effective_labels, the one rule)."""
+    return label_store.effective_labels(db, script_id)
 
 
 def derive_spans(frame: pd.DataFrame) -> list[tuple[int, int, str]]:

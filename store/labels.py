@@ -132,7 +132,7 @@ def current_labels(db: Database, script_id: int | None = None, *, sources: tuple
     frame = frame[frame["source"].isin(sources)]
     if frame.empty:
         return pd.DataFrame(columns=["line_id", "script_id", "label", "source", "annotator", "labeled_at"])
-    frame = frame.assign(priority=frame["source"].map({"human": 0, "rule": 1, "imported": 2}).fillna(3))
+    frame = frame.assign(priority=frame["source"].map({s: i for i, s in enumerate(SOURCE_PRIORITY)}).fillna(9))
     frame = frame.sort_values(["line_id", "priority", "event_id"], ascending=[True, True, False])
     frame = frame.drop_duplicates("line_id", keep="first")
     frame = frame.rename(columns={"created_at": "labeled_at"})
@@ -255,3 +255,36 @@ def progress(db: Database, script_id: int | None = None) -> tuple[int, int]:
               AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""",
         params).fetchone()[0]
     return int(labeled), int(total)
+
+
+# --- a line's effective label: the one rule (DESIGN.md), used by every reader --------------------
+
+SOURCE_PRIORITY = ("human", "imported", "rule", "model")
+EFFECTIVE_COLUMNS = ["line_id", "script_id", "line_no", "text", "label", "label_source", "annotator", "labeled_at",
+                     "confidence", "suggestion", "suggestion_confidence"]
+
+
+def effective_labels(db: Database, script_id: int | None = None) -> pd.DataFrame:
+    """One row per line with its effective label: the latest human label not undone (any annotator), else
+    an imported one, else a rule's (INT./EXT. headings), else the model's suggestion; `label_source` says
+    which. `confidence` is the model's where the label is the model's; `suggestion` is always the model's.
+    """
+    from store.models import latest_predictions
+    from store.rules import rule_label
+    from store.scripts import lines_frame
+
+    lines = lines_frame(db, script_id)[["line_id", "script_id", "line_no", "text"]]
+    known = current_labels(db, script_id)[["line_id", "label", "source", "annotator", "labeled_at"]]
+    predicted = latest_predictions(db, script_id)[["line_id", "label", "confidence"]].rename(
+        columns={"label": "suggestion", "confidence": "suggestion_confidence"})
+    frame = lines.merge(known, on="line_id", how="left").merge(predicted, on="line_id", how="left")
+    frame = frame.rename(columns={"source": "label_source"})
+    rule = frame["text"].map(rule_label)
+    use_rule = frame["label"].isna() & rule.notna()
+    frame.loc[use_rule, "label"] = rule[use_rule]
+    frame.loc[use_rule, "label_source"] = "rule"
+    use_model = frame["label"].isna() & frame["suggestion"].notna()
+    frame.loc[use_model, "label"] = frame.loc[use_model, "suggestion"]
+    frame.loc[use_model, "label_source"] = "model"
+    frame["confidence"] = frame["suggestion_confidence"].where(frame["label_source"] == "model")
+    return frame[EFFECTIVE_COLUMNS]

@@ -96,7 +96,10 @@ def test_script_lines_filters_and_page_progress(db, pdf_script):
     assert len(support.filter_lines(frame, unlabeled=True)) == len(ids) - 2
     assert len(support.filter_lines(frame, max_confidence=0.3)) == 0
     assert len(support.filter_lines(frame, max_confidence=0.5)) == len(ids)
-    assert len(support.filter_lines(frame, labels=["scene_heading"])) == 1
+    # the one rule: a person's label, else an imported one, else INT./EXT. by rule, else the model
+    headings = support.filter_lines(frame, labels=["scene_heading"])
+    assert headings["origin"].tolist()[0] == "human" and set(headings["origin"][1:]) == {"rule"}
+    assert all(t.lstrip().startswith(("INT", "EXT")) for t in headings["text"][1:])
     assert list(support.filter_lines(frame, search="late again")["line_no"]) == [5, 15]
     progress = support.page_progress(frame)
     assert list(progress["labeled"]) == [2, 0] and list(progress["lines"]) == [10, 10]
