@@ -71,13 +71,13 @@ def ensure_sample(db: Database, settings: AppSettings) -> IngestResult | None:
 
 
 def change_token(db: Database) -> tuple:
-    """A cheap fingerprint that changes whenever labels, text, models, scripts or ratings change.
+    """A fingerprint that changes whenever labels, text, flags, models, scripts, ratings or sequences change.
 
-    Append-only tables only grow, so their row counts are a change counter; caches key on this.
+    Append-only tables only grow, so their largest id is a change counter; scripts and sequences are
+    edited in place (rename, merge, split, status), so their content is fingerprinted.
     """
-    counts = tuple(db[table].count for table in ("scripts", "label_events", "text_edits", "sequence_ratings",
-                                                  "sequences"))
-    return counts + model_store.model_token(db)
+    return (script_store.change_stamp(db), label_store.max_event_id(db), sequence_store.change_stamp(db),
+            *model_store.model_token(db))
 
 
 # --- scripts ---------------------------------------------------------------------------------

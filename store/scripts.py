@@ -252,3 +252,13 @@ def page_image(db: Database, script_id: int, page: int) -> Path | None:
         return None
     path = Path(row[0])
     return path if path.exists() else None
+
+
+def change_stamp(db: Database) -> tuple:
+    """Changes with every ingest, delete, status change and text correction (for the app's caches)."""
+    scripts = db.execute("SELECT COUNT(*), COALESCE(MAX(script_id), 0), "
+                         "COALESCE(SUM(length(status) * script_id + length(title)), 0), "
+                         "group_concat(title || status, '|') FROM scripts").fetchone()
+    edits = db.execute("SELECT COALESCE(MAX(edit_id), 0) FROM text_edits").fetchone()[0]
+    flags = db.execute("SELECT COALESCE(MAX(flag_id), 0) FROM line_flags").fetchone()[0]
+    return scripts[:3] + (hash(scripts[3]), edits, flags)

@@ -212,3 +212,13 @@ def latest_sequence_predictions(db: Database, *, department: str = "overall",
                          WHERE p2.sequence_id = p.sequence_id AND p2.department = p.department)
     """
     return pd.read_sql_query(sql, db.conn, params=params)
+
+
+def change_stamp(db: Database) -> tuple:
+    """Changes with every merge, split, rename, rating, tag and sequence prediction (for the app's caches)."""
+    spans = db.execute("SELECT COUNT(*), group_concat(sequence_id || ':' || first_line_no || '-' || last_line_no "
+                       "|| ':' || code || ':' || title, '|') FROM sequences").fetchone()
+    events = db.execute("SELECT (SELECT COALESCE(MAX(rating_id), 0) FROM sequence_ratings), "
+                        "(SELECT COALESCE(MAX(tag_event_id), 0) FROM sequence_tags), "
+                        "(SELECT COUNT(*) FROM sequence_predictions)").fetchone()
+    return (spans[0], hash(spans[1]), *events)

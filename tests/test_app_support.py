@@ -181,3 +181,29 @@ def test_sequence_tags_round_trip(db, pdf_script):
     assert "giant squid" in support.tag_options(db) and "crowd" in support.tag_options(db)
     support.save_sequence_tags(db, seq, ["crowd"], annotator="ana")
     assert support.sequence_tags(db, seq) == ["crowd"]
+
+
+def test_the_change_token_notices_renames_merges_splits_and_text_fixes(db, pdf_script):
+    from store import sequences as sequence_store
+
+    seen = {support.change_token(db)}
+
+    def changed() -> bool:
+        token = support.change_token(db)
+        fresh = token not in seen
+        seen.add(token)
+        return fresh
+
+    first = sequence_store.list_sequences(db, pdf_script)[0]
+    sequence_store.rename_sequence(db, first.sequence_id, title="Tim Time")
+    assert changed()
+    sequence_store.rename_sequence(db, first.sequence_id, title="Tom Time")  # same length, same row count
+    assert changed()
+    merged = sequence_store.merge_with_next(db, first.sequence_id)
+    assert changed()
+    sequence_store.split_sequence(db, merged, first.last_line_no + 1)
+    assert changed()
+    line_id = int(script_store.lines_frame(db, pdf_script)["line_id"][0])
+    script_store.edit_line_text(db, line_id, "INT. LIGHTHOUSE - NIGHT", annotator="ana")
+    assert changed()
+    assert not changed()  # nothing happened: the caches stay
