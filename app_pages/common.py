@@ -37,6 +37,11 @@ _KEY_LISTENER = """
 """
 
 
+def app_message(error) -> str:
+    """An error's message as the app shows it: no command-line advice, no temporary paths."""
+    return support.app_message(str(error))
+
+
 def settings() -> support.AppSettings:
     """Built once per session from the environment (SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE)."""
     if "settings" not in st.session_state:
@@ -74,7 +79,7 @@ def first_start() -> None:
     try:
         _sample_once(str(settings().db_path))
     except Exception as exc:  # the sample is a convenience; the app must start without it
-        st.sidebar.warning(f"Could not load the sample screenplay: {exc}")
+        st.sidebar.warning(f"Could not load the sample screenplay: {app_message(exc)}")
 
 
 def annotator_sidebar() -> str:

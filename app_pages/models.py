@@ -22,20 +22,20 @@ if train[0].button("Retrain the line model", type="primary", key="retrain_lines"
         run_id = request_training(settings.db_path, kind="lines")
         st.toast(f"Training run {run_id} started")
     except ScriptlabelError as exc:
-        st.error(str(exc))
+        st.error(common.app_message(exc))
 department = train[1].selectbox("Complexity department", sequence_store.departments(db), key="train_department")
 if train[2].button(f"Train the {department} complexity model", key="retrain_complexity"):
     try:
         run_id = request_training(settings.db_path, kind="complexity", department=department)
         st.toast(f"Complexity run {run_id} started")
     except ScriptlabelError as exc:
-        st.error(str(exc))
+        st.error(common.app_message(exc))
 if train[3].button("Train the breakdown-tag model", key="retrain_tags"):
     try:
         run_id = request_training(settings.db_path, kind="tags")
         st.toast(f"Tag run {run_id} started")
     except ScriptlabelError as exc:
-        st.error(str(exc))
+        st.error(common.app_message(exc))
 
 
 @st.fragment(run_every=2)
@@ -51,7 +51,7 @@ def run_status() -> None:
                 f"{run.status} for {run.seconds or 0:.0f} s…", icon=":material/hourglass_top:")
     latest = runs.iloc[0]
     if latest["status"] == "failed":
-        st.warning(f"Run {latest['run_id']} failed: {latest['error']}")
+        st.warning(f"Run {latest['run_id']} failed: {common.app_message(latest['error'])}")
     st.dataframe(runs, hide_index=True, key="runs_table",
                  column_order=["run_id", "kind", "department", "status", "trigger", "seconds", "version",
                                "n_labels", "requested_at", "error"],

@@ -73,7 +73,7 @@ if rows:
         try:
             record_label(db, line_id, label, annotator=common.annotator() or "anonymous")
         except ScriptlabelError as exc:
-            st.session_state["view_error"] = str(exc)
+            st.session_state["view_error"] = common.app_message(exc)
 
     columns = st.columns(len(LABEL_KEYS))
     for column, (key, label) in zip(columns, LABEL_KEYS.items()):

@@ -51,6 +51,28 @@ class AppSettings:
     batch_size: int = 20
 
 
+_CLI_WORDS = re.compile(r"`scriptlabel\b|\bscriptlabel \w+|(?<![\w-])--[a-z]")
+_TEMP_PATH = re.compile(r"(?:/tmp|/var/tmp|/private/var/folders)/\S*?/([^/\s:;,]+)")
+
+
+def app_message(message: str) -> str:
+    """A message written for the command line, rewritten for the app.
+
+    Advice that names commands or flags (after a ";" or in brackets) is dropped, and a temporary
+    upload path becomes the file's own name.
+    """
+    message = _TEMP_PATH.sub(r"\1", message)
+    parts = [p.strip() for p in message.split(";")]
+    kept = [p for p in parts if not _CLI_WORDS.search(p)]
+    if kept:
+        text = "; ".join(kept)
+    else:  # the advice is inside the only sentence: keep what comes before it
+        head = parts[0][:_CLI_WORDS.search(parts[0]).start()]
+        text = head.split(":")[0] if ":" in head else head
+    text = re.sub(r"\s*\([^)]*(?:`scriptlabel|--[a-z])[^)]*\)", "", text)
+    return text[:1].upper() + text[1:] if text else "Something went wrong; try again."
+
+
 def settings_from_env(env: Mapping[str, str]) -> AppSettings:
     """The app's settings from the environment (SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY)."""
     from store.db import DEFAULT_DB

@@ -207,3 +207,17 @@ def test_the_change_token_notices_renames_merges_splits_and_text_fixes(db, pdf_s
     script_store.edit_line_text(db, line_id, "INT. LIGHTHOUSE - NIGHT", annotator="ana")
     assert changed()
     assert not changed()  # nothing happened: the caches stay
+
+
+@pytest.mark.parametrize("message, shown", [
+    ("no script with id 5; list them with `scriptlabel scripts`", "No script with id 5"),
+    ("a Fountain export holds one script: add --script ID (see `scriptlabel scripts`)",
+     "A Fountain export holds one script"),
+    ("/tmp/tmpa8f3k2/broken.pdf: not a PDF (it starts with 'hello'); check the file",
+     "Broken.pdf: not a PDF (it starts with 'hello'); check the file"),
+    ("the training worker stopped before finishing", "The training worker stopped before finishing"),
+])
+def test_app_messages_carry_no_command_line_advice_or_temporary_paths(message, shown):
+    text = support.app_message(message)
+    assert text.startswith(shown)
+    assert "scriptlabel " not in text and "--" not in text and "/tmp/" not in text
