@@ -279,7 +279,7 @@ def test_models_page_reports_a_failed_run(app_db):
     run_id = model_store.create_run(db, kind="lines")
     model_store.fail_run(db, run_id, error="not enough labels: label at least 20 lines")
     at = open_page("models")
-    assert "not enough labels" in at.warning[0].value
+    assert "not enough labels" in at.warning[0].value.lower()
 
 
 def test_first_start_loads_the_sample_into_an_empty_database(db_path, monkeypatch):
