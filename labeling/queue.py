@@ -17,7 +17,6 @@ from store import models as model_store
 from store import scripts as script_store
 from store.types import LABELS
 
-CLAIM_TTL_S = 120  # the CLI/cursor path; a browser tab holds its lines for store.claims.CLAIM_TTL_S
 
 
 @dataclass(frozen=True)
@@ -108,12 +107,3 @@ def _item(row, strategy_score: float, group: np.ndarray) -> QueueItem:
         confidence=None if pd.isna(row["confidence"]) else float(row["confidence"]),
         strategy_score=strategy_score, group_line_ids=[int(x) for x in group],
     )
-
-
-def claim(db: Database, line_ids: list[int], annotator: str, *, ttl_s: float = CLAIM_TTL_S) -> bool:
-    """Claim one group of lines for `annotator` so no one else is shown them; False if someone else holds one."""
-    return claim_store.claim_group(db, line_ids, annotator=annotator, ttl_s=ttl_s)
-
-
-def release(db: Database, annotator: str) -> None:
-    claim_store.release(db, annotator=annotator)

@@ -1,4 +1,6 @@
-"""The labeling session: what happens when a person labels, undoes or skips a line.
+"""One label at a time (the CLI's `label`, the Script page, adjudication): each its own transaction.
+
+The Label page's browser view goes through labeling/label_sync.py instead (events with client ids).
 
 Every action is one transaction in SQLite before the caller moves on; retraining is only *requested*
 here (a background worker does it), so a key press never waits for a model.
@@ -8,8 +10,6 @@ from __future__ import annotations
 
 from sqlite_utils import Database
 
-from labeling.queue import QueueItem, build_queue, claim, release
-from labeling.strategies import EmptyPoolError
 from store import labels as label_store
 from store.scripts import get_line
 from store.types import LineLabel
@@ -33,23 +33,6 @@ def record_group_label(db: Database, line_ids: list[int], label: str, *, annotat
 def undo(db: Database, *, annotator: str, script_id: int | None = None) -> dict | None:
     """Undo the annotator's latest label (appends an undo event; nothing is deleted)."""
     return label_store.undo_last(db, annotator=annotator, script_id=script_id)
-
-
-def next_item(db: Database, *, script_id: int | None, annotator: str, strategy: str = "margin",
-              skip: set[int] | frozenset[int] = frozenset(), random_share: float = 0.1) -> QueueItem | None:
-    """The most useful unlabeled line for this annotator, claimed so nobody else gets it; None when done."""
-    try:
-        items = build_queue(db, script_id=script_id, strategy=strategy, n=len(skip) + 5, annotator=annotator,
-                            random_share=random_share)
-    except EmptyPoolError:
-        release(db, annotator)
-        return None
-    for item in items:
-        if item.line_id in skip:
-            continue
-        if claim(db, item.group_line_ids, annotator):
-            return item
-    return None
 
 
 def labels_since_last_model(db: Database) -> int:

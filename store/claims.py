@@ -42,24 +42,6 @@ def hold(db: Database, line_ids: list[int], *, annotator: str, tab: str = "", tt
     return mine
 
 
-def claim_group(db: Database, line_ids: list[int], *, annotator: str, tab: str = "",
-                ttl_s: float = CLAIM_TTL_S) -> bool:
-    """All-or-nothing claim of one group of lines, replacing the holder's others; False if someone holds one."""
-    now = time.time()
-    with immediate(db):
-        marks = ",".join("?" * len(line_ids))
-        held = db.execute(
-            f"SELECT COUNT(*) FROM queue_claims WHERE line_id IN ({marks}) AND expires_at > ? "
-            "AND NOT (annotator = ? AND tab = ?)", [*line_ids, now, annotator, tab]).fetchone()[0]
-        if held:
-            return False
-        db.execute("DELETE FROM queue_claims WHERE annotator = ? AND tab = ?", [annotator, tab])
-        db.conn.executemany(
-            "INSERT OR REPLACE INTO queue_claims(line_id, annotator, tab, expires_at) VALUES (?,?,?,?)",
-            [(i, annotator, tab, now + ttl_s) for i in line_ids])
-    return True
-
-
 def release(db: Database, *, annotator: str, tab: str | None = None) -> None:
     """Give back a holder's claims (every tab of `annotator` when `tab` is None) and drop expired ones."""
     with db.atomic():
