@@ -51,12 +51,31 @@ def identical_key(text: str, indent: float = 0.0) -> str:
     return f"{level}\x00{_SPACES.sub(' ', text).strip()}"
 
 
+LARGE_LIBRARY = 100_000  # lines; beyond this, "every script" ranks a candidate set read through an index
+CANDIDATES = 20_000
+RANDOM_CANDIDATES = 3_000
+
+
 def unlabeled_pool(db: Database, script_id: int | None = None) -> pd.DataFrame:
-    """Lines without a human or imported label, with the latest model probabilities (if any)."""
-    lines = script_store.lines_frame(db, script_id)[["line_id", "script_id", "line_no", "page", "text", "indent"]]
-    labeled = set(label_store.current_labels(db, script_id)["line_id"])
+    """Lines without a human or imported label, with the latest model probabilities (if any).
+
+    Over every script of a large library, the pool is the lines the newest model is least sure of
+    (an indexed read of the stored margins) plus a uniform sample for the random slice, so ranking
+    costs the same at a million lines as at twenty thousand.
+    """
+    if script_id is None and script_store.count_lines(db) > LARGE_LIBRARY:
+        ids = list(dict.fromkeys(model_store.least_margin_line_ids(db, CANDIDATES)
+                                 + script_store.random_line_ids(db, RANDOM_CANDIDATES)))
+        lines = script_store.lines_of(db, ids)
+        labeled = set(label_store.labels_of_lines(db, ids))
+        preds = model_store.latest_predictions_of(db, ids)
+    else:
+        lines = script_store.lines_frame(db, script_id)
+        labeled = set(label_store.current_labels(db, script_id)["line_id"])
+        preds = model_store.latest_predictions(db, script_id)
+    lines = lines[["line_id", "script_id", "line_no", "page", "text", "indent"]]
     pool = lines[~lines["line_id"].isin(labeled)]
-    preds = model_store.latest_predictions(db, script_id)[["line_id", "label", "confidence", "probs"]]
+    preds = preds[["line_id", "label", "confidence", "probs"]]
     return pool.merge(preds, on="line_id", how="left").reset_index(drop=True)
 
 

@@ -227,14 +227,14 @@ def labels_of_lines(db: Database, line_ids: list[int]) -> dict[int, dict]:
 
     The same rule as `current_labels`: the latest human label not undone (any annotator), else imported.
     """
-    if not line_ids:
-        return {}
-    marks = ",".join("?" * len(line_ids))
-    rows = db.query(
-        f"""SELECT e.event_id, e.line_id, e.label, e.source, e.annotator FROM label_events e
-            WHERE e.line_id IN ({marks}) AND e.action = 'set' AND e.source IN ('human', 'imported')
-              AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""",
-        list(line_ids))
+    rows = []
+    for start in range(0, len(line_ids), 5000):
+        chunk = list(line_ids[start:start + 5000])
+        rows += db.query(
+            f"""SELECT e.event_id, e.line_id, e.label, e.source, e.annotator FROM label_events e
+                WHERE e.line_id IN ({",".join("?" * len(chunk))}) AND e.action = 'set'
+                  AND e.source IN ('human', 'imported')
+                  AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""", chunk)
     best: dict[int, dict] = {}
     for row in rows:
         rank = (row["source"] == "human", row["event_id"])

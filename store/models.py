@@ -185,3 +185,28 @@ def model_token(db: Database) -> tuple:
     current = current_version(db)
     run = (runs[0]["run_id"], runs[0]["status"]) if runs else (0, "")
     return run + (current.version if current else 0,)
+
+
+def least_margin_line_ids(db: Database, limit: int) -> list[int]:
+    """Lines of the newest written prediction version with the smallest margins (indexed)."""
+    row = db.execute("SELECT version FROM predictions ORDER BY rowid DESC LIMIT 1").fetchone()
+    if row is None:
+        return []
+    return [r[0] for r in db.execute("SELECT line_id FROM predictions WHERE version = ? ORDER BY margin LIMIT ?",
+                                     [row[0], limit])]
+
+
+def latest_predictions_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
+    """`latest_predictions` for these lines only."""
+    frames = []
+    for start in range(0, len(line_ids), 5000):
+        chunk = list(line_ids[start:start + 5000])
+        marks = ",".join("?" * len(chunk))
+        frames.append(pd.read_sql_query(
+            f"""SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs FROM predictions p
+                WHERE p.line_id IN ({marks})
+                  AND p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id)""",
+            db.conn, params=chunk))
+    if not frames:
+        return pd.DataFrame(columns=["line_id", "version", "label", "confidence", "margin", "probs"])
+    return pd.concat(frames, ignore_index=True)

@@ -262,3 +262,37 @@ def change_stamp(db: Database) -> tuple:
     edits = db.execute("SELECT COALESCE(MAX(edit_id), 0) FROM text_edits").fetchone()[0]
     flags = db.execute("SELECT COALESCE(MAX(flag_id), 0) FROM line_flags").fetchone()[0]
     return scripts[:3] + (hash(scripts[3]), edits, flags)
+
+
+def count_lines(db: Database) -> int:
+    return db.execute("SELECT COUNT(*) FROM lines").fetchone()[0]
+
+
+def random_line_ids(db: Database, n: int, *, seed: int | None = None) -> list[int]:
+    """About `n` line ids drawn uniformly (by id, so no scan of the table)."""
+    import random
+
+    low, high = db.execute("SELECT MIN(line_id), MAX(line_id) FROM lines").fetchone()
+    if low is None:
+        return []
+    rng = random.Random(seed)
+    picks = sorted({rng.randint(low, high) for _ in range(n)})
+    found: list[int] = []
+    for start in range(0, len(picks), 5000):
+        chunk = picks[start:start + 5000]
+        found += [r[0] for r in db.execute(
+            f"SELECT line_id FROM lines WHERE line_id IN ({','.join('?' * len(chunk))})", chunk)]
+    return found
+
+
+def lines_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
+    """`lines_frame` columns for these lines only, in reading order."""
+    frames = []
+    for start in range(0, len(line_ids), 5000):
+        chunk = list(line_ids[start:start + 5000])
+        frames.append(pd.read_sql_query(
+            f"""SELECT l.line_id, l.script_id, l.line_no, l.page, l.text, l.indent FROM lines l
+                WHERE l.line_id IN ({','.join('?' * len(chunk))})""", db.conn, params=chunk))
+    if not frames:
+        return pd.DataFrame(columns=["line_id", "script_id", "line_no", "page", "text", "indent"])
+    return pd.concat(frames, ignore_index=True).sort_values(["script_id", "line_no"]).reset_index(drop=True)

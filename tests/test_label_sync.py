@@ -190,3 +190,21 @@ def test_sync_reports_progress_and_the_model(db, pdf_script):
     response = label_sync.sync(db, request(script_id=pdf_script, events=[label_event(ids[0])]))
     assert response["progress"] == {"labeled": 1, "total": len(ids)}
     assert response["model"]["version"] == 0  # the shipped model
+
+
+def test_every_script_of_a_large_library_ranks_an_indexed_candidate_set(db, pdf_script, monkeypatch):
+    from labeling import queue
+
+    builders.predict(db, pdf_script, label="action", confidence=0.6)
+    lines = script_store.lines_frame(db, pdf_script)
+    ids = [int(i) for i in lines["line_id"]]
+    label_store.add_label(db, ids[0], "scene_heading", annotator="ana")
+    full = queue.unlabeled_pool(db)
+    monkeypatch.setattr(queue, "LARGE_LIBRARY", 5)  # this small script counts as a large library
+    monkeypatch.setattr(queue, "CANDIDATES", 8)
+    monkeypatch.setattr(queue, "RANDOM_CANDIDATES", 2)
+    sampled = queue.unlabeled_pool(db)
+    assert ids[0] not in set(sampled["line_id"]) and set(sampled["line_id"]) <= set(full["line_id"])
+    assert 7 <= len(sampled) < len(full) and sampled["probs"].notna().all()
+    items = queue.build_queue(db, n=3, random_share=0)
+    assert len(items) == 3 and all(i.line_id in set(sampled["line_id"]) for i in items)
