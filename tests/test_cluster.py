@@ -1,0 +1,36 @@
+"""OCR on a real Dask cluster (a LocalCluster of worker processes on this machine)."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import make_scanned_pdf, make_text_pdf
+from labeling.pdf.cluster import ClusterError, connect, iter_cluster_ocr_pages
+from labeling.pdf.ocr import iter_ocr_pages
+
+pytestmark = pytest.mark.slow
+distributed = pytest.importorskip("distributed")
+
+
+@pytest.fixture(scope="module")
+def cluster():
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
+                                  host="127.0.0.1") as local:
+        yield local
+
+
+def test_cluster_ocr_reads_the_same_lines_in_page_order_and_keeps_images_here(cluster, tmp_path):
+    scan = make_scanned_pdf(tmp_path / "scan.pdf", make_text_pdf(tmp_path / "src.pdf", pages=3))
+    done = []
+    remote = list(iter_cluster_ocr_pages(scan, [1, 2, 3], scheduler=cluster.scheduler_address, dpi=200,
+                                         image_dir=tmp_path / "images", progress=lambda d, t: done.append((d, t))))
+    local = list(iter_ocr_pages(scan, [1, 2, 3], dpi=200, workers=1))
+    assert [p.page for p in remote] == [1, 2, 3]
+    assert [[line.text for line in p.lines] for p in remote] == [[line.text for line in p.lines] for p in local]
+    assert all(p.image_path and (tmp_path / "images").joinpath(f"page-{p.page:04d}.png").exists() for p in remote)
+    assert done == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_an_unreachable_scheduler_is_a_clear_message():
+    with pytest.raises(ClusterError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
+        connect("tcp://127.0.0.1:9", timeout_s=2)
