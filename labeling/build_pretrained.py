@@ -40,6 +40,7 @@ from labeling.corpus import (
 )
 from models.evaluation import evaluate_lines, fold_assignment
 from models.line_classifier import LineClassifier, LineModelConfig, fit_base
+from store.types import ScriptlabelError
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "models" / "pretrained" / "lines"
 SILVER_WEIGHT = 0.5  # projected labels (studio PDFs) are right less often than human gold
@@ -131,7 +132,8 @@ def _scores(ev) -> dict:
 
 
 def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out: list[str] | None = None,
-          log=print) -> dict:
+          log=print, client=None) -> dict:
+    """Build the shipped base model; with a Dask `client` its boosters train with xgboost.dask."""
     started = time.perf_counter()
     sources = load_training_scripts(data_dir, log=log)
     held = []
@@ -151,7 +153,7 @@ def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out
         report["cv_movieparse"] = cross_validate(sources, config, folds=cv_folds, log=log)
         log(f"CV: {report['cv_movieparse']}")
     X, y, w = training_frame(sources)
-    model = fit_base(X, y, sample_weight=w, config=config)
+    model = fit_base(X, y, sample_weight=w, config=config, client=client)
     if held:
         report["held_out"] = held_out_eval(model, held)
         log(f"held-out: accuracy {report['held_out']['accuracy']}, macro-F1 {report['held_out']['macro_f1']}")
@@ -182,6 +184,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-cv", action="store_true")
     parser.add_argument("--hold-out", nargs="+", default=None, metavar="SLUG",
                         help="studio PDFs (file stems) to leave out of training and score the model on")
+    parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                        help="train the boosters on this Dask cluster (xgboost.dask); default: here")
     args = parser.parse_args(argv)
     if args.hold_out and Path(args.out).resolve() == DEFAULT_OUT:
         parser.error("with --hold-out, pass --out DIR: a model missing scripts must not replace the shipped one")
@@ -189,12 +193,20 @@ def main(argv: list[str] | None = None) -> int:
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
 
+    client = None
     try:
+        if args.scheduler:
+            from labeling.pdf.cluster import connect
+
+            client = connect(args.scheduler)
         report = build(args.data_dir, Path(args.out), cv_folds=0 if args.no_cv else args.cv_folds,
-                       hold_out=args.hold_out, log=log)
-    except CorpusUnavailableError as exc:
+                       hold_out=args.hold_out, log=log, client=client)
+    except ScriptlabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    finally:
+        if client is not None:
+            client.close()
     print(json.dumps(report, indent=2))
     return 0
 

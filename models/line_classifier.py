@@ -269,9 +269,33 @@ class ContentModel:
 
 def _train_booster(M: np.ndarray, codes: np.ndarray, weights: np.ndarray | None, params: BoosterParams,
                    *, n_jobs: int, seed: int, base_margin: np.ndarray | None = None,
-                   feature_names: list[str] | None = None) -> xgb.Booster:
+                   feature_names: list[str] | None = None, client=None) -> xgb.Booster:
+    """One booster, here or (with a Dask `client`) data-parallel on the cluster's workers (xgboost.dask)."""
+    if client is not None:
+        return _train_booster_on_cluster(client, M, codes, weights, params, seed=seed, base_margin=base_margin,
+                                         feature_names=feature_names)
     dtrain = xgb.DMatrix(M, label=codes, weight=weights, base_margin=base_margin, feature_names=feature_names, nthread=n_jobs)
     return xgb.train(params.xgb_params(n_jobs=n_jobs, seed=seed), dtrain, num_boost_round=params.n_estimators)
+
+
+def _train_booster_on_cluster(client, M: np.ndarray, codes: np.ndarray, weights: np.ndarray | None,
+                              params: BoosterParams, *, seed: int, base_margin: np.ndarray | None,
+                              feature_names: list[str] | None) -> xgb.Booster:
+    import dask.array as da
+    from xgboost import dask as dxgb
+
+    workers = max(1, len(client.scheduler_info().get("workers", {})))
+    rows = max(1, -(-len(M) // workers))  # one block of rows per worker
+
+    def blocks(a):
+        return None if a is None else da.from_array(a, chunks=(rows,) + a.shape[1:])
+
+    dtrain = dxgb.DaskDMatrix(client, blocks(M), label=blocks(codes.astype(np.float32)), weight=blocks(weights),
+                              base_margin=blocks(base_margin), feature_names=feature_names)
+    # Each worker uses its own threads: nthread is the worker's, not this process's.
+    xgb_params = {k: v for k, v in params.xgb_params(n_jobs=1, seed=seed).items() if k != "nthread"}
+    out = dxgb.train(client, xgb_params, dtrain, num_boost_round=params.n_estimators)
+    return out["booster"]
 
 
 def _booster_proba(booster: xgb.Booster, M: np.ndarray, *, n_jobs: int, base_margin: np.ndarray | None = None,
@@ -365,7 +389,8 @@ class LineClassifier:
 
     # -- fitting --
 
-    def fit(self, X: pd.DataFrame, y, sample_weight=None) -> "LineClassifier":
+    def fit(self, X: pd.DataFrame, y, sample_weight=None, *, client=None) -> "LineClassifier":
+        """Fit on lines X with labels y; with a Dask `client` the boosters train on the cluster."""
         validate_lines(X)
         X = X.reset_index(drop=True)
         codes = encode_labels(y, len(X))
@@ -400,7 +425,7 @@ class LineClassifier:
         M1 = self._stage1_matrix(dense, content_oof)
         self.stage1_names_ = self._stage1_names()
         self.stage1_ = _train_booster(M1[labeled], codes[labeled], w_lab, cfg.stage1, n_jobs=threads, seed=cfg.seed,
-                                      feature_names=self.stage1_names_)
+                                      feature_names=self.stage1_names_, client=client)
         if cfg.stage2 is not None:
             oof = np.zeros((len(X), N_CLASSES), dtype=np.float32)
             for k in range(n_folds):
@@ -410,12 +435,13 @@ class LineClassifier:
                     oof[test] = 1.0 / N_CLASSES
                     continue
                 booster = _train_booster(M1[train], codes[train], None if weights is None else weights[train],
-                                         cfg.stage1, n_jobs=threads, seed=cfg.seed, feature_names=self.stage1_names_)
+                                         cfg.stage1, n_jobs=threads, seed=cfg.seed, feature_names=self.stage1_names_,
+                                         client=client)
                 oof[test] = _booster_proba(booster, M1[test], n_jobs=threads, feature_names=self.stage1_names_)
             M2 = self._stage2_matrix(X, dense, oof)
             self.stage2_names_ = self._stage2_names()
             self.stage2_ = _train_booster(M2[labeled], codes[labeled], w_lab, cfg.stage2, n_jobs=threads,
-                                          seed=cfg.seed, feature_names=self.stage2_names_)
+                                          seed=cfg.seed, feature_names=self.stage2_names_, client=client)
         else:
             self.stage2_ = None
             self.stage2_names_ = None
@@ -739,9 +765,9 @@ def make_line_classifier(config: LineModelConfig | dict | None = None, *, n_jobs
 
 
 def fit_base(X: pd.DataFrame, y, sample_weight=None, *, config: LineModelConfig | dict | None = None,
-             n_jobs: int | None = None) -> LineClassifier:
-    """Train the heavy base model (offline: minutes on a corpus)."""
-    return make_line_classifier(config, n_jobs=n_jobs).fit(X, y, sample_weight=sample_weight)
+             n_jobs: int | None = None, client=None) -> LineClassifier:
+    """Train the heavy base model (offline: minutes on a corpus; with a Dask `client`, on its workers)."""
+    return make_line_classifier(config, n_jobs=n_jobs).fit(X, y, sample_weight=sample_weight, client=client)
 
 
 def fit_adapter(base: LineClassifier, X: pd.DataFrame, y, sample_weight=None, *, outputs: BaseOutputs | None = None,

@@ -34,3 +34,21 @@ def test_cluster_ocr_reads_the_same_lines_in_page_order_and_keeps_images_here(cl
 def test_an_unreachable_scheduler_is_a_clear_message():
     with pytest.raises(ClusterError, match="cannot reach the Dask scheduler at tcp://127.0.0.1:9"):
         connect("tcp://127.0.0.1:9", timeout_s=2)
+
+
+def test_the_base_model_trains_its_boosters_on_the_cluster(cluster):
+    import numpy as np
+
+    from models.line_classifier import fit_base
+    from test_line_classifier import FAST, make_scripts
+
+    X, y = make_scripts()
+    with distributed.Client(cluster) as client:
+        remote = fit_base(X, y, config=FAST, n_jobs=1, client=client)
+    here = fit_base(X, y, config=FAST, n_jobs=1)
+    X_new, y_new = make_scripts(n_scripts=2, seed=7)
+    truth = np.array(y_new, dtype=object)
+    accuracy_remote = (remote.predict(X_new) == truth).mean()
+    accuracy_here = (here.predict(X_new) == truth).mean()
+    assert accuracy_remote > 0.9 and abs(accuracy_remote - accuracy_here) < 0.1
+    assert remote.stage1_.num_boosted_rounds() == FAST.stage1.n_estimators
