@@ -160,10 +160,47 @@ def current_ratings(db: Database, *, department: str = "overall", script_id: int
         FROM sequence_ratings r JOIN sequences s USING (sequence_id)
         WHERE r.department = ? {where}
           AND r.rating_id = (SELECT MAX(rating_id) FROM sequence_ratings r2
-                             WHERE r2.sequence_id = r.sequence_id AND r2.department = r.department)
+                             WHERE r2.sequence_id = r.sequence_id AND r2.department = r.department
+                               AND r2.undoes_rating_id IS NULL
+                               AND NOT EXISTS (SELECT 1 FROM sequence_ratings u
+                                               WHERE u.undoes_rating_id = r2.rating_id))
           AND r.value IS NOT NULL
     """
     return pd.read_sql_query(sql, db.conn, params=params)
+
+
+def undo_rating(db: Database, sequence_id: int, *, department: str = "overall",
+                annotator: str = "anonymous") -> dict | None:
+    """Take back this annotator's latest rating of a sequence in a department by appending an undo row.
+
+    The rating before it (anyone's) is in force again. Returns the undone rating or None when there is
+    nothing of this annotator's to undo.
+    """
+    get_sequence(db, sequence_id)
+    with db.atomic():
+        rows = list(db.query(
+            """SELECT rating_id, value, created_at FROM sequence_ratings r
+               WHERE sequence_id = ? AND department = ? AND annotator = ? AND value IS NOT NULL
+                 AND undoes_rating_id IS NULL
+                 AND NOT EXISTS (SELECT 1 FROM sequence_ratings u WHERE u.undoes_rating_id = r.rating_id)
+               ORDER BY rating_id DESC LIMIT 1""", [sequence_id, department, annotator or "anonymous"]))
+        if not rows:
+            return None
+        db.execute(
+            "INSERT INTO sequence_ratings(sequence_id, department, value, annotator, created_at, undoes_rating_id) "
+            "VALUES (?, ?, NULL, ?, ?, ?)", [sequence_id, department, annotator or "anonymous", now(),
+                                             rows[0]["rating_id"]])
+    return rows[0]
+
+
+def ratings_since(db: Database, department: str, after_rating_id: int = 0) -> int:
+    """Rating events (ratings and undos) in a department after `after_rating_id`: what a retrain waits for."""
+    return db.execute("SELECT COUNT(*) FROM sequence_ratings WHERE department = ? AND rating_id > ?",
+                      [department, after_rating_id]).fetchone()[0]
+
+
+def max_rating_id(db: Database) -> int:
+    return db.execute("SELECT COALESCE(MAX(rating_id), 0) FROM sequence_ratings").fetchone()[0]
 
 
 def set_tag(db: Database, sequence_id: int, tag: str, present: bool = True, *, annotator: str = "anonymous") -> int:
