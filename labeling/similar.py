@@ -1,0 +1,49 @@
+"""Similar sequences across every script of the database (`scriptlabel similar`, the Sequences page).
+
+The embedding (models.sequence_embedding) is fit on all sequences at query time: a few hundred
+sequences take well under a second, and it always reflects the current lines and labels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from sqlite_utils import Database
+
+from labeling.complexity_training import sequence_docs
+from models.sequence_embedding import SequenceEmbedder, nearest
+from store import sequences as sequence_store
+
+
+@dataclass(frozen=True)
+class SimilarSequence:
+    sequence_id: int
+    score: float
+    code: str
+    title: str
+    script_id: int
+
+    def as_json(self) -> dict:
+        return {"sequence_id": self.sequence_id, "score": round(self.score, 4), "code": self.code,
+                "title": self.title, "script_id": self.script_id}
+
+
+def embed_sequences(db: Database) -> tuple[list[int], np.ndarray]:
+    """(sequence ids, unit embeddings) of every sequence of every ready script."""
+    docs = [d for d in sequence_docs(db)]
+    if len(docs) < 2:
+        return [int(d.sequence_id) for d in docs], np.zeros((len(docs), 1))
+    return [int(d.sequence_id) for d in docs], SequenceEmbedder().fit_transform(docs)
+
+
+def similar_sequences(db: Database, sequence_id: int, *, n: int = 5) -> list[SimilarSequence]:
+    """The `n` sequences most like `sequence_id` (cosine of embeddings), best first, never itself."""
+    sequence_store.get_sequence(db, sequence_id)
+    ids, embeddings = embed_sequences(db)
+    if sequence_id not in ids or len(ids) < 2:
+        return []
+    info = {s.sequence_id: s for s in sequence_store.list_sequences(db)}
+    hits = nearest(embeddings, ids.index(sequence_id), n)
+    return [SimilarSequence(sequence_id=ids[i], score=score, code=info[ids[i]].code, title=info[ids[i]].title,
+                            script_id=info[ids[i]].script_id) for i, score in hits]
