@@ -21,6 +21,8 @@ from store.db import data_dir, open_db
 from store.types import ScriptlabelError
 
 DEFAULT_RETRAIN_EVERY = 10
+DEFAULT_RATE_RETRAIN_EVERY = 5  # new ratings in a department before its complexity models retrain
+RATINGS_TRIGGER = "auto-ratings"
 FAILED_BACKOFF_S = 120.0
 
 
@@ -131,6 +133,54 @@ def maybe_retrain(db_path: str | Path, *, every: int = DEFAULT_RETRAIN_EVERY, db
     return request_training(db_path, kind="lines", trigger="auto")
 
 
+def ratings_since_last_version(db: Database, department: str) -> int:
+    """Rating events (ratings and undos) in `department` since its newest complexity version was trained."""
+    from store import sequences as sequence_store
+
+    last = 0
+    for row in model_store.list_versions(db, "complexity"):
+        if row["department"] == department:
+            metrics = row["metrics"] if isinstance(row["metrics"], dict) else {}
+            last = max(last, int(metrics.get("last_rating_id", 0) or 0))
+    return sequence_store.ratings_since(db, department, last)
+
+
+def maybe_retrain_complexity(db_path: str | Path, department: str, *, every: int = DEFAULT_RATE_RETRAIN_EVERY,
+                             db: Database | None = None) -> int | None:
+    """Start a complexity run for `department` once `every` new ratings arrived since its last version.
+
+    Nothing starts while a run of that department is active, while there are too few ratings to train
+    on (a run would only fail), or shortly after a failed run. Returns the run id or None.
+    """
+    from models.complexity_data import TooFewRatingsError, check_ratings
+    from store import sequences as sequence_store
+
+    db = db or open_db(db_path)
+    if every <= 0 or ratings_since_last_version(db, department) < every:
+        return None
+    if [r for r in model_store.active_runs(db, "complexity") if r["department"] == department]:
+        return None
+    try:
+        check_ratings(list(sequence_store.current_ratings(db, department=department)["value"]))
+    except TooFewRatingsError:
+        return None
+    recent = [r for r in model_store.list_runs(db, kind="complexity", limit=20) if r["department"] == department]
+    if recent and recent[0]["status"] == "failed" and _age_s(recent[0]["finished_at"]) < FAILED_BACKOFF_S:
+        return None
+    return request_training(db_path, kind="complexity", trigger=RATINGS_TRIGGER, department=department)
+
+
+def complexity_run_status(db: Database, department: str) -> dict | None:
+    """The newest complexity run of a department: status, trigger, times, version, error (or None)."""
+    reap_dead_runs(db)
+    runs = [r for r in model_store.list_runs(db, kind="complexity", limit=50) if r["department"] == department]
+    if not runs:
+        return None
+    run = runs[0]
+    return {key: run.get(key) for key in ("run_id", "status", "trigger", "requested_at", "finished_at", "version",
+                                          "error", "metrics")}
+
+
 def execute_run(db: Database, run_id: int) -> dict:
     """Run a queued training run in this process (what the worker does). Returns the finished run."""
     run = model_store.get_run(db, run_id)
@@ -148,7 +198,12 @@ def execute_run(db: Database, run_id: int) -> dict:
         else:
             from labeling.complexity_training import train_complexity_version
 
-            version, n_labels, metrics = train_complexity_version(db, department=run["department"] or "overall")
+            # Rating-triggered runs compare the fast models (plus the current version's family): seconds,
+            # not minutes, on every few ratings. Manual runs follow SCRIPTLABEL_COMPLEXITY_MODELS.
+            models = os.environ.get("SCRIPTLABEL_AUTO_COMPLEXITY_MODELS", "baselines") \
+                if run["trigger"] == RATINGS_TRIGGER else None
+            version, n_labels, metrics = train_complexity_version(db, department=run["department"] or "overall",
+                                                                  models=models)
     except BaseException as exc:
         model_store.fail_run(db, run_id, error=f"{type(exc).__name__}: {exc}", duration_s=time.monotonic() - started)
         raise

@@ -24,7 +24,7 @@ def test_confident_errors_flags_what_another_class_claims():
     flagged, suggested, score = confident_errors(proba, given)
     assert list(flagged) == [False, False, False, True, True]
     assert list(suggested[[3, 4]]) == [0, 1]
-    assert list(rank(flagged, score)) == [3, 4]  # 0.95 − 0.05 before 0.7 − 0.3
+    assert list(rank(flagged, score)) == [3, 4]  # 1 − 0.05 before 1 − 0.3
 
 
 def test_fold_groups_split_one_script_into_blocks():

@@ -1,0 +1,72 @@
+"""Ratings retrain the complexity models: every few ratings a background run, current only if not worse."""
+
+from __future__ import annotations
+
+import pytest
+
+from conftest import SAMPLE_DIR
+from labeling.complexity_training import sequence_docs, train_complexity_version
+from labeling.training import (
+    complexity_run_status, maybe_retrain_complexity, ratings_since_last_version, wait_for_run,
+)
+from store import models as model_store
+from store import sequences as sequence_store
+
+
+@pytest.fixture
+def rated(cli, db):
+    [script] = cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
+    docs = {d.sequence_id: d for d in sequence_docs(db)}
+    seqs = sequence_store.list_sequences(db, script["script_id"])
+    for seq in seqs[:-6]:  # six left to rate later
+        chars = docs[seq.sequence_id].counts["distinct_characters"]
+        sequence_store.add_rating(db, seq.sequence_id, 1 if chars == 0 else 2 if chars == 1 else 3,
+                                  department="fx", annotator="lead")
+    return seqs
+
+
+def test_every_few_ratings_start_a_run_that_becomes_current(cli, db, rated):
+    run_id = maybe_retrain_complexity(cli.db_file, "fx", every=5, db=db)
+    assert run_id is not None
+    assert maybe_retrain_complexity(cli.db_file, "fx", every=5, db=db) is None  # one run at a time
+    run = wait_for_run(db, run_id, timeout_s=300)
+    assert run["trigger"] == "auto-ratings" and run["status"] == "done"
+    current = model_store.current_version(db, "complexity", "fx")
+    assert current.version == run["version"] and current.metrics["became_current"] is True
+    assert ratings_since_last_version(db, "fx") == 0
+    assert complexity_run_status(db, "fx")["status"] == "done"
+    assert maybe_retrain_complexity(cli.db_file, "fx", every=5, db=db) is None  # nothing new yet
+    for seq in rated[-6:-2]:
+        sequence_store.add_rating(db, seq.sequence_id, 2, department="fx", annotator="lead")
+    assert maybe_retrain_complexity(cli.db_file, "fx", every=5, db=db) is None  # 4 of 5
+    sequence_store.undo_rating(db, rated[-3].sequence_id, department="fx", annotator="lead")  # an undo counts too
+    second = maybe_retrain_complexity(cli.db_file, "fx", every=5, db=db)
+    assert second is not None
+    wait_for_run(db, second, timeout_s=300)
+    assert len(sequence_store.latest_sequence_predictions(db, department="fx")) == len(rated)
+
+
+def test_too_few_ratings_start_nothing(cli, db):
+    cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
+    for seq in sequence_store.list_sequences(db)[:5]:
+        sequence_store.add_rating(db, seq.sequence_id, 3, department="fx", annotator="lead")
+    assert maybe_retrain_complexity(cli.db_file, "fx", every=5, db=db) is None
+    assert complexity_run_status(db, "fx") is None
+
+
+def test_a_candidate_that_cannot_be_compared_with_the_current_one_stays_aside(cli, db, rated):
+    first, _, _ = train_complexity_version(db, department="fx", models="baselines")
+    before = sequence_store.latest_sequence_predictions(db, department="fx")
+    # A current version whose model family this comparison cannot score again: keep it.
+    kept = model_store.register_version(db, kind="complexity", department="fx", path="elsewhere",
+                                        metrics={"winner": "retired_model"}, n_labels=1)
+    version, _, metrics = train_complexity_version(db, department="fx", models="baselines")
+    assert metrics["became_current"] is False and metrics["compared_with"]["version"] == kept
+    assert model_store.current_version(db, "complexity", "fx").version == kept
+    after = sequence_store.latest_sequence_predictions(db, department="fx")
+    assert set(after["version"]) == set(before["version"]) == {first}
+    # Against the family that won before, under the same folds: the winner is at least as good.
+    model_store.set_current(db, first)
+    version, _, metrics = train_complexity_version(db, department="fx", models="baselines")
+    assert metrics["became_current"] is True and metrics["compared_with"]["qwk_same_cv"] is not None
+    assert model_store.current_version(db, "complexity", "fx").version == version
