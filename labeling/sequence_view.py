@@ -56,3 +56,26 @@ def page_images(pages: dict[int, PageInfo], first_page: int, last_page: int) -> 
         if page is not None and page.image_path and Path(page.image_path).exists():
             out.append((number, page.image_path))
     return out
+
+
+RATING_NAMES = {1: "1 · very simple", 2: "2 · simple", 3: "3 · moderate", 4: "4 · complex", 5: "5 · very complex"}
+
+
+def run_status_text(status: dict | None, department: str) -> str:
+    """One line about the department's newest complexity run, for the Sequences page."""
+    if status is None:
+        return f"No {department} complexity model has been trained yet; rating sequences starts one."
+    trigger = "after new ratings" if status.get("trigger") == "auto-ratings" else f"({status.get('trigger')})"
+    if status["status"] in ("queued", "running"):
+        return f"Training the {department} complexity models {trigger}: {status['status']}… rating goes on meanwhile."
+    if status["status"] == "failed":
+        return f"The last {department} training run failed: {status.get('error') or 'unknown error'}"
+    metrics = status.get("metrics") or {}
+    if isinstance(metrics, str):
+        import json
+
+        metrics = json.loads(metrics or "{}")
+    kept = metrics.get("became_current") is False
+    outcome = (" — kept aside: it did not score at least as well as the current model under the same CV"
+               if kept else " — now current")
+    return f"Complexity model version {status.get('version')} ({department}) trained {trigger}{outcome}."

@@ -372,3 +372,27 @@ def test_models_page_shows_a_complexity_comparison(app_db):
     at.run()
     assert list(table(at, "qwk")["model"]) == ["ridge", "majority"]
     assert table(at, "macro_f1").set_index("version").loc[version, "accuracy"] == 0.55
+
+
+def test_sequences_page_shows_the_text_pages_similar_and_undoes(app_db):
+    db, script_id = app_db
+    at = open_page("sequences")
+    current = at.session_state["seq_current"]
+    [block] = [c for c in at.code if "LIGHTHOUSE" in c.value]
+    assert block.value.splitlines()[0] == "INT. LIGHTHOUSE KITCHEN - NIGHT"
+    assert any(line.startswith(" " * 22 + "MARGO") for line in block.value.splitlines())
+    assert any(c.startswith("page ") for image in at.image for c in image.captions)  # page thumbnails
+    similar = table(at, "similarity")
+    assert len(similar) == 3 and "rating" in similar.columns  # the other three sequences of the script
+    assert at.button(key="rate_3").label == "3 · moderate"
+    assert at.button(key="seq_undo").disabled  # nothing rated yet
+    button(at, "rate_3").click()
+    at.run()
+    at.session_state["seq_current"] = current
+    at.run()
+    assert not at.button(key="seq_undo").disabled
+    button(at, "seq_undo").click()
+    at.run()
+    assert sequence_store.current_ratings(db, script_id=script_id).empty
+    assert db.execute("SELECT COUNT(*) FROM sequence_ratings").fetchone()[0] == 2  # the rating and its undo
+    assert not at.exception
