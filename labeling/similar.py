@@ -1,7 +1,8 @@
 """Similar sequences across every script of the database (`scriptlabel similar`, the Sequences page).
 
-The embedding (models.sequence_embedding) is fit on all sequences at query time: a few hundred
-sequences take well under a second, and it always reflects the current lines and labels.
+The embedding (models.sequence_embedding: per-component tf-idf, cosine) is fit on all sequences at
+query time: thousands of sequences take about a second, and it always reflects the current lines
+and labels.
 """
 
 from __future__ import annotations
@@ -31,16 +32,16 @@ class SimilarSequence:
                 "title": self.title, "script_id": self.script_id}
 
 
-def embed_sequences(db: Database) -> tuple[list[int], np.ndarray]:
+def embed_sequences(db: Database) -> tuple[list[int], object]:
     """(sequence ids, unit embeddings) of every sequence of every ready script."""
-    docs = [d for d in sequence_docs(db)]
+    docs = sequence_docs(db)
     if len(docs) < 2:
         return [int(d.sequence_id) for d in docs], np.zeros((len(docs), 1))
     return [int(d.sequence_id) for d in docs], SequenceEmbedder().fit_transform(docs)
 
 
 def similar_sequences(db: Database, sequence_id: int, *, n: int = 5,
-                      embedded: tuple[list[int], np.ndarray] | None = None) -> list[SimilarSequence]:
+                      embedded: tuple[list[int], object] | None = None) -> list[SimilarSequence]:
     """The `n` sequences most like `sequence_id` (cosine of embeddings), best first, never itself.
 
     `embedded` is a precomputed `embed_sequences(db)` (the app caches it until labels change).
@@ -56,7 +57,7 @@ def similar_sequences(db: Database, sequence_id: int, *, n: int = 5,
 
 
 def similar_table(db: Database, sequence_id: int, *, department: str = "overall", n: int = 5,
-                  embedded: tuple[list[int], np.ndarray] | None = None) -> pd.DataFrame:
+                  embedded: tuple[list[int], object] | None = None) -> pd.DataFrame:
     """The Sequences page's "sequences like this one": code, title, script, similarity, rating in `department`."""
     hits = similar_sequences(db, sequence_id, n=n, embedded=embedded)
     ratings = sequence_store.current_ratings(db, department=department).set_index("sequence_id")["value"]

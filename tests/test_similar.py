@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import app_builders
 from models.complexity_data import docs_from_labeled_lines
@@ -22,9 +23,11 @@ def _docs():
     return docs_from_labeled_lines(rows)
 
 
-def test_embedding_puts_like_with_like():
-    emb = SequenceEmbedder(n_components=3).fit_transform(_docs())
-    assert np.allclose(np.linalg.norm(emb, axis=1), 1.0)
+@pytest.mark.parametrize("n_components", [0, 3])
+def test_embedding_puts_like_with_like(n_components):
+    emb = SequenceEmbedder(n_components=n_components).fit_transform(_docs())
+    norms = np.sqrt(np.asarray(emb.multiply(emb).sum(1)).ravel()) if n_components == 0 else np.linalg.norm(emb, axis=1)
+    assert np.allclose(norms, 1.0)
     assert nearest(emb, 0, 1)[0][0] == 1 and nearest(emb, 2, 1)[0][0] == 3
     assert all(i != 0 for i, _ in nearest(emb, 0, 10))
 
