@@ -18,6 +18,7 @@ from sqlite_utils import Database
 from labeling.sequences import effective_labels
 from models.complexity_data import SequenceDoc, check_ratings, docs_from_labeled_lines, predict_with_uncertainty
 from models.complexity_eval import compare_models, default_factories, fit_winner
+from store import labels as label_store
 from store import models as model_store
 from store import sequences as sequence_store
 from store.db import data_dir
@@ -53,6 +54,7 @@ def train_complexity_version(db: Database, *, department: str = "overall", model
     """
     models = models or os.environ.get("SCRIPTLABEL_COMPLEXITY_MODELS", "all")
     last_rating = sequence_store.max_rating_id(db)  # the snapshot: ratings after this wait for the next run
+    last_event = label_store.max_event_id(db)  # and line labels after this, for the relabel trigger
     ratings = sequence_store.current_ratings(db, department=department)
     check_ratings(list(ratings["value"]))
     docs = {d.sequence_id: d for d in sequence_docs(db)}
@@ -80,7 +82,8 @@ def train_complexity_version(db: Database, *, department: str = "overall", model
     try:
         model_file = _save(winner, tmp / department)
         metrics = {"department": department, "n_sequences": int(len(y)), **comparison.to_dict(),
-                   "last_rating_id": int(last_rating), "became_current": bool(became_current),
+                   "last_rating_id": int(last_rating), "last_event_id": int(last_event),
+                   "became_current": bool(became_current),
                    "compared_with": None if current is None else {
                        "version": current.version, "model": current_family, "qwk_same_cv": current_qwk}}
         final = root / f"{department}-{uuid.uuid4().hex[:8]}"

@@ -65,7 +65,8 @@ def run_status_text(status: dict | None, department: str) -> str:
     """One line about the department's newest complexity run, for the Sequences page."""
     if status is None:
         return f"No {department} complexity model has been trained yet; rating sequences starts one."
-    trigger = "after new ratings" if status.get("trigger") == "auto-ratings" else f"({status.get('trigger')})"
+    trigger = {"auto-ratings": "after new ratings", "auto-relabels": "after line relabels"}.get(
+        status.get("trigger"), f"({status.get('trigger')})")
     if status["status"] in ("queued", "running"):
         return f"Training the {department} complexity models {trigger}: {status['status']}… rating goes on meanwhile."
     if status["status"] == "failed":

@@ -199,6 +199,20 @@ def ratings_since(db: Database, department: str, after_rating_id: int = 0) -> in
                       [department, after_rating_id]).fetchone()[0]
 
 
+def relabels_in_rated_sequences(db: Database, department: str, after_event_id: int = 0) -> int:
+    """Label events after `after_event_id` that may change a rated sequence's components.
+
+    Counted: undos, and labels that differ from the suggestion shown (a label that agrees with it
+    leaves the sequence's line types as they were).
+    """
+    return db.execute(
+        """SELECT COUNT(*) FROM label_events e JOIN lines l USING (line_id)
+           WHERE e.event_id > ? AND (e.action = 'undo' OR e.suggested IS NULL OR e.label != e.suggested)
+             AND l.sequence_id IN (SELECT sequence_id FROM sequence_ratings
+                                   WHERE department = ? AND value IS NOT NULL)""",
+        [after_event_id, department]).fetchone()[0]
+
+
 def max_rating_id(db: Database) -> int:
     return db.execute("SELECT COALESCE(MAX(rating_id), 0) FROM sequence_ratings").fetchone()[0]
 

@@ -46,6 +46,38 @@ def test_every_few_ratings_start_a_run_that_becomes_current(cli, db, rated):
     assert len(sequence_store.latest_sequence_predictions(db, department="fx")) == len(rated)
 
 
+def test_line_relabels_in_rated_sequences_start_a_run(cli, db, rated):
+    from labeling.training import _after_line_run, relabels_since_last_version
+    from store import labels as label_store
+    from store import scripts as script_store
+
+    train_complexity_version(db, department="fx", models="baselines")
+    lines = script_store.lines_frame(db)
+    rated_ids = set(sequence_store.current_ratings(db, department="fx")["sequence_id"])
+    inside = lines[lines["sequence_id"].isin(rated_ids)]["line_id"].tolist()
+    outside = lines[~lines["sequence_id"].isin(rated_ids)]["line_id"].tolist()
+    suggested = model_store.latest_predictions(db).set_index("line_id")["label"]
+
+    def relabel(line_id):  # a label the suggestion did not give: the line's type changes
+        label = "parenthetical" if suggested.get(line_id) != "parenthetical" else "transition"
+        label_store.add_label(db, int(line_id), label, annotator="ana")
+
+    for line_id in outside[:12]:  # unrated sequences: no reason to retrain
+        relabel(line_id)
+    label_store.add_label(db, int(inside[20]), suggested[inside[20]], annotator="ana")  # agrees: no change
+    assert relabels_since_last_version(db, "fx") == 0
+    for line_id in inside[:9]:
+        relabel(line_id)
+    assert maybe_retrain_complexity(cli.db_file, "fx", every=0, db=db) is None  # 9 of 10
+    relabel(inside[9])
+    assert relabels_since_last_version(db, "fx") == 10
+    _after_line_run(db)  # what a finished line run does
+    status = complexity_run_status(db, "fx")
+    assert status["trigger"] == "auto-relabels"
+    wait_for_run(db, status["run_id"], timeout_s=300)
+    assert relabels_since_last_version(db, "fx") == 0
+
+
 def test_too_few_ratings_start_nothing(cli, db):
     cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
     for seq in sequence_store.list_sequences(db)[:5]:
