@@ -132,7 +132,22 @@ if nav[2].button("Next sequence →", key="seq_next", disabled=position + 1 >= l
     st.session_state["seq_current"] = order[position + 1]
     st.rerun()
 
-st.caption(view.run_status_text(complexity_run_status(db, department), department))
+
+
+@st.fragment(run_every=3)
+def _run_status() -> None:
+    """The department's newest training run; reloads the page when one finishes (new predictions, new order)."""
+    status = complexity_run_status(common.db(), department)
+    st.caption(view.run_status_text(status, department))
+    seen_key = f"seq_run_seen_{department}"
+    state = None if status is None else (status["run_id"], status["status"])
+    seen = st.session_state.get(seen_key)
+    st.session_state[seen_key] = state
+    if seen is not None and state != seen and state[1] in ("done", "failed"):
+        st.rerun(scope="app")
+
+
+_run_status()
 
 lines = common.script_lines(script_id)
 text_col, pages_col = st.columns([3, 1])

@@ -89,3 +89,20 @@ def export_sequences(db: Database, fmt: str, out: str | Path, *, script_id: int 
     finally:
         tmp.unlink(missing_ok=True)
     return {"what": "sequences", "format": fmt, "out": str(out), "rows": int(len(frame))}
+
+
+def sequence_export_payload(db_path: str | Path, fmt: str, *, script_id: int | None = None,
+                            only_rated: bool = False) -> bytes:
+    """The sequence export's bytes on its own connection (a download runs outside the page script)."""
+    import tempfile
+
+    from store.db import open_db
+
+    db = open_db(db_path)
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(tmp) / f"sequences.{fmt}"
+            export_sequences(db, fmt, out, script_id=script_id, only_rated=only_rated)
+            return out.read_bytes()
+    finally:
+        db.close()

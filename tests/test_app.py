@@ -396,3 +396,18 @@ def test_sequences_page_shows_the_text_pages_similar_and_undoes(app_db):
     assert sequence_store.current_ratings(db, script_id=script_id).empty
     assert db.execute("SELECT COUNT(*) FROM sequence_ratings").fetchone()[0] == 2  # the rating and its undo
     assert not at.exception
+
+
+def test_export_page_exports_sequences(app_db):
+    db, script_id = app_db
+    sequence_store.add_rating(db, sequence_store.list_sequences(db, script_id)[0].sequence_id, 4, annotator="ana")
+    at = open_page("export")
+    at.radio(key="export_what").set_value("sequences")
+    at.run()
+    assert not at.exception
+    assert at.download_button(key="export_seq_download").label == "Download sequences csv"
+    preview = table(at, "department")
+    assert len(preview) == 4 * len(sequence_store.departments(db))
+    at.toggle(key="export_seq_rated").set_value(True)
+    at.run()
+    assert list(table(at, "department")["rating"]) == [4]
