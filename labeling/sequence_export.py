@@ -53,7 +53,7 @@ def sequence_rows(db: Database, *, script_id: int | None = None, only_rated: boo
                 annotator=table["sequence_id"].map(ratings["annotator"]),
                 rated_at=table["sequence_id"].map(ratings["created_at"]),
                 model_version=table["sequence_id"].map(version),
-                tags=table["sequence_id"].map(present).fillna(""),
+                tags=[present.get(sid, "") for sid in table["sequence_id"]],
                 **{f"lines_{label}": table[label] for label in LABELS},
             )
             frames.append(table)
