@@ -62,12 +62,11 @@ def _rate(sequence_id: int, value: int) -> None:
     _retrain()
 
 
-def _undo(sequence_id: int) -> None:
+def _undo(sequence_id: int, rating_id: int) -> None:
     undone = sequence_store.undo_rating(db, sequence_id, department=department,
-                                        annotator=common.annotator() or "anonymous")
+                                        annotator=common.annotator() or "anonymous", rating_id=rating_id)
     if undone is None:
-        st.session_state["seq_error"] = f"you have no {department} rating of this sequence to undo"
-        return
+        return  # already taken back (the click arrived twice) or nothing of yours to undo
     st.session_state["seq_current"] = sequence_id
     st.session_state["seq_undone"] = int(undone["value"])
     _retrain()
@@ -124,8 +123,10 @@ if nav[0].button("← Previous sequence", key="seq_prev", disabled=position == 0
                  help="In rating order: unrated, most uncertain first", width="stretch"):
     st.session_state["seq_current"] = order[position - 1]
     st.rerun()
-nav[1].button(f"Undo my {department} rating", key="seq_undo", on_click=_undo, args=(int(current),),
-              disabled=not has_rating, width="stretch",
+mine = sequence_store.own_rating(db, int(current), department=department,
+                                annotator=common.annotator() or "anonymous")
+nav[1].button(f"Undo my {department} rating", key="seq_undo", on_click=_undo,
+              args=(int(current), mine["rating_id"] if mine else 0), disabled=mine is None, width="stretch",
               help="Takes back your latest rating of this sequence (recorded as an undo; nothing is deleted)")
 if nav[2].button("Next sequence →", key="seq_next", disabled=position + 1 >= len(order), shortcut="Right",
                  help="In rating order: unrated, most uncertain first", width="stretch"):
@@ -168,10 +169,10 @@ with pages_col:
         st.caption("No page images (a text, Fountain or FDX script).")
 
 with st.expander("Sequences like this one", expanded=True):
-    from labeling.similar import similar_table
+    from labeling.similar import embedding_token, similar_table
 
     similar = similar_table(db, int(current), department=department, n=5,
-                            embedded=_embedded(db, common.token()))
+                            embedded=_embedded(db, embedding_token(db)))
     if similar.empty:
         st.caption("Only one sequence so far: nothing to compare with.")
     else:

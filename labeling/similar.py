@@ -40,6 +40,15 @@ def embed_sequences(db: Database) -> tuple[list[int], object]:
     return [int(d.sequence_id) for d in docs], SequenceEmbedder().fit_transform(docs)
 
 
+def embedding_token(db: Database) -> tuple:
+    """Changes when what the embeddings read changes (scripts, sequences, labels, text, line model), not on ratings."""
+    from store import models as model_store
+
+    current = model_store.current_version(db, "lines")
+    return tuple(db[table].count for table in ("scripts", "sequences", "label_events", "text_edits")) + (
+        current.version if current else 0,)
+
+
 def similar_sequences(db: Database, sequence_id: int, *, n: int = 5,
                       embedded: tuple[list[int], object] | None = None) -> list[SimilarSequence]:
     """The `n` sequences most like `sequence_id` (cosine of embeddings), best first, never itself.

@@ -144,11 +144,37 @@ def add_rating(db: Database, sequence_id: int, value: int, *, department: str = 
         raise RatingError(f"unknown department {department!r}: use one of {', '.join(departments(db))} "
                           "or add it on the Sequences page")
     get_sequence(db, sequence_id)
+    annotator = annotator or "anonymous"
     with db.atomic():
+        # A repeated key press (a rerun delivered twice) must not stack a second identical rating:
+        # an undo would then seem to do nothing. The same value again from whoever rated last is a no-op.
+        in_force = _rating_in_force(db, sequence_id, department)
+        if in_force is not None and in_force["annotator"] == annotator and in_force["value"] == value:
+            return int(in_force["rating_id"])
         cursor = db.execute(
             "INSERT INTO sequence_ratings(sequence_id, department, value, annotator, created_at) VALUES (?,?,?,?,?)",
-            [sequence_id, department, value, annotator or "anonymous", now()])
+            [sequence_id, department, value, annotator, now()])
     return int(cursor.lastrowid)
+
+
+def _rating_in_force(db: Database, sequence_id: int, department: str) -> dict | None:
+    rows = list(db.query(
+        """SELECT rating_id, value, annotator FROM sequence_ratings r
+           WHERE sequence_id = ? AND department = ? AND undoes_rating_id IS NULL
+             AND NOT EXISTS (SELECT 1 FROM sequence_ratings u WHERE u.undoes_rating_id = r.rating_id)
+           ORDER BY rating_id DESC LIMIT 1""", [sequence_id, department]))
+    return rows[0] if rows else None
+
+
+def own_rating(db: Database, sequence_id: int, *, department: str, annotator: str) -> dict | None:
+    """This annotator's latest rating of the sequence that is not undone: rating_id, value (or None)."""
+    rows = list(db.query(
+        """SELECT rating_id, value, created_at FROM sequence_ratings r
+           WHERE sequence_id = ? AND department = ? AND annotator = ? AND value IS NOT NULL
+             AND undoes_rating_id IS NULL
+             AND NOT EXISTS (SELECT 1 FROM sequence_ratings u WHERE u.undoes_rating_id = r.rating_id)
+           ORDER BY rating_id DESC LIMIT 1""", [sequence_id, department, annotator or "anonymous"]))
+    return rows[0] if rows else None
 
 
 def current_ratings(db: Database, *, department: str = "overall", script_id: int | None = None) -> pd.DataFrame:
@@ -169,28 +195,24 @@ def current_ratings(db: Database, *, department: str = "overall", script_id: int
     return pd.read_sql_query(sql, db.conn, params=params)
 
 
-def undo_rating(db: Database, sequence_id: int, *, department: str = "overall",
-                annotator: str = "anonymous") -> dict | None:
+def undo_rating(db: Database, sequence_id: int, *, department: str = "overall", annotator: str = "anonymous",
+                rating_id: int | None = None) -> dict | None:
     """Take back this annotator's latest rating of a sequence in a department by appending an undo row.
 
-    The rating before it (anyone's) is in force again. Returns the undone rating or None when there is
-    nothing of this annotator's to undo.
+    The rating before it (anyone's) is in force again. With `rating_id` (the rating the person saw),
+    exactly that rating is taken back, and a repeated request is a no-op: an undo delivered twice
+    never takes back an older rating. Returns the undone rating or None when there is nothing to undo.
     """
     get_sequence(db, sequence_id)
+    annotator = annotator or "anonymous"
     with db.atomic():
-        rows = list(db.query(
-            """SELECT rating_id, value, created_at FROM sequence_ratings r
-               WHERE sequence_id = ? AND department = ? AND annotator = ? AND value IS NOT NULL
-                 AND undoes_rating_id IS NULL
-                 AND NOT EXISTS (SELECT 1 FROM sequence_ratings u WHERE u.undoes_rating_id = r.rating_id)
-               ORDER BY rating_id DESC LIMIT 1""", [sequence_id, department, annotator or "anonymous"]))
-        if not rows:
+        target = own_rating(db, sequence_id, department=department, annotator=annotator)
+        if target is None or (rating_id is not None and target["rating_id"] != rating_id):
             return None
         db.execute(
             "INSERT INTO sequence_ratings(sequence_id, department, value, annotator, created_at, undoes_rating_id) "
-            "VALUES (?, ?, NULL, ?, ?, ?)", [sequence_id, department, annotator or "anonymous", now(),
-                                             rows[0]["rating_id"]])
-    return rows[0]
+            "VALUES (?, ?, NULL, ?, ?, ?)", [sequence_id, department, annotator, now(), target["rating_id"]])
+    return target
 
 
 def ratings_since(db: Database, department: str, after_rating_id: int = 0) -> int:

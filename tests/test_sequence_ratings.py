@@ -26,3 +26,18 @@ def test_undo_restores_the_previous_rating(db, pdf_script):
     assert rows == 5  # nothing deleted: three ratings, two undo rows
     sequence_store.add_rating(db, sid, 3, annotator="ana")
     assert _rating(db, sid) == 3
+
+
+def test_repeated_rating_and_repeated_undo_are_no_ops(db, pdf_script):
+    sid = sequence_store.list_sequences(db, pdf_script)[0].sequence_id
+    first = sequence_store.add_rating(db, sid, 2, annotator="ana")
+    second = sequence_store.add_rating(db, sid, 4, annotator="ana")
+    assert sequence_store.add_rating(db, sid, 4, annotator="ana") == second  # the same key twice
+    assert db.execute("SELECT COUNT(*) FROM sequence_ratings").fetchone()[0] == 2
+    assert sequence_store.undo_rating(db, sid, annotator="ana", rating_id=second)["value"] == 4
+    assert sequence_store.undo_rating(db, sid, annotator="ana", rating_id=second) is None  # delivered twice
+    assert _rating(db, sid) == 2
+    assert sequence_store.own_rating(db, sid, department="overall", annotator="ana")["rating_id"] == first
+    sequence_store.add_rating(db, sid, 5, annotator="bob")
+    assert sequence_store.add_rating(db, sid, 2, annotator="ana") != first  # ana again after bob: recorded
+    assert _rating(db, sid) == 2
