@@ -226,7 +226,10 @@ def validate(db: Database, path: Path, records: list[dict], *, default_annotator
         try:
             label = LineLabel.parse(str(label)).value
         except UnknownLabelError:
-            raise LabelImportError(f"{where}: unknown label {label!r}; use one of {', '.join(LABELS)}") from None
+            hint = (" (a --scheme seed export: its S/C/D/O labels cannot be imported; export with --scheme full)"
+                    if str(label) in {"S", "C", "D", "O"} else "")
+            raise LabelImportError(f"{where}: unknown label {label!r}; use one of {', '.join(LABELS)}{hint}"
+                                   ) from None
         title = record.get("script_title", meta.get("script_title"))
         text = record.get("text", meta.get("text") if not _prodigy(record) else record.get("text"))
         line_id = resolver.resolve(

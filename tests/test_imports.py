@@ -101,6 +101,7 @@ def test_minimal_csv_and_prodigy_jsonl(tmp_path, db, text_script):
     ("line_id,text,label\n{0},not the text,action\n", "row 1: line {0} reads"),
     ("script_title,line_no,label\nNo Such Film,3,action\n", "row 1: no script titled 'No Such Film'"),
     ("line_id,annotator\n{0},ana\n", "no label column"),
+    ("line_id,label\n{0},S\n", "export with --scheme full"),
 ])
 def test_bad_rows_stop_the_whole_import(tmp_path, cli, db, db_path, text_script, body, message):
     ids = list(script_store.lines_frame(db, text_script)["line_id"])
