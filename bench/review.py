@@ -9,7 +9,8 @@ MovieParse movies only, then runs the product's review path on the held-out movi
 adapters grouped by movie (`labeling.review.out_of_fold_proba`), confident learning, the ranking of
 `review_queue` (flagged lines only, by self-confidence over the mean of base and out-of-fold adapter
 probabilities). Flipped labels go to a uniformly drawn other label. Also reported: the same ranking
-over the base probabilities alone and over the out-of-fold adapter alone.
+over the base probabilities alone and over the out-of-fold adapter alone, and the review probabilities
+ranked by the normalized margin p(suggested) − p(given) instead of self-confidence.
 Prints JSON on stdout; progress on stderr.
 """
 
@@ -58,10 +59,13 @@ def flip(y: np.ndarray, rate: float, rng: np.random.Generator) -> tuple[np.ndarr
     return noisy, chosen
 
 
-def top_k_scores(proba: np.ndarray, noisy: np.ndarray, flipped: np.ndarray) -> dict:
+def top_k_scores(proba: np.ndarray, noisy: np.ndarray, flipped: np.ndarray, *, margin: bool = False) -> dict:
     labeled = np.flatnonzero([isinstance(v, str) for v in noisy])
     given = np.array([LABEL_INDEX[v] for v in noisy[labeled]])
-    flagged, _, score = confident_errors(proba[labeled], given)
+    flagged, suggested, score = confident_errors(proba[labeled], given)
+    if margin:  # the normalized margin p(suggested) − p(given) instead of self-confidence
+        rows = np.arange(len(given))
+        score = proba[labeled][rows, suggested] - proba[labeled][rows, given]
     queue = labeled[rank(flagged, score)]
     out = {"flips": int(len(flipped)), "queue_length": int(len(queue))}
     truth = set(int(i) for i in flipped)
@@ -103,14 +107,16 @@ def main() -> None:
             proba = out_of_fold_proba(base, frame, noisy, groups, outputs=outputs)
             results.append({"rate": rate, "seed": seed, "model": "review",
                             **top_k_scores(review_proba(outputs.proba, proba), noisy, flipped)})
+            results.append({"rate": rate, "seed": seed, "model": "review_ranked_by_margin",
+                            **top_k_scores(review_proba(outputs.proba, proba), noisy, flipped, margin=True)})
             results.append({"rate": rate, "seed": seed, "model": "oof_adapter_only",
                             **top_k_scores(proba, noisy, flipped)})
             results.append({"rate": rate, "seed": seed, "model": "base_only",
                             **top_k_scores(outputs.proba, noisy, flipped)})
-            log(f"rate {rate} seed {seed}: {results[-3]}")
+            log(f"rate {rate} seed {seed}: {results[-4]}")
     summary = {}
     for rate in (0.02, 0.05):
-        for model in ("review", "base_only", "oof_adapter_only"):
+        for model in ("review", "review_ranked_by_margin", "base_only", "oof_adapter_only"):
             rows = [r for r in results if r["rate"] == rate and r["model"] == model]
             summary[f"{model}@{rate}"] = {key: round(float(np.mean([r[key] for r in rows])), 4) for key in
                                           ("flips", "queue_length", "precision_at_1x", "recall_at_1x",
