@@ -1,4 +1,5 @@
-"""Export: the labeled lines as CSV, JSONL, Parquet, Fountain or CoNLL, filtered."""
+"""Export: the labeled lines as CSV, JSONL, Parquet, Fountain or CoNLL, filtered; or the sequences
+(one row per sequence × department) as CSV, JSONL or Parquet."""
 
 from __future__ import annotations
 
@@ -14,6 +15,26 @@ from store.scripts import get_script
 st.title("Export")
 db = common.db()
 settings = common.settings()
+what = st.radio("Rows", ["lines", "sequences"], key="export_what", horizontal=True,
+                format_func={"lines": "one per line", "sequences": "one per sequence × department"}.get)
+if what == "sequences":
+    from labeling.sequence_export import SEQUENCE_FORMATS, sequence_export_payload, sequence_rows
+
+    options = st.columns(3)
+    fmt = options[0].selectbox("Format", SEQUENCE_FORMATS, key="export_seq_format")
+    with options[1]:
+        script_id = common.script_picker(allow_all=True, key="export_seq_script")
+    only_rated = options[2].toggle("Only rated rows", key="export_seq_rated")
+    frame = sequence_rows(db, script_id=script_id, only_rated=only_rated)
+    st.caption(f"{len(frame)} rows · {frame['rating'].notna().sum()} rated")
+    title = get_script(db, script_id)["title"] if script_id is not None else None
+    st.download_button(
+        f"Download sequences {fmt}", type="primary", key="export_seq_download", on_click="ignore",
+        data=functools.partial(sequence_export_payload, settings.db_path, fmt, script_id=script_id,
+                               only_rated=only_rated),
+        file_name="sequences-" + support.export_file_name(fmt, script_title=title), mime=support.EXPORT_MIME[fmt])
+    st.dataframe(frame.head(50), hide_index=True, key="export_seq_preview")
+    st.stop()
 options = st.columns(4)
 fmt = options[0].selectbox("Format", list(WRITERS), key="export_format")
 with options[1]:

@@ -1,4 +1,5 @@
-"""Sequences: list, merge, split, rename; complexity per department with keys 1–5; predictions."""
+"""Sequences: the sequence as a screenplay with its pages, complexity per department with keys 1–5 (undoable),
+similar sequences, the department's training run; list, merge, split, rename."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import streamlit as st
 
 from app_pages import common
 from labeling import app_support as support
+from labeling import sequence_view as view
+from labeling.training import complexity_run_status
 from store import sequences as sequence_store
 from store.types import LABELS, ScriptlabelError
 
@@ -37,6 +40,17 @@ order = support.rating_order(table)
 by_id = table.set_index("sequence_id")
 
 
+def _retrain() -> None:
+    """Every few ratings, the department's models retrain in a background worker (never blocks rating)."""
+    from labeling.training import maybe_retrain_complexity
+
+    try:
+        maybe_retrain_complexity(common.settings().db_path, department, every=common.settings().rate_retrain_every,
+                                 db=db)
+    except ScriptlabelError as exc:
+        st.session_state["seq_error"] = f"could not start training: {exc}"
+
+
 def _rate(sequence_id: int, value: int) -> None:
     try:
         sequence_store.add_rating(db, sequence_id, value, department=department,
@@ -45,6 +59,24 @@ def _rate(sequence_id: int, value: int) -> None:
         st.session_state["seq_error"] = str(exc)
         return
     st.session_state["seq_current"] = support.next_unrated(table, after=sequence_id) or sequence_id
+    _retrain()
+
+
+def _undo(sequence_id: int, rating_id: int) -> None:
+    undone = sequence_store.undo_rating(db, sequence_id, department=department,
+                                        annotator=common.annotator() or "anonymous", rating_id=rating_id)
+    if undone is None:
+        return  # already taken back (the click arrived twice) or nothing of yours to undo
+    st.session_state["seq_current"] = sequence_id
+    st.session_state["seq_undone"] = int(undone["value"])
+    _retrain()
+
+
+@st.cache_resource(max_entries=2, show_spinner="Comparing sequences…")
+def _embedded(_db, token: tuple):
+    from labeling.similar import embed_sequences
+
+    return embed_sequences(_db)
 
 
 def _edit(action, *args, **kwargs) -> None:
@@ -56,6 +88,8 @@ def _edit(action, *args, **kwargs) -> None:
 
 if error := st.session_state.pop("seq_error", None):
     st.error(error)
+if (undone := st.session_state.pop("seq_undone", None)) is not None:
+    st.toast(f"rating {undone} taken back")
 
 current = st.session_state.get("seq_current")
 if current not in by_id.index:
@@ -76,19 +110,75 @@ if has_prediction:
 else:
     info[3].metric("Predicted", "—", help="Train a complexity model on the Models page (needs rated sequences).")
 st.caption("Characters: " + (seq["characters"] or "none"))
+st.caption(f"Rate its {department} complexity (keys 1–5):")
 rate = st.columns(5)
 for value in range(1, 6):
-    rate[value - 1].button(str(value), key=f"rate_{value}", shortcut=str(value), on_click=_rate,
+    rate[value - 1].button(view.RATING_NAMES[value], key=f"rate_{value}", shortcut=str(value), on_click=_rate,
                            args=(int(current), value), width="stretch",
+                           help=f"Rate {seq['code']} {value} for {department} and go to the next unrated sequence",
                            type="primary" if has_rating and int(seq["rating"]) == value else "secondary")
-nav = st.columns(2)
+nav = st.columns(3)
 position = order.index(int(current))
-if nav[0].button("Previous in rating order", key="seq_prev", disabled=position == 0, shortcut="Left"):
+if nav[0].button("← Previous sequence", key="seq_prev", disabled=position == 0, shortcut="Left",
+                 help="In rating order: unrated, most uncertain first", width="stretch"):
     st.session_state["seq_current"] = order[position - 1]
     st.rerun()
-if nav[1].button("Next in rating order", key="seq_next", disabled=position + 1 >= len(order), shortcut="Right"):
+mine = sequence_store.own_rating(db, int(current), department=department,
+                                annotator=common.annotator() or "anonymous")
+nav[1].button(f"Undo my {department} rating", key="seq_undo", on_click=_undo,
+              args=(int(current), mine["rating_id"] if mine else 0), disabled=mine is None, width="stretch",
+              help="Takes back your latest rating of this sequence (recorded as an undo; nothing is deleted)")
+if nav[2].button("Next sequence →", key="seq_next", disabled=position + 1 >= len(order), shortcut="Right",
+                 help="In rating order: unrated, most uncertain first", width="stretch"):
     st.session_state["seq_current"] = order[position + 1]
     st.rerun()
+
+
+
+@st.fragment(run_every=3)
+def _run_status() -> None:
+    """The department's newest training run; reloads the page when one finishes (new predictions, new order)."""
+    status = complexity_run_status(common.db(), department)
+    st.caption(view.run_status_text(status, department))
+    seen_key = f"seq_run_seen_{department}"
+    state = None if status is None else (status["run_id"], status["status"])
+    seen = st.session_state.get(seen_key)
+    st.session_state[seen_key] = state
+    if seen is not None and state != seen and state[1] in ("done", "failed"):
+        st.rerun(scope="app")
+
+
+_run_status()
+
+lines = common.script_lines(script_id)
+text_col, pages_col = st.columns([3, 1])
+with text_col:
+    st.markdown("**The sequence, as a screenplay**")
+    text = view.screenplay_text(lines, first_line_no=int(seq["first_line_no"]), last_line_no=int(seq["last_line_no"]))
+    # A code block shows the script's text verbatim: never rendered as Markdown or HTML.
+    st.code(text or "(no lines)", language=None, height=420, wrap_lines=False)
+with pages_col:
+    own_pages = lines.loc[lines["sequence_id"] == int(current), "page"]
+    images = view.page_images(common.pages(script_id), int(own_pages.min()), int(own_pages.max())) \
+        if len(own_pages) else []
+    if images:
+        st.image([path for _, path in images[:6]], caption=[f"page {n}" for n, _ in images[:6]], width=150)
+        if len(images) > 6:
+            st.caption(f"and {len(images) - 6} more pages")
+    else:
+        st.caption("No page images (a text, Fountain or FDX script).")
+
+with st.expander("Sequences like this one", expanded=True):
+    from labeling.similar import embedding_token, similar_table
+
+    similar = similar_table(db, int(current), department=department, n=5,
+                            embedded=_embedded(db, embedding_token(db)))
+    if similar.empty:
+        st.caption("Only one sequence so far: nothing to compare with.")
+    else:
+        st.dataframe(similar.drop(columns=["sequence_id"]), hide_index=True, key="seq_similar",
+                     column_config={"similarity": st.column_config.ProgressColumn(min_value=0.0, max_value=1.0,
+                                                                                   format="%.2f")})
 
 with st.expander("Breakdown tags (multi-label: crowd, water, fire, …)"):
     tags_now = support.sequence_tags(db, int(current))

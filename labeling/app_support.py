@@ -49,6 +49,7 @@ class AppSettings:
     sample_path: Path = SAMPLE_PDF
     retrain_every: int = 10
     batch_size: int = 20
+    rate_retrain_every: int = 5  # new ratings in a department before its complexity models retrain (0 = never)
 
 
 _CLI_WORDS = re.compile(r"`scriptlabel\b|\bscriptlabel \w+|(?<![\w-])--[a-z]")
@@ -74,14 +75,17 @@ def app_message(message: str) -> str:
 
 
 def settings_from_env(env: Mapping[str, str]) -> AppSettings:
-    """The app's settings from the environment (SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY)."""
+    """The app's settings from the environment (SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY,
+    SCRIPTLABEL_RATE_RETRAIN_EVERY)."""
     from store.db import DEFAULT_DB
 
     every = env.get("SCRIPTLABEL_RETRAIN_EVERY", "")
+    rate_every = env.get("SCRIPTLABEL_RATE_RETRAIN_EVERY", "")
     return AppSettings(
         db_path=Path(env.get("SCRIPTLABEL_DB") or DEFAULT_DB),
         load_sample=env.get("SCRIPTLABEL_SAMPLE", "1") != "0",
         retrain_every=int(every) if every.strip().isdigit() else 10,
+        rate_retrain_every=int(rate_every) if rate_every.strip().isdigit() else 5,
     )
 
 

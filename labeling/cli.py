@@ -129,22 +129,46 @@ def sequences(ctx, script_id):
 
 @cli.command()
 @click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "fountain", "conll"]), required=True,
-              help="Dataset format.")
+              help="Dataset format (sequences: csv, jsonl or parquet).")
 @click.option("--out", "out", type=click.Path(), required=True, help="File to write.")
+@click.option("--what", type=click.Choice(["lines", "sequences"]), default="lines", show_default=True,
+              help="lines = one row per line; sequences = one row per sequence × department "
+                   "(rating, annotator, prediction, uncertainty, tags).")
 @click.option("--script", "script_id", type=int, default=None, help="Only this script.")
-@click.option("--only-human", is_flag=True, help="Only lines a person labeled.")
+@click.option("--only-human", is_flag=True, help="Only lines a person labeled (sequences: only rated rows).")
 @click.option("--scheme", type=click.Choice(["full", "seed"]), default="full", show_default=True,
-              help="full = 7 labels; seed = the study's S/C/D/O.")
+              help="full = 7 labels; seed = the study's S/C/D/O (lines only).")
 @click.pass_context
 @handle_errors
-def export(ctx, fmt, out, script_id, only_human, scheme):
-    """Export labeled lines as a dataset; prints {"format", "out", "rows"}."""
+def export(ctx, fmt, out, what, script_id, only_human, scheme):
+    """Export labeled lines (or sequences) as a dataset; prints {"format", "out", "rows"}."""
     from labeling.export import ExportError, export_dataset
 
     out_path = Path(out)
     if not out_path.parent.exists():
         raise ExportError(f"{out_path.parent}: no such directory; create it first (mkdir -p {out_path.parent})")
+    if what == "sequences":
+        from labeling.sequence_export import export_sequences
+
+        if scheme != "full":
+            raise ExportError("--scheme applies to line exports; drop it with --what sequences")
+        _emit(export_sequences(_db(ctx), fmt, out_path, script_id=script_id, only_rated=only_human))
+        return
     _emit(export_dataset(_db(ctx), fmt, out_path, script_id=script_id, only_human=only_human, scheme=scheme))
+
+
+@cli.command("import")
+@click.argument("path", type=click.Path())
+@click.option("--annotator", default="import", show_default=True,
+              help="Annotator for rows that name none (e.g. a file without an annotator column).")
+@click.pass_context
+@handle_errors
+def import_(ctx, path, annotator):
+    """Import human labels (CSV/JSONL/Parquet export columns line_id, label, annotator; or script_title +
+    line_no; or Prodigy JSONL): every row checked first, then all written or none. Prints one JSON report."""
+    from labeling.imports import import_labels
+
+    _emit(import_labels(_db(ctx, create=False), path, default_annotator=annotator).as_json())
 
 
 @cli.command()
@@ -228,8 +252,9 @@ def predict(ctx, script_id):
 @cli.command()
 @click.option("--script", "script_id", type=int, default=None, help="Only this script.")
 @click.option("--n", "n", type=click.IntRange(1, 100000), default=20, show_default=True, help="How many items.")
-@click.option("--strategy", type=click.Choice(["margin", "entropy", "least_confidence", "random"]),
-              default="margin", show_default=True, help="How to rank unlabeled lines.")
+@click.option("--strategy", type=click.Choice(["margin", "entropy", "least_confidence", "random", "review"]),
+              default="margin", show_default=True,
+              help="How to rank unlabeled lines; review = people's labels the model confidently contradicts.")
 @click.option("--random-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of items drawn at random (keeps labels usable for unbiased evaluation).")
 @click.option("--seed", type=int, default=None, help="Random seed (for reproducible queues).")
@@ -243,6 +268,19 @@ def queue(ctx, script_id, n, strategy, random_share, seed):
     db = _db(ctx, create=False)
     if script_id is not None:
         get_script(db, script_id)
+    if strategy == "review":
+        from labeling.review import review_candidates
+
+        candidates = review_candidates(db, script_id)
+        if not candidates:
+            from labeling.strategies import EmptyPoolError
+
+            raise EmptyPoolError("no label is confidently contradicted by the model (or every such label was "
+                                 "reviewed): nothing to review")
+        for candidate in candidates[:n]:
+            _emit({**candidate.as_queue_item().as_json(), "label": candidate.given,
+                   "score": round(candidate.score, 4)})
+        return
     for item in build_queue(db, script_id=script_id, strategy=strategy, n=n, random_share=random_share, seed=seed):
         _emit(item.as_json())
 
@@ -293,6 +331,38 @@ def evaluate(ctx, folds):
     from labeling.line_training import evaluate_lines
 
     _emit(evaluate_lines(_db(ctx, create=False), folds=folds))
+
+
+@cli.command()
+@click.argument("line_id", type=int)
+@click.option("--confirm", "confirm", is_flag=True, help="Keep the line's current label.")
+@click.option("--fix", "fix", default=None, help="Replace the label with this one.")
+@click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who reviews (default: $USER).")
+@click.pass_context
+@handle_errors
+def review(ctx, line_id, confirm, fix, annotator):
+    """Record a review decision on a label from `queue --strategy review`: --confirm or --fix LABEL."""
+    from labeling.review import confirm_label, fix_label
+
+    if confirm == (fix is not None):
+        raise ScriptlabelError("give exactly one of --confirm or --fix LABEL")
+    db = _db(ctx, create=False)
+    _emit(confirm_label(db, line_id, annotator=annotator) if confirm else
+          fix_label(db, line_id, fix, annotator=annotator))
+
+
+@cli.command()
+@click.argument("sequence_id", type=int)
+@click.option("--n", "n", type=click.IntRange(1, 1000), default=5, show_default=True, help="How many neighbours.")
+@click.pass_context
+@handle_errors
+def similar(ctx, sequence_id, n):
+    """Sequences most like this one (tf-idf + SVD over their components), as JSON lines
+    {sequence_id, score, code, title, script_id}; never the sequence itself."""
+    from labeling.similar import similar_sequences
+
+    for hit in similar_sequences(_db(ctx, create=False), sequence_id, n=n):
+        _emit(hit.as_json())
 
 
 def main() -> None:

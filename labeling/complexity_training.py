@@ -18,6 +18,7 @@ from sqlite_utils import Database
 from labeling.sequences import effective_labels
 from models.complexity_data import SequenceDoc, check_ratings, docs_from_labeled_lines, predict_with_uncertainty
 from models.complexity_eval import compare_models, default_factories, fit_winner
+from store import labels as label_store
 from store import models as model_store
 from store import sequences as sequence_store
 from store.db import data_dir
@@ -44,7 +45,16 @@ def sequence_docs(db: Database, script_id: int | None = None) -> list[SequenceDo
 
 def train_complexity_version(db: Database, *, department: str = "overall", models: str | None = None
                              ) -> tuple[int, int, dict]:
+    """Compare the models by grouped CV on a snapshot of the ratings, save the winner as a new version.
+
+    The new version becomes current only if its cross-validated QWK is at least that of the current
+    version's model family under the same folds (the family is added to the comparison when the
+    model set would leave it out); otherwise it is kept as a non-current version and the suggestions
+    stay those of the current one. `metrics["became_current"]` says which.
+    """
     models = models or os.environ.get("SCRIPTLABEL_COMPLEXITY_MODELS", "all")
+    last_rating = sequence_store.max_rating_id(db)  # the snapshot: ratings after this wait for the next run
+    last_event = label_store.max_event_id(db)  # and line labels after this, for the relabel trigger
     ratings = sequence_store.current_ratings(db, department=department)
     check_ratings(list(ratings["value"]))
     docs = {d.sequence_id: d for d in sequence_docs(db)}
@@ -52,24 +62,40 @@ def train_complexity_version(db: Database, *, department: str = "overall", model
     rated_docs = [docs[s] for s in rated["sequence_id"]]
     y = rated["value"].to_numpy()
     factories = default_factories(nets=models != "baselines")
+    current = model_store.current_version(db, "complexity", department)
+    current_family = current.metrics.get("winner") if current is not None else None
+    if current_family and current_family not in factories:
+        factories = {**factories, **{k: f for k, f in default_factories(nets=True).items() if k == current_family}}
     comparison = compare_models(rated_docs, y, factories, script_ids=list(rated["script_id"]),
                                 n_splits=5)
     winner = fit_winner(comparison, rated_docs, y, factories)
+    became_current, current_qwk = True, None
+    if current is not None:
+        family = comparison.cv.get(current_family) if current_family else None
+        current_qwk = family.metrics["qwk"] if family is not None else None
+        became_current = current_qwk is not None and \
+            comparison.cv[comparison.winner].metrics["qwk"] >= current_qwk - 1e-9
 
     root = data_dir(db) / "models" / "complexity"
     tmp = root / f".tmp-{uuid.uuid4().hex}"
     tmp.mkdir(parents=True)
     try:
         model_file = _save(winner, tmp / department)
-        metrics = {"department": department, "n_sequences": int(len(y)), **comparison.to_dict()}
+        metrics = {"department": department, "n_sequences": int(len(y)), **comparison.to_dict(),
+                   "last_rating_id": int(last_rating), "last_event_id": int(last_event),
+                   "became_current": bool(became_current),
+                   "compared_with": None if current is None else {
+                       "version": current.version, "model": current_family, "qwk_same_cv": current_qwk}}
         final = root / f"{department}-{uuid.uuid4().hex[:8]}"
         tmp.rename(final)  # complete on disk before it can become current
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     version = model_store.register_version(db, kind="complexity", department=department,
-                                           path=str(final / model_file.name), metrics=metrics, n_labels=int(len(y)))
-    predict_sequences(db, version=version, department=department, model=winner, docs=list(docs.values()))
+                                           path=str(final / model_file.name), metrics=metrics, n_labels=int(len(y)),
+                                           make_current=became_current)
+    if became_current:
+        predict_sequences(db, version=version, department=department, model=winner, docs=list(docs.values()))
     return version, int(len(y)), metrics
 
 

@@ -21,6 +21,10 @@ from store.db import data_dir, open_db
 from store.types import ScriptlabelError
 
 DEFAULT_RETRAIN_EVERY = 10
+DEFAULT_RATE_RETRAIN_EVERY = 5  # new ratings in a department before its complexity models retrain
+DEFAULT_RELABEL_RETRAIN_EVERY = 10  # line relabels inside rated sequences before they retrain
+RATINGS_TRIGGER = "auto-ratings"
+RELABELS_TRIGGER = "auto-relabels"
 FAILED_BACKOFF_S = 120.0
 
 
@@ -131,6 +135,87 @@ def maybe_retrain(db_path: str | Path, *, every: int = DEFAULT_RETRAIN_EVERY, db
     return request_training(db_path, kind="lines", trigger="auto")
 
 
+def _last_snapshot(db: Database, department: str) -> tuple[int, int]:
+    """(last rating id, last label event id) read by the department's newest complexity version."""
+    rating, event = 0, 0
+    for row in model_store.list_versions(db, "complexity"):
+        if row["department"] == department:
+            metrics = row["metrics"] if isinstance(row["metrics"], dict) else {}
+            rating = max(rating, int(metrics.get("last_rating_id", 0) or 0))
+            event = max(event, int(metrics.get("last_event_id", 0) or 0))
+    return rating, event
+
+
+def ratings_since_last_version(db: Database, department: str) -> int:
+    """Rating events (ratings and undos) in `department` since its newest complexity version was trained."""
+    from store import sequences as sequence_store
+
+    return sequence_store.ratings_since(db, department, _last_snapshot(db, department)[0])
+
+
+def relabels_since_last_version(db: Database, department: str) -> int:
+    """Line relabels inside rated sequences since the department's newest complexity version."""
+    from store import sequences as sequence_store
+
+    return sequence_store.relabels_in_rated_sequences(db, department, _last_snapshot(db, department)[1])
+
+
+def maybe_retrain_complexity(db_path: str | Path, department: str, *, every: int = DEFAULT_RATE_RETRAIN_EVERY,
+                             relabel_every: int = DEFAULT_RELABEL_RETRAIN_EVERY, db: Database | None = None
+                             ) -> int | None:
+    """Start a complexity run for `department` once `every` new ratings arrived since its last version,
+    or `relabel_every` line labels changed the components of rated sequences (0 = never for either).
+
+    Nothing starts while a run of that department is active, while there are too few ratings to train
+    on (a run would only fail), or shortly after a failed run. Returns the run id or None.
+    """
+    from models.complexity_data import TooFewRatingsError, check_ratings
+    from store import sequences as sequence_store
+
+    db = db or open_db(db_path)
+    by_ratings = every > 0 and ratings_since_last_version(db, department) >= every
+    by_relabels = relabel_every > 0 and relabels_since_last_version(db, department) >= relabel_every
+    if not (by_ratings or by_relabels):
+        return None
+    if [r for r in model_store.active_runs(db, "complexity") if r["department"] == department]:
+        return None
+    try:
+        check_ratings(list(sequence_store.current_ratings(db, department=department)["value"]))
+    except TooFewRatingsError:
+        return None
+    recent = [r for r in model_store.list_runs(db, kind="complexity", limit=20) if r["department"] == department]
+    if recent and recent[0]["status"] == "failed" and _age_s(recent[0]["finished_at"]) < FAILED_BACKOFF_S:
+        return None
+    return request_training(db_path, kind="complexity", trigger=RATINGS_TRIGGER if by_ratings else RELABELS_TRIGGER,
+                            department=department)
+
+
+def _after_line_run(db: Database) -> None:
+    """A new line model re-derives line types: departments whose rated sequences changed enough retrain."""
+    from store import sequences as sequence_store
+    from store.db import db_file
+
+    path = db_file(db)
+    if path is None:
+        return
+    for department in sequence_store.departments(db):
+        try:
+            maybe_retrain_complexity(path, department, every=0, db=db)
+        except ScriptlabelError:
+            pass  # the line run succeeded; a complexity run that cannot start is retried on the next one
+
+
+def complexity_run_status(db: Database, department: str) -> dict | None:
+    """The newest complexity run of a department: status, trigger, times, version, error (or None)."""
+    reap_dead_runs(db)
+    runs = [r for r in model_store.list_runs(db, kind="complexity", limit=50) if r["department"] == department]
+    if not runs:
+        return None
+    run = runs[0]
+    return {key: run.get(key) for key in ("run_id", "status", "trigger", "requested_at", "finished_at", "version",
+                                          "error", "metrics")}
+
+
 def execute_run(db: Database, run_id: int) -> dict:
     """Run a queued training run in this process (what the worker does). Returns the finished run."""
     run = model_store.get_run(db, run_id)
@@ -148,12 +233,19 @@ def execute_run(db: Database, run_id: int) -> dict:
         else:
             from labeling.complexity_training import train_complexity_version
 
-            version, n_labels, metrics = train_complexity_version(db, department=run["department"] or "overall")
+            # Rating-triggered runs compare the fast models (plus the current version's family): seconds,
+            # not minutes, on every few ratings. Manual runs follow SCRIPTLABEL_COMPLEXITY_MODELS.
+            models = os.environ.get("SCRIPTLABEL_AUTO_COMPLEXITY_MODELS", "baselines") \
+                if run["trigger"] in (RATINGS_TRIGGER, RELABELS_TRIGGER) else None
+            version, n_labels, metrics = train_complexity_version(db, department=run["department"] or "overall",
+                                                                  models=models)
     except BaseException as exc:
         model_store.fail_run(db, run_id, error=f"{type(exc).__name__}: {exc}", duration_s=time.monotonic() - started)
         raise
     model_store.finish_run(db, run_id, version=version, n_labels=n_labels, metrics=metrics,
                            duration_s=time.monotonic() - started)
+    if run["kind"] == "lines":
+        _after_line_run(db)
     return model_store.get_run(db, run_id)
 
 

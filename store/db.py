@@ -81,6 +81,12 @@ def data_dir(db: Database) -> Path:
     return base
 
 
+def db_file(db: Database) -> Path | None:
+    """The file behind a connection (None for an in-memory database)."""
+    row = db.execute("PRAGMA database_list").fetchone()
+    return Path(row[2]) if row and row[2] else None
+
+
 def now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
 

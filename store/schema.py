@@ -226,7 +226,44 @@ def m0100_label_events_from_clients(db: Database) -> None:
     )
 
 
+@migrations(name="0300_review_outcomes")
+def m0300_review_outcomes(db: Database) -> None:
+    _execute_all(
+        db,
+        """
+        -- What a reviewer decided about a label the model contradicted (append-only): `confirmed` keeps
+        -- the label, `fixed` came with a new label event. A line leaves the review queue once the
+        -- outcome's label is its current label.
+        CREATE TABLE review_outcomes (
+            outcome_id INTEGER PRIMARY KEY,
+            line_id INTEGER NOT NULL REFERENCES lines(line_id) ON DELETE CASCADE,
+            outcome TEXT NOT NULL CHECK (outcome IN ('confirmed', 'fixed')),
+            label TEXT NOT NULL,             -- the label the line has after the review
+            previous_label TEXT,             -- the label that was reviewed
+            suggested TEXT,                  -- what the review model proposed
+            annotator TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX review_outcomes_line ON review_outcomes(line_id, outcome_id);
+        """
+    )
+
+
 @migrations(name="0101_predictions_by_margin")
 def m0101_predictions_by_margin(db: Database) -> None:
     # "The most uncertain lines of the whole library" as an indexed read, not a scan of every line.
     db.execute("CREATE INDEX IF NOT EXISTS predictions_margin ON predictions(version, margin)")
+
+
+@migrations(name="0300_rating_undo")
+def m0300_rating_undo(db: Database) -> None:
+    # An undo is a row with value NULL pointing at the rating it takes back; the rating before it
+    # (if any) is in force again. A NULL row without undoes_rating_id still clears the rating.
+    _execute_all(
+        db,
+        """
+        ALTER TABLE sequence_ratings ADD COLUMN undoes_rating_id INTEGER;
+        CREATE INDEX sequence_ratings_undoes ON sequence_ratings(undoes_rating_id)
+            WHERE undoes_rating_id IS NOT NULL;
+        """
+    )

@@ -144,11 +144,37 @@ def add_rating(db: Database, sequence_id: int, value: int, *, department: str = 
         raise RatingError(f"unknown department {department!r}: use one of {', '.join(departments(db))} "
                           "or add it on the Sequences page")
     get_sequence(db, sequence_id)
+    annotator = annotator or "anonymous"
     with db.atomic():
+        # A repeated key press (a rerun delivered twice) must not stack a second identical rating:
+        # an undo would then seem to do nothing. The same value again from whoever rated last is a no-op.
+        in_force = _rating_in_force(db, sequence_id, department)
+        if in_force is not None and in_force["annotator"] == annotator and in_force["value"] == value:
+            return int(in_force["rating_id"])
         cursor = db.execute(
             "INSERT INTO sequence_ratings(sequence_id, department, value, annotator, created_at) VALUES (?,?,?,?,?)",
-            [sequence_id, department, value, annotator or "anonymous", now()])
+            [sequence_id, department, value, annotator, now()])
     return int(cursor.lastrowid)
+
+
+def _rating_in_force(db: Database, sequence_id: int, department: str) -> dict | None:
+    rows = list(db.query(
+        """SELECT rating_id, value, annotator FROM sequence_ratings r
+           WHERE sequence_id = ? AND department = ? AND undoes_rating_id IS NULL
+             AND NOT EXISTS (SELECT 1 FROM sequence_ratings u WHERE u.undoes_rating_id = r.rating_id)
+           ORDER BY rating_id DESC LIMIT 1""", [sequence_id, department]))
+    return rows[0] if rows else None
+
+
+def own_rating(db: Database, sequence_id: int, *, department: str, annotator: str) -> dict | None:
+    """This annotator's latest rating of the sequence that is not undone: rating_id, value (or None)."""
+    rows = list(db.query(
+        """SELECT rating_id, value, created_at FROM sequence_ratings r
+           WHERE sequence_id = ? AND department = ? AND annotator = ? AND value IS NOT NULL
+             AND undoes_rating_id IS NULL
+             AND NOT EXISTS (SELECT 1 FROM sequence_ratings u WHERE u.undoes_rating_id = r.rating_id)
+           ORDER BY rating_id DESC LIMIT 1""", [sequence_id, department, annotator or "anonymous"]))
+    return rows[0] if rows else None
 
 
 def current_ratings(db: Database, *, department: str = "overall", script_id: int | None = None) -> pd.DataFrame:
@@ -160,10 +186,57 @@ def current_ratings(db: Database, *, department: str = "overall", script_id: int
         FROM sequence_ratings r JOIN sequences s USING (sequence_id)
         WHERE r.department = ? {where}
           AND r.rating_id = (SELECT MAX(rating_id) FROM sequence_ratings r2
-                             WHERE r2.sequence_id = r.sequence_id AND r2.department = r.department)
+                             WHERE r2.sequence_id = r.sequence_id AND r2.department = r.department
+                               AND r2.undoes_rating_id IS NULL
+                               AND NOT EXISTS (SELECT 1 FROM sequence_ratings u
+                                               WHERE u.undoes_rating_id = r2.rating_id))
           AND r.value IS NOT NULL
     """
     return pd.read_sql_query(sql, db.conn, params=params)
+
+
+def undo_rating(db: Database, sequence_id: int, *, department: str = "overall", annotator: str = "anonymous",
+                rating_id: int | None = None) -> dict | None:
+    """Take back this annotator's latest rating of a sequence in a department by appending an undo row.
+
+    The rating before it (anyone's) is in force again. With `rating_id` (the rating the person saw),
+    exactly that rating is taken back, and a repeated request is a no-op: an undo delivered twice
+    never takes back an older rating. Returns the undone rating or None when there is nothing to undo.
+    """
+    get_sequence(db, sequence_id)
+    annotator = annotator or "anonymous"
+    with db.atomic():
+        target = own_rating(db, sequence_id, department=department, annotator=annotator)
+        if target is None or (rating_id is not None and target["rating_id"] != rating_id):
+            return None
+        db.execute(
+            "INSERT INTO sequence_ratings(sequence_id, department, value, annotator, created_at, undoes_rating_id) "
+            "VALUES (?, ?, NULL, ?, ?, ?)", [sequence_id, department, annotator, now(), target["rating_id"]])
+    return target
+
+
+def ratings_since(db: Database, department: str, after_rating_id: int = 0) -> int:
+    """Rating events (ratings and undos) in a department after `after_rating_id`: what a retrain waits for."""
+    return db.execute("SELECT COUNT(*) FROM sequence_ratings WHERE department = ? AND rating_id > ?",
+                      [department, after_rating_id]).fetchone()[0]
+
+
+def relabels_in_rated_sequences(db: Database, department: str, after_event_id: int = 0) -> int:
+    """Label events after `after_event_id` that may change a rated sequence's components.
+
+    Counted: undos, and labels that differ from the suggestion shown (a label that agrees with it
+    leaves the sequence's line types as they were).
+    """
+    return db.execute(
+        """SELECT COUNT(*) FROM label_events e JOIN lines l USING (line_id)
+           WHERE e.event_id > ? AND (e.action = 'undo' OR e.suggested IS NULL OR e.label != e.suggested)
+             AND l.sequence_id IN (SELECT sequence_id FROM sequence_ratings
+                                   WHERE department = ? AND value IS NOT NULL)""",
+        [after_event_id, department]).fetchone()[0]
+
+
+def max_rating_id(db: Database) -> int:
+    return db.execute("SELECT COALESCE(MAX(rating_id), 0) FROM sequence_ratings").fetchone()[0]
 
 
 def set_tag(db: Database, sequence_id: int, tag: str, present: bool = True, *, annotator: str = "anonymous") -> int:

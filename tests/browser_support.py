@@ -215,3 +215,4 @@ def _sample_pdf(tmp_path: Path) -> Path:
     return sample if sample.exists() else make_text_pdf(tmp_path / "tim_time.pdf", pages=4)
 
 
+

@@ -128,3 +128,15 @@ def require_shared_data(*parts: str) -> Path:
     if not path.exists():
         pytest.skip(f"shared data not found at {path} (set SCRIPTLABEL_SHARED_DATA or check out ../shared)")
     return path
+
+
+@pytest.fixture
+def browser():
+    """Headless Debian Chromium (Playwright, never its own download), one per test."""
+    from browser_support import CHROMIUM, CHROMIUM_ARGS, require_browser
+
+    sync_api = require_browser()
+    with sync_api.sync_playwright() as p:
+        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        yield instance
+        instance.close()

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 
-import numpy as np
 import pytest
 
 from conftest import REPO, SCREENPLAY_LINES, make_text_pdf
@@ -14,7 +13,6 @@ from store import models as model_store
 from store import scripts as script_store
 from store import sequences as sequence_store
 from store.db import open_db
-from store.types import LABELS
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -326,3 +324,42 @@ def test_models_page_shows_a_complexity_comparison(app_db):
     at.run()
     assert list(table(at, "qwk")["model"]) == ["ridge", "majority"]
     assert table(at, "macro_f1").set_index("version").loc[version, "accuracy"] == 0.55
+
+
+def test_sequences_page_shows_the_text_pages_similar_and_undoes(app_db):
+    db, script_id = app_db
+    at = open_page("sequences")
+    current = at.session_state["seq_current"]
+    [block] = [c for c in at.code if "LIGHTHOUSE" in c.value]
+    assert block.value.splitlines()[0] == "INT. LIGHTHOUSE KITCHEN - NIGHT"
+    assert any(line.startswith(" " * 22 + "MARGO") for line in block.value.splitlines())
+    assert any(c.startswith("page ") for image in at.image for c in image.captions)  # page thumbnails
+    similar = table(at, "similarity")
+    assert len(similar) == 3 and "rating" in similar.columns  # the other three sequences of the script
+    assert at.button(key="rate_3").label == "3 · moderate"
+    assert at.button(key="seq_undo").disabled  # nothing rated yet
+    button(at, "rate_3").click()
+    at.run()
+    at.session_state["seq_current"] = current
+    at.run()
+    assert not at.button(key="seq_undo").disabled
+    button(at, "seq_undo").click()
+    at.run()
+    assert sequence_store.current_ratings(db, script_id=script_id).empty
+    assert db.execute("SELECT COUNT(*) FROM sequence_ratings").fetchone()[0] == 2  # the rating and its undo
+    assert not at.exception
+
+
+def test_export_page_exports_sequences(app_db):
+    db, script_id = app_db
+    sequence_store.add_rating(db, sequence_store.list_sequences(db, script_id)[0].sequence_id, 4, annotator="ana")
+    at = open_page("export")
+    at.radio(key="export_what").set_value("sequences")
+    at.run()
+    assert not at.exception
+    assert at.download_button(key="export_seq_download").label == "Download sequences csv"
+    preview = table(at, "department")
+    assert len(preview) == 4 * len(sequence_store.departments(db))
+    at.toggle(key="export_seq_rated").set_value(True)
+    at.run()
+    assert list(table(at, "department")["rating"]) == [4]

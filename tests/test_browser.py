@@ -19,16 +19,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 sync_api = require_browser()
 
 
-@pytest.fixture
-def browser():
-    from browser_support import CHROMIUM, CHROMIUM_ARGS
-
-    with sync_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
-
-
 def test_upload_label_by_keyboard_export_and_retrain(browser, tmp_path, db_path):
     app = App(db_path, tmp_path / "streamlit.log", env=_line_base_env(tmp_path))
     try:
