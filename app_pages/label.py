@@ -7,10 +7,12 @@ import streamlit as st
 from app_pages import common
 from app_pages.label_view import label_view
 from labeling.label_sync import ORDERS
+from labeling.review import SURE_CONFIDENCE
 from store.db import database_uid
 
 ORDER_HELP = ("margin / entropy / least_confidence: the lines the model is least sure of first; "
-              "random: an unbiased sample; script: reading order.")
+              "random: an unbiased sample; script: reading order; review: labels people gave that the model "
+              "confidently contradicts (the same key confirms, another fixes).")
 
 db = common.db()
 name = common.annotator()
@@ -29,4 +31,4 @@ if st.query_params.get("order", "margin") != strategy:
     st.query_params["order"] = strategy
 
 label_view(database=database_uid(db), annotator=name, script_id=common.script_picker(allow_all=True),
-           strategy=strategy)
+           strategy=strategy, sure_confidence=SURE_CONFIDENCE)

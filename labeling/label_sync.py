@@ -22,11 +22,12 @@ from store import claims as claim_store
 from store import flags as flag_store
 from store import labels as label_store
 from store import models as model_store
+from store import review as review_store
 from store import scripts as script_store
 from store.types import LABELS, NotFoundError, ScriptlabelError
 
 ACTIONS = ("label", "undo", "edit", "flag", "skip")
-ORDERS = ("margin", "entropy", "least_confidence", "random", "script")
+ORDERS = ("margin", "entropy", "least_confidence", "random", "script", "review")
 MAX_EVENTS_PER_SYNC = 500
 MAX_ITEMS_PER_SYNC = 100
 CONTEXT_BEFORE, CONTEXT_AFTER = 3, 3
@@ -50,6 +51,7 @@ class ClientEvent:
     undoes: str | None = None  # the client_event_id of the label an undo takes back
     flag: str | None = None
     note: str = ""
+    review: bool = False  # a reviewer's decision on a label the model contradicts (confirm or fix)
     model_version_shown: int | None = None
     suggestion_shown: str | None = None
     shown_at: str | None = None
@@ -85,7 +87,7 @@ class ClientEvent:
         return cls(
             client_event_id=event_id, line_id=line_id, action=action, label=label, also_line_ids=also,
             text=text.strip() if isinstance(text, str) else None, undoes=undoes, flag=flag,
-            note=str(raw.get("note") or "")[:500],
+            note=str(raw.get("note") or "")[:500], review=bool(raw.get("review")) and action == "label",
             model_version_shown=None if version is None else _int(version, f"event {event_id}: model_version_shown", minimum=0),
             suggestion_shown=suggestion if suggestion in LABELS else None,
             shown_at=_stamp(raw.get("shown_at")), answered_at=_stamp(raw.get("answered_at")),
@@ -122,6 +124,8 @@ class EventResult:
 
 def apply_event(db: Database, event: ClientEvent, *, annotator: str) -> EventResult:
     """Apply one event to its own line(s), once; each in its own transaction."""
+    if event.action == "label" and event.review:
+        return _apply_review(db, event, annotator=annotator)
     if event.action == "label":
         status, ids = label_store.add_client_label(
             db, client_event_id=event.client_event_id, line_ids=[event.line_id, *event.also_line_ids],
@@ -144,6 +148,18 @@ def apply_event(db: Database, event: ClientEvent, *, annotator: str) -> EventRes
                                      client_event_id=event.client_event_id)
         return EventResult(event.client_event_id, status, (event.line_id,))
     return EventResult(event.client_event_id, "skipped", (event.line_id,))  # a skip only changes the tab's batch
+
+
+def _apply_review(db: Database, event: ClientEvent, *, annotator: str) -> EventResult:
+    """The reviewer pressed a label on a line people labeled: the same label confirms it, another fixes it."""
+    if not label_store.existing_lines(db, [event.line_id]):
+        return EventResult(event.client_event_id, "line_gone")
+    previous = label_store.labels_of_lines(db, [event.line_id]).get(event.line_id, {}).get("label")
+    outcome = "confirmed" if event.label == previous else "fixed"
+    stored = review_store.record_outcome(db, event.line_id, outcome, label=event.label, previous_label=previous,
+                                         suggested=event.suggestion_shown, annotator=annotator,
+                                         client_event_id=event.client_event_id)
+    return EventResult(event.client_event_id, "duplicate" if stored is None else "stored", (event.line_id,))
 
 
 def apply_events(db: Database, events: list[ClientEvent], *, annotator: str) -> list[EventResult]:
@@ -246,6 +262,26 @@ class SyncRequest:
         )
 
 
+_review_cache: dict[tuple, list[QueueItem]] = {}
+
+
+def _review_items(db: Database, script_id: int | None) -> list[QueueItem]:
+    """The review queue (labels the out-of-fold model confidently contradicts), computed once per state of
+    the labels: it refits the adapter per fold, seconds of work that a tab asks for every few keys."""
+    from labeling.review import review_queue
+
+    from store.db import database_uid
+
+    key = (database_uid(db), script_id, label_store.max_event_id(db), review_store.outcome_count(db))
+    if key not in _review_cache:
+        _review_cache.clear()
+        try:
+            _review_cache[key] = review_queue(db, script_id, n=500)
+        except EmptyPoolError:
+            _review_cache[key] = []
+    return _review_cache[key]
+
+
 def model_status(db: Database) -> dict:
     """The current line model and the newest training run, as the view shows them."""
     current = model_store.current_version(db)
@@ -271,10 +307,16 @@ def sync(db: Database, request: SyncRequest, *, db_path=None, retrain_every: int
     items: list[dict] = []
     done = False
     if request.want > 0:
+        exclude = set(held) | set(request.skipped) | answered
         try:
-            ranked = build_queue(db, script_id=request.script_id, strategy=request.strategy,
-                                 n=request.want + len(held), annotator=request.annotator, tab=request.tab,
-                                 exclude=set(held) | set(request.skipped) | answered)
+            if request.strategy == "review":
+                others = claim_store.claimed_by_others(db, annotator=request.annotator, tab=request.tab)
+                ranked = [item for item in _review_items(db, request.script_id)
+                          if item.line_id not in exclude and item.line_id not in others]
+            else:
+                ranked = build_queue(db, script_id=request.script_id, strategy=request.strategy,
+                                     n=request.want + len(held), annotator=request.annotator, tab=request.tab,
+                                     exclude=exclude)
         except EmptyPoolError:
             ranked = []
         ranked = [item for item in ranked if item.line_id not in held][:request.want]

@@ -267,3 +267,16 @@ def m0300_rating_undo(db: Database) -> None:
             WHERE undoes_rating_id IS NOT NULL;
         """
     )
+
+
+@migrations(name="0102_review_outcomes_from_clients")
+def m0102_review_outcomes_from_clients(db: Database) -> None:
+    # A review decision sent from the labeling view is applied once, like a label (see 0100).
+    _execute_all(
+        db,
+        """
+        ALTER TABLE review_outcomes ADD COLUMN client_event_id TEXT;
+        CREATE UNIQUE INDEX review_outcomes_client ON review_outcomes(client_event_id)
+            WHERE client_event_id IS NOT NULL;
+        """
+    )

@@ -213,3 +213,26 @@ def test_undo_flag_jump_and_help_by_key(browser, served, db_path):
     conn.close()
     assert flags == [(first["line_id"], "bad_ocr", "smudged")]
     assert rows == [(1, "other", "set"), (1, None, "undo"), (40, "dialogue", "set")]
+
+
+def test_a_key_against_a_very_confident_suggestion_asks_are_you_sure(browser, served, db_path):
+    app, script_id = served
+    page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    _goto(page, app, "label", f"annotator=ana&script={script_id}&order=script")
+    for _ in range(40):  # accept suggestions until one the model is very sure of is on screen
+        current = page.evaluate("({s: window.__scriptlabelView.current.suggestion, "
+                                "c: window.__scriptlabelView.current.confidence})")
+        if current["s"] and current["c"] >= 0.97:
+            break
+        page.keyboard.press("Enter")
+    else:
+        pytest.skip("no line the shipped model is 97% sure of in the first 40 lines")
+    other = next(k for k, label in KEY_LABELS.items() if label != current["s"])
+    page.keyboard.press(other)
+    page.get_by_text("Are you sure?").wait_for()
+    page.keyboard.press("u")  # one key takes the slip back
+    _wait_saved(page)
+    conn = sqlite3.connect(db_path)
+    last = conn.execute("SELECT action FROM label_events ORDER BY event_id DESC LIMIT 1").fetchone()[0]
+    conn.close()
+    assert last == "undo"

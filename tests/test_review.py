@@ -92,3 +92,30 @@ def test_review_with_nothing_labeled(db, pdf_script, cli):
     assert result.exit_code == 1 and "nothing to review" in result.stderr
     with pytest.raises(Exception, match="no label to confirm"):
         confirm_label(db, int(script_store.lines_frame(db, pdf_script)["line_id"].iloc[0]), annotator="rev")
+
+
+def test_the_label_view_reviews_by_key_confirm_or_fix_once(db, labeled):
+    import uuid
+
+    from labeling import label_sync
+
+    request = dict(annotator="rev", tab="tab-review-1", strategy="review")
+    first = label_sync.sync(db, label_sync.SyncRequest.parse({**request, "want": 10}))
+    shown = {item["line_id"]: item for item in first["items"]}
+    assert set(labeled) <= set(shown)
+    wrong, other = labeled
+    assert shown[wrong]["label"] == "dialogue" and shown[wrong]["suggestion"] == "scene_heading"
+    fix = {"client_event_id": uuid.uuid4().hex, "line_id": wrong, "action": "label", "label": "scene_heading",
+           "review": True, "suggestion_shown": "scene_heading"}
+    keep = {"client_event_id": uuid.uuid4().hex, "line_id": other, "action": "label", "label": "dialogue",
+            "review": True}
+    events = {"events": [fix, keep], "held": [i for i in shown if i not in labeled]}
+    label_sync.sync(db, label_sync.SyncRequest.parse({**request, **events}))
+    again = label_sync.sync(db, label_sync.SyncRequest.parse({**request, **events, "want": 10}))
+    assert [r["status"] for r in again["results"]] == ["duplicate", "duplicate"]
+    outcomes = [(o["line_id"], o["outcome"], o["label"], o["annotator"]) for o in review_store.review_history(db)]
+    assert outcomes == [(wrong, "fixed", "scene_heading", "rev"), (other, "confirmed", "dialogue", "rev")]
+    assert label_store.labels_of_lines(db, [wrong, other]) == {
+        wrong: {"label": "scene_heading", "source": "human", "annotator": "rev"},
+        other: {"label": "dialogue", "source": "human", "annotator": "ana"}}
+    assert not {wrong, other} & {item["line_id"] for item in again["items"]}  # reviewed lines leave the queue

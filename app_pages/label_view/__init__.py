@@ -22,9 +22,13 @@ _VIEW = st.components.v2.component(
 )
 
 
-def label_view(*, database: str, annotator: str, script_id: int | None, strategy: str, key: str = "label_view"):
-    """Mount the labeling view; it reads and writes through the API, not through reruns."""
+def label_view(*, database: str, annotator: str, script_id: int | None, strategy: str,
+               sure_confidence: float = 0.97, key: str = "label_view"):
+    """Mount the labeling view; it reads and writes through the API, not through reruns.
+
+    `sure_confidence`: a key that contradicts a suggestion at least this sure gets an "are you sure?" note.
+    """
     return _VIEW(key=key, data={
         "database": database, "annotator": annotator, "script_id": script_id, "strategy": strategy,
-        "api": "/api/label", "keys": LABEL_KEYS, "titles": TITLES,
+        "api": "/api/label", "keys": LABEL_KEYS, "titles": TITLES, "sure_confidence": sure_confidence,
     })

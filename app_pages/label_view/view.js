@@ -305,7 +305,8 @@ class LabelView {
     const item = this.current;
     if (!item) return;
     const also = this.groupOn ? item.group.map((g) => g.line_id) : [];
-    const ev = this.event("label", item, { label, also_line_ids: also });
+    const review = this.cfg.strategy === "review";
+    const ev = this.event("label", item, Object.assign({ label, also_line_ids: also }, review ? { review: true } : {}));
     for (const id of [item.line_id, ...also]) { this.answered.add(id); this.localLabels.set(id, label); }
     this.history.push({ item, eventId: ev.client_event_id, lineIds: [item.line_id, ...also], label });
     if (this.history.length > 500) this.history.shift();
@@ -314,6 +315,17 @@ class LabelView {
     this.shown.push([item.line_id, label]);
     this.next();
     this.push(ev);
+    const sure = this.cfg.sure_confidence || 0.97;
+    if (review) {
+      this.say(label === item.label ? `Confirmed: line ${item.line_no} stays ${this.cfg.titles[label]}.`
+        : `Fixed: line ${item.line_no} is now ${this.cfg.titles[label]} (was ${this.cfg.titles[item.label] || "unlabeled"}).`);
+    } else if (item.suggestion && label !== item.suggestion && (item.confidence || 0) >= sure) {
+      // Not a block: a slip is one key away from being undone.
+      this.say(`Are you sure? The model was ${Math.round(item.confidence * 100)}% sure line ${item.line_no} is `
+        + `${this.cfg.titles[item.suggestion]}; you chose ${this.cfg.titles[label]}. Press u to undo.`, "warn");
+    } else if (this.el.message.dataset.kind !== "error") {
+      this.say("");
+    }
   }
 
   accept() {
@@ -598,7 +610,10 @@ class LabelView {
     this.drawCrop(item);
     const s = this.el.suggest;
     s.replaceChildren();
-    if (item.label) {
+    if (item.label && this.cfg.strategy === "review") {
+      s.append(`Review: labeled ${this.cfg.titles[item.label]}; the model disagrees. `
+        + "The same key confirms it, another key fixes it. ");
+    } else if (item.label) {
       s.append(`Labeled ${this.cfg.titles[item.label]} already; a key relabels it. `);
     }
     if (item.suggestion) {
