@@ -133,6 +133,10 @@ def ingest_path(
         message = f"{path.name}: not stored — {explain_storage_error(exc, _db_name(db))}"
         _fail(db, job_id, message, forget=own_job)
         raise IngestError(message) from exc
+    except Exception as exc:  # a bug, not the file: say so rather than blame the file
+        _fail(db, job_id, f"{path.name}: not stored — an unexpected error ({type(exc).__name__}: {exc}); "
+                          "please report it with the file", forget=own_job)
+        raise
     except BaseException:
         _fail(db, job_id, "the ingest was interrupted; nothing of it was kept — ingest the file again", forget=own_job)
         raise

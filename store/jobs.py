@@ -21,7 +21,8 @@ from store.types import NotFoundError
 
 ACTIVE = ("queued", "running")
 QUEUED_GRACE_S = 120.0
-INTERRUPTED = "the upload was interrupted before it finished (the program was stopped); nothing of it was kept — upload the file again"
+INTERRUPTED = ("the ingest was interrupted before it finished (its program was stopped or crashed); nothing of it "
+               "was kept — add the file again")
 
 
 @dataclass(frozen=True)
@@ -122,6 +123,17 @@ def fail_job(db: Database, job_id: int, *, error: str) -> None:
                    "WHERE job_id = ? AND status IN ('queued', 'running')", [error[:2000], now(), job_id])
 
 
+def set_job_error(db: Database, job_id: int, error: str) -> None:
+    """Replace a failed job's message (by one written for the app)."""
+    with db.atomic():
+        db.execute("UPDATE ingest_jobs SET error = ? WHERE job_id = ? AND status = 'failed'", [error[:2000], job_id])
+
+
+def clear_staged(db: Database, job_id: int) -> None:
+    with db.atomic():
+        db.execute("UPDATE ingest_jobs SET staged_path = NULL WHERE job_id = ?", [job_id])
+
+
 def delete_job(db: Database, job_id: int) -> None:
     with db.atomic():
         db.execute("DELETE FROM ingest_jobs WHERE job_id = ?", [job_id])
@@ -139,7 +151,7 @@ def list_jobs(db: Database, *, active_only: bool = False, limit: int = 20) -> li
     return [_job(r) for r in db.query(f"SELECT * FROM ingest_jobs {where} ORDER BY job_id DESC LIMIT ?", [limit])]
 
 
-def _age_s(stamp: str) -> float:
+def age_s(stamp: str) -> float:
     import datetime as dt
 
     return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(stamp)).total_seconds()
@@ -157,7 +169,7 @@ def roll_back_interrupted(db: Database) -> list[int]:
     for row in db.query("SELECT job_id, pid, pid_start, status, created_at FROM ingest_jobs "
                         "WHERE status IN ('queued', 'running')"):
         if row["pid"] is None:
-            if _age_s(row["created_at"]) > QUEUED_GRACE_S:  # its starter never got to record a process
+            if age_s(row["created_at"]) > QUEUED_GRACE_S:  # its starter never got to record a process
                 doomed_jobs.append(row["job_id"])
         elif not process_alive(row["pid"], row["pid_start"]):
             doomed_jobs.append(row["job_id"])

@@ -78,9 +78,23 @@ def test_scripts_page_uploads_a_file(app_db, tmp_path):
     at.run()
     button(at, "ingest").click()
     at.run()
+    _wait_for_jobs(db)  # the upload runs in a background process
+    at.run()
     assert not at.exception and not at.error
     assert "Clock Shop" in at.success[0].value and "4 lines" in at.success[0].value
     assert [s.title for s in script_store.list_scripts(db)] == ["Lighthouse", "Clock Shop"]
+    assert "Clock Shop" in table(at, "title")["title"].tolist()
+
+
+def _wait_for_jobs(db, timeout_s: float = 90.0) -> None:
+    import time
+
+    from store import jobs as job_store
+
+    deadline = time.monotonic() + timeout_s
+    while job_store.list_jobs(db, active_only=True):
+        assert time.monotonic() < deadline, "the upload job did not finish"
+        time.sleep(0.2)
 
 
 def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
@@ -90,7 +104,10 @@ def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
     at.run()
     button(at, "ingest").click()
     at.run()
+    _wait_for_jobs(db)
+    at.run()
     assert at.error and "broken.pdf" in at.error[0].value
+    assert "/tmp" not in at.error[0].value and "--" not in at.error[0].value  # written for the app
     assert len(script_store.list_scripts(db)) == 1
 
 

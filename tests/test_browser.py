@@ -213,7 +213,7 @@ def test_upload_label_by_keyboard_export_and_retrain(browser, tmp_path, db_path)
         _goto(page, app)
         page.locator('input[type="file"]').set_input_files(str(_sample_pdf(tmp_path)))
         page.get_by_role("button", name="Ingest").click()
-        page.get_by_text("Ingested").wait_for(timeout=120_000)
+        page.get_by_text("stored as").wait_for(timeout=120_000)  # the background job ended
         _screenshot(page, "scripts")
 
         _nav(page, "Label")
