@@ -56,7 +56,28 @@ def _db(ctx: click.Context, *, create: bool = True, check: bool | None = None):
     return open_db(ctx.obj["db_path"], create=create, check=check)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """Usage errors (a missing argument, an id beyond 64 bits) as one `error: ...` line, like every other
+    error, instead of click's usage block."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "scriptlabel"
+            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("error: aborted; the database keeps everything that was finished", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db_path", type=click.Path(dir_okay=True), default=None,
               help="SQLite database (default: $SCRIPTLABEL_DB or ./scriptlabel-data/scriptlabel.db).")
 @click.version_option(package_name="scriptlabel")
@@ -114,13 +135,15 @@ def ingest(ctx, paths, title, ocr, workers, dpi, duplicate):
 
 
 class _ProgressBar:
-    """Pages done/total on stderr (tqdm), created on the first report."""
+    """Pages done/total on stderr (tqdm) when it is a terminal, created on the first report."""
 
     def __init__(self, name: str):
         self.name = name
         self.bar = None
 
     def __call__(self, done: int, total: int) -> None:
+        if self.bar is None and not sys.stderr.isatty():
+            return  # a log or a pipe gets the one-line results and messages only
         if self.bar is None:
             from tqdm import tqdm
 

@@ -302,6 +302,9 @@ def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id)
             script_store.add_page(db, script_id, info, _to_lines(page_lines, page_no))
             progress(page_no, n_pages)
         doc.close()
+        if script_store.count_lines(db, script_id) == 0:
+            raise IngestError(f"{path}: no text on any of its {n_pages} pages (blank pages, or OCR read nothing); "
+                              "is this the right file?")
         return _finish(db, script_id, title, "pdf", job_id=job_id, file=path.name)
     except BaseException:
         _roll_back(db, script_id)

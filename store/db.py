@@ -41,6 +41,8 @@ def explain_storage_error(exc: BaseException, path: str | Path) -> str:
     """One line a person can act on for an SQLite or file-system error while using the database at `path`."""
     text = str(exc).lower()
     code = getattr(exc, "errno", None)
+    if ("unable to open" in text or "disk i/o" in text) and _read_only_place(path):
+        text = "readonly"  # SQLite cannot make its -shm/-wal files there: the mount is read-only
     if "full" in text or code == errno.ENOSPC or code == errno.EDQUOT:
         return f"{path}: the disk is full; nothing was changed — free some space and try again"
     if "readonly" in text or "read-only" in text or code in (errno.EROFS, errno.EACCES, errno.EPERM):
@@ -58,6 +60,14 @@ def explain_storage_error(exc: BaseException, path: str | Path) -> str:
     if "locked" in text or "busy" in text:
         return f"{path}: the database stayed busy (another program holds a write lock); try again in a moment"
     return f"{path}: the database could not be used ({exc}); nothing was changed"
+
+
+def _read_only_place(path: str | Path) -> bool:
+    folder = Path(path).parent
+    try:
+        return bool(os.statvfs(folder).f_flag & os.ST_RDONLY) or not os.access(folder, os.W_OK)
+    except OSError:
+        return False
 
 
 def open_db(path: str | Path | None = None, *, create: bool = True, check: bool | None = None,
