@@ -18,6 +18,7 @@ from store.types import ScriptlabelError
 DEFAULT_DB = Path("scriptlabel-data") / "scriptlabel.db"
 BUSY_TIMEOUT_MS = 30_000
 MEDIA_SUFFIX = "-media"
+_CHECKED: set[str] = set()  # databases this process already checked (the app opens one per session)
 
 
 class DatabaseError(ScriptlabelError):
@@ -108,8 +109,9 @@ def open_db(path: str | Path | None = None, *, create: bool = True, check: bool 
         conn.execute("PRAGMA synchronous=FULL")
         db = Database(conn, execute_plugins=False)
         check_schema_stamp(db, path)
-        if check or (check is None and unclean):
+        if check or (check is None and unclean and str(path) not in _CHECKED):
             check_integrity(db, path)
+            _CHECKED.add(str(path))
         migrations.apply(db)
     except sqlite3.DatabaseError as exc:
         conn.close()

@@ -97,6 +97,23 @@ def _wait_for_jobs(db, timeout_s: float = 90.0) -> None:
         time.sleep(0.2)
 
 
+def test_scripts_page_shows_running_uploads_with_progress(app_db):
+    import os
+
+    from store import jobs as job_store
+
+    db, _ = app_db
+    job_id = job_store.create_job(db, file_name="long_scan.pdf", pid=os.getpid())  # alive: this process
+    job_store.start_job(db, job_id)
+    job_store.job_progress(db, job_id, 2, 5)
+    at = open_page()
+    [bar] = [p for p in at.get("progress") if "long_scan.pdf" in str(p.proto)]
+    assert "page 2 of 5" in str(bar.proto)
+    job_store.fail_job(db, job_id, error="long_scan.pdf: a page is damaged; print it to a new PDF")
+    at.run()
+    assert any("a page is damaged" in e.value for e in at.error)
+
+
 def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
     db, _ = app_db
     at = open_page()

@@ -113,11 +113,15 @@ def test_quick_check_runs_after_an_unclean_shutdown_only(db_path, monkeypatch):
 
     calls = []
     monkeypatch.setattr(store_db, "check_integrity", lambda db, path: calls.append(path))
+    monkeypatch.setattr(store_db, "_CHECKED", set())
     open_db(db_path).close()  # a clean close removes the write-ahead log
     open_db(db_path).close()
     assert calls == []
     Path(f"{db_path}-wal").write_bytes(b"\0" * 64)  # what a killed writer leaves behind
     open_db(db_path, recover=False).close()
+    assert calls == [db_path]
+    Path(f"{db_path}-wal").write_bytes(b"\0" * 64)
+    open_db(db_path, recover=False).close()  # once per process: the app opens a connection per session
     assert calls == [db_path]
 
 
