@@ -170,6 +170,10 @@ def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, all
         raise DuplicateScriptError(
             f"{path}: already ingested as script {existing['script_id']} ({existing['title']!r}); nothing changed — "
             "pass --duplicate to ingest a second copy")
+    running = None if allow_duplicate else script_store.find_ingesting_by_sha(db, sha)
+    if running:
+        raise DuplicateScriptError(f"{path}: the same file is being ingested right now (as {running['title']!r}); "
+                                   "nothing changed — wait for it to finish")
     if fmt == "pdf":
         return _Prepared(path=path, fmt=fmt, sha=sha, title=title or _title_from_name(path), doc=open_pdf(path))
     try:

@@ -42,6 +42,15 @@ def find_script_by_sha(db: Database, sha256: str) -> dict | None:
     return rows[0] if rows else None
 
 
+def find_ingesting_by_sha(db: Database, sha256: str) -> dict | None:
+    """A script with these source bytes whose ingest is running right now (dead ones were rolled back)."""
+    rows = list(db.query(
+        "SELECT s.*, j.job_id FROM scripts s JOIN ingest_jobs j ON j.script_id = s.script_id "
+        "WHERE s.source_sha256 = ? AND s.status = 'ingesting' AND j.status IN ('queued', 'running') "
+        "ORDER BY s.script_id LIMIT 1", [sha256]))
+    return rows[0] if rows else None
+
+
 def create_script(db: Database, *, title: str, format: str, source_name: str, sha256: str,
                   job_id: int | None = None) -> int:
     """A new script in status 'ingesting', owned by ingest job `job_id` (in the same transaction, so a

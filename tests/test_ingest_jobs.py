@@ -168,6 +168,17 @@ def test_live_ingest_is_not_rolled_back_by_another_process(db, tmp_path):
     assert script_store.get_script(db, sid, include_unfinished=True)["status"] == "ingesting"
 
 
+def test_the_same_file_while_its_ingest_runs_is_refused(db, tmp_path):
+    import hashlib
+
+    pdf = make_text_pdf(tmp_path / "twice.pdf")
+    job_id = job_store.create_job(db, file_name="twice.pdf", pid=os.getpid())
+    script_store.create_script(db, title="Twice", format="pdf", source_name="twice.pdf",
+                               sha256=hashlib.sha256(pdf.read_bytes()).hexdigest(), job_id=job_id)
+    with pytest.raises(Exception, match="being ingested right now"):
+        ingest_path(db, pdf)
+
+
 def test_job_of_a_reused_pid_counts_as_dead(db):
     job_id = job_store.create_job(db, file_name="x.pdf", pid=os.getpid())
     with db.atomic():

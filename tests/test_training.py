@@ -124,3 +124,37 @@ def test_serve_forwards_sigterm_to_its_child():
     while _state(child) not in (None, "Z"):
         assert time.monotonic() < deadline, "the child kept running after its parent was stopped"
         time.sleep(0.05)
+
+
+@pytest.mark.slow
+def test_serve_stops_its_streamlit_child_on_sigterm(tmp_path):
+    import socket
+    import urllib.request
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    serve = subprocess.Popen([sys.executable, "-m", "labeling.cli", "--db", str(tmp_path / "s.db"), "serve",
+                              "--port", str(port), "--no-sample"], cwd=REPO, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as response:
+                    if response.read() == b"ok":
+                        break
+            except OSError:
+                assert time.monotonic() < deadline, "streamlit did not start"
+                time.sleep(0.3)
+        children = [int(pid) for pid in Path(f"/proc/{serve.pid}/task/{serve.pid}/children").read_text().split()]
+        assert children
+        serve.send_signal(signal.SIGTERM)  # only `serve` itself: forwarding must stop the child
+        serve.wait(timeout=30)
+        deadline = time.monotonic() + 15
+        while any(_state(pid) not in (None, "Z") for pid in children):
+            assert time.monotonic() < deadline, "streamlit kept running after serve was stopped"
+            time.sleep(0.1)
+    finally:
+        if serve.poll() is None:
+            os.killpg(serve.pid, signal.SIGKILL)
