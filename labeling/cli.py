@@ -202,7 +202,8 @@ def export(ctx, fmt, out, script_id, only_human, scheme):
     out_path = Path(out)
     if not out_path.parent.exists():
         raise ExportError(f"{out_path.parent}: no such directory; create it first (mkdir -p {out_path.parent})")
-    _emit(export_dataset(_db(ctx, create=False, check=False), fmt, out_path, script_id=script_id, only_human=only_human, scheme=scheme))
+    _emit(export_dataset(_db(ctx, create=False, check=False), fmt, out_path, script_id=script_id,
+                         only_human=only_human, scheme=scheme))
 
 
 @cli.command()
@@ -229,7 +230,8 @@ def rate(ctx, sequence_id, value, department, annotator):
     """Record a human complexity rating (1–5) for a sequence."""
     from store.sequences import add_rating
 
-    rating_id = add_rating(_db(ctx, create=False, check=True), sequence_id, value, department=department, annotator=annotator)
+    rating_id = add_rating(_db(ctx, create=False, check=True), sequence_id, value, department=department,
+                           annotator=annotator)
     _emit({"rating_id": rating_id, "sequence_id": sequence_id, "department": department, "value": value})
 
 

@@ -122,10 +122,10 @@ def ingest_path(
     path = prepared.path
     try:
         job_store.start_job(db, job_id)
+        report = _reporter(db, job_id, progress)
         if prepared.doc is not None:
-            return _ingest_pdf(db, prepared, ocr=ocr, workers=workers, dpi=dpi, progress=_reporter(db, job_id, progress),
-                               job_id=job_id)
-        return _ingest_lines(db, prepared, progress=_reporter(db, job_id, progress), job_id=job_id)
+            return _ingest_pdf(db, prepared, ocr=ocr, workers=workers, dpi=dpi, progress=report, job_id=job_id)
+        return _ingest_lines(db, prepared, progress=report, job_id=job_id)
     except ScriptlabelError as exc:
         _fail(db, job_id, str(exc), forget=own_job)
         raise
@@ -138,7 +138,8 @@ def ingest_path(
                           "please report it with the file", forget=own_job)
         raise
     except BaseException:
-        _fail(db, job_id, "the ingest was interrupted; nothing of it was kept — ingest the file again", forget=own_job)
+        _fail(db, job_id, "the ingest was interrupted; nothing of it was kept — ingest the file again",
+              forget=own_job)
         raise
     finally:
         if prepared.doc is not None and not prepared.doc.is_closed:
@@ -163,7 +164,10 @@ def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, all
     path = check_path(path)
     title = check_title(title, source=str(path))
     fmt = detect_format(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"{path}: the file cannot be read ({exc.strerror or exc}); check its permissions") from exc
     sha = hashlib.sha256(data).hexdigest()
     existing = script_store.find_script_by_sha(db, sha)
     if existing and not allow_duplicate:

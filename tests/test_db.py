@@ -76,7 +76,8 @@ def test_database_from_a_newer_version_is_refused_and_left_alone(cli, db_path, t
     before = db_dump(db_path)
     with pytest.raises(NewerDatabaseError, match="newer version"):
         open_db(db_path)
-    for args in (["scripts"], ["label", "1", "action"], ["export", "--format", "csv", "--out", str(tmp_path / "x.csv")]):
+    export = ["export", "--format", "csv", "--out", str(tmp_path / "x.csv")]
+    for args in (["scripts"], ["label", "1", "action"], export):
         result = cli(*args)
         assert result.exit_code == 1 and "newer version of scriptlabel" in _error_line(result)
     assert db_dump(db_path) == before
