@@ -157,6 +157,30 @@ def age_s(stamp: str) -> float:
     return (dt.datetime.now(dt.timezone.utc) - dt.datetime.fromisoformat(stamp)).total_seconds()
 
 
+def sweep_orphan_media(db: Database) -> list[str]:
+    """Remove page-image folders of scripts that no longer exist (an OCR worker of a killed ingest may
+    finish a page after the roll-back). Ids are never reused and the media folder is this database's own,
+    so such a folder belongs to nothing."""
+    import shutil
+
+    from store.db import MEDIA_SUFFIX, db_file
+
+    path = db_file(db)
+    pages = path.parent / f"{path.name}{MEDIA_SUFFIX}" / "pages" if path else None
+    if pages is None or not pages.is_dir():
+        return []
+    # Only ids already handed out when we looked: a script created meanwhile has a higher one.
+    row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'scripts'").fetchone()
+    highest = row[0] if row else 0
+    known = {r[0] for r in db.execute("SELECT script_id FROM scripts")}
+    removed = []
+    for entry in os.scandir(pages):
+        if entry.is_dir() and entry.name.isdigit() and int(entry.name) <= highest and int(entry.name) not in known:
+            shutil.rmtree(entry.path, ignore_errors=True)
+            removed.append(entry.path)
+    return removed
+
+
 def roll_back_interrupted(db: Database) -> list[int]:
     """Fail the jobs whose process is gone and delete their unfinished scripts (rows and files), and
     delete unfinished scripts no live job owns. Returns the deleted script ids.
@@ -183,6 +207,7 @@ def roll_back_interrupted(db: Database) -> list[int]:
             continue
         delete_script(db, script_id, only_unfinished=True)
         deleted.append(script_id)
+    sweep_orphan_media(db)
     for job_id, path in db.execute("SELECT job_id, staged_path FROM ingest_jobs WHERE status IN ('done', 'failed') "
                                    "AND staged_path IS NOT NULL").fetchall():
         Path(path).unlink(missing_ok=True)  # an upload's bytes are kept only while its job runs

@@ -254,3 +254,45 @@ def test_message_for_app_drops_paths_and_flags():
                "second copy")
     assert ingest_jobs.message_for_app(message, staged=staged, file_name="s.pdf") == \
         "s.pdf: already ingested as script 3 ('S'); nothing changed"
+
+
+def test_kill_9_from_outside_after_some_pages_are_in_the_database(db_path, tmp_path):
+    """No hook: kill the ingest once a few pages are visible to another connection, wherever it is then."""
+    import sqlite3
+
+    base_id, n_labels = _labeled_base(db_path, tmp_path)
+    pdf = make_text_pdf(tmp_path / "long.pdf", pages=60)
+    proc = subprocess.Popen([sys.executable, "-m", "labeling.cli", "--db", str(db_path), "ingest", str(pdf)],
+                            cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    conn = sqlite3.connect(db_path, timeout=30)
+    deadline = time.monotonic() + 120
+    while conn.execute("SELECT COUNT(*) FROM pages WHERE script_id != ?", [base_id]).fetchone()[0] < 5:
+        assert time.monotonic() < deadline and proc.poll() is None, "the ingest never got going"
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    conn.close()
+    db = open_db(db_path)
+    assert _fragment_ids(db_path) == [] and [s.script_id for s in script_store.list_scripts(db)] == [base_id]
+    assert len(label_store.current_labels(db, base_id)) == n_labels
+    assert sorted(p.name for p in (data_dir(db) / "pages").iterdir()) == [str(base_id)]
+    assert _cli(db_path, "ingest", str(pdf)).returncode == 0
+
+
+@pytest.mark.slow
+def test_kill_9_during_ocr_leaves_no_page_images_behind(db_path, tmp_path):
+    from conftest import make_scanned_pdf
+
+    scanned = make_scanned_pdf(tmp_path / "scan.pdf", make_text_pdf(tmp_path / "src.pdf", pages=4), dpi=100)
+    killed = _cli(db_path, "ingest", str(scanned), "--workers", "2", "--dpi", "100", env={KILL_AT_ENV: "page:1"})
+    assert killed.returncode == -signal.SIGKILL
+    deadline = time.monotonic() + 60
+    while True:  # the OCR workers notice their ingest died and stop without writing
+        db = open_db(db_path)
+        leftovers = [p for p in (data_dir(db) / "pages").rglob("*")]
+        db.close()
+        if not leftovers:
+            break
+        assert time.monotonic() < deadline, leftovers
+        time.sleep(0.5)
+    assert _fragment_ids(db_path) == []

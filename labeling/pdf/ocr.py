@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from dataclasses import replace
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -51,8 +53,27 @@ class OcrPage:
     image_path: str | None
 
 
+_PARENT: int | None = None  # the ingest process that started this OCR worker
+
+
 def _init_worker() -> None:
+    global _PARENT
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    _PARENT = os.getppid()
+    # If the ingest is killed (kill -9), its pool cannot tell the workers: they would wait forever on a
+    # queue that their siblings keep open. Each worker leaves on its own once its parent is gone.
+    threading.Thread(target=_exit_when_orphaned, name="ocr-orphan-watch", daemon=True).start()
+
+
+def _exit_when_orphaned(poll_s: float = 0.5) -> None:
+    while not _orphaned():
+        time.sleep(poll_s)
+    os._exit(1)
+
+
+def _orphaned() -> bool:
+    """True once the ingest that started this worker died: its pages are being rolled back, write nothing."""
+    return _PARENT is not None and os.getppid() != _PARENT
 
 
 def ocr_image(image, *, dpi: int) -> list[PageLine]:
@@ -105,6 +126,8 @@ def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: st
         raise OcrError(f"{damaged} ({exc})") from None
     image_path = None
     if image_dir is not None:
+        if _orphaned():
+            raise SystemExit(1)
         Path(image_dir).mkdir(parents=True, exist_ok=True)
         image_path = str(Path(image_dir) / f"page-{page:04d}.png")
         image.resize(small_size).save(image_path, optimize=False)
