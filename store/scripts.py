@@ -140,7 +140,10 @@ def delete_script(db: Database, script_id: int, *, only_unfinished: bool = False
     for name in files:
         path = Path(name)
         if path.resolve().is_relative_to(base):
-            path.unlink(missing_ok=True)
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # the rows are gone; a file that cannot be removed now is swept on a later open
     page_dir = base / "pages" / str(script_id)
     shutil.rmtree(page_dir, ignore_errors=True)  # OCR may have left images no row points at yet
 
