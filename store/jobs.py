@@ -166,17 +166,25 @@ def sweep_orphan_media(db: Database) -> list[str]:
     from store.db import MEDIA_SUFFIX, db_file
 
     path = db_file(db)
-    pages = path.parent / f"{path.name}{MEDIA_SUFFIX}" / "pages" if path else None
-    if pages is None or not pages.is_dir():
+    media = path.parent / f"{path.name}{MEDIA_SUFFIX}" if path else None
+    if media is None or not media.is_dir():
         return []
     # Only ids already handed out when we looked: a script created meanwhile has a higher one.
     row = db.execute("SELECT seq FROM sqlite_sequence WHERE name = 'scripts'").fetchone()
     highest = row[0] if row else 0
     known = {r[0] for r in db.execute("SELECT script_id FROM scripts")}
     removed = []
-    for entry in os.scandir(pages):
-        if entry.is_dir() and entry.name.isdigit() and int(entry.name) <= highest and int(entry.name) not in known:
-            shutil.rmtree(entry.path, ignore_errors=True)
+    for folder in (media / "pages", media / "sources"):
+        if not folder.is_dir():
+            continue
+        for entry in os.scandir(folder):
+            stem = entry.name.split(".", 1)[0]
+            if not stem.isdigit() or int(stem) > highest or int(stem) in known:
+                continue
+            try:
+                shutil.rmtree(entry.path) if entry.is_dir() else os.unlink(entry.path)
+            except OSError:
+                continue
             removed.append(entry.path)
     return removed
 

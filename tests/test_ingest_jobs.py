@@ -160,6 +160,20 @@ def test_legacy_fragment_is_rolled_back_but_labeled_lines_are_never_deleted(db_p
     assert len(label_store.current_labels(db, labeled)) == 1
 
 
+def test_orphan_media_of_deleted_scripts_is_swept_but_never_a_newer_ones(db, tmp_path):
+    sid = ingest_path(db, make_text_pdf(tmp_path / "a.pdf")).script_id
+    media = data_dir(db)
+    for name in (str(sid + 1), str(sid + 7)):  # a deleted script's leftovers; a folder made after we looked
+        (media / "pages" / name).mkdir()
+    with db.atomic():
+        db.execute("UPDATE sqlite_sequence SET seq = ? WHERE name = 'scripts'", [sid + 1])
+    (media / "sources" / f"{sid + 1}.pdf").write_bytes(b"%PDF")
+    removed = job_store.sweep_orphan_media(db)
+    assert sorted(Path(p).name for p in removed) == [str(sid + 1), f"{sid + 1}.pdf"]
+    assert (media / "pages" / str(sid)).exists() and (media / "pages" / str(sid + 7)).exists()
+    assert (media / "sources" / f"{sid}.pdf").exists()
+
+
 def test_live_ingest_is_not_rolled_back_by_another_process(db, tmp_path):
     job_id = job_store.create_job(db, file_name="live.pdf", pid=os.getpid())
     sid = script_store.create_script(db, title="Live", format="pdf", source_name="live.pdf", sha256="x",
