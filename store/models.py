@@ -147,6 +147,11 @@ def version_registered_during(db: Database, run: dict) -> dict | None:
     return row
 
 
+def is_pinned(db: Database, version: int) -> bool:
+    row = db.execute("SELECT pinned FROM model_versions WHERE version = ?", [version]).fetchone()
+    return bool(row and row[0])
+
+
 def set_pinned(db: Database, version: int, pinned: bool = True) -> None:
     """A pinned version is kept however many newer ones follow."""
     get_version(db, version)

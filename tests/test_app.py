@@ -307,6 +307,11 @@ def test_models_page_shows_versions_and_rolls_back(app_db):
     v3 = model_store.register_version(db, kind="lines", path="c", metrics=metrics, n_labels=30)
     at.run()
     assert at.selectbox(key="model_version").value == v3  # a new version is shown, not the old pick
+    at.selectbox(key="model_version").set_value(v1)
+    at.run()
+    at.toggle(key=f"pin_{v1}").set_value(True)
+    at.run()
+    assert model_store.is_pinned(db, v1) and not at.exception
 
 
 def test_models_page_retrain_button_queues_a_run(app_db, monkeypatch):
