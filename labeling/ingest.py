@@ -14,6 +14,7 @@ import os
 import shutil
 import signal
 import sqlite3
+import time
 import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,7 @@ from store.types import Line, PageInfo, ScriptlabelError
 ProgressFn = Callable[[int, int], None]
 TEXT_LAYER_IMAGE_DPI = 100
 FORMATS = {".pdf": "pdf", ".fountain": "fountain", ".spmd": "fountain", ".fdx": "fdx", ".txt": "txt", ".text": "txt"}
+PROGRESS_EVERY_S = 0.5
 KILL_AT_ENV = "SCRIPTLABEL_TEST_KILL_AT"  # tests only: SIGKILL this process at a named point of the ingest
 
 
@@ -206,9 +208,15 @@ def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, all
     return _Prepared(path=path, fmt=fmt, sha=sha, title=(title or "").strip() or _title_from_name(path), lines=lines)
 
 
-def _reporter(db: Database, job_id: int, progress: ProgressFn | None) -> ProgressFn:
+def _reporter(db: Database, job_id: int, progress: ProgressFn | None, *, every_s: float = PROGRESS_EVERY_S
+              ) -> ProgressFn:
+    last = [float("-inf")]
+
     def report(done: int, total: int) -> None:
-        job_store.job_progress(db, job_id, done, total)
+        # A row update costs an fsync: a few per second are plenty for a progress bar.
+        if done == 1 or done == total or time.monotonic() - last[0] >= every_s:
+            job_store.job_progress(db, job_id, done, total)
+            last[0] = time.monotonic()
         _kill_point(f"page:{done}")
         if progress:
             progress(done, total)
