@@ -193,9 +193,10 @@ def roll_back_interrupted(db: Database) -> list[int]:
     """Fail the jobs whose process is gone and delete their unfinished scripts (rows and files), and
     delete unfinished scripts no live job owns. Returns the deleted script ids.
 
-    A script with a human label on it is never deleted (it stays hidden until finished).
+    A script people labeled (possible only in a database from an older version, which let people label
+    pages while the rest was read) is never deleted: it is kept, visible, its title saying it is incomplete.
     """
-    from store.scripts import delete_script, has_human_labels
+    from store.scripts import delete_script, has_human_labels, keep_incomplete
 
     doomed_jobs = []
     for row in db.query("SELECT job_id, pid, pid_start, status, created_at FROM ingest_jobs "
@@ -211,7 +212,10 @@ def roll_back_interrupted(db: Database) -> list[int]:
                                       "AND script_id IS NOT NULL")}
     deleted = []
     for (script_id,) in db.execute("SELECT script_id FROM scripts WHERE status = 'ingesting'").fetchall():
-        if script_id in owned or has_human_labels(db, script_id):
+        if script_id in owned:
+            continue
+        if has_human_labels(db, script_id):
+            keep_incomplete(db, script_id)
             continue
         delete_script(db, script_id, only_unfinished=True)
         deleted.append(script_id)

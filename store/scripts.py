@@ -120,6 +120,14 @@ def has_human_labels(db: Database, script_id: int) -> bool:
     return bool(row[0])
 
 
+def keep_incomplete(db: Database, script_id: int) -> None:
+    """Make an interrupted ingest that people already labeled visible, its title saying how far it got
+    (labels are never thrown away; its missing pages can be ingested again as another script)."""
+    with db.atomic():
+        db.execute("UPDATE scripts SET status = 'ready', title = title || ' (incomplete: stopped after page ' || pages || ')' "
+                   "WHERE script_id = ? AND status = 'ingesting'", [script_id])
+
+
 def delete_script(db: Database, script_id: int, *, only_unfinished: bool = False) -> None:
     """Delete a script and everything hanging off it (lines, labels, sequences, ratings), then the page
     images and source copy it made in this database's media folder (once the rows are gone).

@@ -141,7 +141,7 @@ def test_failed_ingest_leaves_no_job_row_and_no_fragment(db, tmp_path, monkeypat
     assert not any((data_dir(db) / "pages").iterdir())
 
 
-def test_legacy_fragment_is_rolled_back_but_labeled_lines_are_never_deleted(db_path, tmp_path):
+def test_legacy_fragment_is_rolled_back_but_a_labeled_one_is_kept_and_shown_as_incomplete(db_path, tmp_path):
     db = open_db(db_path)
     keep = ingest_path(db, make_text_pdf(tmp_path / "keep.pdf")).script_id
     stale = ingest_path(db, make_text_pdf(tmp_path / "stale.pdf"), title="Stale", allow_duplicate=True).script_id
@@ -158,6 +158,8 @@ def test_legacy_fragment_is_rolled_back_but_labeled_lines_are_never_deleted(db_p
     ids = {r[0] for r in db.execute("SELECT script_id FROM scripts")}
     assert keep in ids and labeled in ids and stale not in ids
     assert len(label_store.current_labels(db, labeled)) == 1
+    kept = {s.script_id: s.title for s in script_store.list_scripts(db)}  # visible, and says what it is
+    assert kept[labeled] == "Labeled (incomplete: stopped after page 1)"
 
 
 def test_orphan_media_of_deleted_scripts_is_swept_but_never_a_newer_ones(db, tmp_path):
