@@ -114,6 +114,16 @@ def test_scripts_page_shows_running_uploads_with_progress(app_db):
     assert any("a page is damaged" in e.value for e in at.error)
 
 
+def test_a_database_from_a_newer_version_is_a_message_not_a_traceback(app_db, db_path):
+    db, _ = app_db
+    with db.atomic():
+        db.execute("INSERT INTO _sqlite_migrations(migration_set, name, applied_at) "
+                   "VALUES ('scriptlabel', '9000_from_the_future', 'later')")
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception and "newer version of scriptlabel" in at.error[0].value
+
+
 def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
     db, _ = app_db
     at = open_page()
