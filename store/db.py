@@ -53,7 +53,7 @@ def explain_storage_error(exc: BaseException, path: str | Path) -> str:
         return (f"{path}: the database is damaged (corrupt pages); nothing was changed — restore it from a backup "
                 f"or rescue what is readable with `sqlite3 {path} .recover`")
     if "not a database" in text or "file is encrypted" in text:
-        return f"{path} is not a scriptlabel database; choose another --db path"
+        return f"{path} is not a scriptlabel database; choose another database file"
     if "disk i/o" in text or code == errno.EIO:
         return f"{path}: the disk reported an input/output error; nothing was changed — check the disk and try again"
     if "unable to open" in text:
