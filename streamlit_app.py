@@ -11,9 +11,15 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import common
+from store.types import ScriptlabelError
 
 st.set_page_config(page_title="scriptlabel", page_icon=str(Path(__file__).with_name("app_pages") / "icon.png"), layout="wide")
 common.settings()
+try:
+    common.db()  # a database from a newer version, a damaged or unreachable one: a message, not a traceback
+except ScriptlabelError as exc:
+    st.error(f"The database cannot be opened: {exc}")
+    st.stop()
 common.first_start()
 common.annotator_sidebar()
 common.script_sidebar()

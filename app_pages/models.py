@@ -82,8 +82,9 @@ else:
     if len(curve) >= 1:
         st.caption("Learning curve: held-out accuracy and macro-F1 against the human labels each model had")
         st.line_chart(curve, height=220)
-    if st.session_state.get("model_versions_seen") != len(versions):  # a new version: show it, not the old pick
-        st.session_state["model_versions_seen"] = len(versions)
+    newest = int(versions["version"].max())  # not the count: old versions are pruned as new ones come
+    if st.session_state.get("model_versions_seen") != newest:  # a new version: show it, not the old pick
+        st.session_state["model_versions_seen"] = newest
         st.session_state.pop("model_version", None)
     picked = st.selectbox("Version", list(versions["version"])[::-1], key="model_version",
                           format_func=lambda v: f"v{v} ({versions.set_index('version').loc[v, 'kind']})"
@@ -108,6 +109,12 @@ else:
             make_current(db, int(picked))
             st.toast(f"v{picked} is current")
             st.rerun()
+    pinned = model_store.is_pinned(db, int(picked))
+    keep = st.toggle(f"Keep v{picked} (never pruned)", value=pinned, key=f"pin_{picked}",
+                     help=f"Only the {model_store.KEEP_MODEL_VERSIONS} newest versions of each kind are kept, "
+                          "besides the current one and the ones kept here.")
+    if keep != pinned:
+        model_store.set_pinned(db, int(picked), keep)
 
 st.subheader("Agreement between annotators")
 kappa = app_models.agreement(db)

@@ -1,4 +1,5 @@
-"""Scripts: what is in the database and how far labeling got; upload a screenplay; delete one."""
+"""Scripts: what is in the database and how far labeling got; upload a screenplay (ingested in the
+background); delete one."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import streamlit as st
 
 from app_pages import common
 from labeling import app_support as support
+from labeling import ingest_jobs
 from store.scripts import delete_script
 from store.types import LABELS, ScriptlabelError
+
+JOB_POLL_S = 1.5
 
 st.title("Scripts")
 db = common.db()
@@ -21,29 +25,47 @@ else:
         column_config={
             "script_id": st.column_config.NumberColumn("id", width="small"),
             "progress": st.column_config.ProgressColumn("done", min_value=0.0, max_value=1.0, format="percent"),
+            "low_ocr_pages": st.column_config.TextColumn(
+                "low OCR pages", help="Pages read by OCR with a low mean confidence: noise, a photo or a poor scan"),
             **{label: st.column_config.NumberColumn(common.LABEL_TITLES[label], width="small") for label in LABELS},
         },
     )
+
+
+@st.fragment(run_every=JOB_POLL_S)
+def upload_jobs() -> None:
+    """Running and recent uploads; when one ends the whole page reruns so the table shows it."""
+    views = ingest_jobs.job_views(db)
+    active = tuple(v.job_id for v in views if v.status in ("queued", "running"))
+    seen = st.session_state.get("active_jobs", ())
+    st.session_state["active_jobs"] = active
+    if set(seen) - set(active):
+        st.rerun(scope="app")
+    if not views:
+        return
+    st.subheader("Uploads")
+    for view in views:
+        if view.status in ("queued", "running"):
+            st.progress(view.fraction, text=view.text)
+        elif view.status == "done":
+            (st.warning if view.low_confidence_pages else st.success)(view.text)
+        else:
+            st.error(view.text)
+
+
+upload_jobs()
 
 st.subheader("Add a screenplay")
 upload = st.file_uploader("PDF (text or scanned), plain text, Fountain or Final Draft",
                           type=["pdf", "txt", "text", "fountain", "spmd", "fdx"], key="upload")
 if upload is not None and st.button("Ingest", type="primary", key="ingest"):
-    bar = st.progress(0.0, text=f"Reading {upload.name}…")
-
-    def report(done: int, total: int) -> None:
-        bar.progress(done / max(total, 1), text=f"{upload.name}: page {done} of {total}")
-
     try:
-        result = support.ingest_upload(db, upload.name, upload.getvalue(), progress=report)
+        ingest_jobs.start_upload(db, upload.name, upload.getvalue())
     except ScriptlabelError as exc:
-        bar.empty()
-        st.error(str(exc))
+        st.error(ingest_jobs.message_for_app(str(exc), staged=None, file_name=upload.name))
     else:
-        bar.progress(1.0, text="Done")
-        st.success(f"Ingested “{result.title}”: {result.pages} pages, {result.lines} lines, "
-                   f"{result.sequences} sequences" + (f", {result.ocr_pages} pages read by OCR" if result.ocr_pages else ""))
-        st.query_params["script"] = str(result.script_id)
+        st.toast(f"Ingesting {upload.name} in the background: you can leave this page")
+        st.rerun()
 
 if not overview.empty:
     st.subheader("Delete a script")

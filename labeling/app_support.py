@@ -109,15 +109,18 @@ def change_token(db: Database) -> tuple:
 # --- scripts ---------------------------------------------------------------------------------
 
 def scripts_overview(db: Database) -> pd.DataFrame:
-    """One row per script: id, title, format, pages, lines, labeled, progress and a count per label."""
+    """One row per finished script: id, title, format, pages, lines, labeled, progress, pages with low OCR
+    confidence and a count per label."""
     rows = []
+    low = script_store.low_confidence_pages(db)
     for s in script_store.list_scripts(db):
         counts = label_store.current_labels(db, s.script_id)["label"].value_counts()
         rows.append({"script_id": s.script_id, "title": s.title, "format": s.format, "pages": s.pages,
                      "lines": s.lines, "labeled": s.labeled, "progress": s.labeled / s.lines if s.lines else 0.0,
-                     "status": s.status, **{label: int(counts.get(label, 0)) for label in LABELS}})
+                     "status": s.status, "low_ocr_pages": ", ".join(str(p) for p, _ in low.get(s.script_id, [])),
+                     **{label: int(counts.get(label, 0)) for label in LABELS}})
     return pd.DataFrame(rows, columns=["script_id", "title", "format", "pages", "lines", "labeled", "progress",
-                                       "status", *LABELS])
+                                       "status", "low_ocr_pages", *LABELS])
 
 
 def ingest_upload(db: Database, file_name: str, data: bytes, *,

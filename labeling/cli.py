@@ -18,13 +18,29 @@ def _emit(obj) -> None:
     click.echo(json.dumps(obj, ensure_ascii=False, default=str))
 
 
+# SQLite keeps ids in signed 64-bit integers: a larger id is a typo, refused before it reaches SQLite.
+ID = click.IntRange(1, 2**63 - 1)
+
+
+def _db_path_in_context() -> str:
+    ctx = click.get_current_context(silent=True)
+    return str(ctx.find_root().obj["db_path"]) if ctx and ctx.find_root().obj else "the database"
+
+
 def handle_errors(func):
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        import sqlite3
+
         try:
             return func(*args, **kwargs)
         except ScriptlabelError as exc:
             click.echo(f"error: {exc}", err=True)
+            sys.exit(1)
+        except (sqlite3.Error, OSError) as exc:  # a full or read-only disk, a damaged database
+            from store.db import explain_storage_error
+
+            click.echo(f"error: {explain_storage_error(exc, _db_path_in_context())}", err=True)
             sys.exit(1)
         except KeyboardInterrupt:
             click.echo("error: interrupted; the database keeps everything that was finished", err=True)
@@ -32,13 +48,36 @@ def handle_errors(func):
     return wrapper
 
 
-def _db(ctx: click.Context, *, create: bool = True):
+def _db(ctx: click.Context, *, create: bool = True, check: bool | None = None):
+    """The database; listing commands pass create=False (a mistyped --db creates nothing), writing
+    commands check=True (no new rows into a database with corrupt pages)."""
     from store.db import open_db
 
-    return open_db(ctx.obj["db_path"], create=create)
+    return open_db(ctx.obj["db_path"], create=create, check=check)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """Usage errors (a missing argument, an id beyond 64 bits) as one `error: ...` line, like every other
+    error, instead of click's usage block."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx is not None else "scriptlabel"
+            click.echo(f"error: {exc.format_message()} (see `{where} --help`)", err=True)
+            sys.exit(exc.exit_code)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("error: aborted; the database keeps everything that was finished", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("--db", "db_path", type=click.Path(dir_okay=True), default=None,
               help="SQLite database (default: $SCRIPTLABEL_DB or ./scriptlabel-data/scriptlabel.db).")
 @click.version_option(package_name="scriptlabel")
@@ -62,30 +101,49 @@ def cli(ctx: click.Context, db_path: str | None) -> None:
 @click.pass_context
 @handle_errors
 def ingest(ctx, paths, title, ocr, workers, dpi, duplicate):
-    """Ingest screenplays (PDF, plain text, Fountain, FDX); prints one JSON line per file."""
-    from labeling.ingest import check_path, ingest_path
+    """Ingest screenplays (PDF, plain text, Fountain, FDX); prints one JSON line per stored file.
 
-    for path in paths:  # check every path before touching the database
-        check_path(path)
-    db = _db(ctx)
+    Each file is stored whole or not at all; a file that fails is reported on stderr and the others
+    are still stored. Exits non-zero if any file was not stored.
+    """
+    from labeling.ingest import check_title, ingest_path
+
+    check_title(title, source="--title")
+    db = _db(ctx, check=True)
+    failed: list[str] = []
     for path in paths:
         bar = _ProgressBar(Path(path).name)
         try:
             result = ingest_path(db, path, title=title, ocr=ocr, workers=workers, dpi=dpi,
                                  allow_duplicate=duplicate, progress=bar)
-        finally:
+        except ScriptlabelError as exc:  # storage errors included (IngestError): on to the next file
             bar.close()
-        _emit(result.as_json())
+            click.echo(f"error: {exc}", err=True)
+            failed.append(Path(path).name)
+            continue
+        bar.close()
+        for page in result.low_confidence_pages:
+            click.echo(f"warning: {Path(path).name}: page {page} was read by OCR with low confidence (image noise, "
+                       "a photo or a poor scan?); check it on the Script page", err=True)
+        _emit({**result.as_json(), "file": str(path)})
+    if len(failed) == 1 and len(paths) == 1:
+        sys.exit(1)
+    if failed:
+        stored = len(paths) - len(failed)
+        raise ScriptlabelError(f"{len(failed)} of {len(paths)} files not stored ({', '.join(failed)}); "
+                               f"{stored} stored (the JSON lines above); fix those files and ingest them again")
 
 
 class _ProgressBar:
-    """Pages done/total on stderr (tqdm), created on the first report."""
+    """Pages done/total on stderr (tqdm) when it is a terminal, created on the first report."""
 
     def __init__(self, name: str):
         self.name = name
         self.bar = None
 
     def __call__(self, done: int, total: int) -> None:
+        if self.bar is None and not sys.stderr.isatty():
+            return  # a log or a pipe gets the one-line results and messages only
         if self.bar is None:
             from tqdm import tqdm
 
@@ -105,13 +163,13 @@ def scripts(ctx):
     """List scripts as JSON lines: script_id, title, pages, lines, labeled."""
     from store.scripts import list_scripts
 
-    for s in list_scripts(_db(ctx)):
+    for s in list_scripts(_db(ctx, create=False, check=False)):
         _emit({"script_id": s.script_id, "title": s.title, "pages": s.pages, "lines": s.lines,
                "labeled": s.labeled, "format": s.format, "status": s.status})
 
 
 @cli.command()
-@click.option("--script", "script_id", type=int, default=None, help="Only this script.")
+@click.option("--script", "script_id", type=ID, default=None, help="Only this script.")
 @click.pass_context
 @handle_errors
 def sequences(ctx, script_id):
@@ -119,7 +177,7 @@ def sequences(ctx, script_id):
     from store.scripts import get_script
     from store.sequences import list_sequences
 
-    db = _db(ctx)
+    db = _db(ctx, create=False, check=False)
     if script_id is not None:
         get_script(db, script_id)
     for s in list_sequences(db, script_id):
@@ -134,7 +192,7 @@ def sequences(ctx, script_id):
 @click.option("--what", type=click.Choice(["lines", "sequences"]), default="lines", show_default=True,
               help="lines = one row per line; sequences = one row per sequence × department "
                    "(rating, annotator, prediction, uncertainty, tags).")
-@click.option("--script", "script_id", type=int, default=None, help="Only this script.")
+@click.option("--script", "script_id", type=ID, default=None, help="Only this script.")
 @click.option("--only-human", is_flag=True, help="Only lines a person labeled (sequences: only rated rows).")
 @click.option("--scheme", type=click.Choice(["full", "seed"]), default="full", show_default=True,
               help="full = 7 labels; seed = the study's S/C/D/O (lines only).")
@@ -147,14 +205,17 @@ def export(ctx, fmt, out, what, script_id, only_human, scheme):
     out_path = Path(out)
     if not out_path.parent.exists():
         raise ExportError(f"{out_path.parent}: no such directory; create it first (mkdir -p {out_path.parent})")
+    # An export is checked for damaged pages first: a dataset read from a corrupt file could be silently partial.
     if what == "sequences":
         from labeling.sequence_export import export_sequences
 
         if scheme != "full":
             raise ExportError("--scheme applies to line exports; drop it with --what sequences")
-        _emit(export_sequences(_db(ctx), fmt, out_path, script_id=script_id, only_rated=only_human))
+        _emit(export_sequences(_db(ctx, create=False, check=True), fmt, out_path, script_id=script_id,
+                               only_rated=only_human))
         return
-    _emit(export_dataset(_db(ctx), fmt, out_path, script_id=script_id, only_human=only_human, scheme=scheme))
+    _emit(export_dataset(_db(ctx, create=False, check=True), fmt, out_path, script_id=script_id,
+                         only_human=only_human, scheme=scheme))
 
 
 @cli.command("import")
@@ -172,7 +233,7 @@ def import_(ctx, path, annotator):
 
 
 @cli.command()
-@click.argument("line_id", type=int)
+@click.argument("line_id", type=ID)
 @click.argument("label")
 @click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who labels (default: $USER).")
 @click.pass_context
@@ -181,11 +242,11 @@ def label(ctx, line_id, label, annotator):
     """Record a human label for a line (what the app does on a key press)."""
     from labeling.session import record_label
 
-    _emit(record_label(_db(ctx, create=False), line_id, label, annotator=annotator))
+    _emit(record_label(_db(ctx, create=False, check=True), line_id, label, annotator=annotator))
 
 
 @cli.command()
-@click.argument("sequence_id", type=int)
+@click.argument("sequence_id", type=ID)
 @click.argument("value", type=int)
 @click.option("--department", default="overall", show_default=True, help="overall, animation, fx, lighting, …")
 @click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who rates (default: $USER).")
@@ -195,12 +256,13 @@ def rate(ctx, sequence_id, value, department, annotator):
     """Record a human complexity rating (1–5) for a sequence."""
     from store.sequences import add_rating
 
-    rating_id = add_rating(_db(ctx, create=False), sequence_id, value, department=department, annotator=annotator)
+    rating_id = add_rating(_db(ctx, create=False, check=True), sequence_id, value, department=department,
+                           annotator=annotator)
     _emit({"rating_id": rating_id, "sequence_id": sequence_id, "department": department, "value": value})
 
 
 @cli.command()
-@click.argument("sequence_id", type=int)
+@click.argument("sequence_id", type=ID)
 @click.argument("tags", nargs=-1, required=True)
 @click.option("--absent", is_flag=True, help="Record that these tags are NOT in the sequence.")
 @click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who tags (default: $USER).")
@@ -208,11 +270,9 @@ def rate(ctx, sequence_id, value, department, annotator):
 @handle_errors
 def tag(ctx, sequence_id, tags, absent, annotator):
     """Record breakdown tags of a sequence (crowd, water, fire, vehicles, creatures, …)."""
-    from store.sequences import set_tag
+    from store.sequences import set_tags
 
-    db = _db(ctx, create=False)
-    for name in tags:
-        set_tag(db, sequence_id, name, present=not absent, annotator=annotator)
+    set_tags(_db(ctx, create=False, check=True), sequence_id, list(tags), present=not absent, annotator=annotator)
     _emit({"sequence_id": sequence_id, "tags": list(tags), "present": not absent})
 
 
@@ -226,19 +286,19 @@ def tag(ctx, sequence_id, tags, absent, annotator):
 @handle_errors
 def serve(ctx, port, host, sample):
     """Start the app (Streamlit and the labeling view's routes) on this database."""
-    import subprocess
+    from labeling.processes import run_forwarding_signals
 
     app = Path(__file__).resolve().parents[1] / "app_server.py"
     env = dict(os.environ, SCRIPTLABEL_DB=str(Path(ctx.obj["db_path"]).resolve()),
                SCRIPTLABEL_SAMPLE="1" if sample else "0")
-    raise SystemExit(subprocess.call(
+    raise SystemExit(run_forwarding_signals(
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.address", host,
          "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
          "--client.showErrorDetails", "none"], env=env))
 
 
 @cli.command()
-@click.option("--script", "script_id", type=int, default=None, help="Only this script (default: every script).")
+@click.option("--script", "script_id", type=ID, default=None, help="Only this script (default: every script).")
 @click.pass_context
 @handle_errors
 def predict(ctx, script_id):
@@ -250,7 +310,7 @@ def predict(ctx, script_id):
 
 
 @cli.command()
-@click.option("--script", "script_id", type=int, default=None, help="Only this script.")
+@click.option("--script", "script_id", type=ID, default=None, help="Only this script.")
 @click.option("--n", "n", type=click.IntRange(1, 100000), default=20, show_default=True, help="How many items.")
 @click.option("--strategy", type=click.Choice(["margin", "entropy", "least_confidence", "random", "review"]),
               default="margin", show_default=True,
@@ -265,7 +325,7 @@ def queue(ctx, script_id, n, strategy, random_share, seed):
     from labeling.queue import build_queue
     from store.scripts import get_script
 
-    db = _db(ctx, create=False)
+    db = _db(ctx, create=False, check=False)
     if script_id is not None:
         get_script(db, script_id)
     if strategy == "review":
@@ -310,7 +370,7 @@ def train(ctx, target, department, wait, timeout, model_set):
                 raise ScriptlabelError(f"unknown department {department!r}: use one of "
                                        f"{', '.join(departments(_db(ctx)))}")
         os.environ["SCRIPTLABEL_COMPLEXITY_MODELS"] = model_set
-        run_id = request_training(ctx.obj["db_path"], kind=kind, trigger="cli",
+        run_id = request_training(Path(ctx.obj["db_path"]).resolve(), kind=kind, trigger="cli",
                                   department=department if kind == "complexity" else None)
         if not wait:
             _emit({"run_id": run_id, "target": kind, "status": "queued"})
@@ -330,7 +390,7 @@ def evaluate(ctx, folds):
     """Held-out metrics of the line model on this database's labels (split by script)."""
     from labeling.line_training import evaluate_lines
 
-    _emit(evaluate_lines(_db(ctx, create=False), folds=folds))
+    _emit(evaluate_lines(_db(ctx, create=False, check=False), folds=folds))
 
 
 @cli.command()

@@ -88,9 +88,25 @@ def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | 
     try:
         WRITERS[fmt](frame, tmp)
         tmp.replace(out)
+    except OSError as exc:  # read-only folder or mount, no permission, a full disk
+        raise ExportError(f"{out}: cannot write the export ({_reason(exc)}); nothing was written — choose a "
+                          "writable folder with free space") from exc
     finally:
-        tmp.unlink(missing_ok=True)
+        try:
+            tmp.unlink(missing_ok=True)
+        except OSError:
+            pass
     return {"format": fmt, "out": str(out), "rows": int(len(frame))}
+
+
+def _reason(exc: OSError) -> str:
+    import errno
+
+    reasons = {errno.ENOSPC: "the disk is full", errno.EROFS: "a read-only disk", errno.EACCES: "no permission",
+               errno.EPERM: "no permission", errno.EDQUOT: "over the disk quota"}
+    if exc.errno in reasons:
+        return reasons[exc.errno]
+    return "the disk is full" if "No space" in str(exc) else (exc.strerror or str(exc) or type(exc).__name__)
 
 
 def export_bytes(db: Database, fmt: str, **filters) -> bytes:

@@ -1,17 +1,24 @@
 """Ingest a screenplay file into the store: PDF (text layer or OCR), plain text, Fountain, FDX.
 
-Everything about the file is checked before the first write; pages are stored one transaction each
-as they are read (so labeling can start on finished pages), and a failure part-way removes the
-partial script, leaving the database as it was.
+Every ingest is a job (store.jobs). Everything about the file is checked before the first write;
+pages are stored one transaction each as they are read, into a script in status 'ingesting' that
+nothing lists. Only when lines, predictions and sequences are all stored does the script turn
+'ready' (one transaction, with its job marked done). A failure part-way removes the partial script
+and its files; a kill -9 leaves it to the roll-back on the next open (store.jobs.roll_back_interrupted).
 """
 
 from __future__ import annotations
 
+import errno
 import hashlib
-import warnings
+import os
 import shutil
+import signal
+import sqlite3
+import time
+import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -20,13 +27,16 @@ from labeling.formats.plaintext import TextDecodeError, decode_text, parse_plain
 from labeling.pdf.layout import PageLine
 from labeling.pdf.textlayer import has_text_layer, open_pdf, page_line_to_line, text_layer_page_lines
 from labeling.sequences import rederive_sequences
+from store import jobs as job_store
 from store import scripts as script_store
-from store.db import data_dir
+from store.db import data_dir, explain_storage_error
 from store.types import Line, PageInfo, ScriptlabelError
 
 ProgressFn = Callable[[int, int], None]
 TEXT_LAYER_IMAGE_DPI = 100
 FORMATS = {".pdf": "pdf", ".fountain": "fountain", ".spmd": "fountain", ".fdx": "fdx", ".txt": "txt", ".text": "txt"}
+PROGRESS_EVERY_S = 0.5
+KILL_AT_ENV = "SCRIPTLABEL_TEST_KILL_AT"  # tests only: SIGKILL this process at a named point of the ingest
 
 
 class IngestError(ScriptlabelError):
@@ -46,10 +56,19 @@ class IngestResult:
     lines: int
     sequences: int
     ocr_pages: int
+    low_confidence_pages: list[int] = field(default_factory=list)
+    file: str = ""
 
     def as_json(self) -> dict:
         return {"script_id": self.script_id, "title": self.title, "format": self.format, "pages": self.pages,
-                "lines": self.lines, "sequences": self.sequences, "ocr_pages": self.ocr_pages}
+                "lines": self.lines, "sequences": self.sequences, "ocr_pages": self.ocr_pages,
+                "low_confidence_pages": self.low_confidence_pages, **({"file": self.file} if self.file else {})}
+
+
+def _kill_point(name: str) -> None:
+    """A kill -9 at a named point, for the interruption tests (never set outside them)."""
+    if os.environ.get(KILL_AT_ENV) == name:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def detect_format(path: Path) -> str:
@@ -67,6 +86,16 @@ def check_path(path: str | Path) -> Path:
     return path
 
 
+def check_title(title: str | None, *, source: str) -> str | None:
+    """None (take it from the file) or the stripped title; a blank one is refused."""
+    if title is None:
+        return None
+    if not title.strip():
+        raise IngestError(f"{source}: the title is blank; give a title with some letters in it, or none to take it "
+                          "from the file")
+    return title.strip()
+
+
 def ingest_path(
     db: Database,
     path: str | Path,
@@ -77,24 +106,83 @@ def ingest_path(
     dpi: int = 300,
     allow_duplicate: bool = False,
     progress: ProgressFn | None = None,
+    job_id: int | None = None,
 ) -> IngestResult:
-    """Ingest one file and return what was stored. Raises IngestError (database untouched) on bad input."""
+    """Ingest one file as one job and return what was stored.
+
+    Raises IngestError (database and files as they were) on bad input or a storage failure. With
+    `job_id` the given job (queued by the app) is run; otherwise a job owned by this process is made.
+    """
+    try:
+        prepared = _prepare(db, path, title=title, ocr=ocr, allow_duplicate=allow_duplicate)
+    except ScriptlabelError as exc:
+        if job_id is not None:  # a queued upload: its row says why; otherwise nothing is written
+            _fail(db, job_id, str(exc))
+        raise
+    own_job = job_id is None  # the CLI's: on failure the message is printed and no row stays behind
+    if own_job:
+        job_id = job_store.create_job(db, file_name=prepared.path.name, options={"ocr": ocr}, pid=os.getpid())
+    path = prepared.path
+    try:
+        job_store.start_job(db, job_id)
+        report = _reporter(db, job_id, progress)
+        if prepared.doc is not None:
+            return _ingest_pdf(db, prepared, ocr=ocr, workers=workers, dpi=dpi, progress=report, job_id=job_id)
+        return _ingest_lines(db, prepared, progress=report, job_id=job_id)
+    except ScriptlabelError as exc:
+        _fail(db, job_id, str(exc), forget=own_job)
+        raise
+    except (OSError, sqlite3.Error) as exc:  # a full or read-only disk, a damaged database
+        message = f"{path.name}: not stored — {explain_storage_error(exc, _db_name(db))}"
+        _fail(db, job_id, message, forget=own_job)
+        raise IngestError(message) from exc
+    except Exception as exc:  # a bug, not the file: say so rather than blame the file
+        _fail(db, job_id, f"{path.name}: not stored — an unexpected error ({type(exc).__name__}: {exc}); "
+                          "please report it with the file", forget=own_job)
+        raise
+    except BaseException:
+        _fail(db, job_id, "the ingest was interrupted; nothing of it was kept — ingest the file again",
+              forget=own_job)
+        raise
+    finally:
+        if prepared.doc is not None and not prepared.doc.is_closed:
+            prepared.doc.close()
+
+
+@dataclass
+class _Prepared:
+    """A file read and checked, before anything is written."""
+
+    path: Path
+    fmt: str
+    sha: str
+    title: str
+    lines: list[Line] | None = None  # text formats
+    doc: object | None = None  # PDFs: the open pymupdf document
+
+
+def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, allow_duplicate: bool) -> _Prepared:
     if ocr not in ("auto", "always", "never"):
         raise IngestError(f"--ocr must be auto, always or never, not {ocr!r}")
     path = check_path(path)
+    title = check_title(title, source=str(path))
     fmt = detect_format(path)
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise IngestError(f"{path}: the file cannot be read ({exc.strerror or exc}); check its permissions") from exc
     sha = hashlib.sha256(data).hexdigest()
     existing = script_store.find_script_by_sha(db, sha)
     if existing and not allow_duplicate:
         raise DuplicateScriptError(
             f"{path}: already ingested as script {existing['script_id']} ({existing['title']!r}); nothing changed — "
             "pass --duplicate to ingest a second copy")
-
+    running = None if allow_duplicate else script_store.find_ingesting_by_sha(db, sha)
+    if running:
+        raise DuplicateScriptError(f"{path}: the same file is being ingested right now (as {running['title']!r}); "
+                                   "nothing changed — wait for it to finish")
     if fmt == "pdf":
-        doc = open_pdf(path)  # validates before any write
-        return _ingest_pdf(db, path, doc, sha=sha, title=title, ocr=ocr, workers=workers, dpi=dpi, progress=progress)
-
+        return _Prepared(path=path, fmt=fmt, sha=sha, title=title or _title_from_name(path), doc=open_pdf(path))
     try:
         text = decode_text(data, source=str(path))
     except TextDecodeError as exc:
@@ -118,19 +206,63 @@ def ingest_path(
         lines = parse_plaintext(text)
     if not lines:
         raise IngestError(f"{path}: no screenplay lines found; is this the right file?")
-    title = (title or _title_from_name(path)).strip()
-    script_id = script_store.create_script(db, title=title, format=fmt, source_name=path.name, sha256=sha)
+    return _Prepared(path=path, fmt=fmt, sha=sha, title=(title or "").strip() or _title_from_name(path), lines=lines)
+
+
+def _reporter(db: Database, job_id: int, progress: ProgressFn | None, *, every_s: float = PROGRESS_EVERY_S
+              ) -> ProgressFn:
+    last = [float("-inf")]
+
+    def report(done: int, total: int) -> None:
+        # A row update costs an fsync: a few per second are plenty for a progress bar.
+        if done == 1 or done == total or time.monotonic() - last[0] >= every_s:
+            job_store.job_progress(db, job_id, done, total)
+            last[0] = time.monotonic()
+        _kill_point(f"page:{done}")
+        if progress:
+            progress(done, total)
+
+    return report
+
+
+def _db_name(db: Database) -> str:
+    from store.db import db_file
+
+    return str(db_file(db) or "the database")
+
+
+def _fail(db: Database, job_id: int, message: str, *, forget: bool = False) -> None:
     try:
-        pages = _group_pages(lines)
+        if forget:
+            job_store.delete_job(db, job_id)
+        else:
+            job_store.fail_job(db, job_id, error=message)
+    except sqlite3.Error:
+        pass  # the disk is full or gone: the next open fails the job (its process is gone by then)
+
+
+def _ingest_lines(db: Database, prepared: _Prepared, *, progress: ProgressFn, job_id: int) -> IngestResult:
+    script_id = script_store.create_script(db, title=prepared.title, format=prepared.fmt,
+                                           source_name=prepared.path.name, sha256=prepared.sha, job_id=job_id)
+    _kill_point("script_created")
+    try:
+        pages = _group_pages(prepared.lines or [])
         for done, (page_no, page_lines) in enumerate(pages, 1):
             info = PageInfo(page=page_no, width=85.0, height=66.0, image_path=None, dpi=None, text_source="text")
             script_store.add_page(db, script_id, info, page_lines)
-            if progress:
-                progress(done, len(pages))
-        return _finish(db, script_id, title, fmt)
+            progress(done, len(pages))
+        return _finish(db, script_id, prepared.title, prepared.fmt, job_id=job_id, file=prepared.path.name)
     except BaseException:
-        script_store.delete_script(db, script_id)
+        _roll_back(db, script_id)
         raise
+
+
+def _roll_back(db: Database, script_id: int) -> None:
+    """Remove the unfinished script and its files; if even that fails (a full disk), the next open does it."""
+    try:
+        script_store.delete_script(db, script_id, only_unfinished=True)
+    except (OSError, sqlite3.Error):
+        pass
 
 
 def _group_pages(lines: list[Line]) -> list[tuple[int, list[Line]]]:
@@ -144,15 +276,22 @@ def _title_from_name(path: Path) -> str:
     return path.stem.replace("_", " ").replace("-", " ").strip().title() or path.name
 
 
-def _ingest_pdf(db, path: Path, doc, *, sha, title, ocr, workers, dpi, progress) -> IngestResult:
+def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id) -> IngestResult:
     from labeling.pdf.ocr import iter_ocr_pages
 
-    title = (title or _title_from_name(path)).strip() or _title_from_name(path)
+    path, doc, title, sha = prepared.path, prepared.doc, prepared.title, prepared.sha
     n_pages = doc.page_count
-    needs_ocr = [i + 1 for i, page in enumerate(doc) if ocr == "always" or (ocr == "auto" and not has_text_layer(page))]
+    try:
+        needs_ocr = [i + 1 for i, page in enumerate(doc)
+                     if ocr == "always" or (ocr == "auto" and not has_text_layer(page))]
+    except Exception as exc:  # MuPDF's own error family: a damaged page object
+        raise IngestError(f"{path}: a page of the PDF is damaged ({exc}); print it to a new PDF and ingest that") \
+            from exc
     if ocr == "never":
         needs_ocr = []
-    script_id = script_store.create_script(db, title=title, format="pdf", source_name=path.name, sha256=sha)
+    script_id = script_store.create_script(db, title=title, format="pdf", source_name=path.name, sha256=sha,
+                                           job_id=job_id)
+    _kill_point("script_created")
     base = data_dir(db)
     image_dir = base / "pages" / str(script_id)
     try:
@@ -174,23 +313,39 @@ def _ingest_pdf(db, path: Path, doc, *, sha, title, ocr, workers, dpi, progress)
                 page_lines = result.lines
             else:
                 page = doc[index]
-                page_lines = text_layer_page_lines(page)
-                image_path = image_dir / f"page-{page_no:04d}.png"
-                page.get_pixmap(dpi=TEXT_LAYER_IMAGE_DPI, colorspace="gray").save(image_path)
+                page_lines, image_path = _text_layer_page(path, page, page_no, image_dir)
                 info = PageInfo(page=page_no, width=page.rect.width, height=page.rect.height,
                                 image_path=str(image_path), dpi=TEXT_LAYER_IMAGE_DPI, text_source="text_layer")
             script_store.add_page(db, script_id, info, _to_lines(page_lines, page_no))
-            if progress:
-                progress(page_no, n_pages)
+            progress(page_no, n_pages)
         doc.close()
-        return _finish(db, script_id, title, "pdf")
+        if script_store.count_lines(db, script_id) == 0:
+            raise IngestError(f"{path}: no text on any of its {n_pages} pages (blank pages, or OCR read nothing); "
+                              "is this the right file?")
+        return _finish(db, script_id, title, "pdf", job_id=job_id, file=path.name)
     except BaseException:
-        if not doc.is_closed:
-            doc.close()
-        script_store.delete_script(db, script_id)
+        _roll_back(db, script_id)
         shutil.rmtree(image_dir, ignore_errors=True)
-        (base / "sources" / f"{script_id}.pdf").unlink(missing_ok=True)
         raise
+
+
+def _text_layer_page(path: Path, page, page_no: int, image_dir: Path) -> tuple[list[PageLine], Path]:
+    image_path = image_dir / f"page-{page_no:04d}.png"
+    try:
+        page_lines = text_layer_page_lines(page)
+        pixmap = page.get_pixmap(dpi=TEXT_LAYER_IMAGE_DPI, colorspace="gray")
+    except Exception as exc:  # MuPDF's own error family: a damaged page object
+        raise IngestError(f"{path}: page {page_no} is damaged ({exc}); print the PDF to a new PDF and ingest "
+                          "that") from exc
+    try:
+        pixmap.save(image_path)
+    except Exception as exc:  # MuPDF reports a full or read-only disk as its own error type
+        text = str(exc).lower()
+        if "no space left" in text or "read-only" in text or "permission denied" in text:
+            code = errno.ENOSPC if "no space" in text else errno.EROFS
+            raise OSError(code, f"cannot write the page image {image_path.name}: {exc}") from exc
+        raise
+    return page_lines, image_path
 
 
 def _suggest(db: Database, script_id: int) -> None:
@@ -207,11 +362,18 @@ def _to_lines(page_lines: list[PageLine], page_no: int) -> list[Line]:
     return [page_line_to_line(pl, line_no=i, page=page_no) for i, pl in enumerate(page_lines, 1)]
 
 
-def _finish(db: Database, script_id: int, title: str, fmt: str) -> IngestResult:
-    script_store.finish_script(db, script_id)
+def _finish(db: Database, script_id: int, title: str, fmt: str, *, job_id: int, file: str) -> IngestResult:
+    """Predictions, then sequences, then visible: the script turns 'ready' last, with its job done."""
+    _kill_point("pages_stored")
     _suggest(db, script_id)
+    _kill_point("predicted")
     n_sequences = rederive_sequences(db, script_id) or 0
-    script = script_store.get_script(db, script_id)
-    n_lines = db.execute("SELECT COUNT(*) FROM lines WHERE script_id = ?", [script_id]).fetchone()[0]
-    return IngestResult(script_id=script_id, title=title, format=fmt, pages=script["pages"], lines=n_lines,
-                        sequences=n_sequences, ocr_pages=script["ocr_pages"])
+    _kill_point("sequenced")
+    script = script_store.get_script(db, script_id, include_unfinished=True)
+    low = [page for page, _mean in script_store.low_confidence_pages(db, script_id).get(script_id, [])]
+    result = IngestResult(script_id=script_id, title=title, format=fmt, pages=script["pages"],
+                          lines=script_store.count_lines(db, script_id), sequences=n_sequences,
+                          ocr_pages=script["ocr_pages"], low_confidence_pages=low, file=file)
+    script_store.finish_script(db, script_id, job_id=job_id, result=result.as_json())
+    _kill_point("ready")
+    return result

@@ -142,7 +142,7 @@ def predict_scripts(db: Database, *, script_id: int | None = None, model: Curren
         r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready' ORDER BY script_id")]
     out = []
     for sid in ids:
-        script_store.get_script(db, sid)
+        script_store.get_script(db, sid, include_unfinished=script_id is not None)  # ingest predicts before 'ready'
         frame = script_frame(db, sid)
         if frame.empty:
             continue
@@ -158,7 +158,7 @@ def predict_scripts(db: Database, *, script_id: int | None = None, model: Curren
 def labeled_snapshot(db: Database) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
     """All lines of every script that has a human or imported label, with the label (None = context)."""
     labels = label_store.current_labels(db)
-    scripts = sorted(set(labels["script_id"]))
+    scripts = sorted(set(labels["script_id"]) & set(script_store.visible_script_ids(db)))  # never an unfinished ingest
     frames = [script_frame(db, sid) for sid in scripts]
     if not frames:
         return pd.DataFrame(), np.array([], dtype=object), []

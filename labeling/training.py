@@ -8,7 +8,6 @@ previous model current and every label intact; its row is marked failed when not
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -62,6 +61,13 @@ def reap_dead_runs(db: Database, *, queued_grace_s: float = 60.0) -> int:
     count = 0
     for run in model_store.active_runs(db):
         if run["status"] == "running" and not _pid_alive(run["pid"]):
+            registered = model_store.version_registered_during(db, run)
+            if registered is not None:  # killed after its version became current: the run did finish
+                model_store.finish_run(db, run["run_id"], version=registered["version"],
+                                       n_labels=registered["n_labels"], metrics=registered["metrics"],
+                                       duration_s=None)
+                count += 1
+                continue
             model_store.fail_run(db, run["run_id"], error="the training worker stopped before finishing "
                                  "(killed or crashed); the previous model stays current — retrain to try again")
             count += 1
@@ -79,6 +85,7 @@ def request_training(db_path: str | Path, *, kind: str = "lines", trigger: str =
     """
     if kind not in ("lines", "complexity", "tags"):
         raise TrainingError(f"unknown training target {kind!r}: use lines, complexity or tags")
+    db_path = Path(db_path).resolve() if str(db_path) != ":memory:" else db_path
     db = open_db(db_path)
     reap_dead_runs(db)
     active = [r for r in model_store.active_runs(db, kind) if r["department"] == department]
@@ -86,16 +93,15 @@ def request_training(db_path: str | Path, *, kind: str = "lines", trigger: str =
         run_id = active[0]["run_id"]
     else:
         run_id = model_store.create_run(db, kind=kind, trigger=trigger, department=department)
-        log_dir = data_dir(db) / "logs"
-        log_dir.mkdir(parents=True, exist_ok=True)
-        with open(log_dir / f"train-{run_id}.log", "ab") as log:
-            proc = subprocess.Popen(
-                [sys.executable, "-m", "labeling.worker", "--db", str(db_path), "--run", str(run_id)],
-                stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True,
-                env=dict(os.environ, KERAS_BACKEND="jax", OMP_THREAD_LIMIT=os.environ.get("OMP_THREAD_LIMIT", "2"),
-                         GOMP_SPINCOUNT=os.environ.get("GOMP_SPINCOUNT", models.GOMP_SPINCOUNT)),
-                cwd=str(Path(__file__).resolve().parents[1]),
-            )
+        from labeling.processes import start_detached
+
+        proc = start_detached(  # an absolute --db: the worker runs from the project folder, not the caller's
+            [sys.executable, "-m", "labeling.worker", "--db", str(db_path), "--run", str(run_id)],
+            log_path=data_dir(db) / "logs" / f"train-{run_id}.log",
+            env=dict(os.environ, KERAS_BACKEND="jax", OMP_THREAD_LIMIT=os.environ.get("OMP_THREAD_LIMIT", "2"),
+                     GOMP_SPINCOUNT=os.environ.get("GOMP_SPINCOUNT", models.GOMP_SPINCOUNT)),
+            cwd=Path(__file__).resolve().parents[1],
+        )
         with db.atomic():
             db.execute("UPDATE training_runs SET pid = ? WHERE run_id = ? AND status = 'queued'", [proc.pid, run_id])
     if wait:
@@ -244,6 +250,8 @@ def execute_run(db: Database, run_id: int) -> dict:
         raise
     model_store.finish_run(db, run_id, version=version, n_labels=n_labels, metrics=metrics,
                            duration_s=time.monotonic() - started)
+    mv = model_store.get_version(db, version)
+    model_store.prune_versions(db, kind=mv.kind, department=model_store.version_department(db, version))
     if run["kind"] == "lines":
         _after_line_run(db)
     return model_store.get_run(db, run_id)

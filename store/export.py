@@ -17,13 +17,14 @@ EXPORT_COLUMNS = [
 
 
 def export_frame(db: Database, *, script_id: int | None = None, only_human: bool = False) -> pd.DataFrame:
-    """Every line with its effective label (store.labels.effective_labels: human, imported, rule, model)."""
-    where, params = ("WHERE l.script_id = ?", [script_id]) if script_id is not None else ("", [])
+    """Every line of ready scripts with its effective label (store.labels.effective_labels: human, imported,
+    rule, model)."""
+    where, params = ("AND l.script_id = ?", [script_id]) if script_id is not None else ("", [])
     lines = pd.read_sql_query(
         f"""SELECT l.script_id, s.title AS script_title, l.line_id, l.line_no, l.source_line_no, l.page, l.text,
                    l.original_text, l.sequence_id, q.code AS sequence_code, l.indent, l.x0, l.y0, l.x1, l.y1
             FROM lines l JOIN scripts s USING (script_id) LEFT JOIN sequences q ON q.sequence_id = l.sequence_id
-            {where} ORDER BY l.script_id, l.line_no""",
+            WHERE s.status = 'ready' {where} ORDER BY l.script_id, l.line_no""",
         db.conn, params=params)
     effective = effective_labels(db, script_id)[
         ["line_id", "label", "label_source", "confidence", "annotator", "labeled_at"]]

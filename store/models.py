@@ -13,6 +13,7 @@ from store.db import now
 from store.types import LABELS, ModelVersion, NotFoundError
 
 KEEP_PREDICTION_VERSIONS = 2
+KEEP_MODEL_VERSIONS = 10  # per kind and department, besides the current and any pinned one
 
 
 def register_version(db: Database, *, kind: str, path: str, metrics: dict, n_labels: int,
@@ -40,6 +41,10 @@ def set_current(db: Database, version: int) -> ModelVersion:
     with db.atomic():
         _set_current(db, mv.kind, _department(db, version), version)
     return get_version(db, version)
+
+
+def version_department(db: Database, version: int) -> str | None:
+    return _department(db, version)
 
 
 def _department(db: Database, version: int) -> str | None:
@@ -89,7 +94,8 @@ def start_run(db: Database, run_id: int, *, pid: int | None = None) -> None:
                    [now(), pid or os.getpid(), run_id])
 
 
-def finish_run(db: Database, run_id: int, *, version: int, n_labels: int, metrics: dict, duration_s: float) -> None:
+def finish_run(db: Database, run_id: int, *, version: int, n_labels: int, metrics: dict,
+               duration_s: float | None) -> None:
     with db.atomic():
         db.execute(
             "UPDATE training_runs SET status = 'done', finished_at = ?, version = ?, n_labels = ?, metrics = ?, "
@@ -123,6 +129,62 @@ def active_runs(db: Database, kind: str | None = None) -> list[dict]:
     params = [kind] if kind else []
     return list(db.query(f"SELECT * FROM training_runs WHERE status IN ('queued','running') {where} ORDER BY run_id",
                          params))
+
+
+def version_registered_during(db: Database, run: dict) -> dict | None:
+    """The model version a (dead) run registered: same kind and department, created after the run
+    started and claimed by no other run. None if it died before registering one."""
+    if not run.get("started_at"):
+        return None
+    rows = list(db.query(
+        "SELECT * FROM model_versions WHERE kind = ? AND department IS ? AND created_at >= ? "
+        "AND version NOT IN (SELECT version FROM training_runs WHERE version IS NOT NULL) ORDER BY version LIMIT 1",
+        [run["kind"], run["department"], run["started_at"]]))
+    if not rows:
+        return None
+    row = rows[0]
+    row["metrics"] = json.loads(row["metrics"] or "{}")
+    return row
+
+
+def is_pinned(db: Database, version: int) -> bool:
+    row = db.execute("SELECT pinned FROM model_versions WHERE version = ?", [version]).fetchone()
+    return bool(row and row[0])
+
+
+def set_pinned(db: Database, version: int, pinned: bool = True) -> None:
+    """A pinned version is kept however many newer ones follow."""
+    get_version(db, version)
+    with db.atomic():
+        db.execute("UPDATE model_versions SET pinned = ? WHERE version = ?", [int(pinned), version])
+
+
+def prune_versions(db: Database, *, kind: str, department: str | None = None, keep: int = KEEP_MODEL_VERSIONS
+                   ) -> list[str]:
+    """Forget versions of one kind beyond the `keep` newest (never the current or a pinned one) and
+    delete their folders when they lie in this database's media folder; returns the deleted paths."""
+    import shutil
+    from pathlib import Path
+
+    from store.db import data_dir
+
+    rows = list(db.query(
+        "SELECT version, path FROM model_versions WHERE kind = ? AND department IS ? AND is_current = 0 "
+        "AND pinned = 0 AND version NOT IN (SELECT version FROM model_versions WHERE kind = ? AND department IS ? "
+        "ORDER BY version DESC LIMIT ?) ORDER BY version", [kind, department, kind, department, keep]))
+    if not rows:
+        return []
+    marks = ",".join("?" * len(rows))
+    with db.atomic():
+        db.execute(f"DELETE FROM model_versions WHERE version IN ({marks})", [r["version"] for r in rows])
+    base = data_dir(db).resolve()
+    removed = []
+    for row in rows:
+        path = Path(row["path"])
+        if path.resolve().is_relative_to(base):  # never a folder another database (or a person) owns
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            removed.append(str(path))
+    return removed
 
 
 # --- predictions -----------------------------------------------------------------------------

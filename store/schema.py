@@ -280,3 +280,97 @@ def m0102_review_outcomes_from_clients(db: Database) -> None:
             WHERE client_event_id IS NOT NULL;
         """
     )
+# --- 0200: durable ingest (issue 15). Self-contained: other migration series land beside these. ------
+
+@migrations(name="0200_ingest_jobs")
+def m0200_ingest_jobs(db: Database) -> None:
+    _execute_all(
+        db,
+        """
+        -- One row per ingest (CLI or app upload). A script in status 'ingesting' belongs to the job that
+        -- created it; if that job's process is gone the script is rolled back whole (store.jobs).
+        CREATE TABLE IF NOT EXISTS ingest_jobs (
+            job_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            file_name TEXT NOT NULL,
+            status TEXT NOT NULL DEFAULT 'queued',   -- queued | running | done | failed
+            pages_done INTEGER NOT NULL DEFAULT 0,
+            pages_total INTEGER,
+            error TEXT,                              -- written for people: no temp paths, no CLI flags
+            script_id INTEGER,
+            pid INTEGER,
+            pid_start TEXT,                          -- the process's start time, so a reused pid is not taken for it
+            staged_path TEXT,                        -- the uploaded bytes, kept until the job ends
+            options TEXT NOT NULL DEFAULT '{}',
+            result TEXT,                             -- JSON: pages, lines, sequences, low-confidence pages
+            created_at TEXT NOT NULL,
+            started_at TEXT,
+            finished_at TEXT
+        );
+        CREATE INDEX IF NOT EXISTS ingest_jobs_status ON ingest_jobs(status);
+        CREATE INDEX IF NOT EXISTS scripts_status ON scripts(status);
+        """,
+    )
+
+
+@migrations(name="0200_model_pins")
+def m0200_model_pins(db: Database) -> None:
+    # A pinned version is never pruned (old versions beyond a retention count are).
+    if "pinned" not in db["model_versions"].columns_dict:
+        db.execute("ALTER TABLE model_versions ADD COLUMN pinned INTEGER NOT NULL DEFAULT 0")
+
+
+AUTOINCREMENT_TABLES = (("scripts", "script_id"), ("sequences", "sequence_id"), ("lines", "line_id"))
+
+
+@migrations(name="0200_autoincrement_ids", transactional=False)
+def m0200_autoincrement_ids(db: Database) -> None:
+    """Ids are never reused after a delete (an old link must not open another script): rebuild the
+    tables with AUTOINCREMENT, keeping every row, index and trigger.
+
+    Not transactional in sqlite-utils' sense: foreign keys must be off *outside* a transaction, or
+    dropping the old table would cascade into labels. It runs its own transaction and is idempotent,
+    so a crash between its commit and the migration record only repeats a no-op.
+    """
+    conn = db.conn
+    if conn.in_transaction:
+        conn.commit()
+    conn.execute("PRAGMA foreign_keys=OFF")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            for table, key in AUTOINCREMENT_TABLES:
+                _rebuild_with_autoincrement(conn, table, key)
+            problems = conn.execute("PRAGMA foreign_key_check").fetchall()
+            if problems:
+                raise sqlite3.IntegrityError(f"foreign key check failed after rebuilding tables: {problems[:3]}")
+        except BaseException:
+            conn.rollback()
+            raise
+        conn.commit()
+    finally:
+        conn.execute("PRAGMA foreign_keys=ON")
+
+
+def _rebuild_with_autoincrement(conn: sqlite3.Connection, table: str, key: str) -> None:
+    import re
+
+    sql = conn.execute("SELECT sql FROM sqlite_master WHERE type = 'table' AND name = ?", [table]).fetchone()[0]
+    if "AUTOINCREMENT" in sql.upper():
+        return
+    new = f"_rebuild_{table}"
+    pattern = re.compile(rf"(\b{key}\s+INTEGER\s+PRIMARY\s+KEY)\b", re.IGNORECASE)
+    new_sql, count = pattern.subn(r"\1 AUTOINCREMENT", sql, count=1)
+    if count != 1:
+        raise ValueError(f"cannot find the primary key {key} of {table} to add AUTOINCREMENT")
+    new_sql = re.sub(rf"^\s*CREATE\s+TABLE\s+(\"?){table}\1", f"CREATE TABLE {new}", new_sql, count=1,
+                     flags=re.IGNORECASE)
+    extras = [r[0] for r in conn.execute(
+        "SELECT sql FROM sqlite_master WHERE tbl_name = ? AND type IN ('index', 'trigger') AND sql IS NOT NULL "
+        "ORDER BY type, name", [table])]
+    columns = ", ".join(f'"{r[1]}"' for r in conn.execute(f'PRAGMA table_info("{table}")'))
+    conn.execute(new_sql)
+    conn.execute(f'INSERT INTO {new} ({columns}) SELECT {columns} FROM "{table}"')
+    conn.execute(f'DROP TABLE "{table}"')
+    conn.execute(f'ALTER TABLE {new} RENAME TO "{table}"')
+    for statement in extras:
+        conn.execute(statement)

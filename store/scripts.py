@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,18 +31,38 @@ class ScriptSummary:
     created_at: str
 
 
+READY = "status = 'ready'"  # a script is visible only once its ingest finished (lines, predictions, sequences)
+LOW_CONFIDENCE = 0.5  # a page read by OCR at a lower mean word confidence is flagged (noise, a photo, a bad scan)
+
+
 def find_script_by_sha(db: Database, sha256: str) -> dict | None:
-    rows = list(db.query("SELECT * FROM scripts WHERE source_sha256 = ? ORDER BY script_id LIMIT 1", [sha256]))
+    """The finished script with these source bytes (unfinished ingests are not duplicates)."""
+    rows = list(db.query(f"SELECT * FROM scripts WHERE source_sha256 = ? AND {READY} ORDER BY script_id LIMIT 1",
+                         [sha256]))
     return rows[0] if rows else None
 
 
-def create_script(db: Database, *, title: str, format: str, source_name: str, sha256: str) -> int:
+def find_ingesting_by_sha(db: Database, sha256: str) -> dict | None:
+    """A script with these source bytes whose ingest is running right now (dead ones were rolled back)."""
+    rows = list(db.query(
+        "SELECT s.*, j.job_id FROM scripts s JOIN ingest_jobs j ON j.script_id = s.script_id "
+        "WHERE s.source_sha256 = ? AND s.status = 'ingesting' AND j.status IN ('queued', 'running') "
+        "ORDER BY s.script_id LIMIT 1", [sha256]))
+    return rows[0] if rows else None
+
+
+def create_script(db: Database, *, title: str, format: str, source_name: str, sha256: str,
+                  job_id: int | None = None) -> int:
+    """A new script in status 'ingesting', owned by ingest job `job_id` (in the same transaction, so a
+    crash can never leave an unfinished script that no job claims while its process still runs)."""
     with db.atomic():
         cursor = db.execute(
             "INSERT INTO scripts(title, format, source_name, source_sha256, status, created_at) "
             "VALUES (?, ?, ?, ?, 'ingesting', ?)",
             [title, format, source_name, sha256, now()],
         )
+        if job_id is not None:
+            db.execute("UPDATE ingest_jobs SET script_id = ? WHERE job_id = ?", [cursor.lastrowid, job_id])
     return int(cursor.lastrowid)
 
 
@@ -84,38 +105,80 @@ def add_page(db: Database, script_id: int, page: PageInfo, lines: list[Line]) ->
     return len(lines)
 
 
-def finish_script(db: Database, script_id: int) -> None:
+def finish_script(db: Database, script_id: int, *, job_id: int | None = None, result: dict | None = None) -> None:
+    """Make a completely stored script visible — and mark its job done — in one transaction."""
     with db.atomic():
         db.execute("UPDATE scripts SET status = 'ready' WHERE script_id = ?", [script_id])
+        if job_id is not None:
+            db.execute("UPDATE ingest_jobs SET status = 'done', script_id = ?, result = ?, finished_at = ? "
+                       "WHERE job_id = ?", [script_id, json.dumps(result or {}), now(), job_id])
 
 
-def delete_script(db: Database, script_id: int) -> None:
-    """Delete a script and everything hanging off it (lines, labels, sequences, ratings), then its
-    page images and the copy of its source file beside the database (once the rows are gone)."""
-    script = get_script(db, script_id)
+def has_human_labels(db: Database, script_id: int) -> bool:
+    row = db.execute("SELECT EXISTS(SELECT 1 FROM label_events e JOIN lines l USING (line_id) "
+                     "WHERE l.script_id = ? AND e.source = 'human')", [script_id]).fetchone()
+    return bool(row[0])
+
+
+def keep_incomplete(db: Database, script_id: int) -> None:
+    """Make an interrupted ingest that people already labeled visible, its title saying how far it got
+    (labels are never thrown away; its missing pages can be ingested again as another script)."""
     with db.atomic():
-        db.execute("DELETE FROM scripts WHERE script_id = ?", [script_id])
-    base = data_dir(db)
-    shutil.rmtree(base / "pages" / str(script_id), ignore_errors=True)
-    source = Path(script["source_path"]) if script.get("source_path") else None
-    if source is not None and source.parent == base / "sources":  # only the copy made at ingest
-        source.unlink(missing_ok=True)
+        db.execute("UPDATE scripts SET status = 'ready', title = title || ' (incomplete: stopped after page ' || pages || ')' "
+                   "WHERE script_id = ? AND status = 'ingesting'", [script_id])
 
 
-def get_script(db: Database, script_id: int) -> dict:
+def delete_script(db: Database, script_id: int, *, only_unfinished: bool = False) -> None:
+    """Delete a script and everything hanging off it (lines, labels, sequences, ratings), then the page
+    images and source copy it made in this database's media folder (once the rows are gone).
+
+    `only_unfinished` deletes nothing if the script finished meanwhile (the roll-back of an ingest).
+    Files outside this database's own media folder are never touched: they may belong to another database.
+    """
+    script = get_script(db, script_id, include_unfinished=True)
+    files = [r[0] for r in db.execute("SELECT image_path FROM pages WHERE script_id = ? AND image_path IS NOT NULL",
+                                      [script_id])]
+    if script.get("source_path"):
+        files.append(script["source_path"])
+    with db.atomic():
+        where = " AND status = 'ingesting'" if only_unfinished else ""
+        if db.execute(f"DELETE FROM scripts WHERE script_id = ?{where}", [script_id]).rowcount == 0:
+            return
+    base = data_dir(db).resolve()
+    for name in files:
+        path = Path(name)
+        if path.resolve().is_relative_to(base):
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:
+                pass  # the rows are gone; a file that cannot be removed now is swept on a later open
+    page_dir = base / "pages" / str(script_id)
+    shutil.rmtree(page_dir, ignore_errors=True)  # OCR may have left images no row points at yet
+
+
+def get_script(db: Database, script_id: int, *, include_unfinished: bool = False) -> dict:
+    """One script's row; a script still being ingested counts as missing unless `include_unfinished`."""
     rows = list(db.query("SELECT * FROM scripts WHERE script_id = ?", [script_id]))
     if not rows:
         raise NotFoundError(f"no script with id {script_id}; list them with `scriptlabel scripts`")
+    if rows[0]["status"] != "ready" and not include_unfinished:
+        raise NotFoundError(f"script {script_id} is still being ingested; it appears once its ingest finished "
+                            "(see the Scripts page)")
     return rows[0]
 
 
+def visible_script_ids(db: Database) -> list[int]:
+    return [r[0] for r in db.execute(f"SELECT script_id FROM scripts WHERE {READY} ORDER BY script_id")]
+
+
 def list_scripts(db: Database) -> list[ScriptSummary]:
-    sql = """
+    """Every finished script (unfinished ingests are not listed)."""
+    sql = f"""
         SELECT s.script_id, s.title, s.format, s.pages, s.status, s.created_at,
                (SELECT COUNT(*) FROM lines l WHERE l.script_id = s.script_id) AS lines,
                (SELECT COUNT(DISTINCT e.line_id) FROM label_events e JOIN lines l ON l.line_id = e.line_id
                  WHERE l.script_id = s.script_id AND e.source = 'human') AS labeled
-        FROM scripts s ORDER BY s.script_id
+        FROM scripts s WHERE s.{READY} ORDER BY s.script_id
     """
     return [
         ScriptSummary(
@@ -124,6 +187,25 @@ def list_scripts(db: Database) -> list[ScriptSummary]:
         )
         for r in db.query(sql)
     ]
+
+
+def count_lines(db: Database, script_id: int | None = None) -> int:
+    """Lines of one script, or of the whole library."""
+    if script_id is None:
+        return db.execute("SELECT COUNT(*) FROM lines").fetchone()[0]
+    return db.execute("SELECT COUNT(*) FROM lines WHERE script_id = ?", [script_id]).fetchone()[0]
+
+
+def low_confidence_pages(db: Database, script_id: int | None = None, *, threshold: float = LOW_CONFIDENCE
+                         ) -> dict[int, list[tuple[int, float]]]:
+    """Pages whose OCR'd words had a mean confidence under `threshold`: {script_id: [(page, mean), ...]}."""
+    where, params = ("AND script_id = ?", [script_id]) if script_id is not None else ("", [])
+    out: dict[int, list[tuple[int, float]]] = {}
+    for sid, page, mean in db.execute(
+            f"SELECT script_id, page, AVG(ocr_confidence) FROM lines WHERE ocr_confidence IS NOT NULL {where} "
+            "GROUP BY script_id, page HAVING AVG(ocr_confidence) < ? ORDER BY script_id, page", params + [threshold]):
+        out.setdefault(sid, []).append((page, round(mean, 3)))
+    return out
 
 
 def get_pages(db: Database, script_id: int) -> list[PageInfo]:
@@ -142,7 +224,9 @@ def set_page_image(db: Database, script_id: int, page: int, image_path: str, dpi
 
 def lines_frame(db: Database, script_id: int | None = None) -> pd.DataFrame:
     """All stored lines (of one script, or every script) in reading order, with page sizes."""
-    where = "WHERE l.script_id = ?" if script_id is not None else ""
+    # Every script means every finished one; a named script is read whatever its state (ingest needs that).
+    where = "WHERE l.script_id = ?" if script_id is not None else \
+        "WHERE l.script_id IN (SELECT script_id FROM scripts WHERE status = 'ready')"
     params = [script_id] if script_id is not None else []
     sql = f"""
         SELECT l.line_id, l.script_id, l.line_no, l.page, l.text, l.original_text, l.x0, l.y0, l.x1, l.y1,
@@ -262,10 +346,6 @@ def change_stamp(db: Database) -> tuple:
     edits = db.execute("SELECT COALESCE(MAX(edit_id), 0) FROM text_edits").fetchone()[0]
     flags = db.execute("SELECT COALESCE(MAX(flag_id), 0) FROM line_flags").fetchone()[0]
     return scripts[:3] + (hash(scripts[3]), edits, flags)
-
-
-def count_lines(db: Database) -> int:
-    return db.execute("SELECT COUNT(*) FROM lines").fetchone()[0]
 
 
 def random_line_ids(db: Database, n: int, *, seed: int | None = None) -> list[int]:

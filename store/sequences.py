@@ -16,7 +16,9 @@ class RatingError(ScriptlabelError, ValueError):
 
 
 def list_sequences(db: Database, script_id: int | None = None) -> list[Sequence]:
-    where, params = ("WHERE s.script_id = ?", [script_id]) if script_id is not None else ("", [])
+    """A script's sequences, or those of every finished script (an unfinished ingest has none to show)."""
+    where, params = ("WHERE s.script_id = ?", [script_id]) if script_id is not None else (
+        "WHERE s.script_id IN (SELECT script_id FROM scripts WHERE status = 'ready')", [])
     sql = f"""
         SELECT s.*, (SELECT COUNT(*) FROM lines l WHERE l.sequence_id = s.sequence_id) AS n_lines
         FROM sequences s {where} ORDER BY s.script_id, s.first_line_no
@@ -249,6 +251,21 @@ def set_tag(db: Database, sequence_id: int, tag: str, present: bool = True, *, a
             "INSERT INTO sequence_tags(sequence_id, tag, present, annotator, created_at) VALUES (?,?,?,?,?)",
             [sequence_id, tag, int(bool(present)), annotator or "anonymous", now()])
     return int(cursor.lastrowid)
+
+
+def set_tags(db: Database, sequence_id: int, tags: list[str], present: bool = True, *,
+             annotator: str = "anonymous") -> list[int]:
+    """Record several tags at once: all of them (one transaction) or, if one is blank, none."""
+    names = [tag.strip().lower() for tag in tags]
+    if not names or not all(names):
+        raise RatingError(f"sequence {sequence_id}: a tag is blank; nothing was stored — give each tag a name, "
+                          "e.g. crowd, water, fire, vehicles, creatures")
+    get_sequence(db, sequence_id)
+    stamp = now()
+    with db.atomic():
+        return [int(db.execute(
+            "INSERT INTO sequence_tags(sequence_id, tag, present, annotator, created_at) VALUES (?,?,?,?,?)",
+            [sequence_id, name, int(bool(present)), annotator or "anonymous", stamp]).lastrowid) for name in names]
 
 
 def current_tags(db: Database, script_id: int | None = None) -> pd.DataFrame:

@@ -76,9 +76,50 @@ def test_scripts_page_uploads_a_file(app_db, tmp_path):
     at.run()
     button(at, "ingest").click()
     at.run()
+    _wait_for_jobs(db)  # the upload runs in a background process
+    at.run()
     assert not at.exception and not at.error
     assert "Clock Shop" in at.success[0].value and "4 lines" in at.success[0].value
     assert [s.title for s in script_store.list_scripts(db)] == ["Lighthouse", "Clock Shop"]
+    assert "Clock Shop" in table(at, "title")["title"].tolist()
+
+
+def _wait_for_jobs(db, timeout_s: float = 90.0) -> None:
+    import time
+
+    from store import jobs as job_store
+
+    deadline = time.monotonic() + timeout_s
+    while job_store.list_jobs(db, active_only=True):
+        assert time.monotonic() < deadline, "the upload job did not finish"
+        time.sleep(0.2)
+
+
+def test_scripts_page_shows_running_uploads_with_progress(app_db):
+    import os
+
+    from store import jobs as job_store
+
+    db, _ = app_db
+    job_id = job_store.create_job(db, file_name="long_scan.pdf", pid=os.getpid())  # alive: this process
+    job_store.start_job(db, job_id)
+    job_store.job_progress(db, job_id, 2, 5)
+    at = open_page()
+    [bar] = [p for p in at.get("progress") if "long_scan.pdf" in str(p.proto)]
+    assert "page 2 of 5" in str(bar.proto)
+    job_store.fail_job(db, job_id, error="long_scan.pdf: a page is damaged; print it to a new PDF")
+    at.run()
+    assert any("a page is damaged" in e.value for e in at.error)
+
+
+def test_a_database_from_a_newer_version_is_a_message_not_a_traceback(app_db, db_path):
+    db, _ = app_db
+    with db.atomic():
+        db.execute("INSERT INTO _sqlite_migrations(migration_set, name, applied_at) "
+                   "VALUES ('scriptlabel', '9000_from_the_future', 'later')")
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60)
+    at.run()
+    assert not at.exception and "newer version of scriptlabel" in at.error[0].value
 
 
 def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
@@ -88,7 +129,10 @@ def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
     at.run()
     button(at, "ingest").click()
     at.run()
+    _wait_for_jobs(db)
+    at.run()
     assert at.error and "broken.pdf" in at.error[0].value
+    assert "/tmp" not in at.error[0].value and "--" not in at.error[0].value  # written for the app
     assert len(script_store.list_scripts(db)) == 1
 
 
@@ -239,6 +283,11 @@ def test_models_page_shows_versions_and_rolls_back(app_db):
     v3 = model_store.register_version(db, kind="lines", path="c", metrics=metrics, n_labels=30)
     at.run()
     assert at.selectbox(key="model_version").value == v3  # a new version is shown, not the old pick
+    at.selectbox(key="model_version").set_value(v1)
+    at.run()
+    at.toggle(key=f"pin_{v1}").set_value(True)
+    at.run()
+    assert model_store.is_pinned(db, v1) and not at.exception
 
 
 def test_models_page_retrain_button_queues_a_run(app_db, monkeypatch):

@@ -26,7 +26,7 @@ def test_upload_label_by_keyboard_export_and_retrain(browser, tmp_path, db_path)
         _goto(page, app)
         page.locator('input[type="file"]').set_input_files(str(_sample_pdf(tmp_path)))
         page.get_by_role("button", name="Ingest").click()
-        page.get_by_text("Ingested").wait_for(timeout=120_000)
+        page.get_by_text("stored as").wait_for(timeout=120_000)  # the background job ended
         _screenshot(page, "scripts")
 
         _nav(page, "Label")
@@ -138,3 +138,38 @@ def test_no_label_is_lost_when_the_app_is_killed(browser, tmp_path, db_path):
         conn.close()
     finally:
         restarted.stop()
+
+
+def test_upload_abandoned_mid_way_finishes_and_keeps_every_label(browser, tmp_path, db_path):
+    """Upload, then close the tab and stop the server at once: the background job still finishes, and
+    the labels people gave elsewhere are all there."""
+    from labeling.ingest import ingest_path
+    from store import jobs as job_store
+    from store import labels as label_store
+    from store import scripts as script_store
+    from store.db import open_db
+
+    db = open_db(db_path)
+    base = ingest_path(db, make_text_pdf(tmp_path / "base.pdf")).script_id
+    for line_id in script_store.lines_frame(db, base)["line_id"][:3]:
+        label_store.add_label(db, int(line_id), "action", annotator="ana")
+    app = App(db_path, tmp_path / "streamlit.log")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _goto(page, app)
+        page.locator('input[type="file"]').set_input_files(str(make_text_pdf(tmp_path / "upload.pdf", pages=30)))
+        page.get_by_role("button", name="Ingest").click()
+        deadline = time.monotonic() + 60
+        while not job_store.list_jobs(db):
+            assert time.monotonic() < deadline, "the upload never started a job"
+            time.sleep(0.1)
+        page.close()
+    finally:
+        app.stop()  # the whole server process group goes; the job runs in its own session
+    deadline = time.monotonic() + 180
+    while (job := job_store.list_jobs(db)[0]).active:
+        assert time.monotonic() < deadline, f"the job is still {job.status}"
+        time.sleep(0.3)
+    assert job.status == "done", job.error
+    assert [s.title for s in script_store.list_scripts(db)] == ["Base", "Upload"]
+    assert len(label_store.current_labels(db, base)) == 3

@@ -76,13 +76,19 @@ def parse_fdx(data: bytes | str, *, source: str = "FDX input") -> list[Line]:
             "expected <FinalDraft>); export the script from Final Draft as .fdx"
         )
     reader = _Reader()
-    title_content = root.find("TitlePage/Content")
-    if title_content is not None:
-        for paragraph in title_content.iter("Paragraph"):
-            reader.paragraph(paragraph, "other", title_page=True)
-    body = root.find("Content")
-    if body is not None:
-        reader.walk(body)
+    try:
+        title_content = root.find("TitlePage/Content")
+        if title_content is not None:
+            for paragraph in title_content.iter("Paragraph"):
+                reader.paragraph(paragraph, "other", title_page=True)
+        body = root.find("Content")
+        if body is not None:
+            reader.walk(body)
+    except RecursionError:
+        raise FdxFormatError(
+            f"{source}: the XML is nested thousands of levels deep, which no Final Draft script is; "
+            "re-save it from Final Draft, or export it as PDF and ingest the PDF"
+        ) from None
     if not reader.lines:
         raise FdxFormatError(f"{source}: the FDX file has no script paragraphs with text; nothing to ingest")
     return reader.lines

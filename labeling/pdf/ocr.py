@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import re
+import threading
+import time
 from dataclasses import replace
 from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
@@ -51,8 +53,27 @@ class OcrPage:
     image_path: str | None
 
 
+_PARENT: int | None = None  # the ingest process that started this OCR worker
+
+
 def _init_worker() -> None:
+    global _PARENT
     os.environ["OMP_THREAD_LIMIT"] = "1"
+    _PARENT = os.getppid()
+    # If the ingest is killed (kill -9), its pool cannot tell the workers: they would wait forever on a
+    # queue that their siblings keep open. Each worker leaves on its own once its parent is gone.
+    threading.Thread(target=_exit_when_orphaned, name="ocr-orphan-watch", daemon=True).start()
+
+
+def _exit_when_orphaned(poll_s: float = 0.5) -> None:
+    while not _orphaned():
+        time.sleep(poll_s)
+    os._exit(1)
+
+
+def _orphaned() -> bool:
+    """True once the ingest that started this worker died: its pages are being rolled back, write nothing."""
+    return _PARENT is not None and os.getppid() != _PARENT
 
 
 def ocr_image(image, *, dpi: int) -> list[PageLine]:
@@ -86,18 +107,30 @@ def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: st
     from pdf2image import convert_from_path
 
     os.environ["OMP_THREAD_LIMIT"] = "1"
-    images = convert_from_path(pdf_path, dpi=dpi, first_page=page, last_page=page, grayscale=True)
-    if not images:
-        raise OcrError(f"{pdf_path}: page {page} could not be rendered")
+    damaged = (f"{pdf_path}: page {page} cannot be read by OCR (the page is damaged or has no size); print the PDF "
+               "to a new PDF, or remove that page, and ingest it again")
+    try:
+        images = convert_from_path(pdf_path, dpi=dpi, first_page=page, last_page=page, grayscale=True)
+    except Exception as exc:  # poppler's and pdf2image's own error family
+        raise OcrError(f"{damaged} ({exc})") from None
+    if not images or min(images[0].size) < 2:
+        raise OcrError(damaged)
     image = images[0]
-    lines = ocr_image(image, dpi=dpi)
     width_pt, height_pt = image.width * 72.0 / dpi, image.height * 72.0 / dpi
+    small_size = (round(width_pt * IMAGE_DPI / 72), round(height_pt * IMAGE_DPI / 72))
+    if min(small_size) < 1:
+        raise OcrError(damaged)
+    try:
+        lines = ocr_image(image, dpi=dpi)
+    except (ValueError, RuntimeError) as exc:  # tesseract on a degenerate image
+        raise OcrError(f"{damaged} ({exc})") from None
     image_path = None
     if image_dir is not None:
+        if _orphaned():
+            raise SystemExit(1)
         Path(image_dir).mkdir(parents=True, exist_ok=True)
-        small = image.resize((round(width_pt * IMAGE_DPI / 72), round(height_pt * IMAGE_DPI / 72)))
         image_path = str(Path(image_dir) / f"page-{page:04d}.png")
-        small.save(image_path, optimize=False)
+        image.resize(small_size).save(image_path, optimize=False)
     return OcrPage(page=page, width=width_pt, height=height_pt, lines=lines, image_path=image_path)
 
 

@@ -34,12 +34,14 @@ def open_pdf(path: str | Path) -> pymupdf.Document:
     if doc.needs_pass or doc.is_encrypted:
         doc.close()
         raise PdfError(f"{path}: the PDF is password-protected; save an unencrypted copy (e.g. qpdf --decrypt) and ingest that")
-    if doc.page_count == 0:
-        doc.close()
-        raise PdfError(f"{path}: the PDF has no pages; nothing to ingest")
     if _looks_truncated(path):
         doc.close()
-        raise PdfError(f"{path}: the PDF is truncated (no %%EOF marker and damaged cross-reference); copy or download it again")
+        raise PdfError(f"{path}: the PDF is truncated (it ends before its last page; no %%EOF marker); "
+                       "copy or download it again")
+    if doc.page_count == 0:
+        doc.close()
+        raise PdfError(f"{path}: the PDF has no pages that can be read (empty or damaged); "
+                       "copy or download it again, or print it to a new PDF")
     return doc
 
 
