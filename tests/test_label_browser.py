@@ -236,3 +236,39 @@ def test_a_key_against_a_very_confident_suggestion_asks_are_you_sure(browser, se
     last = conn.execute("SELECT action FROM label_events ORDER BY event_id DESC LIMIT 1").fetchone()[0]
     conn.close()
     assert last == "undo"
+
+
+def test_review_mode_shows_contradicted_labels_and_a_key_fixes_one(browser, tmp_path, db_path):
+    from conftest import SCREENPLAY_LINES, make_text_pdf
+    from labeling.ingest import ingest_path
+    from store import labels as label_store
+    from store import scripts as script_store
+    from store.db import open_db
+
+    db = open_db(db_path)
+    pdf = make_text_pdf(tmp_path / "lighthouse.pdf", pages=2)
+    flipped = []
+    for _ in range(2):  # two labeled scripts, one heading in each mislabeled as dialogue
+        script_id = ingest_path(db, pdf, allow_duplicate=True).script_id
+        lines = script_store.lines_frame(db, script_id)
+        for line_id, label in zip(lines["line_id"], [label for _, _, label in SCREENPLAY_LINES] * 2):
+            label_store.add_label(db, int(line_id), label, annotator="ana")
+        flipped.append(int(lines["line_id"].iloc[8]))
+        label_store.add_label(db, flipped[-1], "dialogue", annotator="ana")
+    db.close()
+    app = App(db_path, tmp_path / "streamlit.log")
+    try:
+        page = browser.new_page(viewport={"width": 1400, "height": 1000})
+        _goto(page, app, "label", "annotator=rev&order=review")
+        page.get_by_text("the model disagrees").wait_for()
+        seen = _view_state(page)["line_id"]
+        assert seen in flipped
+        page.keyboard.press("h")  # the right label: a fix, recorded as the review's outcome
+        _wait_saved(page)
+        _screenshot(page, "label-review")
+    finally:
+        app.stop()
+    conn = sqlite3.connect(db_path)
+    outcome = conn.execute("SELECT line_id, outcome, label, previous_label, annotator FROM review_outcomes").fetchall()
+    conn.close()
+    assert outcome == [(seen, "fixed", "scene_heading", "dialogue", "rev")]
