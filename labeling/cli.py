@@ -98,9 +98,11 @@ def cli(ctx: click.Context, db_path: str | None) -> None:
 @click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="OCR worker processes.")
 @click.option("--dpi", type=click.IntRange(72, 600), default=300, show_default=True, help="OCR rendering resolution.")
 @click.option("--duplicate", is_flag=True, help="Ingest a file again even if the same bytes were ingested before.")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="OCR scanned pages on this Dask cluster's workers (the database stays here).")
 @click.pass_context
 @handle_errors
-def ingest(ctx, paths, title, ocr, workers, dpi, duplicate):
+def ingest(ctx, paths, title, ocr, workers, dpi, duplicate, scheduler):
     """Ingest screenplays (PDF, plain text, Fountain, FDX); prints one JSON line per stored file.
 
     Each file is stored whole or not at all; a file that fails is reported on stderr and the others
@@ -109,23 +111,32 @@ def ingest(ctx, paths, title, ocr, workers, dpi, duplicate):
     from labeling.ingest import check_title, ingest_path
 
     check_title(title, source="--title")
-    db = _db(ctx, check=True)
-    failed: list[str] = []
-    for path in paths:
-        bar = _ProgressBar(Path(path).name)
-        try:
-            result = ingest_path(db, path, title=title, ocr=ocr, workers=workers, dpi=dpi,
-                                 allow_duplicate=duplicate, progress=bar)
-        except ScriptlabelError as exc:  # storage errors included (IngestError): on to the next file
+    cluster = None
+    if scheduler:
+        from labeling.pdf.cluster import connect
+
+        cluster = connect(scheduler)
+    try:
+        db = _db(ctx, check=True)
+        failed: list[str] = []
+        for path in paths:
+            bar = _ProgressBar(Path(path).name)
+            try:
+                result = ingest_path(db, path, title=title, ocr=ocr, workers=workers, dpi=dpi,
+                                     allow_duplicate=duplicate, progress=bar, cluster=cluster)
+            except ScriptlabelError as exc:  # storage errors included (IngestError): on to the next file
+                bar.close()
+                click.echo(f"error: {exc}", err=True)
+                failed.append(Path(path).name)
+                continue
             bar.close()
-            click.echo(f"error: {exc}", err=True)
-            failed.append(Path(path).name)
-            continue
-        bar.close()
-        for page in result.low_confidence_pages:
-            click.echo(f"warning: {Path(path).name}: page {page} was read by OCR with low confidence (image noise, "
-                       "a photo or a poor scan?); check it on the Script page", err=True)
-        _emit({**result.as_json(), "file": str(path)})
+            for page in result.low_confidence_pages:
+                click.echo(f"warning: {Path(path).name}: page {page} was read by OCR with low confidence (image noise, "
+                           "a photo or a poor scan?); check it on the Script page", err=True)
+            _emit({**result.as_json(), "file": str(path)})
+    finally:
+        if cluster is not None:
+            cluster.close()
     if len(failed) == 1 and len(paths) == 1:
         sys.exit(1)
     if failed:

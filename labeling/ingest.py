@@ -107,11 +107,13 @@ def ingest_path(
     allow_duplicate: bool = False,
     progress: ProgressFn | None = None,
     job_id: int | None = None,
+    cluster=None,
 ) -> IngestResult:
     """Ingest one file as one job and return what was stored.
 
     Raises IngestError (database and files as they were) on bad input or a storage failure. With
     `job_id` the given job (queued by the app) is run; otherwise a job owned by this process is made.
+    With a Dask `cluster` client, scanned pages are read on its workers (the store stays here).
     """
     try:
         prepared = _prepare(db, path, title=title, ocr=ocr, allow_duplicate=allow_duplicate)
@@ -127,7 +129,8 @@ def ingest_path(
         job_store.start_job(db, job_id)
         report = _reporter(db, job_id, progress)
         if prepared.doc is not None:
-            return _ingest_pdf(db, prepared, ocr=ocr, workers=workers, dpi=dpi, progress=report, job_id=job_id)
+            return _ingest_pdf(db, prepared, ocr=ocr, workers=workers, dpi=dpi, progress=report, job_id=job_id,
+                               cluster=cluster)
         return _ingest_lines(db, prepared, progress=report, job_id=job_id)
     except ScriptlabelError as exc:
         _fail(db, job_id, str(exc), forget=own_job)
@@ -276,7 +279,7 @@ def _title_from_name(path: Path) -> str:
     return path.stem.replace("_", " ").replace("-", " ").strip().title() or path.name
 
 
-def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id) -> IngestResult:
+def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id, cluster=None) -> IngestResult:
     from labeling.pdf.ocr import iter_ocr_pages
 
     path, doc, title, sha = prepared.path, prepared.doc, prepared.title, prepared.sha
@@ -301,8 +304,15 @@ def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id)
         shutil.copyfile(path, source_copy)
         script_store.set_source_path(db, script_id, str(source_copy))
         image_dir.mkdir(parents=True, exist_ok=True)
-        ocr_results = iter(iter_ocr_pages(path, needs_ocr, dpi=dpi, workers=workers, image_dir=image_dir)) \
-            if needs_ocr else iter(())
+        if not needs_ocr:
+            ocr_results = iter(())
+        elif cluster is not None:
+            from labeling.pdf.cluster import iter_cluster_ocr_pages
+
+            ocr_results = iter(iter_cluster_ocr_pages(path, needs_ocr, scheduler="", dpi=dpi, image_dir=image_dir,
+                                                      client=cluster))
+        else:
+            ocr_results = iter(iter_ocr_pages(path, needs_ocr, dpi=dpi, workers=workers, image_dir=image_dir))
         pending_ocr = set(needs_ocr)
         for index in range(n_pages):
             page_no = index + 1

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import os
+import sqlite3
+
 import pytest
 
 from conftest import make_scanned_pdf, make_text_pdf
@@ -52,3 +56,24 @@ def test_the_base_model_trains_its_boosters_on_the_cluster(cluster):
     accuracy_here = (here.predict(X_new) == truth).mean()
     assert accuracy_remote > 0.9 and abs(accuracy_remote - accuracy_here) < 0.1
     assert remote.stage1_.num_boosted_rounds() == FAST.stage1.n_estimators
+
+
+def test_ingest_with_a_scheduler_reads_scanned_pages_on_the_cluster(cluster, cli, db_path, tmp_path):
+    scan = make_scanned_pdf(tmp_path / "scan.pdf", make_text_pdf(tmp_path / "src.pdf", pages=2))
+    result = cli("ingest", str(scan), "--ocr", "always", "--dpi", "200", "--scheduler", cluster.scheduler_address)
+    assert result.exit_code == 0, result.output
+    [report] = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{")]
+    assert report["pages"] == 2 and report["ocr_pages"] == 2 and report["lines"] >= 18
+    conn = sqlite3.connect(db_path)
+    images = [r[0] for r in conn.execute("SELECT image_path FROM pages ORDER BY page")]
+    sources = {r[0] for r in conn.execute("SELECT text_source FROM pages")}
+    conn.close()
+    assert sources == {"ocr"} and all(image and os.path.exists(image) for image in images)
+
+
+def test_ingest_with_an_unreachable_scheduler_stores_nothing(cli, db_path, tmp_path):
+    scan = make_scanned_pdf(tmp_path / "scan.pdf", make_text_pdf(tmp_path / "src.pdf"))
+    result = cli("ingest", str(scan), "--scheduler", "tcp://127.0.0.1:9")
+    assert result.exit_code != 0 and "cannot reach the Dask scheduler" in result.output
+    assert not db_path.exists() or sqlite3.connect(db_path).execute(
+        "SELECT COUNT(*) FROM scripts").fetchone()[0] == 0
