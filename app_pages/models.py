@@ -49,6 +49,11 @@ def run_status() -> None:
     for run in active.itertuples():
         st.info(f"Run {run.run_id} ({run.kind}{' · ' + run.department if run.department else ''}): "
                 f"{run.status} for {run.seconds or 0:.0f} s…", icon=":material/hourglass_top:")
+    for run in runs[(runs["kind"] == "lines") & (runs["status"] == "done")].head(1).itertuples():
+        done, total = run.repredict_done, run.repredict_total
+        if total and total == total and done == done and done < total:  # NaN-safe: older runs have neither
+            st.progress(done / total, text=f"Re-predicting the library with v{int(run.version)}: {int(done)} of "
+                                           f"{int(total)} scripts (the script being labeled was first)")
     latest = runs.iloc[0]
     if latest["status"] == "failed":
         st.warning(f"Run {latest['run_id']} failed: {common.app_message(latest['error'])}")

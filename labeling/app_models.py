@@ -124,7 +124,8 @@ def runs_table(db: Database, limit: int = 10, *, now: float | None = None) -> pd
 
     rows = model_store.list_runs(db, limit=limit)
     frame = pd.DataFrame(rows, columns=["run_id", "kind", "department", "status", "trigger", "requested_at",
-                                        "started_at", "finished_at", "duration_s", "version", "n_labels", "error"])
+                                        "started_at", "finished_at", "duration_s", "version", "n_labels", "error",
+                                        "repredict_done", "repredict_total"])
     now = time.time() if now is None else now
 
     def seconds(row) -> float | None:

@@ -193,8 +193,12 @@ def progressive_metrics(db: Database) -> dict:
             "suggestion_n": int(len(outcomes))}
 
 
-def train_line_version(db: Database) -> tuple[int, int, dict]:
-    """Fit a fresh adapter on a snapshot of all labels and make it current. Returns (version, n_labels, metrics)."""
+def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, int, dict]:
+    """Fit a fresh adapter on a snapshot of all labels and make it current. Returns (version, n_labels, metrics).
+
+    The script being labeled is re-predicted at once; with `predict_all=False` the rest of the library
+    is left to `repredict_library` (the worker does it after the run is reported done).
+    """
     n_human = label_store.count_human_labels(db)
     last_event = label_store.max_event_id(db)
     frame, y, scripts = labeled_snapshot(db)
@@ -220,12 +224,47 @@ def train_line_version(db: Database) -> tuple[int, int, dict]:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     version = model_store.register_version(db, kind="lines", path=str(final), metrics=metrics, n_labels=n_human)
-    predict_scripts(db, model=CurrentLineModel(version=version, adapter=adapter))
+    model = CurrentLineModel(version=version, adapter=adapter)
+    current_script = _latest_human_script(db)
+    if predict_all:
+        predict_scripts(db, model=model)
+    elif current_script is not None:
+        predict_scripts(db, script_id=current_script, model=model)  # its queue re-ranks within seconds
     from labeling.sequences import rederive_sequences
 
-    for sid in scripts:
+    for sid in scripts if predict_all else [s for s in scripts if s == current_script]:
         rederive_sequences(db, sid)
     return version, n_human, metrics
+
+
+def repredict_library(db: Database, version: int, *, progress=None, batch_lines: int = 20_000) -> dict:
+    """Re-predict every ready script with line model `version`, the current script first, in batches.
+
+    Stops cleanly when another version became current meanwhile (a newer retrain, a rollback): that
+    version's own re-prediction takes over. Returns {"done", "total", "superseded"}.
+    """
+    from labeling.sequences import rederive_sequences
+
+    current = model_store.current_version(db, "lines")
+    if current is None or current.version != version:
+        return {"done": 0, "total": 0, "superseded": True}
+    model = load_current(db)
+    first = _latest_human_script(db)
+    remaining = [s for s in model_store.stale_prediction_scripts(db, version) if s != first]
+    labeled = set(label_store.current_labels(db)["script_id"])
+    total = len(remaining)
+    done = 0
+    for sid in remaining:
+        now_current = model_store.current_version(db, "lines")
+        if now_current is None or now_current.version != version:
+            return {"done": done, "total": total, "superseded": True}
+        predict_scripts(db, script_id=sid, model=model)
+        if sid in labeled:
+            rederive_sequences(db, sid)
+        done += 1
+        if progress:
+            progress(done, total)
+    return {"done": done, "total": total, "superseded": False}
 
 
 def evaluate_lines(db: Database, *, folds: int = 5) -> dict:

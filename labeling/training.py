@@ -231,7 +231,7 @@ def execute_run(db: Database, run_id: int) -> dict:
         if run["kind"] == "lines":
             from labeling.line_training import train_line_version
 
-            version, n_labels, metrics = train_line_version(db)
+            version, n_labels, metrics = train_line_version(db, predict_all=False)
         elif run["kind"] == "tags":
             from labeling.complexity_training import train_tags_version
 
@@ -253,8 +253,20 @@ def execute_run(db: Database, run_id: int) -> dict:
     mv = model_store.get_version(db, version)
     model_store.prune_versions(db, kind=mv.kind, department=model_store.version_department(db, version))
     if run["kind"] == "lines":
+        _repredict_after(db, run_id, version)
         _after_line_run(db)
     return model_store.get_run(db, run_id)
+
+
+def _repredict_after(db: Database, run_id: int, version: int) -> None:
+    """The rest of the library after a line run is reported done (the current script already is)."""
+    from labeling.line_training import repredict_library
+
+    def progress(done: int, total: int) -> None:
+        model_store.set_repredict_progress(db, run_id, done=done, total=total)
+
+    result = repredict_library(db, version, progress=progress)
+    model_store.set_repredict_progress(db, run_id, done=result["done"], total=result["total"])
 
 
 def make_current(db: Database, version: int) -> dict:

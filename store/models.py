@@ -272,3 +272,18 @@ def latest_predictions_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["line_id", "version", "label", "confidence", "margin", "probs"])
     return pd.concat(frames, ignore_index=True)
+
+
+def set_repredict_progress(db: Database, run_id: int, *, done: int, total: int) -> None:
+    with db.atomic():
+        db.execute("UPDATE training_runs SET repredict_done = ?, repredict_total = ? WHERE run_id = ?",
+                   [done, total, run_id])
+
+
+def stale_prediction_scripts(db: Database, version: int) -> list[int]:
+    """Ready scripts with a line that has no prediction from `version` yet, in id order."""
+    return [r[0] for r in db.execute(
+        """SELECT s.script_id FROM scripts s WHERE s.status = 'ready' AND EXISTS (
+               SELECT 1 FROM lines l WHERE l.script_id = s.script_id AND NOT EXISTS (
+                   SELECT 1 FROM predictions p WHERE p.line_id = l.line_id AND p.version = ?))
+           ORDER BY s.script_id""", [version])]

@@ -374,3 +374,16 @@ def _rebuild_with_autoincrement(conn: sqlite3.Connection, table: str, key: str) 
     conn.execute(f'ALTER TABLE {new} RENAME TO "{table}"')
     for statement in extras:
         conn.execute(statement)
+
+
+@migrations(name="0103_repredict_progress")
+def m0103_repredict_progress(db: Database) -> None:
+    # After a retrain, the script being labeled is re-predicted first and the rest of the library in the
+    # background: how far that got, per run (the Models page shows it).
+    _execute_all(
+        db,
+        """
+        ALTER TABLE training_runs ADD COLUMN repredict_done INTEGER;
+        ALTER TABLE training_runs ADD COLUMN repredict_total INTEGER;
+        """
+    )

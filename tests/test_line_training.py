@@ -143,3 +143,33 @@ def test_cached_base_outputs_of_another_base_model_are_removed(cli, sample, tmp_
     cli.json_lines("predict")
     assert not stale.exists()
     assert sorted(cache.glob("base-*.npz")) == current
+
+
+def test_after_a_retrain_the_labeled_script_first_then_the_library_until_superseded(cli, sample, tmp_path):
+    from conftest import make_text_pdf
+    from labeling.line_training import repredict_library, train_line_version
+    from store import labels as label_store
+    from store import models as model_store
+
+    [other] = cli.json_lines("ingest", str(make_text_pdf(tmp_path / "other.pdf", pages=2)))
+    gold = _gold(cli)
+    db = open_db(cli.db_file)
+    for item in cli.json_lines("queue", "--script", str(sample["script_id"]), "--n", "15", "--seed", "0"):
+        if item["text"] in gold:
+            label_store.add_label(db, item["line_id"], gold[item["text"]], annotator="ana")
+    version, _, _ = train_line_version(db, predict_all=False)
+
+    def versions_of(script_id):
+        return {r[0] for r in db.execute("SELECT DISTINCT p.version FROM predictions p JOIN lines l USING (line_id) "
+                                         "WHERE l.script_id = ?", [script_id])}
+
+    assert version in versions_of(sample["script_id"])  # the script being labeled: at once
+    assert version not in versions_of(other["script_id"])  # the rest: in the background
+    assert model_store.stale_prediction_scripts(db, version) == [other["script_id"]]
+    seen = []
+    result = repredict_library(db, version, progress=lambda done, total: seen.append((done, total)))
+    assert result == {"done": 1, "total": 1, "superseded": False} and seen == [(1, 1)]
+    assert version in versions_of(other["script_id"])
+    newer, _, _ = train_line_version(db, predict_all=False)
+    assert repredict_library(db, version)["superseded"] is True  # a newer model takes over
+    assert newer != version
