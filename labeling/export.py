@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pandas as pd
 from sqlite_utils import Database
 
 from store import scripts as script_store
-from store.export import export_frame
+from store.export import EXPORT_COLUMNS, export_frame
 from store.types import SEED_SCHEME, ScriptlabelError
 
 
@@ -32,13 +32,17 @@ def _write_parquet(frame: pd.DataFrame, out: Path) -> None:
 def _write_conll(frame: pd.DataFrame, out: Path) -> None:
     """CoNLL-style: one token per row with a BIO tag of its line's label; a blank row ends each line."""
     with out.open("w", encoding="utf-8") as handle:
-        for script_id, group in frame.groupby("script_id", sort=False):
-            handle.write(f"-DOCSTART- -X- {script_id} O\n\n")
-            for row in group.itertuples():
-                label = row.label if isinstance(row.label, str) else "other"
-                for i, token in enumerate(str(row.text).split()):
-                    handle.write(f"{token}\t{'B' if i == 0 else 'I'}-{label}\n")
-                handle.write("\n")
+        _conll_rows(frame, handle)
+
+
+def _conll_rows(frame: pd.DataFrame, handle) -> None:
+    for script_id, group in frame.groupby("script_id", sort=False):
+        handle.write(f"-DOCSTART- -X- {script_id} O\n\n")
+        for row in group.itertuples():
+            label = row.label if isinstance(row.label, str) else "other"
+            for i, token in enumerate(str(row.text).split()):
+                handle.write(f"{token}\t{'B' if i == 0 else 'I'}-{label}\n")
+            handle.write("\n")
 
 
 def _write_fountain(frame: pd.DataFrame, out: Path) -> None:
@@ -63,8 +67,8 @@ WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
 
 def build_export(db: Database, *, script_id: int | None = None, only_human: bool = False,
                  scheme: str = "full") -> pd.DataFrame:
-    if scheme not in ("full", "seed"):
-        raise ExportError(f"--scheme must be full or seed, not {scheme!r}")
+    """The whole export as one frame (previews and one-script formats); files stream by script instead."""
+    _check_scheme(scheme)
     if script_id is not None:
         script_store.get_script(db, script_id)
     frame = export_frame(db, script_id=script_id, only_human=only_human)
@@ -73,9 +77,84 @@ def build_export(db: Database, *, script_id: int | None = None, only_human: bool
     return frame
 
 
+def _check_scheme(scheme: str) -> None:
+    if scheme not in ("full", "seed"):
+        raise ExportError(f"--scheme must be full or seed, not {scheme!r}")
+
+
+def iter_export_frames(db: Database, *, script_id: int | None = None, only_human: bool = False,
+                       scheme: str = "full") -> Iterator[pd.DataFrame]:
+    """The export one script at a time, so a library of millions of lines is written in bounded memory."""
+    _check_scheme(scheme)
+    if script_id is not None:
+        script_store.get_script(db, script_id)
+    for sid in [script_id] if script_id is not None else [s.script_id for s in script_store.list_scripts(db)]:
+        frame = export_frame(db, script_id=sid, only_human=only_human)
+        if scheme == "seed":
+            frame["label"] = frame["label"].map(SEED_SCHEME)
+        yield frame
+
+
+class _Stream:
+    """Writes frames one after another into one file of a format."""
+
+    def __init__(self, fmt: str, out: Path):
+        self.fmt, self.out, self.rows = fmt, out, 0
+        self.handle = None
+        self.parquet = None
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.fmt == "parquet":
+            import pyarrow as pa
+            import pyarrow.parquet as pq
+
+            table = pa.Table.from_pandas(frame, schema=_parquet_schema(), preserve_index=False)
+            if self.parquet is None:
+                self.parquet = pq.ParquetWriter(self.out, table.schema)
+            self.parquet.write_table(table)
+        else:
+            if self.handle is None:
+                self.handle = self.out.open("w", encoding="utf-8", newline="")
+            if self.fmt == "csv":
+                frame.to_csv(self.handle, index=False, header=self.rows == 0)
+            elif self.fmt == "jsonl":
+                if len(frame):
+                    text = frame.to_json(orient="records", lines=True, force_ascii=False)
+                    self.handle.write(text if text.endswith("\n") else text + "\n")
+            elif self.fmt == "conll":
+                _conll_rows(frame, self.handle)
+        self.rows += len(frame)
+
+    def close(self) -> None:
+        if self.fmt == "parquet" and self.parquet is None:
+            self.write(pd.DataFrame({c: pd.Series(dtype=object) for c in EXPORT_COLUMNS}))
+        if self.fmt in ("csv", "jsonl", "conll") and self.handle is None:
+            self.handle = self.out.open("w", encoding="utf-8", newline="")
+            if self.fmt == "csv":
+                self.handle.write(",".join(EXPORT_COLUMNS) + "\n")
+        if self.parquet is not None:
+            self.parquet.close()
+        if self.handle is not None:
+            self.handle.close()
+
+
+def _parquet_schema():
+    import pyarrow as pa
+
+    types = {"script_id": pa.int64(), "line_id": pa.int64(), "line_no": pa.int64(), "source_line_no": pa.int64(),
+             "page": pa.int64(), "sequence_id": pa.int64(), "confidence": pa.float64(), "indent": pa.float64(),
+             "x0": pa.float64(), "y0": pa.float64(), "x1": pa.float64(), "y1": pa.float64(),
+             "text_edited": pa.bool_()}
+    return pa.schema([(c, types.get(c, pa.string())) for c in EXPORT_COLUMNS])
+
+
 def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | None = None,
                    only_human: bool = False, scheme: str = "full") -> dict:
-    """Write the export and return {"format", "out", "rows"}. Checks the destination before writing."""
+    """Write the export and return {"format", "out", "rows"}. Checks the destination before writing.
+
+    CSV, JSONL, Parquet and CoNLL stream script by script into a `.partial` file that replaces `out`
+    only when complete; Fountain (one script) is written at once.
+    """
     if fmt not in WRITERS:
         raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(WRITERS)}")
     out = Path(out)
@@ -83,10 +162,20 @@ def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | 
         raise ExportError(f"{out} is a directory; give a file path, e.g. {out / ('export.' + fmt)}")
     if not out.parent.exists():
         raise ExportError(f"{out.parent}: no such directory; create it first (mkdir -p {out.parent})")
-    frame = build_export(db, script_id=script_id, only_human=only_human, scheme=scheme)
     tmp = out.with_name(out.name + ".partial")
     try:
-        WRITERS[fmt](frame, tmp)
+        if fmt == "fountain":
+            frame = build_export(db, script_id=script_id, only_human=only_human, scheme=scheme)
+            WRITERS[fmt](frame, tmp)
+            rows = len(frame)
+        else:
+            stream = _Stream(fmt, tmp)
+            try:
+                for frame in iter_export_frames(db, script_id=script_id, only_human=only_human, scheme=scheme):
+                    stream.write(frame)
+            finally:
+                stream.close()
+            rows = stream.rows
         tmp.replace(out)
     except OSError as exc:  # read-only folder or mount, no permission, a full disk
         raise ExportError(f"{out}: cannot write the export ({_reason(exc)}); nothing was written — choose a "
@@ -96,7 +185,7 @@ def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | 
             tmp.unlink(missing_ok=True)
         except OSError:
             pass
-    return {"format": fmt, "out": str(out), "rows": int(len(frame))}
+    return {"format": fmt, "out": str(out), "rows": int(rows)}
 
 
 def _reason(exc: OSError) -> str:
