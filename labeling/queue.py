@@ -51,9 +51,9 @@ def identical_key(text: str, indent: float = 0.0) -> str:
     return f"{level}\x00{_SPACES.sub(' ', text).strip()}"
 
 
-LARGE_LIBRARY = 100_000  # lines; beyond this, "every script" ranks a candidate set read through an index
-CANDIDATES = 20_000
-RANDOM_CANDIDATES = 3_000
+LARGE_LIBRARY = 20_000  # lines; beyond this, "every script" ranks a candidate set read through an index
+CANDIDATES = 2_000
+RANDOM_CANDIDATES = 500
 
 
 def unlabeled_pool(db: Database, script_id: int | None = None) -> pd.DataFrame:

@@ -250,12 +250,19 @@ def model_token(db: Database) -> tuple:
 
 
 def least_margin_line_ids(db: Database, limit: int) -> list[int]:
-    """Lines of the newest written prediction version with the smallest margins (indexed)."""
+    """Lines nobody labeled, of the newest written prediction version, smallest margins first.
+
+    Walks the (version, margin) index and skips labeled lines through the label index: the cost grows
+    with `limit`, not with the library.
+    """
     row = db.execute("SELECT version FROM predictions ORDER BY rowid DESC LIMIT 1").fetchone()
     if row is None:
         return []
-    return [r[0] for r in db.execute("SELECT line_id FROM predictions WHERE version = ? ORDER BY margin LIMIT ?",
-                                     [row[0], limit])]
+    return [r[0] for r in db.execute(
+        """SELECT p.line_id FROM predictions p WHERE p.version = ?
+             AND NOT EXISTS (SELECT 1 FROM label_events e WHERE e.line_id = p.line_id AND e.action = 'set'
+                               AND e.source IN ('human', 'imported'))
+           ORDER BY p.margin LIMIT ?""", [row[0], limit])]
 
 
 def latest_predictions_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
