@@ -95,9 +95,9 @@ def annotator_sidebar() -> str:
 
 
 def has_scripts() -> bool:
-    from store.scripts import list_scripts
+    from store.scripts import script_titles
 
-    return bool(list_scripts(db()))
+    return bool(script_titles(db()))
 
 
 def annotator() -> str:
@@ -117,10 +117,9 @@ def script_sidebar() -> int | None:
     Streamlit's page links drop query parameters, so the choice lives in the session and is written
     back to the URL on every run; a deep link's ?script= sets it when the session starts.
     """
-    from store.scripts import list_scripts
+    from store.scripts import script_titles
 
-    scripts = list_scripts(db())
-    titles = {s.script_id: s.title for s in scripts}
+    titles = script_titles(db())
     options = [ALL_SCRIPTS, *titles]  # a sentinel, not None: a None value shows as an empty picker
     if "script" not in st.session_state:
         wanted = st.query_params.get("script", "")
@@ -139,10 +138,10 @@ def script_sidebar() -> int | None:
 
 def script_picker(*, allow_all: bool = False, **_where) -> int | None:
     """The script chosen in the sidebar; pages that need one script get the first when "All scripts" is on."""
-    from store.scripts import list_scripts
+    from store.scripts import script_titles
 
     chosen = st.session_state.get("script")
-    ids = [s.script_id for s in list_scripts(db())]
+    ids = list(script_titles(db()))
     if chosen in ids:
         return chosen
     return None if allow_all or not ids else ids[0]

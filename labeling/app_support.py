@@ -113,8 +113,10 @@ def scripts_overview(db: Database) -> pd.DataFrame:
     confidence and a count per label."""
     rows = []
     low = script_store.low_confidence_pages(db)
+    known = label_store.current_labels(db)  # one read for the whole library, counted per script below
+    per_script = known.groupby(["script_id", "label"]).size() if not known.empty else pd.Series(dtype=int)
     for s in script_store.list_scripts(db):
-        counts = label_store.current_labels(db, s.script_id)["label"].value_counts()
+        counts = per_script.loc[s.script_id] if s.script_id in per_script.index.get_level_values(0) else {}
         rows.append({"script_id": s.script_id, "title": s.title, "format": s.format, "pages": s.pages,
                      "lines": s.lines, "labeled": s.labeled, "progress": s.labeled / s.lines if s.lines else 0.0,
                      "status": s.status, "low_ocr_pages": ", ".join(str(p) for p, _ in low.get(s.script_id, [])),

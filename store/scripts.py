@@ -376,3 +376,8 @@ def lines_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
     if not frames:
         return pd.DataFrame(columns=["line_id", "script_id", "line_no", "page", "text", "indent"])
     return pd.concat(frames, ignore_index=True).sort_values(["script_id", "line_no"]).reset_index(drop=True)
+
+
+def script_titles(db: Database) -> dict[int, str]:
+    """script_id → title of every finished script (what pickers need, without counting lines)."""
+    return {r[0]: r[1] for r in db.execute(f"SELECT script_id, title FROM scripts WHERE {READY} ORDER BY script_id")}
