@@ -40,20 +40,10 @@ class TrainingError(ScriptlabelError):
 
 
 def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie child (finished, not yet reaped) counts as dead.
-    try:
-        with open(f"/proc/{pid}/stat") as handle:
-            return handle.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
+    """A running worker (a zombie, finished but not yet reaped, counts as gone)."""
+    from store.jobs import process_alive
+
+    return process_alive(pid)
 
 
 def reap_dead_runs(db: Database, *, queued_grace_s: float = 60.0) -> int:
