@@ -32,6 +32,11 @@ def handle_errors(func):
     return wrapper
 
 
+def _cli_actor() -> str:
+    """Who acts from the command line: the machine's user (the CLI runs with the database's file rights)."""
+    return f"cli:{os.environ.get('USER', 'unknown')}"
+
+
 def _db(ctx: click.Context, *, create: bool = True):
     from store.db import open_db
 
@@ -75,6 +80,10 @@ def ingest(ctx, paths, title, ocr, workers, dpi, duplicate):
                                  allow_duplicate=duplicate, progress=bar)
         finally:
             bar.close()
+        from store.accounts import audit
+
+        audit(db, _cli_actor(), "ingest", script_id=result.script_id,
+              detail={"file": Path(path).name, "via": "cli", "lines": result.lines})
         _emit(result.as_json())
 
 
@@ -135,16 +144,25 @@ def sequences(ctx, script_id):
 @click.option("--only-human", is_flag=True, help="Only lines a person labeled.")
 @click.option("--scheme", type=click.Choice(["full", "seed"]), default="full", show_default=True,
               help="full = 7 labels; seed = the study's S/C/D/O.")
+@click.option("--raw-cells", is_flag=True,
+              help="CSV: write cells exactly as stored (by default a cell starting with = + - @ tab or CR gets a "
+                   "leading ' so a spreadsheet shows it as text instead of running it as a formula).")
 @click.pass_context
 @handle_errors
-def export(ctx, fmt, out, script_id, only_human, scheme):
+def export(ctx, fmt, out, script_id, only_human, scheme, raw_cells):
     """Export labeled lines as a dataset; prints {"format", "out", "rows"}."""
     from labeling.export import ExportError, export_dataset
+    from store.accounts import audit
 
     out_path = Path(out)
     if not out_path.parent.exists():
         raise ExportError(f"{out_path.parent}: no such directory; create it first (mkdir -p {out_path.parent})")
-    _emit(export_dataset(_db(ctx), fmt, out_path, script_id=script_id, only_human=only_human, scheme=scheme))
+    db = _db(ctx)
+    result = export_dataset(db, fmt, out_path, script_id=script_id, only_human=only_human, scheme=scheme,
+                            raw_cells=raw_cells)
+    audit(db, _cli_actor(), "export", script_id=script_id,
+          detail={"format": fmt, "rows": result["rows"], "via": "cli", "raw_cells": raw_cells})
+    _emit(result)
 
 
 @cli.command()
@@ -193,7 +211,7 @@ def tag(ctx, sequence_id, tags, absent, annotator):
 
 
 @cli.command()
-@click.option("--port", type=int, default=8501, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback by default: only this machine can open the app).")
 @click.option("--sample/--no-sample", default=True, show_default=True,
@@ -201,9 +219,15 @@ def tag(ctx, sequence_id, tags, absent, annotator):
 @click.pass_context
 @handle_errors
 def serve(ctx, port, host, sample):
-    """Start the app (Streamlit and the labeling view's routes) on this database."""
+    """Start the app (Streamlit and the labeling view's routes) on this database.
+
+    Loopback (127.0.0.1) by default; a network address only when sign-in is configured (an account
+    from `scriptlabel users add`, or [auth] in .streamlit/secrets.toml)."""
     import subprocess
 
+    from labeling.access import check_serve_host
+
+    check_serve_host(_db(ctx), host)
     app = Path(__file__).resolve().parents[1] / "app_server.py"
     env = dict(os.environ, SCRIPTLABEL_DB=str(Path(ctx.obj["db_path"]).resolve()),
                SCRIPTLABEL_SAMPLE="1" if sample else "0")
@@ -293,6 +317,105 @@ def evaluate(ctx, folds):
     from labeling.line_training import evaluate_lines
 
     _emit(evaluate_lines(_db(ctx, create=False), folds=folds))
+
+
+@cli.group()
+def users():
+    """Local accounts for sign-in: add, list, remove, passwd (with any account, the app asks for sign-in)."""
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise ScriptlabelError("no password on standard input: pipe one in, e.g. "
+                               "echo \"$PW\" | scriptlabel users add NAME --role annotator --password-stdin")
+    if len(password) < 8:
+        raise ScriptlabelError("the password is shorter than 8 characters: choose a longer one")
+    return password
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["annotator", "lead", "admin"]), required=True,
+              help="annotator: label, rate, tag, flag; lead: + adjudicate, train, roll back, export; "
+                   "admin: + ingest, delete, users.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input. Without it, NAME must be an "
+                   "email that signs in through OpenID Connect ([auth] in .streamlit/secrets.toml).")
+@click.pass_context
+@handle_errors
+def users_add(ctx, name, role, password_stdin):
+    """Add an account; prints {"name", "role", "password"}."""
+    from store.accounts import add_user, audit
+
+    db = _db(ctx)
+    user = add_user(db, name, role=role, password=_read_password() if password_stdin else None)
+    audit(db, _cli_actor(), "user_add", detail={"name": user.name, "role": user.role})
+    _emit({"name": user.name, "role": user.role, "password": user.has_password})
+
+
+@users.command("list")
+@click.pass_context
+@handle_errors
+def users_list(ctx):
+    """List accounts as JSON lines {"name", "role", "password", "created_at"} (never a hash)."""
+    from store.accounts import list_users
+
+    for user in list_users(_db(ctx)):
+        _emit({"name": user.name, "role": user.role, "password": user.has_password, "created_at": user.created_at})
+
+
+@users.command("remove")
+@click.argument("name")
+@click.pass_context
+@handle_errors
+def users_remove(ctx, name):
+    """Remove an account and end its sessions (its labels keep its name)."""
+    from store.accounts import audit, remove_user
+
+    db = _db(ctx, create=False)
+    remove_user(db, name)
+    audit(db, _cli_actor(), "user_remove", detail={"name": name})
+    _emit({"name": name, "removed": True})
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the new password from the first line of standard input.")
+@click.pass_context
+@handle_errors
+def users_passwd(ctx, name, password_stdin):
+    """Set a new password; the person's open sessions end."""
+    from store.accounts import audit, set_password
+
+    db = _db(ctx, create=False)
+    set_password(db, name, _read_password())
+    audit(db, _cli_actor(), "user_passwd", detail={"name": name})
+    _emit({"name": name, "password": True})
+
+
+@cli.command()
+@click.argument("script_id", type=int)
+@click.argument("names", nargs=-1)
+@click.option("--everyone", is_flag=True, help="Lift the restriction: every signed-in person sees the script.")
+@click.pass_context
+@handle_errors
+def restrict(ctx, script_id, names, everyone):
+    """Let only the named people (and admins) see a script: its title, lines and exports."""
+    from store.accounts import audit, restrict_script, script_access, unrestrict_script
+    from store.scripts import get_script
+
+    db = _db(ctx, create=False)
+    get_script(db, script_id)
+    if everyone:
+        unrestrict_script(db, script_id)
+    elif not names:
+        raise ScriptlabelError("name the people who may see the script, or give --everyone")
+    else:
+        restrict_script(db, script_id, list(names))
+    audit(db, _cli_actor(), "restrict", script_id=script_id, detail={"names": list(names), "everyone": everyone})
+    _emit({"script_id": script_id, "names": script_access(db).get(script_id, [])})
 
 
 def main() -> None:

@@ -17,6 +17,25 @@ class ExportError(ScriptlabelError):
     pass
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_cell(value):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading "'"."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text columns cannot inject formulas (OWASP "CSV injection"); numbers are left alone."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(neutralize_cell)
+    return out
+
+
 def _write_csv(frame: pd.DataFrame, out: Path) -> None:
     frame.to_csv(out, index=False)
 
@@ -62,20 +81,28 @@ WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
 
 
 def build_export(db: Database, *, script_id: int | None = None, only_human: bool = False,
-                 scheme: str = "full") -> pd.DataFrame:
+                 scheme: str = "full", hidden_scripts: set[int] | frozenset[int] = frozenset()) -> pd.DataFrame:
     if scheme not in ("full", "seed"):
         raise ExportError(f"--scheme must be full or seed, not {scheme!r}")
+    if script_id is not None and script_id in hidden_scripts:
+        raise ExportError(f"no script with id {script_id}")
     if script_id is not None:
         script_store.get_script(db, script_id)
     frame = export_frame(db, script_id=script_id, only_human=only_human)
+    if hidden_scripts:
+        frame = frame[~frame["script_id"].isin(list(hidden_scripts))].reset_index(drop=True)
     if scheme == "seed":
         frame["label"] = frame["label"].map(SEED_SCHEME)
     return frame
 
 
 def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | None = None,
-                   only_human: bool = False, scheme: str = "full") -> dict:
-    """Write the export and return {"format", "out", "rows"}. Checks the destination before writing."""
+                   only_human: bool = False, scheme: str = "full", raw_cells: bool = False,
+                   hidden_scripts: set[int] | frozenset[int] = frozenset()) -> dict:
+    """Write the export and return {"format", "out", "rows"}. Checks the destination before writing.
+
+    CSV cells that start like a formula are prefixed with "'" unless `raw_cells`; scripts in
+    `hidden_scripts` (restricted to other people) are left out."""
     if fmt not in WRITERS:
         raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(WRITERS)}")
     out = Path(out)
@@ -83,7 +110,10 @@ def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | 
         raise ExportError(f"{out} is a directory; give a file path, e.g. {out / ('export.' + fmt)}")
     if not out.parent.exists():
         raise ExportError(f"{out.parent}: no such directory; create it first (mkdir -p {out.parent})")
-    frame = build_export(db, script_id=script_id, only_human=only_human, scheme=scheme)
+    frame = build_export(db, script_id=script_id, only_human=only_human, scheme=scheme,
+                         hidden_scripts=hidden_scripts)
+    if fmt == "csv" and not raw_cells:
+        frame = neutralize_formulas(frame)
     tmp = out.with_name(out.name + ".partial")
     try:
         WRITERS[fmt](frame, tmp)
