@@ -229,12 +229,15 @@ def serve(ctx, port, host, sample):
 
     check_serve_host(_db(ctx), host)
     app = Path(__file__).resolve().parents[1] / "app_server.py"
+    from labeling.app_support import settings_from_env
+
     env = dict(os.environ, SCRIPTLABEL_DB=str(Path(ctx.obj["db_path"]).resolve()),
                SCRIPTLABEL_SAMPLE="1" if sample else "0")
+    max_upload_mb = settings_from_env(env).max_upload_mb  # SCRIPTLABEL_MAX_UPLOAD_MB, also checked on ingest
     raise SystemExit(subprocess.call(
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.address", host,
          "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-         "--client.showErrorDetails", "none"], env=env))
+         "--client.showErrorDetails", "none", "--server.maxUploadSize", str(max_upload_mb)], env=env))
 
 
 @cli.command()

@@ -67,6 +67,30 @@ def check_path(path: str | Path) -> Path:
     return path
 
 
+@dataclass(frozen=True)
+class IngestLimits:
+    """What one file may hold; over a limit the file is refused before anything is stored."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pages: int = 600           # pages of a PDF (each may need OCR)
+    max_text_lines: int = 50_000   # lines of a text, Fountain or FDX file (a feature script has ~8,000)
+
+    def check_size(self, path: Path, size: int) -> None:
+        if size > self.max_bytes:
+            raise IngestError(f"{path.name}: {size / 1e6:.1f} MB is over the limit of {self.max_bytes / 1e6:.0f} MB; "
+                              "nothing was stored (SCRIPTLABEL_MAX_UPLOAD_MB raises it)")
+
+    def check_pages(self, path: Path, pages: int) -> None:
+        if pages > self.max_pages:
+            raise IngestError(f"{path.name}: {pages} pages is over the limit of {self.max_pages}; nothing was stored "
+                              "(SCRIPTLABEL_MAX_PAGES raises it)")
+
+    def check_lines(self, path: Path, lines: int) -> None:
+        if lines > self.max_text_lines:
+            raise IngestError(f"{path.name}: {lines} lines is over the limit of {self.max_text_lines}; nothing was "
+                              "stored (SCRIPTLABEL_MAX_TEXT_LINES raises it)")
+
+
 def ingest_path(
     db: Database,
     path: str | Path,
@@ -77,12 +101,16 @@ def ingest_path(
     dpi: int = 300,
     allow_duplicate: bool = False,
     progress: ProgressFn | None = None,
+    limits: IngestLimits | None = None,
 ) -> IngestResult:
-    """Ingest one file and return what was stored. Raises IngestError (database untouched) on bad input."""
+    """Ingest one file and return what was stored. Raises IngestError (database untouched) on bad input,
+    including a file over `limits` (none by default: the command line ingests what it is given)."""
     if ocr not in ("auto", "always", "never"):
         raise IngestError(f"--ocr must be auto, always or never, not {ocr!r}")
     path = check_path(path)
     fmt = detect_format(path)
+    if limits is not None:
+        limits.check_size(path, path.stat().st_size)
     data = path.read_bytes()
     sha = hashlib.sha256(data).hexdigest()
     existing = script_store.find_script_by_sha(db, sha)
@@ -93,8 +121,12 @@ def ingest_path(
 
     if fmt == "pdf":
         doc = open_pdf(path)  # validates before any write
+        if limits is not None:
+            limits.check_pages(path, doc.page_count)
         return _ingest_pdf(db, path, doc, sha=sha, title=title, ocr=ocr, workers=workers, dpi=dpi, progress=progress)
 
+    if limits is not None:  # counted on the bytes, before the (slow) parsing
+        limits.check_lines(path, data.count(b"\n") + 1 if fmt != "fdx" else data.count(b"<Paragraph"))
     try:
         text = decode_text(data, source=str(path))
     except TextDecodeError as exc:
