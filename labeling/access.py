@@ -116,6 +116,22 @@ def oidc_configured(secrets_paths: list[Path] | None = None) -> bool:
     return False
 
 
+def oidc_providers(secrets_paths: list[Path] | None = None) -> list[str | None]:
+    """Providers for st.login: [None] for a single provider in [auth], else the names of [auth.NAME] sections."""
+    paths = secrets_paths if secrets_paths is not None else [
+        Path.cwd() / ".streamlit" / "secrets.toml", REPO / ".streamlit" / "secrets.toml",
+        Path.home() / ".streamlit" / "secrets.toml"]
+    for path in paths:
+        try:
+            auth = tomllib.loads(path.read_text(encoding="utf-8")).get("auth")
+        except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError):
+            continue
+        if isinstance(auth, dict):
+            named = [k for k, v in auth.items() if isinstance(v, dict) and v.get("client_id")]
+            return named if named and not auth.get("client_id") else [None]
+    return [None]
+
+
 def sign_in_enabled(db: Database, *, oidc: bool | None = None) -> bool:
     """Any account in the database, or OIDC configured: every page asks for sign-in first."""
     return accounts.has_accounts(db) or (oidc_configured() if oidc is None else oidc)

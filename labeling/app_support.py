@@ -87,6 +87,21 @@ def _positive(env: Mapping[str, str], name: str, default: int) -> int:
     return int(value) if value.isdigit() and int(value) > 0 else default
 
 
+# Characters that start Markdown, HTML, LaTeX or Streamlit syntax anywhere in a line; ":" only before a
+# word (":red[", ":material/x:", ":smile:", "http://"), list markers only at the start.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$!]|:(?=[A-Za-z/_-])|^[-+](?=\s)|^\d+(?=[.)]))")
+
+
+def markdown_text(text) -> str:
+    """User text (a line, a title, a tag, a file name) made literal inside Streamlit Markdown: Markdown,
+    HTML, LaTeX ($) and directive (:red[...], :material/x:) characters are backslash-escaped and line
+    breaks become spaces, so `![x](http://…)` shows as typed and fetches nothing."""
+    text = "" if text is None else str(text)
+    text = text.replace("\r", " ").replace("\n", " ")
+    return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0) if not m.group(0)[0].isdigit()
+                                 else m.group(0) + "\\", text)
+
+
 def settings_from_env(env: Mapping[str, str]) -> AppSettings:
     """The app's settings from the environment: SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY,
     the limits SCRIPTLABEL_MAX_UPLOAD_MB (50), SCRIPTLABEL_MAX_PAGES (600), SCRIPTLABEL_MAX_TEXT_LINES (50000)

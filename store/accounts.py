@@ -235,7 +235,7 @@ def create_session(db: Database, name: str, *, ttl_s: float = SESSION_TTL_S, clo
 
 def session_user(db: Database, token: str | None, *, clock=time.time) -> User | None:
     """The signed-in account of a session token, or None (unknown, expired, or the account is gone)."""
-    if not token or len(token) > 200:
+    if not isinstance(token, str) or not token or len(token) > 200:
         return None
     rows = list(db.query(
         "SELECT u.* FROM sessions s JOIN users u USING (name) WHERE s.token_sha256 = ? AND s.expires_at > ?",

@@ -22,9 +22,13 @@ _VIEW = st.components.v2.component(
 )
 
 
-def label_view(*, database: str, annotator: str, script_id: int | None, strategy: str, key: str = "label_view"):
-    """Mount the labeling view; it reads and writes through the API, not through reruns."""
+def label_view(*, database: str, annotator: str, script_id: int | None, strategy: str, key: str = "label_view",
+               session: str | None = None):
+    """Mount the labeling view; it reads and writes through the API, not through reruns.
+
+    `annotator` is only shown and used in single-user mode: with sign-in on, the API takes the name from
+    the session (the HttpOnly cookie, or `session`, a token for an OIDC user sent in a header)."""
     return _VIEW(key=key, data={
         "database": database, "annotator": annotator, "script_id": script_id, "strategy": strategy,
-        "api": "/api/label", "keys": LABEL_KEYS, "titles": TITLES,
+        "api": "/api/label", "keys": LABEL_KEYS, "titles": TITLES, "session": session,
     })
