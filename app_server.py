@@ -10,6 +10,7 @@ import os
 from pathlib import Path
 
 import streamlit as st
+from starlette.middleware import Middleware
 
 from labeling import account_api
 from labeling.access import oidc_configured
@@ -20,4 +21,5 @@ settings = settings_from_env(os.environ)
 oidc = oidc_configured()
 app = st.App(str(Path(__file__).with_name("streamlit_app.py")),
              routes=routes(settings.db_path, retrain_every=settings.retrain_every, oidc=oidc)
-             + account_api.routes(settings.db_path, session_ttl_s=settings.session_ttl_s, oidc=oidc))
+             + account_api.routes(settings.db_path, session_ttl_s=settings.session_ttl_s, oidc=oidc),
+             middleware=[Middleware(account_api.SignInRedirect, db_path=settings.db_path, oidc=oidc)])

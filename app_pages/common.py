@@ -173,7 +173,10 @@ def account_sidebar(who: access.Identity) -> None:
     if who.via == "oidc":
         st.sidebar.button("Sign out", key="sign_out", on_click=st.logout)
     else:
-        st.sidebar.markdown(f"[Sign out]({LOGOUT_PATH})")
+        with st.sidebar:  # a same-tab POST (a Markdown link would open a new tab, and a GET must not sign out)
+            st.html(f'<form method="post" action="{LOGOUT_PATH}" class="scriptlabel-sign-out">'
+                    '<button type="submit" style="font: inherit; padding: .25rem .75rem; border-radius: .5rem; '
+                    'border: 1px solid #ccc; background: transparent; cursor: pointer">Sign out</button></form>')
 
 
 def sign_in_page() -> None:

@@ -175,3 +175,49 @@ def routes(db_path: str | Path, *, session_ttl_s: float = accounts.SESSION_TTL_S
         Route(LOGOUT_PATH, logout_form, methods=["GET"]),
         Route(LOGOUT_PATH, logout, methods=["POST"]),
     ]
+
+
+# Paths Streamlit's page needs before any sign-in (its code, health, the sign-in routes themselves).
+_OPEN_PREFIXES = ("/api/", "/_stcore/", "/static/", "/component/", "/media/", "/favicon", "/auth/",
+                  "/oauth2callback", "/app/static/")
+
+
+class SignInRedirect:
+    """ASGI middleware: with local accounts (and no OIDC), a page request without a valid session goes to
+    the sign-in form, so an unauthenticated browser never even loads the app. The pages check again on
+    every run (app_pages/common.identity) and the label API answers 401: this is the friendly front door,
+    not the only lock."""
+
+    def __init__(self, app, db_path: str | Path, oidc: bool = False):
+        self.app = app
+        self.db_path = Path(db_path).resolve()
+        self.oidc = oidc
+        self.local = _Connections()
+
+    def _db(self):
+        if self.local.db is None:
+            self.local.db = open_db(self.db_path)
+        return self.local.db
+
+    def _needs_sign_in(self, token: str | None) -> bool:
+        db = self._db()
+        return accounts.has_local_accounts(db) and accounts.session_user(db, token) is None
+
+    async def __call__(self, scope, receive, send):
+        if self.oidc or scope["type"] != "http" or scope.get("method") != "GET":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "/")
+        if path.startswith(_OPEN_PREFIXES) or "." in path.rsplit("/", 1)[-1]:
+            return await self.app(scope, receive, send)
+        from starlette.concurrency import run_in_threadpool
+
+        request = Request(scope)
+        if "text/html" not in request.headers.get("accept", "text/html"):
+            return await self.app(scope, receive, send)
+        if await run_in_threadpool(self._needs_sign_in, request.cookies.get(COOKIE)):
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = safe_next(path + (f"?{query}" if query else ""))
+            response = RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", status_code=303)
+            response.headers["Cache-Control"] = "no-store"
+            return await response(scope, receive, send)
+        return await self.app(scope, receive, send)
