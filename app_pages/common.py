@@ -187,6 +187,9 @@ def sign_in_page() -> None:
     if accounts.has_local_accounts(database):
         path = _current_path()
         st.markdown(f"[Sign in with your scriptlabel account]({LOGIN_PATH}?next={path})")
+    elif not oidc_enabled():
+        st.info("No one can sign in yet: add an account on the server "
+                "(scriptlabel users add NAME --role admin --password-stdin).")
     if oidc_enabled():
         for provider in access.oidc_providers():
             label = "Sign in with your organization's account" if provider is None else f"Sign in with {provider}"

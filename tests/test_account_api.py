@@ -110,3 +110,23 @@ def test_a_restricted_script_does_not_exist_for_others(client, db, pdf_script, t
     answer = client.post("/api/label/sync", json=_body(db, events=[event]), headers=HEADERS).json()
     assert answer["results"][0]["status"] == "line_gone"
     assert hidden_line not in label_store.labels_of_lines(db, [hidden_line])
+
+
+def test_page_requests_without_a_session_are_sent_to_the_form(db_path, db):
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def page(request):
+        return PlainTextResponse("the app")
+
+    app = Starlette(routes=account_api.routes(db_path) + [Route("/{path:path}", page)],
+                    middleware=[Middleware(account_api.SignInRedirect, db_path=db_path)])
+    client = TestClient(app, follow_redirects=False)
+    assert client.get("/export").text == "the app"  # no accounts: single-user, nothing in the way
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    moved = client.get("/export?script=2", headers={"Accept": "text/html"})
+    assert moved.status_code == 303 and moved.headers["location"] == "/api/account/login?next=%2Fexport%3Fscript%3D2"
+    assert client.get("/_stcore/health").text == "the app" and client.get("/static/js/main.js").text == "the app"
+    sign_in(client, "ana", "pw-ana-123")
+    assert client.get("/export", headers={"Accept": "text/html"}).text == "the app"

@@ -121,3 +121,15 @@ def test_serve_listens_on_loopback_only_by_default(tmp_path):
     finally:
         os.killpg(proc.pid, 15)
         proc.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_streamlit_run_directly_on_a_network_address_also_refuses(tmp_path):
+    env = dict(os.environ, SCRIPTLABEL_DB=str(tmp_path / "s.db"), SCRIPTLABEL_SAMPLE="0")
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    done = subprocess.run([sys.executable, "-m", "streamlit", "run", str(REPO / "app_server.py"), "--server.port",
+                           str(port), "--server.headless", "true", "--server.address", "0.0.0.0"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0 and "error: refusing to serve on 0.0.0.0" in done.stdout + done.stderr
