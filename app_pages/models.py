@@ -125,6 +125,7 @@ else:
         "agreement": st.column_config.NumberColumn(format="%.2f"),
         "kappa": st.column_config.NumberColumn("Cohen's κ", format="%.2f")})
 review = app_models.disagreements(db)
+review = review[~review["script_id"].isin(list(common.hidden_scripts()))].reset_index(drop=True)
 if not review.empty:
     st.caption(f"{len(review)} lines where people disagree: pick the right label to settle each")
     selection = st.dataframe(review, hide_index=True, key="review_table", on_select="rerun",
