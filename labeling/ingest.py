@@ -146,6 +146,9 @@ def ingest_path(
             lines = parse_fdx(data, source=str(path))
         except FdxFormatError as exc:
             raise IngestError(str(exc)) from exc
+        except RecursionError:  # thousands of nested elements: no Final Draft file looks like that
+            raise IngestError(f"{path.name}: the FDX elements are nested too deeply to be a Final Draft script; "
+                              "re-save it from Final Draft") from None
     else:
         lines = parse_plaintext(text)
     if not lines:

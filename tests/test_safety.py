@@ -104,3 +104,12 @@ def test_skops_loads_only_the_listed_types(tmp_path):
 
 class _Unlisted:
     """A type no model of ours is made of."""
+
+
+def test_a_deeply_nested_fdx_is_refused_with_a_message(db, tmp_path):
+    path = tmp_path / "nested.fdx"
+    path.write_bytes(b'<?xml version="1.0"?><FinalDraft><Content>' + b'<Paragraph Type="Action">' * 20000
+                     + b"<Text>x</Text>" + b"</Paragraph>" * 20000 + b"</Content></FinalDraft>")
+    with pytest.raises(IngestError, match="nested too deeply"):
+        ingest_path(db, path)
+    assert script_store.list_scripts(db) == []
