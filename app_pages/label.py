@@ -30,4 +30,4 @@ if st.query_params.get("order", "margin") != strategy:
 
 common.require("label")
 label_view(database=database_uid(db), annotator=name, script_id=common.script_picker(allow_all=True),
-           strategy=strategy, session=common.view_session_token())
+           strategy=strategy, session=common.view_session_token(), signed_in=common.identity().signed_in)

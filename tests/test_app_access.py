@@ -148,3 +148,19 @@ def test_titles_and_lines_with_markdown_render_as_text(app_db):
     unescaped = re.compile(r"(?<!\\)(!|<img|:red|\[)")  # syntax that would render (an image, HTML, colour)
     assert shown and not any(unescaped.search(v) for v in shown), shown
     assert "\\!\\[t\\]" in shown[0] and "\\<img" in shown[0] and "\\:red\\[" in shown[0]
+
+
+def test_an_admin_restricts_a_script_from_the_users_page(app_db):
+    db, script_id = app_db
+    accounts.add_user(db, "boss@studio.example", role="admin")
+    accounts.add_user(db, "ann@studio.example", role="annotator")
+    at = run("users", email="boss@studio.example")
+    at.multiselect(key=f"restrict_names_{script_id}").set_value(["ann@studio.example"])
+    at.run()
+    at.button(key="restrict_apply").click()
+    at.run()
+    assert not at.exception and accounts.script_access(db) == {script_id: ["ann@studio.example"]}
+    assert accounts.audit_log(db)[0]["action"] == "restrict"
+    at.button(key="restrict_clear").click()
+    at.run()
+    assert accounts.script_access(db) == {}

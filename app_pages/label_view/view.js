@@ -148,6 +148,8 @@ class LabelView {
       if (await this.isAlive(tab)) continue;
       const saved = storageGet(localStorage, k, null);
       if (!saved || !saved.events || !saved.events.length) { localStorage.removeItem(k); continue; }
+      // Signed in, the server labels under the session's name: another person's unsent keys wait for them.
+      if (this.cfg.signed_in && saved.annotator !== this.cfg.annotator) continue;
       let events = saved.events;
       while (events.length) {
         const body = { database: this.cfg.database, annotator: saved.annotator, tab: tab.slice(0, 80),
