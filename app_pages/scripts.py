@@ -49,6 +49,9 @@ if common.can("ingest") and upload is not None and st.button("Ingest", type="pri
         bar.progress(1.0, text="Done")
         st.success(f"Ingested “{common.escape_markdown(result.title)}”: {result.pages} pages, {result.lines} lines, "
                    f"{result.sequences} sequences" + (f", {result.ocr_pages} pages read by OCR" if result.ocr_pages else ""))
+        if result.low_confidence_pages:
+            st.warning("OCR was unsure of page(s) " + ", ".join(map(str, result.low_confidence_pages))
+                       + ": check them on the Script page before trusting their lines (noise, or a poor scan).")
         st.query_params["script"] = str(result.script_id)
 
 if not overview.empty and common.can("delete"):

@@ -52,12 +52,13 @@ class AppSettings:
     max_upload_mb: int = 50        # also Streamlit's server.maxUploadSize (serve passes it)
     max_pages: int = 600
     max_text_lines: int = 50_000
+    ocr_seconds_per_page: int = 60
     session_ttl_s: float = 12 * 3600
 
     @property
     def ingest_limits(self) -> IngestLimits:
         return IngestLimits(max_bytes=self.max_upload_mb * 1024 * 1024, max_pages=self.max_pages,
-                            max_text_lines=self.max_text_lines)
+                            max_text_lines=self.max_text_lines, ocr_seconds_per_page=self.ocr_seconds_per_page)
 
 
 _CLI_WORDS = re.compile(r"`scriptlabel\b|\bscriptlabel \w+|(?<![\w-])--[a-z]")
@@ -104,8 +105,8 @@ def markdown_text(text) -> str:
 
 def settings_from_env(env: Mapping[str, str]) -> AppSettings:
     """The app's settings from the environment: SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY,
-    the limits SCRIPTLABEL_MAX_UPLOAD_MB (50), SCRIPTLABEL_MAX_PAGES (600), SCRIPTLABEL_MAX_TEXT_LINES (50000)
-    and SCRIPTLABEL_SESSION_HOURS (12, how long a sign-in lasts)."""
+    the limits SCRIPTLABEL_MAX_UPLOAD_MB (50), SCRIPTLABEL_MAX_PAGES (600), SCRIPTLABEL_MAX_TEXT_LINES (50000),
+    SCRIPTLABEL_OCR_SECONDS_PER_PAGE (60) and SCRIPTLABEL_SESSION_HOURS (12, how long a sign-in lasts)."""
     from store.db import DEFAULT_DB
 
     every = env.get("SCRIPTLABEL_RETRAIN_EVERY", "")
@@ -116,6 +117,7 @@ def settings_from_env(env: Mapping[str, str]) -> AppSettings:
         max_upload_mb=_positive(env, "SCRIPTLABEL_MAX_UPLOAD_MB", 50),
         max_pages=_positive(env, "SCRIPTLABEL_MAX_PAGES", 600),
         max_text_lines=_positive(env, "SCRIPTLABEL_MAX_TEXT_LINES", 50_000),
+        ocr_seconds_per_page=_positive(env, "SCRIPTLABEL_OCR_SECONDS_PER_PAGE", 60),
         session_ttl_s=3600.0 * _positive(env, "SCRIPTLABEL_SESSION_HOURS", 12),
     )
 

@@ -46,10 +46,12 @@ class IngestResult:
     lines: int
     sequences: int
     ocr_pages: int
+    low_confidence_pages: tuple[int, ...] = ()  # OCR pages read with little confidence: noise, or a bad scan
 
     def as_json(self) -> dict:
         return {"script_id": self.script_id, "title": self.title, "format": self.format, "pages": self.pages,
-                "lines": self.lines, "sequences": self.sequences, "ocr_pages": self.ocr_pages}
+                "lines": self.lines, "sequences": self.sequences, "ocr_pages": self.ocr_pages,
+                "low_confidence_pages": list(self.low_confidence_pages)}
 
 
 def detect_format(path: Path) -> str:
@@ -74,6 +76,7 @@ class IngestLimits:
     max_bytes: int = 50 * 1024 * 1024
     max_pages: int = 600           # pages of a PDF (each may need OCR)
     max_text_lines: int = 50_000   # lines of a text, Fountain or FDX file (a feature script has ~8,000)
+    ocr_seconds_per_page: float = 60.0  # a clean page takes 2-5 s; a page of noise took 2 minutes
 
     def check_size(self, path: Path, size: int) -> None:
         if size > self.max_bytes:
@@ -123,7 +126,8 @@ def ingest_path(
         doc = open_pdf(path)  # validates before any write
         if limits is not None:
             limits.check_pages(path, doc.page_count)
-        return _ingest_pdf(db, path, doc, sha=sha, title=title, ocr=ocr, workers=workers, dpi=dpi, progress=progress)
+        return _ingest_pdf(db, path, doc, sha=sha, title=title, ocr=ocr, workers=workers, dpi=dpi, progress=progress,
+                           ocr_timeout_s=limits.ocr_seconds_per_page if limits is not None else 0)
 
     if limits is not None:  # counted on the bytes, before the (slow) parsing
         limits.check_lines(path, data.count(b"\n") + 1 if fmt != "fdx" else data.count(b"<Paragraph"))
@@ -179,7 +183,8 @@ def _title_from_name(path: Path) -> str:
     return path.stem.replace("_", " ").replace("-", " ").strip().title() or path.name
 
 
-def _ingest_pdf(db, path: Path, doc, *, sha, title, ocr, workers, dpi, progress) -> IngestResult:
+def _ingest_pdf(db, path: Path, doc, *, sha, title, ocr, workers, dpi, progress, ocr_timeout_s: float = 0
+                ) -> IngestResult:
     from labeling.pdf.ocr import iter_ocr_pages
 
     title = (title or _title_from_name(path)).strip() or _title_from_name(path)
@@ -197,9 +202,11 @@ def _ingest_pdf(db, path: Path, doc, *, sha, title, ocr, workers, dpi, progress)
         shutil.copyfile(path, source_copy)
         script_store.set_source_path(db, script_id, str(source_copy))
         image_dir.mkdir(parents=True, exist_ok=True)
-        ocr_results = iter(iter_ocr_pages(path, needs_ocr, dpi=dpi, workers=workers, image_dir=image_dir)) \
+        ocr_results = iter(iter_ocr_pages(path, needs_ocr, dpi=dpi, workers=workers, image_dir=image_dir,
+                                          timeout_s=ocr_timeout_s)) \
             if needs_ocr else iter(())
         pending_ocr = set(needs_ocr)
+        doubtful = []
         for index in range(n_pages):
             page_no = index + 1
             if page_no in pending_ocr:
@@ -207,6 +214,8 @@ def _ingest_pdf(db, path: Path, doc, *, sha, title, ocr, workers, dpi, progress)
                 info = PageInfo(page=page_no, width=result.width, height=result.height,
                                 image_path=result.image_path, dpi=100, text_source="ocr")
                 page_lines = result.lines
+                if low_confidence(page_lines):
+                    doubtful.append(page_no)
             else:
                 page = doc[index]
                 page_lines = text_layer_page_lines(page)
@@ -218,7 +227,7 @@ def _ingest_pdf(db, path: Path, doc, *, sha, title, ocr, workers, dpi, progress)
             if progress:
                 progress(page_no, n_pages)
         doc.close()
-        return _finish(db, script_id, title, "pdf")
+        return _finish(db, script_id, title, "pdf", low_confidence_pages=tuple(doubtful))
     except BaseException:
         if not doc.is_closed:
             doc.close()
@@ -242,11 +251,22 @@ def _to_lines(page_lines: list[PageLine], page_no: int) -> list[Line]:
     return [page_line_to_line(pl, line_no=i, page=page_no) for i, pl in enumerate(page_lines, 1)]
 
 
-def _finish(db: Database, script_id: int, title: str, fmt: str) -> IngestResult:
+LOW_CONFIDENCE = 0.5
+
+
+def low_confidence(lines: list[PageLine], *, threshold: float = LOW_CONFIDENCE) -> bool:
+    """An OCR page whose words Tesseract is, on average, unsure of (a page of noise reads as hundreds of
+    such lines): worth a person's look before its lines are trusted."""
+    scores = [line.ocr_confidence for line in lines if getattr(line, "ocr_confidence", None) is not None]
+    return bool(scores) and sum(scores) / len(scores) < threshold
+
+
+def _finish(db: Database, script_id: int, title: str, fmt: str, *,
+            low_confidence_pages: tuple[int, ...] = ()) -> IngestResult:
     script_store.finish_script(db, script_id)
     _suggest(db, script_id)
     n_sequences = rederive_sequences(db, script_id) or 0
     script = script_store.get_script(db, script_id)
     n_lines = db.execute("SELECT COUNT(*) FROM lines WHERE script_id = ?", [script_id]).fetchone()[0]
     return IngestResult(script_id=script_id, title=title, format=fmt, pages=script["pages"], lines=n_lines,
-                        sequences=n_sequences, ocr_pages=script["ocr_pages"])
+                        sequences=n_sequences, ocr_pages=script["ocr_pages"], low_confidence_pages=low_confidence_pages)

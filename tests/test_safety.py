@@ -113,3 +113,27 @@ def test_a_deeply_nested_fdx_is_refused_with_a_message(db, tmp_path):
     with pytest.raises(IngestError, match="nested too deeply"):
         ingest_path(db, path)
     assert script_store.list_scripts(db) == []
+
+
+@pytest.mark.slow
+def test_ocr_over_the_time_limit_stores_nothing(db, tmp_path):
+    from conftest import make_scanned_pdf, make_text_pdf
+
+    scanned = make_scanned_pdf(tmp_path / "scan.pdf", make_text_pdf(tmp_path / "src.pdf", pages=1), dpi=150)
+    from store.types import ScriptlabelError
+
+    with pytest.raises(ScriptlabelError, match="OCR of page 1 took longer than 0.01 s; nothing was stored"):
+        ingest_path(db, scanned, dpi=150, limits=IngestLimits(ocr_seconds_per_page=0.01))
+    assert script_store.list_scripts(db) == []
+
+
+
+def test_low_confidence_pages_are_named():
+    from labeling.ingest import low_confidence
+    from labeling.pdf.layout import PageLine
+
+    def line(conf):
+        return PageLine(text="x", x0=0, y0=0, x1=1, y1=1, indent=0, gap_before=0, ocr_confidence=conf)
+
+    assert low_confidence([line(0.2), line(0.4), line(0.6)]) and not low_confidence([line(0.9), line(0.7)])
+    assert not low_confidence([line(None)]) and not low_confidence([])
