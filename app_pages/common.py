@@ -185,8 +185,14 @@ def sign_in_page() -> None:
     st.write("This scriptlabel holds confidential scripts: sign in to continue.")
     database = db()
     if accounts.has_local_accounts(database):
-        path = _current_path()
-        st.markdown(f"[Sign in with your scriptlabel account]({LOGIN_PATH}?next={path})")
+        import html
+
+        # A GET form, not a Markdown link: Streamlit opens links in a new tab.
+        st.html(f'<form method="get" action="{LOGIN_PATH}" class="scriptlabel-sign-in">'
+                f'<input type="hidden" name="next" value="{html.escape(_current_path(), quote=True)}">'
+                '<button type="submit" style="font: inherit; padding: .4rem 1rem; border-radius: .5rem; '
+                'border: 0; background: #ff4b4b; color: #fff; cursor: pointer">Sign in with your scriptlabel '
+                'account</button></form>')
     elif not oidc_enabled():
         st.info("No one can sign in yet: add an account on the server "
                 "(scriptlabel users add NAME --role admin --password-stdin).")
@@ -198,14 +204,14 @@ def sign_in_page() -> None:
 
 
 def _current_path() -> str:
-    from urllib.parse import quote, urlsplit
+    from urllib.parse import urlsplit
 
     try:
         url = urlsplit(st.context.url or "/")
     except Exception:
         return "/"
     path = url.path or "/"
-    return quote(path + (f"?{url.query}" if url.query else ""), safe="")
+    return path + (f"?{url.query}" if url.query else "")
 
 
 def report_error(exc: BaseException) -> None:

@@ -149,3 +149,27 @@ def test_an_admin_sees_the_restricted_script_and_the_audit_log(browser, served):
         page.locator("form#sign-in").wait_for(timeout=30_000)
     finally:
         context.close()
+
+
+def test_an_ended_session_shows_the_sign_in_on_the_next_click(browser, served):
+    app, db_path, _ = served
+    context = browser.new_context()
+    page = context.new_page()
+    try:
+        _sign_in(page, app, "ana", "pw-ana-123", path="script_view")
+        page.get_by_role("heading", name="Script", level=1).wait_for(timeout=60_000)
+        _settle(page)
+        conn = sqlite3.connect(db_path)
+        try:
+            with conn:
+                conn.execute("DELETE FROM sessions WHERE name = 'ana'")  # expired, or the admin removed her
+        finally:
+            conn.close()
+        page.get_by_test_id("stSidebarNav").get_by_role("link", name="Scripts", exact=True).click()
+        page.get_by_role("heading", name="Sign in", level=1).wait_for(timeout=60_000)
+        assert OPEN not in _body_text(page)
+        page.get_by_role("button", name="Sign in with your scriptlabel account").click()
+        page.locator("form#sign-in").wait_for(timeout=30_000)
+        assert "next=" in page.url
+    finally:
+        context.close()
