@@ -24,7 +24,7 @@ ROLES = accounts.ROLES
 PERMISSIONS = {
     "label": "annotator", "rate": "annotator", "tag": "annotator", "flag": "annotator", "edit": "annotator",
     "adjudicate": "lead", "train": "lead", "rollback": "lead", "export": "lead",
-    "ingest": "admin", "delete": "admin", "users": "admin", "restrict": "admin", "sequences_edit": "annotator",
+    "ingest": "admin", "delete": "admin", "users": "admin", "restrict": "admin",
 }
 
 
