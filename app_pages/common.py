@@ -118,7 +118,11 @@ def identity() -> access.Identity | None:
     if email:
         who = access.oidc_identity(database, email)
         if accounts.find_user(database, who.name) is None:  # first sign-in: an annotator until an admin says more
-            accounts.add_user(database, who.name, role="annotator")
+            try:
+                accounts.add_user(database, who.name, role="annotator")
+            except accounts.AccountError:  # an email this app cannot keep as a name (quotes, spaces)
+                log.warning("OIDC sign-in refused for an unusable email")
+                return None
         if not st.session_state.get("_audited_sign_in"):
             st.session_state["_audited_sign_in"] = True
             accounts.audit(database, who.name, "sign_in", detail={"via": "oidc"})
