@@ -1,4 +1,4 @@
-"""The app's server: Streamlit (`streamlit_app.py`) plus the labeling view's own HTTP routes.
+"""The app's server: Streamlit (`streamlit_app.py`) plus the labeling view's and sign-in's own HTTP routes.
 
 `scriptlabel serve` runs `streamlit run app_server.py`; Streamlit finds the `app` below and serves both.
 Settings come from the environment once, here, at the entry point.
@@ -7,13 +7,28 @@ Settings come from the environment once, here, at the entry point.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import streamlit as st
+from starlette.middleware import Middleware
 
+from labeling import account_api
+from labeling.access import check_serve_host, oidc_configured
 from labeling.app_support import settings_from_env
 from labeling.label_api import routes
+from store.db import open_db
+from store.types import ScriptlabelError
 
 settings = settings_from_env(os.environ)
+oidc = oidc_configured()
+# `streamlit run app_server.py` directly (not through `scriptlabel serve`) gets the same rule: a network
+# address only with sign-in configured. An empty address means every interface to Streamlit.
+try:
+    check_serve_host(open_db(settings.db_path), st.get_option("server.address") or "0.0.0.0", oidc=oidc)
+except ScriptlabelError as exc:
+    sys.exit(f"error: {exc}")
 app = st.App(str(Path(__file__).with_name("streamlit_app.py")),
-             routes=routes(settings.db_path, retrain_every=settings.retrain_every))
+             routes=routes(settings.db_path, retrain_every=settings.retrain_every, oidc=oidc)
+             + account_api.routes(settings.db_path, session_ttl_s=settings.session_ttl_s, oidc=oidc),
+             middleware=[Middleware(account_api.SignInRedirect, db_path=settings.db_path, oidc=oidc)])

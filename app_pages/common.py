@@ -1,15 +1,22 @@
-"""What every page shares: settings, this session's database connection, the annotator, cached reads."""
+"""What every page shares: settings, this session's database connection, who is signed in, cached reads."""
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
+import uuid
 
 import streamlit as st
 
+from labeling import access
 from labeling import app_support as support
+from labeling.account_api import COOKIE, LOGIN_PATH, LOGOUT_PATH
+from store import accounts
 from store.db import open_db
-from store.types import LABEL_KEYS, LABELS
+from store.types import LABEL_KEYS, LABELS, ScriptlabelError
+
+log = logging.getLogger("scriptlabel.app")
 
 LABEL_TITLES = {label: label.replace("_", " ") for label in LABELS}
 BUTTON_TITLES = LABEL_TITLES | {"scene_heading": "heading", "parenthetical": "paren."}
@@ -82,6 +89,152 @@ def first_start() -> None:
         st.sidebar.warning(f"Could not load the sample screenplay: {app_message(exc)}")
 
 
+# --- who is using the app -----------------------------------------------------------------------
+
+@st.cache_resource(show_spinner=False)
+def oidc_enabled() -> bool:
+    """[auth] in .streamlit/secrets.toml (read once per server process)."""
+    return access.oidc_configured()
+
+
+def _oidc_user() -> str | None:
+    """The email of a person signed in through Streamlit's OIDC (st.login), if any. Streamlit sets
+    is_logged_in only from its own signed cookie, so this cannot be claimed by a browser."""
+    try:
+        if st.user.get("is_logged_in"):
+            email = str(st.user.get("email") or "").strip()
+            return email or None
+    except Exception:  # st.user outside a session or on a host without it
+        return None
+    return None
+
+
+def identity() -> access.Identity | None:
+    """The person using this page, resolved on the server on every run: an OIDC sign-in (st.user), the
+    sign-in cookie of a local account, or (no accounts, no OIDC) the name typed in single-user mode.
+    None when sign-in is on and this browser has not signed in (or its session ended)."""
+    database = db()
+    email = _oidc_user()
+    if email:
+        who = access.oidc_identity(database, email)
+        if accounts.find_user(database, who.name) is None:  # first sign-in: an annotator until an admin says more
+            try:
+                accounts.add_user(database, who.name, role="annotator")
+            except accounts.AccountError:  # an email this app cannot keep as a name (quotes, spaces)
+                log.warning("OIDC sign-in refused for an unusable email")
+                return None
+        if not st.session_state.get("_audited_sign_in"):
+            st.session_state["_audited_sign_in"] = True
+            accounts.audit(database, who.name, "sign_in", detail={"via": "oidc"})
+        return who
+    user = accounts.session_user(database, st.context.cookies.get(COOKIE))
+    if user is not None:
+        return access.from_user(user, via="local")
+    if access.sign_in_enabled(database, oidc=oidc_enabled()):
+        return None
+    return access.single_user(_typed_name())
+
+
+def can(action: str) -> bool:
+    return access.can(identity(), action)
+
+
+def require(action: str) -> access.Identity:
+    """Re-check the role where an action runs (a hidden button is not a check); raises PermissionDeniedError."""
+    return access.require(identity(), action)
+
+
+def page_requires(action: str) -> access.Identity:
+    """The first line of a page some roles may not open: refuses and stops the page otherwise."""
+    who = identity()
+    if not access.can(who, action):
+        st.error("You are not allowed to open this page." if who else "Sign in first.")
+        st.stop()
+    return who
+
+
+def hidden_scripts() -> set[int]:
+    """Scripts restricted to other people: never listed, never read, never exported on this page."""
+    return access.hidden_scripts(db(), identity())
+
+
+def view_session_token() -> str | None:
+    """For an OIDC user, a session token the labeling view sends with each request (its routes cannot
+    read Streamlit's own cookie); local accounts' browsers send the HttpOnly cookie by themselves."""
+    who = identity()
+    if who is None or who.via != "oidc":
+        return None
+    token = st.session_state.get("_view_token")
+    if token is None or accounts.session_user(db(), token) is None:
+        token = st.session_state["_view_token"] = accounts.create_session(db(), who.name,
+                                                                          ttl_s=settings().session_ttl_s)
+    return token
+
+
+def account_sidebar(who: access.Identity) -> None:
+    """Who is signed in and a way out, instead of the free-text annotator box."""
+    st.sidebar.caption(f"Signed in as {escape_markdown(who.name)} · {who.role}")
+    if who.via == "oidc":
+        st.sidebar.button("Sign out", key="sign_out", on_click=st.logout)
+    else:
+        with st.sidebar:  # a same-tab POST (a Markdown link would open a new tab, and a GET must not sign out)
+            st.html(f'<form method="post" action="{LOGOUT_PATH}" class="scriptlabel-sign-out">'
+                    '<button type="submit" style="font: inherit; padding: .25rem .75rem; border-radius: .5rem; '
+                    'border: 1px solid #ccc; background: transparent; cursor: pointer">Sign out</button></form>')
+
+
+def sign_in_page() -> None:
+    """The only page for a browser that has not signed in (every URL lands here)."""
+    st.title("Sign in")
+    st.write("This scriptlabel holds confidential scripts: sign in to continue.")
+    database = db()
+    if accounts.has_local_accounts(database):
+        import html
+
+        # A GET form, not a Markdown link: Streamlit opens links in a new tab.
+        st.html(f'<form method="get" action="{LOGIN_PATH}" class="scriptlabel-sign-in">'
+                f'<input type="hidden" name="next" value="{html.escape(_current_path(), quote=True)}">'
+                '<button type="submit" style="font: inherit; padding: .4rem 1rem; border-radius: .5rem; '
+                'border: 0; background: #ff4b4b; color: #fff; cursor: pointer">Sign in with your scriptlabel '
+                'account</button></form>')
+    elif not oidc_enabled():
+        st.info("No one can sign in yet: add an account on the server "
+                "(scriptlabel users add NAME --role admin --password-stdin).")
+    if oidc_enabled():
+        for provider in access.oidc_providers():
+            label = "Sign in with your organization's account" if provider is None else f"Sign in with {provider}"
+            st.button(label, key=f"oidc_{provider or 'default'}", on_click=st.login,
+                      args=(() if provider is None else (provider,)), type="primary")
+
+
+def _current_path() -> str:
+    from urllib.parse import urlsplit
+
+    try:
+        url = urlsplit(st.context.url or "/")
+    except Exception:
+        return "/"
+    path = url.path or "/"
+    return path + (f"?{url.query}" if url.query else "")
+
+
+def report_error(exc: BaseException) -> None:
+    """What a page shows instead of a traceback: the message of a ScriptlabelError, else a logged id."""
+    if isinstance(exc, ScriptlabelError):
+        st.error(escape_markdown(app_message(exc)))  # messages quote file names and titles
+        return
+    error_id = uuid.uuid4().hex[:8]
+    log.exception("page failed (error id %s)", error_id, exc_info=exc)
+    st.error(f"Something went wrong; nothing half-done was stored. Error id {error_id} (in the server's log).")
+
+
+escape_markdown = support.markdown_text  # user text inside st.markdown, captions, toasts, st.error
+
+
+def _typed_name() -> str:
+    return str(st.session_state.get("annotator") or st.query_params.get("annotator", "")).strip()
+
+
 def annotator_sidebar() -> str:
     """The annotator's name, in the sidebar, remembered in the session and in the URL (?annotator=…)."""
     if "annotator" not in st.session_state:
@@ -97,11 +250,16 @@ def annotator_sidebar() -> str:
 def has_scripts() -> bool:
     from store.scripts import script_titles
 
-    return bool(script_titles(db()))
+    hidden = hidden_scripts()
+    return any(sid not in hidden for sid in script_titles(db()))
 
 
 def annotator() -> str:
-    return str(st.session_state.get("annotator") or st.query_params.get("annotator", "")).strip()
+    """Who acts: the signed-in person, else (single-user mode) the name typed in the sidebar."""
+    who = identity()
+    if who is not None and who.signed_in:
+        return who.name
+    return _typed_name()
 
 
 def token() -> tuple:
@@ -119,7 +277,8 @@ def script_sidebar() -> int | None:
     """
     from store.scripts import script_titles
 
-    titles = script_titles(db())
+    hidden = hidden_scripts()
+    titles = {sid: title for sid, title in script_titles(db()).items() if sid not in hidden}
     options = [ALL_SCRIPTS, *titles]  # a sentinel, not None: a None value shows as an empty picker
     if "script" not in st.session_state:
         wanted = st.query_params.get("script", "")
@@ -141,7 +300,8 @@ def script_picker(*, allow_all: bool = False, **_where) -> int | None:
     from store.scripts import script_titles
 
     chosen = st.session_state.get("script")
-    ids = list(script_titles(db()))
+    hidden = hidden_scripts()
+    ids = [sid for sid in script_titles(db()) if sid not in hidden]
     if chosen in ids:
         return chosen
     return None if allow_all or not ids else ids[0]
@@ -215,16 +375,17 @@ def _sequence_table(_db, _lines, stamp: tuple, token: tuple, department: str):
     return support.sequence_table(_db, stamp[0], _lines, department=department)
 
 
-def export_preview(script_id: int | None, only_human: bool, scheme: str):
+def export_preview(script_id: int | None, only_human: bool, scheme: str, hidden: set[int] = frozenset()):
     """(rows, rows per label source, the first 50 rows) of an export with these filters."""
     stamp = script_stamp(script_id) if script_id is not None else None
-    return _export_preview(db(), stamp, token(), only_human, scheme)
+    return _export_preview(db(), stamp, token(), only_human, scheme, tuple(sorted(hidden)))
 
 
 @st.cache_data(max_entries=8, show_spinner="Preparing the export…")
-def _export_preview(_db, stamp: tuple | None, token: tuple, only_human: bool, scheme: str):
+def _export_preview(_db, stamp: tuple | None, token: tuple, only_human: bool, scheme: str, hidden: tuple = ()):
     from labeling.export import build_export
 
-    frame = build_export(_db, script_id=stamp[0] if stamp else None, only_human=only_human, scheme=scheme)
+    frame = build_export(_db, script_id=stamp[0] if stamp else None, only_human=only_human, scheme=scheme,
+                         hidden_scripts=set(hidden))
     sources = frame["label_source"].fillna("unlabeled").value_counts().to_dict()
     return len(frame), sources, frame.head(50)

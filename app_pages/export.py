@@ -12,6 +12,7 @@ from labeling import app_support as support
 from labeling.export import WRITERS
 from store.scripts import get_script
 
+who = common.page_requires("export")
 st.title("Export")
 db = common.db()
 settings = common.settings()
@@ -47,12 +48,14 @@ problem = support.export_problem(fmt, script_id=script_id, scheme=scheme)
 if problem:
     st.warning(problem)
 else:
-    rows, sources, head = common.export_preview(script_id, only_human, scheme)
-    st.caption(f"{rows} lines · label sources: " + ", ".join(f"{k} {v}" for k, v in sources.items()))
+    hidden = common.hidden_scripts()
+    rows, sources, head = common.export_preview(script_id, only_human, scheme, hidden)
+    st.caption(f"{rows} lines · label sources: " + ", ".join(f"{k} {v}" for k, v in sources.items())
+               + (" · CSV cells starting with = + - @ get a leading ' (spreadsheet-safe)" if fmt == "csv" else ""))
     title = get_script(db, script_id)["title"] if script_id is not None else None
     st.download_button(
         f"Download {fmt}", type="primary", key="export_download", on_click="ignore",
         data=functools.partial(support.export_payload, settings.db_path, fmt, script_id=script_id,
-                               only_human=only_human, scheme=scheme),
+                               only_human=only_human, scheme=scheme, actor=who.name, hidden_scripts=hidden),
         file_name=support.export_file_name(fmt, script_title=title, scheme=scheme), mime=support.EXPORT_MIME[fmt])
     st.dataframe(head, hide_index=True, key="export_preview")

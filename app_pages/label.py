@@ -30,5 +30,7 @@ strategy = st.sidebar.selectbox("Order", ORDERS, key="order", help=ORDER_HELP)
 if st.query_params.get("order", "margin") != strategy:
     st.query_params["order"] = strategy
 
+common.require("label")
 label_view(database=database_uid(db), annotator=name, script_id=common.script_picker(allow_all=True),
-           strategy=strategy, sure_confidence=SURE_CONFIDENCE)
+           strategy=strategy, sure_confidence=SURE_CONFIDENCE, session=common.view_session_token(),
+           signed_in=common.identity().signed_in)

@@ -9,9 +9,11 @@ from labeling import app_models
 from store.models import model_token
 from labeling.training import make_current, request_training
 from store import models as model_store
+from store.accounts import audit
 from store import sequences as sequence_store
 from store.types import LABELS, ScriptlabelError
 
+common.page_requires("train")
 st.title("Models")
 db = common.db()
 settings = common.settings()
@@ -19,23 +21,26 @@ settings = common.settings()
 train = st.columns([2, 2, 3, 2])
 if train[0].button("Retrain the line model", type="primary", key="retrain_lines"):
     try:
+        common.require("train")
         run_id = request_training(settings.db_path, kind="lines")
         st.toast(f"Training run {run_id} started")
     except ScriptlabelError as exc:
-        st.error(common.app_message(exc))
+        common.report_error(exc)
 department = train[1].selectbox("Complexity department", sequence_store.departments(db), key="train_department")
-if train[2].button(f"Train the {department} complexity model", key="retrain_complexity"):
+if train[2].button(f"Train the {common.escape_markdown(department)} complexity model", key="retrain_complexity"):
     try:
+        common.require("train")
         run_id = request_training(settings.db_path, kind="complexity", department=department)
         st.toast(f"Complexity run {run_id} started")
     except ScriptlabelError as exc:
-        st.error(common.app_message(exc))
+        common.report_error(exc)
 if train[3].button("Train the breakdown-tag model", key="retrain_tags"):
     try:
+        common.require("train")
         run_id = request_training(settings.db_path, kind="tags")
         st.toast(f"Tag run {run_id} started")
     except ScriptlabelError as exc:
-        st.error(common.app_message(exc))
+        common.report_error(exc)
 
 
 @st.fragment(run_every=2)
@@ -47,7 +52,7 @@ def run_status() -> None:
         return
     active = runs[runs["status"].isin(["queued", "running"])]
     for run in active.itertuples():
-        st.info(f"Run {run.run_id} ({run.kind}{' · ' + run.department if run.department else ''}): "
+        st.info(f"Run {run.run_id} ({run.kind}{' · ' + common.escape_markdown(run.department) if run.department else ''}): "
                 f"{run.status} for {run.seconds or 0:.0f} s…", icon=":material/hourglass_top:")
     for run in runs[(runs["kind"] == "lines") & (runs["status"] == "done")].head(1).itertuples():
         done, total = run.repredict_done, run.repredict_total
@@ -56,7 +61,7 @@ def run_status() -> None:
                                            f"{int(total)} scripts (the script being labeled was first)")
     latest = runs.iloc[0]
     if latest["status"] == "failed":
-        st.warning(f"Run {latest['run_id']} failed: {common.app_message(latest['error'])}")
+        st.warning(f"Run {latest['run_id']} failed: {common.escape_markdown(common.app_message(latest['error']))}")
     st.dataframe(runs, hide_index=True, key="runs_table",
                  column_order=["run_id", "kind", "department", "status", "trigger", "seconds", "version",
                                "n_labels", "requested_at", "error"],
@@ -104,14 +109,16 @@ else:
         charts[1].bar_chart(f1.set_index("label")["f1"], height=300)
     comparison = app_models.complexity_comparison(metrics)
     if not comparison.empty:
-        st.caption(f"{metrics.get('department', '')} complexity, {metrics.get('n_sequences', '?')} rated sequences, "
+        st.caption(f"{common.escape_markdown(metrics.get('department', ''))} complexity, {metrics.get('n_sequences', '?')} rated sequences, "
                    f"grouped cross-validation: {metrics.get('verdict', '')}")
         st.dataframe(comparison, hide_index=True, key="complexity_table")
     elif confusion is None and f1.empty:
         st.json(metrics, expanded=False)
     if not versions.set_index("version").loc[picked, "current"]:
         if st.button(f"Make v{picked} current (roll back)", key="rollback"):
+            who = common.require("rollback")
             make_current(db, int(picked))
+            audit(db, who.name, "rollback", detail={"version": int(picked)})
             st.toast(f"v{picked} is current")
             st.rerun()
     pinned = model_store.is_pinned(db, int(picked))
@@ -130,6 +137,7 @@ else:
         "agreement": st.column_config.NumberColumn(format="%.2f"),
         "kappa": st.column_config.NumberColumn("Cohen's κ", format="%.2f")})
 review = app_models.disagreements(db)
+review = review[~review["script_id"].isin(list(common.hidden_scripts()))].reset_index(drop=True)
 if not review.empty:
     st.caption(f"{len(review)} lines where people disagree: pick the right label to settle each")
     selection = st.dataframe(review, hide_index=True, key="review_table", on_select="rerun",
@@ -137,9 +145,11 @@ if not review.empty:
     rows = selection.selection.rows if selection else []
     if rows:
         line = review.iloc[rows[0]]
-        st.markdown(f"Line {line['line_no']}: `{line['text']}` — {line['labels']}")
+        st.markdown(f"Line {line['line_no']}: {common.escape_markdown(line['text'])} — "
+                    f"{common.escape_markdown(line['labels'])}")
         settle = st.columns(len(LABELS))
         for column, label in zip(settle, LABELS):
             if column.button(common.LABEL_TITLES[label], key=f"adjudicate_{label}"):
+                common.require("adjudicate")
                 app_models.adjudicate(db, int(line["line_id"]), label, annotator=common.annotator() or "anonymous")
                 st.rerun()

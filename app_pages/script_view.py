@@ -83,7 +83,7 @@ if rows:
                       type="primary" if label == chosen["shown"] else "secondary")
     common.key_listener({k: f"key_{v}" for k, v in LABEL_KEYS.items() if k not in common.NATIVE_KEYS})
 if error := st.session_state.pop("view_error", None):
-    st.error(error)
+    st.error(common.escape_markdown(error))
 
 with st.expander("Progress by page"):
     progress = support.page_progress(frame)

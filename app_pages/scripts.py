@@ -8,6 +8,7 @@ import streamlit as st
 from app_pages import common
 from labeling import app_support as support
 from labeling import ingest_jobs
+from store.accounts import audit
 from store.scripts import delete_script
 from store.types import LABELS, ScriptlabelError
 
@@ -15,7 +16,7 @@ JOB_POLL_S = 1.5
 
 st.title("Scripts")
 db = common.db()
-overview = support.scripts_overview(db)
+overview = support.scripts_overview(db, hidden_scripts=common.hidden_scripts())
 
 if overview.empty:
     st.info("No scripts yet: upload a screenplay below.")
@@ -35,7 +36,8 @@ else:
 @st.fragment(run_every=JOB_POLL_S)
 def upload_jobs() -> None:
     """Running and recent uploads; when one ends the whole page reruns so the table shows it."""
-    views = ingest_jobs.job_views(db)
+    hidden = common.hidden_scripts()
+    views = [v for v in ingest_jobs.job_views(db) if v.script_id not in hidden]
     active = tuple(v.job_id for v in views if v.status in ("queued", "running"))
     seen = st.session_state.get("active_jobs", ())
     st.session_state["active_jobs"] = active
@@ -53,21 +55,29 @@ def upload_jobs() -> None:
             st.error(view.text)
 
 
-upload_jobs()
+if common.can("ingest"):  # uploads are an admin's business (their file names and titles included)
+    upload_jobs()
 
-st.subheader("Add a screenplay")
-upload = st.file_uploader("PDF (text or scanned), plain text, Fountain or Final Draft",
-                          type=["pdf", "txt", "text", "fountain", "spmd", "fdx"], key="upload")
-if upload is not None and st.button("Ingest", type="primary", key="ingest"):
-    try:
-        ingest_jobs.start_upload(db, upload.name, upload.getvalue())
-    except ScriptlabelError as exc:
-        st.error(ingest_jobs.message_for_app(str(exc), staged=None, file_name=upload.name))
-    else:
-        st.toast(f"Ingesting {upload.name} in the background: you can leave this page")
-        st.rerun()
+if common.can("ingest"):
+    st.subheader("Add a screenplay")
+    upload = st.file_uploader("PDF (text or scanned), plain text, Fountain or Final Draft",
+                              type=["pdf", "txt", "text", "fountain", "spmd", "fdx"], key="upload")
+    if upload is not None and st.button("Ingest", type="primary", key="ingest"):
+        try:
+            who = common.require("ingest")
+            job_id = ingest_jobs.start_upload(db, upload.name, upload.getvalue(),
+                                              limits=common.settings().ingest_limits)
+            audit(db, who.name, "ingest", detail={"file": upload.name, "job": job_id})
+        except ScriptlabelError as exc:
+            st.error(common.escape_markdown(ingest_jobs.message_for_app(str(exc), staged=None,
+                                                                        file_name=upload.name)))
+        except Exception as exc:  # a logged id, never a traceback
+            common.report_error(exc)
+        else:
+            st.toast(f"Ingesting {common.escape_markdown(upload.name)} in the background: you can leave this page")
+            st.rerun()
 
-if not overview.empty:
+if not overview.empty and common.can("delete"):
     st.subheader("Delete a script")
     titles = dict(zip(overview["script_id"], overview["title"]))
     doomed = st.selectbox("Script to delete", list(titles), format_func=lambda sid: f"{titles[sid]} (#{sid})",
@@ -78,17 +88,19 @@ if not overview.empty:
             st.rerun()
     else:
         row = overview[overview["script_id"] == doomed].iloc[0]
-        st.warning(f"Delete “{row['title']}” with its {row['lines']} lines and {row['labeled']} labeled lines, "
-                   "its sequences and ratings? This cannot be undone.")
+        st.warning(f"Delete “{common.escape_markdown(row['title'])}” with its {row['lines']} lines and "
+                   f"{row['labeled']} labeled lines, its sequences and ratings? This cannot be undone.")
         yes, no = st.columns(2)
         if yes.button("Yes, delete it", type="primary", key="delete_confirm"):
             try:
+                who = common.require("delete")
                 delete_script(db, int(doomed))
+                audit(db, who.name, "delete", script_id=int(doomed), detail={"title": str(row["title"])})
             except ScriptlabelError as exc:
-                st.error(str(exc))
+                st.error(common.escape_markdown(common.app_message(exc)))
             else:
                 st.session_state.pop("confirm_delete", None)
-                st.toast(f"Deleted {row['title']}")
+                st.toast(f"Deleted {common.escape_markdown(row['title'])}")
                 st.rerun()
         if no.button("Cancel", key="delete_cancel"):
             st.session_state.pop("confirm_delete", None)

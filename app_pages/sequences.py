@@ -30,7 +30,7 @@ with top[2].popover("Add a department"):
             sequence_store.add_department(db, new_department)
             st.rerun()
         except ScriptlabelError as exc:
-            st.error(str(exc))
+            common.report_error(exc)
 
 table = common.sequence_table(script_id, department)
 if table.empty:
@@ -87,7 +87,7 @@ def _edit(action, *args, **kwargs) -> None:
 
 
 if error := st.session_state.pop("seq_error", None):
-    st.error(error)
+    st.error(common.escape_markdown(common.app_message(error)))
 if (undone := st.session_state.pop("seq_undone", None)) is not None:
     st.toast(f"rating {undone} taken back")
 
@@ -97,8 +97,8 @@ if current not in by_id.index:
     st.session_state["seq_current"] = current
 seq = by_id.loc[current]
 rated = int((table["rating"].notna()).sum())
-st.subheader(f"{seq['code']} · {seq['title'] or 'untitled'}")
-st.caption(f"{department}: {rated} of {len(table)} sequences rated · unrated ones come most uncertain first")
+st.subheader(f"{common.escape_markdown(seq['code'])} · {common.escape_markdown(seq['title']) or 'untitled'}")
+st.caption(f"{common.escape_markdown(department)}: {rated} of {len(table)} sequences rated · unrated ones come most uncertain first")
 info = st.columns(4)
 info[0].metric("Lines", int(seq["lines"]))
 info[1].metric("Pages", seq["pages"])
@@ -109,8 +109,8 @@ if has_prediction:
                    help=f"most likely rating {int(seq['predicted'])}; ± is the model's uncertainty")
 else:
     info[3].metric("Predicted", "—", help="Train a complexity model on the Models page (needs rated sequences).")
-st.caption("Characters: " + (seq["characters"] or "none"))
-st.caption(f"Rate its {department} complexity (keys 1–5):")
+st.caption("Characters: " + (common.escape_markdown(seq["characters"]) or "none"))
+st.caption(f"Rate its {common.escape_markdown(department)} complexity (keys 1–5):")
 rate = st.columns(5)
 for value in range(1, 6):
     rate[value - 1].button(view.RATING_NAMES[value], key=f"rate_{value}", shortcut=str(value), on_click=_rate,

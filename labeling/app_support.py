@@ -20,7 +20,7 @@ import pandas as pd
 from sqlite_utils import Database
 
 from labeling.export import WRITERS
-from labeling.ingest import IngestResult, ingest_path
+from labeling.ingest import IngestLimits, IngestResult, ingest_path
 from labeling.strategies import STRATEGIES
 from store import flags as flag_store
 from store import labels as label_store
@@ -50,6 +50,16 @@ class AppSettings:
     retrain_every: int = 10
     batch_size: int = 20
     rate_retrain_every: int = 5  # new ratings in a department before its complexity models retrain (0 = never)
+    max_upload_mb: int = 50        # also Streamlit's server.maxUploadSize (serve passes it)
+    max_pages: int = 600
+    max_text_lines: int = 50_000
+    ocr_seconds_per_page: int = 60
+    session_ttl_s: float = 12 * 3600
+
+    @property
+    def ingest_limits(self) -> IngestLimits:
+        return IngestLimits(max_bytes=self.max_upload_mb * 1024 * 1024, max_pages=self.max_pages,
+                            max_text_lines=self.max_text_lines, ocr_seconds_per_page=self.ocr_seconds_per_page)
 
 
 _CLI_WORDS = re.compile(r"`scriptlabel\b|\bscriptlabel \w+|(?<![\w-])--[a-z]")
@@ -74,9 +84,31 @@ def app_message(message: str) -> str:
     return text[:1].upper() + text[1:] if text else "Something went wrong; try again."
 
 
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+# Characters that start Markdown, HTML, LaTeX or Streamlit syntax anywhere in a line; ":" only before a
+# word (":red[", ":material/x:", ":smile:", "http://"), list markers only at the start.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$!]|:(?=[A-Za-z/_-])|^[-+](?=\s)|^\d+(?=[.)]))")
+
+
+def markdown_text(text) -> str:
+    """User text (a line, a title, a tag, a file name) made literal inside Streamlit Markdown: Markdown,
+    HTML, LaTeX ($) and directive (:red[...], :material/x:) characters are backslash-escaped and line
+    breaks become spaces, so `![x](http://…)` shows as typed and fetches nothing."""
+    text = "" if text is None else str(text)
+    text = text.replace("\r", " ").replace("\n", " ")
+    return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0) if not m.group(0)[0].isdigit()
+                                 else m.group(0) + "\\", text)
+
+
 def settings_from_env(env: Mapping[str, str]) -> AppSettings:
-    """The app's settings from the environment (SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY,
-    SCRIPTLABEL_RATE_RETRAIN_EVERY)."""
+    """The app's settings from the environment: SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY,
+    SCRIPTLABEL_RATE_RETRAIN_EVERY, the limits SCRIPTLABEL_MAX_UPLOAD_MB (50), SCRIPTLABEL_MAX_PAGES (600),
+    SCRIPTLABEL_MAX_TEXT_LINES (50000), SCRIPTLABEL_OCR_SECONDS_PER_PAGE (60) and SCRIPTLABEL_SESSION_HOURS
+    (12, how long a sign-in lasts)."""
     from store.db import DEFAULT_DB
 
     every = env.get("SCRIPTLABEL_RETRAIN_EVERY", "")
@@ -86,6 +118,11 @@ def settings_from_env(env: Mapping[str, str]) -> AppSettings:
         load_sample=env.get("SCRIPTLABEL_SAMPLE", "1") != "0",
         retrain_every=int(every) if every.strip().isdigit() else 10,
         rate_retrain_every=int(rate_every) if rate_every.strip().isdigit() else 5,
+        max_upload_mb=_positive(env, "SCRIPTLABEL_MAX_UPLOAD_MB", 50),
+        max_pages=_positive(env, "SCRIPTLABEL_MAX_PAGES", 600),
+        max_text_lines=_positive(env, "SCRIPTLABEL_MAX_TEXT_LINES", 50_000),
+        ocr_seconds_per_page=_positive(env, "SCRIPTLABEL_OCR_SECONDS_PER_PAGE", 60),
+        session_ttl_s=3600.0 * _positive(env, "SCRIPTLABEL_SESSION_HOURS", 12),
     )
 
 
@@ -108,14 +145,16 @@ def change_token(db: Database) -> tuple:
 
 # --- scripts ---------------------------------------------------------------------------------
 
-def scripts_overview(db: Database) -> pd.DataFrame:
+def scripts_overview(db: Database, *, hidden_scripts: set[int] | frozenset[int] = frozenset()) -> pd.DataFrame:
     """One row per finished script: id, title, format, pages, lines, labeled, progress, pages with low OCR
-    confidence and a count per label."""
+    confidence and a count per label (scripts in `hidden_scripts`, restricted to other people, left out)."""
     rows = []
     low = script_store.low_confidence_pages(db)
     known = label_store.current_labels(db)  # one read for the whole library, counted per script below
     per_script = known.groupby(["script_id", "label"]).size() if not known.empty else pd.Series(dtype=int)
     for s in script_store.list_scripts(db):
+        if s.script_id in hidden_scripts:
+            continue
         counts = per_script.loc[s.script_id] if s.script_id in per_script.index.get_level_values(0) else {}
         rows.append({"script_id": s.script_id, "title": s.title, "format": s.format, "pages": s.pages,
                      "lines": s.lines, "labeled": s.labeled, "progress": s.labeled / s.lines if s.lines else 0.0,
@@ -126,13 +165,17 @@ def scripts_overview(db: Database) -> pd.DataFrame:
 
 
 def ingest_upload(db: Database, file_name: str, data: bytes, *,
-                  progress: Callable[[int, int], None] | None = None) -> IngestResult:
-    """Ingest uploaded bytes; the file keeps its name (format and title come from it)."""
+                  progress: Callable[[int, int], None] | None = None,
+                  limits: IngestLimits | None = None) -> IngestResult:
+    """Ingest uploaded bytes; the file keeps its name (format and title come from it). Over `limits`
+    (default: IngestLimits()) the upload is refused before anything is stored."""
     safe_name = Path(file_name).name or "upload.txt"
+    limits = limits or IngestLimits()
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / safe_name
+        limits.check_size(path, len(data))
         path.write_bytes(data)
-        return ingest_path(db, path, progress=progress)
+        return ingest_path(db, path, progress=progress, limits=limits)
 
 
 # --- the whole script ------------------------------------------------------------------------
@@ -302,14 +345,22 @@ def export_problem(fmt: str, *, script_id: int | None, scheme: str) -> str | Non
 
 
 def export_payload(db_path: str | Path, fmt: str, *, script_id: int | None = None, only_human: bool = False,
-                   scheme: str = "full") -> bytes:
-    """The export file's bytes, read on its own connection (the download runs outside the page script)."""
+                   scheme: str = "full", actor: str | None = None,
+                   hidden_scripts: set[int] | frozenset[int] = frozenset()) -> bytes:
+    """The export file's bytes, read on its own connection (the download runs outside the page script);
+    recorded in the audit log under `actor` when given."""
     from labeling.export import export_bytes
+    from store.accounts import audit
     from store.db import open_db
 
     db = open_db(db_path)
     try:
-        return export_bytes(db, fmt, script_id=script_id, only_human=only_human, scheme=scheme)
+        data = export_bytes(db, fmt, script_id=script_id, only_human=only_human, scheme=scheme,
+                            hidden_scripts=hidden_scripts)
+        if actor is not None:
+            audit(db, actor, "export", script_id=script_id,
+                  detail={"format": fmt, "scheme": scheme, "only_human": only_human, "bytes": len(data), "via": "app"})
+        return data
     finally:
         db.close()
 

@@ -48,6 +48,11 @@ def handle_errors(func):
     return wrapper
 
 
+def _cli_actor() -> str:
+    """Who acts from the command line: the machine's user (the CLI runs with the database's file rights)."""
+    return f"cli:{os.environ.get('USER', 'unknown')}"
+
+
 def _db(ctx: click.Context, *, create: bool = True, check: bool | None = None):
     """The database; listing commands pass create=False (a mistyped --db creates nothing), writing
     commands check=True (no new rows into a database with corrupt pages)."""
@@ -133,6 +138,10 @@ def ingest(ctx, paths, title, ocr, workers, dpi, duplicate, scheduler):
             for page in result.low_confidence_pages:
                 click.echo(f"warning: {Path(path).name}: page {page} was read by OCR with low confidence (image noise, "
                            "a photo or a poor scan?); check it on the Script page", err=True)
+            from store.accounts import audit
+
+            audit(db, _cli_actor(), "ingest", script_id=result.script_id,
+                  detail={"file": Path(path).name, "via": "cli", "lines": result.lines})
             _emit({**result.as_json(), "file": str(path)})
     finally:
         if cluster is not None:
@@ -207,11 +216,15 @@ def sequences(ctx, script_id):
 @click.option("--only-human", is_flag=True, help="Only lines a person labeled (sequences: only rated rows).")
 @click.option("--scheme", type=click.Choice(["full", "seed"]), default="full", show_default=True,
               help="full = 7 labels; seed = the study's S/C/D/O (lines only).")
+@click.option("--raw-cells", is_flag=True,
+              help="CSV: write cells exactly as stored (by default a cell starting with = + - @ tab or CR gets a "
+                   "leading ' so a spreadsheet shows it as text instead of running it as a formula).")
 @click.pass_context
 @handle_errors
-def export(ctx, fmt, out, what, script_id, only_human, scheme):
+def export(ctx, fmt, out, what, script_id, only_human, scheme, raw_cells):
     """Export labeled lines (or sequences) as a dataset; prints {"format", "out", "rows"}."""
     from labeling.export import ExportError, export_dataset
+    from store.accounts import audit
 
     out_path = Path(out)
     if not out_path.parent.exists():
@@ -225,8 +238,12 @@ def export(ctx, fmt, out, what, script_id, only_human, scheme):
         _emit(export_sequences(_db(ctx, create=False, check=True), fmt, out_path, script_id=script_id,
                                only_rated=only_human))
         return
-    _emit(export_dataset(_db(ctx, create=False, check=True), fmt, out_path, script_id=script_id,
-                         only_human=only_human, scheme=scheme))
+    db = _db(ctx, create=False, check=True)
+    result = export_dataset(db, fmt, out_path, script_id=script_id, only_human=only_human, scheme=scheme,
+                            raw_cells=raw_cells)
+    audit(db, _cli_actor(), "export", script_id=script_id,
+          detail={"format": fmt, "rows": result["rows"], "via": "cli", "raw_cells": raw_cells})
+    _emit(result)
 
 
 @cli.command("import")
@@ -288,7 +305,7 @@ def tag(ctx, sequence_id, tags, absent, annotator):
 
 
 @cli.command()
-@click.option("--port", type=int, default=8501, show_default=True, help="Port to listen on.")
+@click.option("--port", type=click.IntRange(1, 65535), default=8501, show_default=True, help="Port to listen on.")
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Address to listen on (loopback by default: only this machine can open the app).")
 @click.option("--sample/--no-sample", default=True, show_default=True,
@@ -296,16 +313,25 @@ def tag(ctx, sequence_id, tags, absent, annotator):
 @click.pass_context
 @handle_errors
 def serve(ctx, port, host, sample):
-    """Start the app (Streamlit and the labeling view's routes) on this database."""
+    """Start the app (Streamlit and the labeling view's routes) on this database.
+
+    Loopback (127.0.0.1) by default; a network address only when sign-in is configured (an account
+    from `scriptlabel users add`, or [auth] in .streamlit/secrets.toml)."""
     from labeling.processes import run_forwarding_signals
 
+    from labeling.access import check_serve_host
+
+    check_serve_host(_db(ctx), host)
     app = Path(__file__).resolve().parents[1] / "app_server.py"
+    from labeling.app_support import settings_from_env
+
     env = dict(os.environ, SCRIPTLABEL_DB=str(Path(ctx.obj["db_path"]).resolve()),
                SCRIPTLABEL_SAMPLE="1" if sample else "0")
+    max_upload_mb = settings_from_env(env).max_upload_mb  # SCRIPTLABEL_MAX_UPLOAD_MB, also checked on ingest
     raise SystemExit(run_forwarding_signals(
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.address", host,
          "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
-         "--client.showErrorDetails", "none"], env=env))
+         "--client.showErrorDetails", "none", "--server.maxUploadSize", str(max_upload_mb)], env=env))
 
 
 @cli.command()
@@ -434,6 +460,105 @@ def similar(ctx, sequence_id, n):
 
     for hit in similar_sequences(_db(ctx, create=False), sequence_id, n=n):
         _emit(hit.as_json())
+
+
+@cli.group()
+def users():
+    """Local accounts for sign-in: add, list, remove, passwd (with any account, the app asks for sign-in)."""
+
+
+def _read_password() -> str:
+    password = sys.stdin.readline().rstrip("\r\n")
+    if not password:
+        raise ScriptlabelError("no password on standard input: pipe one in, e.g. "
+                               "echo \"$PW\" | scriptlabel users add NAME --role annotator --password-stdin")
+    if len(password) < 8:
+        raise ScriptlabelError("the password is shorter than 8 characters: choose a longer one")
+    return password
+
+
+@users.command("add")
+@click.argument("name")
+@click.option("--role", type=click.Choice(["annotator", "lead", "admin"]), required=True,
+              help="annotator: label, rate, tag, flag; lead: + adjudicate, train, roll back, export; "
+                   "admin: + ingest, delete, users.")
+@click.option("--password-stdin", is_flag=True,
+              help="Read the password from the first line of standard input. Without it, NAME must be an "
+                   "email that signs in through OpenID Connect ([auth] in .streamlit/secrets.toml).")
+@click.pass_context
+@handle_errors
+def users_add(ctx, name, role, password_stdin):
+    """Add an account; prints {"name", "role", "password"}."""
+    from store.accounts import add_user, audit
+
+    db = _db(ctx)
+    user = add_user(db, name, role=role, password=_read_password() if password_stdin else None)
+    audit(db, _cli_actor(), "user_add", detail={"name": user.name, "role": user.role})
+    _emit({"name": user.name, "role": user.role, "password": user.has_password})
+
+
+@users.command("list")
+@click.pass_context
+@handle_errors
+def users_list(ctx):
+    """List accounts as JSON lines {"name", "role", "password", "created_at"} (never a hash)."""
+    from store.accounts import list_users
+
+    for user in list_users(_db(ctx)):
+        _emit({"name": user.name, "role": user.role, "password": user.has_password, "created_at": user.created_at})
+
+
+@users.command("remove")
+@click.argument("name")
+@click.pass_context
+@handle_errors
+def users_remove(ctx, name):
+    """Remove an account and end its sessions (its labels keep its name)."""
+    from store.accounts import audit, remove_user
+
+    db = _db(ctx, create=False)
+    remove_user(db, name)
+    audit(db, _cli_actor(), "user_remove", detail={"name": name})
+    _emit({"name": name, "removed": True})
+
+
+@users.command("passwd")
+@click.argument("name")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the new password from the first line of standard input.")
+@click.pass_context
+@handle_errors
+def users_passwd(ctx, name, password_stdin):
+    """Set a new password; the person's open sessions end."""
+    from store.accounts import audit, set_password
+
+    db = _db(ctx, create=False)
+    set_password(db, name, _read_password())
+    audit(db, _cli_actor(), "user_passwd", detail={"name": name})
+    _emit({"name": name, "password": True})
+
+
+@cli.command()
+@click.argument("script_id", type=int)
+@click.argument("names", nargs=-1)
+@click.option("--everyone", is_flag=True, help="Lift the restriction: every signed-in person sees the script.")
+@click.pass_context
+@handle_errors
+def restrict(ctx, script_id, names, everyone):
+    """Let only the named people (and admins) see a script: its title, lines and exports."""
+    from store.accounts import audit, restrict_script, script_access, unrestrict_script
+    from store.scripts import get_script
+
+    db = _db(ctx, create=False)
+    get_script(db, script_id)
+    if everyone:
+        unrestrict_script(db, script_id)
+    elif not names:
+        raise ScriptlabelError("name the people who may see the script, or give --everyone")
+    else:
+        restrict_script(db, script_id, list(names))
+    audit(db, _cli_actor(), "restrict", script_id=script_id, detail={"names": list(names), "everyone": everyone})
+    _emit({"script_id": script_id, "names": script_access(db).get(script_id, [])})
 
 
 def main() -> None:

@@ -22,6 +22,7 @@ from store import labels as label_store
 from store import models as model_store
 from store import sequences as sequence_store
 from store.db import data_dir
+from store.types import ScriptlabelError
 
 # "all" compares the BiLSTMs too (minutes); "baselines" only the fast models (seconds).
 MODEL_SETS = ("all", "baselines")
@@ -111,6 +112,20 @@ def _save(model, stem: Path) -> Path:
     return path
 
 
+TRUSTED_SKOPS_TYPES = frozenset({
+    "models.complexity_baselines.CountsTfidfFeatures",
+    "models.complexity_baselines.MajorityClassifier",
+    "models.complexity_baselines.TfidfLogisticClassifier",
+    "models.complexity_baselines.TfidfXGBClassifier",
+    "xgboost.core.Booster",
+    "xgboost.sklearn.XGBClassifier",
+})
+
+
+class UntrustedModelError(ScriptlabelError):
+    """A .skops file holds a type outside TRUSTED_SKOPS_TYPES (and skops' own defaults)."""
+
+
 def load_complexity_model(path: str | Path):
     """Load a saved complexity model (`.keras` or `.skops`, never pickle)."""
     path = Path(path)
@@ -120,9 +135,14 @@ def load_complexity_model(path: str | Path):
         return load_model(str(path))
     import skops.io as sio
 
-    trusted = [t for t in sio.get_untrusted_types(file=path) if t.startswith(("models.", "sklearn.", "xgboost.",
-                                                                            "numpy.", "scipy."))]
-    return sio.load(path, trusted=trusted)
+    # skops trusts its own list of scikit-learn/NumPy types; beyond that, exactly the types our baselines
+    # are made of (a prefix like "sklearn." would also trust e.g. functions that run code on load).
+    untrusted = set(sio.get_untrusted_types(file=path))
+    unknown = sorted(untrusted - TRUSTED_SKOPS_TYPES)
+    if unknown:
+        raise UntrustedModelError(f"{path.name}: the model file holds types this version does not trust "
+                                  f"({', '.join(unknown[:5])}); retrain the model instead of loading this file")
+    return sio.load(path, trusted=sorted(untrusted))
 
 
 def predict_sequences(db: Database, *, version: int, department: str, model=None,

@@ -17,6 +17,25 @@ class ExportError(ScriptlabelError):
     pass
 
 
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralize_cell(value):
+    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading "'"."""
+    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
+        return "'" + value
+    return value
+
+
+def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy whose text columns cannot inject formulas (OWASP "CSV injection"); numbers are left alone."""
+    out = frame.copy()
+    for column in out.columns:
+        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
+            out[column] = out[column].map(neutralize_cell)
+    return out
+
+
 def _write_csv(frame: pd.DataFrame, out: Path) -> None:
     frame.to_csv(out, index=False)
 
@@ -66,12 +85,16 @@ WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
 
 
 def build_export(db: Database, *, script_id: int | None = None, only_human: bool = False,
-                 scheme: str = "full") -> pd.DataFrame:
+                 scheme: str = "full", hidden_scripts: set[int] | frozenset[int] = frozenset()) -> pd.DataFrame:
     """The whole export as one frame (previews and one-script formats); files stream by script instead."""
     _check_scheme(scheme)
+    if script_id is not None and script_id in hidden_scripts:
+        raise ExportError(f"no script with id {script_id}")
     if script_id is not None:
         script_store.get_script(db, script_id)
     frame = export_frame(db, script_id=script_id, only_human=only_human)
+    if hidden_scripts:
+        frame = frame[~frame["script_id"].isin(list(hidden_scripts))].reset_index(drop=True)
     if scheme == "seed":
         frame["label"] = frame["label"].map(SEED_SCHEME)
     return frame
@@ -83,12 +106,16 @@ def _check_scheme(scheme: str) -> None:
 
 
 def iter_export_frames(db: Database, *, script_id: int | None = None, only_human: bool = False,
-                       scheme: str = "full") -> Iterator[pd.DataFrame]:
+                       scheme: str = "full", hidden_scripts: set[int] | frozenset[int] = frozenset()
+                       ) -> Iterator[pd.DataFrame]:
     """The export one script at a time, so a library of millions of lines is written in bounded memory."""
     _check_scheme(scheme)
+    if script_id is not None and script_id in hidden_scripts:
+        raise ExportError(f"no script with id {script_id}")
     if script_id is not None:
         script_store.get_script(db, script_id)
-    for sid in [script_id] if script_id is not None else [s.script_id for s in script_store.list_scripts(db)]:
+    every = [sid for sid in script_store.script_titles(db) if sid not in hidden_scripts]
+    for sid in [script_id] if script_id is not None else every:
         frame = export_frame(db, script_id=sid, only_human=only_human)
         if scheme == "seed":
             frame["label"] = frame["label"].map(SEED_SCHEME)
@@ -98,8 +125,8 @@ def iter_export_frames(db: Database, *, script_id: int | None = None, only_human
 class _Stream:
     """Writes frames one after another into one file of a format."""
 
-    def __init__(self, fmt: str, out: Path):
-        self.fmt, self.out, self.rows = fmt, out, 0
+    def __init__(self, fmt: str, out: Path, *, raw_cells: bool = False):
+        self.fmt, self.out, self.rows, self.raw_cells = fmt, out, 0, raw_cells
         self.handle = None
         self.parquet = None
 
@@ -115,8 +142,9 @@ class _Stream:
         else:
             if self.handle is None:
                 self.handle = self.out.open("w", encoding="utf-8", newline="")
-            if self.fmt == "csv":
-                frame.to_csv(self.handle, index=False, header=self.rows == 0)
+            if self.fmt == "csv":  # spreadsheets run cells that start like a formula, unless told not to
+                (frame if self.raw_cells else neutralize_formulas(frame)).to_csv(
+                    self.handle, index=False, header=self.rows == 0)
             elif self.fmt == "jsonl":
                 if len(frame):
                     text = frame.to_json(orient="records", lines=True, force_ascii=False)
@@ -149,11 +177,14 @@ def _parquet_schema():
 
 
 def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | None = None,
-                   only_human: bool = False, scheme: str = "full") -> dict:
+                   only_human: bool = False, scheme: str = "full", raw_cells: bool = False,
+                   hidden_scripts: set[int] | frozenset[int] = frozenset()) -> dict:
     """Write the export and return {"format", "out", "rows"}. Checks the destination before writing.
 
     CSV, JSONL, Parquet and CoNLL stream script by script into a `.partial` file that replaces `out`
-    only when complete; Fountain (one script) is written at once.
+    only when complete; Fountain (one script) is written at once. CSV cells that start like a formula
+    are prefixed with "'" unless `raw_cells`; scripts in `hidden_scripts` (restricted to other people)
+    are left out.
     """
     if fmt not in WRITERS:
         raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(WRITERS)}")
@@ -165,13 +196,15 @@ def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | 
     tmp = out.with_name(out.name + ".partial")
     try:
         if fmt == "fountain":
-            frame = build_export(db, script_id=script_id, only_human=only_human, scheme=scheme)
+            frame = build_export(db, script_id=script_id, only_human=only_human, scheme=scheme,
+                                 hidden_scripts=hidden_scripts)
             WRITERS[fmt](frame, tmp)
             rows = len(frame)
         else:
-            stream = _Stream(fmt, tmp)
+            stream = _Stream(fmt, tmp, raw_cells=raw_cells)
             try:
-                for frame in iter_export_frames(db, script_id=script_id, only_human=only_human, scheme=scheme):
+                for frame in iter_export_frames(db, script_id=script_id, only_human=only_human, scheme=scheme,
+                                                hidden_scripts=hidden_scripts):
                     stream.write(frame)
             finally:
                 stream.close()

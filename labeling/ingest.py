@@ -96,6 +96,31 @@ def check_title(title: str | None, *, source: str) -> str | None:
     return title.strip()
 
 
+@dataclass(frozen=True)
+class IngestLimits:
+    """What one file may hold; over a limit the file is refused before anything is stored."""
+
+    max_bytes: int = 50 * 1024 * 1024
+    max_pages: int = 600           # pages of a PDF (each may need OCR)
+    max_text_lines: int = 50_000   # lines of a text, Fountain or FDX file (a feature script has ~8,000)
+    ocr_seconds_per_page: float = 60.0  # a clean page takes 2-5 s; a page of noise took 2 minutes
+
+    def check_size(self, path: Path, size: int) -> None:
+        if size > self.max_bytes:
+            raise IngestError(f"{path.name}: {size / 1e6:.1f} MB is over the limit of {self.max_bytes / 1e6:.0f} MB; "
+                              "nothing was stored (SCRIPTLABEL_MAX_UPLOAD_MB raises it)")
+
+    def check_pages(self, path: Path, pages: int) -> None:
+        if pages > self.max_pages:
+            raise IngestError(f"{path.name}: {pages} pages is over the limit of {self.max_pages}; nothing was stored "
+                              "(SCRIPTLABEL_MAX_PAGES raises it)")
+
+    def check_lines(self, path: Path, lines: int) -> None:
+        if lines > self.max_text_lines:
+            raise IngestError(f"{path.name}: {lines} lines is over the limit of {self.max_text_lines}; nothing was "
+                              "stored (SCRIPTLABEL_MAX_TEXT_LINES raises it)")
+
+
 def ingest_path(
     db: Database,
     path: str | Path,
@@ -108,15 +133,18 @@ def ingest_path(
     progress: ProgressFn | None = None,
     job_id: int | None = None,
     cluster=None,
+    limits: "IngestLimits | None" = None,
 ) -> IngestResult:
     """Ingest one file as one job and return what was stored.
 
     Raises IngestError (database and files as they were) on bad input or a storage failure. With
     `job_id` the given job (queued by the app) is run; otherwise a job owned by this process is made.
-    With a Dask `cluster` client, scanned pages are read on its workers (the store stays here).
+    With a Dask `cluster` client, scanned pages are read on its workers (the store stays here). A file
+    over `limits` is refused before anything is stored (none by default: the command line ingests what
+    it is given; the app passes its limits).
     """
     try:
-        prepared = _prepare(db, path, title=title, ocr=ocr, allow_duplicate=allow_duplicate)
+        prepared = _prepare(db, path, title=title, ocr=ocr, allow_duplicate=allow_duplicate, limits=limits)
     except ScriptlabelError as exc:
         if job_id is not None:  # a queued upload: its row says why; otherwise nothing is written
             _fail(db, job_id, str(exc))
@@ -130,7 +158,7 @@ def ingest_path(
         report = _reporter(db, job_id, progress)
         if prepared.doc is not None:
             return _ingest_pdf(db, prepared, ocr=ocr, workers=workers, dpi=dpi, progress=report, job_id=job_id,
-                               cluster=cluster)
+                               cluster=cluster, ocr_timeout_s=limits.ocr_seconds_per_page if limits else 0)
         return _ingest_lines(db, prepared, progress=report, job_id=job_id)
     except ScriptlabelError as exc:
         _fail(db, job_id, str(exc), forget=own_job)
@@ -164,12 +192,15 @@ class _Prepared:
     doc: object | None = None  # PDFs: the open pymupdf document
 
 
-def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, allow_duplicate: bool) -> _Prepared:
+def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, allow_duplicate: bool,
+             limits: "IngestLimits | None" = None) -> _Prepared:
     if ocr not in ("auto", "always", "never"):
         raise IngestError(f"--ocr must be auto, always or never, not {ocr!r}")
     path = check_path(path)
     title = check_title(title, source=str(path))
     fmt = detect_format(path)
+    if limits is not None:
+        limits.check_size(path, path.stat().st_size)
     try:
         data = path.read_bytes()
     except OSError as exc:
@@ -185,7 +216,12 @@ def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, all
         raise DuplicateScriptError(f"{path}: the same file is being ingested right now (as {running['title']!r}); "
                                    "nothing changed — wait for it to finish")
     if fmt == "pdf":
-        return _Prepared(path=path, fmt=fmt, sha=sha, title=title or _title_from_name(path), doc=open_pdf(path))
+        doc = open_pdf(path)  # validates before any write
+        if limits is not None:
+            limits.check_pages(path, doc.page_count)
+        return _Prepared(path=path, fmt=fmt, sha=sha, title=title or _title_from_name(path), doc=doc)
+    if limits is not None:  # counted on the bytes, before the (slow) parsing
+        limits.check_lines(path, data.count(b"\n") + 1 if fmt != "fdx" else data.count(b"<Paragraph"))
     try:
         text = decode_text(data, source=str(path))
     except TextDecodeError as exc:
@@ -205,6 +241,9 @@ def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, all
             lines = parse_fdx(data, source=str(path))
         except FdxFormatError as exc:
             raise IngestError(str(exc)) from exc
+        except RecursionError:  # thousands of nested elements: no Final Draft file looks like that
+            raise IngestError(f"{path.name}: the FDX elements are nested too deeply to be a Final Draft script; "
+                              "re-save it from Final Draft") from None
     else:
         lines = parse_plaintext(text)
     if not lines:
@@ -279,7 +318,8 @@ def _title_from_name(path: Path) -> str:
     return path.stem.replace("_", " ").replace("-", " ").strip().title() or path.name
 
 
-def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id, cluster=None) -> IngestResult:
+def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id, cluster=None,
+                ocr_timeout_s: float = 0) -> IngestResult:
     from labeling.pdf.ocr import iter_ocr_pages
 
     path, doc, title, sha = prepared.path, prepared.doc, prepared.title, prepared.sha
@@ -312,7 +352,8 @@ def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id,
             ocr_results = iter(iter_cluster_ocr_pages(path, needs_ocr, scheduler="", dpi=dpi, image_dir=image_dir,
                                                       client=cluster))
         else:
-            ocr_results = iter(iter_ocr_pages(path, needs_ocr, dpi=dpi, workers=workers, image_dir=image_dir))
+            ocr_results = iter(iter_ocr_pages(path, needs_ocr, dpi=dpi, workers=workers, image_dir=image_dir,
+                                              timeout_s=ocr_timeout_s))
         pending_ocr = set(needs_ocr)
         for index in range(n_pages):
             page_no = index + 1

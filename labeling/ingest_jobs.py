@@ -7,6 +7,8 @@ next open (store.jobs): nothing anyone labeled is touched, only the job's own un
 
 from __future__ import annotations
 
+import dataclasses
+
 import argparse
 import os
 import re
@@ -46,18 +48,24 @@ def message_for_app(message: str, *, staged: str | Path | None, file_name: str) 
     return "; ".join(parts).strip() or f"{file_name}: the file could not be ingested"
 
 
-def start_upload(db: Database, file_name: str, data: bytes, *, ocr: str = "auto") -> int:
-    """Stage the uploaded bytes beside the database, queue a job and start its worker; returns the job id."""
+def start_upload(db: Database, file_name: str, data: bytes, *, ocr: str = "auto", limits=None) -> int:
+    """Stage the uploaded bytes beside the database, queue a job and start its worker; returns the job id.
+
+    `limits` (labeling.ingest.IngestLimits): over the size limit nothing is staged; the others are
+    checked by the worker before it stores anything."""
     path = db_file(db)
     if path is None:
         raise ScriptlabelError("background ingest needs a database file, not an in-memory one")
     safe_name = Path(file_name).name or "upload.txt"
     if not data:
         raise ScriptlabelError(f"{safe_name}: the file is empty; nothing to ingest")
+    if limits is not None:
+        limits.check_size(Path(safe_name), len(data))
     staged = data_dir(db) / "uploads" / uuid.uuid4().hex / safe_name
     staged.parent.mkdir(parents=True, exist_ok=True)
     staged.write_bytes(data)
-    job_id = job_store.create_job(db, file_name=safe_name, staged_path=str(staged), options={"ocr": ocr})
+    options = {"ocr": ocr, **({"limits": dataclasses.asdict(limits)} if limits is not None else {})}
+    job_id = job_store.create_job(db, file_name=safe_name, staged_path=str(staged), options=options)
     from labeling.processes import start_detached
 
     proc = start_detached([sys.executable, "-m", "labeling.ingest_jobs", "--db", str(path.resolve()),
@@ -71,14 +79,16 @@ def start_upload(db: Database, file_name: str, data: bytes, *, ocr: str = "auto"
 
 def run_job(db: Database, job_id: int, *, workers: int = 1) -> job_store.IngestJob:
     """Run a queued job in this process (what the worker does); returns the finished job."""
-    from labeling.ingest import ingest_path
+    from labeling.ingest import IngestLimits, ingest_path
 
     job = job_store.get_job(db, job_id)
     if job.status != "queued" or not job.staged_path:
         return job
     staged = Path(job.staged_path)
     try:
-        ingest_path(db, staged, ocr=(job.options or {}).get("ocr", "auto"), workers=workers, job_id=job_id)
+        options = job.options or {}
+        limits = IngestLimits(**options["limits"]) if options.get("limits") else None
+        ingest_path(db, staged, ocr=options.get("ocr", "auto"), workers=workers, job_id=job_id, limits=limits)
     except ScriptlabelError as exc:
         job_store.set_job_error(db, job_id, message_for_app(str(exc), staged=staged, file_name=job.file_name))
     finally:

@@ -292,13 +292,28 @@ def model_status(db: Database) -> dict:
                                              "error": (run["error"] or "")[:200] or None}}
 
 
-def sync(db: Database, request: SyncRequest, *, db_path=None, retrain_every: int = 0) -> dict:
+def _outside(db: Database, events: list[ClientEvent], hidden_scripts) -> set[str]:
+    """Client ids of events that touch a line of a script this person may not see."""
+    if not hidden_scripts or not events:
+        return set()
+    ids = {i for e in events for i in (e.line_id, *e.also_line_ids)}
+    script_of = {r["line_id"]: r["script_id"] for r in script_store.lines_by_id(db, sorted(ids))}
+    return {e.client_event_id for e in events
+            if any(script_of.get(i) in hidden_scripts for i in (e.line_id, *e.also_line_ids))}
+
+
+def sync(db: Database, request: SyncRequest, *, db_path=None, retrain_every: int = 0,
+         hidden_scripts: set[int] | frozenset[int] = frozenset()) -> dict:
     """Store the tab's events, keep its claims, top up its batch; returns what the view needs next.
 
+    Lines of `hidden_scripts` (restricted to other people) are never offered, and events on them are
+    answered as "line_gone" without being stored.
     Response: {"results": [...], "items": [...], "done": bool, "drop": [line ids labeled by someone else],
     "model": {...}, "progress": {...}}.
     """
-    results = apply_events(db, request.events, annotator=request.annotator)
+    refused = _outside(db, request.events, hidden_scripts)
+    results = [EventResult(e.client_event_id, "line_gone") if e.client_event_id in refused
+               else apply_event(db, e, annotator=request.annotator) for e in request.events]
     answered = {i for e in request.events if e.action in ("label", "skip") for i in (e.line_id, *e.also_line_ids)}
     labeled_now = label_store.labels_of_lines(db, request.held)
     # Lines the tab holds that someone labeled meanwhile (another person, or an "apply to all") leave it.
@@ -312,11 +327,12 @@ def sync(db: Database, request: SyncRequest, *, db_path=None, retrain_every: int
             if request.strategy == "review":
                 others = claim_store.claimed_by_others(db, annotator=request.annotator, tab=request.tab)
                 ranked = [item for item in _review_items(db, request.script_id)
-                          if item.line_id not in exclude and item.line_id not in others]
+                          if item.line_id not in exclude and item.line_id not in others
+                          and item.script_id not in (hidden_scripts or ())]
             else:
                 ranked = build_queue(db, script_id=request.script_id, strategy=request.strategy,
                                      n=request.want + len(held), annotator=request.annotator, tab=request.tab,
-                                     exclude=exclude)
+                                     exclude=exclude, hidden_scripts=hidden_scripts)
         except EmptyPoolError:
             ranked = []
         ranked = [item for item in ranked if item.line_id not in held][:request.want]

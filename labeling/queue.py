@@ -81,13 +81,17 @@ def unlabeled_pool(db: Database, script_id: int | None = None) -> pd.DataFrame:
 
 def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "margin", n: int = 10,
                 annotator: str | None = None, tab: str = "", exclude: frozenset[int] | set[int] = frozenset(),
-                random_share: float = 0.1, seed: int | None = None) -> list[QueueItem]:
+                random_share: float = 0.1, seed: int | None = None,
+                hidden_scripts: frozenset[int] | set[int] = frozenset()) -> list[QueueItem]:
     """The next `n` queue items. Raises EmptyPoolError when nothing is left to label.
 
     strategy "script" is reading order; the others rank by the model's uncertainty (or at random).
-    Lines claimed by another holder (another person, or another tab of this one) and `exclude` are left out.
+    Lines claimed by another holder (another person, or another tab of this one), `exclude` and lines of
+    `hidden_scripts` (restricted to other people) are left out.
     """
     pool = unlabeled_pool(db, script_id)
+    if hidden_scripts:
+        pool = pool[~pool["script_id"].isin(list(hidden_scripts))].reset_index(drop=True)
     if exclude:
         pool = pool[~pool["line_id"].isin(exclude)].reset_index(drop=True)
     if annotator is not None:

@@ -102,7 +102,7 @@ def open_db(path: str | Path | None = None, *, create: bool = True, check: bool 
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
-            raise DatabaseError(explain_storage_error(exc, path)) from exc
+            raise _storage_error(exc, path) from exc
     try:
         conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
         conn.execute("PRAGMA foreign_keys=ON")
@@ -115,7 +115,7 @@ def open_db(path: str | Path | None = None, *, create: bool = True, check: bool 
         migrations.apply(db)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise DatabaseError(explain_storage_error(exc, path)) from exc
+        raise _storage_error(exc, path) from exc
     except BaseException:
         conn.close()
         raise
@@ -127,6 +127,11 @@ def open_db(path: str | Path | None = None, *, create: bool = True, check: bool 
         except sqlite3.OperationalError:
             pass  # a read-only copy: nothing can be rolled back, and fragments stay hidden anyway
     return db
+
+
+def _storage_error(exc: sqlite3.DatabaseError, path) -> DatabaseError:
+    damaged = "malformed" in str(exc).lower() or "corrupt" in str(exc).lower()
+    return (DamagedDatabaseError if damaged else DatabaseError)(explain_storage_error(exc, path))
 
 
 def known_migrations() -> list[str]:

@@ -387,3 +387,55 @@ def m0103_repredict_progress(db: Database) -> None:
         ALTER TABLE training_runs ADD COLUMN repredict_total INTEGER;
         """
     )
+
+
+@migrations(name="0400_accounts")
+def m0400_accounts(db: Database) -> None:
+    # Sign-in, roles, restricted scripts and the audit log (issue 11). Sessions keep only a hash of their
+    # token, so a copy of the database does not let anyone sign in as someone else.
+    _execute_all(
+        db,
+        """
+        CREATE TABLE users (
+            name TEXT PRIMARY KEY,           -- a local account's name, or an OIDC user's email
+            role TEXT NOT NULL,              -- annotator | lead | admin
+            password_hash TEXT,              -- scrypt$N$r$p$salt$hash; NULL: signs in through OIDC only
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        CREATE TABLE sessions (
+            token_sha256 TEXT PRIMARY KEY,
+            name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE ON UPDATE CASCADE,
+            created_at TEXT NOT NULL,
+            expires_at REAL NOT NULL         -- unix time
+        );
+        CREATE INDEX sessions_name ON sessions(name);
+
+        -- Wrong passwords per name (known or not), so guessing slows down across restarts and processes.
+        CREATE TABLE sign_in_failures (
+            name TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_failure_at REAL NOT NULL,
+            locked_until REAL NOT NULL
+        );
+
+        -- A script with rows here is visible only to the people named (and to admins).
+        CREATE TABLE script_access (
+            script_id INTEGER NOT NULL REFERENCES scripts(script_id) ON DELETE CASCADE,
+            name TEXT NOT NULL,
+            PRIMARY KEY (script_id, name)
+        );
+
+        -- Append-only. No foreign key on script_id: a deleted script's records stay.
+        CREATE TABLE audit_log (
+            audit_id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            actor TEXT NOT NULL,
+            action TEXT NOT NULL,
+            script_id INTEGER,
+            detail TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX audit_log_at ON audit_log(at);
+        """
+    )

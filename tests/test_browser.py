@@ -160,14 +160,14 @@ def test_upload_abandoned_mid_way_finishes_and_keeps_every_label(browser, tmp_pa
         page.locator('input[type="file"]').set_input_files(str(make_text_pdf(tmp_path / "upload.pdf", pages=30)))
         page.get_by_role("button", name="Ingest").click()
         deadline = time.monotonic() + 60
-        while not job_store.list_jobs(db):
+        while not [j for j in job_store.list_jobs(db) if j.file_name == "upload.pdf"]:
             assert time.monotonic() < deadline, "the upload never started a job"
             time.sleep(0.1)
         page.close()
     finally:
         app.stop()  # the whole server process group goes; the job runs in its own session
     deadline = time.monotonic() + 180
-    while (job := job_store.list_jobs(db)[0]).active:
+    while (job := next(j for j in job_store.list_jobs(db) if j.file_name == "upload.pdf")).active:
         assert time.monotonic() < deadline, f"the job is still {job.status}"
         time.sleep(0.3)
     assert job.status == "done", job.error

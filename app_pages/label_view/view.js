@@ -76,6 +76,8 @@ class LabelView {
     const same = this.cfg && ["database", "annotator", "script_id", "strategy"].every((k) => this.cfg[k] === cfg[k]);
     const sameDatabase = this.cfg && this.cfg.database === cfg.database;
     this.cfg = cfg;
+    // Page images are plain <img>/CSS requests that carry no header: an OIDC user's token goes in a cookie too.
+    if (cfg.session) document.cookie = `scriptlabel_session=${encodeURIComponent(cfg.session)}; path=/api/label; SameSite=Lax`;
     if (same) { this.sync(); return; }  // shown again (back from another page): catch up with the server
     if (!this.tab || !sameDatabase) this.tab = await this.ownTabId();
     // Mounted after a name was typed (Enter) or a script chosen: that field still has the focus and
@@ -146,6 +148,8 @@ class LabelView {
       if (await this.isAlive(tab)) continue;
       const saved = storageGet(localStorage, k, null);
       if (!saved || !saved.events || !saved.events.length) { localStorage.removeItem(k); continue; }
+      // Signed in, the server labels under the session's name: another person's unsent keys wait for them.
+      if (this.cfg.signed_in && saved.annotator !== this.cfg.annotator) continue;
       let events = saved.events;
       while (events.length) {
         const body = { database: this.cfg.database, annotator: saved.annotator, tab: tab.slice(0, 80),
@@ -450,7 +454,7 @@ class LabelView {
     const params = new URLSearchParams({ script_id: script });
     params.set(m[1] ? "page" : "line_no", m[2]);
     try {
-      const resp = await fetch(`${this.cfg.api}/jump?${params}`, { headers: { "X-Scriptlabel": "1" } });
+      const resp = await fetch(`${this.cfg.api}/jump?${params}`, { headers: this.headers() });
       const body = await resp.json();
       if (!resp.ok) { this.say(body.error || "Could not find that line.", "error"); return; }
       if (this.current) this.buffer.unshift(this.current);
@@ -472,9 +476,16 @@ class LabelView {
 
   // --- talking to the server ------------------------------------------------------------------
 
+  headers(extra) {
+    // An OIDC user's session token (the app's own sign-in uses an HttpOnly cookie the browser sends itself).
+    const h = Object.assign({ "X-Scriptlabel": "1" }, extra || {});
+    if (this.cfg && this.cfg.session) h["X-Scriptlabel-Session"] = this.cfg.session;
+    return h;
+  }
+
   async post(path, body) {
     const resp = await fetch(`${this.cfg.api}/${path}`, {
-      method: "POST", headers: { "Content-Type": "application/json", "X-Scriptlabel": "1" }, body: JSON.stringify(body),
+      method: "POST", headers: this.headers({ "Content-Type": "application/json" }), body: JSON.stringify(body),
     });
     let payload = null;
     try { payload = await resp.json(); } catch (e) { payload = { error: "the server's answer could not be read" }; }
@@ -520,7 +531,9 @@ class LabelView {
   }
 
   failed(err) {
-    if (err.status === 409) {
+    if (err.status === 401) {
+      this.lastError = `Your sign-in has ended: reload the page to sign in again (${this.pending.length} label(s) kept in this browser).`;
+    } else if (err.status === 409) {
       this.lastError = "This page belongs to another database now: reload the page (your unsent labels are kept).";
     } else if (err.status === 400 || err.status === 403) {
       this.lastError = `The server refused the labels: ${err.message}. They are kept in this browser.`;
@@ -574,7 +587,7 @@ class LabelView {
     if (!this.cfg || !this.tab) return;
     try {
       fetch(`${this.cfg.api}/release`, { method: "POST", keepalive: true,
-        headers: { "Content-Type": "application/json", "X-Scriptlabel": "1" },
+        headers: this.headers({ "Content-Type": "application/json" }),
         body: JSON.stringify({ annotator: this.cfg.annotator, tab: this.tab }) });
     } catch (e) { /* the claims expire by themselves */ }
   }

@@ -40,6 +40,10 @@ def fix_common_ocr_errors(text: str) -> str:
     return text
 
 
+class OcrTimeoutError(ScriptlabelError):
+    """Tesseract ran past the per-page limit (a page of noise can take minutes)."""
+
+
 class OcrError(ScriptlabelError):
     pass
 
@@ -76,11 +80,18 @@ def _orphaned() -> bool:
     return _PARENT is not None and os.getppid() != _PARENT
 
 
-def ocr_image(image, *, dpi: int) -> list[PageLine]:
-    """OCR a PIL image of a page rendered at `dpi`; geometry comes back in PDF points."""
+def ocr_image(image, *, dpi: int, timeout_s: float = 0) -> list[PageLine]:
+    """OCR a PIL image of a page rendered at `dpi`; geometry comes back in PDF points. Tesseract is stopped
+    after `timeout_s` seconds (0: no limit) and OcrTimeoutError raised."""
     import pytesseract
 
-    data = pytesseract.image_to_data(image, config=TESSERACT_CONFIG, output_type=pytesseract.Output.DICT)
+    try:
+        data = pytesseract.image_to_data(image, config=TESSERACT_CONFIG, output_type=pytesseract.Output.DICT,
+                                         timeout=timeout_s)
+    except RuntimeError as exc:
+        if "timeout" not in str(exc).lower():
+            raise
+        raise OcrTimeoutError(f"OCR of a page took longer than {timeout_s:g} s") from None
     scale = 72.0 / dpi
     words = []
     for text, left, top, width, height, conf in zip(
@@ -102,7 +113,8 @@ def ocr_image(image, *, dpi: int) -> list[PageLine]:
     return [replace(line, text=fix_common_ocr_errors(line.text)) for line in assemble_lines(words)]
 
 
-def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: str | None = None) -> OcrPage:
+def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: str | None = None,
+                 timeout_s: float = 0) -> OcrPage:
     """Render one page (1-based) and OCR it. Runs inside a worker process."""
     from pdf2image import convert_from_path
 
@@ -121,7 +133,10 @@ def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: st
     if min(small_size) < 1:
         raise OcrError(damaged)
     try:
-        lines = ocr_image(image, dpi=dpi)
+        lines = ocr_image(image, dpi=dpi, timeout_s=timeout_s)
+    except OcrTimeoutError:
+        raise OcrTimeoutError(f"{Path(pdf_path).name}: OCR of page {page} took longer than {timeout_s:g} s; "
+                              "nothing was stored (SCRIPTLABEL_OCR_SECONDS_PER_PAGE raises the limit)") from None
     except (ValueError, RuntimeError) as exc:  # tesseract on a degenerate image
         raise OcrError(f"{damaged} ({exc})") from None
     image_path = None
@@ -142,19 +157,20 @@ def iter_ocr_pages(
     workers: int = 2,
     image_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
+    timeout_s: float = 0,
 ) -> Iterator[OcrPage]:
-    """OCR `pages` in `workers` processes, yielding them in page order as they finish."""
+    """OCR `pages` in `workers` processes, yielding them in page order as they finish (`timeout_s` per page)."""
     total = len(pages)
     image_dir_s = str(image_dir) if image_dir is not None else None
     if workers <= 1 or total <= 1:
         for done, page in enumerate(pages, 1):
-            result = ocr_pdf_page(str(pdf_path), page, dpi, image_dir_s)
+            result = ocr_pdf_page(str(pdf_path), page, dpi, image_dir_s, timeout_s)
             if progress:
                 progress(done, total)
             yield result
         return
     with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
-        futures = [pool.submit(ocr_pdf_page, str(pdf_path), page, dpi, image_dir_s) for page in pages]
+        futures = [pool.submit(ocr_pdf_page, str(pdf_path), page, dpi, image_dir_s, timeout_s) for page in pages]
         try:
             for done, future in enumerate(futures, 1):
                 result = future.result()

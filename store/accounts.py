@@ -1,0 +1,301 @@
+"""Local accounts, sign-in sessions, wrong-password throttling, restricted scripts and the audit log.
+
+Passwords are hashed with scrypt (memory-hard, in the standard library) and a per-user salt; a session
+token is random and only its SHA-256 is stored; wrong passwords are counted per name in SQLite, so the
+slow-down holds across processes and restarts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import time
+from dataclasses import dataclass
+
+from sqlite_utils import Database
+
+from store.db import immediate, now
+from store.types import NotFoundError, ScriptlabelError
+
+ROLES = ("annotator", "lead", "admin")  # each role can do everything the ones before it can
+SESSION_TTL_S = 12 * 3600
+# scrypt cost: 2**14 × 8 × 128 B = 16 MiB per hash, ~50 ms here; stored with each hash so it can grow.
+SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
+FREE_FAILURES = 3  # wrong passwords before the next tries wait
+MAX_LOCK_S = 15 * 60
+_NAME = re.compile(r"^[^\s\x00-\x1f<>\"'`]{1,80}$")
+
+
+class AccountError(ScriptlabelError):
+    """A user-facing problem with an account: unknown name, bad role, empty password."""
+
+
+class SignInError(ScriptlabelError):
+    """A sign-in was refused: wrong name or password, or too many wrong tries (`retry_after_s`)."""
+
+    def __init__(self, message: str, *, retry_after_s: float = 0.0):
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
+
+
+@dataclass(frozen=True)
+class User:
+    name: str
+    role: str
+    has_password: bool
+    created_at: str = ""
+
+
+def normalize_name(name: str) -> str:
+    """Names are kept as typed, except emails (OIDC identities), which compare in lower case."""
+    name = (name or "").strip()
+    return name.lower() if "@" in name else name
+
+
+def check_name(name: str) -> str:
+    name = normalize_name(name)
+    if not _NAME.match(name):
+        raise AccountError(f"invalid user name {name!r}: 1-80 characters, no spaces, quotes or angle brackets")
+    return name
+
+
+def check_role(role: str) -> str:
+    if role not in ROLES:
+        raise AccountError(f"unknown role {role!r}: use one of {', '.join(ROLES)}")
+    return role
+
+
+# --- passwords -------------------------------------------------------------------------------
+
+def hash_password(password: str, *, n: int = SCRYPT_N, r: int = SCRYPT_R, p: int = SCRYPT_P) -> str:
+    if not password:
+        raise AccountError("the password is empty: give one on standard input")
+    salt = secrets.token_bytes(16)
+    digest = hashlib.scrypt(password.encode("utf-8"), salt=salt, n=n, r=r, p=p, maxmem=64 * 1024 * 1024, dklen=32)
+    return f"scrypt${n}${r}${p}${salt.hex()}${digest.hex()}"
+
+
+def verify_password(password: str, stored: str | None) -> bool:
+    """True when `password` matches the stored hash; constant-time in the digest comparison."""
+    if not stored:
+        return False
+    try:
+        scheme, n, r, p, salt, digest = stored.split("$")
+        if scheme != "scrypt":
+            return False
+        got = hashlib.scrypt(password.encode("utf-8"), salt=bytes.fromhex(salt), n=int(n), r=int(r), p=int(p),
+                             maxmem=64 * 1024 * 1024, dklen=len(digest) // 2)
+    except (ValueError, MemoryError):
+        return False
+    return hmac.compare_digest(got.hex(), digest)
+
+
+_DUMMY_HASH = None
+
+
+def _dummy_hash() -> str:
+    # Checked against when a name is unknown, so a wrong name costs as long as a wrong password.
+    global _DUMMY_HASH
+    if _DUMMY_HASH is None:
+        _DUMMY_HASH = hash_password(secrets.token_hex(8))
+    return _DUMMY_HASH
+
+
+# --- accounts --------------------------------------------------------------------------------
+
+def _user(row: dict) -> User:
+    return User(name=row["name"], role=row["role"], has_password=bool(row["password_hash"]),
+                created_at=row["created_at"])
+
+
+def add_user(db: Database, name: str, *, role: str, password: str | None = None) -> User:
+    """Add an account; without a password the person can sign in only through OIDC (name = their email)."""
+    name, role = check_name(name), check_role(role)
+    if password is None and "@" not in name:
+        raise AccountError(f"{name}: a local account needs a password (--password-stdin); "
+                           "only an OIDC email may be added without one")
+    hashed = hash_password(password) if password is not None else None
+    stamp = now()
+    with immediate(db):
+        if db.execute("SELECT 1 FROM users WHERE name = ?", [name]).fetchone():
+            raise AccountError(f"user {name} exists already; change the password with `scriptlabel users passwd`")
+        db.execute("INSERT INTO users(name, role, password_hash, created_at, updated_at) VALUES (?,?,?,?,?)",
+                   [name, role, hashed, stamp, stamp])
+    return get_user(db, name)
+
+
+def get_user(db: Database, name: str) -> User:
+    rows = list(db.query("SELECT * FROM users WHERE name = ?", [normalize_name(name)]))
+    if not rows:
+        raise NotFoundError(f"no user called {name!r}; list them with `scriptlabel users list`")
+    return _user(rows[0])
+
+
+def find_user(db: Database, name: str) -> User | None:
+    try:
+        return get_user(db, name)
+    except NotFoundError:
+        return None
+
+
+def list_users(db: Database) -> list[User]:
+    return [_user(r) for r in db.query("SELECT * FROM users ORDER BY name")]
+
+
+def has_accounts(db: Database) -> bool:
+    """Any account at all: then every page asks for sign-in first."""
+    return db.execute("SELECT 1 FROM users LIMIT 1").fetchone() is not None
+
+
+def has_local_accounts(db: Database) -> bool:
+    """Any account with a password (sign-in with the app's own form)."""
+    return db.execute("SELECT 1 FROM users WHERE password_hash IS NOT NULL LIMIT 1").fetchone() is not None
+
+
+def set_password(db: Database, name: str, password: str) -> None:
+    """A new password; every session of that person ends and the wrong-password count resets."""
+    user = get_user(db, name)
+    hashed = hash_password(password)
+    with immediate(db):
+        db.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?", [hashed, now(), user.name])
+        db.execute("DELETE FROM sessions WHERE name = ?", [user.name])
+        db.execute("DELETE FROM sign_in_failures WHERE name = ?", [user.name])
+
+
+def set_role(db: Database, name: str, role: str) -> None:
+    user, role = get_user(db, name), check_role(role)
+    with immediate(db):
+        db.execute("UPDATE users SET role = ?, updated_at = ? WHERE name = ?", [role, now(), user.name])
+
+
+def remove_user(db: Database, name: str) -> None:
+    """Remove an account and end its sessions; labels it made keep its name."""
+    user = get_user(db, name)
+    with immediate(db):
+        db.execute("DELETE FROM sessions WHERE name = ?", [user.name])
+        db.execute("DELETE FROM script_access WHERE name = ?", [user.name])
+        db.execute("DELETE FROM users WHERE name = ?", [user.name])
+
+
+# --- sign-in and sessions ----------------------------------------------------------------------
+
+def lock_seconds(failures: int) -> float:
+    """How long the next try waits after `failures` wrong passwords in a row: 0, then 5 s doubling to 15 min."""
+    if failures < FREE_FAILURES:
+        return 0.0
+    return float(min(MAX_LOCK_S, 5 * 2 ** (failures - FREE_FAILURES)))
+
+
+def authenticate(db: Database, name: str, password: str, *, clock=time.time) -> User:
+    """The account for a correct name and password; raises SignInError (wrong, or wait `retry_after_s`)."""
+    name = normalize_name(name)
+    at = clock()
+    row = db.execute("SELECT failures, locked_until FROM sign_in_failures WHERE name = ?", [name[:80]]).fetchone()
+    if row and row[1] > at:
+        wait = row[1] - at
+        raise SignInError(f"too many wrong passwords: try again in {int(wait) + 1} s", retry_after_s=wait)
+    user = find_user(db, name) if _NAME.match(name or "") else None
+    stored = None
+    if user is not None and user.has_password:
+        stored = db.execute("SELECT password_hash FROM users WHERE name = ?", [user.name]).fetchone()[0]
+    ok = verify_password(password or "", stored or _dummy_hash()) and stored is not None
+    with immediate(db):
+        if ok:
+            db.execute("DELETE FROM sign_in_failures WHERE name = ?", [user.name])
+        else:
+            failures = (row[0] if row else 0) + 1
+            db.execute(
+                "INSERT INTO sign_in_failures(name, failures, last_failure_at, locked_until) VALUES (?,?,?,?) "
+                "ON CONFLICT(name) DO UPDATE SET failures = excluded.failures, "
+                "last_failure_at = excluded.last_failure_at, locked_until = excluded.locked_until",
+                [name[:80], failures, at, at + lock_seconds(failures)])
+    if not ok:
+        raise SignInError("wrong name or password")
+    return user
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def create_session(db: Database, name: str, *, ttl_s: float = SESSION_TTL_S, clock=time.time) -> str:
+    """A new session for an existing account; returns the token (only its hash is stored)."""
+    user = get_user(db, name)
+    token = secrets.token_urlsafe(32)
+    at = clock()
+    with immediate(db):
+        db.execute("DELETE FROM sessions WHERE expires_at <= ?", [at])
+        db.execute("INSERT INTO sessions(token_sha256, name, created_at, expires_at) VALUES (?,?,?,?)",
+                   [_token_hash(token), user.name, now(), at + ttl_s])
+    return token
+
+
+def session_user(db: Database, token: str | None, *, clock=time.time) -> User | None:
+    """The signed-in account of a session token, or None (unknown, expired, or the account is gone)."""
+    if not isinstance(token, str) or not token or len(token) > 200:
+        return None
+    rows = list(db.query(
+        "SELECT u.* FROM sessions s JOIN users u USING (name) WHERE s.token_sha256 = ? AND s.expires_at > ?",
+        [_token_hash(token), clock()]))
+    return _user(rows[0]) if rows else None
+
+
+def end_session(db: Database, token: str | None) -> None:
+    if token:
+        with immediate(db):
+            db.execute("DELETE FROM sessions WHERE token_sha256 = ?", [_token_hash(token)])
+
+
+# --- restricted scripts ------------------------------------------------------------------------
+
+def restrict_script(db: Database, script_id: int, names: list[str]) -> None:
+    """Only these people (and admins) see the script from now on; replaces an earlier list."""
+    from store.scripts import get_script
+
+    get_script(db, script_id)
+    clean = sorted({check_name(n) for n in names})
+    if not clean:
+        raise AccountError("name at least one person who may see the script (or use --everyone)")
+    with immediate(db):
+        db.execute("DELETE FROM script_access WHERE script_id = ?", [script_id])
+        for name in clean:
+            db.execute("INSERT INTO script_access(script_id, name) VALUES (?, ?)", [script_id, name])
+
+
+def unrestrict_script(db: Database, script_id: int) -> None:
+    with immediate(db):
+        db.execute("DELETE FROM script_access WHERE script_id = ?", [script_id])
+
+
+def script_access(db: Database) -> dict[int, list[str]]:
+    """Restricted scripts: script id → the names allowed to see it."""
+    out: dict[int, list[str]] = {}
+    for script_id, name in db.execute("SELECT script_id, name FROM script_access ORDER BY script_id, name"):
+        out.setdefault(script_id, []).append(name)
+    return out
+
+
+def hidden_script_ids(db: Database, name: str | None) -> set[int]:
+    """Restricted scripts this person is not named on (callers let admins see everything)."""
+    return {int(r[0]) for r in db.execute(
+        "SELECT DISTINCT script_id FROM script_access WHERE script_id NOT IN "
+        "(SELECT script_id FROM script_access WHERE name = ?)", [normalize_name(name or "")])}
+
+
+# --- audit log ---------------------------------------------------------------------------------
+
+def audit(db: Database, actor: str, action: str, *, script_id: int | None = None, detail=None) -> None:
+    """Append one record (its own transaction)."""
+    text = detail if isinstance(detail, str) else json.dumps(detail or {}, ensure_ascii=False, default=str)
+    with immediate(db):
+        db.execute("INSERT INTO audit_log(at, actor, action, script_id, detail) VALUES (?,?,?,?,?)",
+                   [now(), actor or "anonymous", action, script_id, text[:2000]])
+
+
+def audit_log(db: Database, *, limit: int = 500) -> list[dict]:
+    return [dict(r) for r in db.query(
+        "SELECT audit_id, at, actor, action, script_id, detail FROM audit_log ORDER BY audit_id DESC LIMIT ?",
+        [limit])]

@@ -1,0 +1,132 @@
+"""Sign-in routes and the labeling API with accounts: sessions, the signed-in name, restricted scripts."""
+
+from __future__ import annotations
+
+import uuid
+
+import pytest
+from starlette.applications import Starlette
+from starlette.testclient import TestClient
+
+from labeling import account_api
+from labeling.label_api import routes as label_routes
+from store import accounts
+from store import labels as label_store
+from store import scripts as script_store
+from store.db import database_uid
+
+HEADERS = {"X-Scriptlabel": "1"}
+
+
+@pytest.fixture
+def client(db_path, db):
+    app = Starlette(routes=label_routes(db_path, retrain_every=0) + account_api.routes(db_path))
+    return TestClient(app, base_url="http://testserver", follow_redirects=False)
+
+
+def sign_in(client, name, password, next_path="/label"):
+    return client.post("/api/account/login", data={"name": name, "password": password, "next": next_path})
+
+
+def test_safe_next_keeps_only_same_site_paths():
+    assert account_api.safe_next("/label?script=2") == "/label?script=2"
+    for bad in ("https://evil.example/", "//evil.example", "/\\evil", "javascript:alert(1)", "", None,
+                "/api/account/logout"):
+        assert account_api.safe_next(bad) == "/"
+
+
+def test_the_form_signs_in_sets_an_httponly_lax_cookie_and_redirects(client, db):
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    form = client.get("/api/account/login?next=/export")
+    assert form.status_code == 200 and '<form method="post"' in form.text and 'value="/export"' in form.text
+    assert "http" not in form.text.split("<body>")[1].replace('"/api/account/login"', "")  # no external assets
+    wrong = sign_in(client, "ana", "nope")
+    assert wrong.status_code == 401 and "wrong name or password" in wrong.text.lower()
+    ok = sign_in(client, "ana", "pw-ana-123", "https://evil.example/")
+    assert ok.status_code == 303 and ok.headers["location"] == "/"
+    cookie = ok.headers["set-cookie"].lower()
+    assert "httponly" in cookie and "samesite=lax" in cookie and "path=/" in cookie
+    token = client.cookies.get(account_api.COOKIE)
+    assert accounts.session_user(db, token).name == "ana"
+    actions = [r["action"] for r in accounts.audit_log(db)]
+    assert actions[:2] == ["sign_in", "sign_in_failed"]
+    out = client.post("/api/account/logout")
+    assert out.status_code == 303 and accounts.session_user(db, token) is None
+
+
+def test_the_form_escapes_what_was_typed_and_refuses_other_sites(client, db):
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    echoed = sign_in(client, '"><script>alert(1)</script>', "x", '/"><img src=x>')
+    assert "<script>alert(1)" not in echoed.text and "&lt;script&gt;" in echoed.text
+    foreign = client.post("/api/account/login", data={"name": "ana", "password": "pw-ana-123"},
+                          headers={"Origin": "https://evil.example"})
+    assert foreign.status_code == 403
+
+
+def test_too_many_wrong_passwords_answer_429(client, db):
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    for _ in range(accounts.FREE_FAILURES):
+        sign_in(client, "ana", "wrong")
+    locked = sign_in(client, "ana", "pw-ana-123")
+    assert locked.status_code == 429 and int(locked.headers["retry-after"]) > 0
+
+
+def _body(db, **fields) -> dict:
+    return {"database": database_uid(db), "annotator": "mallory", "tab": "tab-" + "a" * 10, **fields}
+
+
+def test_label_api_needs_a_session_once_accounts_exist(client, db, pdf_script):
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    line = int(script_store.lines_frame(db, pdf_script)["line_id"].iloc[0])
+    event = {"client_event_id": uuid.uuid4().hex, "line_id": line, "action": "label", "label": "action"}
+    refused = client.post("/api/label/sync", json=_body(db, events=[event]), headers=HEADERS)
+    assert refused.status_code == 401 and refused.json()["signin"] is True
+    assert client.get(f"/api/label/jump?script_id={pdf_script}&line_no=1", headers=HEADERS).status_code == 401
+    assert client.get(f"/api/label/page/{pdf_script}/1").status_code == 401
+    assert db.execute("SELECT COUNT(*) FROM label_events").fetchone()[0] == 0
+    sign_in(client, "ana", "pw-ana-123")
+    stored = client.post("/api/label/sync", json=_body(db, events=[event], want=2), headers=HEADERS)
+    assert stored.status_code == 200 and stored.json()["results"][0]["status"] == "stored"
+    # the body said "mallory"; the label carries the signed-in name
+    assert label_store.labels_of_lines(db, [line])[line]["annotator"] == "ana"
+
+
+def test_a_restricted_script_does_not_exist_for_others(client, db, pdf_script, tmp_path):
+    import app_builders
+
+    other = app_builders.text_script(db, tmp_path)
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    accounts.add_user(db, "bob", role="annotator", password="pw-bob-123")
+    accounts.restrict_script(db, pdf_script, ["ana"])
+    sign_in(client, "bob", "pw-bob-123")
+    everything = client.post("/api/label/sync", json=_body(db, want=100, strategy="script"), headers=HEADERS).json()
+    assert everything["items"] and {i["script_id"] for i in everything["items"]} == {other}
+    assert client.post("/api/label/sync", json=_body(db, want=5, script_id=pdf_script),
+                       headers=HEADERS).status_code == 404
+    assert client.get(f"/api/label/jump?script_id={pdf_script}&line_no=1", headers=HEADERS).status_code == 400
+    assert client.get(f"/api/label/page/{pdf_script}/1").status_code == 404
+    hidden_line = int(script_store.lines_frame(db, pdf_script)["line_id"].iloc[0])
+    event = {"client_event_id": uuid.uuid4().hex, "line_id": hidden_line, "action": "label", "label": "other"}
+    answer = client.post("/api/label/sync", json=_body(db, events=[event]), headers=HEADERS).json()
+    assert answer["results"][0]["status"] == "line_gone"
+    assert hidden_line not in label_store.labels_of_lines(db, [hidden_line])
+
+
+def test_page_requests_without_a_session_are_sent_to_the_form(db_path, db):
+    from starlette.middleware import Middleware
+    from starlette.responses import PlainTextResponse
+    from starlette.routing import Route
+
+    async def page(request):
+        return PlainTextResponse("the app")
+
+    app = Starlette(routes=account_api.routes(db_path) + [Route("/{path:path}", page)],
+                    middleware=[Middleware(account_api.SignInRedirect, db_path=db_path)])
+    client = TestClient(app, follow_redirects=False)
+    assert client.get("/export").text == "the app"  # no accounts: single-user, nothing in the way
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    moved = client.get("/export?script=2", headers={"Accept": "text/html"})
+    assert moved.status_code == 303 and moved.headers["location"] == "/api/account/login?next=%2Fexport%3Fscript%3D2"
+    assert client.get("/_stcore/health").text == "the app" and client.get("/static/js/main.js").text == "the app"
+    sign_in(client, "ana", "pw-ana-123")
+    assert client.get("/export", headers={"Accept": "text/html"}).text == "the app"
