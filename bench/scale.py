@@ -4,10 +4,9 @@
 
 Prints one JSON object. How the library is built (say it, since it is not 1,000 real screenplays):
 a real studio PDF from `../shared/data/studio_pdfs` is ingested as a user would (text layer, the
-shipped model's suggestions, sequences); the rest of the library is copies of its lines stored as
-further scripts through the store (each copy's text perturbed: words shuffled within a line, numbers
-changed), with one model version's predictions for every line, so queue, pages and exports read a
-table of `--lines` lines. Then measured:
+shipped model's suggestions, sequences); the rest of the library is copies of it (lines and the
+shipped model's predictions, `store.scripts.clone_script`) as further scripts, so queue, pages and
+exports read a table of `--lines` lines. Then measured:
 - ingest throughput (pages/s) of the same PDF into the empty and into the full database;
 - `queue --n 20` over every script and for one script, against the same on a one-script database;
 - a label key's server time (`label_sync.sync` with one event), p50/p95;
@@ -38,7 +37,6 @@ os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-import numpy as np  # noqa: E402
 
 PDF = "studio_pdfs/pdf/suits-pilot.pdf"
 
@@ -54,15 +52,6 @@ def _ms(fn, runs: int = 5) -> dict:
             "max": round(times[-1], 1)}
 
 
-def _perturb(text: str, rng: random.Random) -> str:
-    words = text.split()
-    if len(words) > 3 and rng.random() < 0.5:
-        middle = words[1:-1]
-        rng.shuffle(middle)
-        words = [words[0], *middle, words[-1]]
-    return " ".join(str(rng.randint(1, 999)) if w.isdigit() else w for w in words)
-
-
 def ingest_pdf(db, pdf: Path) -> dict:
     from labeling.ingest import ingest_path
 
@@ -73,36 +62,19 @@ def ingest_pdf(db, pdf: Path) -> dict:
             "seconds": round(seconds, 2), "pages_per_s": round(result.pages / seconds, 1)}
 
 
-def fill(db, source_script: int, total_lines: int, *, seed: int = 0) -> dict:
-    """Copies of one script (perturbed text) as further scripts until the library holds `total_lines`."""
-    from store import models as model_store
+def fill(db, source_script: int, total_lines: int) -> dict:
+    """Copies of one script (with its predictions) as further scripts until the library holds `total_lines`."""
     from store import scripts as script_store
-    from store.types import Line, PageInfo
 
-    rng = random.Random(seed)
-    lines = script_store.lines_frame(db, source_script)
-    pages = {p.page: p for p in script_store.get_pages(db, source_script)}
     started = time.perf_counter()
     db.execute("PRAGMA synchronous=OFF")  # set-up only: the copies are filler
-    version = model_store.register_version(db, kind="lines", path="bench-scale", metrics={}, n_labels=0)
     have = script_store.count_lines(db)
+    per_copy = script_store.count_lines(db, source_script)
     copies = 0
     while have < total_lines:
-        sid = script_store.create_script(db, title=f"Library copy {copies + 1}", format="pdf",
-                                         source_name="copy.pdf", sha256=uuid.uuid4().hex)
-        for page, group in lines.groupby("page"):
-            info = pages[page]
-            script_store.add_page(db, sid, PageInfo(page=page, width=info.width, height=info.height, image_path=None,
-                                                    dpi=None, text_source="text_layer"),
-                                  [Line(line_no=0, page=page, text=_perturb(r.text, rng), x0=r.x0, y0=r.y0, x1=r.x1,
-                                        y1=r.y1, indent=r.indent, gap_before=r.gap_before)
-                                   for r in group.itertuples()])
-        script_store.finish_script(db, sid)
-        ids = [r[0] for r in db.execute("SELECT line_id FROM lines WHERE script_id = ?", [sid])]
-        proba = np.random.default_rng(copies).dirichlet(np.ones(7) * 0.5, len(ids))
-        model_store.save_predictions(db, version, ids, proba)
+        script_store.clone_script(db, source_script, title=f"Library copy {copies + 1}")
         copies += 1
-        have += len(ids)
+        have += per_copy
     db.execute("PRAGMA synchronous=FULL")
     return {"copies": copies, "lines": have, "seconds": round(time.perf_counter() - started, 1)}
 

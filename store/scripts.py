@@ -381,3 +381,33 @@ def lines_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
 def script_titles(db: Database) -> dict[int, str]:
     """script_id → title of every finished script (what pickers need, without counting lines)."""
     return {r[0]: r[1] for r in db.execute(f"SELECT script_id, title FROM scripts WHERE {READY} ORDER BY script_id")}
+
+
+def clone_script(db: Database, script_id: int, *, title: str) -> int:
+    """A copy of a finished script as a new one — pages, lines and their newest predictions — in one
+    transaction (benchmarks build large libraries this way; labels and sequences are not copied)."""
+    source = get_script(db, script_id)
+    import uuid
+
+    with db.atomic():
+        new = int(db.execute(
+            "INSERT INTO scripts(title, format, source_name, source_sha256, pages, status, ocr_pages, created_at) "
+            "VALUES (?, ?, ?, ?, ?, 'ready', ?, ?)",
+            [title, source["format"], source["source_name"], uuid.uuid4().hex, source["pages"], source["ocr_pages"],
+             now()]).lastrowid)
+        db.execute("INSERT INTO pages(script_id, page, width, height, image_path, dpi, text_source) "
+                   "SELECT ?, page, width, height, NULL, dpi, text_source FROM pages WHERE script_id = ?",
+                   [new, script_id])
+        db.execute("""INSERT INTO lines(script_id, line_no, page, text, original_text, x0, y0, x1, y1, indent,
+                                        gap_before, source_line_no, ocr_confidence)
+                      SELECT ?, line_no, page, text, original_text, x0, y0, x1, y1, indent, gap_before,
+                             source_line_no, ocr_confidence FROM lines WHERE script_id = ? ORDER BY line_no""",
+                   [new, script_id])
+        db.execute("""INSERT INTO predictions(line_id, version, label, confidence, margin, probs)
+                      SELECT n.line_id, p.version, p.label, p.confidence, p.margin, p.probs
+                      FROM lines o JOIN lines n ON n.script_id = ? AND n.line_no = o.line_no
+                      JOIN predictions p ON p.line_id = o.line_id
+                      WHERE o.script_id = ?
+                        AND p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = o.line_id)""",
+                   [new, script_id])
+    return new

@@ -88,3 +88,18 @@ def test_predictions_keep_the_latest_versions(ingested):
     latest = model_store.latest_predictions(db)
     assert set(latest["version"]) == {3} and set(latest["label"]) == {"dialogue"}
     assert {r[0] for r in db.execute("SELECT DISTINCT version FROM predictions")} == {2, 3}
+
+
+def test_a_cloned_script_has_the_same_lines_and_predictions_under_new_ids(db, pdf_script):
+    from store import models as model_store
+    from store import scripts as script_store
+
+    import app_builders as builders
+
+    builders.predict(db, pdf_script, label="dialogue", confidence=0.7)
+    copy = script_store.clone_script(db, pdf_script, title="Copy")
+    a, b = script_store.lines_frame(db, pdf_script), script_store.lines_frame(db, copy)
+    assert list(a["text"]) == list(b["text"]) and not set(a["line_id"]) & set(b["line_id"])
+    preds = model_store.latest_predictions(db, copy)
+    assert len(preds) == len(b) and set(preds["label"]) == {"dialogue"}
+    assert script_store.get_script(db, copy)["status"] == "ready"
