@@ -63,7 +63,7 @@ def unlabeled_pool(db: Database, script_id: int | None = None) -> pd.DataFrame:
     (an indexed read of the stored margins) plus a uniform sample for the random slice, so ranking
     costs the same at a million lines as at twenty thousand.
     """
-    if script_id is None and script_store.count_lines(db) > LARGE_LIBRARY:
+    if script_id is None and script_store.has_more_lines_than(db, LARGE_LIBRARY):
         ids = list(dict.fromkeys(model_store.least_margin_line_ids(db, CANDIDATES)
                                  + script_store.random_line_ids(db, RANDOM_CANDIDATES)))
         lines = script_store.lines_of(db, ids)

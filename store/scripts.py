@@ -189,6 +189,11 @@ def list_scripts(db: Database) -> list[ScriptSummary]:
     ]
 
 
+def has_more_lines_than(db: Database, n: int) -> bool:
+    """Whether the library holds more than `n` lines, without counting all of them."""
+    return db.execute("SELECT COUNT(*) FROM (SELECT 1 FROM lines LIMIT ?)", [n + 1]).fetchone()[0] > n
+
+
 def count_lines(db: Database, script_id: int | None = None) -> int:
     """Lines of one script, or of the whole library."""
     if script_id is None:
@@ -352,7 +357,9 @@ def random_line_ids(db: Database, n: int, *, seed: int | None = None) -> list[in
     """About `n` line ids drawn uniformly (by id, so no scan of the table)."""
     import random
 
-    low, high = db.execute("SELECT MIN(line_id), MAX(line_id) FROM lines").fetchone()
+    # Two queries: SQLite answers MIN or MAX of the key from the index alone, but not both in one SELECT.
+    low = db.execute("SELECT MIN(line_id) FROM lines").fetchone()[0]
+    high = db.execute("SELECT MAX(line_id) FROM lines").fetchone()[0]
     if low is None:
         return []
     rng = random.Random(seed)
