@@ -439,3 +439,16 @@ def m0400_accounts(db: Database) -> None:
         CREATE INDEX audit_log_at ON audit_log(at);
         """
     )
+
+
+@migrations(name="0104_script_line_counts")
+def m0104_script_line_counts(db: Database) -> None:
+    # The Scripts page and pickers list a library of thousands of scripts: a stored count per script,
+    # kept by the writes that add lines, instead of counting millions of lines on every page run.
+    _execute_all(
+        db,
+        """
+        ALTER TABLE scripts ADD COLUMN line_count INTEGER NOT NULL DEFAULT 0;
+        UPDATE scripts SET line_count = (SELECT COUNT(*) FROM lines l WHERE l.script_id = scripts.script_id);
+        """
+    )

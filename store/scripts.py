@@ -99,8 +99,9 @@ def add_page(db: Database, script_id: int, page: PageInfo, lines: list[Line]) ->
                     [cursor.lastrowid, line.imported_label, "import", "imported", stamp],
                 )
         db.execute(
-            "UPDATE scripts SET pages = MAX(pages, ?), ocr_pages = ocr_pages + ? WHERE script_id = ?",
-            [page.page, 1 if page.text_source == "ocr" else 0, script_id],
+            "UPDATE scripts SET pages = MAX(pages, ?), ocr_pages = ocr_pages + ?, line_count = line_count + ? "
+            "WHERE script_id = ?",
+            [page.page, 1 if page.text_source == "ocr" else 0, len(lines), script_id],
         )
     return len(lines)
 
@@ -175,10 +176,12 @@ def list_scripts(db: Database) -> list[ScriptSummary]:
     """Every finished script (unfinished ingests are not listed)."""
     sql = f"""
         SELECT s.script_id, s.title, s.format, s.pages, s.status, s.created_at,
-               (SELECT COUNT(*) FROM lines l WHERE l.script_id = s.script_id) AS lines,
-               (SELECT COUNT(DISTINCT e.line_id) FROM label_events e JOIN lines l ON l.line_id = e.line_id
-                 WHERE l.script_id = s.script_id AND e.source = 'human') AS labeled
-        FROM scripts s WHERE s.{READY} ORDER BY s.script_id
+               s.line_count AS lines, COALESCE(h.labeled, 0) AS labeled
+        FROM scripts s LEFT JOIN (
+            SELECT l.script_id, COUNT(DISTINCT e.line_id) AS labeled FROM label_events e
+            JOIN lines l ON l.line_id = e.line_id WHERE e.source = 'human' GROUP BY l.script_id) h
+          ON h.script_id = s.script_id
+        WHERE s.{READY} ORDER BY s.script_id
     """
     return [
         ScriptSummary(
@@ -204,12 +207,15 @@ def count_lines(db: Database, script_id: int | None = None) -> int:
 def low_confidence_pages(db: Database, script_id: int | None = None, *, threshold: float = LOW_CONFIDENCE
                          ) -> dict[int, list[tuple[int, float]]]:
     """Pages whose OCR'd words had a mean confidence under `threshold`: {script_id: [(page, mean), ...]}."""
-    where, params = ("AND script_id = ?", [script_id]) if script_id is not None else ("", [])
+    # Only scripts with OCR'd pages can have any: their lines are read through the script index.
+    scripts = [script_id] if script_id is not None else [
+        r[0] for r in db.execute("SELECT script_id FROM scripts WHERE ocr_pages > 0 ORDER BY script_id")]
     out: dict[int, list[tuple[int, float]]] = {}
-    for sid, page, mean in db.execute(
-            f"SELECT script_id, page, AVG(ocr_confidence) FROM lines WHERE ocr_confidence IS NOT NULL {where} "
-            "GROUP BY script_id, page HAVING AVG(ocr_confidence) < ? ORDER BY script_id, page", params + [threshold]):
-        out.setdefault(sid, []).append((page, round(mean, 3)))
+    for sid in scripts:
+        for page, mean in db.execute(
+                "SELECT page, AVG(ocr_confidence) FROM lines WHERE script_id = ? AND ocr_confidence IS NOT NULL "
+                "GROUP BY page HAVING AVG(ocr_confidence) < ? ORDER BY page", [sid, threshold]):
+            out.setdefault(sid, []).append((page, round(mean, 3)))
     return out
 
 
@@ -405,6 +411,8 @@ def clone_script(db: Database, script_id: int, *, title: str) -> int:
         db.execute("INSERT INTO pages(script_id, page, width, height, image_path, dpi, text_source) "
                    "SELECT ?, page, width, height, NULL, dpi, text_source FROM pages WHERE script_id = ?",
                    [new, script_id])
+        db.execute("UPDATE scripts SET line_count = (SELECT line_count FROM scripts WHERE script_id = ?) "
+                   "WHERE script_id = ?", [script_id, new])
         db.execute("""INSERT INTO lines(script_id, line_no, page, text, original_text, x0, y0, x1, y1, indent,
                                         gap_before, source_line_no, ocr_confidence)
                       SELECT ?, line_no, page, text, original_text, x0, y0, x1, y1, indent, gap_before,

@@ -103,3 +103,17 @@ def test_a_cloned_script_has_the_same_lines_and_predictions_under_new_ids(db, pd
     preds = model_store.latest_predictions(db, copy)
     assert len(preds) == len(b) and set(preds["label"]) == {"dialogue"}
     assert script_store.get_script(db, copy)["status"] == "ready"
+
+
+def test_the_stored_line_count_follows_ingest_clone_and_migration(db, pdf_script, db_path):
+    from store import scripts as script_store
+
+    copy = script_store.clone_script(db, pdf_script, title="Copy")
+    listed = {s.script_id: s.lines for s in script_store.list_scripts(db)}
+    assert listed[pdf_script] == listed[copy] == len(script_store.lines_frame(db, pdf_script)) > 0
+    from store.schema import m0104_script_line_counts
+
+    with db.atomic():  # a database from before the stored count: the migration fills it in
+        db.execute("ALTER TABLE scripts DROP COLUMN line_count")
+        m0104_script_line_counts(db)
+    assert {s.script_id: s.lines for s in script_store.list_scripts(db)} == listed
