@@ -383,9 +383,5 @@ def export_preview(script_id: int | None, only_human: bool, scheme: str, hidden:
 
 @st.cache_data(max_entries=8, show_spinner="Preparing the export…")
 def _export_preview(_db, stamp: tuple | None, token: tuple, only_human: bool, scheme: str, hidden: tuple = ()):
-    from labeling.export import build_export
-
-    frame = build_export(_db, script_id=stamp[0] if stamp else None, only_human=only_human, scheme=scheme,
-                         hidden_scripts=set(hidden))
-    sources = frame["label_source"].fillna("unlabeled").value_counts().to_dict()
-    return len(frame), sources, frame.head(50)
+    return support.export_summary(_db, script_id=stamp[0] if stamp else None, only_human=only_human, scheme=scheme,
+                                  hidden_scripts=set(hidden))

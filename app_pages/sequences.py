@@ -168,12 +168,22 @@ with pages_col:
     else:
         st.caption("No page images (a text, Fountain or FDX script).")
 
+AUTO_COMPARE_SEQUENCES = 3000  # beyond this, comparing with the whole library waits until asked (a minute at 60k)
+
 with st.expander("Sequences like this one", expanded=True):
     from labeling.similar import embedding_token, similar_table
 
-    similar = similar_table(db, int(current), department=department, n=5,
-                            embedded=_embedded(db, embedding_token(db)))
-    if similar.empty:
+    library = sequence_store.count_sequences(db)
+    if library > AUTO_COMPARE_SEQUENCES and not st.toggle(
+            f"Compare with all {library:,} sequences of the library", key="seq_compare",
+            help="Reads every sequence of every script once (then kept until lines or labels change)."):
+        similar = None
+    else:
+        similar = similar_table(db, int(current), department=department, n=5,
+                                embedded=_embedded(db, embedding_token(db)))
+    if similar is None:
+        st.caption("Turn on the comparison to see the most similar sequences and their ratings.")
+    elif similar.empty:
         st.caption("Only one sequence so far: nothing to compare with.")
     else:
         st.dataframe(similar.drop(columns=["sequence_id"]), hide_index=True, key="seq_similar",

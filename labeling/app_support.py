@@ -344,6 +344,42 @@ def export_problem(fmt: str, *, script_id: int | None, scheme: str) -> str | Non
     return None
 
 
+PREVIEW_FULL_LINES = 200_000  # up to this many lines the preview counts every row's label source exactly
+
+
+def export_summary(db: Database, *, script_id: int | None = None, only_human: bool = False, scheme: str = "full",
+                   hidden_scripts: set[int] | frozenset[int] = frozenset()) -> tuple[int, dict, pd.DataFrame]:
+    """(rows, rows per label source, the first 50 rows) of an export, in bounded memory and time.
+
+    A large library is summed from stored counts (lines per script, people's labels) instead of being
+    read whole: the sources then say "model or rule" for lines nobody labeled.
+    """
+    from labeling.export import iter_export_frames
+
+    frames = iter_export_frames(db, script_id=script_id, only_human=only_human, scheme=scheme,
+                                hidden_scripts=hidden_scripts)
+    visible = [s for s in script_store.list_scripts(db) if s.script_id not in hidden_scripts
+               and (script_id is None or s.script_id == script_id)]
+    if sum(s.lines for s in visible) <= PREVIEW_FULL_LINES:
+        total, sources, head = 0, {}, None
+        for frame in frames:
+            total += len(frame)
+            for source, n in frame["label_source"].fillna("unlabeled").value_counts().items():
+                sources[source] = sources.get(source, 0) + int(n)
+            head = frame.head(50) if head is None or len(head) < 50 else head
+        return total, sources, head if head is not None else pd.DataFrame()
+    known = label_store.current_labels(db, script_id)
+    known = known[~known["script_id"].isin(list(hidden_scripts))]
+    sources = {k: int(v) for k, v in known["source"].value_counts().items()}
+    total = len(known) if only_human else sum(s.lines for s in visible)
+    if only_human:
+        sources = {k: v for k, v in sources.items() if k == "human"}
+        total = sources.get("human", 0)
+    else:
+        sources["model or rule"] = total - sum(sources.values())
+    return total, sources, next(frames, pd.DataFrame()).head(50)
+
+
 def export_payload(db_path: str | Path, fmt: str, *, script_id: int | None = None, only_human: bool = False,
                    scheme: str = "full", actor: str | None = None,
                    hidden_scripts: set[int] | frozenset[int] = frozenset()) -> bytes:

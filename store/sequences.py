@@ -312,3 +312,7 @@ def change_stamp(db: Database) -> tuple:
                         "(SELECT COALESCE(MAX(tag_event_id), 0) FROM sequence_tags), "
                         "(SELECT COUNT(*) FROM sequence_predictions)").fetchone()
     return (spans[0], hash(spans[1]), *events)
+
+
+def count_sequences(db: Database) -> int:
+    return db.execute("SELECT COUNT(*) FROM sequences").fetchone()[0]

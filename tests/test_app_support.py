@@ -221,3 +221,15 @@ def test_app_messages_carry_no_command_line_advice_or_temporary_paths(message, s
     text = support.app_message(message)
     assert text.startswith(shown)
     assert "scriptlabel " not in text and "--" not in text and "/tmp/" not in text
+
+
+def test_the_export_summary_of_a_large_library_adds_up_without_reading_it_whole(db, pdf_script, monkeypatch):
+    ids = list(script_store.lines_frame(db, pdf_script)["line_id"])
+    label_store.add_label(db, int(ids[0]), "action", annotator="ana")
+    exact = support.export_summary(db)
+    monkeypatch.setattr(support, "PREVIEW_FULL_LINES", 5)
+    summed = support.export_summary(db)
+    assert exact[0] == summed[0] == len(ids)
+    assert exact[1]["human"] == summed[1]["human"] == 1
+    assert summed[1]["model or rule"] == len(ids) - 1 == sum(v for k, v in exact[1].items() if k != "human")
+    assert len(summed[2]) == min(50, len(ids)) and support.export_summary(db, only_human=True)[0] == 1
