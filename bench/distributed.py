@@ -21,6 +21,8 @@ from pathlib import Path
 
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 REPO = Path(__file__).resolve().parents[1]
+# This file is named like the Dask package it measures: keep its own folder off the import path.
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
 
 PDF = "studio_pdfs/pdf/suits-pilot.pdf"
