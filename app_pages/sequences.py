@@ -11,6 +11,7 @@ from labeling import app_support as support
 from labeling import sequence_view as view
 from labeling.training import complexity_run_status
 from store import sequences as sequence_store
+from store.scripts import has_more_lines_than
 from store.types import LABELS, ScriptlabelError
 
 st.title("Sequences")
@@ -168,13 +169,16 @@ with pages_col:
     else:
         st.caption("No page images (a text, Fountain or FDX script).")
 
-AUTO_COMPARE_SEQUENCES = 3000  # beyond this, comparing with the whole library waits until asked (a minute at 60k)
+# Beyond these, comparing with the whole library waits until asked (it reads every line: 85 s at 5M lines).
+AUTO_COMPARE_SEQUENCES = 3000
+AUTO_COMPARE_LINES = 200_000
 
 with st.expander("Sequences like this one", expanded=True):
     from labeling.similar import embedding_token, similar_table
 
     library = sequence_store.count_sequences(db)
-    if library > AUTO_COMPARE_SEQUENCES and not st.toggle(
+    large = library > AUTO_COMPARE_SEQUENCES or has_more_lines_than(db, AUTO_COMPARE_LINES)
+    if large and not st.toggle(
             f"Compare with all {library:,} sequences of the library", key="seq_compare",
             help="Reads every sequence of every script once (then kept until lines or labels change)."):
         similar = None
