@@ -336,13 +336,23 @@ def serve(ctx, port, host, sample):
 
 @cli.command()
 @click.option("--script", "script_id", type=ID, default=None, help="Only this script (default: every script).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run the model on this Dask cluster's workers (the database stays here).")
 @click.pass_context
 @handle_errors
-def predict(ctx, script_id):
+def predict(ctx, script_id, scheduler):
     """Suggest a label for every line with the current line model; prints counts per script."""
-    from labeling.line_training import predict_scripts
+    from labeling.line_training import predict_scripts, predict_scripts_on_cluster
 
-    for row in predict_scripts(_db(ctx, create=False), script_id=script_id):
+    db = _db(ctx, create=False)
+    if scheduler:
+        from labeling.pdf.cluster import connect
+
+        with connect(scheduler) as client:
+            for row in predict_scripts_on_cluster(db, client, script_id=script_id):
+                _emit(row)
+        return
+    for row in predict_scripts(db, script_id=script_id):
         _emit(row)
 
 

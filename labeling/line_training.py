@@ -155,6 +155,39 @@ def predict_scripts(db: Database, *, script_id: int | None = None, model: Curren
     return out
 
 
+def _predict_frame(base: LineClassifier, adapter: LineAdapter | None, frame: pd.DataFrame) -> np.ndarray:
+    """The current model's probabilities for one script's lines (runs on a Dask worker)."""
+    frame = frame.reset_index(drop=True)
+    outputs = base.base_outputs(frame)
+    return outputs.proba if adapter is None else adapter.predict_proba(frame, outputs=outputs)
+
+
+def predict_scripts_on_cluster(db: Database, client, *, script_id: int | None = None,
+                               model: CurrentLineModel | None = None, wave: int = 8) -> list[dict]:
+    """`predict_scripts` with the model run on a Dask cluster's workers; the store stays here.
+
+    The model is sent to every worker once; scripts go out in waves (bounded memory here) and their
+    probabilities are written into the local database as they come back.
+    """
+    model = model or load_current(db)
+    base = client.scatter(load_base(), broadcast=True)
+    adapter = client.scatter(model.adapter, broadcast=True) if model.adapter is not None else None
+    ids = [script_id] if script_id is not None else [
+        r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready' ORDER BY script_id")]
+    out = []
+    for start in range(0, len(ids), wave):
+        frames = {sid: script_frame(db, sid) for sid in ids[start:start + wave]}
+        futures = {sid: client.submit(_predict_frame, base, adapter, frame, pure=False)
+                   for sid, frame in frames.items() if not frame.empty}
+        for sid, future in futures.items():
+            proba = future.result()
+            model_store.save_predictions(db, model.version, frames[sid]["line_id"].tolist(), proba)
+            labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
+            out.append({"script_id": sid, "version": model.version, "lines": int(len(frames[sid])),
+                        "predicted": {k: int(v) for k, v in labels.items()}, "on": "cluster"})
+    return out
+
+
 def labeled_snapshot(db: Database) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
     """All lines of every script that has a human or imported label, with the label (None = context)."""
     labels = label_store.current_labels(db)

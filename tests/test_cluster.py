@@ -77,3 +77,22 @@ def test_ingest_with_an_unreachable_scheduler_stores_nothing(cli, db_path, tmp_p
     assert result.exit_code != 0 and "cannot reach the Dask scheduler" in result.output
     assert not db_path.exists() or sqlite3.connect(db_path).execute(
         "SELECT COUNT(*) FROM scripts").fetchone()[0] == 0
+
+
+def test_predict_with_a_scheduler_runs_the_model_on_the_cluster_and_matches_here(cluster, cli, db_path, tmp_path):
+    import numpy as np
+
+    from store import models as model_store
+    from store.db import open_db
+
+    [script] = cli.json_lines("ingest", str(make_text_pdf(tmp_path / "two.pdf", pages=2)))
+    db = open_db(db_path)
+    here = model_store.latest_predictions(db, script["script_id"]).sort_values("line_id")
+    db.execute("DELETE FROM predictions")  # what the cluster computes must arrive in this database
+    db.conn.commit()
+    rows = cli.json_lines("predict", "--scheduler", cluster.scheduler_address)
+    assert [(r["script_id"], r["on"], r["lines"]) for r in rows] == [(script["script_id"], "cluster", script["lines"])]
+    there = model_store.latest_predictions(db, script["script_id"]).sort_values("line_id")
+    assert list(here["line_id"]) == list(there["line_id"]) and list(here["label"]) == list(there["label"])
+    assert np.allclose(np.array([json.loads(p) for p in here["probs"]]),
+                       np.array([json.loads(p) for p in there["probs"]]), atol=1e-4)
