@@ -5,7 +5,6 @@ from __future__ import annotations
 import pandas as pd
 from sqlite_utils import Database
 
-from store.flags import current_flags
 from store.labels import effective_labels
 
 EXPORT_COLUMNS = [
@@ -16,20 +15,21 @@ EXPORT_COLUMNS = [
 ]
 
 
-def export_frame(db: Database, *, script_id: int | None = None, only_human: bool = False) -> pd.DataFrame:
-    """Every line of ready scripts with its effective label (store.labels.effective_labels: human, imported,
-    rule, model)."""
-    where, params = ("AND l.script_id = ?", [script_id]) if script_id is not None else ("", [])
-    lines = pd.read_sql_query(
-        f"""SELECT l.script_id, s.title AS script_title, l.line_id, l.line_no, l.source_line_no, l.page, l.text,
-                   l.original_text, l.sequence_id, q.code AS sequence_code, l.indent, l.x0, l.y0, l.x1, l.y1
-            FROM lines l JOIN scripts s USING (script_id) LEFT JOIN sequences q ON q.sequence_id = l.sequence_id
-            WHERE s.status = 'ready' {where} ORDER BY l.script_id, l.line_no""",
-        db.conn, params=params)
-    effective = effective_labels(db, script_id)[
-        ["line_id", "label", "label_source", "confidence", "annotator", "labeled_at"]]
-    frame = lines.merge(effective, on="line_id", how="left").merge(
-        current_flags(db, script_id)[["line_id", "flag", "flag_note"]], on="line_id", how="left")
+def export_frame(db: Database, *, script_id: int | None = None, only_human: bool = False,
+                 script_ids: list[int] | None = None) -> pd.DataFrame:
+    """Every line of ready scripts (one, a list, or all) with its effective label
+    (store.labels.effective_labels: human, imported, rule, model), read in one query."""
+    frame = effective_labels(
+        db, script_id, script_ids=script_ids,
+        extra_columns=""", s.title AS script_title, l.source_line_no, l.page, l.original_text, l.sequence_id,
+                          q.code AS sequence_code, l.indent, l.x0, l.y0, l.x1, l.y1,
+                          f.kind AS flag, f.note AS flag_note""",
+        joins="""LEFT JOIN sequences q ON q.sequence_id = l.sequence_id
+                 LEFT JOIN line_flags f ON f.flag_id = (SELECT MAX(g.flag_id) FROM line_flags g
+                                                        WHERE g.line_id = l.line_id)""")
+    frame = frame[frame["script_id"].isin(_ready(db))] if script_id is None and script_ids else frame
+    cleared = frame["flag"] == "cleared"
+    frame.loc[cleared, ["flag", "flag_note"]] = None
     frame["text_edited"] = frame["text"] != frame["original_text"]
     frame["original_text"] = frame["original_text"].where(frame["text_edited"])
     if only_human:
@@ -37,3 +37,7 @@ def export_frame(db: Database, *, script_id: int | None = None, only_human: bool
     for column in ("source_line_no", "sequence_id"):
         frame[column] = frame[column].astype("Int64")
     return frame[EXPORT_COLUMNS].reset_index(drop=True)
+
+
+def _ready(db: Database) -> list[int]:
+    return [r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready'")]

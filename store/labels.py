@@ -264,27 +264,49 @@ EFFECTIVE_COLUMNS = ["line_id", "script_id", "line_no", "text", "label", "label_
                      "confidence", "suggestion", "suggestion_confidence"]
 
 
-def effective_labels(db: Database, script_id: int | None = None) -> pd.DataFrame:
+def effective_labels(db: Database, script_id: int | None = None, *, script_ids: list[int] | None = None,
+                     extra_columns: str = "", joins: str = "") -> pd.DataFrame:
     """One row per line with its effective label: the latest human label not undone (any annotator), else
     an imported one, else a rule's (INT./EXT. headings), else the model's suggestion; `label_source` says
     which. `confidence` is the model's where the label is the model's; `suggestion` is always the model's.
-    """
-    from store.models import latest_predictions
-    from store.rules import rule_label
-    from store.scripts import lines_frame
 
-    lines = lines_frame(db, script_id)[["line_id", "script_id", "line_no", "text"]]
-    known = current_labels(db, script_id)[["line_id", "label", "source", "annotator", "labeled_at"]]
-    predicted = latest_predictions(db, script_id)[["line_id", "label", "confidence"]].rename(
-        columns={"label": "suggestion", "confidence": "suggestion_confidence"})
-    frame = lines.merge(known, on="line_id", how="left").merge(predicted, on="line_id", how="left")
-    frame = frame.rename(columns={"source": "label_source"})
-    rule = frame["text"].map(rule_label)
-    use_rule = frame["label"].isna() & rule.notna()
+    Lines of the given script(s) — a script being ingested included (its sequences are derived before it
+    is visible) — or of every ready script, read in one query; the export adds its columns through
+    `extra_columns`/`joins` (aliases: l = lines, s = scripts).
+    """
+    from store.rules import rule_label
+
+    ids = [script_id] if script_id is not None else script_ids
+    where, params = "", []
+    if ids is not None:
+        marks = ",".join("?" * len(ids))
+        where, params = f"AND l.script_id IN ({marks})", list(ids)
+    sql = f"""
+        WITH known AS (
+            SELECT line_id, label, source, annotator, created_at FROM (
+                SELECT e.line_id, e.label, e.source, e.annotator, e.created_at,
+                       ROW_NUMBER() OVER (PARTITION BY e.line_id
+                                          ORDER BY e.source = 'human' DESC, e.event_id DESC) AS rank
+                FROM label_events e JOIN lines l ON l.line_id = e.line_id
+                WHERE e.action = 'set' AND e.source IN ('human', 'imported') {where}
+                  AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id))
+            WHERE rank = 1)
+        SELECT l.line_id, l.script_id, l.line_no, l.text, k.label, k.source AS label_source, k.annotator,
+               k.created_at AS labeled_at, p.label AS suggestion, p.confidence AS suggestion_confidence
+               {extra_columns}
+        FROM lines l JOIN scripts s ON s.script_id = l.script_id {joins}
+        LEFT JOIN known k ON k.line_id = l.line_id
+        LEFT JOIN predictions p ON p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = l.line_id)
+        WHERE {"s.status = 'ready'" if ids is None else "1"} {where}
+        ORDER BY l.script_id, l.line_no"""
+    frame = pd.read_sql_query(sql, db.conn, params=params * 2)
+    missing = frame["label"].isna()
+    rule = frame.loc[missing, "text"].map(rule_label)
+    use_rule = rule[rule.notna()].index
     frame.loc[use_rule, "label"] = rule[use_rule]
     frame.loc[use_rule, "label_source"] = "rule"
     use_model = frame["label"].isna() & frame["suggestion"].notna()
     frame.loc[use_model, "label"] = frame.loc[use_model, "suggestion"]
     frame.loc[use_model, "label_source"] = "model"
     frame["confidence"] = frame["suggestion_confidence"].where(frame["label_source"] == "model")
-    return frame[EFFECTIVE_COLUMNS]
+    return frame if extra_columns else frame[EFFECTIVE_COLUMNS]
