@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import threading
 import uuid
 
 import streamlit as st
@@ -13,7 +12,7 @@ from labeling import access
 from labeling import app_support as support
 from labeling.account_api import COOKIE, LOGIN_PATH, LOGOUT_PATH
 from store import accounts
-from store.db import open_db
+from store.db import ThreadConnections, open_db
 from store.types import LABEL_KEYS, LABELS, ScriptlabelError
 
 log = logging.getLogger("scriptlabel.app")
@@ -56,23 +55,16 @@ def settings() -> support.AppSettings:
     return st.session_state["settings"]
 
 
-class _Connections(threading.local):
-    by_path: dict
-
-
-_connections = _Connections()
+_connections: dict[str, ThreadConnections] = {}
 
 
 def db():
     """This thread's connection to the database. Streamlit runs each rerun on a script thread and a rerun
     cut short can overlap the next one, so a connection is never shared between threads."""
     path = str(settings().db_path)
-    pool = getattr(_connections, "by_path", None)
-    if pool is None:
-        pool = _connections.by_path = {}
-    if path not in pool:
-        pool[path] = open_db(path)
-    return pool[path]
+    if path not in _connections:
+        _connections[path] = ThreadConnections(path)
+    return _connections[path].get()
 
 
 @st.cache_resource(show_spinner="Loading the sample screenplay…")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import html
 import logging
-import threading
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
 
@@ -18,7 +17,7 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from store import accounts
-from store.db import open_db
+from store.db import ThreadConnections
 
 log = logging.getLogger("scriptlabel.account_api")
 COOKIE = "scriptlabel_session"
@@ -99,18 +98,9 @@ def session_token(request: Request) -> str | None:
     return request.cookies.get(COOKIE) or request.headers.get(SESSION_HEADER)
 
 
-class _Connections(threading.local):
-    db = None
-
-
 def routes(db_path: str | Path, *, session_ttl_s: float = accounts.SESSION_TTL_S, oidc: bool = False) -> list[Route]:
     db_path = Path(db_path).resolve()
-    local = _Connections()
-
-    def db():
-        if local.db is None:
-            local.db = open_db(db_path)
-        return local.db
+    db = ThreadConnections(db_path).get
 
     async def login_form(request: Request) -> Response:
         return _form(next_path=safe_next(request.query_params.get("next")), oidc=oidc)
@@ -192,12 +182,7 @@ class SignInRedirect:
         self.app = app
         self.db_path = Path(db_path).resolve()
         self.oidc = oidc
-        self.local = _Connections()
-
-    def _db(self):
-        if self.local.db is None:
-            self.local.db = open_db(self.db_path)
-        return self.local.db
+        self._db = ThreadConnections(self.db_path).get
 
     def _needs_sign_in(self, token: str | None) -> bool:
         db = self._db()

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import logging
-import threading
 from pathlib import Path
 
 from starlette.requests import Request
@@ -25,16 +24,12 @@ from labeling import access, label_sync
 from labeling.account_api import session_token
 from store import accounts
 from store import scripts as script_store
-from store.db import database_uid, open_db
+from store.db import ThreadConnections, database_uid
 from store.types import ScriptlabelError
 
 log = logging.getLogger("scriptlabel.label_api")
 HEADER = "x-scriptlabel"  # a custom header: a cross-site form cannot send it, so no other site can label here
 MAX_BODY = 2_000_000
-
-
-class _Connections(threading.local):
-    db = None
 
 
 class _Refused(Exception):
@@ -45,12 +40,7 @@ class _Refused(Exception):
 def routes(db_path: str | Path, *, retrain_every: int = 10, oidc: bool = False) -> list[Route]:
     """The labeling view's routes for the database at `db_path` (made absolute once, here)."""
     db_path = Path(db_path).resolve()
-    local = _Connections()
-
-    def db():
-        if local.db is None:
-            local.db = open_db(db_path)
-        return local.db
+    db = ThreadConnections(db_path).get
 
     def identity(token: str | None) -> access.Identity | None:
         """The signed-in person; None in single-user mode; raises _Refused (401) without a valid session."""

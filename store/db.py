@@ -8,6 +8,7 @@ import datetime as _dt
 import errno
 import os
 import sqlite3
+import threading
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -200,3 +201,20 @@ def database_uid(db: Database) -> str:
     """This database's own random id (made once): a browser tab never sends one database's events to another."""
     row = db.execute("SELECT value FROM meta WHERE key = 'database_uid'").fetchone()
     return row[0]
+
+
+class ThreadConnections(threading.local):
+    """One connection per thread to the database at `path`, opened on first use.
+
+    A sqlite connection must not be shared by overlapping requests or reruns: the app's routes run in a
+    thread pool and Streamlit reruns on script threads, so each thread gets its own.
+    """
+
+    def __init__(self, path: str | Path):
+        self.path = str(path)
+        self.db: Database | None = None
+
+    def get(self) -> Database:
+        if self.db is None:
+            self.db = open_db(self.path)
+        return self.db

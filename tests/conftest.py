@@ -130,9 +130,10 @@ def require_shared_data(*parts: str) -> Path:
     return path
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def browser():
-    """Headless Debian Chromium (Playwright, never its own download), one per test."""
+    """Headless Debian Chromium (Playwright, never its own download), one per test module; each test opens
+    its own pages or contexts."""
     from browser_support import CHROMIUM, CHROMIUM_ARGS, require_browser
 
     sync_api = require_browser()

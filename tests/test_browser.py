@@ -16,7 +16,7 @@ from browser_support import (
 from conftest import make_text_pdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-sync_api = require_browser()
+require_browser()  # skips this module without Chromium or Playwright
 
 
 def test_upload_label_by_keyboard_export_and_retrain(browser, tmp_path, db_path):

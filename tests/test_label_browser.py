@@ -15,20 +15,10 @@ from browser_support import (
     _sample_pdf)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-sync_api = require_browser()
+require_browser()  # skips this module without Chromium or Playwright
 KEYS = "acdhpto"
 KEY_LABELS = {"h": "scene_heading", "a": "action", "c": "character", "d": "dialogue", "p": "parenthetical",
               "t": "transition", "o": "other"}
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from browser_support import CHROMIUM, CHROMIUM_ARGS
-
-    with sync_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture

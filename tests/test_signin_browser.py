@@ -11,18 +11,8 @@ from browser_support import App, _screenshot, _settle, _wait_for_line, _wait_sav
 from conftest import make_text_pdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
-sync_api = require_browser()
+require_browser()  # skips this module without Chromium or Playwright
 OPEN, SECRET = "Open Lighthouse Draft", "Secret Sequel Draft"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from browser_support import CHROMIUM, CHROMIUM_ARGS
-
-    with sync_api.sync_playwright() as p:
-        instance = p.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        yield instance
-        instance.close()
 
 
 @pytest.fixture(scope="module")
