@@ -86,6 +86,7 @@ def test_200_keys_at_a_fluent_pace_label_200_lines_in_the_order_shown(browser, s
 
 def test_a_reload_and_a_lost_connection_lose_nothing_and_double_nothing(browser, served, db_path):
     app, script_id = served
+    texts = _texts(db_path)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     _goto(page, app, "label", f"annotator=ana&script={script_id}")
     _type(page, 60, 40)
@@ -105,10 +106,12 @@ def test_a_reload_and_a_lost_connection_lose_nothing_and_double_nothing(browser,
     assert [(line_id, label) for line_id, label, _ in stored] == shown
     assert len({line_id for line_id, _, _ in stored}) == 200
     assert [label for _, label, _ in stored] == [KEY_LABELS[KEYS[i % len(KEYS)]] for i in range(200)]
+    assert _texts(db_path) == texts  # no line's text changed
 
 
 def test_two_tabs_of_one_annotator_never_show_the_same_line(browser, served, db_path):
     app, script_id = served
+    texts = _texts(db_path)
     context = browser.new_context(viewport={"width": 1400, "height": 1000})
     first, second = context.new_page(), context.new_page()
     _goto(first, app, "label", f"annotator=ana&script={script_id}")
@@ -122,6 +125,9 @@ def test_two_tabs_of_one_annotator_never_show_the_same_line(browser, served, db_
     assert len(stored) == 60 and len({line_id for line_id, _, _ in stored}) == 60
     a, b = {x for x, _ in _shown(first)}, {x for x, _ in _shown(second)}
     assert len(a) == 30 and len(b) == 30 and not a & b
+    # every press labeled the line its own tab showed, and no text changed
+    assert sorted((line_id, label) for line_id, label, _ in stored) == sorted(_shown(first) + _shown(second))
+    assert _texts(db_path) == texts
     assert _current_line(first) != _current_line(second)
     context.close()
 
