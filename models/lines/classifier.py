@@ -44,8 +44,10 @@ from models.lines.features import (
     dense_features,
     proba_context_features,
     proba_feature_names,
+    script_order,
     validate_lines,
 )
+from models.lines.sequence import SequenceParams
 from store.types import LABEL_INDEX, LABELS, ScriptlabelError
 
 N_CLASSES = len(LABELS)
@@ -114,6 +116,11 @@ class LineModelConfig:
     stage2: BoosterParams | None = field(default_factory=lambda: BoosterParams(n_estimators=200, max_depth=5))
     inner_folds: int = 5
     seed: int = 0
+    # The sequence labeler (models.lines.sequence, a BiLSTM over each script's lines): "replace" reads
+    # the dense block, the stage-1 out-of-fold probabilities and the text and stands in for stage 2;
+    # "stage2" adds its out-of-fold probabilities to stage 2's columns.
+    sequence: SequenceParams | None = None
+    sequence_mode: str = "replace"
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -127,6 +134,8 @@ class LineModelConfig:
             stage2=BoosterParams(**data["stage2"]) if data.get("stage2") else None,
             inner_folds=int(data.get("inner_folds", 5)),
             seed=int(data.get("seed", 0)),
+            sequence=SequenceParams.from_dict(data["sequence"]) if data.get("sequence") else None,
+            sequence_mode=str(data.get("sequence_mode", "replace")),
         )
 
 
@@ -343,10 +352,11 @@ class BaseOutputs:
     stage1: np.ndarray  # stage-1 probabilities
     proba: np.ndarray  # final base probabilities (stage 2, or stage 1 without it)
     context: np.ndarray | None = None  # context features over `proba` (the adapter's); computed when missing
+    sequence: np.ndarray | None = None  # the sequence labeler's probabilities, when the base has one
 
     def arrays(self) -> dict[str, np.ndarray]:
         return {k: v for k, v in (("dense", self.dense), ("stage1", self.stage1), ("proba", self.proba),
-                                  ("context", self.context)) if v is not None}
+                                  ("context", self.context), ("sequence", self.sequence)) if v is not None}
 
     def take(self, idx) -> "BaseOutputs":
         return BaseOutputs(**{k: v[idx] for k, v in self.arrays().items()})
@@ -426,7 +436,9 @@ class LineClassifier:
         self.stage1_names_ = self._stage1_names()
         self.stage1_ = _train_booster(M1[labeled], codes[labeled], w_lab, cfg.stage1, n_jobs=threads, seed=cfg.seed,
                                       feature_names=self.stage1_names_, client=client)
-        if cfg.stage2 is not None:
+        seq_mode = cfg.sequence_mode if cfg.sequence is not None else None
+        self.sequence_ = None
+        if cfg.stage2 is not None or seq_mode is not None:
             oof = np.zeros((len(X), N_CLASSES), dtype=np.float32)
             for k in range(n_folds):
                 train = labeled[folds[labeled] != k]
@@ -438,7 +450,26 @@ class LineClassifier:
                                          cfg.stage1, n_jobs=threads, seed=cfg.seed, feature_names=self.stage1_names_,
                                          client=client)
                 oof[test] = _booster_proba(booster, M1[test], n_jobs=threads, feature_names=self.stage1_names_)
-            M2 = self._stage2_matrix(X, dense, oof)
+            self.stage1_oof_ = oof
+        if seq_mode == "replace":
+            self.sequence_ = self._fit_sequence(X, self._sequence_input(dense, oof), codes, weights)
+            self.stage2_ = None
+            self.stage2_names_ = None
+        elif cfg.stage2 is not None:
+            seq_oof = None
+            if seq_mode == "stage2":
+                seq_in = self._sequence_input(dense, None)
+                seq_oof = np.full((len(X), N_CLASSES), 1.0 / N_CLASSES, dtype=np.float32)
+                for k in range(n_folds):
+                    test = np.flatnonzero(folds == k)
+                    train_codes = np.where(folds == k, -1, codes)
+                    if len(np.unique(train_codes[train_codes >= 0])) < 2 or len(test) == 0:
+                        continue
+                    fold_model = self._fit_sequence(X, seq_in, train_codes, weights)
+                    seq_oof[test] = self._sequence_proba(fold_model, X.iloc[test].reset_index(drop=True), seq_in[test])
+                self.sequence_ = self._fit_sequence(X, seq_in, codes, weights)
+                self.sequence_oof_ = seq_oof
+            M2 = self._stage2_matrix(X, dense, oof, seq_oof)
             self.stage2_names_ = self._stage2_names()
             self.stage2_ = _train_booster(M2[labeled], codes[labeled], w_lab, cfg.stage2, n_jobs=threads,
                                           seed=cfg.seed, feature_names=self.stage2_names_, client=client)
@@ -472,15 +503,53 @@ class LineClassifier:
 
     def _stage2_names(self) -> list[str]:
         cfg = self._cfg.features
-        return self._dense_names() + [f"s1_{label}" for label in LABELS] + proba_feature_names(cfg)
+        names = self._dense_names() + [f"s1_{label}" for label in LABELS] + proba_feature_names(cfg)
+        if self._sequence_stacked():
+            names += [f"seq_{label}" for label in LABELS]
+        return names
+
+    def adapter_feature_names(self) -> list[str]:
+        """Names of the columns `adapter_matrix` builds from this base's outputs."""
+        return self._stage2_names()
+
+    def adapter_matrix(self, X: pd.DataFrame, outputs: BaseOutputs, rows: np.ndarray | None = None,
+                       columns: np.ndarray | None = None) -> np.ndarray:
+        """The adapter's input (stage-2 layout over the base's final probabilities), for some rows/columns.
+
+        Uses the context features cached in `outputs` when there, so a retrain only gathers rows."""
+        context = outputs.context if outputs.context is not None else self._context(X, outputs.dense, outputs.proba)
+        rows = slice(None) if rows is None else rows
+        parts = [outputs.dense[rows][:, self._dense_keep()], outputs.proba[rows], context[rows]]
+        if self._sequence_stacked():
+            parts.append(outputs.sequence[rows])
+        M = np.hstack(parts)
+        return M if columns is None else M[:, columns]
+
+    def _sequence_stacked(self) -> bool:
+        return self._cfg.sequence is not None and self._cfg.sequence_mode == "stage2"
+
+    def _sequence_input(self, dense: np.ndarray, stage1: np.ndarray | None) -> np.ndarray:
+        kept = dense[:, self._dense_keep()]
+        return kept if stage1 is None else np.hstack([kept, stage1])
+
+    def _fit_sequence(self, X: pd.DataFrame, inputs: np.ndarray, codes: np.ndarray, weights: np.ndarray | None):
+        from models.lines.sequence import SequenceLabeler  # Keras loads only for a model that has one
+
+        return SequenceLabeler(self._cfg.sequence).fit(inputs, X["text"].to_numpy(), codes, script_order(X), weights)
+
+    @staticmethod
+    def _sequence_proba(model, X: pd.DataFrame, inputs: np.ndarray) -> np.ndarray:
+        return model.predict_proba(inputs, X["text"].to_numpy(), script_order(X))
 
     def _stage1_matrix(self, dense: np.ndarray, content: np.ndarray | None) -> np.ndarray:
         kept = dense[:, self._dense_keep()]
         return kept if content is None else np.hstack([kept, content])
 
-    def _stage2_matrix(self, X: pd.DataFrame, dense: np.ndarray, stage1: np.ndarray) -> np.ndarray:
+    def _stage2_matrix(self, X: pd.DataFrame, dense: np.ndarray, stage1: np.ndarray,
+                       sequence: np.ndarray | None = None) -> np.ndarray:
         context = proba_context_features(X, stage1, self._cfg.features, dense)
-        return np.hstack([dense[:, self._dense_keep()], stage1, context])
+        parts = [dense[:, self._dense_keep()], stage1, context]
+        return np.hstack(parts if sequence is None else parts + [sequence])
 
     # -- prediction --
 
@@ -497,11 +566,16 @@ class LineClassifier:
         content = self.content_.predict_proba(X["text"].to_numpy()) if self.content_ is not None else None
         s1 = _booster_proba(self.stage1_, self._stage1_matrix(dense, content), n_jobs=threads,
                             feature_names=self.stage1_names_)
+        if self.sequence_ is not None and not self._sequence_stacked():
+            seq = self._sequence_proba(self.sequence_, X, self._sequence_input(dense, s1))
+            return BaseOutputs(dense, s1, seq, self._context(X, dense, seq), sequence=seq)
         if self.stage2_ is None:
             return BaseOutputs(dense, s1, s1, self._context(X, dense, s1))
-        s2 = _booster_proba(self.stage2_, self._stage2_matrix(X, dense, s1), n_jobs=threads,
+        seq = (self._sequence_proba(self.sequence_, X, self._sequence_input(dense, None))
+               if self.sequence_ is not None else None)
+        s2 = _booster_proba(self.stage2_, self._stage2_matrix(X, dense, s1, seq), n_jobs=threads,
                             feature_names=self.stage2_names_)
-        return BaseOutputs(dense, s1, s2, self._context(X, dense, s2))
+        return BaseOutputs(dense, s1, s2, self._context(X, dense, s2), sequence=seq)
 
     def _context(self, X: pd.DataFrame, dense: np.ndarray, proba: np.ndarray) -> np.ndarray:
         return proba_context_features(X, proba, self._cfg.features, dense)
@@ -526,6 +600,8 @@ class LineClassifier:
             self.stage2_.save_model(directory / "stage2.ubj")
         if self.content_ is not None:
             self.content_.save(directory / "content.npz")
+        if self.sequence_ is not None:
+            self.sequence_.save(directory, "sequence")
         meta = {
             "kind": "scriptlabel-line-model",
             "format_version": FORMAT_VERSION,
@@ -554,6 +630,14 @@ class LineClassifier:
                               if config.content is not None else None)
             model.stage1_names_ = list(meta["stage1_features"])
             model.stage2_names_ = list(meta["stage2_features"]) if meta.get("stage2_features") else None
+            model.sequence_ = None
+            if config.sequence is not None:
+                from models.lines.sequence import SequenceLabeler, SequenceModelError
+
+                try:
+                    model.sequence_ = SequenceLabeler.load(directory, "sequence")
+                except SequenceModelError as exc:
+                    raise ModelLoadError(str(exc)) from exc
         except ModelLoadError:
             raise
         except (KeyError, TypeError, ValueError, OSError) as exc:
@@ -606,10 +690,7 @@ def adapter_matrix(X: pd.DataFrame, outputs: BaseOutputs, base: "LineClassifier"
     """The adapter's input (stage-2 layout over the base's final probabilities), for some rows/columns.
 
     Uses the context features cached in `outputs` when there, so a retrain only gathers rows."""
-    context = outputs.context if outputs.context is not None else base._context(X, outputs.dense, outputs.proba)
-    rows = slice(None) if rows is None else rows
-    M = np.hstack([outputs.dense[rows][:, base._dense_keep()], outputs.proba[rows], context[rows]])
-    return M if columns is None else M[:, columns]
+    return base.adapter_matrix(X, outputs, rows, columns)
 
 
 def _log_margin(proba: np.ndarray) -> np.ndarray:
@@ -675,7 +756,7 @@ class LineAdapter:
         return self.n_jobs or default_n_jobs()
 
     def _columns(self) -> np.ndarray:
-        names = self.base._stage2_names()
+        names = self.base.adapter_feature_names()
         return compact_columns(names) if self._cfg.compact else np.arange(len(names))
 
     def fit(self, X: pd.DataFrame, y, sample_weight=None, *, outputs: BaseOutputs | None = None,
@@ -695,7 +776,7 @@ class LineAdapter:
         rows, row_weights = sample_rows(codes, outputs.proba, weights, in_script, max_rows=cfg.max_rows,
                                         sure_p=cfg.sure_p, seed=self.base._cfg.seed)
         self.columns_ = self._columns()
-        self.feature_names_ = [self.base._stage2_names()[i] for i in self.columns_]
+        self.feature_names_ = [self.base.adapter_feature_names()[i] for i in self.columns_]
         M = adapter_matrix(X, outputs, self.base, rows, self.columns_)
         self.booster_ = _train_booster(
             M, codes[rows], row_weights, cfg.booster, n_jobs=self._threads,
@@ -746,7 +827,7 @@ class LineAdapter:
             raise ModelLoadError(f"{path}: not a line adapter for labels {list(LABELS)}; retrain it")
         adapter = cls(base, config, n_jobs=n_jobs)
         adapter.columns_ = adapter._columns()
-        if names != [base._stage2_names()[i] for i in adapter.columns_]:
+        if names != [base.adapter_feature_names()[i] for i in adapter.columns_]:
             raise ModelLoadError(f"{path}: the adapter was trained on another base model's features; retrain it")
         adapter.booster_ = _load_booster(directory / "adapter.ubj")
         adapter.feature_names_ = names

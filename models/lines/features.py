@@ -49,7 +49,7 @@ class FeatureConfig:
     min_level_share: float = 0.02  # a level needs this share of the script's lines
     block_gap: float = 0.5  # a gap_before above this starts a new block
     exclude: tuple[str, ...] = ()  # dense features left out (ablations)
-    feature_set: int = 2  # 1: before the page-furniture features (models saved then leave them out)
+    feature_set: int = 3  # 1: before the page-furniture features, 2: before the state features (models saved then leave them out)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -63,6 +63,8 @@ class FeatureConfig:
         if "feature_set" not in known:  # saved by a version that had feature set 1
             known["feature_set"] = 1
             known["exclude"] = tuple(known.get("exclude", ())) + PAGE_FURNITURE_FEATURES
+        if int(known["feature_set"]) < 3:  # saved before the state features existed
+            known["exclude"] = tuple(known.get("exclude", ())) + STATE_FEATURES
         return cls(**known)
 
 
@@ -507,7 +509,83 @@ def dense_feature_names(config: FeatureConfig = FeatureConfig()) -> list[str]:
     for off in config.context_offsets:
         names += [f"{name}@{off:+d}" for name in CONTEXT_SOURCE]
         names.append(f"indent_diff@{off:+d}")
-    return names
+    return names + list(STATE_FEATURES)
+
+
+# --- where the reader is: state carried from line to line ---------------------------------------
+
+STATE_FEATURES = (
+    "paren_depth", "paren_depth_after", "paren_run_pos", "since_cue", "since_cue_in_block", "since_scene",
+    "before_first_scene", "script_pos", "line_index_log", "first_page", "first_page_lines",
+    "right_aligned", "block_right_share", "block_caps_share",
+)
+
+
+def _state_block(frame: pd.DataFrame, txt: np.ndarray, lay: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """What a reader carries from line to line (one script, reading order): how many brackets are
+    open (the continuation lines of a multi-line parenthetical sit at the dialogue indent), how far
+    back the last cue and scene heading are, whether a heading has been seen at all (an excerpt's
+    first lines are mid-scene, not a title page), and right-aligned runs (multi-line transitions)."""
+    n = len(frame)
+    col = {name: i for i, name in enumerate(TEXT_FEATURES)}
+    lcol = {name: i for i, name in enumerate(LAYOUT_FEATURES)}
+    out = np.full((n, len(STATE_FEATURES)), np.nan, dtype=np.float32)
+    if n == 0:
+        return out
+    f = {name: i for i, name in enumerate(STATE_FEATURES)}
+    texts = frame["text"].astype(str).to_numpy()
+    gap = np.nan_to_num(frame["gap_before"].to_numpy(dtype=float), nan=0.0)
+    page = frame["page"].to_numpy()
+    starts = np.concatenate([[True], (gap[1:] > config.block_gap) | (page[1:] != page[:-1])])
+    _bracket_state(out, f, texts, starts)
+    _distance_state(out, f, txt, col, starts)
+    out[:, f["script_pos"]] = np.arange(n) / max(n - 1, 1)
+    out[:, f["line_index_log"]] = np.log1p(np.arange(n))
+    first = page == page[0]
+    out[:, f["first_page"]] = first
+    out[:, f["first_page_lines"]] = np.log1p(first.sum())
+    # Right-aligned: ends at the right edge of the text column, starts well right of the main level.
+    # (x is in points for PDFs, in columns for text: compare within the script's own span.)
+    x0, x1 = frame["x0"].to_numpy(dtype=float), frame["x1"].to_numpy(dtype=float)
+    edge = np.nanpercentile(x1, 95)
+    span = max(edge - np.nanpercentile(x0, 5), 1e-6)
+    right = (x1 > edge - 0.04 * span) & (lay[:, lcol["indent_rel_main"]] > 20.0)
+    out[:, f["right_aligned"]] = right
+    block = np.cumsum(starts) - 1
+    counts = np.bincount(block)
+    out[:, f["block_right_share"]] = (np.bincount(block, weights=right) / counts)[block]
+    out[:, f["block_caps_share"]] = (np.bincount(block, weights=txt[:, col["all_caps"]]) / counts)[block]
+    return out
+
+
+def _bracket_state(out: np.ndarray, f: dict[str, int], texts: np.ndarray, starts: np.ndarray) -> None:
+    depth, run = 0, 0
+    for i, text in enumerate(texts):
+        if starts[i]:
+            depth, run = 0, 0
+        run = run + 1 if depth > 0 else 0
+        out[i, f["paren_depth"]] = min(depth, 3)
+        out[i, f["paren_run_pos"]] = run
+        depth = max(0, depth + text.count("(") - text.count(")"))
+        out[i, f["paren_depth_after"]] = min(depth, 3)
+
+
+def _distance_state(out: np.ndarray, f: dict[str, int], txt: np.ndarray, col: dict[str, int], starts: np.ndarray) -> None:
+    cue = (txt[:, col["all_caps"]] > 0) & (txt[:, col["n_tokens"]] <= 5) & (txt[:, col["scene_prefix"]] == 0) & (
+        txt[:, col["to_colon"]] == 0) & (txt[:, col["num_only"]] == 0)
+    scene = txt[:, col["scene_prefix"]] > 0
+    last_cue = last_scene = last_cue_block = -1
+    for i in range(len(txt)):
+        if starts[i]:
+            last_cue_block = -1
+        out[i, f["since_cue"]] = min(i - last_cue, 50) if last_cue >= 0 else 50
+        out[i, f["since_cue_in_block"]] = i - last_cue_block if last_cue_block >= 0 else -1
+        out[i, f["since_scene"]] = min(i - last_scene, 200) if last_scene >= 0 else 200
+        out[i, f["before_first_scene"]] = float(last_scene < 0)
+        if cue[i]:
+            last_cue = last_cue_block = i
+        if scene[i]:
+            last_scene = i
 
 
 def dense_features(X: pd.DataFrame, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
@@ -526,6 +604,7 @@ def dense_features(X: pd.DataFrame, config: FeatureConfig = FeatureConfig()) -> 
         txt = txt_all[rows]
         lay = _layout_block(frame, txt, [cores_all[r][0] for r in rows], config)
         own = np.hstack([txt, lay])
+        out[rows, len(names) - len(STATE_FEATURES):] = _state_block(frame, txt, lay, config)
         out[rows, : n_txt + n_lay] = own
         indent = own[:, base_index["indent"]]
         k = n_txt + n_lay
