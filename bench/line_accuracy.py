@@ -132,7 +132,7 @@ def sequence_variants(model: LineClassifier, X: pd.DataFrame, y, params: Sequenc
 
     X = X.reset_index(drop=True)
     codes = encode_labels(y, len(X))
-    dense = dense_features(X, model._cfg.features)
+    dense = dense_features(X, model.features)
     groups, texts = script_order(X), X["text"].to_numpy()
     keep = model._dense_keep()
     out = {}
@@ -142,9 +142,8 @@ def sequence_variants(model: LineClassifier, X: pd.DataFrame, y, params: Sequenc
         t0 = time.perf_counter()
         seq = SequenceLabeler(replace(params, aux_weight=aux)).fit(inputs, texts, codes, groups)
         variant = copy.copy(model)
-        variant.config = replace(model._cfg, sequence=replace(params, aux_weight=aux), sequence_mode="replace")
+        variant.set_params(sequence=replace(params, aux_weight=aux), sequence_mode="replace")
         variant.sequence_, variant.stage2_, variant.stage2_names_ = seq, None, None
-        variant.alone_ = name == "bilstm_alone"
         out[name] = variant
         log(f"  {name}: fit {time.perf_counter() - t0:.0f}s")
     return out
@@ -153,7 +152,7 @@ def sequence_variants(model: LineClassifier, X: pd.DataFrame, y, params: Sequenc
 def _variant_proba(name: str, model: LineClassifier, lines: pd.DataFrame) -> np.ndarray:
     if name != "bilstm_alone":
         return model.base_outputs(lines).proba
-    dense = dense_features(lines.reset_index(drop=True), model._cfg.features)
+    dense = dense_features(lines.reset_index(drop=True), model.features)
     return model.sequence_.predict_proba(dense[:, model._dense_keep()], lines["text"].to_numpy(), script_order(lines))
 
 

@@ -1,14 +1,17 @@
-"""Line features: the study's character n-grams plus layout and context computed per script.
+"""Line features: the dense block computed per script (the text's n-grams are the content model's,
+`models.lines.content`, and the sequence labeler's, `models.lines.sequence`).
 
 Input is the classifier's line frame (`LINE_COLUMNS`: script_id, line_no, page, text, indent,
-gap_before, x0, y0, x1, y1, optional page_height), lines of each script in reading order. Two blocks:
+gap_before, x0, y0, x1, y1, optional page_height), lines of each script in reading order. The dense
+block, by feature group:
 
-- sparse: character 1–4-grams (word-boundary padded, case kept) through a stateless
-  `HashingVectorizer`, plus the token count — the study's features, nothing to fit or pickle;
-- dense: what the text looks like (caps, brackets, `INT.`/`EXT.`, `TO:`, numbers in the margins...),
-  where it sits *relative to this script's own layout* (each script's indents are clustered into
-  levels, so a cue at column 37 in one script and 30 in another both land on "the cue level"), and
-  the same for the neighbouring lines and the block (run of lines without a gap) it sits in.
+- text: what the line looks like (caps, brackets, `INT.`/`EXT.`, `TO:`, numbers in the margins...);
+- layout: where it sits *relative to this script's own layout* (each script's indents are clustered
+  into levels, so a cue at column 37 in one script and 30 in another both land on "the cue level"),
+  its block (run of lines without a gap), its page (running headers/footers), how this script wraps
+  dialogue and action;
+- neighbours: some of the above for the lines at ±1, ±2;
+- reading state: open brackets, lines since the last cue or heading, first page, right-aligned runs.
 
 A second family, `proba_context_features`, turns first-stage class probabilities into features of
 the neighbours, the block, the line's indent level and the other lines with the same text; the
@@ -23,8 +26,6 @@ from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 
 from store.types import LABELS, ScriptlabelError
 
@@ -40,9 +41,6 @@ class FeatureInputError(ScriptlabelError, ValueError):
 class FeatureConfig:
     """Everything that shapes the features; saved beside a model as JSON."""
 
-    ngram_range: tuple[int, int] = (1, 4)
-    analyzer: str = "char_wb"
-    n_features: int = 2**18
     context_offsets: tuple[int, ...] = (-2, -1, 1, 2)
     proba_offsets: tuple[int, ...] = (-3, -2, -1, 1, 2, 3)
     level_tolerance: float = 2.0  # indents closer than this (columns) are one level
@@ -57,7 +55,8 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureConfig":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("ngram_range", "context_offsets", "proba_offsets", "exclude"):
+        # Older configs also carry the n-gram settings of a sparse block no model reads: ignored.
+        for key in ("context_offsets", "proba_offsets", "exclude"):
             if key in known:
                 known[key] = tuple(known[key])
         if "feature_set" not in known:  # saved by a version that had feature set 1
@@ -85,26 +84,6 @@ def script_order(X: pd.DataFrame) -> list[np.ndarray]:
     order = np.lexsort((np.arange(len(X)), line_no, codes))
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     return [chunk for chunk in np.split(order, bounds) if len(chunk)]
-
-
-# --- sparse block ------------------------------------------------------------------------------
-
-
-def ngram_matrix(texts, config: FeatureConfig = FeatureConfig()) -> sp.csr_matrix:
-    """Hashed character n-gram counts plus the token count (last column)."""
-    texts = ["" if t is None else str(t).strip() for t in texts]
-    vectorizer = HashingVectorizer(
-        analyzer=config.analyzer,
-        ngram_range=tuple(config.ngram_range),
-        lowercase=False,
-        n_features=config.n_features,
-        alternate_sign=False,
-        norm=None,
-        dtype=np.float32,
-    )
-    grams = vectorizer.transform(texts)
-    tokens = sp.csr_matrix(np.array([[len(t.split())] for t in texts], dtype=np.float32).reshape(-1, 1))
-    return sp.hstack([grams, tokens], format="csr")
 
 
 # --- what a line's text looks like ---------------------------------------------------------------
@@ -298,12 +277,6 @@ def cue_names(texts: Sequence[str], cores: Sequence[str] | None = None) -> froze
         if n >= 2:
             names.update(w.strip(".'") for w in cue.split() if len(w.strip(".'")) > 1)
     return frozenset(names - _NOT_NAMES)
-
-
-def core_indents(frame: pd.DataFrame) -> np.ndarray:
-    """Indent of each line's own text, past a scene number printed in the left margin."""
-    offsets = [split_margins(str(t))[1] for t in frame["text"].to_numpy()]
-    return frame["indent"].to_numpy(dtype=float) + np.asarray(offsets, dtype=float)
 
 
 def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config: FeatureConfig) -> np.ndarray:
