@@ -21,7 +21,7 @@ classifier's second stage reads them.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
@@ -279,22 +279,45 @@ def cue_names(texts: Sequence[str], cores: Sequence[str] | None = None) -> froze
     return frozenset(names - _NOT_NAMES)
 
 
+@dataclass
+class _ScriptLayout:
+    """One script's columns (rows in reading order), shared by the layout feature groups; each group
+    writes its columns of `out` and may leave values the later groups read (`margin`, `starts`...)."""
+
+    frame: pd.DataFrame
+    txt: np.ndarray  # the text-feature block
+    cores: list[str]  # texts without margin marks
+    config: FeatureConfig
+    out: np.ndarray
+    n: int = 0
+    col: dict = field(default_factory=lambda: {name: i for i, name in enumerate(TEXT_FEATURES)})
+    f: dict = field(default_factory=lambda: {name: i for i, name in enumerate(LAYOUT_FEATURES)})
+
+    def __post_init__(self):
+        frame = self.frame
+        self.n = len(frame)
+        self.raw_indent = frame["indent"].to_numpy(dtype=float)
+        self.indent = self.raw_indent + self.txt[:, self.col["core_offset"]]
+        self.gap = np.nan_to_num(frame["gap_before"].to_numpy(dtype=float), nan=0.0)
+        self.x0, self.x1 = frame["x0"].to_numpy(dtype=float), frame["x1"].to_numpy(dtype=float)
+        self.y0, self.y1 = frame["y0"].to_numpy(dtype=float), frame["y1"].to_numpy(dtype=float)
+        self.page = frame["page"].to_numpy()
+
+
 def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config: FeatureConfig) -> np.ndarray:
     """Layout features of one script (rows in reading order); `txt` is its text-feature block,
-    `cores` its texts without margin marks."""
-    n = len(frame)
-    col = {name: i for i, name in enumerate(TEXT_FEATURES)}
-    raw_indent = frame["indent"].to_numpy(dtype=float)
-    indent = raw_indent + txt[:, col["core_offset"]]
-    gap = np.nan_to_num(frame["gap_before"].to_numpy(dtype=float), nan=0.0)
-    x0 = frame["x0"].to_numpy(dtype=float)
-    x1 = frame["x1"].to_numpy(dtype=float)
-    y0 = frame["y0"].to_numpy(dtype=float)
-    y1 = frame["y1"].to_numpy(dtype=float)
-    page = frame["page"].to_numpy()
-    out = np.full((n, len(LAYOUT_FEATURES)), np.nan, dtype=np.float32)
-    f = {name: i for i, name in enumerate(LAYOUT_FEATURES)}
+    `cores` its texts without margin marks. One function per feature group, in this order."""
+    s = _ScriptLayout(frame, txt, cores, config, np.full((len(frame), len(LAYOUT_FEATURES)), np.nan, dtype=np.float32))
+    for group in (_level_group, _geometry_group, _block_group, _repeat_group, _width_group, _wrap_group,
+                  _anchor_group):
+        group(s)
+    return s.out
 
+
+def _level_group(s: _ScriptLayout) -> None:
+    """The script's indent levels: which one a line sits on, and what the lines there look like."""
+    out, f, txt, col, n = s.out, s.f, s.txt, s.col, s.n
+    indent, gap, config = s.indent, s.gap, s.config
     levels = indent_levels(indent, tolerance=config.level_tolerance, min_share=config.min_level_share)
     nearest = np.abs(indent[:, None] - levels[None, :]).argmin(axis=1) if n else np.array([], int)
     share = np.bincount(nearest, minlength=len(levels)) / max(n, 1)
@@ -319,7 +342,13 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     out[:, f["lvl_gap"]] = level_mean((gap > config.block_gap).astype(float))
     out[:, f["lvl_scene"]] = level_mean(txt[:, col["scene_prefix"]])
     out[:, f["lvl_lower"]] = level_mean(txt[:, col["starts_lower"]])
+    s.margin = margin
 
+
+def _geometry_group(s: _ScriptLayout) -> None:
+    """Right edge, centre, width, gaps, position on the page."""
+    out, f, n = s.out, s.f, s.n
+    x0, x1, y0, y1, gap, page, frame = s.x0, s.x1, s.y0, s.y1, s.gap, s.page, s.frame
     right = np.nanpercentile(x1, 95) if n else 0.0
     center = np.nanmedian((x0 + x1) / 2) if n else 0.0
     out[:, f["right_rel"]] = x1 - right
@@ -340,6 +369,11 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
         out[:, f["first_on_page"]] = np.concatenate([[1.0], change])
         out[:, f["last_on_page"]] = np.concatenate([change, [1.0]])
 
+
+def _block_group(s: _ScriptLayout) -> None:
+    """The block (run of lines without a gap) a line sits in, and the block's first line."""
+    out, f, txt, col, n = s.out, s.f, s.txt, s.col, s.n
+    gap, page, config, indent, margin = s.gap, s.page, s.config, s.indent, s.margin
     starts = np.concatenate([[True], (gap[1:] > config.block_gap) | (page[1:] != page[:-1])]) if n else np.array([], bool)
     block = np.cumsum(starts) - 1
     first_idx = np.flatnonzero(starts)[block]
@@ -353,7 +387,13 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     out[:, f["indent_minus_block_first"]] = indent - indent[first_idx]
     out[:, f["block_first_paren"]] = txt[first_idx, col["starts_paren"]]
     out[:, f["block_first_n_chars"]] = txt[first_idx, col["n_chars"]]
+    s.starts, s.block = starts, block
 
+
+def _repeat_group(s: _ScriptLayout) -> None:
+    """Text that comes back: cues, running headers and footers."""
+    out, f, txt, col = s.out, s.f, s.txt, s.col
+    frame = s.frame
     # A character cue repeats through a script; a line of action rarely does.
     keys = pd.Series(frame["text"].astype(str).str.strip().str.upper().to_numpy())
     keys = keys.str.replace(r"\s*\(.*$", "", regex=True)
@@ -367,7 +407,13 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     out[:, f["template_repeat"]] = np.log1p(templates.map(templates.value_counts()).to_numpy(dtype=float) - 1)
     variants = raw_keys.groupby(templates.to_numpy()).transform("nunique").to_numpy(dtype=float)
     out[:, f["template_variants"]] = np.log1p(variants - 1)
-    _page_furniture(out, f, templates.to_numpy(), page, y0)
+    _page_furniture(out, f, templates.to_numpy(), s.page, s.y0)
+
+
+def _width_group(s: _ScriptLayout) -> None:
+    """Line lengths against the block's longest line and the script's widest lines."""
+    out, f, txt, col, n = s.out, s.f, s.txt, s.col, s.n
+    block, raw_indent = s.block, s.raw_indent
     # Dialogue wraps narrower than action: the longest line of the block tells which it is.
     n_chars = txt[:, col["n_chars"]]
     block_max = np.zeros(block.max() + 1 if n else 0)
@@ -377,7 +423,13 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     out[:, f["block_max_rel"]] = block_max[block] / wide
     out[:, f["n_chars_rel"]] = n_chars / wide
     out[:, f["raw_indent"]] = raw_indent
+    s.n_chars, s.block_max, s.wide = n_chars, block_max, wide
 
+
+def _wrap_group(s: _ScriptLayout) -> None:
+    """Names that open a line, and whether its first word would have fit on the line above."""
+    out, f, n = s.out, s.f, s.n
+    frame, cores, n_chars, wide = s.frame, s.cores, s.n_chars, s.wide
     # Action often opens on a character's name ("Jay takes the phone."); the script's cues say
     # which words are names. Wrapping says more: a line whose first word would have fit on the
     # line above starts a new paragraph, even without a blank line.
@@ -402,7 +454,14 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     next_room = n_chars + 1 + np.append(first_len[1:], np.nan)
     out[:, f["next_room_rel"]] = next_room / wide
     out[:, f["prev_n_chars_rel"]] = prev_chars / wide
+    s.prev_room = prev_room
 
+
+def _anchor_group(s: _ScriptLayout) -> None:
+    """How this script sets dialogue apart from action, learned from unlabeled anchors; cue distance."""
+    out, f, txt, col, n = s.out, s.f, s.txt, s.col, s.n
+    gap, starts, config, indent, n_chars, block, block_max, prev_room = (
+        s.gap, s.starts, s.config, s.indent, s.n_chars, s.block, s.block_max, s.prev_room)
     # Anchors found without labels: the line right after a cue-like line is (nearly always)
     # dialogue, the first line of a block that is neither caps nor bracketed is mostly action.
     # Their widths and indents say how *this* script sets dialogue apart from action.
@@ -445,7 +504,6 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
             ended += 1
     out[:, f["after_cue"]] = after
     out[:, f["since_sentence_end"]] = since_end
-    return out
 
 
 CONTEXT_SOURCE = (
