@@ -112,8 +112,12 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
 
     # -- fitting --
 
-    def fit(self, X: pd.DataFrame, y, sample_weight=None, *, client=None) -> "LineClassifier":
-        """Fit on lines X with labels y; with a Dask `client` the boosters train on the cluster."""
+    def fit(self, X: pd.DataFrame, y, sample_weight=None, *, client=None, keep_oof: bool = False) -> "LineClassifier":
+        """Fit on lines X with labels y; with a Dask `client` the boosters train on the cluster.
+
+        `keep_oof`: also compute the final stage's out-of-fold probabilities over the inner folds
+        (`oof_proba_`, `oof_fold_`; one more fit of the last stage per fold) — what a calibrator
+        needs, without a second training run. Not saved with the model."""
         validate_lines(X)
         X = X.reset_index(drop=True)
         codes = encode_labels(y, len(X))
@@ -164,31 +168,42 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
                                          client=client)
                 oof[test] = booster_proba(booster, M1[test], n_jobs=threads, feature_names=self.stage1_names_)
             self.stage1_oof_ = oof
+        final_oof = None
         if seq_mode == "replace":
-            self.sequence_ = self._fit_sequence(X, self._sequence_input(dense, oof), codes, weights)
+            seq_in = self._sequence_input(dense, oof)
+            self.sequence_ = self._fit_sequence(X, seq_in, codes, weights)
             self.stage2_ = None
             self.stage2_names_ = None
+            if keep_oof:
+                final_oof = self._sequence_oof(X, seq_in, codes, weights, folds)
         elif cfg.stage2 is not None:
             seq_oof = None
             if seq_mode == "stage2":
                 seq_in = self._sequence_input(dense, None)
                 seq_oof = np.full((len(X), N_CLASSES), 1.0 / N_CLASSES, dtype=np.float32)
-                for k in range(n_folds):
-                    test = np.flatnonzero(folds == k)
-                    train_codes = np.where(folds == k, -1, codes)
-                    if len(np.unique(train_codes[train_codes >= 0])) < 2 or len(test) == 0:
-                        continue
-                    fold_model = self._fit_sequence(X, seq_in, train_codes, weights)
-                    seq_oof[test] = self._sequence_proba(fold_model, X.iloc[test].reset_index(drop=True), seq_in[test])
+                seq_oof = self._sequence_oof(X, seq_in, codes, weights, folds)
                 self.sequence_ = self._fit_sequence(X, seq_in, codes, weights)
-                self.sequence_oof_ = seq_oof
             M2 = self._stage2_matrix(X, dense, oof, seq_oof)
             self.stage2_names_ = self._stage2_names()
             self.stage2_ = train_booster(M2[labeled], codes[labeled], w_lab, cfg.stage2, n_jobs=threads,
                                           seed=cfg.seed, feature_names=self.stage2_names_, client=client)
+            if keep_oof:
+                final_oof = np.full((len(X), N_CLASSES), 1.0 / N_CLASSES, dtype=np.float32)
+                for k in range(n_folds):
+                    train = labeled[folds[labeled] != k]
+                    test = np.flatnonzero(folds == k)
+                    if len(np.unique(codes[train])) < 2 or len(test) == 0:
+                        continue
+                    booster = train_booster(M2[train], codes[train], None if weights is None else weights[train],
+                                            cfg.stage2, n_jobs=threads, seed=cfg.seed,
+                                            feature_names=self.stage2_names_, client=client)
+                    final_oof[test] = booster_proba(booster, M2[test], n_jobs=threads, feature_names=self.stage2_names_)
         else:
             self.stage2_ = None
             self.stage2_names_ = None
+        if keep_oof:
+            self.oof_proba_ = final_oof if final_oof is not None else self._stage1_oof(M1, codes, weights, folds)
+            self.oof_fold_ = folds
         self.classes_ = np.array(LABELS, dtype=object)
         self.n_features_in_ = len(self.stage1_names_)
         self.training_summary_ = {
@@ -198,6 +213,32 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
             "label_counts": {LABELS[c]: int((codes == c).sum()) for c in range(N_CLASSES)},
         }
         return self
+
+    def _sequence_oof(self, X: pd.DataFrame, inputs: np.ndarray, codes: np.ndarray, weights: np.ndarray | None,
+                      folds: np.ndarray) -> np.ndarray:
+        """The sequence labeler's probabilities for each inner fold from a labeler fit on the others."""
+        out = np.full((len(X), N_CLASSES), 1.0 / N_CLASSES, dtype=np.float32)
+        for k in range(int(folds.max()) + 1):
+            test = np.flatnonzero(folds == k)
+            train_codes = np.where(folds == k, -1, codes)
+            if len(np.unique(train_codes[train_codes >= 0])) < 2 or len(test) == 0:
+                continue
+            fold_model = self._fit_sequence(X, inputs, train_codes, weights)
+            out[test] = self._sequence_proba(fold_model, X.iloc[test].reset_index(drop=True), inputs[test])
+        return out
+
+    def _stage1_oof(self, M1: np.ndarray, codes: np.ndarray, weights: np.ndarray | None, folds: np.ndarray) -> np.ndarray:
+        out = np.full((len(M1), N_CLASSES), 1.0 / N_CLASSES, dtype=np.float32)
+        labeled = np.flatnonzero(codes >= 0)
+        for k in range(int(folds.max()) + 1):
+            train = labeled[folds[labeled] != k]
+            test = np.flatnonzero(folds == k)
+            if len(np.unique(codes[train])) < 2 or len(test) == 0:
+                continue
+            booster = train_booster(M1[train], codes[train], None if weights is None else weights[train],
+                                    self.stage1, n_jobs=self._threads, seed=self.seed, feature_names=self.stage1_names_)
+            out[test] = booster_proba(booster, M1[test], n_jobs=self._threads, feature_names=self.stage1_names_)
+        return out
 
     def _dense_keep(self) -> np.ndarray:
         names = dense_feature_names(self.config.features)

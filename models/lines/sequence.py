@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import warnings
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Sequence
@@ -233,8 +234,10 @@ class SequenceLabeler:
         p = self.params
         dense = np.asarray(dense, dtype=np.float32)
         labeled = codes >= 0
-        mean = np.nanmean(np.where(labeled[:, None], dense, np.nan), axis=0)
-        std = np.nanstd(np.where(labeled[:, None], dense, np.nan), axis=0)
+        with warnings.catch_warnings():  # a feature missing on every labeled line scales to 0
+            warnings.simplefilter("ignore", RuntimeWarning)
+            mean = np.nanmean(np.where(labeled[:, None], dense, np.nan), axis=0)
+            std = np.nanstd(np.where(labeled[:, None], dense, np.nan), axis=0)
         self.mean_ = np.nan_to_num(mean, nan=0.0).astype(np.float32)
         self.scale_ = np.where(np.isfinite(std) & (std > 1e-6), std, 1.0).astype(np.float32)
         weights = np.ones(len(codes), np.float32) if sample_weight is None else np.asarray(sample_weight, np.float32)
