@@ -115,12 +115,11 @@ def text_grams(texts: Sequence[str], params: SequenceParams) -> tuple[np.ndarray
     n, g = len(texts), params.max_grams
     ids = np.zeros((n, g), dtype=np.int32)
     weights = np.zeros((n, g), dtype=np.float32)
-    lengths = np.minimum(np.diff(A.indptr), g)
-    for i in range(n):
-        start = A.indptr[i]
-        k = lengths[i]
-        ids[i, :k] = A.indices[start:start + k] + 1
-        weights[i, :k] = A.data[start:start + k]
+    row = np.repeat(np.arange(n), np.diff(A.indptr))
+    pos = np.arange(len(A.indices)) - A.indptr[row]
+    keep = pos < g
+    ids[row[keep], pos[keep]] = A.indices[keep] + 1
+    weights[row[keep], pos[keep]] = A.data[keep]
     # Rescale the kept subset to unit length, as the whole line's vector was.
     norm = np.sqrt((weights ** 2).sum(axis=1, keepdims=True))
     weights /= np.maximum(norm, 1e-6)
