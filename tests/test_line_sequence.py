@@ -1,17 +1,29 @@
 """The sequence labeler (models.lines.sequence): real Keras-on-JAX training on small scripts."""
 
 import json
+import subprocess
+import sys
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
 
 from models.lines.classifier import LineClassifier, ModelLoadError, fit_adapter, fit_base
 from models.lines.features import dense_features, script_order
-from models.lines.sequence import SequenceLabeler, SequenceModelError, SequenceParams, text_grams, windows
+from models.lines.sequence import (
+    SequenceLabeler,
+    SequenceModelError,
+    SequenceParams,
+    forward,
+    network_weights,
+    text_grams,
+    windows,
+)
 from store.types import LABELS
 from test_line_classifier import FAST, make_scripts
 
+ROOT = Path(__file__).resolve().parents[1]
 TINY = SequenceParams(hidden=16, dense_dim=16, text_buckets=2**10, text_dim=8, max_grams=24, window=24, overlap=6,
                       epochs=25, batch_size=4, learning_rate=1e-2)
 
@@ -56,9 +68,15 @@ def test_labeler_learns_scripts_and_round_trips(scripts, tmp_path, aux):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-4)
     assert (proba.argmax(axis=1) == codes).mean() > 0.9
     model.save(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["sequence.json", "sequence.keras"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sequence.json", "sequence.keras", "sequence.weights.npz"]
     loaded = SequenceLabeler.load(tmp_path)
     np.testing.assert_allclose(loaded.predict_proba(dense, X["text"].to_numpy(), groups), proba, atol=1e-5)
+    # Inference runs in numpy; it is the Keras network, padded windows included.
+    scripts = model._scripts(dense, X["text"].to_numpy(), groups)
+    spans = [(0, 0, TINY.window), (1, 5, 5 + TINY.window), (2, 3, 20)] + [(0, 0, TINY.window)] * (TINY.batch_size - 3)
+    x, _, _ = model._batches(scripts, spans)
+    keras_out = np.asarray(model.model_.predict_on_batch(x)["main"])
+    np.testing.assert_allclose(forward(network_weights(model.model_), x)[x["mask"]], keras_out[x["mask"]], atol=1e-5)
 
 
 @pytest.mark.slow
@@ -70,6 +88,25 @@ def test_unlabeled_lines_are_context_only(scripts):
     assert model.predict_proba(dense[:5], X["text"].to_numpy()[:5], [np.arange(5)]).shape == (5, len(LABELS))
     with pytest.raises(ValueError, match="no labeled lines"):
         SequenceLabeler(TINY).fit(dense, X["text"].to_numpy(), np.full(len(X), -1), script_order(X))
+
+
+@pytest.mark.slow
+def test_a_saved_labeler_predicts_without_importing_keras(scripts, tmp_path):
+    X, y, codes, dense = scripts
+    SequenceLabeler(replace(TINY, epochs=1)).fit(dense, X["text"].to_numpy(), codes, script_order(X)).save(tmp_path)
+    np.save(tmp_path / "dense.npy", dense)
+    code = (
+        "import sys, numpy as np\n"
+        "from models.lines.sequence import SequenceLabeler\n"
+        f"m = SequenceLabeler.load({str(tmp_path)!r})\n"
+        f"d = np.load({str(tmp_path / 'dense.npy')!r})\n"
+        "p = m.predict_proba(d, ['INT. HOUSE - DAY'] * len(d), [np.arange(len(d))])\n"
+        "assert p.shape == (len(d), 7), p.shape\n"
+        "print('keras' in sys.modules, 'jax' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "False"]
 
 
 def test_missing_or_foreign_files_are_refused(tmp_path):

@@ -27,7 +27,9 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
+from threadpoolctl import threadpool_limits
 
 from store.types import LABELS, ScriptlabelError
 
@@ -124,6 +126,77 @@ def text_grams(texts: Sequence[str], params: SequenceParams) -> tuple[np.ndarray
     norm = np.sqrt((weights ** 2).sum(axis=1, keepdims=True))
     weights /= np.maximum(norm, 1e-6)
     return ids, weights
+
+
+PREDICT_WINDOWS = 64  # windows per numpy forward pass (memory: the text bag gathers windows x lines x grams x dim)
+WEIGHT_NAMES = ("dense_kernel", "dense_bias", "text_table", "fwd_kernel", "fwd_recurrent", "fwd_bias", "bwd_kernel",
+                "bwd_recurrent", "bwd_bias", "hidden_kernel", "hidden_bias", "main_kernel", "main_bias")
+
+
+def network_weights(model) -> dict[str, np.ndarray]:
+    """The trained network's weights by role (what `forward` reads)."""
+    fwd_k, fwd_r, fwd_b, bwd_k, bwd_r, bwd_b = model.get_layer("bilstm").get_weights()
+    parts = [*model.get_layer("dense_proj").get_weights(), *model.get_layer("text_bag").get_weights(),
+             fwd_k, fwd_r, fwd_b, bwd_k, bwd_r, bwd_b, *model.get_layer("hidden").get_weights(),
+             *model.get_layer("main").get_weights()]
+    return {name: np.asarray(a, dtype=np.float32) for name, a in zip(WEIGHT_NAMES, parts)}
+
+
+def _sigmoid(z: np.ndarray) -> np.ndarray:
+    return 0.5 * (np.tanh(0.5 * z) + 1.0)
+
+
+def _bilstm(inputs: np.ndarray, mask: np.ndarray, w: dict[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Keras' LSTM (gates i, f, c, o; sigmoid/tanh) both ways over (B, T, D) in one loop: step t of
+    the forward pass and step T-1-t of the backward pass share one matrix product (block-diagonal
+    recurrent weights). Masked steps keep the state, as in Keras."""
+    b, t = mask.shape
+    u = w["fwd_recurrent"].shape[0]
+    z_fwd = inputs @ w["fwd_kernel"] + w["fwd_bias"]
+    z_bwd = (inputs @ w["bwd_kernel"] + w["bwd_bias"])[:, ::-1]
+    recurrent = np.zeros((2 * u, 8 * u), dtype=np.float32)
+    recurrent[:u, :4 * u], recurrent[u:, 4 * u:] = w["fwd_recurrent"], w["bwd_recurrent"]
+    mask2 = np.concatenate([mask[:, :, None].repeat(u, 2), mask[:, ::-1, None].repeat(u, 2)], axis=2)
+    h = np.zeros((b, 2 * u), dtype=np.float32)
+    c = np.zeros((b, 2 * u), dtype=np.float32)
+    out = np.zeros((b, t, 2 * u), dtype=np.float32)
+    for step in range(t):
+        z = np.concatenate([z_fwd[:, step], z_bwd[:, step]], axis=1) + h @ recurrent
+        z = z.reshape(b, 2, 4, u)
+        gates = 0.5 * (np.tanh(0.5 * z[:, :, (0, 1, 3)]) + 1.0)  # i, f, o
+        c_new = gates[:, :, 1] * c.reshape(b, 2, u) + gates[:, :, 0] * np.tanh(z[:, :, 2])
+        h_new = gates[:, :, 2] * np.tanh(c_new)
+        m = mask2[:, step]
+        c = np.where(m, c_new.reshape(b, 2 * u), c)
+        h = np.where(m, h_new.reshape(b, 2 * u), h)
+        out[:, step] = h
+    return out[:, :, :u], out[:, ::-1, u:]
+
+
+def line_vectors(w: dict[str, np.ndarray], dense: np.ndarray, ids: np.ndarray, gram_w: np.ndarray) -> np.ndarray:
+    """Each line's input to the LSTMs: the projected dense features and the text bag, (n, dense_dim + text_dim)."""
+    d = np.maximum(dense @ w["dense_kernel"] + w["dense_bias"], 0.0)
+    n, g = ids.shape
+    bag = sp.csr_matrix((gram_w.ravel(), (np.repeat(np.arange(n), g), ids.ravel())), shape=(n, len(w["text_table"])))
+    return np.concatenate([d, np.asarray(bag @ w["text_table"], dtype=np.float32)], axis=1)
+
+
+def forward(w: dict[str, np.ndarray], x: dict[str, np.ndarray]) -> np.ndarray:
+    """The network's main output for `_batches`-style inputs, (B, T, classes), in numpy (dropout off)."""
+    b, t, d = x["dense"].shape
+    line = line_vectors(w, x["dense"].reshape(b * t, d), x["ids"].reshape(b * t, -1),
+                        x["gram_w"].reshape(b * t, -1)).reshape(b, t, -1)
+    return sequence_forward(w, line, x["mask"])
+
+
+def sequence_forward(w: dict[str, np.ndarray], line: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """LSTMs, hidden layer and softmax over windows of line vectors, (B, T, classes)."""
+    fwd, bwd = _bilstm(line, mask, w)
+    h = np.tanh(np.concatenate([fwd, bwd], axis=-1) @ w["hidden_kernel"] + w["hidden_bias"])
+    logits = h @ w["main_kernel"] + w["main_bias"]
+    logits -= logits.max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
 
 
 def windows(n: int, window: int, overlap: int) -> list[tuple[int, int]]:
@@ -272,20 +345,29 @@ class SequenceLabeler:
         return self
 
     def predict_proba(self, dense: np.ndarray, texts, groups: list[np.ndarray]) -> np.ndarray:
+        # Small matrix products: one BLAS thread is 10-50x faster than a team spinning on busy cores.
+        with threadpool_limits(1, user_api="blas"):
+            return self._predict_proba(dense, texts, groups)
+
+    def _predict_proba(self, dense: np.ndarray, texts, groups: list[np.ndarray]) -> np.ndarray:
         p = self.params
         n = len(texts)
         out = np.full((n, N_CLASSES), 1.0 / N_CLASSES, dtype=np.float32)
         if n == 0:
             return out
-        scripts = self._scripts(dense, texts, groups)
-        spans = [(s, start, end) for s, sc in enumerate(scripts)
-                 for start, end in windows(len(sc.codes), p.window, p.overlap)]
+        weights = self._inference_weights()
+        ids, gw = text_grams(texts, p)
+        lines = line_vectors(weights, self._scale(dense), ids, gw)  # once per line, not per window
+        spans = [(s, start, end) for s, rows in enumerate(groups) for start, end in windows(len(rows), p.window, p.overlap)]
         best = [np.full(len(rows), -1.0) for rows in groups]
-        for b in range(0, len(spans), p.batch_size):
-            chunk = spans[b:b + p.batch_size]
-            padded = chunk + [chunk[-1]] * (p.batch_size - len(chunk))
-            x, _, _ = self._batches(scripts, padded)
-            proba = self._predict(x)
+        for b in range(0, len(spans), PREDICT_WINDOWS):
+            chunk = spans[b:b + PREDICT_WINDOWS]
+            x = np.zeros((len(chunk), p.window, lines.shape[1]), dtype=np.float32)
+            mask = np.zeros((len(chunk), p.window), dtype=bool)
+            for i, (s, start, end) in enumerate(chunk):
+                x[i, :end - start] = lines[groups[s][start:end]]
+                mask[i, :end - start] = True
+            proba = sequence_forward(weights, x, mask)
             for i, (s, start, end) in enumerate(chunk):
                 m = end - start
                 pos = np.arange(m)
@@ -297,16 +379,26 @@ class SequenceLabeler:
                 best[s][start:end] = np.where(better, centrality, best[s][start:end])
         return out
 
-    def _predict(self, x: dict) -> np.ndarray:
-        out = self.model_.predict_on_batch(x)
-        return np.asarray(out["main"] if isinstance(out, dict) else out, dtype=np.float32)
+    def _keras_model(self):
+        if getattr(self, "model_", None) is None:
+            keras = _keras()
+            self.model_ = keras.saving.load_model(self.keras_path_, compile=False, safe_mode=True)
+        return self.model_
+
+    def _inference_weights(self) -> dict[str, np.ndarray]:
+        if getattr(self, "weights_", None) is None:
+            self.weights_ = network_weights(self.model_)
+        return self.weights_
 
     # -- persistence --
 
     def save(self, directory: str | Path, name: str = "sequence") -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self.model_.save(directory / f"{name}.keras")
+        self._keras_model().save(directory / f"{name}.keras")
+        # The same weights as plain arrays: predictions run in numpy, without importing Keras.
+        with open(directory / f"{name}.weights.npz", "wb") as fh:
+            np.savez(fh, **self._inference_weights())
         meta = {"kind": "scriptlabel-line-sequence", "format_version": FORMAT_VERSION, "labels": list(LABELS),
                 "params": self.params.to_dict(), "mean": self.mean_.tolist(), "scale": self.scale_.tolist()}
         (directory / f"{name}.json").write_text(json.dumps(meta))
@@ -326,8 +418,16 @@ class SequenceLabeler:
             model = cls(SequenceParams.from_dict(meta["params"]))
             model.mean_ = np.asarray(meta["mean"], dtype=np.float32)
             model.scale_ = np.asarray(meta["scale"], dtype=np.float32)
-            keras = _keras()
-            model.model_ = keras.saving.load_model(weights, compile=False, safe_mode=True)
+            model.keras_path_ = weights
+            arrays = directory / f"{name}.weights.npz"
+            if arrays.exists():  # predictions need no Keras
+                with np.load(arrays, allow_pickle=False) as data:
+                    model.weights_ = {k: data[k] for k in data.files}
+                missing = set(WEIGHT_NAMES) - set(model.weights_)
+                if missing:
+                    raise SequenceModelError(f"{arrays}: lacks {sorted(missing)}; retrain the line model")
+            else:
+                model.model_ = model._keras_model()
         except SequenceModelError:
             raise
         except (ValueError, KeyError, TypeError, OSError) as exc:
