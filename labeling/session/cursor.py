@@ -37,6 +37,6 @@ def undo(db: Database, *, annotator: str, script_id: int | None = None) -> dict 
 
 def labels_since_last_model(db: Database) -> int:
     """Human label events since the current line model was trained (drives "retrain every N")."""
-    row = db.execute(
-        "SELECT COALESCE(MAX(n_labels), 0) FROM model_versions WHERE kind = 'lines' AND is_current = 1").fetchone()
-    return label_store.count_human_labels(db) - int(row[0])
+    from store import models as model_store
+
+    return label_store.count_human_labels(db) - model_store.current_n_labels(db, "lines")

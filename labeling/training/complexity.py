@@ -20,6 +20,7 @@ from models.complexity.data import SequenceDoc, check_ratings, docs_from_labeled
 from models.complexity.evaluation import compare_models, default_factories, fit_winner
 from store import labels as label_store
 from store import models as model_store
+from store import scripts as script_store
 from store import sequences as sequence_store
 from store.db import data_dir
 from store.types import ScriptlabelError
@@ -30,17 +31,15 @@ MODEL_SETS = ("all", "baselines")
 
 def sequence_docs(db: Database, script_id: int | None = None) -> list[SequenceDoc]:
     """One SequenceDoc per sequence, built from each line's best label (human, imported, model, rule)."""
-    scripts = [script_id] if script_id is not None else [
-        r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready' ORDER BY script_id")]
+    scripts = [script_id] if script_id is not None else script_store.visible_script_ids(db)
     rows = []
     for sid in scripts:
         frame = effective_labels(db, sid)
-        seq = dict(db.execute("SELECT line_no, sequence_id FROM lines WHERE script_id = ?", [sid]).fetchall())
-        pages = dict(db.execute("SELECT line_no, page FROM lines WHERE script_id = ?", [sid]).fetchall())
+        places = script_store.line_places(db, sid)
         for r in frame.itertuples():
-            if seq.get(r.line_no) is not None:
-                rows.append((int(seq[r.line_no]), r.label if isinstance(r.label, str) else "action", r.text,
-                             pages[r.line_no]))
+            sequence_id, page = places.get(r.line_no, (None, None))
+            if sequence_id is not None:
+                rows.append((int(sequence_id), r.label if isinstance(r.label, str) else "action", r.text, page))
     return docs_from_labeled_lines(rows)
 
 
@@ -188,7 +187,7 @@ def train_tags_version(db: Database, *, models: str | None = None) -> tuple[int,
     tag_names = [t for t, k in zip(tag_names, keep) if k]
     y = y[:, keep]
     tagged_docs = [docs[s] for s in sequences]
-    script_of = dict(db.execute("SELECT sequence_id, script_id FROM sequences").fetchall())
+    script_of = sequence_store.sequence_scripts(db)
     factories = default_factories(tags=True, nets=models != "baselines")
     comparison = compare_tag_models(tagged_docs, y, factories, script_ids=[script_of[s] for s in sequences])
     winner = fit_winner(comparison, tagged_docs, y, factories, tags=True)

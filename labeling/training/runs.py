@@ -92,8 +92,7 @@ def request_training(db_path: str | Path, *, kind: str = "lines", trigger: str =
                      GOMP_SPINCOUNT=os.environ.get("GOMP_SPINCOUNT", models.GOMP_SPINCOUNT)),
             cwd=Path(__file__).resolve().parents[2],
         )
-        with db.atomic():
-            db.execute("UPDATE training_runs SET pid = ? WHERE run_id = ? AND status = 'queued'", [proc.pid, run_id])
+        model_store.set_run_pid(db, run_id, proc.pid)
     if wait:
         wait_for_run(db, run_id, timeout_s=timeout_s)
     return run_id
@@ -269,6 +268,6 @@ def make_current(db: Database, version: int) -> dict:
     else:
         from labeling.training.complexity import predict_sequences
 
-        department = db.execute("SELECT department FROM model_versions WHERE version = ?", [version]).fetchone()[0]
+        department = model_store.version_department(db, version)
         predict_sequences(db, version=version, department=department or "overall")
     return {"version": mv.version, "kind": mv.kind}
