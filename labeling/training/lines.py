@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlite_utils import Database
 
+from labeling.training.saving import save_version
 from models.evaluation import evaluate_lines as score_lines
 from models.lines.classifier import BaseOutputs, LineAdapter, LineClassifier, ModelLoadError, fit_adapter
 from store import labels as label_store
@@ -243,16 +243,8 @@ def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, 
         "last_event_id": int(last_event),
         "train_accuracy": float((np.array(LABELS)[fitted[labeled].argmax(1)] == y[labeled].astype(str)).mean()),
     })
-    root = data_dir(db) / "models" / "lines"
-    tmp = root / f".tmp-{uuid.uuid4().hex}"
-    try:
-        adapter.save(tmp)
-        final = root / f"adapter-{uuid.uuid4().hex[:10]}"
-        tmp.rename(final)  # the folder is complete before any row points at it
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    version = model_store.register_version(db, kind="lines", path=str(final), metrics=metrics, n_labels=n_human)
+    version = save_version(db, adapter.save, kind="lines", folder="lines", name="adapter", metrics=metrics,
+                           n_labels=n_human)
     model = CurrentLineModel(version=version, adapter=adapter)
     current_script = _latest_human_script(db)
     if predict_all:
