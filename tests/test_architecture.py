@@ -63,9 +63,18 @@ def _sql_outside_store() -> list[str]:
                 hits.append(f"{path.relative_to(REPO)}:{node.lineno}: SQL text {node.value.strip()[:50]!r}")
             elif isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr in SQL_CALLS:
                 hits.append(f"{path.relative_to(REPO)}:{node.lineno}: .{node.func.attr}(...)")
-            elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name) and node.value.id == "db":
-                hits.append(f"{path.relative_to(REPO)}:{node.lineno}: db[...] table access")
+            elif isinstance(node, ast.Subscript) and _names_a_database(node.value) and \
+                    isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str):
+                hits.append(f"{path.relative_to(REPO)}:{node.lineno}: db[{node.slice.value!r}] table access")
     return hits
+
+
+def _names_a_database(node: ast.expr) -> bool:
+    """`db`, `_db`, `self.db` or a call such as `db()`: what sqlite-utils tables are read from."""
+    if isinstance(node, ast.Call):
+        node = node.func
+    name = node.id if isinstance(node, ast.Name) else node.attr if isinstance(node, ast.Attribute) else ""
+    return name.lstrip("_") == "db"
 
 
 def test_only_store_speaks_sql():
@@ -76,11 +85,19 @@ def test_the_sql_check_finds_sql(tmp_path, monkeypatch):
     """The check above would notice a statement, a query call or a table access outside store/."""
     (tmp_path / "labeling").mkdir()
     (tmp_path / "labeling" / "leak.py").write_text(
-        'def f(db):\n    db.execute("select 1")\n    return db["lines"].count, "SELECT x FROM lines"\n')
+        'def f(db):\n    db.execute("select 1")\n    return db["lines"].count, db()["pages"].count, "SELECT x FROM lines"\n')
     for name in ENTRY_FILES:
         (tmp_path / name).write_text("")
     monkeypatch.setattr(sys.modules[__name__], "REPO", tmp_path)
-    assert len(_sql_outside_store()) == 3
+    assert len(_sql_outside_store()) == 4
+
+
+def test_imports_point_down():
+    sources = _sources()
+    upward = [f"{module} imports {target}"
+              for module, path in sources.items() for target in _imports(module, path, set(sources))
+              if _floor(target) > _floor(module)]
+    assert upward == []
 
 
 def test_no_import_cycles():
