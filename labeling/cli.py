@@ -89,10 +89,11 @@ class _OneLineErrors(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, db_path: str | None) -> None:
     """scriptlabel: turn screenplays into labeled data, and learn while people label."""
-    from store.db import default_db_path
+    from labeling.settings import Settings
 
+    settings = Settings.from_env(os.environ, **({"db_path": Path(db_path)} if db_path else {}))
     ctx.ensure_object(dict)
-    ctx.obj["db_path"] = Path(db_path) if db_path else default_db_path()
+    ctx.obj.update(settings=settings, db_path=settings.db_path)
 
 
 @cli.command()
@@ -323,11 +324,9 @@ def serve(ctx, port, host, sample):
 
     check_serve_host(_db(ctx), host)
     app = Path(__file__).resolve().parents[1] / "app_server.py"
-    from labeling.settings import Settings
-
     env = dict(os.environ, SCRIPTLABEL_DB=str(Path(ctx.obj["db_path"]).resolve()),
-               SCRIPTLABEL_SAMPLE="1" if sample else "0")
-    max_upload_mb = Settings.from_env(env).max_upload_mb  # SCRIPTLABEL_MAX_UPLOAD_MB, also checked on ingest
+               SCRIPTLABEL_SAMPLE="1" if sample else "0")  # the app's server builds its settings from these
+    max_upload_mb = ctx.obj["settings"].max_upload_mb  # SCRIPTLABEL_MAX_UPLOAD_MB, also checked on ingest
     raise SystemExit(run_forwarding_signals(
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.address", host,
          "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",

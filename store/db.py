@@ -33,11 +33,6 @@ class NewerDatabaseError(DatabaseError):
     pass
 
 
-def default_db_path() -> Path:
-    """`$SCRIPTLABEL_DB`, else ./scriptlabel-data/scriptlabel.db (DESIGN.md)."""
-    return Path(os.environ.get("SCRIPTLABEL_DB") or DEFAULT_DB)
-
-
 def explain_storage_error(exc: BaseException, path: str | Path) -> str:
     """One line a person can act on for an SQLite or file-system error while using the database at `path`."""
     text = str(exc).lower()
@@ -71,7 +66,7 @@ def _read_only_place(path: str | Path) -> bool:
         return False
 
 
-def open_db(path: str | Path | None = None, *, create: bool = True, check: bool | None = None,
+def open_db(path: str | Path, *, create: bool = True, check: bool | None = None,
             recover: bool = True) -> Database:
     """Open (and create/migrate) the database at `path`; ":memory:" gives a private one.
 
@@ -79,8 +74,6 @@ def open_db(path: str | Path | None = None, *, create: bool = True, check: bool 
     `check`: run `PRAGMA quick_check` first — True always, None only after an unclean shutdown (a
     write-ahead log left behind), False never. `recover` rolls back ingests whose process is gone.
     """
-    if path is None:
-        path = default_db_path()
     unclean = False
     if str(path) == ":memory:":
         conn = sqlite3.connect(":memory:", check_same_thread=False)
