@@ -87,12 +87,11 @@ def list_versions(db: Database, kind: str | None = None) -> list[dict]:
 
 def create_run(db: Database, *, kind: str, trigger: str = "manual", department: str | None = None,
                params: dict | None = None) -> int:
-    """Queue a run; `params` (JSON) are what the worker trains with, e.g. {"models": "baselines"}."""
     with db.atomic():
         cursor = db.execute(
             "INSERT INTO training_runs(kind, department, status, requested_at, trigger, params) "
             "VALUES (?,?,'queued',?,?,?)",
-            [kind, department, now(), trigger, json.dumps(params or {})],
+            [kind, department, now(), trigger, json.dumps(params or {"trigger": trigger})],
         )
     return int(cursor.lastrowid)
 
@@ -131,7 +130,7 @@ def get_run(db: Database, run_id: int) -> dict:
         raise NotFoundError(f"no training run {run_id}")
     row = rows[0]
     row["metrics"] = json.loads(row["metrics"]) if row["metrics"] else None
-    row["params"] = json.loads(row.get("params") or "{}")
+    row["params"] = json.loads(row["params"]) if row.get("params") else None
     return row
 
 

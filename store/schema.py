@@ -457,5 +457,7 @@ def m0104_script_line_counts(db: Database) -> None:
 @migrations(name="1400_run_params")
 def m1400_run_params(db: Database) -> None:
     # A run carries the parameters it was requested with (e.g. which complexity models to compare), so the
-    # worker reads them from its row instead of from an environment variable.
-    _execute_all(db, "ALTER TABLE training_runs ADD COLUMN params TEXT NOT NULL DEFAULT '{}';")
+    # worker reads them from its row instead of from an environment variable. Migration 0510 (versions and
+    # bulk accept) adds the same column: whichever comes first adds it.
+    if "params" not in db["training_runs"].columns_dict:
+        _execute_all(db, "ALTER TABLE training_runs ADD COLUMN params TEXT;")

@@ -17,7 +17,7 @@ from store import sequences as sequence_store
 def test_a_run_row_carries_the_parameters_it_was_requested_with(db):
     run_id = model_store.create_run(db, kind="complexity", department="fx", params={"models": "baselines"})
     assert model_store.get_run(db, run_id)["params"] == {"models": "baselines"}
-    assert model_store.get_run(db, model_store.create_run(db, kind="lines"))["params"] == {}
+    assert model_store.get_run(db, model_store.create_run(db, kind="lines"))["params"] == {"trigger": "manual"}
 
 
 @pytest.fixture

@@ -228,14 +228,14 @@ def execute_run(db: Database, run_id: int, *, auto_complexity_models: str = "bas
         elif run["kind"] == "tags":
             from labeling.training.complexity import train_tags_version
 
-            version, n_labels, metrics = train_tags_version(db, models=run["params"].get("models") or "all")
+            version, n_labels, metrics = train_tags_version(db, models=(run["params"] or {}).get("models") or "all")
         else:
             from labeling.training.complexity import train_complexity_version
 
             # Rating-triggered runs compare the fast models (plus the current version's family): seconds,
             # not minutes, on every few ratings; a run from before runs had parameters gets what it got then.
             automatic = run["trigger"] in (RATINGS_TRIGGER, RELABELS_TRIGGER)
-            models = run["params"].get("models") or ("baselines" if automatic else "all")
+            models = (run["params"] or {}).get("models") or ("baselines" if automatic else "all")
             version, n_labels, metrics = train_complexity_version(db, department=run["department"] or "overall",
                                                                   models=models)
     except BaseException as exc:
