@@ -1,4 +1,4 @@
-"""What the Streamlit pages call: settings, scripts, crops, the whole-script table, sequences, export.
+"""What the Streamlit pages call: first start, scripts, crops, the whole-script table, sequences, export.
 
 Nothing here imports Streamlit, so every function is tested on its own (tests/test_app_support.py);
 the pages map widgets to these calls and cache the heavy reads by `change_token`. The labeling
