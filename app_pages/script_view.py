@@ -6,8 +6,9 @@ import streamlit as st
 
 from app_pages import common
 from app_pages import support
-from labeling.session.cursor import record_label
-from store.types import LABEL_KEYS, LABELS, ScriptlabelError
+from labeling.session.record import record_label
+from labeling.session.keys import LABEL_KEYS
+from store.types import LABELS, ScriptlabelError
 
 MAX_ROWS = 400
 

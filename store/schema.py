@@ -452,3 +452,12 @@ def m0104_script_line_counts(db: Database) -> None:
         UPDATE scripts SET line_count = (SELECT COUNT(*) FROM lines l WHERE l.script_id = scripts.script_id);
         """
     )
+
+
+@migrations(name="1400_run_params")
+def m1400_run_params(db: Database) -> None:
+    # A run carries the parameters it was requested with (e.g. which complexity models to compare), so the
+    # worker reads them from its row instead of from an environment variable. Migration 0510 (versions and
+    # bulk accept) adds the same column: whichever comes first adds it.
+    if "params" not in db["training_runs"].columns_dict:
+        _execute_all(db, "ALTER TABLE training_runs ADD COLUMN params TEXT;")
