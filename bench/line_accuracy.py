@@ -28,6 +28,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from labeling.settings import process_defaults  # noqa: E402
+
+process_defaults()  # an entry point: libgomp's spin count (and Keras' backend) before xgboost loads
 
 from labeling.corpus.sources import (  # noqa: E402
     LOW_MATCH_SCRIPTS,
