@@ -1,0 +1,276 @@
+"""OCR of scanned PDF pages: pdf2image renders, pytesseract reads words with boxes and confidences.
+
+Tesseract is CPU-bound and multi-threads badly on 2 cores, so each worker process runs it with
+OMP_THREAD_LIMIT=1 and pages are spread over processes. Pages are rendered one at a time inside
+the worker, so a 300-page scan is never held in memory at once.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+import time
+from dataclasses import replace
+from collections.abc import Callable, Iterator
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+from labeling.ingest.pdf.layout import PageLine, Word, assemble_lines
+from store.types import ScriptlabelError
+
+DEFAULT_DPI = 300
+IMAGE_DPI = 100  # page images kept for line crops in the app
+TESSERACT_CONFIG = "--psm 6"
+
+
+# Screenplay extensions that OCR often misreads (a zero for the letter O): (0.S.) → (O.S.).
+_EXTENSION_FIXES = [
+    (re.compile(r"\(0\.?\s?S\.?\)"), "(O.S.)"),
+    (re.compile(r"\(V\.?\s?0\.?\)"), "(V.O.)"),
+    (re.compile(r"\(C0NT['’`]?D\)"), "(CONT'D)"),
+]
+
+
+def fix_common_ocr_errors(text: str) -> str:
+    """Repair the few OCR confusions that break screenplay cues; everything else is left as read."""
+    for pattern, replacement in _EXTENSION_FIXES:
+        text = pattern.sub(replacement, text)
+    return text
+
+
+class OcrTimeoutError(ScriptlabelError):
+    """Tesseract ran past the per-page limit (a page of noise can take minutes)."""
+
+
+class OcrError(ScriptlabelError):
+    pass
+
+
+@dataclass(frozen=True)
+class OcrPage:
+    page: int
+    width: float  # points
+    height: float
+    lines: list[PageLine]
+    image_path: str | None
+
+
+_PARENT: int | None = None  # the ingest process that started this OCR worker
+
+
+def _init_worker() -> None:
+    global _PARENT
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    _PARENT = os.getppid()
+    # If the ingest is killed (kill -9), its pool cannot tell the workers: they would wait forever on a
+    # queue that their siblings keep open. Each worker leaves on its own once its parent is gone.
+    threading.Thread(target=_exit_when_orphaned, name="ocr-orphan-watch", daemon=True).start()
+
+
+def _exit_when_orphaned(poll_s: float = 0.5) -> None:
+    while not _orphaned():
+        time.sleep(poll_s)
+    os._exit(1)
+
+
+def _orphaned() -> bool:
+    """True once the ingest that started this worker died: its pages are being rolled back, write nothing."""
+    return _PARENT is not None and os.getppid() != _PARENT
+
+
+def _tesseract_words(image, *, dpi: int, config: str = TESSERACT_CONFIG, timeout_s: float = 0,
+                     offset: tuple[float, float] = (0.0, 0.0)) -> list[Word]:
+    """Words tesseract reads in `image`, as boxes in PDF points (shifted by `offset`, in pixels)."""
+    import pytesseract
+
+    try:
+        data = pytesseract.image_to_data(image, config=config, output_type=pytesseract.Output.DICT,
+                                         timeout=timeout_s)
+    except RuntimeError as exc:
+        if "timeout" not in str(exc).lower():
+            raise
+        raise OcrTimeoutError(f"OCR of a page took longer than {timeout_s:g} s") from None
+    scale = 72.0 / dpi
+    dx, dy = offset
+    words = []
+    for text, left, top, width, height, conf in zip(
+        data["text"], data["left"], data["top"], data["width"], data["height"], data["conf"]
+    ):
+        conf = float(conf)
+        if not text or not text.strip() or conf < 0:
+            continue
+        words.append(Word((left + dx) * scale, (top + dy) * scale, (left + width + dx) * scale,
+                          (top + height + dy) * scale, text.strip(), conf / 100.0))
+    return words
+
+
+def ocr_image(image, *, dpi: int, timeout_s: float = 0, reread: bool = True) -> list[PageLine]:
+    """OCR a PIL image of a page rendered at `dpi`; geometry comes back in PDF points. Tesseract is stopped
+    after `timeout_s` seconds (0: no limit) and OcrTimeoutError raised.
+
+    With `reread`, lines read poorly — isolated page numbers and running headers at the top and bottom of
+    the page, which whole-page layout analysis misreads ("81." as "B1s"), and any line of low confidence —
+    are read a second time from their own crops (`reread_lines`), and the better reading is kept.
+    """
+    words = _tesseract_words(image, dpi=dpi, timeout_s=timeout_s)
+    if reread:
+        words = reread_poor_lines(image, words, dpi=dpi, timeout_s=timeout_s)
+    return [replace(line, text=fix_common_ocr_errors(line.text)) for line in assemble_lines(words)]
+
+
+MARGIN_BAND_PT = 90.0  # page numbers and running headers sit within ~1.25 inch of the top or bottom edge
+BAND_CONF = 0.9  # a margin line read with less confidence is read again
+POOR_CONF = 0.7  # so is any line elsewhere read with less than this
+REREAD_GAIN = 0.05  # the second reading replaces the first only when it is this much surer
+BINARY_THRESHOLD = 160
+_CROP_GAP_PX = 40
+
+
+def _rows_of(words: list[Word]) -> list[list[Word]]:
+    """Words grouped into the lines `assemble_lines` will make of them (same rule: row, then gaps)."""
+    rows: list[list[Word]] = []
+    for line in assemble_lines(words):
+        members = [w for w in words if w.y0 <= (line.y0 + line.y1) / 2 <= w.y1 + 0.5 and
+                   line.x0 - 0.5 <= w.x0 and w.x1 <= line.x1 + 0.5]
+        if members:
+            rows.append(members)
+    return rows
+
+
+def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 0) -> list[Word]:
+    """Read poorly read lines again, each from its own crop, all crops in one tesseract call per mode.
+
+    Tesseract's page layout analysis treats a lone "81." in the corner as noise and guesses at it;
+    read from a crop of just that line it is read as text. Each candidate line's crop is stacked in one
+    image (white between them), read as it is and binarized, and per line the most confident reading
+    wins if it beats the first by REREAD_GAIN.
+    """
+    from PIL import Image
+
+    height_pt = image.height * 72.0 / dpi
+    candidates = []
+    for row in _rows_of(words):
+        conf = sum(w.conf or 0.0 for w in row) / len(row)
+        y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
+        in_band = y1 < MARGIN_BAND_PT or y0 > height_pt - MARGIN_BAND_PT
+        if (in_band and conf < BAND_CONF) or conf < POOR_CONF:
+            candidates.append((row, conf))
+    if not candidates:
+        return words
+    px = dpi / 72.0
+    crops, boxes = [], []
+    for row, _conf in candidates:
+        x0, x1 = min(w.x0 for w in row), max(w.x1 for w in row)
+        y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
+        pad_x, pad_y = 0.25 * 72, 0.3 * (y1 - y0)
+        box = (max(0, int((x0 - pad_x) * px)), max(0, int((y0 - pad_y) * px)),
+               min(image.width, int((x1 + pad_x) * px)), min(image.height, int((y1 + pad_y) * px)))
+        crops.append(image.crop(box))
+        boxes.append(box)
+    width = max(c.width for c in crops) + 2 * _CROP_GAP_PX
+    sheet = Image.new("L", (width, sum(c.height + _CROP_GAP_PX for c in crops) + _CROP_GAP_PX), 255)
+    tops, y = [], _CROP_GAP_PX
+    for crop in crops:
+        sheet.paste(crop.convert("L"), (_CROP_GAP_PX, y))
+        tops.append(y)
+        y += crop.height + _CROP_GAP_PX
+    best = [(conf, None) for _row, conf in candidates]
+    # Binarized, the grey fringes that upsampling a scan leaves around small glyphs stop confusing
+    # tesseract ("115." read as "'mks" from grey, right from black and white).
+    binary = sheet.point(lambda v: 255 if v > BINARY_THRESHOLD else 0)
+    for page_image in (sheet, binary):
+        read = _tesseract_words(page_image, dpi=dpi, config="--psm 6", timeout_s=timeout_s)
+        per_crop: list[list[Word]] = [[] for _ in crops]
+        for w in read:
+            centre = (w.y0 + w.y1) / 2 * px
+            for k, (top, crop) in enumerate(zip(tops, crops)):
+                if top - _CROP_GAP_PX / 2 <= centre < top + crop.height + _CROP_GAP_PX / 2:
+                    per_crop[k].append(w)
+                    break
+        for k, found in enumerate(per_crop):
+            if not found:
+                continue
+            conf = sum(w.conf or 0.0 for w in found) / len(found)
+            if conf > best[k][0] + REREAD_GAIN:
+                # back to page coordinates: the crop's top-left on the sheet → its box on the page
+                dx = (boxes[k][0] - _CROP_GAP_PX) / px
+                dy = (boxes[k][1] - tops[k]) / px
+                best[k] = (conf, [replace(w, x0=w.x0 + dx, x1=w.x1 + dx, y0=w.y0 + dy, y1=w.y1 + dy)
+                                  for w in found])
+    replaced = {id(w) for (row, _c), (_conf, new) in zip(candidates, best) if new is not None for w in row}
+    out = [w for w in words if id(w) not in replaced]
+    for _conf, new in best:
+        if new is not None:
+            out.extend(new)
+    return out
+
+
+def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: str | None = None,
+                 timeout_s: float = 0) -> OcrPage:
+    """Render one page (1-based) and OCR it. Runs inside a worker process."""
+    from pdf2image import convert_from_path
+
+    os.environ["OMP_THREAD_LIMIT"] = "1"
+    damaged = (f"{pdf_path}: page {page} cannot be read by OCR (the page is damaged or has no size); print the PDF "
+               "to a new PDF, or remove that page, and ingest it again")
+    try:
+        images = convert_from_path(pdf_path, dpi=dpi, first_page=page, last_page=page, grayscale=True)
+    except Exception as exc:  # poppler's and pdf2image's own error family
+        raise OcrError(f"{damaged} ({exc})") from None
+    if not images or min(images[0].size) < 2:
+        raise OcrError(damaged)
+    image = images[0]
+    width_pt, height_pt = image.width * 72.0 / dpi, image.height * 72.0 / dpi
+    small_size = (round(width_pt * IMAGE_DPI / 72), round(height_pt * IMAGE_DPI / 72))
+    if min(small_size) < 1:
+        raise OcrError(damaged)
+    try:
+        lines = ocr_image(image, dpi=dpi, timeout_s=timeout_s)
+    except OcrTimeoutError:
+        raise OcrTimeoutError(f"{Path(pdf_path).name}: OCR of page {page} took longer than {timeout_s:g} s; "
+                              "nothing was stored (SCRIPTLABEL_OCR_SECONDS_PER_PAGE raises the limit)") from None
+    except (ValueError, RuntimeError) as exc:  # tesseract on a degenerate image
+        raise OcrError(f"{damaged} ({exc})") from None
+    image_path = None
+    if image_dir is not None:
+        if _orphaned():
+            raise SystemExit(1)
+        Path(image_dir).mkdir(parents=True, exist_ok=True)
+        image_path = str(Path(image_dir) / f"page-{page:04d}.png")
+        image.resize(small_size).save(image_path, optimize=False)
+    return OcrPage(page=page, width=width_pt, height=height_pt, lines=lines, image_path=image_path)
+
+
+def iter_ocr_pages(
+    pdf_path: str | Path,
+    pages: list[int],
+    *,
+    dpi: int = DEFAULT_DPI,
+    workers: int = 2,
+    image_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    timeout_s: float = 0,
+) -> Iterator[OcrPage]:
+    """OCR `pages` in `workers` processes, yielding them in page order as they finish (`timeout_s` per page)."""
+    total = len(pages)
+    image_dir_s = str(image_dir) if image_dir is not None else None
+    if workers <= 1 or total <= 1:
+        for done, page in enumerate(pages, 1):
+            result = ocr_pdf_page(str(pdf_path), page, dpi, image_dir_s, timeout_s)
+            if progress:
+                progress(done, total)
+            yield result
+        return
+    with ProcessPoolExecutor(max_workers=workers, initializer=_init_worker) as pool:
+        futures = [pool.submit(ocr_pdf_page, str(pdf_path), page, dpi, image_dir_s, timeout_s) for page in pages]
+        try:
+            for done, future in enumerate(futures, 1):
+                result = future.result()
+                if progress:
+                    progress(done, total)
+                yield result
+        finally:
+            for future in futures:
+                future.cancel()
