@@ -216,7 +216,7 @@ def run_script(slug: str, script, pages: list[int], *, dpis: list[int], noise: f
 
 def check_base(base: Path | None, slugs: list[str]) -> bool:
     """True when the model never saw `slugs` (its config records what it was trained on)."""
-    from labeling.line_training import base_dir
+    from labeling.training.lines import base_dir
 
     directory = base or base_dir()
     try:
@@ -243,7 +243,7 @@ def main() -> None:
     if not (DATA / "studio_pdfs").exists():
         raise SystemExit(f"{DATA / 'studio_pdfs'}: not found; this bench needs ../shared/data "
                          "(or $SCRIPTLABEL_SHARED_DATA)")
-    from labeling.corpus import load_studio_pdfs
+    from labeling.corpus.sources import load_studio_pdfs
 
     env = {**os.environ, "OMP_THREAD_LIMIT": "1"}
     if args.base is not None:
