@@ -11,6 +11,8 @@ from labeling.session.review import SURE_CONFIDENCE
 from store.db import database_uid
 
 ORDER_HELP = ("margin / entropy / least_confidence: the lines the model is least sure of first; "
+              "diverse: the least sure line of each kind of line first, and lines of a pattern you already "
+              "labeled (page numbers, a running header) later; "
               "random: an unbiased sample; script: reading order; review: labels people gave that the model "
               "confidently contradicts (the same key confirms, another fixes).")
 

@@ -27,7 +27,7 @@ from store import scripts as script_store
 from store.types import LABELS, NotFoundError, ScriptlabelError
 
 ACTIONS = ("label", "undo", "edit", "flag", "skip")
-ORDERS = ("margin", "entropy", "least_confidence", "random", "script", "review")
+ORDERS = ("margin", "diverse", "entropy", "least_confidence", "random", "script", "review")
 MAX_EVENTS_PER_SYNC = 500
 MAX_ITEMS_PER_SYNC = 100
 CONTEXT_BEFORE, CONTEXT_AFTER = 3, 3
