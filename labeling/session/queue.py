@@ -82,7 +82,6 @@ def text_shape(text: str) -> str:
 LEVEL_KIND_COLUMNS = 6.0  # layout levels for kinds of lines: coarser than identical lines' (cue vs speech)
 PATTERN_MIN_LABELS = 2  # labels given to a pattern before its other lines leave the top of the queue
 PATTERN_AGREEMENT = 0.9  # share of those labels that must agree
-PATTERN_DEMOTE = 0.05  # a learned pattern's lines keep this share of their score
 
 
 def line_kinds(pool: pd.DataFrame, proba: np.ndarray) -> np.ndarray:
@@ -109,19 +108,17 @@ def learned_patterns(labeled: pd.DataFrame) -> dict[str, str]:
     return learned
 
 
-def demote_learned_patterns(scores: np.ndarray, pool: pd.DataFrame, proba: np.ndarray,
-                            learned: dict[str, str]) -> np.ndarray:
-    """Lines of a pattern people have labeled, where the model already suggests that label, leave the
-    top of the queue: another label for the 16th page number teaches nothing."""
+def learned_pattern_lines(pool: pd.DataFrame, proba: np.ndarray, learned: dict[str, str]) -> np.ndarray:
+    """Mask of pool lines of a pattern people have labeled where the model already suggests the label
+    they gave it: another label for the 16th page number teaches nothing, so these wait behind the rest."""
+    out = np.zeros(len(pool), dtype=bool)
     if not learned:
-        return scores
+        return out
     label_index = {label: k for k, label in enumerate(LABELS)}
     predicted = proba.argmax(axis=1)
-    out = scores.copy()
     for row, (text, indent) in enumerate(zip(pool["text"], pool["indent"])):
         label = learned.get(pattern_key(text, indent))
-        if label is not None and label_index.get(label) == predicted[row]:
-            out[row] *= PATTERN_DEMOTE
+        out[row] = label is not None and label_index.get(label) == predicted[row]
     return out
 
 
@@ -170,9 +167,9 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
 
     strategy "script" is reading order; the others rank by the model's uncertainty (or at random);
     "diverse" takes the most uncertain line of each kind of line (predicted class × layout level × text
-    shape) before a second of any kind, and moves lines of a pattern people have already labeled
-    (page numbers, a running header, a repeated cue: `pattern_key`) down when the model suggests
-    the label they gave it.
+    shape) before a second of any kind; lines of a pattern people have already labeled (page numbers,
+    a running header, a repeated cue: `pattern_key`) that the model suggests the label they gave wait
+    behind every other line.
     Lines claimed by another holder (another person, or another tab of this one), `exclude` and lines of
     `hidden_scripts` (restricted to other people) are left out.
     """
@@ -207,8 +204,12 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     if strategy != "random":
         scores = scores * (1.0 + 0.1 * np.log1p(sizes - 1))
     if strategy == "diverse":
-        scores = demote_learned_patterns(scores, reps, proba, learned_patterns(labeled))
-        ranked = diverse_select(scores, line_kinds(reps, proba), len(scores), shortlist=max(5 * n, 50))
+        waiting = learned_pattern_lines(reps, proba, learned_patterns(labeled))
+        rest = np.flatnonzero(~waiting)
+        ranked = rest[diverse_select(scores[rest], line_kinds(reps.iloc[rest], proba[rest]), len(rest),
+                                     shortlist=max(5 * n, 50))] if len(rest) else rest
+        later = np.flatnonzero(waiting)
+        ranked = np.concatenate([ranked, later[np.argsort(-scores[later], kind="stable")]]).astype(int)
     else:
         ranked = select(scores, len(scores))
     rng = np.random.default_rng(seed)
