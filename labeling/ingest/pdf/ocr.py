@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from labeling.ingest.pdf.layout import PageLine, Word, assemble_lines
+from labeling.ingest.pdf.layout import PageLine, Word, assemble_lines, line_segments
 from store.types import ScriptlabelError
 
 DEFAULT_DPI = 300
@@ -128,17 +128,6 @@ BINARY_THRESHOLD = 160
 _CROP_GAP_PX = 40
 
 
-def _rows_of(words: list[Word]) -> list[list[Word]]:
-    """Words grouped into the lines `assemble_lines` will make of them (same rule: row, then gaps)."""
-    rows: list[list[Word]] = []
-    for line in assemble_lines(words):
-        members = [w for w in words if w.y0 <= (line.y0 + line.y1) / 2 <= w.y1 + 0.5 and
-                   line.x0 - 0.5 <= w.x0 and w.x1 <= line.x1 + 0.5]
-        if members:
-            rows.append(members)
-    return rows
-
-
 def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 0) -> list[Word]:
     """Read poorly read lines again, each from its own crop, all crops in one tesseract call per mode.
 
@@ -151,7 +140,7 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
 
     height_pt = image.height * 72.0 / dpi
     candidates = []
-    for row in _rows_of(words):
+    for row in line_segments(words):
         conf = sum(w.conf or 0.0 for w in row) / len(row)
         y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
         in_band = y1 < MARGIN_BAND_PT or y0 > height_pt - MARGIN_BAND_PT
