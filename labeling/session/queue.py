@@ -80,6 +80,10 @@ def text_shape(text: str) -> str:
 
 
 LEVEL_KIND_COLUMNS = 6.0  # layout levels for kinds of lines: coarser than identical lines' (cue vs speech)
+# `diverse` deals kinds out of this many of the most uncertain lines: wide enough that one kind the
+# last retrain made unsure all at once (a hundred page numbers at 0.79) cannot fill a whole batch.
+SHORTLIST_PER_ITEM = 20
+SHORTLIST_MIN = 200
 PATTERN_MIN_LABELS = 2  # labels given to a pattern before its other lines leave the top of the queue
 PATTERN_AGREEMENT = 0.9  # share of those labels that must agree
 
@@ -207,7 +211,7 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
         waiting = learned_pattern_lines(reps, proba, learned_patterns(labeled))
         rest = np.flatnonzero(~waiting)
         ranked = rest[diverse_select(scores[rest], line_kinds(reps.iloc[rest], proba[rest]), len(rest),
-                                     shortlist=max(5 * n, 50))] if len(rest) else rest
+                                     shortlist=max(SHORTLIST_PER_ITEM * n, SHORTLIST_MIN))] if len(rest) else rest
         later = np.flatnonzero(waiting)
         ranked = np.concatenate([ranked, later[np.argsort(-scores[later], kind="stable")]]).astype(int)
     else:

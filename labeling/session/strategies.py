@@ -62,7 +62,7 @@ def select(scores: np.ndarray, n: int) -> np.ndarray:
 def diverse_select(scores: np.ndarray, kinds: np.ndarray, n: int, *, shortlist: int | None = None) -> np.ndarray:
     """The `n` items to ask about: uncertain ones, as many different kinds as possible, best first.
 
-    The `shortlist` (default max(5n, 50)) most uncertain items are dealt out kind by kind — the
+    The `shortlist` (default max(20n, 200)) most uncertain items are dealt out kind by kind — the
     most uncertain item of each kind first (kinds ordered by their most uncertain item), then each
     kind's second, and so on — so a batch holds one line per kind of mistake rather than ten lines
     of the same one, and the retrain between batches learns from each kind. Items past the shortlist
@@ -74,7 +74,7 @@ def diverse_select(scores: np.ndarray, kinds: np.ndarray, n: int, *, shortlist: 
         raise EmptyPoolError("every line is labeled: nothing left in the queue")
     n = min(n, len(scores))
     ranked = np.argsort(-scores, kind="stable")
-    top = ranked[: min(len(ranked), shortlist if shortlist is not None else max(5 * n, 50))]
+    top = ranked[: min(len(ranked), shortlist if shortlist is not None else max(20 * n, 200))]
     rounds: dict[object, int] = {}
     keyed = []
     for position, index in enumerate(top):
