@@ -134,6 +134,7 @@ def score_run(truth_pages: dict[int, list[dict]], found_pages: dict[int, list[di
     per_class_hit: Counter = Counter()
     spurious = 0
     lost_examples = []
+    predicted: dict[tuple[int, int], str | None] = {}
     for page, truth in truth_pages.items():
         found = found_pages.get(page, [])
         pairing = match_page(truth, found)
@@ -142,11 +143,13 @@ def score_run(truth_pages: dict[int, list[dict]], found_pages: dict[int, list[di
             n += 1
             per_class_total[t["label"]] += 1
             if i not in pairing:
+                predicted[(page, i)] = None
                 lost[t["label"]] += 1
                 if len(lost_examples) < 40:
                     lost_examples.append({"page": page, "label": t["label"], "text": t["text"][:60]})
                 continue
             matched += 1
+            predicted[(page, i)] = found[pairing[i]]["pred"]
             ok = found[pairing[i]]["pred"] == t["label"]
             correct += ok
             matched_correct += ok
@@ -161,6 +164,7 @@ def score_run(truth_pages: dict[int, list[dict]], found_pages: dict[int, list[di
         "recall_by_class": {c: round(per_class_hit[c] / per_class_total[c], 4) for c in sorted(per_class_total)},
         "support_by_class": dict(sorted(per_class_total.items())),
         "lost_examples": lost_examples,
+        "_predicted": predicted,
     }
 
 
@@ -188,6 +192,8 @@ def merge_scores(parts: list[dict]) -> dict:
     return {"lines": n, "accuracy_incl_lost": round(correct / n, 4) if n else None,
             "accuracy_on_found": round(correct / found, 4) if found else None, "lost": lost,
             "lost_by_kind": dict(lost_by.most_common()), "spurious_ocr_lines": sum(p["spurious_ocr_lines"] for p in parts),
+            **({"worse_than_text_layer": sum(p["worse_than_text_layer"] for p in parts)}
+               if all("worse_than_text_layer" in p for p in parts) else {}),
             "recall_by_class": {c: round(hits[c] / support[c], 4) for c in sorted(support)},
             "support_by_class": dict(sorted(support.items()))}
 
@@ -205,11 +211,19 @@ def run_script(slug: str, script, pages: list[int], *, dpis: list[int], noise: f
     subset = text_layer_subset(pdf, pages, tmp / f"{slug}-text.pdf")
     ingest_cli(tmp / f"{slug}-text.db", subset, ocr="never", env=env)
     result["text_layer"] = score_run(truth_pages, by_page(stored_lines(tmp / f"{slug}-text.db")))
+    text_pred = result["text_layer"].pop("_predicted")
     for dpi in dpis:
         started = time.perf_counter()
         scan = rasterize(pdf, pages, tmp / f"{slug}-{dpi}.pdf", dpi=dpi, noise=noise, rotate=rotate)
         ingest_cli(tmp / f"{slug}-{dpi}.db", scan, ocr="always", env=env)
-        result[f"ocr_{dpi}"] = {**score_run(truth_pages, by_page(stored_lines(tmp / f"{slug}-{dpi}.db"))),
+        scored = score_run(truth_pages, by_page(stored_lines(tmp / f"{slug}-{dpi}.db")))
+        ocr_pred = scored.pop("_predicted")
+        # lines the text layer's suggestion got right and the OCR path's did not (lost or misread)
+        worse = [{"page": page, "label": truth_pages[page][i]["label"], "ocr": ocr_pred[(page, i)],
+                  "text": truth_pages[page][i]["text"][:60]}
+                 for (page, i), label in text_pred.items()
+                 if label == truth_pages[page][i]["label"] and ocr_pred[(page, i)] != label]
+        result[f"ocr_{dpi}"] = {**scored, "worse_than_text_layer": len(worse), "worse_examples": worse[:20],
                                 "seconds": round(time.perf_counter() - started, 1)}
     return result
 
@@ -274,6 +288,7 @@ def main() -> None:
             for key, value in s.items():
                 if isinstance(value, dict):
                     value.pop("lost_examples", None)
+                value.pop("worse_examples", None)
     report["target"] = {"ocr_200_accuracy_incl_lost": 0.98}
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
