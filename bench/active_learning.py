@@ -132,6 +132,24 @@ def pattern_costs(asked: list[tuple[int, str]], keys: dict[int, str | None], *, 
             "top": {k.split("\x00", 1)[1]: v for k, v in spent.most_common(5)}}
 
 
+def overall(scripts: dict, strategies: list[str]) -> dict:
+    """Per strategy across the scripts: mean and worst accuracy after 50 labels, labels to 0.99 (sum over
+    scripts; a script that never got there counts as the budget + 10), key presses on repeated patterns."""
+    out = {}
+    for s in strategies:
+        rows = [entry["summary"][s] for entry in scripts.values()]
+        budget = max(p["labels"] for entry in scripts.values() for p in entry["curves"][s])
+        out[s] = {"after_50_mean": round(float(np.mean([r["after_50"] for r in rows])), 4),
+                  "after_50_min": round(min(r["after_50"] for r in rows), 4),
+                  "labels_to_0.99_sum": sum(r["labels_to_0.99"] if r["labels_to_0.99"] is not None else budget + 10
+                                            for r in rows),
+                  "reached_0.99": sum(r["labels_to_0.99"] is not None for r in rows),
+                  "pattern_labels": sum(r["patterns"]["pattern_labels"] for r in rows),
+                  "repeat_pattern_labels": sum(r["patterns"]["repeat_pattern_labels"] for r in rows),
+                  "max_per_pattern": max(r["patterns"]["max_per_pattern"] for r in rows)}
+    return out
+
+
 def labels_to_reach(curve: list[dict], target: float) -> int | None:
     return next((p["labels"] for p in curve if p["accuracy"] >= target), None)
 
@@ -161,6 +179,7 @@ def main() -> None:
                           "retrain_s_p50": run["retrain_s_p50"], "patterns": run["patterns"]}
         report["scripts"][slug] = {"summary": summary, "curves": {s: r["curve"] for s, r in runs.items()}}
         print(json.dumps({slug: summary}), file=sys.stderr)
+    report["overall"] = overall(report["scripts"], args.strategies)
     _plot(report, args.plot)
     report["plot"] = str(args.plot)
     print(json.dumps(report, indent=2))
