@@ -129,12 +129,12 @@ _CROP_GAP_PX = 40
 
 
 def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 0) -> list[Word]:
-    """Read poorly read lines again, each from its own crop, all crops in one tesseract call per mode.
+    """Read poorly read lines again, each from its own crop, all crops in one extra tesseract call per page.
 
     Tesseract's page layout analysis treats a lone "81." in the corner as noise and guesses at it;
     read from a crop of just that line it is read as text. Each candidate line's crop is stacked in one
-    image (white between them), read as it is and binarized, and per line the most confident reading
-    wins if it beats the first by REREAD_GAIN.
+    image (white between them) as it is and binarized, read in one tesseract call, and per line the
+    most confident reading wins if it beats the first by REREAD_GAIN.
     """
     from PIL import Image
 
@@ -158,36 +158,36 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
                min(image.width, int((x1 + pad_x) * px)), min(image.height, int((y1 + pad_y) * px)))
         crops.append(image.crop(box))
         boxes.append(box)
-    width = max(c.width for c in crops) + 2 * _CROP_GAP_PX
-    sheet = Image.new("L", (width, sum(c.height + _CROP_GAP_PX for c in crops) + _CROP_GAP_PX), 255)
+    # Each crop twice, as scanned and binarized: the grey fringes that upsampling a scan leaves around
+    # small glyphs can confuse tesseract ("115." read as "'mks" from grey, right from black and white)
+    # and sometimes the other way round. One sheet, one tesseract call.
+    variants = [(k, crop.convert("L")) for k, crop in enumerate(crops)]
+    variants += [(k, crop.point(lambda v: 255 if v > BINARY_THRESHOLD else 0)) for k, crop in variants]
+    width = max(c.width for _k, c in variants) + 2 * _CROP_GAP_PX
+    sheet = Image.new("L", (width, sum(c.height + _CROP_GAP_PX for _k, c in variants) + _CROP_GAP_PX), 255)
     tops, y = [], _CROP_GAP_PX
-    for crop in crops:
-        sheet.paste(crop.convert("L"), (_CROP_GAP_PX, y))
+    for _k, crop in variants:
+        sheet.paste(crop, (_CROP_GAP_PX, y))
         tops.append(y)
         y += crop.height + _CROP_GAP_PX
+    per_variant: list[list[Word]] = [[] for _ in variants]
+    for w in _tesseract_words(sheet, dpi=dpi, config="--psm 6", timeout_s=timeout_s):
+        centre = (w.y0 + w.y1) / 2 * px
+        for v, (top, (_k, crop)) in enumerate(zip(tops, variants)):
+            if top - _CROP_GAP_PX / 2 <= centre < top + crop.height + _CROP_GAP_PX / 2:
+                per_variant[v].append(w)
+                break
     best = [(conf, None) for _row, conf in candidates]
-    # Binarized, the grey fringes that upsampling a scan leaves around small glyphs stop confusing
-    # tesseract ("115." read as "'mks" from grey, right from black and white).
-    binary = sheet.point(lambda v: 255 if v > BINARY_THRESHOLD else 0)
-    for page_image in (sheet, binary):
-        read = _tesseract_words(page_image, dpi=dpi, config="--psm 6", timeout_s=timeout_s)
-        per_crop: list[list[Word]] = [[] for _ in crops]
-        for w in read:
-            centre = (w.y0 + w.y1) / 2 * px
-            for k, (top, crop) in enumerate(zip(tops, crops)):
-                if top - _CROP_GAP_PX / 2 <= centre < top + crop.height + _CROP_GAP_PX / 2:
-                    per_crop[k].append(w)
-                    break
-        for k, found in enumerate(per_crop):
-            if not found:
-                continue
-            conf = sum(w.conf or 0.0 for w in found) / len(found)
-            if conf > best[k][0] + REREAD_GAIN:
-                # back to page coordinates: the crop's top-left on the sheet → its box on the page
-                dx = (boxes[k][0] - _CROP_GAP_PX) / px
-                dy = (boxes[k][1] - tops[k]) / px
-                best[k] = (conf, [replace(w, x0=w.x0 + dx, x1=w.x1 + dx, y0=w.y0 + dy, y1=w.y1 + dy)
-                                  for w in found])
+    for v, found in enumerate(per_variant):
+        k = variants[v][0]
+        if not found:
+            continue
+        conf = sum(w.conf or 0.0 for w in found) / len(found)
+        if conf > best[k][0] + (REREAD_GAIN if best[k][1] is None else 0.0):
+            # back to page coordinates: the crop's top-left on the sheet → its box on the page
+            dx = (boxes[k][0] - _CROP_GAP_PX) / px
+            dy = (boxes[k][1] - tops[v]) / px
+            best[k] = (conf, [replace(w, x0=w.x0 + dx, x1=w.x1 + dx, y0=w.y0 + dy, y1=w.y1 + dy) for w in found])
     replaced = {id(w) for (row, _c), (_conf, new) in zip(candidates, best) if new is not None for w in row}
     out = [w for w in words if id(w) not in replaced]
     for _conf, new in best:
