@@ -21,9 +21,13 @@ DUAL_DIALOGUE_PAGE = [
     ("Nothing even happened.", 4.6, 4),
     ("MARTHA", 3.7, 6),
     ("Mrmmafmrm.", 2.5, 7),
+    ("CUT TO: THE GIRLS HEADING UP", 4.7, 9),  # a right-aligned transition over two lines
+    ("THE STREET", 6.5, 10),
+    ("EXT. CITY STREET - NIGHT", 1.5, 12),
 ]
 READING_ORDER = ["Martha watches them talk back and forth.", "VON", "Fuck, we are fucked.", "Totally fucked, man.",
-                 "JOHNNY HOWL", "We are not fucked.", "Nothing even happened.", "MARTHA", "Mrmmafmrm."]
+                 "JOHNNY HOWL", "We are not fucked.", "Nothing even happened.", "MARTHA", "Mrmmafmrm.",
+                 "CUT TO: THE GIRLS HEADING UP", "THE STREET", "EXT. CITY STREET - NIGHT"]
 
 
 def make_page(path: Path, rows, *, page_number: str | None = None) -> Path:
@@ -79,7 +83,7 @@ def test_studio_page_numbers_survive_a_200_dpi_scan(tmp_path, slug, page, number
     assert top == [number], [(line.text, round(line.indent)) for line in lines[:4]]
 
 
-def test_dual_dialogue_comes_out_in_reading_order_from_the_text_layer_and_from_ocr(tmp_path):
+def test_dual_dialogue_and_a_two_line_transition_come_out_in_reading_order_on_both_paths(tmp_path):
     pdf = make_page(tmp_path / "dual.pdf", DUAL_DIALOGUE_PAGE, page_number="12.")
     scan = make_scanned_pdf(tmp_path / "dual-scan.pdf", pdf)
     for path, ocr in ((pdf, "never"), (scan, "always")):
