@@ -71,11 +71,11 @@ def text_shape(text: str) -> str:
     text = text.strip()
     words = len(text.split())
     size = "1" if words <= 1 else "2" if words <= 3 else "4" if words <= 7 else "8"
-    letters = [c for c in text if c.isalpha()]
-    case = "U" if letters and all(c.isupper() for c in letters) else "a" if letters else "-"
+    upper, lower = text.upper(), text.lower()
+    case = "U" if upper == text and lower != text else "a" if upper != lower else "-"
     wrap = "(" if text.startswith("(") else ""
     end = text[-1] if text and text[-1] in ".:!?-)" else ""
-    digit = "#" if any(c.isdigit() for c in text) else ""
+    digit = "#" if _DIGITS.search(text) else ""
     return f"{size}{case}{wrap}{end}{digit}"
 
 
@@ -92,7 +92,8 @@ def line_kinds(pool: pd.DataFrame, proba: np.ndarray) -> np.ndarray:
     """Kind of each pool line for `diverse`: predicted class × layout level × text shape."""
     predicted = proba.argmax(axis=1)
     return np.array([f"{p}|{int(float(i or 0.0) // LEVEL_KIND_COLUMNS)}|{text_shape(t)}"
-                     for p, i, t in zip(predicted, pool["indent"], pool["text"])], dtype=object)
+                     for p, i, t in zip(predicted.tolist(), pool["indent"].tolist(), pool["text"].tolist())],
+                    dtype=object)
 
 
 def learned_patterns(labeled: pd.DataFrame) -> dict[str, str]:
@@ -100,7 +101,8 @@ def learned_patterns(labeled: pd.DataFrame) -> dict[str, str]:
     with PATTERN_AGREEMENT. `labeled`: text, indent, label of the labeled lines."""
     if labeled.empty:
         return {}
-    keys = pd.Series([pattern_key(t, i) for t, i in zip(labeled["text"], labeled["indent"])], index=labeled.index)
+    keys = pd.Series([pattern_key(t, i) for t, i in zip(labeled["text"].tolist(), labeled["indent"].tolist())],
+                     index=labeled.index)
     frame = pd.DataFrame({"key": keys, "label": labeled["label"].to_numpy()}).dropna(subset=["key"])
     learned = {}
     for key, labels in frame.groupby("key")["label"]:
@@ -120,7 +122,7 @@ def learned_pattern_lines(pool: pd.DataFrame, proba: np.ndarray, learned: dict[s
         return out
     label_index = {label: k for k, label in enumerate(LABELS)}
     predicted = proba.argmax(axis=1)
-    for row, (text, indent) in enumerate(zip(pool["text"], pool["indent"])):
+    for row, (text, indent) in enumerate(zip(pool["text"].tolist(), pool["indent"].tolist())):
         label = learned.get(pattern_key(text, indent))
         out[row] = label is not None and label_index.get(label) == predicted[row]
     return out
