@@ -184,10 +184,14 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
             continue
         conf = sum(w.conf or 0.0 for w in found) / len(found)
         if conf > best[k][0] + (REREAD_GAIN if best[k][1] is None else 0.0):
-            # back to page coordinates: the crop's top-left on the sheet → its box on the page
+            # back to page coordinates: the crop's left edge on the sheet → its box on the page. The row
+            # keeps the height the page read gave it: a crop's reading can take in a descender of the
+            # line above, and one line set a few points high shrinks the page's line pitch (every gap
+            # on the page would double).
             dx = (boxes[k][0] - _CROP_GAP_PX) / px
-            dy = (boxes[k][1] - tops[v]) / px
-            best[k] = (conf, [replace(w, x0=w.x0 + dx, x1=w.x1 + dx, y0=w.y0 + dy, y1=w.y1 + dy) for w in found])
+            row = candidates[k][0]
+            y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
+            best[k] = (conf, [replace(w, x0=w.x0 + dx, x1=w.x1 + dx, y0=y0, y1=y1) for w in found])
     replaced = {id(w) for (row, _c), (_conf, new) in zip(candidates, best) if new is not None for w in row}
     out = [w for w in words if id(w) not in replaced]
     for _conf, new in best:
