@@ -58,3 +58,9 @@ def test_rows_with_a_margin_mark_or_a_right_aligned_transition_are_not_dual_dial
     lines = assemble_lines(words)
     assert [l.text for l in lines] == ["He runs.", "*", "And runs.", "*", "The door slams.", "CUT TO:",
                                        "INT. HALL - DAY"]
+
+
+def test_an_episode_scene_number_in_both_margins_stays_with_its_heading():
+    # "2.14" (episode 2, scene 14) in both margins: part of the heading's line, as "12" or "12A" are.
+    words = words_at(0, 5, "2.14") + words_at(0, 13, "INT. HOUSE - HALLWAY - LATER") + words_at(0, 67, "2.14")
+    assert [l.text for l in assemble_lines(words)] == ["2.14 INT. HOUSE - HALLWAY - LATER 2.14"]

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 POINTS_PER_COLUMN = 7.2  # 10 characters per inch
 DEFAULT_PITCH = 12.0  # 6 lines per inch
-_SCENE_NUMBER = re.compile(r"^[A-Z]?\d{1,4}[A-Z]{0,2}\.?\*?$")
+_SCENE_NUMBER = re.compile(r"^[A-Z]?\d{1,4}(?:\.\d{1,3})?[A-Z]{0,2}\.?\*?$")  # 12, 12A, A12., 2.14 (episode.scene)
 
 
 @dataclass(frozen=True)
