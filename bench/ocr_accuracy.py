@@ -7,7 +7,8 @@
 For each held-out script, `--pages` pages (evenly spread, title page skipped; `--page-list SLUG:P,P`
 picks them) are rendered to an image-only PDF at each `--dpi` (optionally with Gaussian noise and a
 small rotation), then ingested by `scriptlabel ingest --ocr always` in a fresh database, which stores
-the OCR lines and the suggestions of the line model (`--base`, a model built without the held-out
+the OCR lines and the suggestions (the effective label a person sees: the model's, or the INT./EXT.
+rule's) of the line model (`--base`, a model built without the held-out
 scripts: `python -m labeling.build_pretrained --no-cv --out DIR --hold-out SLUG ...`). The truth is
 each text-layer line of those pages with its label projected from the script's Fountain file over the
 whole script (`labeling.corpus.load_studio_pdfs`). OCR lines are matched one-to-one to text-layer
@@ -92,14 +93,15 @@ def ingest_cli(db: Path, pdf: Path, *, ocr: str, env: dict) -> None:
 
 def stored_lines(db_path: Path) -> list[dict]:
     from store.db import open_db
-    from store import models as model_store
+    from store import labels as label_store
 
     db = open_db(db_path)
     rows = [dict(zip(("line_id", "page", "text", "x0", "y0", "x1", "y1"), r)) for r in db.execute(
         "SELECT line_id, page, text, x0, y0, x1, y1 FROM lines ORDER BY line_no")]
-    preds = model_store.latest_predictions(db).set_index("line_id")["label"].to_dict()
+    # what a person sees and exports: the model's suggestion, or a rule's (INT./EXT. headings)
+    shown = label_store.effective_labels(db).set_index("line_id")["label"].to_dict()
     for row in rows:
-        row["pred"] = preds.get(row["line_id"])
+        row["pred"] = shown.get(row["line_id"])
     db.close()
     return rows
 
