@@ -36,7 +36,9 @@ def undo(db: Database, *, annotator: str, script_id: int | None = None) -> dict 
 
 
 def labels_since_last_model(db: Database) -> int:
-    """Human label events since the current line model was trained (drives "retrain every N")."""
-    row = db.execute(
-        "SELECT COALESCE(MAX(n_labels), 0) FROM model_versions WHERE kind = 'lines' AND is_current = 1").fetchone()
-    return label_store.count_human_labels(db) - int(row[0])
+    """Human label events since the newest line model (current or candidate) was trained: drives "retrain
+    every N". Counting from the newest, not the current, keeps a roll-back or a candidate that was not
+    promoted from starting a run on every key press."""
+    from store.models import newest_version_n_labels
+
+    return label_store.count_human_labels(db) - newest_version_n_labels(db, "lines")
