@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
-from labeling import app_models
+from app_pages import model_views as app_models
 from store.models import model_token
-from labeling.training import make_current, request_training
+from labeling.training.runs import make_current, request_training
 from store import models as model_store
 from store.accounts import audit
 from store import sequences as sequence_store
