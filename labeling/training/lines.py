@@ -256,7 +256,12 @@ def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, 
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    version = model_store.register_version(db, kind="lines", path=str(final), metrics=metrics, n_labels=n_human)
+    from labeling.training.versions import register_line_version
+
+    version = register_line_version(db, path=str(final), metrics=metrics, n_labels=n_human, frame=frame, y=y,
+                                    outputs=outputs, current_script=_latest_human_script(db))
+    if metrics["promotion"]["decision"] != "promoted":
+        return version, n_human, metrics  # a candidate: the current version keeps making the suggestions
     model = CurrentLineModel(version=version, adapter=adapter)
     current_script = _latest_human_script(db)
     if predict_all:
