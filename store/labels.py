@@ -49,6 +49,15 @@ def suggestion_outcomes(db: Database, *, after_event: int = 0) -> pd.DataFrame:
            ORDER BY e.event_id""", db.conn, params=[after_event])
 
 
+def suggestion_pairs(db: Database, version: int) -> pd.DataFrame:
+    """(label, suggested) of the human labels (not undone) given while line model `version` suggested."""
+    return pd.read_sql_query(
+        """SELECT e.label, e.suggested FROM label_events e
+           WHERE e.source = 'human' AND e.action = 'set' AND e.suggested IS NOT NULL AND e.suggested_version = ?
+             AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
+           ORDER BY e.event_id""", db.conn, params=[version])
+
+
 def max_event_id(db: Database) -> int:
     return db.execute("SELECT COALESCE(MAX(event_id), 0) FROM label_events").fetchone()[0]
 
