@@ -421,6 +421,9 @@ def accept_suggestions(db: Database, script_id: int, *, above: float, model_vers
             raise StaleModelError(
                 f"the suggestions you saw came from model v{model_version_seen}, but v{preview.model_version} "
                 "is current now: look at the new counts and confirm again")
+        if preview.lines == 0:
+            raise ScriptlabelError(f"no suggestion at or above {above:g} is left to accept on script {script_id}"
+                                   + (f" page {page}" if page is not None else "") + ": lower the threshold")
         stamp = now()
         db.conn.executemany(
             """INSERT INTO label_events(line_id, label, annotator, source, batch, created_at, suggested,

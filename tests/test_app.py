@@ -257,6 +257,39 @@ def test_sequences_page_merges_and_renames(app_db):
     assert not at.exception
 
 
+def test_script_page_bulk_accepts_a_page_refuses_a_stale_version_and_undoes(app_db):
+    import app_builders as builders
+
+    db, script_id = app_db
+    builders.predict(db, script_id, label="dialogue", confidence=0.995)
+    at = open_page("script_view")
+    at.radio(key="accept_scope").set_value("one page")
+    at.selectbox(key="accept_page").set_value(2)
+    at.run()
+    text = " ".join(m.value for m in at.markdown)
+    # page 2: 10 lines, the two INT./EXT. headings left to their rule; 8 × (1 − 0.995) expected errors
+    assert "**8 lines** on page 2 · expected errors **0.04**" in text and "**v1**" in text
+    v2 = builders.predict(db, script_id, label="dialogue", confidence=0.995)  # a retrain since the preview
+    button(at, "accept_confirm").click()
+    at.run()
+    assert any(f"came from model v1, but v{v2} is current" in e.value for e in at.error)
+    assert db.execute("SELECT COUNT(*) FROM label_events").fetchone()[0] == 0
+    assert f"**v{v2}**" in " ".join(m.value for m in at.markdown)
+    button(at, "accept_confirm").click()
+    at.run()
+    assert any("Accepted 8 suggestions" in s.value for s in at.success) and not at.exception
+    effective = label_store.effective_labels(db, script_id)
+    assert (effective["label_source"] == "accepted").sum() == 8
+    [batch] = label_store.accept_batches(db, script_id)
+    assert (batch.page, batch.model_version, batch.lines) == (2, v2, 8)
+    assert "**0 lines**" in " ".join(m.value for m in at.markdown)
+    button(at, f"accept_undo_{batch.batch_id}").click()
+    at.run()
+    assert label_store.accept_batches(db, script_id)[0].undone_at is not None
+    assert "accepted" not in set(label_store.effective_labels(db, script_id)["label_source"])
+    assert "**8 lines**" in " ".join(m.value for m in at.markdown) and not at.exception
+
+
 def test_models_page_shows_versions_and_rolls_back(app_db):
     db, script_id = app_db
     at = open_page("models")
