@@ -127,6 +127,11 @@ if st.session_state.get("model_versions_seen") != newest:  # a new version: show
 picked = int(st.selectbox("Version", sorted(kinds, reverse=True), key="model_version",
                           format_func=lambda v: f"v{v} ({kinds[v]}" + (f" · {status[v]})" if v in status else ")")))
 if kinds[picked] == "lines":
+    chosen = line_versions.set_index("version").loc[picked]
+    st.markdown(common.escape_markdown(
+        f"v{picked} · {chosen['status']}" + (" · pinned" if chosen["pinned"] else "")
+        + (f" · accuracy {chosen['accuracy']:.3f} (n = {chosen['n']}, 95% interval {chosen['95% interval']})"
+           if chosen["n"] else " · no label given on its suggestions yet") + f" — {chosen['why']}"))
     metrics = app_models.suggestion_scores(db, picked)
     if not metrics:
         st.caption(f"No label was given yet while v{picked} made the suggestions.")
