@@ -338,7 +338,7 @@ def default_factories(*, tags: bool = False, nets: bool = True,
 
 def _net_factory(component: str | None, params: dict[str, Any]) -> Factory:
     def make():
-        from models import complexity_nets  # Keras loads only when a BiLSTM is actually built
+        from models.complexity import nets as complexity_nets  # Keras loads only when a BiLSTM is actually built
 
         if component is None:
             return complexity_nets.combined_bilstm(**params)
