@@ -8,6 +8,7 @@ from app_pages import common
 from app_pages import support
 from labeling.session.cursor import record_label
 from store import labels as label_store
+from store.accounts import audit
 from store.types import LABEL_KEYS, LABELS, ScriptlabelError
 
 MAX_ROWS = 400
@@ -31,6 +32,10 @@ def _accept(script_id: int, page: int | None, above: float, version: int, batch_
         who = common.require("label")
         batch = label_store.accept_suggestions(db, script_id, above=above, page=page, model_version_seen=version,
                                                batch_id=batch_id, annotator=who.name or common.annotator() or "anonymous")
+        if batch.status == "stored":
+            audit(db, who.name or "anonymous", "bulk_accept", script_id=script_id,
+                  detail={"batch_id": batch_id, "lines": batch.lines, "above": above, "page": page,
+                          "model_version": batch.model_version})
         st.session_state["accept_message"] = (
             "success", f"Accepted {batch.lines} suggestions of v{batch.model_version} as one batch "
                        f"({batch.expected_errors:.2f} expected errors); undo it below if needed.")
@@ -43,6 +48,9 @@ def _undo_accept(batch_id: str) -> None:
     try:
         who = common.require("label")
         batch = label_store.undo_accept(db, batch_id, annotator=who.name or common.annotator() or "anonymous")
+        if batch.status == "undone":
+            audit(db, who.name or "anonymous", "bulk_accept_undo", script_id=batch.script_id,
+                  detail={"batch_id": batch_id, "lines": batch.lines})
         st.session_state["accept_message"] = ("success", f"Took back the batch of {batch.lines} accepted suggestions.")
     except ScriptlabelError as exc:
         st.session_state["accept_message"] = ("error", common.app_message(exc))

@@ -452,6 +452,7 @@ def accept(ctx, script_id, page, above, dry_run, version_seen, batch_id, undo_ba
     BATCH_ID` takes the whole batch back.
     """
     from store import labels as label_store
+    from store.accounts import audit
 
     if list_batches:
         for batch in label_store.accept_batches(_db(ctx, create=False, check=False), script_id):
@@ -460,7 +461,12 @@ def accept(ctx, script_id, page, above, dry_run, version_seen, batch_id, undo_ba
     if undo_batch is not None:
         if script_id is not None or above is not None:
             raise ScriptlabelError("--undo takes only the batch id; drop --script/--above")
-        _emit(label_store.undo_accept(_db(ctx, create=False, check=True), undo_batch, annotator=annotator).as_json())
+        db = _db(ctx, create=False, check=True)
+        batch = label_store.undo_accept(db, undo_batch, annotator=annotator)
+        if batch.status == "undone":
+            audit(db, _cli_actor(), "bulk_accept_undo", script_id=batch.script_id,
+                  detail={"batch_id": batch.batch_id, "lines": batch.lines, "via": "cli"})
+        _emit(batch.as_json())
         return
     if script_id is None or above is None:
         raise ScriptlabelError("give --script ID and --above P (e.g. --above 0.99), or --undo BATCH_ID")
@@ -472,6 +478,10 @@ def accept(ctx, script_id, page, above, dry_run, version_seen, batch_id, undo_ba
     batch = label_store.accept_suggestions(
         db, script_id, above=above, page=page, batch_id=batch_id or label_store.new_batch_id(), annotator=annotator,
         model_version_seen=preview.model_version if version_seen is None else version_seen)
+    if batch.status == "stored":
+        audit(db, _cli_actor(), "bulk_accept", script_id=script_id,
+              detail={"batch_id": batch.batch_id, "lines": batch.lines, "above": above, "page": page,
+                      "model_version": batch.model_version, "via": "cli"})
     _emit(batch.as_json())
 
 

@@ -173,6 +173,8 @@ def test_cli_accept_dry_run_accept_undo_and_clear_errors(cli, db, pdf_script):
                              "--batch", "cli-batch-0001")
     assert again["status"] == "duplicate"
     assert [b["batch_id"] for b in cli.json_lines("accept", "--list")] == ["cli-batch-0001"]
+    audited = [json.loads(r[0]) for r in db.execute("SELECT detail FROM audit_log WHERE action = 'bulk_accept'")]
+    assert [(a["batch_id"], a["lines"]) for a in audited] == [("cli-batch-0001", n)]
     assert cli.json_lines("accept", "--undo", "cli-batch-0001")[0]["status"] == "undone"
     assert cli.json_lines("accept", "--undo", "cli-batch-0001")[0]["status"] == "already_undone"
     stale = cli("accept", "--script", str(pdf_script), "--above", "0.99", "--version", str(version + 7))

@@ -108,6 +108,9 @@ def test_rolling_back_pins_the_version_and_retrains_only_add_candidates_until_un
     v3, _, metrics = train_line_version(db)
     assert metrics["promotion"]["decision"] == "candidate" and f"v{v1} is pinned" in metrics["promotion"]["reason"]
     assert model_store.current_version(db).version == v1
+    from labeling.session.cursor import labels_since_last_model
+
+    assert labels_since_last_model(db) == 0  # a candidate does not start another run on the next key press
     listed = {r["version"]: r for r in cli.json_lines("versions")}
     assert listed[v1]["status"] == "current" and listed[v1]["pinned"]
     assert listed[v3]["status"] == "candidate" and listed[v2]["status"] == "previous"
