@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 import app_builders as builders
+from conftest import SCREENPLAY_LINES
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
@@ -186,3 +187,23 @@ def test_cli_accept_dry_run_accept_undo_and_clear_errors(cli, db, pdf_script):
                           (["--script", str(pdf_script), "--above", "1.5"], "--above")]:
         result = cli("accept", *args)
         assert result.exit_code != 0 and message in result.stderr and "Traceback" not in result.stderr, args
+
+
+def test_wrong_accepted_suggestions_surface_in_the_review_queue(db, pdf_script):
+    """A (made-up) model right on page 1 but calling page 2's dialogue action was bulk-accepted; the
+    review queue — fitted on people's labels only, over the shipped model — flags those lines, no other."""
+    from labeling.session.review import review_candidates
+
+    lines = script_store.lines_frame(db, pdf_script)
+    truth = np.resize([label for _, _, label in SCREENPLAY_LINES], len(lines))
+    wrong = (lines["page"] == 2).to_numpy() & (truth == "dialogue")
+    suggested = np.where(wrong, "action", truth)
+    proba = np.full((len(lines), len(LABELS)), 0.001 / (len(LABELS) - 1))
+    proba[np.arange(len(lines)), [LABELS.index(s) for s in suggested]] = 0.999
+    version = model_store.register_version(db, kind="lines", path="unused", metrics={}, n_labels=0)
+    model_store.save_predictions(db, version, list(lines["line_id"]), proba)
+    label_store.accept_suggestions(db, pdf_script, above=0.99, model_version_seen=version,
+                                   batch_id="accept-review-01", annotator="ana")
+    flagged = {c.line_id: c for c in review_candidates(db, pdf_script)}
+    assert flagged and set(flagged) <= set(lines.loc[wrong, "line_id"])  # here 1 of the 2, never a right one
+    assert all((c.given, c.suggested) == ("action", "dialogue") for c in flagged.values())
