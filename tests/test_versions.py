@@ -8,31 +8,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from app_builders import sample_gold_lines
 from conftest import SAMPLE_DIR
 from labeling.training import versions
 from labeling.training.lines import train_line_version
 from store import labels as label_store
 from store import models as model_store
-from store import scripts as script_store
 from store.db import open_db
-
-
-def _gold_lines(db, script_id):
-    """The sample's lines whose true label its Fountain source gives (a simulated annotator's answers)."""
-    from labeling.ingest.formats.fountain import parse_fountain
-
-    gold = {line.text: line.imported_label
-            for line in parse_fountain((SAMPLE_DIR / "tim_time.fountain").read_text())}
-    frame = script_store.lines_frame(db, script_id)
-    frame = frame[frame["text"].isin(gold)]
-    return frame.assign(gold=frame["text"].map(gold)).reset_index(drop=True)
 
 
 @pytest.fixture
 def sample(cli):
     [pdf] = cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.pdf"))
     db = open_db(cli.db_file)
-    yield db, pdf["script_id"], _gold_lines(db, pdf["script_id"])
+    yield db, pdf["script_id"], sample_gold_lines(db, pdf["script_id"])
     db.close()
 
 

@@ -45,11 +45,11 @@ def versioned(tmp_path, db_path):
     from labeling.training.runs import make_current
     from store import labels as label_store
     from store.db import open_db
-    from test_versions import _gold_lines
+    from app_builders import sample_gold_lines
 
     db = open_db(db_path)
     script_id = ingest_path(db, _sample_pdf(tmp_path)).script_id
-    gold = _gold_lines(db, script_id)
+    gold = sample_gold_lines(db, script_id)
     for start in range(3):
         for row in gold.iloc[start:600:30].itertuples():
             label_store.add_label(db, int(row.line_id), row.gold, annotator="ana")
