@@ -81,6 +81,15 @@ def test_a_retrain_that_is_worse_on_the_newest_labels_stays_a_candidate_and_one_
     rows = {r["version"]: r for r in versions.line_versions(db)}
     assert [rows[v]["status"] for v in (v3, v2, v1, 0)] == ["current", "candidate", "previous", "previous"]
     assert "worse beyond noise" in rows[v2]["reason"]
+    # if the current version's files are lost, the fallback is the version before it that was current, never
+    # a candidate
+    import shutil
+
+    from labeling.training.lines import load_current
+
+    shutil.rmtree(model_store.get_version(db, v3).path)
+    with pytest.warns(UserWarning, match=f"version {v3} could not be loaded"):
+        assert load_current(db).version == v1
 
 
 def test_rolling_back_pins_the_version_and_retrains_only_add_candidates_until_unpinned(cli, sample):

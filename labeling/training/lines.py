@@ -120,7 +120,8 @@ def load_current(db: Database) -> CurrentLineModel:
     versions = [v for v in reversed(model_store.list_versions(db, "lines"))]
     current = model_store.current_version(db, "lines")
     if current is not None:
-        versions = [v for v in versions if v["version"] <= current.version]
+        versions = [v for v in versions if v["version"] == current.version or (
+            v["version"] < current.version and (v["promotion"] or {}).get("decision") != "candidate")]
     else:
         versions = []
     for row in versions:
