@@ -113,6 +113,9 @@ def test_rolling_back_pins_the_version_and_retrains_only_add_candidates_until_un
     assert listed[v1]["status"] == "current" and listed[v1]["pinned"]
     assert listed[v3]["status"] == "candidate" and listed[v2]["status"] == "previous"
     assert versions.pin_note(db).startswith(f"v{v1} is pinned")
+    from labeling.session.sync import model_status
+
+    assert model_status(db)["pinned"] and model_status(db)["version"] == v1  # what the Label page says
     assert cli.json_lines("unpin") == [{"unpinned": v1}]
     _label(db, gold.iloc[3:400:20])
     v4, _, metrics = train_line_version(db)

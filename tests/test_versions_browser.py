@@ -104,4 +104,6 @@ def test_bulk_accept_a_page_undo_it_and_see_version_0_a_candidate_and_a_pinned_v
     base.wait_for(timeout=30_000)
     assert "the shipped base model (" in base.inner_text() and "held-out:" in base.inner_text()
     _screenshot(page, "models-version-0")
+    _nav(page, "Label")  # the labeling view says which version suggests, and that it is pinned
+    page.get_by_text("model v1 · pinned").wait_for(timeout=30_000)
     page.close()
