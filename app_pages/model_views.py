@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlite_utils import Database
 
-from labeling.session import cursor as label_session
+from labeling.session import record as label_session
 from app_pages.support import figure_png
 from store import labels as label_store
 from store import models as model_store
@@ -122,17 +122,13 @@ def confusion_png(metrics: Mapping) -> bytes | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    matrix = np.asarray(block["confusion"], dtype=float)
-    labels = list(block["labels"])
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     figure, axis = plt.subplots(figsize=(4.6, 4.0))
-    axis.imshow(matrix, cmap="Blues")
-    for i in range(matrix.shape[0]):
-        for j in range(matrix.shape[1]):
-            if matrix[i, j]:
-                axis.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=7,
-                          color="white" if matrix[i, j] > matrix.max() / 2 else "black")
-    axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
-    axis.set_yticks(range(len(labels)), labels, fontsize=7)
+    display = ConfusionMatrixDisplay(np.asarray(block["confusion"], dtype=int), display_labels=list(block["labels"]))
+    display.plot(ax=axis, cmap="Blues", colorbar=False, values_format="d", text_kw={"fontsize": 7})
+    axis.set_xticks(axis.get_xticks(), axis.get_xticklabels(), rotation=45, ha="right", fontsize=7)
+    axis.tick_params(axis="y", labelsize=7)
     axis.set_xlabel("predicted", fontsize=8)
     axis.set_ylabel("true", fontsize=8)
     return figure_png(figure)
@@ -190,17 +186,11 @@ def cohen_kappa(a: list[str], b: list[str]) -> float:
     """Cohen's κ of two annotators' labels on the same lines (1.0 when both always agree)."""
     if len(a) != len(b) or not a:
         return float("nan")
-    labels = sorted(set(a) | set(b))
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)))
-    for x, y in zip(a, b):
-        matrix[index[x], index[y]] += 1
-    n = matrix.sum()
-    observed = np.trace(matrix) / n
-    expected = float((matrix.sum(axis=0) * matrix.sum(axis=1)).sum() / n**2)
-    if expected >= 1.0:
-        return 1.0 if observed >= 1.0 else 0.0
-    return float((observed - expected) / (1.0 - expected))
+    if len(set(a) | set(b)) == 1:
+        return 1.0  # one label throughout: chance agreement is certain, κ is 0/0; they never disagreed
+    from sklearn.metrics import cohen_kappa_score
+
+    return float(cohen_kappa_score(a, b))
 
 
 def _human_labels(db: Database, script_id: int | None = None) -> pd.DataFrame:

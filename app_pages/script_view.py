@@ -6,10 +6,11 @@ import streamlit as st
 
 from app_pages import common
 from app_pages import support
-from labeling.session.cursor import record_label
+from labeling.session.keys import LABEL_KEYS
+from labeling.session.record import record_label
 from store import labels as label_store
 from store.accounts import audit
-from store.types import LABEL_KEYS, LABELS, ScriptlabelError
+from store.types import LABELS, ScriptlabelError
 
 MAX_ROWS = 400
 

@@ -30,8 +30,8 @@ def main() -> None:
 
     from labeling.ingest.formats.fountain import parse_fountain
     from labeling.ingest.pipeline import ingest_path
-    from labeling.training import versions
-    from labeling.training.lines import _outputs_for, labeled_snapshot, train_line_version
+    from labeling.training import promotion
+    from labeling.training.lines import _outputs_for, labeled_snapshot, load_base, load_current, train_line_version
     from store import labels as label_store
     from store import scripts as script_store
     from store.db import open_db
@@ -72,7 +72,8 @@ def main() -> None:
             frame, y, _ = labeled_snapshot(db)
             outputs = _outputs_for(db, frame)  # cached by now: what the retrain reads too
             compare_started = time.perf_counter()
-            versions.compare_with_current(db, frame, y, outputs, until_event=label_store.max_event_id(db))
+            promotion.compare_with_current(db, frame, y, outputs, base=load_base(), model=load_current(db),
+                                           until_event=label_store.max_event_id(db))
             compare = time.perf_counter() - compare_started
             started = time.perf_counter()
             version, _, metrics = train_line_version(db, predict_all=False)

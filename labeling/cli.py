@@ -89,10 +89,11 @@ class _OneLineErrors(click.Group):
 @click.pass_context
 def cli(ctx: click.Context, db_path: str | None) -> None:
     """scriptlabel: turn screenplays into labeled data, and learn while people label."""
-    from store.db import default_db_path
+    from labeling.settings import Settings
 
+    settings = Settings.from_env(os.environ, **({"db_path": Path(db_path)} if db_path else {}))
     ctx.ensure_object(dict)
-    ctx.obj["db_path"] = Path(db_path) if db_path else default_db_path()
+    ctx.obj.update(settings=settings, db_path=settings.db_path)
 
 
 @cli.command()
@@ -268,7 +269,7 @@ def import_(ctx, path, annotator):
 @handle_errors
 def label(ctx, line_id, label, annotator):
     """Record a human label for a line (what the app does on a key press)."""
-    from labeling.session.cursor import record_label
+    from labeling.session.record import record_label
 
     _emit(record_label(_db(ctx, create=False, check=True), line_id, label, annotator=annotator))
 
@@ -323,11 +324,9 @@ def serve(ctx, port, host, sample):
 
     check_serve_host(_db(ctx), host)
     app = Path(__file__).resolve().parents[1] / "app_server.py"
-    from app_pages.support import settings_from_env
-
     env = dict(os.environ, SCRIPTLABEL_DB=str(Path(ctx.obj["db_path"]).resolve()),
-               SCRIPTLABEL_SAMPLE="1" if sample else "0")
-    max_upload_mb = settings_from_env(env).max_upload_mb  # SCRIPTLABEL_MAX_UPLOAD_MB, also checked on ingest
+               SCRIPTLABEL_SAMPLE="1" if sample else "0")  # the app's server builds its settings from these
+    max_upload_mb = ctx.obj["settings"].max_upload_mb  # SCRIPTLABEL_MAX_UPLOAD_MB, also checked on ingest
     raise SystemExit(run_forwarding_signals(
         [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port), "--server.address", host,
          "--server.headless", "true", "--browser.gatherUsageStats", "false", "--client.toolbarMode", "viewer",
@@ -416,9 +415,9 @@ def train(ctx, target, department, wait, timeout, model_set):
             if department not in departments(_db(ctx)):
                 raise ScriptlabelError(f"unknown department {department!r}: use one of "
                                        f"{', '.join(departments(_db(ctx)))}")
-        os.environ["SCRIPTLABEL_COMPLEXITY_MODELS"] = model_set
         run_id = request_training(Path(ctx.obj["db_path"]).resolve(), kind=kind, trigger="cli",
-                                  department=department if kind == "complexity" else None)
+                                  department=department if kind == "complexity" else None,
+                                  params={"models": model_set} if kind in ("complexity", "tags") else None)
         if not wait:
             _emit({"run_id": run_id, "target": kind, "status": "queued"})
             continue
@@ -669,6 +668,9 @@ def restrict(ctx, script_id, names, everyone):
 
 
 def main() -> None:
+    from labeling.settings import process_defaults
+
+    process_defaults()  # before any command imports xgboost or keras
     cli(prog_name="scriptlabel")
 
 

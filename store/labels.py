@@ -153,6 +153,13 @@ def count_human_labels(db: Database) -> int:
     return db.execute("SELECT COUNT(*) FROM label_events WHERE source = 'human' AND action = 'set'").fetchone()[0]
 
 
+def latest_human_label_script(db: Database) -> int | None:
+    """The script of the newest human label event (the script being labeled), or None."""
+    row = db.execute("""SELECT l.script_id FROM label_events e JOIN lines l USING (line_id)
+                        WHERE e.source = 'human' ORDER BY e.event_id DESC LIMIT 1""").fetchone()
+    return row[0] if row else None
+
+
 
 
 # --- events from the labeling view: each carries the id the browser gave it -------------------

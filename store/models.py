@@ -73,6 +73,12 @@ def current_version(db: Database, kind: str = "lines", department: str | None = 
     return _row_to_version(rows[0]) if rows else None
 
 
+def current_n_labels(db: Database, kind: str = "lines") -> int:
+    """The human label count the current version(s) of `kind` were trained on (0 without one)."""
+    return int(db.execute("SELECT COALESCE(MAX(n_labels), 0) FROM model_versions WHERE kind = ? AND is_current = 1",
+                          [kind]).fetchone()[0])
+
+
 def list_versions(db: Database, kind: str | None = None) -> list[dict]:
     where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
     rows = list(db.query(f"SELECT * FROM model_versions {where} ORDER BY version", params))
@@ -109,6 +115,12 @@ def start_run(db: Database, run_id: int, *, pid: int | None = None) -> None:
     with db.atomic():
         db.execute("UPDATE training_runs SET status = 'running', started_at = ?, pid = ? WHERE run_id = ?",
                    [now(), pid or os.getpid(), run_id])
+
+
+def set_run_pid(db: Database, run_id: int, pid: int) -> None:
+    """The worker process started for a queued run (so a worker that never starts is noticed)."""
+    with db.atomic():
+        db.execute("UPDATE training_runs SET pid = ? WHERE run_id = ? AND status = 'queued'", [pid, run_id])
 
 
 def finish_run(db: Database, run_id: int, *, version: int, n_labels: int, metrics: dict,

@@ -454,10 +454,23 @@ def m0104_script_line_counts(db: Database) -> None:
     )
 
 
+@migrations(name="1400_run_params")
+def m1400_run_params(db: Database) -> None:
+    # A run carries the parameters it was requested with (e.g. which complexity models to compare), so the
+    # worker reads them from its row instead of from an environment variable. Migration 0510 (versions and
+    # bulk accept) adds the same column: whichever comes first adds it.
+    if "params" not in db["training_runs"].columns_dict:
+        _execute_all(db, "ALTER TABLE training_runs ADD COLUMN params TEXT;")
+
+
 # --- 0510: versions people can trust, safe bulk-accept (issue 16) ----------------------------------
 
 @migrations(name="0510_versions_and_bulk_accept")
 def m0510_versions_and_bulk_accept(db: Database) -> None:
+    # What a training run was asked to do and with which settings (JSON); 1400_run_params adds the same
+    # column: whichever comes first adds it.
+    if "params" not in db["training_runs"].columns_dict:
+        db.execute("ALTER TABLE training_runs ADD COLUMN params TEXT")
     _execute_all(
         db,
         """
@@ -475,9 +488,6 @@ def m0510_versions_and_bulk_accept(db: Database) -> None:
             pinned_at TEXT NOT NULL,
             PRIMARY KEY (kind, department)
         );
-
-        -- What a training run was asked to do and with which settings (JSON).
-        ALTER TABLE training_runs ADD COLUMN params TEXT;
 
         -- "Accept every suggestion above p" on a script or a page: one row per batch (its id comes from
         -- the caller, so a resent confirmation is a no-op); its label events carry source 'accepted' and

@@ -58,16 +58,10 @@ MOVIEPARSE_TAGS: dict[str, str] = {
     "M": "other",
 }
 
-# One key per label in the labeling UI.
-LABEL_KEYS: dict[str, str] = {
-    "h": "scene_heading",
-    "a": "action",
-    "c": "character",
-    "d": "dialogue",
-    "p": "parenthetical",
-    "t": "transition",
-    "o": "other",
-}
+# The breakdown tags a sequence is offered (people may add their own): what the app lists and the tag
+# models learn. ("destruction" covers explosions.)
+BREAKDOWN_TAGS: tuple[str, ...] = ("crowd", "water", "fire", "vehicles", "creatures", "destruction", "weather",
+                                   "magic")
 
 # accepted: a confident suggestion a person accepted in bulk ("accept every suggestion above p") — not a
 # person's own label, never imported as one.

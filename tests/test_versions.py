@@ -10,7 +10,7 @@ import pytest
 
 from app_builders import sample_gold_lines
 from conftest import SAMPLE_DIR
-from labeling.training import versions
+from labeling.training import promotion, versions
 from labeling.training.lines import train_line_version
 from store import labels as label_store
 from store import models as model_store
@@ -34,18 +34,18 @@ def test_wilson_interval_matches_scipy_and_the_paired_test_is_one_sided():
     from scipy.stats import binomtest
 
     for correct, n in [(20, 20), (11, 20), (0, 7), (183, 200)]:
-        low, high = versions.wilson_interval(correct, n)
+        low, high = promotion.wilson_interval(correct, n)
         expected = binomtest(correct, n).proportion_ci(method="wilson")
         assert (low, high) == pytest.approx((expected.low, expected.high), abs=1e-6)
-    assert versions.wilson_interval(0, 0) is None
+    assert promotion.wilson_interval(0, 0) is None
     current = np.array([True] * 30 + [False] * 2)
-    worse = versions.paired_comparison(current, np.array([False] * 12 + [True] * 20), current_version=3)
+    worse = promotion.paired_comparison(current, np.array([False] * 12 + [True] * 20), current_version=3)
     assert (worse.only_current, worse.only_candidate, worse.n) == (12, 2, 32) and worse.p_value < 0.05
-    assert versions.decide(worse, current_version=3)["decision"] == "candidate"
-    better = versions.paired_comparison(current, np.ones(32, bool), current_version=3)
-    assert better.p_value == 1.0 and versions.decide(better, current_version=3)["decision"] == "promoted"
-    noise = versions.paired_comparison(current, np.array([False] * 2 + [True] * 28 + [False] * 2), current_version=3)
-    assert noise.only_current == 2 and versions.decide(noise, current_version=3)["decision"] == "promoted"
+    assert promotion.decide(worse, current_version=3)["decision"] == "candidate"
+    better = promotion.paired_comparison(current, np.ones(32, bool), current_version=3)
+    assert better.p_value == 1.0 and promotion.decide(better, current_version=3)["decision"] == "promoted"
+    noise = promotion.paired_comparison(current, np.array([False] * 2 + [True] * 28 + [False] * 2), current_version=3)
+    assert noise.only_current == 2 and promotion.decide(noise, current_version=3)["decision"] == "promoted"
 
 
 def test_a_retrain_that_is_worse_on_the_newest_labels_stays_a_candidate_and_one_that_is_not_is_promoted(sample):
@@ -106,7 +106,7 @@ def test_rolling_back_pins_the_version_and_retrains_only_add_candidates_until_un
     v3, _, metrics = train_line_version(db)
     assert metrics["promotion"]["decision"] == "candidate" and f"v{v1} is pinned" in metrics["promotion"]["reason"]
     assert model_store.current_version(db).version == v1
-    from labeling.session.cursor import labels_since_last_model
+    from labeling.session.record import labels_since_last_model
 
     assert labels_since_last_model(db) == 0  # a candidate does not start another run on the next key press
     listed = {r["version"]: r for r in cli.json_lines("versions")}
@@ -141,7 +141,7 @@ def test_version_0_and_each_version_show_progressive_accuracy_with_n_and_an_inte
     right = int((rows.set_index("line_id")["gold"] == suggested.loc[rows["line_id"]]).sum())
     [v0] = cli.json_lines("versions")
     assert (v0["n"], v0["accuracy"]) == (len(rows), right / len(rows))
-    low, high = versions.wilson_interval(right, len(rows))
+    low, high = promotion.wilson_interval(right, len(rows))
     assert v0["ci95"] == [round(low, 4), round(high, 4)] and low < v0["accuracy"] <= high
     # an undone label no longer counts
     label_store.undo_last(db, annotator="ana")
@@ -156,6 +156,6 @@ def test_a_line_run_row_carries_its_parameters_and_the_promotion(cli, sample):
     row = model_store.get_run(db, run["run_id"])
     params = row["params"]
     assert params["trigger"] == "cli" and params["adapter"]["booster"]["n_estimators"] > 0
-    assert params["promotion"] == {"recent_labels": versions.RECENT_LABELS, "folds": versions.FOLDS,
-                                   "alpha": versions.ALPHA, "test": params["promotion"]["test"]}
+    assert params["promotion"] == {"recent_labels": promotion.RECENT_LABELS, "folds": promotion.FOLDS,
+                                   "alpha": promotion.ALPHA, "test": params["promotion"]["test"]}
     assert params["last_event_id"] == label_store.max_event_id(db) and params["n_human_labels"] == len(gold.iloc[::30])

@@ -53,7 +53,7 @@ class ReviewCandidate:
     def as_queue_item(self) -> QueueItem:
         return QueueItem(line_id=self.line_id, script_id=self.script_id, line_no=self.line_no, page=self.page,
                          text=self.text, suggestion=self.suggested, confidence=self.p_suggested,
-                         strategy_score=self.score, group_line_ids=[self.line_id])
+                         group_line_ids=[self.line_id])
 
 
 # --- pure parts ------------------------------------------------------------------------------------

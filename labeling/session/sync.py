@@ -219,7 +219,7 @@ def item_at(db: Database, *, script_id: int, line_no: int | None = None, page: i
             if identical_key(r["text"], r["indent"]) == identical_key(row["text"], row["indent"])]
     return QueueItem(line_id=row["line_id"], script_id=script_id, line_no=row["line_no"], page=row["page"],
                      text=row["text"], suggestion=preds["label"] if preds else None,
-                     confidence=preds["confidence"] if preds else None, strategy_score=0.0,
+                     confidence=preds["confidence"] if preds else None,
                      group_line_ids=[row["line_id"]] + [r["line_id"] for r in same if r["line_id"] != row["line_id"]])
 
 

@@ -1,6 +1,8 @@
-"""One label at a time (the CLI's `label`, the Script page, adjudication): each its own transaction.
+"""Recording labels one call at a time: the CLI's `label`, the Script page's buttons, adjudication on the
+Models page, benches. Each is its own transaction.
 
-The Label page's browser view goes through labeling/session/sync.py instead (events with client ids).
+The Label page's browser view goes through labeling/session/sync.py instead (events with client ids);
+what comes next is labeling/session/queue.py's.
 
 Every action is one transaction in SQLite before the caller moves on; retraining is only *requested*
 here (a background worker does it), so a key press never waits for a model.
@@ -28,11 +30,6 @@ def record_group_label(db: Database, line_ids: list[int], label: str, *, annotat
     event_ids = label_store.add_labels(db, line_ids, label, annotator=annotator)
     return {"event_ids": event_ids, "line_ids": line_ids, "label": LineLabel.parse(label).value,
             "annotator": annotator}
-
-
-def undo(db: Database, *, annotator: str, script_id: int | None = None) -> dict | None:
-    """Undo the annotator's latest label (appends an undo event; nothing is deleted)."""
-    return label_store.undo_last(db, annotator=annotator, script_id=script_id)
 
 
 def labels_since_last_model(db: Database) -> int:
