@@ -90,7 +90,7 @@ def base_evaluation_text(card: dict) -> str:
 
 # --- every line version, as the Models page and `scriptlabel versions` show them -----------------
 
-def _status(row: dict, pin: dict | None) -> str:
+def _status(row: dict) -> str:
     if row["is_current"]:
         return "current"
     promotion = row.get("promotion") or {}
@@ -111,10 +111,9 @@ def line_versions(db: Database) -> list[dict]:
         n, correct = record.get(row["version"], (0, 0))
         promotion = row.get("promotion") or {}
         out.append(_version_row(
-            version=row["version"], status=_status(row, pin), pinned=pin is not None and pin["version"] == row["version"],
+            version=row["version"], status=_status(row), pinned=pin is not None and pin["version"] == row["version"],
             created_at=row["created_at"], n_labels=row["n_labels"], n=n, correct=correct,
-            reason=promotion.get("reason") or ("made before promotion checks were recorded" if row["is_current"]
-                                               or not promotion else "")))
+            reason=promotion.get("reason") or "made before promotion checks were recorded"))
     n, correct = record.get(BASE_VERSION, (0, 0))
     out.append(_version_row(
         version=BASE_VERSION, status="current" if not any_current else "previous",
