@@ -55,3 +55,11 @@ def test_a_requested_run_is_done_by_a_worker_process_given_a_relative_path(cli, 
     run = wait_for_run(db, run_id, timeout_s=600)
     assert run["status"] == "done" and run["pid"] and run["params"] == {"models": "baselines"}
     assert not any(name.startswith("bilstm") for name in run["metrics"]["cv"])
+
+
+def test_train_models_flag_reaches_the_worker_on_the_run_row(cli, db, rated):
+    [out] = cli.json_lines("train", "--target", "complexity", "--department", "fx", "--models", "baselines",
+                           "--wait", "--timeout", "600")
+    run = model_store.get_run(db, out["run_id"])
+    assert run["status"] == "done" and run["params"] == {"models": "baselines"} and run["trigger"] == "cli"
+    assert not any(name.startswith("bilstm") for name in out["cv"])
