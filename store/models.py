@@ -73,12 +73,6 @@ def current_version(db: Database, kind: str = "lines", department: str | None = 
     return _row_to_version(rows[0]) if rows else None
 
 
-def current_n_labels(db: Database, kind: str = "lines") -> int:
-    """The human label count the current version(s) of `kind` were trained on (0 without one)."""
-    return int(db.execute("SELECT COALESCE(MAX(n_labels), 0) FROM model_versions WHERE kind = ? AND is_current = 1",
-                          [kind]).fetchone()[0])
-
-
 def list_versions(db: Database, kind: str | None = None) -> list[dict]:
     where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
     rows = list(db.query(f"SELECT * FROM model_versions {where} ORDER BY version", params))
@@ -360,9 +354,10 @@ def unpin_current(db: Database, *, kind: str = "lines", department: str | None =
     return pin
 
 
-def set_promotion(db: Database, version: int, promotion: dict) -> None:
-    with db.atomic():
-        db.execute("UPDATE model_versions SET promotion = ? WHERE version = ?", [json.dumps(promotion), version])
+def version_promotion(db: Database, version: int) -> dict | None:
+    """Why `version` is or is not current (None: unknown, pruned, or made before promotion records)."""
+    row = db.execute("SELECT promotion FROM model_versions WHERE version = ?", [version]).fetchone()
+    return json.loads(row[0]) if row and row[0] else None
 
 
 def suggestion_record(db: Database) -> dict[int, tuple[int, int]]:

@@ -103,7 +103,8 @@ def test_rolling_back_pins_the_version_and_retrains_only_add_candidates_until_un
     assert rolled == {"version": v1, "pinned": True, "kind": "lines"}
     assert set(model_store.latest_predictions(db, script_id)["version"]) == {v1}  # re-predicted with v1
     _label(db, gold.iloc[2:400:20])
-    v3, _, metrics = train_line_version(db)
+    [run] = cli.json_lines("train", "--wait", "--timeout", "600")  # through the worker, as a retrain runs
+    v3, metrics = run["version"], run
     assert metrics["promotion"]["decision"] == "candidate" and f"v{v1} is pinned" in metrics["promotion"]["reason"]
     assert model_store.current_version(db).version == v1
     from labeling.session.record import labels_since_last_model
@@ -115,7 +116,8 @@ def test_rolling_back_pins_the_version_and_retrains_only_add_candidates_until_un
     assert versions.pin_note(db).startswith(f"v{v1} is pinned")
     from labeling.session.sync import model_status
 
-    assert model_status(db)["pinned"] and model_status(db)["version"] == v1  # what the Label page says
+    status = model_status(db)  # what the Label page says
+    assert status["pinned"] and status["version"] == v1 and status["run"]["candidate"]
     assert cli.json_lines("unpin") == [{"unpinned": v1}]
     _label(db, gold.iloc[3:400:20])
     v4, _, metrics = train_line_version(db)
