@@ -63,6 +63,50 @@ def versions_table(db: Database, kind: str | None = None) -> pd.DataFrame:
                                        "macro_f1", "n_evaluated", "current"])
 
 
+LINE_VERSION_COLUMNS = ["version", "status", "pinned", "accuracy", "n", "95% interval", "n_labels", "created_at",
+                        "why"]
+
+
+def line_versions_table(db: Database) -> pd.DataFrame:
+    """Every line-model version, newest first, version 0 (the shipped model) last: status (current,
+    candidate, previous), pinned, accuracy of its suggestions on the labels people then gave (n, Wilson
+    95% interval), the labels it was trained on, and why it is or is not current."""
+    from labeling.training.versions import line_versions
+
+    rows = []
+    for row in line_versions(db):
+        ci = row["ci95"]
+        rows.append({"version": row["version"], "status": row["status"], "pinned": row["pinned"],
+                     "accuracy": row["accuracy"], "n": row["n"],
+                     "95% interval": f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "",
+                     "n_labels": row["n_labels"], "created_at": (row["created_at"] or "shipped")[:19].replace("T", " "),
+                     "why": row["reason"]})
+    return pd.DataFrame(rows, columns=LINE_VERSION_COLUMNS)
+
+
+def suggestion_scores(db: Database, version: int) -> dict:
+    """Scores (confusion matrix, per-class F1) of a line version's suggestions against the labels people
+    then gave; {} when nobody labeled while it made the suggestions."""
+    from models.evaluation import evaluate_lines
+
+    pairs = label_store.suggestion_pairs(db, version)
+    if pairs.empty:
+        return {}
+    return evaluate_lines(pairs["label"].tolist(), pairs["suggested"].tolist()).to_dict()
+
+
+def base_model_summary() -> str:
+    """Version 0 in one sentence: what the shipped model was trained on and its held-out evaluation."""
+    from labeling.training.versions import base_evaluation_text, base_model_card
+
+    card = base_model_card()
+    if card.get("error"):
+        return card["error"]
+    sources = ", ".join(f"{name.replace('_', ' ')} ({block.get('scripts', '?')} scripts, "
+                        f"{block.get('labeled_lines', 0):,} labeled lines)" for name, block in card["trained_on"].items())
+    return f"Version 0 is the shipped base model, trained on {sources}. Held-out: {base_evaluation_text(card)}."
+
+
 def learning_curve(versions: pd.DataFrame) -> pd.DataFrame:
     """Accuracy (and macro-F1) against the number of human labels each line model was trained on."""
     lines = versions[(versions["kind"] == "lines") & versions["accuracy"].notna()]
@@ -121,7 +165,7 @@ def runs_table(db: Database, limit: int = 10, *, now: float | None = None) -> pd
     rows = model_store.list_runs(db, limit=limit)
     frame = pd.DataFrame(rows, columns=["run_id", "kind", "department", "status", "trigger", "requested_at",
                                         "started_at", "finished_at", "duration_s", "version", "n_labels", "error",
-                                        "repredict_done", "repredict_total"])
+                                        "repredict_done", "repredict_total", "params"])
     now = time.time() if now is None else now
 
     def seconds(row) -> float | None:

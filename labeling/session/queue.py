@@ -70,7 +70,7 @@ def unlabeled_pool(db: Database, script_id: int | None = None) -> pd.DataFrame:
         preds = model_store.latest_predictions_of(db, ids)
     else:
         lines = script_store.lines_frame(db, script_id)
-        labeled = set(label_store.current_labels(db, script_id)["line_id"])
+        labeled = set(label_store.current_labels(db, script_id, sources=label_store.LABELED_SOURCES)["line_id"])
         preds = model_store.latest_predictions(db, script_id)
     lines = lines[["line_id", "script_id", "line_no", "page", "text", "indent"]]
     pool = lines[~lines["line_id"].isin(labeled)]

@@ -120,7 +120,8 @@ def load_current(db: Database) -> CurrentLineModel:
     versions = [v for v in reversed(model_store.list_versions(db, "lines"))]
     current = model_store.current_version(db, "lines")
     if current is not None:
-        versions = [v for v in versions if v["version"] <= current.version]
+        versions = [v for v in versions if v["version"] == current.version or (
+            v["version"] < current.version and (v["promotion"] or {}).get("decision") != "candidate")]
     else:
         versions = []
     for row in versions:
@@ -243,8 +244,14 @@ def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, 
         "last_event_id": int(last_event),
         "train_accuracy": float((np.array(LABELS)[fitted[labeled].argmax(1)] == y[labeled].astype(str)).mean()),
     })
+    from labeling.training.promotion import decide_line_promotion
+
+    promotion = decide_line_promotion(db, metrics=metrics, frame=frame, y=y, outputs=outputs, base=load_base(),
+                                      model=load_current(db), current_script=_latest_human_script(db))
     version = save_version(db, adapter.save, kind="lines", folder="lines", name="adapter", metrics=metrics,
-                           n_labels=n_human)
+                           n_labels=n_human, make_current=promotion["decision"] == "promoted", promotion=promotion)
+    if promotion["decision"] != "promoted":
+        return version, n_human, metrics  # a candidate: the current version keeps making the suggestions
     model = CurrentLineModel(version=version, adapter=adapter)
     current_script = _latest_human_script(db)
     if predict_all:
