@@ -8,7 +8,7 @@ import pytest
 from conftest import SCREENPLAY_LINES
 from labeling.ingest.pipeline import ingest_path
 from labeling.session import queue
-from labeling.session.cursor import record_label
+from labeling.session.record import record_label
 from store import models as model_store
 from store import scripts as script_store
 from store.types import LABELS
