@@ -290,7 +290,7 @@ def main() -> None:
             for key, value in s.items():
                 if isinstance(value, dict):
                     value.pop("lost_examples", None)
-                value.pop("worse_examples", None)
+                    value.pop("worse_examples", None)
     report["target"] = {"ocr_200_accuracy_incl_lost": 0.98}
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     print(json.dumps(report, indent=2))
