@@ -9,6 +9,7 @@ cached on disk (they depend only on the shipped model and the script's lines).
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import uuid
@@ -23,6 +24,7 @@ from sqlite_utils import Database
 
 from models.evaluation import evaluate_lines as score_lines
 from models.line_classifier import BaseOutputs, LineAdapter, LineClassifier, ModelLoadError, fit_adapter
+from models.lines import calibration as calib
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
@@ -59,6 +61,8 @@ def _base_fingerprint() -> str:
     directory = base_dir()
     digest = hashlib.sha1(str(directory).encode())
     for file in sorted(directory.glob("*")):
+        if file.name == calib.FILE_NAME:
+            continue  # the cache holds raw base outputs: refitting the calibration does not change them
         digest.update(file.name.encode())
         digest.update(str(file.stat().st_size).encode())
         digest.update(str(int(file.stat().st_mtime)).encode())
@@ -100,17 +104,80 @@ def _drop_stale_cache(folder: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+# --- calibrated confidence -------------------------------------------------------------------
+# What the app shows, the queue ranks by and exports carry is calibrated: the base model's
+# probabilities through the `calibration.json` saved with it, an adapter's through the
+# `AdapterCalibration` fit on its own out-of-fold outputs at every retrain (models/lines/calibration.py).
+
+ADAPTER_CALIBRATION_FOLDS = 3
+
+
+@dataclass(frozen=True)
+class BaseCalibration:
+    calibrator: object  # a models.lines.calibration calibrator; Identity when the model has none
+    fitted: bool
+    warning: str | None = None
+    report: dict | None = None
+
+
+def base_calibration() -> BaseCalibration:
+    """The base model's calibration; identity (with a warning) when missing or not for this model."""
+    directory = base_dir()
+    path = directory / calib.FILE_NAME
+    stamp = path.stat().st_mtime_ns if path.exists() else 0
+    return _base_calibration(str(directory), stamp, _base_fingerprint())
+
+
+@lru_cache(maxsize=4)
+def _base_calibration(directory: str, stamp: int, fingerprint: str) -> BaseCalibration:
+    try:
+        saved = calib.load_calibration(directory)
+    except calib.CalibrationError as exc:
+        warnings.warn(str(exc), stacklevel=3)
+        return BaseCalibration(calib.Identity(), False, warning=str(exc))
+    if saved is None:
+        return BaseCalibration(calib.Identity(), False, warning=(
+            f"{directory}: the line model has no calibration.json, so its confidence is not calibrated; "
+            f"fit one with: uv run python -m labeling.calibrate --model {directory}"))
+    return BaseCalibration(saved.calibrator, True, report=saved.report)
+
+
+def calibrated_base(proba: np.ndarray) -> np.ndarray:
+    """The base model's probabilities as shown: through its calibration."""
+    return base_calibration().calibrator.transform(proba).astype(np.float32)
+
+
+def load_adapter_calibration(directory: str | Path) -> calib.AdapterCalibration | None:
+    """An adapter's calibration (None for adapters saved before calibration existed)."""
+    path = Path(directory) / calib.FILE_NAME
+    if not path.exists():
+        return None
+    try:
+        found = calib.from_document(json.loads(path.read_text()), where=str(path))
+    except (ValueError, OSError, calib.CalibrationError) as exc:
+        raise ModelLoadError(f"{path}: unreadable adapter calibration ({exc}); retrain the line model") from exc
+    return found if isinstance(found, calib.AdapterCalibration) else None
+
+
 @dataclass(frozen=True)
 class CurrentLineModel:
     version: int  # 0 = the shipped pretrained model
     adapter: LineAdapter | None
     warning: str | None = None
+    calibration: calib.AdapterCalibration | None = None
+
+    def proba_from_outputs(self, frame: pd.DataFrame, outputs: BaseOutputs) -> np.ndarray:
+        """Calibrated probabilities for one script's lines from the base model's outputs."""
+        shown_base = calibrated_base(outputs.proba)
+        if self.adapter is None:
+            return shown_base
+        adapted = self.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
+        if self.calibration is None:  # an adapter from before calibration: as it was
+            return adapted
+        return self.calibration.transform(shown_base, outputs.proba, adapted).astype(np.float32)
 
     def predict_proba(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
-        outputs = base_outputs(db, frame)
-        if self.adapter is None:
-            return outputs.proba
-        return self.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
+        return self.proba_from_outputs(frame, base_outputs(db, frame))
 
 
 def load_current(db: Database) -> CurrentLineModel:
@@ -126,7 +193,8 @@ def load_current(db: Database) -> CurrentLineModel:
     for row in versions:
         try:
             adapter = LineAdapter.load(row["path"], base)
-            return CurrentLineModel(version=row["version"], adapter=adapter, warning=warning)
+            return CurrentLineModel(version=row["version"], adapter=adapter, warning=warning,
+                                    calibration=load_adapter_calibration(row["path"]))
         except (ModelLoadError, OSError) as exc:
             warning = (f"line model version {row['version']} could not be loaded ({exc}); "
                        "using the previous version — retrain to replace it")
@@ -156,10 +224,11 @@ def predict_scripts(db: Database, *, script_id: int | None = None, model: Curren
 
 
 def _predict_frame(base: LineClassifier, adapter: LineAdapter | None, frame: pd.DataFrame) -> np.ndarray:
-    """The current model's probabilities for one script's lines (runs on a Dask worker)."""
+    """The current model's raw probabilities for one script's lines (runs on a Dask worker)."""
     frame = frame.reset_index(drop=True)
     outputs = base.base_outputs(frame)
-    return outputs.proba if adapter is None else adapter.predict_proba(frame, outputs=outputs)
+    adapted = None if adapter is None else adapter.predict_proba(frame, outputs=outputs)
+    return np.stack([outputs.proba, outputs.proba if adapted is None else adapted])
 
 
 def predict_scripts_on_cluster(db: Database, client, *, script_id: int | None = None,
@@ -180,7 +249,10 @@ def predict_scripts_on_cluster(db: Database, client, *, script_id: int | None = 
         futures = {sid: client.submit(_predict_frame, base, adapter, frame, pure=False)
                    for sid, frame in frames.items() if not frame.empty}
         for sid, future in futures.items():
-            proba = future.result()
+            raw_base, adapted = future.result()
+            shown_base = calibrated_base(raw_base)  # calibrated here: the cluster only runs the boosters
+            proba = (shown_base if model.adapter is None else adapted if model.calibration is None
+                     else model.calibration.transform(shown_base, raw_base, adapted).astype(np.float32))
             model_store.save_predictions(db, model.version, frames[sid]["line_id"].tolist(), proba)
             labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
             out.append({"script_id": sid, "version": model.version, "lines": int(len(frames[sid])),
@@ -226,6 +298,66 @@ def progressive_metrics(db: Database) -> dict:
             "suggestion_n": int(len(outcomes))}
 
 
+def adapter_fold_groups(frame: pd.DataFrame, rows: np.ndarray, *, n_folds: int = ADAPTER_CALIBRATION_FOLDS
+                        ) -> np.ndarray:
+    """Fold groups of the labeled `rows`: their scripts when there are two or more, else contiguous
+    chunks of the one script's labeled lines in reading order."""
+    scripts = frame["script_id"].to_numpy()[rows]
+    if len(np.unique(scripts)) >= 2:
+        return scripts
+    order = np.argsort(frame["line_no"].to_numpy()[rows], kind="stable")
+    chunks = np.empty(len(rows), dtype=np.int64)
+    chunks[order] = (np.arange(len(rows)) * n_folds) // max(1, len(rows))
+    return chunks
+
+
+def adapter_out_of_fold(base: LineClassifier, frame: pd.DataFrame, y: np.ndarray, outputs: BaseOutputs, *,
+                        current_script=None, n_folds: int = ADAPTER_CALIBRATION_FOLDS
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(labeled row indices, their adapter probabilities from adapters fit without their fold).
+
+    Rows of a fold whose other folds cannot train an adapter (a single class) are left out.
+    """
+    from models.evaluation import grouped_folds
+
+    labeled = np.flatnonzero(np.array([isinstance(v, str) for v in y]))
+    groups = adapter_fold_groups(frame, labeled, n_folds=n_folds)
+    if len(labeled) < 2 or len(np.unique(groups)) < 2:
+        return np.array([], dtype=np.int64), np.zeros((0, len(LABELS)), dtype=np.float32)
+    frame = frame.reset_index(drop=True)
+    kept, proba = [], []
+    for train, test in grouped_folds(groups, n_splits=min(n_folds, len(np.unique(groups)))):
+        rows_train, rows_test = labeled[train], labeled[test]
+        try:
+            adapter = fit_adapter(load_base() if base is None else base, frame.iloc[rows_train],
+                                  y[rows_train], outputs=outputs.take(rows_train), current_script=current_script)
+        except ScriptlabelError:
+            continue
+        kept.append(rows_test)
+        proba.append(adapter.predict_proba(frame.iloc[rows_test], outputs=outputs.take(rows_test)))
+    if not kept:
+        return np.array([], dtype=np.int64), np.zeros((0, len(LABELS)), dtype=np.float32)
+    return np.concatenate(kept), np.vstack(proba)
+
+
+def fit_adapter_calibration(base: LineClassifier, frame: pd.DataFrame, y: np.ndarray, outputs: BaseOutputs, *,
+                            current_script=None) -> tuple[calib.AdapterCalibration, dict]:
+    """An adapter's calibration, fit on its own out-of-fold outputs; and what it scored there."""
+    rows, oof = adapter_out_of_fold(base, frame, y, outputs, current_script=current_script)
+    calibration = calib.AdapterCalibration()
+    if len(rows) == 0:
+        return calibration, {"n": 0}
+    codes = np.array([LABELS.index(v) for v in y[rows]])
+    raw = outputs.proba[rows]
+    shown_base = calibrated_base(raw)
+    calibration.fit(shown_base, raw, oof, codes)
+    report = {"n": int(len(rows)), "alpha": round(calibration.alpha, 4),
+              "temperature": round(calibration.temperature, 4),
+              "oof_ece_uncalibrated": round(calib.ece(oof, codes), 4),
+              "oof_ece_calibrated": round(calib.ece(calibration.transform(shown_base, raw, oof), codes), 4)}
+    return calibration, report
+
+
 def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, int, dict]:
     """Fit a fresh adapter on a snapshot of all labels and make it current. Returns (version, n_labels, metrics).
 
@@ -239,25 +371,30 @@ def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, 
         raise ScriptlabelError("no labeled lines yet: label some lines (any two kinds) and train again")
     metrics = progressive_metrics(db)
     outputs = _outputs_for(db, frame)
-    adapter = fit_adapter(load_base(), frame, y, outputs=outputs, current_script=_latest_human_script(db))
+    base = load_base()
+    adapter = fit_adapter(base, frame, y, outputs=outputs, current_script=_latest_human_script(db))
+    calibration, calibration_report = fit_adapter_calibration(base, frame, y, outputs,
+                                                              current_script=_latest_human_script(db))
     labeled = np.array([v is not None and v == v for v in y])
     fitted = adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
     metrics.update({
         "n_labeled_lines": int(labeled.sum()), "n_human_labels": int(n_human), "scripts": [int(s) for s in scripts],
         "last_event_id": int(last_event),
         "train_accuracy": float((np.array(LABELS)[fitted[labeled].argmax(1)] == y[labeled].astype(str)).mean()),
+        "calibration": calibration_report,
     })
     root = data_dir(db) / "models" / "lines"
     tmp = root / f".tmp-{uuid.uuid4().hex}"
     try:
         adapter.save(tmp)
+        (tmp / calib.FILE_NAME).write_text(json.dumps(calibration.document(report=calibration_report), indent=1))
         final = root / f"adapter-{uuid.uuid4().hex[:10]}"
         tmp.rename(final)  # the folder is complete before any row points at it
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     version = model_store.register_version(db, kind="lines", path=str(final), metrics=metrics, n_labels=n_human)
-    model = CurrentLineModel(version=version, adapter=adapter)
+    model = CurrentLineModel(version=version, adapter=adapter, calibration=calibration)
     current_script = _latest_human_script(db)
     if predict_all:
         predict_scripts(db, model=model)
