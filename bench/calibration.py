@@ -63,8 +63,8 @@ def nested_calibrators(oof: dict, folds: np.ndarray) -> dict[int, object]:
         rows = trusted & (folds != k)
         groups = np.array([script_group(s) for s in oof["script_ids"][rows]])
         out[int(k)], cv = calib.choose_calibrator(oof["proba"][rows], oof["codes"][rows], groups)
-        log(f"fold {k}: chose {out[int(k)].method} "
-            f"({', '.join(f'{m} {v['ece']:.4f}' for m, v in cv.items())})")
+        summary = ", ".join(f"{m} {v['ece']:.4f}" for m, v in cv.items())
+        log(f"fold {k}: chose {out[int(k)].method} (held-out ECE: {summary})")
     return out
 
 
