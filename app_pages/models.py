@@ -167,8 +167,10 @@ def confidence_section() -> None:
                    f"{base['lines']:,} lines from {base['scripts']} scripts it never saw: held-out ECE "
                    f"{base['after']['ece']:.4f} (raw {base['before']['ece']:.4f}); accuracy on the most "
                    f"confident 90% of lines {base['after']['accuracy_at_90']:.4f}.")
-    elif base["warning"]:
-        st.warning(common.escape_markdown(common.app_message(base["warning"])))
+    else:
+        st.warning("The base line model (v0) has no calibration fitted for it, so the confidence shown is its raw "
+                   "probability, overconfident on scripts it never saw. Whoever installed scriptlabel can fit "
+                   "one with labeling.calibrate (README: Calibration).")
     if shown["n"]:
         low, high = shown["ece_ci95"] or (float("nan"), float("nan"))
         st.caption(f"While labeling: ECE {shown['ece']:.4f} (95% interval {low:.3f}–{high:.3f}) over "
