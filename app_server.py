@@ -13,10 +13,10 @@ from pathlib import Path
 import streamlit as st
 from starlette.middleware import Middleware
 
-from labeling import account_api
-from labeling.access import check_serve_host, oidc_configured
-from labeling.app_support import settings_from_env
-from labeling.label_api import routes
+from labeling.accounts import api as account_api
+from labeling.accounts.access import check_serve_host, oidc_configured
+from app_pages.support import settings_from_env
+from labeling.session.api import routes
 from store.db import open_db
 from store.types import ScriptlabelError
 

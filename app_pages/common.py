@@ -8,9 +8,9 @@ import uuid
 
 import streamlit as st
 
-from labeling import access
-from labeling import app_support as support
-from labeling.account_api import COOKIE, LOGIN_PATH, LOGOUT_PATH
+from labeling.accounts import access
+from app_pages import support
+from labeling.accounts.api import COOKIE, LOGIN_PATH, LOGOUT_PATH
 from store import accounts
 from store.db import ThreadConnections, open_db
 from store.types import LABEL_KEYS, LABELS, ScriptlabelError

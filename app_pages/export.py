@@ -8,7 +8,7 @@ import functools
 import streamlit as st
 
 from app_pages import common
-from labeling import app_support as support
+from app_pages import support
 from labeling.export import WRITERS
 from store.scripts import get_script
 
@@ -19,7 +19,7 @@ settings = common.settings()
 what = st.radio("Rows", ["lines", "sequences"], key="export_what", horizontal=True,
                 format_func={"lines": "one per line", "sequences": "one per sequence × department"}.get)
 if what == "sequences":
-    from labeling.sequence_export import SEQUENCE_FORMATS, sequence_export_payload, sequence_rows
+    from labeling.sequences.export import SEQUENCE_FORMATS, sequence_export_payload, sequence_rows
 
     options = st.columns(3)
     fmt = options[0].selectbox("Format", SEQUENCE_FORMATS, key="export_seq_format")

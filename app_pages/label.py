@@ -6,8 +6,8 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.label_view import label_view
-from labeling.label_sync import ORDERS
-from labeling.review import SURE_CONFIDENCE
+from labeling.session.sync import ORDERS
+from labeling.session.review import SURE_CONFIDENCE
 from store.db import database_uid
 
 ORDER_HELP = ("margin / entropy / least_confidence: the lines the model is least sure of first; "

@@ -5,9 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
-from labeling import app_models
+from app_pages import model_views as app_models
 from store.models import model_token
-from labeling.training import make_current, request_training
+from labeling.training.runs import make_current, request_training
 from store import models as model_store
 from store.accounts import audit
 from store import sequences as sequence_store
@@ -170,7 +170,7 @@ def confidence_section() -> None:
     else:
         st.warning("The base line model (v0) has no calibration fitted for it, so the confidence shown is its raw "
                    "probability, overconfident on scripts it never saw. Whoever installed scriptlabel can fit "
-                   "one with labeling.calibrate (README: Calibration).")
+                   "one with labeling.corpus.calibrate (README: Calibration).")
     if shown["n"]:
         low, high = shown["ece_ci95"] or (float("nan"), float("nan"))
         st.caption(f"While labeling: ECE {shown['ece']:.4f} (95% interval {low:.3f}–{high:.3f}) over "

@@ -5,8 +5,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
-from labeling import app_support as support
-from labeling.session import record_label
+from app_pages import support
+from labeling.session.cursor import record_label
 from store.types import LABEL_KEYS, LABELS, ScriptlabelError
 
 MAX_ROWS = 400

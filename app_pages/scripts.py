@@ -6,8 +6,8 @@ from __future__ import annotations
 import streamlit as st
 
 from app_pages import common
-from labeling import app_support as support
-from labeling import ingest_jobs
+from app_pages import support
+from labeling.ingest import jobs as ingest_jobs
 from store.accounts import audit
 from store.scripts import delete_script
 from store.types import LABELS, ScriptlabelError

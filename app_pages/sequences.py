@@ -7,9 +7,9 @@ import pandas as pd
 import streamlit as st
 
 from app_pages import common
-from labeling import app_support as support
-from labeling import sequence_view as view
-from labeling.training import complexity_run_status
+from app_pages import support
+from labeling.sequences import view
+from labeling.training.runs import complexity_run_status
 from store import sequences as sequence_store
 from store.scripts import has_more_lines_than
 from store.types import LABELS, ScriptlabelError
@@ -43,7 +43,7 @@ by_id = table.set_index("sequence_id")
 
 def _retrain() -> None:
     """Every few ratings, the department's models retrain in a background worker (never blocks rating)."""
-    from labeling.training import maybe_retrain_complexity
+    from labeling.training.runs import maybe_retrain_complexity
 
     try:
         maybe_retrain_complexity(common.settings().db_path, department, every=common.settings().rate_retrain_every,
@@ -75,7 +75,7 @@ def _undo(sequence_id: int, rating_id: int) -> None:
 
 @st.cache_resource(max_entries=2, show_spinner="Comparing sequences…")
 def _embedded(_db, token: tuple):
-    from labeling.similar import embed_sequences
+    from labeling.session.similar import embed_sequences
 
     return embed_sequences(_db)
 
@@ -174,7 +174,7 @@ AUTO_COMPARE_SEQUENCES = 3000
 AUTO_COMPARE_LINES = 200_000
 
 with st.expander("Sequences like this one", expanded=True):
-    from labeling.similar import embedding_token, similar_table
+    from labeling.session.similar import embedding_token, similar_table
 
     library = sequence_store.count_sequences(db)
     large = library > AUTO_COMPARE_SEQUENCES or has_more_lines_than(db, AUTO_COMPARE_LINES)

@@ -1,7 +1,7 @@
 """Active-learning benchmark: a simulated annotator labels held-out scripts through the product's own
 queue → label → retrain path; accuracy on the lines not yet labeled vs labels given, per strategy.
 
-    uv run python -m labeling.build_pretrained --no-cv --out /tmp/base-heldout --hold-out \
+    uv run python -m labeling.corpus.build_pretrained --no-cv --out /tmp/base-heldout --hold-out \
         rick-and-morty-105-meeseeks-and-destroy suits-pilot mr-right   # a base that never saw them
     uv run python bench/active_learning.py --base /tmp/base-heldout [--scripts SLUG ...] [--budget 100]
 
@@ -26,13 +26,13 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from labeling.corpus import load_studio_pdfs  # noqa: E402
-from labeling.ingest import ingest_path  # noqa: E402
-from labeling.line_training import train_line_version  # noqa: E402
-from labeling.queue import build_queue  # noqa: E402
-from labeling.session import record_group_label, record_label  # noqa: E402
-from labeling.strategies import EmptyPoolError  # noqa: E402
-from models.line_classifier import TrainingDataError  # noqa: E402
+from labeling.corpus.sources import load_studio_pdfs  # noqa: E402
+from labeling.ingest.pipeline import ingest_path  # noqa: E402
+from labeling.training.lines import train_line_version  # noqa: E402
+from labeling.session.queue import build_queue  # noqa: E402
+from labeling.session.cursor import record_group_label, record_label  # noqa: E402
+from labeling.session.strategies import EmptyPoolError  # noqa: E402
+from models.lines.classifier import TrainingDataError  # noqa: E402
 from store import labels as label_store  # noqa: E402
 from store import models as model_store  # noqa: E402
 from store.db import open_db  # noqa: E402
@@ -47,7 +47,7 @@ def check_base(base: Path, slugs: list[str]) -> None:
         trained = json.loads((base / "config.json").read_text())["metrics"]["scripts"]
     except (OSError, ValueError, KeyError, TypeError):
         raise SystemExit(f"{base}: no record of the scripts this base model was trained on; build one with "
-                         "`uv run python -m labeling.build_pretrained --no-cv --out DIR --hold-out SLUG ...`")
+                         "`uv run python -m labeling.corpus.build_pretrained --no-cv --out DIR --hold-out SLUG ...`")
     seen = sorted(slug for slug in slugs if f"studio_pdf/{slug}" in trained)
     if seen:
         raise SystemExit(f"{base}: this base model was trained on {seen}; the bench needs scripts it never saw — "

@@ -29,7 +29,7 @@ sys.path.insert(0, str(REPO))
 
 def annotator(db_path: str, name: str, labels: int, start, out) -> None:
     sys.path.insert(0, str(REPO))
-    from labeling import label_sync
+    from labeling.session import sync as label_sync
     from store.db import open_db
 
     db = open_db(db_path, check=False)
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--labels", type=int, default=150)
     args = parser.parse_args(argv)
     from bench.ui_latency import screenplay
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
     from store.db import open_db
 
     report = {"runs": []}

@@ -3,7 +3,7 @@
 1. Base model, zero-shot: out-of-fold probabilities of every labeled line of the shared corpus (folds
    grouped by script: MovieParse gold, the studio PDFs' text layer with projected labels, the Fountain
    samples), before and after calibration. The calibrator scoring fold k is chosen and fit on the other
-   folds' lines only (nested), as `python -m labeling.calibrate` does for the shipped model.
+   folds' lines only (nested), as `python -m labeling.corpus.calibrate` does for the shipped model.
 2. The labeling loop: a studio PDF is ingested into a real SQLite library whose base model is the fold
    model that never saw it (with the calibration fit without its fold); a simulated annotator labels the
    lines the product's margin queue asks for, the adapter retrains every 10 labels through
@@ -14,7 +14,7 @@
 Scores: top-label ECE over 15 equal-width bins; accuracy on the most confident 90% of lines; NLL;
 errors made above 0.9 confidence.
 
-    uv run python bench/calibration.py --oof /tmp/oof.npz --fold-models /tmp/folds   # reuse labeling.calibrate's
+    uv run python bench/calibration.py --oof /tmp/oof.npz --fold-models /tmp/folds   # reuse labeling.corpus.calibrate's
     uv run python bench/calibration.py            # makes both first (3 folds, small boosters: ~40 min)
 """
 
@@ -34,13 +34,13 @@ sys.path.insert(0, str(REPO))
 
 import numpy as np  # noqa: E402
 
-from labeling.calibrate import (  # noqa: E402
+from labeling.corpus.calibrate import (  # noqa: E402
     load_out_of_fold,
     make_out_of_fold,
     save_out_of_fold,
     script_group,
 )
-from labeling.corpus import LOW_MATCH_SCRIPTS, CorpusUnavailableError  # noqa: E402
+from labeling.corpus.sources import LOW_MATCH_SCRIPTS, CorpusUnavailableError  # noqa: E402
 from models.lines import calibration as calib  # noqa: E402
 from store.types import LABELS  # noqa: E402
 
@@ -102,7 +102,7 @@ def _fold_base(fold_models: Path, k: int, calibrator, into: Path) -> Path:
 
 def _scores_on_rest(db, frame, gold: dict, model) -> tuple[dict, np.ndarray, np.ndarray, np.ndarray]:
     """Scores of the stored (shown) probabilities and of the raw adapter on lines not labeled yet."""
-    from labeling.line_training import base_outputs
+    from labeling.training.lines import base_outputs
     from store import labels as label_store
     from store import models as model_store
 
@@ -120,11 +120,11 @@ def _scores_on_rest(db, frame, gold: dict, model) -> tuple[dict, np.ndarray, np.
 
 
 def loop(slug: str, base: Path, gold_script, *, budgets: list[int], batch: int) -> dict:
-    from labeling.ingest import ingest_path
-    from labeling.line_training import load_current, script_frame, train_line_version
-    from labeling.queue import build_queue
-    from labeling.session import record_label
-    from models.line_classifier import TrainingDataError
+    from labeling.ingest.pipeline import ingest_path
+    from labeling.training.lines import load_current, script_frame, train_line_version
+    from labeling.session.queue import build_queue
+    from labeling.session.cursor import record_label
+    from models.lines.classifier import TrainingDataError
     from store import models as model_store
     from store.db import open_db
 
@@ -172,8 +172,8 @@ def latency(runs: int) -> dict:
     sys.path.insert(0, str(REPO / "bench"))
     from retrain_latency import base_model, corpus_lines, tile
 
-    from labeling.line_training import fit_adapter_calibration
-    from models.line_classifier import fit_adapter
+    from labeling.training.lines import fit_adapter_calibration
+    from models.lines.classifier import fit_adapter
 
     X, y, _ = corpus_lines()
     base, _ = base_model(X, y)
@@ -194,8 +194,8 @@ def latency(runs: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--oof", type=Path, default=None, help="OOF .npz from labeling.calibrate --oof-out")
-    parser.add_argument("--fold-models", type=Path, default=None, help="fold models from labeling.calibrate")
+    parser.add_argument("--oof", type=Path, default=None, help="OOF .npz from labeling.corpus.calibrate --oof-out")
+    parser.add_argument("--fold-models", type=Path, default=None, help="fold models from labeling.corpus.calibrate")
     parser.add_argument("--folds", type=int, default=3)
     parser.add_argument("--scripts", nargs="*", default=LOOP_SCRIPTS, help="studio PDFs for the loop")
     parser.add_argument("--budgets", nargs="+", type=int, default=[10, 30, 50])
@@ -217,7 +217,7 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps({"skipped": str(exc)}))
         return 0
     if "fold" not in raw:
-        raise SystemExit(f"{args.oof}: no `fold` array; make it with `python -m labeling.calibrate --oof-out`")
+        raise SystemExit(f"{args.oof}: no `fold` array; make it with `python -m labeling.corpus.calibrate --oof-out`")
     folds = raw["fold"][raw["codes"] >= 0] if "codes" in raw else raw["fold"]
     calibrators = nested_calibrators(oof, folds)
     report = {"ece_bins": calib.N_BINS, "oof": str(args.oof), "folds": int(len(np.unique(folds))),
@@ -225,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     log(json.dumps(report["base_zero_shot"]))
 
     if args.scripts:
-        from labeling.corpus import load_studio_pdfs
+        from labeling.corpus.sources import load_studio_pdfs
 
         gold_scripts = {s.script_id.split("/")[-1]: s for s in load_studio_pdfs(slugs=args.scripts)}
         fold_of = {s: int(f) for s, f in zip(oof["script_ids"], folds)}

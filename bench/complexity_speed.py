@@ -3,7 +3,7 @@
     KERAS_BACKEND=jax uv run python bench/complexity_speed.py [--sequences 60] [--no-one-hot]
 
 Sequences come from a TRIPOD screenplay in the shared data (split at scene headings by the
-layout heuristic of `models.complexity_data.heuristic_labeled_rows`, the first script with 60-100
+layout heuristic of `models.complexity.data.heuristic_labeled_rows`, the first script with 60-100
 scenes), else from `planted_docs`. Ratings are random: this measures time, not accuracy.
 Targets: training one model on 60 sequences <= 30 s, predicting every sequence of a script <= 2 s,
 on 2 CPU cores. Times include Keras/JAX compilation (a fresh model compiles once per fit).
@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np  # noqa: E402
 
-from models.complexity_data import (  # noqa: E402
+from models.complexity.data import (  # noqa: E402
     docs_from_labeled_lines, heuristic_labeled_rows, planted_docs,
 )
 
@@ -75,8 +75,8 @@ def main(argv: list[str] | None = None) -> dict:
     ratings = rng.integers(1, 6, len(docs))
     train_docs, train_y = docs[: args.sequences], ratings[: args.sequences]
 
-    _, import_s = timed(lambda: __import__("models.complexity_nets"))
-    from models import complexity_nets as nets
+    _, import_s = timed(lambda: __import__("models.complexity.nets"))
+    from models.complexity import nets
 
     variants = {
         "bilstm_descriptions": lambda: nets.component_bilstm("descriptions"),

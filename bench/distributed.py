@@ -37,8 +37,8 @@ def scanned(pdf: Path, pages: int, dpi: int, out: Path) -> Path:
 
 
 def ocr_times(scan: Path, pages: int, dpi: int, scheduler: str, folder: Path) -> dict:
-    from labeling.pdf.cluster import iter_cluster_ocr_pages
-    from labeling.pdf.ocr import iter_ocr_pages
+    from labeling.ingest.pdf.cluster import iter_cluster_ocr_pages
+    from labeling.ingest.pdf.ocr import iter_ocr_pages
 
     numbers = list(range(1, pages + 1))
     started = time.perf_counter()
@@ -55,9 +55,9 @@ def ocr_times(scan: Path, pages: int, dpi: int, scheduler: str, folder: Path) ->
 def fit_times(data: Path, movies: int, scheduler: str) -> dict:
     from distributed import Client
 
-    from labeling.build_pretrained import training_frame
-    from labeling.corpus import load_movieparse
-    from models.line_classifier import LineModelConfig, fit_base
+    from labeling.corpus.build_pretrained import training_frame
+    from labeling.corpus.sources import load_movieparse
+    from models.lines.classifier import LineModelConfig, fit_base
 
     subset = {"movieparse": load_movieparse(data)[:movies], "studio_pdfs": [], "fountain_samples": []}
     X, y, w = training_frame(subset)

@@ -13,7 +13,7 @@ ROC-AUC (mean over fold x genre), bootstrap 95% intervals.
 
 Components come from a layout heuristic, not the line model: uppercase short indented lines are
 cues, the lines under them up to a blank line dialogue, INT./EXT. lines headings, the rest action
-(`models.complexity_data.heuristic_labeled_rows`). A BiLSTM cannot read a 30,000-word script on 2
+(`models.complexity.data.heuristic_labeled_rows`). A BiLSTM cannot read a 30,000-word script on 2
 CPU cores in reasonable time, so each component is cut to --max-tokens by keeping whole lines spread
 evenly through the script. Prints JSON.
 """
@@ -35,11 +35,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np  # noqa: E402
 from sklearn.base import BaseEstimator, ClassifierMixin, clone  # noqa: E402
 
-from models.complexity_baselines import MajorityClassifier, TfidfLogisticClassifier  # noqa: E402
-from models.complexity_data import (  # noqa: E402
+from models.complexity.baselines import MajorityClassifier, TfidfLogisticClassifier  # noqa: E402
+from models.complexity.data import (  # noqa: E402
     COMPONENTS, SequenceDoc, docs_from_labeled_lines, heuristic_labeled_rows,
 )
-from models.complexity_eval import compare_tag_models  # noqa: E402
+from models.complexity.evaluation import compare_tag_models  # noqa: E402
 
 
 def shared_data() -> Path:
@@ -128,7 +128,7 @@ def main(argv: list[str] | None = None) -> dict:
     dropped = {g: n for g, n in sorted(counts.items()) if n < args.min_positives}
     y = np.array([[int(g in gs) for g in kept] for gs in genres])
 
-    from models import complexity_nets as nets
+    from models.complexity import nets
 
     net = {"max_tokens": args.max_tokens, "epochs": args.epochs}
     factories = {

@@ -22,9 +22,9 @@ sys.path.insert(0, str(REPO))
 
 from rapidfuzz import fuzz  # noqa: E402
 
-from labeling.ingest import ingest_path  # noqa: E402
-from labeling.pdf.ocr import iter_ocr_pages  # noqa: E402
-from labeling.pdf.textlayer import open_pdf, text_layer_page_lines  # noqa: E402
+from labeling.ingest.pipeline import ingest_path  # noqa: E402
+from labeling.ingest.pdf.ocr import iter_ocr_pages  # noqa: E402
+from labeling.ingest.pdf.textlayer import open_pdf, text_layer_page_lines  # noqa: E402
 from store.db import open_db  # noqa: E402
 
 DATA = Path(os.environ.get("SCRIPTLABEL_SHARED_DATA", REPO.parent / "shared" / "data"))

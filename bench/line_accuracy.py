@@ -2,11 +2,11 @@
 
 1. Grouped k-fold by movie over MovieParse gold (non-blank lines of the gold windows; whole scripts
    are given as context): the study's method (XGBoost over character 1–4-grams counted with
-   CountVectorizer, plus the token count, as published) and ours (`models.line_classifier`, trained
+   CountVectorizer, plus the token count, as published) and ours (`models.lines.classifier`, trained
    on the fold's scripts plus their layout variants) side by side, same folds, same run.
 2. Train on all MovieParse → test on the studio PDFs' text layer (labels projected from their
    Fountain transcriptions; the two low-match transcriptions are reported apart).
-3. The same model on OCR of rasterized studio PDF pages when `labeling.pdf.ocr` is importable
+3. The same model on OCR of rasterized studio PDF pages when `labeling.ingest.pdf.ocr` is importable
    (else reported as skipped).
 
     uv run python bench/line_accuracy.py            # full run (about an hour on 2 busy cores)
@@ -27,7 +27,7 @@ import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labeling.corpus import (  # noqa: E402
+from labeling.corpus.sources import (  # noqa: E402
     LOW_MATCH_SCRIPTS,
     TRAINING_VARIANTS,
     CorpusUnavailableError,
@@ -39,7 +39,7 @@ from labeling.corpus import (  # noqa: E402
     with_layout_variants,
 )
 from models.evaluation import evaluate_lines, fold_assignment  # noqa: E402
-from models.line_classifier import (  # noqa: E402
+from models.lines.classifier import (  # noqa: E402
     BoosterParams,
     LineClassifier,
     LineModelConfig,
@@ -191,11 +191,11 @@ def studio_eval(model: LineClassifier, study: StudyBaseline, studio: list[Labele
 
 def ocr_eval(model: LineClassifier, data_dir, *, slugs: list[str], pages: int) -> dict:
     try:
-        from labeling.pdf import ocr
+        from labeling.ingest.pdf import ocr
     except ImportError:
         return {"skipped": "OCR reader missing"}
-    from labeling.corpus import _fountain_source, _resolve, lines_frame
-    from labeling.pdf.textlayer import page_line_to_line
+    from labeling.corpus.sources import _fountain_source, _resolve, lines_frame
+    from labeling.ingest.pdf.textlayer import page_line_to_line
 
     root = _resolve(data_dir, "studio_pdfs")
     truth, pred, per = [], [], {}

@@ -38,8 +38,8 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from labeling.strategies import margin_scores  # noqa: E402
-from models.line_classifier import (  # noqa: E402
+from labeling.session.strategies import margin_scores  # noqa: E402
+from models.lines.classifier import (  # noqa: E402
     BaseOutputs,
     BoosterParams,
     LineClassifier,
@@ -54,7 +54,7 @@ PRETRAINED = Path(__file__).resolve().parents[1] / "models" / "pretrained" / "li
 
 
 def corpus_lines() -> tuple[pd.DataFrame, np.ndarray, str]:
-    from labeling.corpus import CorpusUnavailableError, concat_scripts, load_movieparse, load_studio_pdfs
+    from labeling.corpus.sources import CorpusUnavailableError, concat_scripts, load_movieparse, load_studio_pdfs
 
     try:
         scripts = load_movieparse()
@@ -133,10 +133,10 @@ def product_path(sizes: list[int], runs: int) -> dict:
     """Retrain through the product on a real database with `n` human labels (studio PDFs, text layer)."""
     import tempfile
 
-    from labeling.corpus import CorpusUnavailableError, _resolve, load_studio_pdfs
-    from labeling.ingest import ingest_path
-    from labeling.line_training import train_line_version
-    from labeling.training import request_training, wait_for_run
+    from labeling.corpus.sources import CorpusUnavailableError, _resolve, load_studio_pdfs
+    from labeling.ingest.pipeline import ingest_path
+    from labeling.training.lines import train_line_version
+    from labeling.training.runs import request_training, wait_for_run
     from store import labels as label_store
     from store.db import open_db
 
@@ -196,7 +196,7 @@ import json, sys, time
 sys.path.insert(0, {bench!r})
 import numpy as np
 from retrain_latency import base_model, corpus_lines, tile
-from models.line_classifier import fit_adapter
+from models.lines.classifier import fit_adapter
 X, y, _ = corpus_lines()
 base, _ = base_model(X, y)
 Xn, yn, out = tile(X, y, base.base_outputs(X), 20000)

@@ -6,7 +6,7 @@ measure how many flips the review queue's top-k finds (k = 1× and 2× the numbe
 The shipped base model was trained on every MovieParse movie, so it would "know" the true labels of
 any of them. The bench therefore trains a small base (same `fit_base`, fewer trees) on the other
 MovieParse movies only, then runs the product's review path on the held-out movies: out-of-fold
-adapters grouped by movie (`labeling.review.out_of_fold_proba`), confident learning, the ranking of
+adapters grouped by movie (`labeling.session.review.out_of_fold_proba`), confident learning, the ranking of
 `review_queue` (flagged lines only, by self-confidence over the mean of base and out-of-fold adapter
 probabilities). Flipped labels go to a uniformly drawn other label. Also reported: the same ranking
 over the base probabilities alone and over the out-of-fold adapter alone, and the review probabilities
@@ -29,9 +29,9 @@ sys.path.insert(0, str(REPO))
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from labeling.corpus import load_movieparse  # noqa: E402
-from labeling.review import confident_errors, out_of_fold_proba, rank, review_proba  # noqa: E402
-from models.line_classifier import (  # noqa: E402
+from labeling.corpus.sources import load_movieparse  # noqa: E402
+from labeling.session.review import confident_errors, out_of_fold_proba, rank, review_proba  # noqa: E402
+from models.lines.classifier import (  # noqa: E402
     BaseOutputs, BoosterParams, ContentParams, LineModelConfig, fit_base,
 )
 from store.types import LABEL_INDEX, LABELS  # noqa: E402

@@ -53,7 +53,7 @@ def _ms(fn, runs: int = 5) -> dict:
 
 
 def ingest_pdf(db, pdf: Path) -> dict:
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
 
     started = time.perf_counter()
     result = ingest_path(db, pdf, allow_duplicate=True)
@@ -80,14 +80,14 @@ def fill(db, source_script: int, total_lines: int) -> dict:
 
 
 def queue_costs(db, script_id: int) -> dict:
-    from labeling.queue import build_queue
+    from labeling.session.queue import build_queue
 
     return {"all_scripts_ms": _ms(lambda: build_queue(db, n=20), runs=3),
             "one_script_ms": _ms(lambda: build_queue(db, script_id=script_id, n=20), runs=3)}
 
 
 def key_press(db, script_id: int, n: int = 60) -> dict:
-    from labeling import label_sync
+    from labeling.session import sync as label_sync
 
     first = label_sync.sync(db, label_sync.SyncRequest.parse(
         {"annotator": "scale", "tab": "scale-tab-1", "script_id": script_id, "want": n}))
@@ -143,8 +143,8 @@ def export_cost(db_path: Path, fmt: str, out_dir: Path) -> dict:
 
 
 def retrain_cost(db, script_id: int) -> dict:
-    from labeling.line_training import train_line_version
-    from labeling.queue import build_queue
+    from labeling.training.lines import train_line_version
+    from labeling.session.queue import build_queue
     from store import labels as label_store
     from store import scripts as script_store
 

@@ -22,7 +22,7 @@ pooled BiLSTM states embed the other half's sequences; tf-idf is scored on the s
 (`--no-encoder` skips it).
 
 kNN prior: with no real complexity ratings, measured on the planted-signal sequences of
-`models.complexity_data.planted_docs` (rating = a known function of content) under grouped 5-fold CV:
+`models.complexity.data.planted_docs` (rating = a known function of content) under grouped 5-fold CV:
 tf-idf logistic alone vs blended with the similarity-weighted rating of the k nearest training
 sequences. Planted data can only show whether the mechanism works, not that it helps real ratings,
 so the product does not use the prior (see README).
@@ -46,8 +46,8 @@ import numpy as np  # noqa: E402
 from sklearn.feature_extraction.text import TfidfVectorizer  # noqa: E402
 from sklearn.preprocessing import normalize  # noqa: E402
 
-from models.complexity_data import docs_from_labeled_lines, heuristic_labeled_rows, planted_docs  # noqa: E402
-from models.sequence_embedding import SequenceEmbedder, knn_prior  # noqa: E402
+from models.complexity.data import docs_from_labeled_lines, heuristic_labeled_rows, planted_docs  # noqa: E402
+from models.complexity.embedding import SequenceEmbedder, knn_prior  # noqa: E402
 
 DATA = Path(os.environ.get("SCRIPTLABEL_SHARED_DATA", REPO.parent / "shared" / "data"))
 MIN_LINES = 3  # sequences shorter than this (a heading alone) are not queried
@@ -137,8 +137,8 @@ def chance_genre_overlap(script_of, genres, queries_weights=None) -> float:
 
 
 def knn_prior_check(*, n: int = 240, k: int = 7, seed: int = 0) -> dict:
-    from models.complexity_baselines import TfidfLogisticClassifier
-    from models.complexity_eval import cv_splits, quadratic_weighted_kappa
+    from models.complexity.baselines import TfidfLogisticClassifier
+    from models.complexity.evaluation import cv_splits, quadratic_weighted_kappa
 
     docs, y, _ = planted_docs(n, seed=seed)
     groups = np.arange(n) // 12  # 20 pseudo-scripts of 12 sequences: folds never split one
@@ -167,7 +167,7 @@ def encoder_check(docs, script_of, position, genres, *, epochs: int = 4, max_tra
     sequence (no complexity ratings exist to train it on) on half of the scripts, its pooled BiLSTM
     states used as the embedding of the other half's sequences; tf-idf scored on the same pool."""
     os.environ.setdefault("KERAS_BACKEND", "jax")
-    from models.complexity_nets import SequenceBiLSTM, keras
+    from models.complexity.nets import SequenceBiLSTM, keras
 
     scripts = np.unique(script_of)
     train_scripts = set(scripts[::2])

@@ -14,7 +14,7 @@ Chromium (Playwright) opens `/label?annotator=…&script=ID` and presses `--keys
   it with requestAnimationFrame; painting never waits for the server), p50/p95/max;
 - `sync_roundtrip_ms`: the browser's own timing of each `/api/label/sync` request (events stored +
   batch topped up), p50/p95/max;
-- `server_sync_ms`: `labeling.label_sync.sync` in-process on the same database for a batch of 10
+- `server_sync_ms`: `labeling.session.sync.sync` in-process on the same database for a batch of 10
   events plus 30 new lines, one script and all scripts, p50/p95/max;
 - `stored`: label events in SQLite after the run, which must equal the keys pressed.
 Target: paint p95 ≤ 50 ms (Label Studio measured here: 301 ms median per annotate-and-next).
@@ -79,7 +79,7 @@ def screenplay(n_lines: int, *, seed: int = 0) -> str:
 
 def build(folder: Path, *, total_lines: int, prelabeled: int = 300) -> tuple[Path, int]:
     """A database with a ~5k-line script ingested for real, plus copies up to `total_lines` lines."""
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
     from store import labels as label_store
     from store import models as model_store
     from store import scripts as script_store
@@ -127,7 +127,7 @@ def _summary(samples: list[float]) -> dict:
 
 def server_sync(db_path: Path, script_id: int | None, runs: int = 20) -> dict:
     """`label_sync.sync` in-process: 10 label events and 30 new lines per call, as a fast tab sends them."""
-    from labeling import label_sync
+    from labeling.session import sync as label_sync
     from store.db import open_db
 
     db = open_db(db_path)

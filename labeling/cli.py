@@ -113,12 +113,12 @@ def ingest(ctx, paths, title, ocr, workers, dpi, duplicate, scheduler):
     Each file is stored whole or not at all; a file that fails is reported on stderr and the others
     are still stored. Exits non-zero if any file was not stored.
     """
-    from labeling.ingest import check_title, ingest_path
+    from labeling.ingest.pipeline import check_title, ingest_path
 
     check_title(title, source="--title")
     cluster = None
     if scheduler:
-        from labeling.pdf.cluster import connect
+        from labeling.ingest.pdf.cluster import connect
 
         cluster = connect(scheduler)
     try:
@@ -231,7 +231,7 @@ def export(ctx, fmt, out, what, script_id, only_human, scheme, raw_cells):
         raise ExportError(f"{out_path.parent}: no such directory; create it first (mkdir -p {out_path.parent})")
     # An export is checked for damaged pages first: a dataset read from a corrupt file could be silently partial.
     if what == "sequences":
-        from labeling.sequence_export import export_sequences
+        from labeling.sequences.export import export_sequences
 
         if scheme != "full":
             raise ExportError("--scheme applies to line exports; drop it with --what sequences")
@@ -255,7 +255,7 @@ def export(ctx, fmt, out, what, script_id, only_human, scheme, raw_cells):
 def import_(ctx, path, annotator):
     """Import human labels (CSV/JSONL/Parquet export columns line_id, label, annotator; or script_title +
     line_no; or Prodigy JSONL): every row checked first, then all written or none. Prints one JSON report."""
-    from labeling.imports import import_labels
+    from labeling.ingest.imports import import_labels
 
     _emit(import_labels(_db(ctx, create=False), path, default_annotator=annotator).as_json())
 
@@ -268,7 +268,7 @@ def import_(ctx, path, annotator):
 @handle_errors
 def label(ctx, line_id, label, annotator):
     """Record a human label for a line (what the app does on a key press)."""
-    from labeling.session import record_label
+    from labeling.session.cursor import record_label
 
     _emit(record_label(_db(ctx, create=False, check=True), line_id, label, annotator=annotator))
 
@@ -319,11 +319,11 @@ def serve(ctx, port, host, sample):
     from `scriptlabel users add`, or [auth] in .streamlit/secrets.toml)."""
     from labeling.processes import run_forwarding_signals
 
-    from labeling.access import check_serve_host
+    from labeling.accounts.access import check_serve_host
 
     check_serve_host(_db(ctx), host)
     app = Path(__file__).resolve().parents[1] / "app_server.py"
-    from labeling.app_support import settings_from_env
+    from app_pages.support import settings_from_env
 
     env = dict(os.environ, SCRIPTLABEL_DB=str(Path(ctx.obj["db_path"]).resolve()),
                SCRIPTLABEL_SAMPLE="1" if sample else "0")
@@ -342,11 +342,11 @@ def serve(ctx, port, host, sample):
 @handle_errors
 def predict(ctx, script_id, scheduler):
     """Suggest a label for every line with the current line model; prints counts per script."""
-    from labeling.line_training import predict_scripts, predict_scripts_on_cluster
+    from labeling.training.lines import predict_scripts, predict_scripts_on_cluster
 
     db = _db(ctx, create=False)
     if scheduler:
-        from labeling.pdf.cluster import connect
+        from labeling.ingest.pdf.cluster import connect
 
         with connect(scheduler) as client:
             for row in predict_scripts_on_cluster(db, client, script_id=script_id):
@@ -369,18 +369,18 @@ def predict(ctx, script_id, scheduler):
 @handle_errors
 def queue(ctx, script_id, n, strategy, random_share, seed):
     """The most useful lines to label next, as JSON lines {line_id, text, suggestion, confidence}."""
-    from labeling.queue import build_queue
+    from labeling.session.queue import build_queue
     from store.scripts import get_script
 
     db = _db(ctx, create=False, check=False)
     if script_id is not None:
         get_script(db, script_id)
     if strategy == "review":
-        from labeling.review import review_candidates
+        from labeling.session.review import review_candidates
 
         candidates = review_candidates(db, script_id)
         if not candidates:
-            from labeling.strategies import EmptyPoolError
+            from labeling.session.strategies import EmptyPoolError
 
             raise EmptyPoolError("no label is confidently contradicted by the model (or every such label was "
                                  "reviewed): nothing to review")
@@ -404,7 +404,7 @@ def queue(ctx, script_id, n, strategy, random_share, seed):
 @handle_errors
 def train(ctx, target, department, wait, timeout, model_set):
     """Retrain in a background worker; prints the run (and with --wait the new version and its metrics)."""
-    from labeling.training import request_training, wait_for_run
+    from labeling.training.runs import request_training, wait_for_run
     from store.db import open_db
 
     _db(ctx, create=False)
@@ -435,7 +435,7 @@ def train(ctx, target, department, wait, timeout, model_set):
 @handle_errors
 def evaluate(ctx, folds):
     """Held-out metrics of the line model on this database's labels (split by script)."""
-    from labeling.line_training import evaluate_lines
+    from labeling.training.lines import evaluate_lines
 
     _emit(evaluate_lines(_db(ctx, create=False, check=False), folds=folds))
 
@@ -449,7 +449,7 @@ def evaluate(ctx, folds):
 @handle_errors
 def review(ctx, line_id, confirm, fix, annotator):
     """Record a review decision on a label from `queue --strategy review`: --confirm or --fix LABEL."""
-    from labeling.review import confirm_label, fix_label
+    from labeling.session.review import confirm_label, fix_label
 
     if confirm == (fix is not None):
         raise ScriptlabelError("give exactly one of --confirm or --fix LABEL")
@@ -466,7 +466,7 @@ def review(ctx, line_id, confirm, fix, annotator):
 def similar(ctx, sequence_id, n):
     """Sequences most like this one (tf-idf + SVD over their components), as JSON lines
     {sequence_id, score, code, title, script_id}; never the sequence itself."""
-    from labeling.similar import similar_sequences
+    from labeling.session.similar import similar_sequences
 
     for hit in similar_sequences(_db(ctx, create=False), sequence_id, n=n):
         _emit(hit.as_json())

@@ -69,7 +69,7 @@ def _conll_rows(frame: pd.DataFrame, handle) -> None:
 
 
 def _write_fountain(frame: pd.DataFrame, out: Path) -> None:
-    from labeling.formats.fountain import write_fountain
+    from labeling.ingest.formats.fountain import write_fountain
 
     if frame["script_id"].nunique() > 1:
         raise ExportError("a Fountain export holds one script: add --script ID (see `scriptlabel scripts`)")

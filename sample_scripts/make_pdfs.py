@@ -19,7 +19,7 @@ from fpdf import FPDF
 from pdf2image import convert_from_path
 from PIL import Image, ImageFilter
 
-from labeling.formats.fountain import FountainLine, fountain_lines
+from labeling.ingest.formats.fountain import FountainLine, fountain_lines
 
 HERE = Path(__file__).resolve().parent
 SOURCE, PDF, SCANNED = HERE / "tim_time.fountain", HERE / "tim_time.pdf", HERE / "tim_time-scanned.pdf"

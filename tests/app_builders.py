@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from conftest import make_text_pdf
 
-from labeling.ingest import ingest_path
+from labeling.ingest.pipeline import ingest_path
 from store import models as model_store
 from store import scripts as script_store
 from store.types import LABELS

@@ -185,13 +185,13 @@ def _line_base_env(tmp_path: Path) -> dict:
 
     Retraining fits an adapter on top of a base model, so the end-to-end retrain needs one either way.
     """
-    from labeling.line_training import PRETRAINED_DIR
+    from labeling.training.lines import PRETRAINED_DIR
 
     if any(PRETRAINED_DIR.glob("*.json")):
         return {}
-    from labeling.formats.fountain import parse_fountain
-    from labeling.ingest import ingest_path
-    from models.line_classifier import LineClassifier
+    from labeling.ingest.formats.fountain import parse_fountain
+    from labeling.ingest.pipeline import ingest_path
+    from models.lines.classifier import LineClassifier
     from store.db import open_db
     from store.scripts import lines_frame
 

@@ -8,8 +8,8 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from labeling import account_api
-from labeling.label_api import routes as label_routes
+from labeling.accounts import api as account_api
+from labeling.session.api import routes as label_routes
 from store import accounts
 from store import labels as label_store
 from store import scripts as script_store

@@ -1,10 +1,10 @@
-"""store/accounts.py and labeling/access.py: passwords, sessions, throttling, restricted scripts, audit."""
+"""store/accounts.py and labeling/accounts/access.py: passwords, sessions, throttling, restricted scripts, audit."""
 
 from __future__ import annotations
 
 import pytest
 
-from labeling import access
+from labeling.accounts import access
 from store import accounts
 from store.types import NotFoundError
 

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from conftest import REPO, SCREENPLAY_LINES, make_text_pdf
-from labeling.ingest import ingest_path
+from labeling.ingest.pipeline import ingest_path
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
@@ -297,7 +297,7 @@ def test_models_page_retrain_button_queues_a_run(app_db, monkeypatch):
         calls.append((str(db_path), kwargs))
         return 7
 
-    monkeypatch.setattr("labeling.training.request_training", fake_request)
+    monkeypatch.setattr("labeling.training.runs.request_training", fake_request)
     at = open_page("models")
     button(at, "retrain_lines").click()
     at.run()

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, make_text_pdf
-from labeling.ingest import ingest_path
+from labeling.ingest.pipeline import ingest_path
 from store import accounts
 from store.db import open_db
 

@@ -22,13 +22,13 @@ if str(REPO) not in sys.path:
 
 @pytest.fixture
 def calibrated_base(tmp_path, monkeypatch):
-    """A copy of the shipped base model calibrated by `labeling.calibrate` on its own outputs for the
+    """A copy of the shipped base model calibrated by `labeling.corpus.calibrate` on its own outputs for the
     bundled sample (two halves of it standing in for two scripts)."""
-    from labeling.calibrate import calibrate_model
-    from labeling.corpus import lines_frame
-    from labeling.formats.fountain import parse_fountain
-    from labeling.line_training import PRETRAINED_DIR, load_base
-    from labeling.pdf.textlayer import read_text_layer
+    from labeling.corpus.calibrate import calibrate_model
+    from labeling.corpus.sources import lines_frame
+    from labeling.ingest.formats.fountain import parse_fountain
+    from labeling.training.lines import PRETRAINED_DIR, load_base
+    from labeling.ingest.pdf.textlayer import read_text_layer
 
     folder = tmp_path / "base"
     shutil.copytree(PRETRAINED_DIR, folder, ignore=shutil.ignore_patterns(calib.FILE_NAME))
@@ -45,7 +45,7 @@ def calibrated_base(tmp_path, monkeypatch):
 
 @pytest.fixture
 def app_db(db_path, tmp_path, monkeypatch, calibrated_base):
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
     from store.db import open_db
 
     monkeypatch.setenv("SCRIPTLABEL_DB", str(db_path))
@@ -70,7 +70,7 @@ def _label_against_suggestions(db, script_id, *, wrong: int):
 
 
 def test_label_reliability_counts_the_confidence_people_saw(app_db):
-    from labeling import app_models
+    from app_pages import model_views as app_models
 
     db, script_id = app_db
     assert app_models.label_reliability(db)["n"] == 0
@@ -114,4 +114,4 @@ def test_models_page_says_when_the_base_model_is_not_calibrated(app_db, calibrat
     at.run()
     assert not at.exception
     warnings = " ".join(w.value for w in at.warning)
-    assert "no calibration fitted" in warnings and "labeling.calibrate" in warnings
+    assert "no calibration fitted" in warnings and "labeling.corpus.calibrate" in warnings

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import app_builders as builders
-from labeling import app_models
+from app_pages import model_views as app_models
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store

@@ -10,7 +10,7 @@ import pytest
 
 import app_builders as builders
 from conftest import SCREENPLAY_LINES, db_dump, make_text_pdf
-from labeling import app_support as support
+from app_pages import support
 from store import labels as label_store
 from store import scripts as script_store
 from store import sequences as sequence_store

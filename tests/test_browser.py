@@ -100,7 +100,7 @@ def test_upload_label_by_keyboard_export_and_retrain(browser, tmp_path, db_path)
 
 
 def test_no_label_is_lost_when_the_app_is_killed(browser, tmp_path, db_path):
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
     from store.db import open_db
 
     db = open_db(db_path)
@@ -143,7 +143,7 @@ def test_no_label_is_lost_when_the_app_is_killed(browser, tmp_path, db_path):
 def test_upload_abandoned_mid_way_finishes_and_keeps_every_label(browser, tmp_path, db_path):
     """Upload, then close the tab and stop the server at once: the background job still finishes, and
     the labels people gave elsewhere are all there."""
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
     from store import jobs as job_store
     from store import labels as label_store
     from store import scripts as script_store

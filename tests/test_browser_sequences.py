@@ -33,7 +33,7 @@ def _wait_for(predicate, what: str, timeout_s: float = 30) -> None:
 
 
 def test_sequences_page_shows_the_sequence_rates_and_undoes(browser, tmp_path, db_path):
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
     from store.db import open_db
 
     db = open_db(db_path)

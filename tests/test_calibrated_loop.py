@@ -15,7 +15,7 @@ from store.types import LABELS
 
 
 def _gold():
-    from labeling.formats.fountain import parse_fountain
+    from labeling.ingest.formats.fountain import parse_fountain
 
     return {line.text: line.imported_label for line in parse_fountain((SAMPLE_DIR / "tim_time.fountain").read_text())}
 
@@ -40,8 +40,8 @@ def _stored(db, script_id):
 
 
 def test_ingest_stores_the_base_models_calibrated_probabilities(db, calibrated_base):
-    from labeling.ingest import ingest_path
-    from labeling.line_training import load_base, script_frame
+    from labeling.ingest.pipeline import ingest_path
+    from labeling.training.lines import load_base, script_frame
 
     script_id = ingest_path(db, SAMPLE_DIR / "tim_time.pdf").script_id
     frame = script_frame(db, script_id)
@@ -54,10 +54,10 @@ def test_ingest_stores_the_base_models_calibrated_probabilities(db, calibrated_b
 
 
 def test_predictions_after_a_retrain_are_calibrated_and_keep_confident_right_lines_confident(db, monkeypatch):
-    from labeling.ingest import ingest_path
-    from labeling.line_training import base_outputs, calibrated_base, load_current, script_frame, train_line_version
-    from labeling.queue import build_queue
-    from labeling.session import record_label
+    from labeling.ingest.pipeline import ingest_path
+    from labeling.training.lines import base_outputs, calibrated_base, load_current, script_frame, train_line_version
+    from labeling.session.queue import build_queue
+    from labeling.session.cursor import record_label
     from store import models as model_store
     from store.confidence import shown_confidence_outcomes
 

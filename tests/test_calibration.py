@@ -1,4 +1,4 @@
-"""Calibrated confidence: ECE, calibrators chosen by grouped CV, `python -m labeling.calibrate`."""
+"""Calibrated confidence: ECE, calibrators chosen by grouped CV, `python -m labeling.corpus.calibrate`."""
 
 from __future__ import annotations
 
@@ -46,8 +46,8 @@ def small_model_outputs(tmp_path_factory):
     """A small base model trained on some MovieParse movies; its probabilities on two other groups of
     movies it never saw: one to fit a calibrator on, one to judge it on."""
     require_shared_data("movieparse")
-    from labeling.corpus import load_movieparse, with_layout_variants
-    from models.line_classifier import BoosterParams, ContentParams, LineModelConfig, fit_base
+    from labeling.corpus.sources import load_movieparse, with_layout_variants
+    from models.lines.classifier import BoosterParams, ContentParams, LineModelConfig, fit_base
 
     scripts = load_movieparse()
     train, fit_on, judge = scripts[:8], scripts[8:17], scripts[17:]
@@ -75,7 +75,7 @@ def test_calibrator_fit_on_real_model_outputs_lowers_ece_on_held_out_scripts(sma
     folder, (p_fit, c_fit, ids_fit), (p_judge, c_judge, _) = small_model_outputs
     oof = tmp_path / "oof.npz"
     np.savez(oof, proba=p_fit, codes=c_fit, script_ids=ids_fit)
-    done = subprocess.run([sys.executable, "-m", "labeling.calibrate", "--model", str(folder), "--oof", str(oof)],
+    done = subprocess.run([sys.executable, "-m", "labeling.corpus.calibrate", "--model", str(folder), "--oof", str(oof)],
                           cwd=REPO, capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
@@ -98,7 +98,7 @@ def test_calibration_of_another_model_is_refused(small_model_outputs, tmp_path):
     calib.save_calibration(folder, calib.Temperature(1.5))
     assert calib.load_calibration(folder).calibrator.temperature == 1.5
     (folder / "stage2.ubj").write_bytes((folder / "stage2.ubj").read_bytes() + b"\0")  # "rebuilt"
-    with pytest.raises(calib.CalibrationError, match="refit it: uv run python -m labeling.calibrate"):
+    with pytest.raises(calib.CalibrationError, match="refit it: uv run python -m labeling.corpus.calibrate"):
         calib.load_calibration(folder)
 
 
@@ -109,10 +109,10 @@ def test_calibrate_command_reports_bad_input_in_one_line(small_model_outputs, tm
     for args, expected in ((["--oof", str(bad)], "probabilities must be (lines, 7)"),
                            (["--oof", str(tmp_path / "missing.npz")], "no such file"),
                            (["--oof", str(REPO / "README.md")], "not a readable .npz")):
-        done = subprocess.run([sys.executable, "-m", "labeling.calibrate", "--model", str(folder), *args],
+        done = subprocess.run([sys.executable, "-m", "labeling.corpus.calibrate", "--model", str(folder), *args],
                               cwd=REPO, capture_output=True, text=True, timeout=300)
         assert done.returncode == 1
         assert done.stderr.count("\n") == 1 and done.stderr.startswith("error: ") and expected in done.stderr
-    done = subprocess.run([sys.executable, "-m", "labeling.calibrate", "--model", str(tmp_path), "--oof", str(bad)],
+    done = subprocess.run([sys.executable, "-m", "labeling.corpus.calibrate", "--model", str(tmp_path), "--oof", str(bad)],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and "no config.json" in done.stderr and "Traceback" not in done.stderr

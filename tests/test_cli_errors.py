@@ -153,7 +153,7 @@ def test_page_of_image_noise_is_flagged_in_the_report_and_the_scripts_view(cli, 
     import numpy as np
     from PIL import Image
 
-    from labeling.app_support import scripts_overview
+    from app_pages.support import scripts_overview
 
     noise = (np.random.default_rng(0).random((1100, 850)) > 0.5).astype(np.uint8) * 255
     pdf = tmp_path / "noise.pdf"

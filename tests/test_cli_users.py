@@ -64,7 +64,7 @@ def test_restrict_a_script(cli, pdf_script):
 
 def test_serve_refuses_a_network_address_without_sign_in(cli, db_path, monkeypatch, tmp_path):
     monkeypatch.chdir(tmp_path)  # no .streamlit/secrets.toml here
-    monkeypatch.setattr("labeling.access.oidc_configured", lambda *a, **k: False)
+    monkeypatch.setattr("labeling.accounts.access.oidc_configured", lambda *a, **k: False)
     result = cli("serve", "--host", "0.0.0.0", "--no-sample")
     assert result.exit_code == 1
     assert result.stderr.startswith("error: refusing to serve on 0.0.0.0")

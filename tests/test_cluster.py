@@ -9,8 +9,8 @@ import sqlite3
 import pytest
 
 from conftest import make_scanned_pdf, make_text_pdf
-from labeling.pdf.cluster import ClusterError, connect, iter_cluster_ocr_pages
-from labeling.pdf.ocr import iter_ocr_pages
+from labeling.ingest.pdf.cluster import ClusterError, connect, iter_cluster_ocr_pages
+from labeling.ingest.pdf.ocr import iter_ocr_pages
 
 pytestmark = pytest.mark.slow
 distributed = pytest.importorskip("distributed")
@@ -43,7 +43,7 @@ def test_an_unreachable_scheduler_is_a_clear_message():
 def test_the_base_model_trains_its_boosters_on_the_cluster(cluster):
     import numpy as np
 
-    from models.line_classifier import fit_base
+    from models.lines.classifier import fit_base
     from test_line_classifier import FAST, make_scripts
 
     X, y = make_scripts()

@@ -12,14 +12,14 @@ from pathlib import Path  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from models.complexity_baselines import (  # noqa: E402
+from models.complexity.baselines import (  # noqa: E402
     MajorityClassifier, TfidfLogisticClassifier, TfidfXGBClassifier,
 )
-from models.complexity_data import (  # noqa: E402
+from models.complexity.data import (  # noqa: E402
     COUNT_KEYS, TooFewRatingsError, character_name, docs_from_labeled_lines,
     heuristic_labeled_rows, most_uncertain_first, planted_docs, predict_with_uncertainty,
 )
-from models.complexity_eval import (  # noqa: E402
+from models.complexity.evaluation import (  # noqa: E402
     bootstrap_interval, compare_models, compare_tag_models, cv_splits, default_factories,
     quadratic_weighted_kappa, summarize_ratings, tag_metrics,
 )
@@ -175,8 +175,8 @@ def test_tag_baselines_are_compared_with_f1_and_auc():
 
 
 def test_complexity_modules_do_not_import_keras():
-    code = ("import sys, models.complexity_eval, models.complexity_baselines, "
-            "models.complexity_data; print('keras' in sys.modules or 'jax' in sys.modules)")
+    code = ("import sys, models.complexity.evaluation, models.complexity.baselines, "
+            "models.complexity.data; print('keras' in sys.modules or 'jax' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True,
                          check=True)
     assert out.stdout.strip() == "False"
@@ -184,7 +184,7 @@ def test_complexity_modules_do_not_import_keras():
 
 # -- BiLSTMs ----------------------------------------------------------------------------------
 def test_keras_model_save_load_round_trip(tmp_path):
-    nets = pytest.importorskip("models.complexity_nets")
+    nets = pytest.importorskip("models.complexity.nets")
     docs, y, _ = planted_docs(24)
     # One short component plus the counts branch: every saved piece, little compilation.
     model = nets.SequenceBiLSTM(components=("characters",), use_counts=True, epochs=2, units=8,
@@ -203,7 +203,7 @@ def test_keras_model_save_load_round_trip(tmp_path):
 
 @pytest.mark.slow
 def test_planted_signal_is_recovered_well_above_the_majority_baseline():
-    pytest.importorskip("models.complexity_nets")
+    pytest.importorskip("models.complexity.nets")
     docs, y, tags = planted_docs(60)
     net = {"epochs": 25, "max_tokens": 64}
     factories = default_factories(nets=False)

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from conftest import SAMPLE_DIR
-from labeling.complexity_training import sequence_docs, train_complexity_version
-from labeling.training import (
+from labeling.training.complexity import sequence_docs, train_complexity_version
+from labeling.training.runs import (
     complexity_run_status, maybe_retrain_complexity, ratings_since_last_version, wait_for_run,
 )
 from store import models as model_store
@@ -47,7 +47,7 @@ def test_every_few_ratings_start_a_run_that_becomes_current(cli, db, rated):
 
 
 def test_line_relabels_in_rated_sequences_start_a_run(cli, db, rated):
-    from labeling.training import _after_line_run, relabels_since_last_version
+    from labeling.training.runs import _after_line_run, relabels_since_last_version
     from store import labels as label_store
     from store import scripts as script_store
 

@@ -13,7 +13,7 @@ def rated(cli):
     sequences = cli.json_lines("sequences", "--script", str(script["script_id"]))
     assert len(sequences) >= 20
     from store.db import open_db
-    from labeling.complexity_training import sequence_docs
+    from labeling.training.complexity import sequence_docs
 
     docs = {d.sequence_id: d for d in sequence_docs(open_db(cli.db_file))}
     # Planted signal: complexity grows with the number of distinct characters on screen.
@@ -75,7 +75,7 @@ def test_tags_train_one_vs_rest_and_predict_every_sequence(cli):
     cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
     sequences = cli.json_lines("sequences")
     from store.db import open_db
-    from labeling.complexity_training import sequence_docs
+    from labeling.training.complexity import sequence_docs
 
     docs = {d.sequence_id: d for d in sequence_docs(open_db(cli.db_file))}
     for seq in sequences:

@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from labeling.corpus import (
+from labeling.corpus.sources import (
     LINE_COLUMNS,
     CorpusUnavailableError,
     concat_scripts,
@@ -120,9 +120,9 @@ def test_movieparse_gold_aligns_with_the_parsed_scripts():
 @needs_data
 @pytest.mark.slow
 def test_studio_pdf_projection_match_rates():
-    pytest.importorskip("labeling.pdf.textlayer")
-    pytest.importorskip("labeling.formats.fountain")
-    from labeling.corpus import load_studio_pdfs
+    pytest.importorskip("labeling.ingest.pdf.textlayer")
+    pytest.importorskip("labeling.ingest.formats.fountain")
+    from labeling.corpus.sources import load_studio_pdfs
 
     scripts = load_studio_pdfs(slugs=["breaking-bad-101-pilot", "big-fish"])
     rates = {s.script_id.split("/")[-1]: s.match_rate for s in scripts}

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import db_dump, make_text_pdf
-from labeling.ingest import ingest_path
+from labeling.ingest.pipeline import ingest_path
 from store import labels as label_store
 from store import scripts as script_store
 from store import sequences as sequence_store

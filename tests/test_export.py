@@ -9,7 +9,7 @@ import pytest
 
 from conftest import make_text_pdf
 from labeling.export import export_dataset
-from labeling.ingest import ingest_path
+from labeling.ingest.pipeline import ingest_path
 from store import flags as flag_store
 from store import labels as label_store
 from store import scripts as script_store

@@ -2,7 +2,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.features import (
+from models.lines.features import (
     FeatureConfig,
     FeatureInputError,
     LAYOUT_FEATURES,

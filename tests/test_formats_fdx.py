@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from conftest import require_shared_data
 
-from labeling.formats.fdx import FdxFormatError, parse_fdx, read_fdx_file
-from labeling.formats.fountain import read_fountain_file
+from labeling.ingest.formats.fdx import FdxFormatError, parse_fdx, read_fdx_file
+from labeling.ingest.formats.fountain import read_fountain_file
 
 STEMS = ["Brick-and-Steel", "The-Last-Birthday-Card", "Big-Fish"]
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from conftest import SHARED_DATA, require_shared_data
 
-from labeling.formats.fountain import (
+from labeling.ingest.formats.fountain import (
     FountainError,
     fountain_lines,
     parse_fountain,

@@ -9,7 +9,7 @@ import pytest
 
 import app_builders
 from conftest import db_dump
-from labeling.imports import LabelImportError, import_labels
+from labeling.ingest.imports import LabelImportError, import_labels
 from store import labels as label_store
 from store import scripts as script_store
 from store.db import open_db

@@ -152,7 +152,7 @@ def test_export_into_missing_directory(cli, tmp_path):
 
 
 def test_failure_mid_ingest_removes_the_partial_script(db, tmp_path, monkeypatch):
-    from labeling import ingest as ingest_module
+    from labeling.ingest import pipeline as ingest_module
     from store import scripts as script_store
 
     pdf = make_text_pdf(tmp_path / "three.pdf", pages=3)
@@ -173,7 +173,7 @@ def test_failure_mid_ingest_removes_the_partial_script(db, tmp_path, monkeypatch
 
 
 def test_progress_reports_every_page(db, tmp_path):
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
 
     seen = []
     ingest_path(db, make_text_pdf(tmp_path / "p.pdf", pages=3), progress=lambda d, t: seen.append((d, t)))
@@ -190,7 +190,7 @@ def test_console_script_entry_point(tmp_path):
 
 @pytest.mark.parametrize("name", ["chronicle.pdf", "rick-and-morty-106-rick-potion.pdf"])
 def test_studio_pdfs_text_layer(db, name):
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
 
     path = require_shared_data("studio_pdfs", "pdf", name)
     result = ingest_path(db, path)
@@ -200,7 +200,7 @@ def test_studio_pdfs_text_layer(db, name):
 
 
 def test_deleting_a_script_removes_its_page_images_and_source_copy(db, tmp_path):
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
     from store import scripts as script_store
     from store.db import data_dir
 

@@ -1,5 +1,5 @@
 """Ingest as a job: nothing half-done is ever visible, kill -9 at any point is rolled back whole
-(rows and files), and uploads run in a detached background process (labeling/ingest_jobs.py)."""
+(rows and files), and uploads run in a detached background process (labeling/ingest/jobs.py)."""
 
 from __future__ import annotations
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, make_text_pdf
-from labeling import ingest_jobs
-from labeling.ingest import KILL_AT_ENV, ingest_path
+from labeling.ingest import jobs as ingest_jobs
+from labeling.ingest.pipeline import KILL_AT_ENV, ingest_path
 from store import jobs as job_store
 from store import labels as label_store
 from store import scripts as script_store
@@ -54,7 +54,7 @@ def _assert_invisible(db, script_id: int, sha_source: Path) -> None:
     """An unfinished script shows nowhere: listings, lines, sequences, exports, the duplicate check."""
     import hashlib
 
-    from labeling.queue import unlabeled_pool
+    from labeling.session.queue import unlabeled_pool
     from store.export import export_frame
 
     assert script_id not in [s.script_id for s in script_store.list_scripts(db)]
@@ -127,7 +127,7 @@ def test_script_turns_ready_only_after_predictions_and_sequences(db, tmp_path, m
 
 
 def test_failed_ingest_leaves_no_job_row_and_no_fragment(db, tmp_path, monkeypatch):
-    import labeling.ingest as ingest_module
+    import labeling.ingest.pipeline as ingest_module
 
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -227,7 +227,7 @@ def test_upload_runs_in_a_detached_process_and_reports_progress(db, tmp_path):
 def test_upload_survives_the_page_that_started_it(db_path, tmp_path):
     """The worker is in its own session: killing the starter's process group does not stop it."""
     pdf = make_text_pdf(tmp_path / "long.pdf", pages=3)
-    code = ("import sys; from store.db import open_db; from labeling.ingest_jobs import start_upload; "
+    code = ("import sys; from store.db import open_db; from labeling.ingest.jobs import start_upload; "
             f"print(start_upload(open_db({str(db_path)!r}), 'long.pdf', open({str(pdf)!r}, 'rb').read()))")
     starter = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, stdout=subprocess.PIPE, text=True,
                                start_new_session=True)

@@ -8,7 +8,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
-from labeling.label_api import routes
+from labeling.session.api import routes
 from store import labels as label_store
 from store import scripts as script_store
 from store.db import database_uid

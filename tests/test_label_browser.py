@@ -24,7 +24,7 @@ KEY_LABELS = {"h": "scene_heading", "a": "action", "c": "character", "d": "dialo
 @pytest.fixture
 def served(tmp_path, db_path):
     """The sample screenplay (1,147 lines, with the shipped model's suggestions) behind a running app."""
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
     from store.db import open_db
 
     db = open_db(db_path)
@@ -236,7 +236,7 @@ def test_a_key_against_a_very_confident_suggestion_asks_are_you_sure(browser, se
 
 def test_review_mode_shows_contradicted_labels_and_a_key_fixes_one(browser, tmp_path, db_path):
     from conftest import SCREENPLAY_LINES, make_text_pdf
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
     from store import labels as label_store
     from store import scripts as script_store
     from store.db import open_db

@@ -7,9 +7,9 @@ import uuid
 import pytest
 
 import app_builders as builders
-from labeling import label_sync
-from labeling.label_sync import BadEventError, ClientEvent, SyncRequest
-from labeling.queue import identical_key
+from labeling.session import sync as label_sync
+from labeling.session.sync import BadEventError, ClientEvent, SyncRequest
+from labeling.session.queue import identical_key
 from store import flags as flag_store
 from store import labels as label_store
 from store import scripts as script_store
@@ -139,7 +139,7 @@ def test_a_line_labeled_elsewhere_is_dropped_from_the_tab_that_holds_it(db, pdf_
 
 
 def test_items_carry_text_box_page_context_and_identical_lines(db, tmp_path):
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
 
     path = tmp_path / "repeats.txt"
     path.write_text("INT. SHOP - DAY\n\nHank waits.\n\n          HANK\n     Hello.\n\n          HANK\n     Again.\n\n"
@@ -177,7 +177,7 @@ def test_jump_finds_a_line_or_a_page_and_says_what_exists(db, pdf_script):
 
 def test_a_retrain_is_requested_when_enough_labels_arrived(db, db_path, pdf_script, monkeypatch):
     asked = []
-    monkeypatch.setattr("labeling.training.request_training", lambda path, **kw: asked.append(kw) or 1)
+    monkeypatch.setattr("labeling.training.runs.request_training", lambda path, **kw: asked.append(kw) or 1)
     ids = list(script_store.lines_frame(db, pdf_script)["line_id"])
     label_sync.sync(db, request(events=[label_event(i) for i in ids[:2]]), db_path=db_path, retrain_every=3)
     assert asked == []
@@ -193,7 +193,7 @@ def test_sync_reports_progress_and_the_model(db, pdf_script):
 
 
 def test_every_script_of_a_large_library_ranks_an_indexed_candidate_set(db, pdf_script, monkeypatch):
-    from labeling import queue
+    from labeling.session import queue
 
     builders.predict(db, pdf_script, label="action", confidence=0.6)
     lines = script_store.lines_frame(db, pdf_script)

@@ -1,6 +1,6 @@
 """Words → lines on one page: rows, splits, indents and the blank lines before each line."""
 
-from labeling.pdf.layout import Word, assemble_lines
+from labeling.ingest.pdf.layout import Word, assemble_lines
 
 PITCH = 12.0  # 12-point Courier, single spaced
 CHAR = 7.2

@@ -4,8 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from models.features import FeatureConfig
-from models.line_classifier import (
+from models.lines.features import FeatureConfig
+from models.lines.classifier import (
     AdapterConfig,
     BoosterParams,
     ContentParams,

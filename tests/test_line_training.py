@@ -20,7 +20,7 @@ def sample(cli):
 
 def _gold(cli):
     """The sample's true labels, from its own Fountain source, keyed by line text (for a simulated annotator)."""
-    from labeling.formats.fountain import parse_fountain
+    from labeling.ingest.formats.fountain import parse_fountain
 
     return {line.text: line.imported_label for line in parse_fountain((SAMPLE_DIR / "tim_time.fountain").read_text())}
 
@@ -107,7 +107,7 @@ def test_killed_training_run_keeps_model_and_labels(cli, sample):
         pid = db.execute("SELECT pid FROM training_runs WHERE run_id = ?", [queued["run_id"]]).fetchone()[0]
         time.sleep(0.05)
     os.kill(pid, signal.SIGKILL)
-    from labeling.training import TrainingError, wait_for_run
+    from labeling.training.runs import TrainingError, wait_for_run
 
     with pytest.raises(TrainingError, match="stopped before finishing|failed"):
         wait_for_run(db, queued["run_id"], timeout_s=60)
@@ -147,7 +147,7 @@ def test_cached_base_outputs_of_another_base_model_are_removed(cli, sample, tmp_
 
 def test_after_a_retrain_the_labeled_script_first_then_the_library_until_superseded(cli, sample, tmp_path):
     from conftest import make_text_pdf
-    from labeling.line_training import repredict_library, train_line_version
+    from labeling.training.lines import repredict_library, train_line_version
     from store import labels as label_store
     from store import models as model_store
 

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from conftest import SCREENPLAY_LINES, make_text_pdf
-from labeling.ingest import ingest_path
-from labeling.queue import QueueItem
-from labeling.review import (
+from labeling.ingest.pipeline import ingest_path
+from labeling.session.queue import QueueItem
+from labeling.session.review import (
     class_thresholds, confident_errors, confirm_label, fix_label, fold_groups, rank, review_queue, sure_hint,
 )
-from labeling.strategies import EmptyPoolError
+from labeling.session.strategies import EmptyPoolError
 from store import labels as label_store
 from store import review as review_store
 from store import scripts as script_store
@@ -97,7 +97,7 @@ def test_review_with_nothing_labeled(db, pdf_script, cli):
 def test_the_label_view_reviews_by_key_confirm_or_fix_once(db, labeled):
     import uuid
 
-    from labeling import label_sync
+    from labeling.session import sync as label_sync
 
     request = dict(annotator="rev", tab="tab-review-1", strategy="review")
     first = label_sync.sync(db, label_sync.SyncRequest.parse({**request, "want": 10}))

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 from labeling import export as export_mod
-from labeling.app_support import markdown_text, settings_from_env
-from labeling.ingest import IngestError, IngestLimits, ingest_path
+from app_pages.support import markdown_text, settings_from_env
+from labeling.ingest.pipeline import IngestError, IngestLimits, ingest_path
 from store import accounts
 from store import scripts as script_store
 
@@ -90,8 +90,8 @@ def test_skops_loads_only_the_listed_types(tmp_path):
     import skops.io as sio
     from sklearn.linear_model import LogisticRegression
 
-    from labeling.complexity_training import UntrustedModelError, load_complexity_model
-    from models.complexity_baselines import MajorityClassifier
+    from labeling.training.complexity import UntrustedModelError, load_complexity_model
+    from models.complexity.baselines import MajorityClassifier
 
     good = tmp_path / "good.skops"
     sio.dump(MajorityClassifier().fit([1, 2, 3], np.array([2, 2, 3])), good)

@@ -11,7 +11,7 @@ from pathlib import Path
 import pymupdf
 import pytest
 
-from labeling.formats.fountain import fountain_lines, parse_fountain
+from labeling.ingest.formats.fountain import fountain_lines, parse_fountain
 from store.types import LABELS
 
 SAMPLES = Path(__file__).resolve().parents[1] / "sample_scripts"

@@ -6,7 +6,7 @@ import json
 
 import pandas as pd
 
-from labeling.sequence_export import SEQUENCE_COLUMNS, sequence_rows
+from labeling.sequences.export import SEQUENCE_COLUMNS, sequence_rows
 from store import sequences as sequence_store
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from labeling.sequence_view import page_images, run_status_text, screenplay_text
+from labeling.sequences.view import page_images, run_status_text, screenplay_text
 from store.types import PageInfo
 
 

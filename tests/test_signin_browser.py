@@ -17,7 +17,7 @@ OPEN, SECRET = "Open Lighthouse Draft", "Secret Sequel Draft"
 
 @pytest.fixture(scope="module")
 def served(tmp_path_factory):
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
     from store import accounts
     from store.db import open_db
 

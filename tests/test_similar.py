@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 import app_builders
-from models.complexity_data import docs_from_labeled_lines
-from models.sequence_embedding import SequenceEmbedder, knn_prior, nearest
+from models.complexity.data import docs_from_labeled_lines
+from models.complexity.embedding import SequenceEmbedder, knn_prior, nearest
 from store import sequences as sequence_store
 
 

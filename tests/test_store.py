@@ -16,7 +16,7 @@ from store.types import UnknownLabelError, NotFoundError
 
 @pytest.fixture
 def ingested(db, tmp_path):
-    from labeling.ingest import ingest_path
+    from labeling.ingest.pipeline import ingest_path
 
     ingest_path(db, make_text_pdf(tmp_path / "s.pdf"))
     return db

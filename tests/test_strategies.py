@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from labeling.strategies import (EmptyPoolError, entropy_scores, least_confidence_scores, margin_scores, mix_random,
+from labeling.session.strategies import (EmptyPoolError, entropy_scores, least_confidence_scores, margin_scores, mix_random,
                                  score, select)
 
 

@@ -1,4 +1,4 @@
-"""Background workers (labeling/training.py, labeling/processes.py): absolute paths into the worker,
+"""Background workers (labeling/training/runs.py, labeling/processes.py): absolute paths into the worker,
 reaped children, signals forwarded by `serve`, model versions pruned, a run killed after it
 registered its version reported truthfully."""
 
@@ -15,9 +15,9 @@ from pathlib import Path
 import pytest
 
 from conftest import REPO, SCREENPLAY_LINES, make_text_pdf
-from labeling.ingest import ingest_path
+from labeling.ingest.pipeline import ingest_path
 from labeling.processes import start_detached
-from labeling.training import reap_dead_runs
+from labeling.training.runs import reap_dead_runs
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store

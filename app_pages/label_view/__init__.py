@@ -1,7 +1,7 @@
 """The labeling view as a Streamlit components v2 element: inline HTML/CSS/JS served by the app itself.
 
 The browser side (view.js) holds the queue and talks to the app's own `/api/label/*` routes
-(labeling/label_api.py); this module only mounts it with the settings of the page.
+(labeling/session/api.py); this module only mounts it with the settings of the page.
 """
 
 from __future__ import annotations

@@ -373,7 +373,7 @@ def to_document(calibrator: Calibrator, *, report: dict | None = None, fingerpri
 def from_document(doc: dict, *, where: str = "calibration") -> Calibrator:
     if not isinstance(doc, dict) or doc.get("kind") not in (KIND, ADAPTER_KIND):
         raise CalibrationError(f"{where}: not a scriptlabel calibration file; refit it "
-                               "(uv run python -m labeling.calibrate --model DIR)")
+                               "(uv run python -m labeling.corpus.calibrate --model DIR)")
     if doc.get("labels") != list(LABELS):
         raise CalibrationError(f"{where}: calibrated for labels {doc.get('labels')}, not {list(LABELS)}; refit it")
     if int(doc.get("format_version", -1)) > FORMAT_VERSION:
@@ -384,7 +384,7 @@ def from_document(doc: dict, *, where: str = "calibration") -> Calibrator:
         return METHODS[doc["method"]].from_params(doc["params"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CalibrationError(f"{where}: incomplete calibration ({exc}); refit it "
-                               "(uv run python -m labeling.calibrate --model DIR)") from exc
+                               "(uv run python -m labeling.corpus.calibrate --model DIR)") from exc
 
 
 def save_calibration(directory: str | Path, calibrator: Calibrator, *, report: dict | None = None,
@@ -412,12 +412,12 @@ def load_calibration(directory: str | Path) -> SavedCalibration | None:
         doc = json.loads(path.read_text())
     except (ValueError, UnicodeDecodeError, OSError) as exc:
         raise CalibrationError(f"{path}: not valid JSON ({exc}); refit it "
-                               "(uv run python -m labeling.calibrate --model DIR)") from exc
+                               "(uv run python -m labeling.corpus.calibrate --model DIR)") from exc
     calibrator = from_document(doc, where=str(path))
     expected = doc.get("model_fingerprint")
     if expected and expected != model_fingerprint(directory):
         raise CalibrationError(f"{path}: fit for other model files than the ones in {directory} (the model was "
-                               "rebuilt); refit it: uv run python -m labeling.calibrate --model "
+                               "rebuilt); refit it: uv run python -m labeling.corpus.calibrate --model "
                                f"{directory}")
     return SavedCalibration(calibrator, doc.get("report") or {})
 

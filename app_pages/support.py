@@ -1,0 +1,436 @@
+"""What the Streamlit pages call: settings, scripts, crops, the whole-script table, sequences, export.
+
+Nothing here imports Streamlit, so every function is tested on its own (tests/test_app_support.py);
+the pages map widgets to these calls and cache the heavy reads by `change_token`. The labeling
+view is app_pages/label_view (server side: labeling/session/sync.py), the Models page's tables and plots in
+app_pages/model_views.py.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlite_utils import Database
+
+from labeling.export import WRITERS
+from labeling.ingest.pipeline import IngestLimits, IngestResult, ingest_path
+from labeling.session.strategies import STRATEGIES
+from store import flags as flag_store
+from store import labels as label_store
+from store import models as model_store
+from store import scripts as script_store
+from store import sequences as sequence_store
+from store.types import LABELS
+
+REPO = Path(__file__).resolve().parents[1]
+SAMPLE_PDF = REPO / "sample_scripts" / "tim_time.pdf"
+LABEL_COLORS = {
+    "scene_heading": "#f4a261", "action": "#8ecae6", "character": "#b5838d", "dialogue": "#90be6d",
+    "parenthetical": "#cdb4db", "transition": "#ffd166", "other": "#c0c0c0",
+}
+STRATEGY_NAMES = tuple(STRATEGIES)
+EXPORT_MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet",
+               "fountain": "text/plain", "conll": "text/plain"}
+
+
+# --- settings --------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class AppSettings:
+    db_path: Path
+    load_sample: bool = True
+    sample_path: Path = SAMPLE_PDF
+    retrain_every: int = 10
+    batch_size: int = 20
+    rate_retrain_every: int = 5  # new ratings in a department before its complexity models retrain (0 = never)
+    max_upload_mb: int = 50        # also Streamlit's server.maxUploadSize (serve passes it)
+    max_pages: int = 600
+    max_text_lines: int = 50_000
+    ocr_seconds_per_page: int = 60
+    session_ttl_s: float = 12 * 3600
+
+    @property
+    def ingest_limits(self) -> IngestLimits:
+        return IngestLimits(max_bytes=self.max_upload_mb * 1024 * 1024, max_pages=self.max_pages,
+                            max_text_lines=self.max_text_lines, ocr_seconds_per_page=self.ocr_seconds_per_page)
+
+
+_CLI_WORDS = re.compile(r"`scriptlabel\b|\bscriptlabel \w+|(?<![\w-])--[a-z]")
+_TEMP_PATH = re.compile(r"(?:/tmp|/var/tmp|/private/var/folders)/\S*?/([^/\s:;,]+)")
+
+
+def app_message(message: str) -> str:
+    """A message written for the command line, rewritten for the app.
+
+    Advice that names commands or flags (after a ";" or in brackets) is dropped, and a temporary
+    upload path becomes the file's own name.
+    """
+    message = _TEMP_PATH.sub(r"\1", message)
+    parts = [p.strip() for p in message.split(";")]
+    kept = [p for p in parts if not _CLI_WORDS.search(p)]
+    if kept:
+        text = "; ".join(kept)
+    else:  # the advice is inside the only sentence: keep what comes before it
+        head = parts[0][:_CLI_WORDS.search(parts[0]).start()]
+        text = head.split(":")[0] if ":" in head else head
+    text = re.sub(r"\s*\([^)]*(?:`scriptlabel|--[a-z])[^)]*\)", "", text)
+    return text[:1].upper() + text[1:] if text else "Something went wrong; try again."
+
+
+def _positive(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else default
+
+
+# Characters that start Markdown, HTML, LaTeX or Streamlit syntax anywhere in a line; ":" only before a
+# word (":red[", ":material/x:", ":smile:", "http://"), list markers only at the start.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$!]|:(?=[A-Za-z/_-])|^[-+](?=\s)|^\d+(?=[.)]))")
+
+
+def markdown_text(text) -> str:
+    """User text (a line, a title, a tag, a file name) made literal inside Streamlit Markdown: Markdown,
+    HTML, LaTeX ($) and directive (:red[...], :material/x:) characters are backslash-escaped and line
+    breaks become spaces, so `![x](http://…)` shows as typed and fetches nothing."""
+    text = "" if text is None else str(text)
+    text = text.replace("\r", " ").replace("\n", " ")
+    return _MARKDOWN_SPECIAL.sub(lambda m: "\\" + m.group(0) if not m.group(0)[0].isdigit()
+                                 else m.group(0) + "\\", text)
+
+
+def settings_from_env(env: Mapping[str, str]) -> AppSettings:
+    """The app's settings from the environment: SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY,
+    SCRIPTLABEL_RATE_RETRAIN_EVERY, the limits SCRIPTLABEL_MAX_UPLOAD_MB (50), SCRIPTLABEL_MAX_PAGES (600),
+    SCRIPTLABEL_MAX_TEXT_LINES (50000), SCRIPTLABEL_OCR_SECONDS_PER_PAGE (60) and SCRIPTLABEL_SESSION_HOURS
+    (12, how long a sign-in lasts)."""
+    from store.db import DEFAULT_DB
+
+    every = env.get("SCRIPTLABEL_RETRAIN_EVERY", "")
+    rate_every = env.get("SCRIPTLABEL_RATE_RETRAIN_EVERY", "")
+    return AppSettings(
+        db_path=Path(env.get("SCRIPTLABEL_DB") or DEFAULT_DB),
+        load_sample=env.get("SCRIPTLABEL_SAMPLE", "1") != "0",
+        retrain_every=int(every) if every.strip().isdigit() else 10,
+        rate_retrain_every=int(rate_every) if rate_every.strip().isdigit() else 5,
+        max_upload_mb=_positive(env, "SCRIPTLABEL_MAX_UPLOAD_MB", 50),
+        max_pages=_positive(env, "SCRIPTLABEL_MAX_PAGES", 600),
+        max_text_lines=_positive(env, "SCRIPTLABEL_MAX_TEXT_LINES", 50_000),
+        ocr_seconds_per_page=_positive(env, "SCRIPTLABEL_OCR_SECONDS_PER_PAGE", 60),
+        session_ttl_s=3600.0 * _positive(env, "SCRIPTLABEL_SESSION_HOURS", 12),
+    )
+
+
+def ensure_sample(db: Database, settings: AppSettings) -> IngestResult | None:
+    """Ingest the bundled sample screenplay when the database has no scripts yet (and the sample exists)."""
+    if not settings.load_sample or not settings.sample_path.exists() or script_store.list_scripts(db):
+        return None
+    return ingest_path(db, settings.sample_path, title="Tim Time")
+
+
+def change_token(db: Database) -> tuple:
+    """A fingerprint that changes whenever labels, text, flags, models, scripts, ratings or sequences change.
+
+    Append-only tables only grow, so their largest id is a change counter; scripts and sequences are
+    edited in place (rename, merge, split, status), so their content is fingerprinted.
+    """
+    return (script_store.change_stamp(db), label_store.max_event_id(db), sequence_store.change_stamp(db),
+            *model_store.model_token(db))
+
+
+# --- scripts ---------------------------------------------------------------------------------
+
+def scripts_overview(db: Database, *, hidden_scripts: set[int] | frozenset[int] = frozenset()) -> pd.DataFrame:
+    """One row per finished script: id, title, format, pages, lines, labeled, progress, pages with low OCR
+    confidence and a count per label (scripts in `hidden_scripts`, restricted to other people, left out)."""
+    rows = []
+    low = script_store.low_confidence_pages(db)
+    known = label_store.current_labels(db)  # one read for the whole library, counted per script below
+    per_script = known.groupby(["script_id", "label"]).size() if not known.empty else pd.Series(dtype=int)
+    for s in script_store.list_scripts(db):
+        if s.script_id in hidden_scripts:
+            continue
+        counts = per_script.loc[s.script_id] if s.script_id in per_script.index.get_level_values(0) else {}
+        rows.append({"script_id": s.script_id, "title": s.title, "format": s.format, "pages": s.pages,
+                     "lines": s.lines, "labeled": s.labeled, "progress": s.labeled / s.lines if s.lines else 0.0,
+                     "status": s.status, "low_ocr_pages": ", ".join(str(p) for p, _ in low.get(s.script_id, [])),
+                     **{label: int(counts.get(label, 0)) for label in LABELS}})
+    return pd.DataFrame(rows, columns=["script_id", "title", "format", "pages", "lines", "labeled", "progress",
+                                       "status", "low_ocr_pages", *LABELS])
+
+
+def ingest_upload(db: Database, file_name: str, data: bytes, *,
+                  progress: Callable[[int, int], None] | None = None,
+                  limits: IngestLimits | None = None) -> IngestResult:
+    """Ingest uploaded bytes; the file keeps its name (format and title come from it). Over `limits`
+    (default: IngestLimits()) the upload is refused before anything is stored."""
+    safe_name = Path(file_name).name or "upload.txt"
+    limits = limits or IngestLimits()
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / safe_name
+        limits.check_size(path, len(data))
+        path.write_bytes(data)
+        return ingest_path(db, path, progress=progress, limits=limits)
+
+
+# --- the whole script ------------------------------------------------------------------------
+
+def script_lines(db: Database, script_id: int) -> pd.DataFrame:
+    """Every line of a script with its effective label (`shown`, from `origin`: human, imported, rule or
+    model), the model's suggestion, where a person and the model differ, text corrections and flags."""
+    lines = script_store.lines_frame(db, script_id)[
+        ["line_id", "line_no", "page", "text", "original_text", "indent", "x0", "y0", "x1", "y1", "sequence_id"]]
+    effective = label_store.effective_labels(db, script_id)[
+        ["line_id", "label", "label_source", "annotator", "suggestion", "suggestion_confidence"]]
+    frame = lines.merge(effective, on="line_id", how="left").rename(
+        columns={"label": "shown", "label_source": "origin", "suggestion_confidence": "confidence"})
+    by_person = frame["origin"].isin(["human", "imported"])
+    frame["label"] = frame["shown"].where(by_person)
+    frame["source"] = frame["origin"].where(by_person)
+    frame["disagree"] = (frame["source"] == "human") & frame["suggestion"].notna() & (
+        frame["label"] != frame["suggestion"])
+    frame["edited"] = frame["text"] != frame["original_text"]
+    flags = flag_store.current_flags(db, script_id)
+    frame = frame.merge(flags[["line_id", "flag", "flag_note"]], on="line_id", how="left")
+    return frame
+
+
+def filter_lines(frame: pd.DataFrame, *, labels: list[str] | None = None, max_confidence: float | None = None,
+                 disagreements: bool = False, unlabeled: bool = False, flagged: bool = False, edited: bool = False,
+                 search: str = "") -> pd.DataFrame:
+    """The Script page's filters: shown label, low model confidence, model vs human, flagged, edited, text."""
+    mask = pd.Series(True, index=frame.index)
+    if labels:
+        mask &= frame["shown"].isin(labels)
+    if max_confidence is not None:
+        mask &= frame["confidence"].notna() & (frame["confidence"] <= max_confidence)
+    if disagreements:
+        mask &= frame["disagree"]
+    if unlabeled:
+        mask &= frame["label"].isna()
+    if flagged:
+        mask &= frame["flag"].notna()
+    if edited:
+        mask &= frame["edited"]
+    if search.strip():
+        mask &= frame["text"].str.contains(search.strip(), case=False, regex=False)
+    return frame[mask]
+
+
+def page_progress(frame: pd.DataFrame) -> pd.DataFrame:
+    """Per page: lines, labeled by a person (or imported), and the share done."""
+    grouped = frame.groupby("page").agg(lines=("line_id", "size"), labeled=("label", "count")).reset_index()
+    grouped["done"] = grouped["labeled"] / grouped["lines"]
+    return grouped
+
+
+def figure_png(figure) -> bytes:
+    import matplotlib.pyplot as plt
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def label_strip_png(frame: pd.DataFrame) -> bytes:
+    """The script at a glance: line position × label, human labels solid, suggestions faint."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(10, 2.6))
+    for index, label in enumerate(LABELS):
+        for human, alpha in ((False, 0.25), (True, 1.0)):
+            sel = frame[(frame["shown"] == label) & (frame["label"].notna() == human)]
+            if len(sel):
+                axis.scatter(sel["line_no"], np.full(len(sel), index), marker="|", s=120, alpha=alpha,
+                             color=LABEL_COLORS[label], linewidths=1.2)
+    axis.set_yticks(range(len(LABELS)), LABELS, fontsize=8)
+    axis.set_xlabel("line", fontsize=8)
+    axis.set_ylim(-0.7, len(LABELS) - 0.3)
+    axis.tick_params(axis="x", labelsize=8)
+    axis.grid(axis="x", alpha=0.2)
+    return figure_png(figure)
+
+
+def style_lines(frame: pd.DataFrame):
+    """A pandas Styler colouring each row's label cell by its label."""
+    def colour(value):
+        return f"background-color: {LABEL_COLORS[value]}" if value in LABEL_COLORS else ""
+
+    return frame.style.map(colour, subset=[c for c in ("shown", "label", "suggestion") if c in frame.columns])
+
+
+# --- sequences -------------------------------------------------------------------------------
+
+_CUE_EXTENSION = re.compile(r"\s*\((?:[^)]*)\)\s*|\s+CONT'?D\.?$", re.IGNORECASE)
+
+
+def character_name(cue: str) -> str:
+    """A speaker cue without extensions: "TIM (V.O.) (CONT'D)" → "TIM"."""
+    return _CUE_EXTENSION.sub(" ", cue).strip().rstrip(":").strip()
+
+
+def sequence_table(db: Database, script_id: int, lines: pd.DataFrame, *, department: str = "overall"
+                   ) -> pd.DataFrame:
+    """Sequences of a script: pages, line counts by type, characters, rating and predicted complexity."""
+    seqs = sequence_store.list_sequences(db, script_id)
+    ratings = sequence_store.current_ratings(db, department=department, script_id=script_id)
+    rated = dict(zip(ratings["sequence_id"], ratings["value"]))
+    preds = sequence_store.latest_sequence_predictions(db, department=department, script_id=script_id)
+    predicted = {int(r.sequence_id): (int(r.value), float(r.expected), float(r.uncertainty))
+                 for r in preds.itertuples()}
+    by_sequence = lines.groupby("sequence_id")
+    counts = pd.crosstab(lines["sequence_id"], lines["shown"]).reindex(columns=list(LABELS), fill_value=0)
+    pages = by_sequence["page"].agg(["min", "max"])
+    cues = lines[lines["shown"] == "character"].groupby("sequence_id")["text"].agg(
+        lambda texts: ", ".join(n for n in dict.fromkeys(character_name(t) for t in texts) if n))
+    rows = []
+    for seq in seqs:
+        sid = seq.sequence_id
+        first, last = (int(v) for v in pages.loc[sid]) if sid in pages.index else (0, 0)
+        pred = predicted.get(sid)
+        rows.append({
+            "sequence_id": sid, "code": seq.code, "title": seq.title,
+            "pages": f"{first}" if first == last else f"{first}–{last}",
+            "first_line_no": seq.first_line_no, "last_line_no": seq.last_line_no, "lines": seq.lines,
+            **{label: int(counts.at[sid, label]) if sid in counts.index else 0 for label in LABELS},
+            "characters": cues.get(sid, ""),
+            "rating": rated.get(sid),
+            "predicted": pred[0] if pred else None, "expected": pred[1] if pred else None,
+            "uncertainty": pred[2] if pred else None,
+        })
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["rating"] = frame["rating"].astype("Int64")
+        frame["predicted"] = frame["predicted"].astype("Int64")
+    return frame
+
+
+def rating_order(table: pd.DataFrame) -> list[int]:
+    """Sequence ids to rate: unrated first, most uncertain prediction first, then in script order."""
+    if table.empty:
+        return []
+    unrated = table[table["rating"].isna()].copy()
+    unrated["_u"] = unrated["uncertainty"].fillna(np.inf)
+    unrated = unrated.sort_values(["_u", "first_line_no"], ascending=[False, True])
+    rated = table[table["rating"].notna()].sort_values("first_line_no")
+    return [int(i) for i in list(unrated["sequence_id"]) + list(rated["sequence_id"])]
+
+
+def next_unrated(table: pd.DataFrame, *, after: int) -> int | None:
+    """The sequence to rate after rating `after`: the first unrated one in rating order, else None."""
+    unrated = set(table.loc[table["rating"].isna(), "sequence_id"]) - {after}
+    return next((s for s in rating_order(table) if s in unrated), None)
+
+
+# --- export ----------------------------------------------------------------------------------
+
+def export_problem(fmt: str, *, script_id: int | None, scheme: str) -> str | None:
+    """Why this export cannot be made, said before the button is pressed (or None)."""
+    if fmt not in WRITERS:
+        return f"unknown format {fmt!r}"
+    if fmt == "fountain" and script_id is None:
+        return "A Fountain export holds one script: pick a script."
+    if fmt == "fountain" and scheme == "seed":
+        return "Fountain needs the full label set: choose the full scheme."
+    return None
+
+
+PREVIEW_FULL_LINES = 200_000  # up to this many lines the preview counts every row's label source exactly
+
+
+def export_summary(db: Database, *, script_id: int | None = None, only_human: bool = False, scheme: str = "full",
+                   hidden_scripts: set[int] | frozenset[int] = frozenset()) -> tuple[int, dict, pd.DataFrame]:
+    """(rows, rows per label source, the first 50 rows) of an export, in bounded memory and time.
+
+    A large library is summed from stored counts (lines per script, people's labels) instead of being
+    read whole: the sources then say "model or rule" for lines nobody labeled.
+    """
+    from labeling.export import iter_export_frames
+
+    frames = iter_export_frames(db, script_id=script_id, only_human=only_human, scheme=scheme,
+                                hidden_scripts=hidden_scripts)
+    visible = [s for s in script_store.list_scripts(db) if s.script_id not in hidden_scripts
+               and (script_id is None or s.script_id == script_id)]
+    if sum(s.lines for s in visible) <= PREVIEW_FULL_LINES:
+        total, sources, head = 0, {}, None
+        for frame in frames:
+            total += len(frame)
+            for source, n in frame["label_source"].fillna("unlabeled").value_counts().items():
+                sources[source] = sources.get(source, 0) + int(n)
+            head = frame.head(50) if head is None or len(head) < 50 else head
+        return total, sources, head if head is not None else pd.DataFrame()
+    known = label_store.current_labels(db, script_id)
+    known = known[~known["script_id"].isin(list(hidden_scripts))]
+    sources = {k: int(v) for k, v in known["source"].value_counts().items()}
+    total = len(known) if only_human else sum(s.lines for s in visible)
+    if only_human:
+        sources = {k: v for k, v in sources.items() if k == "human"}
+        total = sources.get("human", 0)
+    else:
+        sources["model or rule"] = total - sum(sources.values())
+    return total, sources, next(frames, pd.DataFrame()).head(50)
+
+
+def export_payload(db_path: str | Path, fmt: str, *, script_id: int | None = None, only_human: bool = False,
+                   scheme: str = "full", actor: str | None = None,
+                   hidden_scripts: set[int] | frozenset[int] = frozenset()) -> bytes:
+    """The export file's bytes, read on its own connection (the download runs outside the page script);
+    recorded in the audit log under `actor` when given."""
+    from labeling.export import export_bytes
+    from store.accounts import audit
+    from store.db import open_db
+
+    db = open_db(db_path)
+    try:
+        data = export_bytes(db, fmt, script_id=script_id, only_human=only_human, scheme=scheme,
+                            hidden_scripts=hidden_scripts)
+        if actor is not None:
+            audit(db, actor, "export", script_id=script_id,
+                  detail={"format": fmt, "scheme": scheme, "only_human": only_human, "bytes": len(data), "via": "app"})
+        return data
+    finally:
+        db.close()
+
+
+def export_file_name(fmt: str, *, script_title: str | None = None, scheme: str = "full") -> str:
+    stem = re.sub(r"[^A-Za-z0-9]+", "-", script_title or "all-scripts").strip("-").lower() or "export"
+    suffix = "" if scheme == "full" else f"-{scheme}"
+    return f"scriptlabel-{stem}{suffix}.{fmt}"
+
+
+# --- breakdown tags --------------------------------------------------------------------------------
+
+DEFAULT_TAGS = ("crowd", "water", "fire", "vehicles", "creatures", "destruction", "weather", "magic")
+
+
+def sequence_tags(db, sequence_id: int) -> list[str]:
+    """Tags currently present on a sequence (latest event per tag wins)."""
+    from store.sequences import current_tags
+
+    frame = current_tags(db)
+    frame = frame[(frame["sequence_id"] == sequence_id) & (frame["present"] == 1)]
+    return sorted(frame["tag"])
+
+
+def tag_options(db) -> list[str]:
+    from store.sequences import current_tags
+
+    return sorted(set(DEFAULT_TAGS) | set(current_tags(db)["tag"]))
+
+
+def save_sequence_tags(db, sequence_id: int, chosen: list[str], *, annotator: str) -> None:
+    """Record the chosen tags as present and every other known tag as absent (one event each)."""
+    from store.sequences import set_tag
+
+    chosen_set = {t.strip().lower() for t in chosen if t.strip()}
+    for tag in sorted(set(tag_options(db)) | chosen_set):
+        set_tag(db, sequence_id, tag, present=tag in chosen_set, annotator=annotator)

@@ -1,0 +1,208 @@
+"""Sign-in with a local account: a small self-contained form, an HttpOnly session cookie, sign-out.
+
+Served beside Streamlit (`app_server.py`) at /api/account/* (Streamlit keeps /auth/* for `st.login`).
+The pages read the cookie through `st.context.cookies` and resolve it with `store.accounts.session_user`;
+the labeling view's routes read it from each request (labeling/session/api.py).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from pathlib import Path
+from urllib.parse import parse_qs, quote, urlsplit
+
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from store import accounts
+from store.db import ThreadConnections
+
+log = logging.getLogger("scriptlabel.account_api")
+COOKIE = "scriptlabel_session"
+SESSION_HEADER = "x-scriptlabel-session"  # the labeling view of an OIDC user sends its token here
+LOGIN_PATH = "/api/account/login"
+LOGOUT_PATH = "/api/account/logout"
+MAX_FORM = 10_000
+
+_FORM = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="referrer" content="same-origin"><title>Sign in · scriptlabel</title>
+<style>
+body {{ font-family: system-ui, sans-serif; background: #f6f6f8; margin: 0; }}
+main {{ max-width: 22rem; margin: 12vh auto; background: #fff; padding: 2rem; border-radius: .6rem;
+       box-shadow: 0 1px 4px #0002; }}
+h1 {{ font-size: 1.4rem; margin: 0 0 1rem; }} label {{ display: block; margin: .8rem 0 .2rem; }}
+input {{ width: 100%; box-sizing: border-box; padding: .5rem; font-size: 1rem; }}
+button {{ margin-top: 1.2rem; width: 100%; padding: .6rem; font-size: 1rem; background: #ff4b4b; color: #fff;
+         border: 0; border-radius: .4rem; cursor: pointer; }}
+.error {{ color: #b00020; margin: .6rem 0 0; }} .note {{ color: #555; font-size: .9rem; }}
+</style></head>
+<body><main>
+<h1>Sign in to scriptlabel</h1>
+{message}
+<form method="post" action="{action}" id="sign-in">
+<input type="hidden" name="next" value="{next}">
+<label for="name">Name</label><input id="name" name="name" autocomplete="username" required autofocus value="{name}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password" required>
+<button type="submit">Sign in</button>
+</form>
+{oidc}
+</main></body></html>
+"""
+
+_SIGNED_OUT = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Sign out · scriptlabel</title></head>
+<body style="font-family: system-ui, sans-serif; margin: 12vh auto; max-width: 22rem">
+<form method="post" action="{action}"><p>Sign out of scriptlabel?</p><button type="submit">Sign out</button></form>
+</body></html>
+"""
+
+
+def safe_next(value: str | None) -> str:
+    """A path on this site to go back to after sign-in; anything else (another site, //host) becomes "/"."""
+    value = (value or "").strip()
+    parts = urlsplit(value)
+    if (not value.startswith("/") or value.startswith("//") or "\\" in value or parts.scheme or parts.netloc
+            or any(ord(c) < 32 for c in value)):
+        return "/"
+    if value.startswith("/api/account"):
+        return "/"
+    return value
+
+
+def _form(*, next_path: str, message: str = "", name: str = "", status: int = 200, oidc: bool = False,
+          headers: dict | None = None) -> HTMLResponse:
+    body = _FORM.format(
+        action=LOGIN_PATH, next=html.escape(next_path, quote=True), name=html.escape(name, quote=True),
+        message=f'<p class="error" role="alert">{html.escape(message)}</p>' if message else "",
+        oidc=(f'<p class="note">Or <a href="{html.escape(next_path, quote=True)}">sign in with your '
+              "organization's account</a>.</p>") if oidc else "")
+    return HTMLResponse(body, status_code=status, headers={
+        "Cache-Control": "no-store", "X-Frame-Options": "DENY",
+        "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+                                   "frame-ancestors 'none'", **(headers or {})})
+
+
+def _same_origin(request: Request) -> bool:
+    """A browser posting the form from another site sends that site's Origin: refuse it."""
+    origin = request.headers.get("origin")
+    if not origin or origin == "null":
+        return origin is None
+    return urlsplit(origin).netloc == request.headers.get("host", "")
+
+
+def session_token(request: Request) -> str | None:
+    return request.cookies.get(COOKIE) or request.headers.get(SESSION_HEADER)
+
+
+def routes(db_path: str | Path, *, session_ttl_s: float = accounts.SESSION_TTL_S, oidc: bool = False) -> list[Route]:
+    db_path = Path(db_path).resolve()
+    db = ThreadConnections(db_path).get
+
+    async def login_form(request: Request) -> Response:
+        return _form(next_path=safe_next(request.query_params.get("next")), oidc=oidc)
+
+    def sign_in(fields: dict, client: str, secure: bool) -> Response:
+        name, password = fields.get("name", "")[:200], fields.get("password", "")[:1000]
+        next_path = safe_next(fields.get("next"))
+        try:
+            user = accounts.authenticate(db(), name, password)
+        except accounts.SignInError as exc:
+            accounts.audit(db(), accounts.normalize_name(name)[:80] or "?", "sign_in_failed",
+                           detail={"client": client, "reason": str(exc)})
+            headers = {"Retry-After": str(int(exc.retry_after_s) + 1)} if exc.retry_after_s else None
+            return _form(next_path=next_path, name=name, message=str(exc)[:1].upper() + str(exc)[1:] + ".",
+                         status=429 if exc.retry_after_s else 401, oidc=oidc, headers=headers)
+        token = accounts.create_session(db(), user.name, ttl_s=session_ttl_s)
+        accounts.audit(db(), user.name, "sign_in", detail={"client": client, "via": "local"})
+        response = RedirectResponse(next_path, status_code=303)
+        response.set_cookie(COOKIE, token, max_age=int(session_ttl_s), path="/", httponly=True, samesite="lax",
+                            secure=secure)
+        response.headers["Cache-Control"] = "no-store"
+        return response
+
+    async def login(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        if not _same_origin(request):
+            return Response("sign-in from another site refused", status_code=403)
+        body = await request.body()
+        if len(body) > MAX_FORM:
+            return Response("form too large", status_code=413)
+        fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        client = request.client.host if request.client else "?"
+        try:
+            return await run_in_threadpool(sign_in, fields, client, request.url.scheme == "https")
+        except Exception:  # never a traceback in the browser
+            log.exception("sign-in failed")
+            return _form(next_path="/", message="The server could not sign you in; try again.", status=500)
+
+    async def logout_form(request: Request) -> Response:
+        return HTMLResponse(_SIGNED_OUT.format(action=LOGOUT_PATH), headers={"Cache-Control": "no-store"})
+
+    def sign_out(token: str | None) -> None:
+        user = accounts.session_user(db(), token)
+        accounts.end_session(db(), token)
+        if user is not None:
+            accounts.audit(db(), user.name, "sign_out")
+
+    async def logout(request: Request) -> Response:
+        from starlette.concurrency import run_in_threadpool
+
+        if not _same_origin(request):
+            return Response("sign-out from another site refused", status_code=403)
+        await run_in_threadpool(sign_out, request.cookies.get(COOKIE))
+        response = RedirectResponse(f"{LOGIN_PATH}?next={quote('/')}", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    return [
+        Route(LOGIN_PATH, login_form, methods=["GET"]),
+        Route(LOGIN_PATH, login, methods=["POST"]),
+        Route(LOGOUT_PATH, logout_form, methods=["GET"]),
+        Route(LOGOUT_PATH, logout, methods=["POST"]),
+    ]
+
+
+# Paths Streamlit's page needs before any sign-in (its code, health, the sign-in routes themselves).
+_OPEN_PREFIXES = ("/api/", "/_stcore/", "/static/", "/component/", "/media/", "/favicon", "/auth/",
+                  "/oauth2callback", "/app/static/")
+
+
+class SignInRedirect:
+    """ASGI middleware: with local accounts (and no OIDC), a page request without a valid session goes to
+    the sign-in form, so an unauthenticated browser never even loads the app. The pages check again on
+    every run (app_pages/common.identity) and the label API answers 401: this is the friendly front door,
+    not the only lock."""
+
+    def __init__(self, app, db_path: str | Path, oidc: bool = False):
+        self.app = app
+        self.db_path = Path(db_path).resolve()
+        self.oidc = oidc
+        self._db = ThreadConnections(self.db_path).get
+
+    def _needs_sign_in(self, token: str | None) -> bool:
+        db = self._db()
+        return accounts.has_local_accounts(db) and accounts.session_user(db, token) is None
+
+    async def __call__(self, scope, receive, send):
+        if self.oidc or scope["type"] != "http" or scope.get("method") != "GET":
+            return await self.app(scope, receive, send)
+        path = scope.get("path", "/")
+        if path.startswith(_OPEN_PREFIXES) or "." in path.rsplit("/", 1)[-1]:
+            return await self.app(scope, receive, send)
+        from starlette.concurrency import run_in_threadpool
+
+        request = Request(scope)
+        if "text/html" not in request.headers.get("accept", "text/html"):
+            return await self.app(scope, receive, send)
+        if await run_in_threadpool(self._needs_sign_in, request.cookies.get(COOKIE)):
+            query = scope.get("query_string", b"").decode("latin-1")
+            target = safe_next(path + (f"?{query}" if query else ""))
+            response = RedirectResponse(f"{LOGIN_PATH}?next={quote(target, safe='')}", status_code=303)
+            response.headers["Cache-Control"] = "no-store"
+            return await response(scope, receive, send)
+        return await self.app(scope, receive, send)

@@ -1,0 +1,416 @@
+"""Labeled screenplay corpora from the shared data folder, as line frames the line classifier reads.
+
+Each loader returns one `LabeledScript` per script: every line of the script in reading order (the
+classifier's input contract, `LINE_COLUMNS`) and a label per line, `None` where the line exists but
+nobody labeled it. Unlabeled lines matter: features look at neighbours and at a script's own indent
+levels, so MovieParse scripts come whole although only a window of each is gold.
+
+Sources (see shared/data/README.md):
+- `load_movieparse`: human gold, majority tag through MOVIEPARSE_TAGS, non-blank lines of each window.
+- `load_studio_pdfs`: PDF text-layer lines labeled by aligning them word for word to the Fountain
+  transcription (`project_fountain_labels`); unmatched lines become `other`.
+- `load_fountain_samples`: clean Fountain files (labels are the element types), and the PDFs rendered
+  from them, projected like the studio PDFs.
+
+The data folder is a parameter everywhere; `default_data_dir()` honours `SCRIPTLABEL_SHARED_DATA`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from store.types import LABELS, MOVIEPARSE_TAGS, Line, ScriptlabelError
+
+LINE_COLUMNS = ("script_id", "line_no", "page", "text", "indent", "gap_before", "x0", "y0", "x1", "y1")
+
+# Studio PDFs whose Fountain transcription departs from the PDF (README: 73–81% of lines match).
+LOW_MATCH_SCRIPTS = frozenset({"big-fish", "chronicle-2-martyr"})
+
+
+class CorpusUnavailableError(ScriptlabelError):
+    """The shared data folder, or a reader a loader needs, is not there."""
+
+
+@dataclass(frozen=True)
+class LabeledScript:
+    """One script's lines (LINE_COLUMNS, reading order) and a label per line (None = unlabeled)."""
+
+    script_id: str
+    source: str  # "movieparse" | "studio_pdf" | "fountain" | "fountain_pdf"
+    lines: pd.DataFrame
+    labels: np.ndarray  # object array of label strings or None, aligned with `lines`
+    match_rate: float | None = None  # share of lines matched to the labeled source text
+    notes: tuple[str, ...] = field(default=())
+
+    @property
+    def n_labeled(self) -> int:
+        return int(sum(label is not None for label in self.labels))
+
+
+def default_data_dir() -> Path:
+    """`$SCRIPTLABEL_SHARED_DATA`, else `../shared/data` beside the repository."""
+    env = os.environ.get("SCRIPTLABEL_SHARED_DATA")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[3] / "shared" / "data"
+
+
+def _resolve(data_dir: str | Path | None, sub: str) -> Path:
+    root = Path(data_dir) if data_dir is not None else default_data_dir()
+    path = root / sub
+    if not path.exists():
+        raise CorpusUnavailableError(
+            f"{path} is missing: put the shared screenplay data at {root} "
+            "or point SCRIPTLABEL_SHARED_DATA at it"
+        )
+    return path
+
+
+def lines_frame(lines: Sequence[Line], script_id: str) -> pd.DataFrame:
+    """Stored `Line`s → the classifier's input frame (LINE_COLUMNS), in reading order."""
+    frame = pd.DataFrame(
+        {
+            "script_id": [script_id] * len(lines),
+            "line_no": [line.line_no for line in lines],
+            "page": [line.page for line in lines],
+            "text": [line.text for line in lines],
+            "indent": [float(line.indent) for line in lines],
+            "gap_before": [float(line.gap_before) for line in lines],
+            "x0": [float(line.x0) for line in lines],
+            "y0": [float(line.y0) for line in lines],
+            "x1": [float(line.x1) for line in lines],
+            "y1": [float(line.y1) for line in lines],
+        },
+        columns=list(LINE_COLUMNS),
+    )
+    return frame
+
+
+def concat_scripts(scripts: Iterable[LabeledScript]) -> tuple[pd.DataFrame, np.ndarray]:
+    """All scripts' lines in one frame (index reset) and their labels (None = unlabeled)."""
+    scripts = list(scripts)
+    if not scripts:
+        return pd.DataFrame(columns=list(LINE_COLUMNS)), np.array([], dtype=object)
+    frame = pd.concat([s.lines for s in scripts], ignore_index=True)
+    labels = np.concatenate([np.asarray(s.labels, dtype=object) for s in scripts])
+    return frame, labels
+
+
+# --- MovieParse gold -------------------------------------------------------------------------
+
+
+def _norm_ws(text: str) -> str:
+    return " ".join(str(text).split())
+
+
+def load_movieparse(
+    data_dir: str | Path | None = None, *, movies: Iterable[str] | None = None
+) -> list[LabeledScript]:
+    """MovieParse gold: whole scripts, labels on the non-blank lines of each gold window.
+
+    The gold CSV's `script_line_idx` is 0-based in `screenplays/<movie>.txt`, so it is the parsed
+    line's `source_line_no - 1`. Lines whose text differs from the gold text (after whitespace
+    normalization) are counted in `notes`; they keep their gold label.
+    """
+    from labeling.ingest.formats.plaintext import parse_plaintext, read_text_file
+
+    root = _resolve(data_dir, "movieparse")
+    gold = pd.read_csv(root / "gold_lines.csv", keep_default_na=False, dtype={"majority": str})
+    wanted = set(movies) if movies is not None else None
+    scripts = []
+    for movie, rows in gold.groupby("movie", sort=True):
+        if wanted is not None and movie not in wanted:
+            continue
+        lines = parse_plaintext(read_text_file(root / "screenplays" / f"{movie}.txt"))
+        position = {line.source_line_no - 1: i for i, line in enumerate(lines)}
+        labels = np.full(len(lines), None, dtype=object)
+        mismatched, missing = 0, 0
+        for row in rows.itertuples(index=False):
+            if not str(row.text).strip():
+                continue  # blank lines are not stored lines; gold calls them O
+            i = position.get(int(row.script_line_idx))
+            if i is None:
+                missing += 1
+                continue
+            if _norm_ws(lines[i].text) != _norm_ws(row.text):
+                mismatched += 1
+            labels[i] = MOVIEPARSE_TAGS[str(row.majority).strip()]
+        notes = []
+        if mismatched:
+            notes.append(f"{mismatched} gold lines differ from the parsed text (whitespace/tabs)")
+        if missing:
+            notes.append(f"{missing} gold lines have no parsed line")
+        scripts.append(
+            LabeledScript(
+                script_id=f"movieparse/{movie}",
+                source="movieparse",
+                lines=lines_frame(lines, f"movieparse/{movie}"),
+                labels=labels,
+                notes=tuple(notes),
+            )
+        )
+    return scripts
+
+
+# --- Projecting Fountain labels onto PDF lines -----------------------------------------------
+
+_WORD = re.compile(r"[A-Za-z0-9']+")
+_QUOTES = str.maketrans({"’": "'", "‘": "'", "“": '"', "”": '"', "–": "-", "—": "-"})
+
+
+def _words(text: str) -> list[str]:
+    return [w.lower().strip("'") for w in _WORD.findall(text.translate(_QUOTES)) if w.strip("'")]
+
+
+@dataclass(frozen=True)
+class Projection:
+    labels: np.ndarray  # one label per target line (`other` where unmatched)
+    matched: np.ndarray  # bool: the line's words matched the source word for word
+    match_rate: float
+
+
+def project_fountain_labels(
+    target_lines: Sequence[str], source_lines: Sequence[tuple[str, str | None]], *, min_share: float = 0.5
+) -> Projection:
+    """Give each target line (PDF text) the label of the source words (Fountain) it aligns to.
+
+    Both sides become word sequences (lower-cased, punctuation dropped, curly quotes folded) and are
+    aligned with an indel alignment; a target line takes the majority label of its aligned words when
+    at least `min_share` of its words aligned, else `other` (page numbers, CONTINUED, (MORE)...).
+    `matched` is true where every word of the line aligned.
+    """
+    from rapidfuzz.distance import Indel
+
+    src_words: list[str] = []
+    src_label: list[str] = []
+    for text, label in source_lines:
+        for word in _words(text):
+            src_words.append(word)
+            src_label.append(label or "other")
+    tgt_words: list[str] = []
+    tgt_line: list[int] = []
+    for i, text in enumerate(target_lines):
+        for word in _words(text):
+            tgt_words.append(word)
+            tgt_line.append(i)
+    vocab: dict[str, int] = {}
+    src_ids = [vocab.setdefault(w, len(vocab)) for w in src_words]
+    tgt_ids = [vocab.setdefault(w, len(vocab)) for w in tgt_words]
+    aligned_label: list[str | None] = [None] * len(tgt_words)
+    for op in Indel.opcodes(tgt_ids, src_ids):
+        if op.tag == "equal":
+            for k in range(op.src_end - op.src_start):
+                aligned_label[op.src_start + k] = src_label[op.dest_start + k]
+    n = len(target_lines)
+    counts: list[Counter] = [Counter() for _ in range(n)]
+    totals = np.zeros(n, dtype=int)
+    for word_pos, line in enumerate(tgt_line):
+        totals[line] += 1
+        if aligned_label[word_pos] is not None:
+            counts[line][aligned_label[word_pos]] += 1
+    labels = np.full(n, "other", dtype=object)
+    matched = np.zeros(n, dtype=bool)
+    for i in range(n):
+        hit = sum(counts[i].values())
+        if totals[i] and hit >= min_share * totals[i]:
+            labels[i] = counts[i].most_common(1)[0][0]
+        matched[i] = totals[i] > 0 and hit == totals[i]
+    with_words = totals > 0
+    rate = float(matched[with_words].mean()) if with_words.any() else 0.0
+    return Projection(labels=labels, matched=matched, match_rate=rate)
+
+
+def _fountain_parser():
+    try:
+        from labeling.ingest.formats.fountain import parse_fountain
+    except ImportError as exc:
+        raise CorpusUnavailableError(
+            "labeling.ingest.formats.fountain is not available yet; Fountain-labeled corpora need it"
+        ) from exc
+    return parse_fountain
+
+
+def _text_layer_reader():
+    try:
+        from labeling.ingest.pdf.textlayer import read_text_layer
+    except ImportError as exc:
+        raise CorpusUnavailableError(
+            "labeling.ingest.pdf.textlayer is not available yet; PDF corpora need it"
+        ) from exc
+    return read_text_layer
+
+
+def _fountain_source(path: Path) -> list[tuple[str, str | None]]:
+    from labeling.ingest.formats.plaintext import read_text_file
+
+    parse_fountain = _fountain_parser()
+    return [(line.text, line.imported_label) for line in parse_fountain(read_text_file(path))]
+
+
+def _projected_pdf(pdf: Path, fountain: Path, script_id: str, source: str) -> LabeledScript:
+    read_text_layer = _text_layer_reader()
+    lines = read_text_layer(pdf)
+    projection = project_fountain_labels([l.text for l in lines], _fountain_source(fountain))
+    notes = [f"match rate {projection.match_rate:.3f}"]
+    if pdf.stem in LOW_MATCH_SCRIPTS:
+        notes.append("known low-match transcription: check before trusting")
+    return LabeledScript(
+        script_id=script_id,
+        source=source,
+        lines=lines_frame(lines, script_id),
+        labels=projection.labels,
+        match_rate=projection.match_rate,
+        notes=tuple(notes),
+    )
+
+
+def load_studio_pdfs(
+    data_dir: str | Path | None = None, *, slugs: Iterable[str] | None = None
+) -> list[LabeledScript]:
+    """Studio PDFs (text layer) with labels projected from their Fountain transcriptions."""
+    root = _resolve(data_dir, "studio_pdfs")
+    wanted = set(slugs) if slugs is not None else None
+    scripts = []
+    for pdf in sorted((root / "pdf").glob("*.pdf")):
+        fountain = root / "fountain" / f"{pdf.stem}.fountain"
+        if (wanted is not None and pdf.stem not in wanted) or not fountain.exists():
+            continue
+        scripts.append(_projected_pdf(pdf, fountain, f"studio_pdf/{pdf.stem}", "studio_pdf"))
+    return scripts
+
+
+def load_fountain_samples(
+    data_dir: str | Path | None = None, *, with_pdfs: bool = True
+) -> list[LabeledScript]:
+    """Fountain samples as parsed lines (imported labels), plus their rendered PDFs projected.
+
+    FDX files duplicate the Fountain ones (same screenplays), so they add no new labels here.
+    """
+    root = _resolve(data_dir, "fountain_samples")
+    parse_fountain = _fountain_parser()
+    from labeling.ingest.formats.plaintext import read_text_file
+
+    scripts = []
+    for path in sorted(root.rglob("*.fountain")):
+        script_id = f"fountain/{path.parent.name}/{path.stem}"
+        lines = [l for l in parse_fountain(read_text_file(path)) if l.text.strip()]
+        labels = np.array([l.imported_label or "other" for l in lines], dtype=object)
+        scripts.append(LabeledScript(script_id, "fountain", lines_frame(lines, script_id), labels, 1.0))
+        pdf = path.with_suffix(".pdf")
+        if with_pdfs and pdf.exists():
+            scripts.append(
+                _projected_pdf(pdf, path, f"fountain_pdf/{path.parent.name}/{path.stem}", "fountain_pdf")
+            )
+    return scripts
+
+
+def load_all(data_dir: str | Path | None = None, *, skip_unavailable: bool = True) -> list[LabeledScript]:
+    """Every labeled corpus; sources whose reader is missing are skipped (or raise)."""
+    scripts = list(load_movieparse(data_dir))
+    for loader in (load_studio_pdfs, load_fountain_samples):
+        try:
+            scripts.extend(loader(data_dir))
+        except CorpusUnavailableError:
+            if not skip_unavailable:
+                raise
+    return scripts
+
+
+LAYOUT_VARIANTS = ("flush", "nogap", "flush_nogap", "widedlg", "flush_widedlg")
+# The variants the line model trains on beside the originals (see bench/line_accuracy.py's log).
+TRAINING_VARIANTS = ("flush", "nogap", "flush_widedlg")
+
+
+def layout_variant(frame: pd.DataFrame, labels: np.ndarray, kind: str) -> tuple[pd.DataFrame, np.ndarray]:
+    """A copy of one script's lines laid out differently, for training robustness.
+
+    `flush`: every line at the script's left margin (no indentation to go by, as in some scrapes);
+    `nogap`: no blank lines within a page; `widedlg`: dialogue paragraphs re-wrapped as wide as the
+    action (some scripts do not narrow dialogue); combinations join with `_`. The copy gets
+    script_id `<id>#<kind>` and a `group` column naming the original, so grouped folds keep them
+    together. Returns the frame and its labels (re-wrapping changes the line count).
+    """
+    parts = kind.split("_")
+    if kind not in LAYOUT_VARIANTS:
+        raise ValueError(f"unknown layout variant {kind!r}: use one of {', '.join(LAYOUT_VARIANTS)}")
+    out = frame.reset_index(drop=True).copy()
+    labels = np.asarray(labels, dtype=object)
+    original = out["script_id"].astype(str)
+    out["group"] = out["group"] if "group" in out.columns else original
+    out["script_id"] = original + "#" + kind
+    if "widedlg" in parts:
+        out, labels = _rewrap_dialogue(out, labels)
+    if "flush" in parts:
+        width = out["x1"] - out["x0"]
+        out["x0"] = float(out["x0"].min()) if len(out) else 0.0
+        out["x1"] = out["x0"] + width
+        out["indent"] = float(out["indent"].min()) if len(out) else 0.0
+    if "nogap" in parts:
+        first_on_page = out["page"].ne(out["page"].shift())
+        out["gap_before"] = np.where(first_on_page, out["gap_before"], 0.0)
+    return out, labels
+
+
+def _rewrap_dialogue(frame: pd.DataFrame, labels: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+    import textwrap
+
+    is_action = np.array([label == "action" for label in labels])
+    lengths = frame["text"].astype(str).str.len().to_numpy()
+    if is_action.sum() < 5:
+        return frame, labels
+    width = int(np.percentile(lengths[is_action], 90))
+    scale = float(np.median((frame["x1"] - frame["x0"]).to_numpy()[is_action] / np.maximum(lengths[is_action], 1)))
+    rows, new_labels = [], []
+    i, n = 0, len(frame)
+    records = frame.to_dict("records")
+    while i < n:
+        j = i + 1
+        if labels[i] == "dialogue":
+            while (j < n and labels[j] == "dialogue" and records[j]["gap_before"] <= 0.5
+                   and records[j]["page"] == records[i]["page"]):
+                j += 1
+        if j - i == 1:
+            rows.append(records[i])
+            new_labels.append(labels[i])
+        else:
+            paragraph = " ".join(str(r["text"]).strip() for r in records[i:j])
+            for k, text in enumerate(textwrap.wrap(paragraph, width=width) or [paragraph]):
+                row = dict(records[i])
+                row.update(text=text, gap_before=records[i]["gap_before"] if k == 0 else 0.0,
+                           x1=row["x0"] + len(text) * scale)
+                rows.append(row)
+                new_labels.append("dialogue")
+        i = j
+    out = pd.DataFrame(rows, columns=frame.columns)
+    out["line_no"] = np.arange(1, len(out) + 1)
+    return out, np.asarray(new_labels, dtype=object)
+
+
+def with_layout_variants(
+    scripts: Sequence[LabeledScript], kinds: Sequence[str] = ("flush", "nogap")
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """All scripts plus their layout variants, as one frame (with `group`) and labels."""
+    frames, labels = [], []
+    for script in scripts:
+        base = script.lines.copy()
+        base["group"] = base["script_id"].astype(str)
+        frames.append(base)
+        labels.append(np.asarray(script.labels, dtype=object))
+        for kind in kinds:
+            frame, lab = layout_variant(base, script.labels, kind)
+            frames.append(frame)
+            labels.append(lab)
+    return pd.concat(frames, ignore_index=True), np.concatenate(labels)
+
+
+def label_counts(labels: np.ndarray) -> dict[str, int]:
+    counts = Counter(label for label in labels if label is not None)
+    return {name: counts.get(name, 0) for name in LABELS}

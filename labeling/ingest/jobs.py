@@ -1,0 +1,153 @@
+"""Uploads ingested in the background: the app stages the bytes, queues a job and starts a detached
+worker (`python -m labeling.ingest.jobs --db PATH --job ID`), so leaving the page, closing the tab
+or the Streamlit session ending does not stop it. Progress and the outcome live in SQLite
+(`ingest_jobs`); the Scripts page polls `job_views`. A job that dies is rolled back whole on the
+next open (store.jobs): nothing anyone labeled is touched, only the job's own unfinished script.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import argparse
+import os
+import re
+import sys
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from store import jobs as job_store
+from store.db import data_dir, db_file
+from store.types import ScriptlabelError
+
+RECENT_S = 15 * 60  # finished jobs stay on the Scripts page this long
+_CLI_HINT = re.compile(r"`[^`]*`|(?<!\w)--[a-z][\w-]*")
+
+
+@dataclass(frozen=True)
+class JobView:
+    """One job as the Scripts page shows it."""
+
+    job_id: int
+    file_name: str
+    status: str
+    fraction: float
+    text: str
+    script_id: int | None
+    low_confidence_pages: list[int]
+
+
+def message_for_app(message: str, *, staged: str | Path | None, file_name: str) -> str:
+    """An error written for the app: the upload's name instead of temp paths, no CLI flags."""
+    if staged:
+        message = message.replace(str(staged), file_name).replace(str(Path(staged).parent), "")
+    parts = [part for part in re.split(r";\s+|\s+—\s+", message) if not _CLI_HINT.search(part)]
+    return "; ".join(parts).strip() or f"{file_name}: the file could not be ingested"
+
+
+def start_upload(db: Database, file_name: str, data: bytes, *, ocr: str = "auto", limits=None) -> int:
+    """Stage the uploaded bytes beside the database, queue a job and start its worker; returns the job id.
+
+    `limits` (labeling.ingest.pipeline.IngestLimits): over the size limit nothing is staged; the others are
+    checked by the worker before it stores anything."""
+    path = db_file(db)
+    if path is None:
+        raise ScriptlabelError("background ingest needs a database file, not an in-memory one")
+    safe_name = Path(file_name).name or "upload.txt"
+    if not data:
+        raise ScriptlabelError(f"{safe_name}: the file is empty; nothing to ingest")
+    if limits is not None:
+        limits.check_size(Path(safe_name), len(data))
+    staged = data_dir(db) / "uploads" / uuid.uuid4().hex / safe_name
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged.write_bytes(data)
+    options = {"ocr": ocr, **({"limits": dataclasses.asdict(limits)} if limits is not None else {})}
+    job_id = job_store.create_job(db, file_name=safe_name, staged_path=str(staged), options=options)
+    from labeling.processes import start_detached
+
+    proc = start_detached([sys.executable, "-m", "labeling.ingest.jobs", "--db", str(path.resolve()),
+                           "--job", str(job_id)],
+                          log_path=data_dir(db) / "logs" / f"ingest-{job_id}.log",
+                          env=dict(os.environ, OMP_THREAD_LIMIT=os.environ.get("OMP_THREAD_LIMIT", "1")),
+                          cwd=Path(__file__).resolve().parents[2])
+    job_store.set_job_pid(db, job_id, proc.pid)
+    return job_id
+
+
+def run_job(db: Database, job_id: int, *, workers: int = 1) -> job_store.IngestJob:
+    """Run a queued job in this process (what the worker does); returns the finished job."""
+    from labeling.ingest.pipeline import IngestLimits, ingest_path
+
+    job = job_store.get_job(db, job_id)
+    if job.status != "queued" or not job.staged_path:
+        return job
+    staged = Path(job.staged_path)
+    try:
+        options = job.options or {}
+        limits = IngestLimits(**options["limits"]) if options.get("limits") else None
+        ingest_path(db, staged, ocr=options.get("ocr", "auto"), workers=workers, job_id=job_id, limits=limits)
+    except ScriptlabelError as exc:
+        job_store.set_job_error(db, job_id, message_for_app(str(exc), staged=staged, file_name=job.file_name))
+    finally:
+        staged.unlink(missing_ok=True)
+        try:
+            staged.parent.rmdir()
+        except OSError:
+            pass
+        job_store.clear_staged(db, job_id)
+    return job_store.get_job(db, job_id)
+
+
+def job_views(db: Database, *, recent_s: float = RECENT_S) -> list[JobView]:
+    """Running jobs and the ones that ended in the last `recent_s` seconds, newest first."""
+    views = []
+    for job in job_store.list_jobs(db, limit=20):
+        if not job.active and (job.finished_at is None or job_store.age_s(job.finished_at) > recent_s):
+            continue
+        low = list((job.result or {}).get("low_confidence_pages", []))
+        if job.status == "queued":
+            fraction, text = 0.0, f"{job.file_name}: waiting to start…"
+        elif job.status == "running":
+            total = job.pages_total or 0
+            fraction = job.pages_done / total if total else 0.0
+            text = (f"{job.file_name}: page {job.pages_done} of {total}" if total
+                    else f"{job.file_name}: reading the file…")
+        elif job.status == "done":
+            r = job.result or {}
+            fraction = 1.0
+            text = (f"{job.file_name}: stored as “{r.get('title', job.file_name)}” — {r.get('pages', 0)} pages, "
+                    f"{r.get('lines', 0)} lines, {r.get('sequences', 0)} sequences")
+            if low:
+                text += (f"; OCR confidence was low on page{'s' if len(low) > 1 else ''} "
+                         f"{', '.join(map(str, low))} (noise or a poor scan?) — check them in the Script view")
+        else:
+            fraction, text = 0.0, job.error or f"{job.file_name}: the file could not be ingested"
+        views.append(JobView(job_id=job.job_id, file_name=job.file_name, status=job.status, fraction=fraction,
+                             text=text, script_id=job.script_id if job.status == "done" else None,
+                             low_confidence_pages=low))
+    return views
+
+
+def active_job_ids(db: Database) -> tuple[int, ...]:
+    return tuple(job.job_id for job in job_store.list_jobs(db, active_only=True))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Run one queued scriptlabel ingest job.")
+    parser.add_argument("--db", required=True)
+    parser.add_argument("--job", type=int, required=True)
+    args = parser.parse_args(argv)
+
+    from store.db import open_db
+
+    db = open_db(args.db, create=False, recover=False)
+    job = run_job(db, args.job)
+    print(f"ingest job {job.job_id}: {job.status}" + (f" ({job.error})" if job.error else ""), file=sys.stderr)
+    return 0 if job.status == "done" else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

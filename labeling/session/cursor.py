@@ -1,0 +1,42 @@
+"""One label at a time (the CLI's `label`, the Script page, adjudication): each its own transaction.
+
+The Label page's browser view goes through labeling/session/sync.py instead (events with client ids).
+
+Every action is one transaction in SQLite before the caller moves on; retraining is only *requested*
+here (a background worker does it), so a key press never waits for a model.
+"""
+
+from __future__ import annotations
+
+from sqlite_utils import Database
+
+from store import labels as label_store
+from store.scripts import get_line
+from store.types import LineLabel
+
+
+def record_label(db: Database, line_id: int, label: str, *, annotator: str) -> dict:
+    """Persist a human label (its own transaction) and return what was stored."""
+    event_id = label_store.add_label(db, line_id, label, annotator=annotator)
+    line = get_line(db, line_id)
+    return {"event_id": event_id, "line_id": line_id, "script_id": line["script_id"],
+            "label": LineLabel.parse(label).value, "annotator": annotator}
+
+
+def record_group_label(db: Database, line_ids: list[int], label: str, *, annotator: str) -> dict:
+    """Apply one label to a group of near-identical lines, in one transaction."""
+    event_ids = label_store.add_labels(db, line_ids, label, annotator=annotator)
+    return {"event_ids": event_ids, "line_ids": line_ids, "label": LineLabel.parse(label).value,
+            "annotator": annotator}
+
+
+def undo(db: Database, *, annotator: str, script_id: int | None = None) -> dict | None:
+    """Undo the annotator's latest label (appends an undo event; nothing is deleted)."""
+    return label_store.undo_last(db, annotator=annotator, script_id=script_id)
+
+
+def labels_since_last_model(db: Database) -> int:
+    """Human label events since the current line model was trained (drives "retrain every N")."""
+    row = db.execute(
+        "SELECT COALESCE(MAX(n_labels), 0) FROM model_versions WHERE kind = 'lines' AND is_current = 1").fetchone()
+    return label_store.count_human_labels(db) - int(row[0])

@@ -1,0 +1,468 @@
+"""The line model in the labeling loop: the shipped base model plus a per-database adapter.
+
+`train_line_version` (run by the background worker) fits a fresh adapter on a snapshot of the
+labels, writes it completely into a temporary folder, renames it into place and only then makes it
+current; `predict_scripts` re-predicts with whatever is current. Base-model outputs per script are
+cached on disk (they depend only on the shipped model and the script's lines).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import uuid
+import warnings
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sqlite_utils import Database
+
+from models.evaluation import evaluate_lines as score_lines
+from models.lines import calibration as calib
+from models.lines.classifier import BaseOutputs, LineAdapter, LineClassifier, ModelLoadError, fit_adapter
+from store import labels as label_store
+from store import models as model_store
+from store import scripts as script_store
+from store.db import data_dir
+from store.types import LABELS, ScriptlabelError
+
+PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "models" / "pretrained" / "lines"
+
+
+def base_dir() -> Path:
+    """The shipped base model; `$SCRIPTLABEL_LINE_BASE` points at another one (e.g. a freshly built one)."""
+    return Path(os.environ.get("SCRIPTLABEL_LINE_BASE") or PRETRAINED_DIR)
+PRETRAINED_VERSION = 0  # predictions of the shipped model carry version 0
+
+
+class PretrainedModelMissing(ScriptlabelError):
+    pass
+
+
+def load_base() -> LineClassifier:
+    return _load_base(str(base_dir()))
+
+
+@lru_cache(maxsize=2)
+def _load_base(directory: str) -> LineClassifier:
+    path = Path(directory)
+    if not path.is_dir() or not any(path.glob("*.json")):
+        raise PretrainedModelMissing(
+            f"{path}: the pretrained line model is missing; rebuild it with `uv run python -m labeling.corpus.build_pretrained`")
+    return LineClassifier.load(path)
+
+
+def _base_fingerprint() -> str:
+    directory = base_dir()
+    digest = hashlib.sha1(str(directory).encode())
+    for file in sorted(directory.glob("*")):
+        if file.name == calib.FILE_NAME:
+            continue  # the cache holds raw base outputs: refitting the calibration does not change them
+        digest.update(file.name.encode())
+        digest.update(str(file.stat().st_size).encode())
+        digest.update(str(int(file.stat().st_mtime)).encode())
+    return digest.hexdigest()[:12]
+
+
+def script_frame(db: Database, script_id: int) -> pd.DataFrame:
+    return script_store.lines_frame(db, script_id)
+
+
+def base_outputs(db: Database, frame: pd.DataFrame) -> BaseOutputs:
+    """The base model's outputs for one script's lines, from the disk cache when unchanged."""
+    key = hashlib.sha1(pd.util.hash_pandas_object(
+        frame[["line_no", "page", "text", "indent", "gap_before", "x0", "y0", "x1", "y1"]], index=False
+    ).to_numpy().tobytes()).hexdigest()[:16]
+    cache = data_dir(db) / "cache" / f"base-{_base_fingerprint()}-{key}.npz"
+    if cache.exists():
+        try:
+            with np.load(cache, allow_pickle=False) as data:
+                if "context" in data:
+                    return BaseOutputs(**{k: data[k] for k in ("dense", "stage1", "proba", "context")})
+        except (OSError, ValueError, KeyError):
+            pass
+        cache.unlink(missing_ok=True)  # unreadable, or written before the adapter's context was cached
+    outputs = load_base().base_outputs(frame.reset_index(drop=True))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    tmp = cache.with_name(cache.name + f".{uuid.uuid4().hex}.tmp.npz")
+    np.savez(tmp, **outputs.arrays())
+    tmp.replace(cache)
+    _drop_stale_cache(cache.parent)
+    return outputs
+
+
+def _drop_stale_cache(folder: Path) -> None:
+    """Cached outputs of a base model that is no longer the one in use are never read again: remove them."""
+    current = f"base-{_base_fingerprint()}-"
+    for stale in folder.glob("base-*.npz"):
+        if not stale.name.startswith(current) and ".tmp." not in stale.name:
+            stale.unlink(missing_ok=True)
+
+
+# --- calibrated confidence -------------------------------------------------------------------
+# What the app shows, the queue ranks by and exports carry is calibrated: the base model's
+# probabilities through the `calibration.json` saved with it, an adapter's through the
+# `AdapterCalibration` fit on its own out-of-fold outputs at every retrain (models/lines/calibration.py).
+
+ADAPTER_CALIBRATION_FOLDS = 3
+
+
+@dataclass(frozen=True)
+class BaseCalibration:
+    calibrator: object  # a models.lines.calibration calibrator; Identity when the model has none
+    fitted: bool
+    warning: str | None = None
+    report: dict | None = None
+
+
+def base_calibration() -> BaseCalibration:
+    """The base model's calibration; identity (with a warning) when missing or not for this model."""
+    directory = base_dir()
+    path = directory / calib.FILE_NAME
+    stamp = path.stat().st_mtime_ns if path.exists() else 0
+    return _base_calibration(str(directory), stamp, _base_fingerprint())
+
+
+@lru_cache(maxsize=4)
+def _base_calibration(directory: str, stamp: int, fingerprint: str) -> BaseCalibration:
+    try:
+        saved = calib.load_calibration(directory)
+    except calib.CalibrationError as exc:
+        warnings.warn(str(exc), stacklevel=3)
+        return BaseCalibration(calib.Identity(), False, warning=str(exc))
+    if saved is None:
+        return BaseCalibration(calib.Identity(), False, warning=(
+            f"{directory}: the line model has no calibration.json, so its confidence is not calibrated; "
+            f"fit one with: uv run python -m labeling.corpus.calibrate --model {directory}"))
+    return BaseCalibration(saved.calibrator, True, report=saved.report)
+
+
+def calibrated_base(proba: np.ndarray) -> np.ndarray:
+    """The base model's probabilities as shown: through its calibration."""
+    return base_calibration().calibrator.transform(proba).astype(np.float32)
+
+
+def load_adapter_calibration(directory: str | Path) -> calib.AdapterCalibration | None:
+    """An adapter's calibration (None for adapters saved before calibration existed)."""
+    path = Path(directory) / calib.FILE_NAME
+    if not path.exists():
+        return None
+    try:
+        found = calib.from_document(json.loads(path.read_text()), where=str(path))
+    except (ValueError, OSError, calib.CalibrationError) as exc:
+        raise ModelLoadError(f"{path}: unreadable adapter calibration ({exc}); retrain the line model") from exc
+    return found if isinstance(found, calib.AdapterCalibration) else None
+
+
+@dataclass(frozen=True)
+class CurrentLineModel:
+    version: int  # 0 = the shipped pretrained model
+    adapter: LineAdapter | None
+    warning: str | None = None
+    calibration: calib.AdapterCalibration | None = None
+
+    def proba_from_outputs(self, frame: pd.DataFrame, outputs: BaseOutputs) -> np.ndarray:
+        """Calibrated probabilities for one script's lines from the base model's outputs."""
+        shown_base = calibrated_base(outputs.proba)
+        if self.adapter is None:
+            return shown_base
+        adapted = self.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
+        if self.calibration is None:  # an adapter from before calibration: as it was
+            return adapted
+        return self.calibration.transform(shown_base, outputs.proba, adapted).astype(np.float32)
+
+    def predict_proba(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
+        return self.proba_from_outputs(frame, base_outputs(db, frame))
+
+
+def load_current(db: Database) -> CurrentLineModel:
+    """The current line model; a version that fails to load is skipped for the one before it, with a warning."""
+    base = load_base()
+    warning = None
+    versions = [v for v in reversed(model_store.list_versions(db, "lines"))]
+    current = model_store.current_version(db, "lines")
+    if current is not None:
+        versions = [v for v in versions if v["version"] <= current.version]
+    else:
+        versions = []
+    for row in versions:
+        try:
+            adapter = LineAdapter.load(row["path"], base)
+            return CurrentLineModel(version=row["version"], adapter=adapter, warning=warning,
+                                    calibration=load_adapter_calibration(row["path"]))
+        except (ModelLoadError, OSError) as exc:
+            warning = (f"line model version {row['version']} could not be loaded ({exc}); "
+                       "using the previous version — retrain to replace it")
+            warnings.warn(warning, stacklevel=2)
+    return CurrentLineModel(version=PRETRAINED_VERSION, adapter=None, warning=warning)
+
+
+def predict_scripts(db: Database, *, script_id: int | None = None, model: CurrentLineModel | None = None
+                    ) -> list[dict]:
+    """Store the current model's probabilities for every line (of one script); returns counts per script."""
+    model = model or load_current(db)
+    ids = [script_id] if script_id is not None else [
+        r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready' ORDER BY script_id")]
+    out = []
+    for sid in ids:
+        script_store.get_script(db, sid, include_unfinished=script_id is not None)  # ingest predicts before 'ready'
+        frame = script_frame(db, sid)
+        if frame.empty:
+            continue
+        proba = model.predict_proba(db, frame)
+        model_store.save_predictions(db, model.version, frame["line_id"].tolist(), proba)
+        labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
+        out.append({"script_id": sid, "version": model.version, "lines": int(len(frame)),
+                    "predicted": {k: int(v) for k, v in labels.items()},
+                    **({"warning": model.warning} if model.warning else {})})
+    return out
+
+
+def _predict_frame(base: LineClassifier, adapter: LineAdapter | None, frame: pd.DataFrame) -> np.ndarray:
+    """The current model's raw probabilities for one script's lines (runs on a Dask worker)."""
+    frame = frame.reset_index(drop=True)
+    outputs = base.base_outputs(frame)
+    adapted = None if adapter is None else adapter.predict_proba(frame, outputs=outputs)
+    return np.stack([outputs.proba, outputs.proba if adapted is None else adapted])
+
+
+def predict_scripts_on_cluster(db: Database, client, *, script_id: int | None = None,
+                               model: CurrentLineModel | None = None, wave: int = 8) -> list[dict]:
+    """`predict_scripts` with the model run on a Dask cluster's workers; the store stays here.
+
+    The model is sent to every worker once; scripts go out in waves (bounded memory here) and their
+    probabilities are written into the local database as they come back.
+    """
+    model = model or load_current(db)
+    base = client.scatter(load_base(), broadcast=True)
+    adapter = client.scatter(model.adapter, broadcast=True) if model.adapter is not None else None
+    ids = [script_id] if script_id is not None else [
+        r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready' ORDER BY script_id")]
+    out = []
+    for start in range(0, len(ids), wave):
+        frames = {sid: script_frame(db, sid) for sid in ids[start:start + wave]}
+        futures = {sid: client.submit(_predict_frame, base, adapter, frame, pure=False)
+                   for sid, frame in frames.items() if not frame.empty}
+        for sid, future in futures.items():
+            raw_base, adapted = future.result()
+            shown_base = calibrated_base(raw_base)  # calibrated here: the cluster only runs the boosters
+            proba = (shown_base if model.adapter is None else adapted if model.calibration is None
+                     else model.calibration.transform(shown_base, raw_base, adapted).astype(np.float32))
+            model_store.save_predictions(db, model.version, frames[sid]["line_id"].tolist(), proba)
+            labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
+            out.append({"script_id": sid, "version": model.version, "lines": int(len(frames[sid])),
+                        "predicted": {k: int(v) for k, v in labels.items()}, "on": "cluster"})
+    return out
+
+
+def labeled_snapshot(db: Database) -> tuple[pd.DataFrame, np.ndarray, list[int]]:
+    """All lines of every script that has a human or imported label, with the label (None = context)."""
+    labels = label_store.current_labels(db)
+    scripts = sorted(set(labels["script_id"]) & set(script_store.visible_script_ids(db)))  # never an unfinished ingest
+    frames = [script_frame(db, sid) for sid in scripts]
+    if not frames:
+        return pd.DataFrame(), np.array([], dtype=object), []
+    frame = pd.concat(frames, ignore_index=True)
+    y = frame["line_id"].map(labels.set_index("line_id")["label"]).to_numpy(dtype=object)
+    return frame, y, scripts
+
+
+def _latest_human_script(db: Database) -> int | None:
+    row = db.execute("""SELECT l.script_id FROM label_events e JOIN lines l USING (line_id)
+                        WHERE e.source = 'human' ORDER BY e.event_id DESC LIMIT 1""").fetchone()
+    return row[0] if row else None
+
+
+def _outputs_for(db: Database, frame: pd.DataFrame) -> BaseOutputs:
+    return BaseOutputs.concat([base_outputs(db, frame[frame["script_id"] == sid]) for sid in frame["script_id"].unique()])
+
+
+def progressive_metrics(db: Database) -> dict:
+    """How right the suggestions were on the human labels given since the current version was made.
+
+    These lines were not in the model's training data when it suggested them: an honest estimate of
+    what annotators see (biased towards hard lines by the queue, which is why a random slice is mixed in).
+    """
+    current = model_store.current_version(db, "lines")
+    after = int(current.metrics.get("last_event_id", 0)) if current is not None else 0
+    outcomes = label_store.suggestion_outcomes(db, after_event=after)
+    if outcomes.empty:
+        return {}
+    evaluation = score_lines(outcomes["label"].tolist(), outcomes["suggested"].tolist()).to_dict()
+    return {"suggestion_accuracy": evaluation["full"]["accuracy"], "suggestion_eval": evaluation,
+            "suggestion_n": int(len(outcomes))}
+
+
+def adapter_fold_groups(frame: pd.DataFrame, rows: np.ndarray, *, n_folds: int = ADAPTER_CALIBRATION_FOLDS
+                        ) -> np.ndarray:
+    """Fold groups of the labeled `rows`: their scripts when there are two or more, else contiguous
+    chunks of the one script's labeled lines in reading order."""
+    scripts = frame["script_id"].to_numpy()[rows]
+    if len(np.unique(scripts)) >= 2:
+        return scripts
+    order = np.argsort(frame["line_no"].to_numpy()[rows], kind="stable")
+    chunks = np.empty(len(rows), dtype=np.int64)
+    chunks[order] = (np.arange(len(rows)) * n_folds) // max(1, len(rows))
+    return chunks
+
+
+def adapter_out_of_fold(base: LineClassifier, frame: pd.DataFrame, y: np.ndarray, outputs: BaseOutputs, *,
+                        current_script=None, n_folds: int = ADAPTER_CALIBRATION_FOLDS
+                        ) -> tuple[np.ndarray, np.ndarray]:
+    """(labeled row indices, their adapter probabilities from adapters fit without their fold).
+
+    Rows of a fold whose other folds cannot train an adapter (a single class) are left out.
+    """
+    from models.evaluation import grouped_folds
+
+    labeled = np.flatnonzero(np.array([isinstance(v, str) for v in y]))
+    groups = adapter_fold_groups(frame, labeled, n_folds=n_folds)
+    if len(labeled) < 2 or len(np.unique(groups)) < 2:
+        return np.array([], dtype=np.int64), np.zeros((0, len(LABELS)), dtype=np.float32)
+    frame = frame.reset_index(drop=True)
+    kept, proba = [], []
+    for train, test in grouped_folds(groups, n_splits=min(n_folds, len(np.unique(groups)))):
+        rows_train, rows_test = labeled[train], labeled[test]
+        try:
+            adapter = fit_adapter(load_base() if base is None else base, frame.iloc[rows_train],
+                                  y[rows_train], outputs=outputs.take(rows_train), current_script=current_script)
+        except ScriptlabelError:
+            continue
+        kept.append(rows_test)
+        proba.append(adapter.predict_proba(frame.iloc[rows_test], outputs=outputs.take(rows_test)))
+    if not kept:
+        return np.array([], dtype=np.int64), np.zeros((0, len(LABELS)), dtype=np.float32)
+    return np.concatenate(kept), np.vstack(proba)
+
+
+def fit_adapter_calibration(base: LineClassifier, frame: pd.DataFrame, y: np.ndarray, outputs: BaseOutputs, *,
+                            current_script=None) -> tuple[calib.AdapterCalibration, dict]:
+    """An adapter's calibration, fit on its own out-of-fold outputs; and what it scored there."""
+    rows, oof = adapter_out_of_fold(base, frame, y, outputs, current_script=current_script)
+    calibration = calib.AdapterCalibration()
+    if len(rows) == 0:
+        return calibration, {"n": 0}
+    codes = np.array([LABELS.index(v) for v in y[rows]])
+    raw = outputs.proba[rows]
+    shown_base = calibrated_base(raw)
+    calibration.fit(shown_base, raw, oof, codes)
+    report = {"n": int(len(rows)), "alpha": round(calibration.alpha, 4),
+              "temperature": round(calibration.temperature, 4),
+              "oof_ece_uncalibrated": round(calib.ece(oof, codes), 4),
+              "oof_ece_calibrated": round(calib.ece(calibration.transform(shown_base, raw, oof), codes), 4)}
+    return calibration, report
+
+
+def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, int, dict]:
+    """Fit a fresh adapter on a snapshot of all labels and make it current. Returns (version, n_labels, metrics).
+
+    The script being labeled is re-predicted at once; with `predict_all=False` the rest of the library
+    is left to `repredict_library` (the worker does it after the run is reported done).
+    """
+    n_human = label_store.count_human_labels(db)
+    last_event = label_store.max_event_id(db)
+    frame, y, scripts = labeled_snapshot(db)
+    if frame.empty:
+        raise ScriptlabelError("no labeled lines yet: label some lines (any two kinds) and train again")
+    metrics = progressive_metrics(db)
+    outputs = _outputs_for(db, frame)
+    base = load_base()
+    adapter = fit_adapter(base, frame, y, outputs=outputs, current_script=_latest_human_script(db))
+    calibration, calibration_report = fit_adapter_calibration(base, frame, y, outputs,
+                                                              current_script=_latest_human_script(db))
+    labeled = np.array([v is not None and v == v for v in y])
+    fitted = adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
+    metrics.update({
+        "n_labeled_lines": int(labeled.sum()), "n_human_labels": int(n_human), "scripts": [int(s) for s in scripts],
+        "last_event_id": int(last_event),
+        "train_accuracy": float((np.array(LABELS)[fitted[labeled].argmax(1)] == y[labeled].astype(str)).mean()),
+        "calibration": calibration_report,
+    })
+    root = data_dir(db) / "models" / "lines"
+    tmp = root / f".tmp-{uuid.uuid4().hex}"
+    try:
+        adapter.save(tmp)
+        (tmp / calib.FILE_NAME).write_text(json.dumps(calibration.document(report=calibration_report), indent=1))
+        final = root / f"adapter-{uuid.uuid4().hex[:10]}"
+        tmp.rename(final)  # the folder is complete before any row points at it
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    version = model_store.register_version(db, kind="lines", path=str(final), metrics=metrics, n_labels=n_human)
+    model = CurrentLineModel(version=version, adapter=adapter, calibration=calibration)
+    current_script = _latest_human_script(db)
+    if predict_all:
+        predict_scripts(db, model=model)
+    elif current_script is not None:
+        predict_scripts(db, script_id=current_script, model=model)  # its queue re-ranks within seconds
+    from labeling.sequences.grouping import rederive_sequences
+
+    for sid in scripts if predict_all else [s for s in scripts if s == current_script]:
+        rederive_sequences(db, sid)
+    return version, n_human, metrics
+
+
+def repredict_library(db: Database, version: int, *, progress=None, batch_lines: int = 20_000) -> dict:
+    """Re-predict every ready script with line model `version`, the current script first, in batches.
+
+    Stops cleanly when another version became current meanwhile (a newer retrain, a rollback): that
+    version's own re-prediction takes over. Returns {"done", "total", "superseded"}.
+    """
+    from labeling.sequences.grouping import rederive_sequences
+
+    current = model_store.current_version(db, "lines")
+    if current is None or current.version != version:
+        return {"done": 0, "total": 0, "superseded": True}
+    model = load_current(db)
+    first = _latest_human_script(db)
+    remaining = [s for s in model_store.stale_prediction_scripts(db, version) if s != first]
+    labeled = set(label_store.current_labels(db)["script_id"])
+    total = len(remaining)
+    done = 0
+    for sid in remaining:
+        now_current = model_store.current_version(db, "lines")
+        if now_current is None or now_current.version != version:
+            return {"done": done, "total": total, "superseded": True}
+        predict_scripts(db, script_id=sid, model=model)
+        if sid in labeled:
+            rederive_sequences(db, sid)
+        done += 1
+        if progress:
+            progress(done, total)
+    return {"done": done, "total": total, "superseded": False}
+
+
+def evaluate_lines(db: Database, *, folds: int = 5) -> dict:
+    """Held-out scores on this database's labels, split by script (never by line): base vs base + adapter."""
+    frame, y, scripts = labeled_snapshot(db)
+    if len(scripts) < 2:
+        raise ScriptlabelError(
+            "evaluation splits by script and needs labeled lines in at least two scripts; "
+            f"this database has {len(scripts)} — label lines of another script (or ingest a Fountain/FDX file)")
+    from models.evaluation import grouped_folds
+
+    outputs = _outputs_for(db, frame)
+    labeled = np.array([isinstance(v, str) for v in y])
+    base_pred = np.array(LABELS)[outputs.proba.argmax(1)]
+    adapted_pred = base_pred.copy()
+    groups = frame["script_id"].to_numpy()
+    for train_idx, test_idx in grouped_folds(groups, n_splits=min(folds, len(scripts))):
+        train_y = np.where(np.isin(np.arange(len(y)), train_idx), y, None)
+        try:
+            adapter = fit_adapter(load_base(), frame.iloc[train_idx], train_y[train_idx],
+                                  outputs=outputs.take(train_idx))
+        except ScriptlabelError:
+            continue  # a fold whose training part has a single class keeps the base predictions
+        adapted_pred[test_idx] = np.array(LABELS)[
+            adapter.predict_proba(frame.iloc[test_idx].reset_index(drop=True), outputs=outputs.take(test_idx))
+            .argmax(1)]
+    truth = y[labeled].astype(str)
+    return {"split": "by script", "scripts": len(scripts), "labeled_lines": int(labeled.sum()),
+            "base": score_lines(truth, base_pred[labeled]).to_dict(),
+            "adapted": score_lines(truth, adapted_pred[labeled]).to_dict()}
+
