@@ -23,7 +23,7 @@ def _gold():
 @pytest.fixture
 def calibrated_base(tmp_path, monkeypatch):
     """The shipped base model in a folder of its own, with a deliberately strong calibration (T = 2)."""
-    from labeling import line_training
+    from labeling.training import lines as line_training
 
     folder = tmp_path / "base"
     shutil.copytree(line_training.PRETRAINED_DIR, folder, ignore=shutil.ignore_patterns(calib.FILE_NAME))
