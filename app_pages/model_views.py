@@ -263,6 +263,7 @@ def base_model_reliability() -> dict:
         block = cv.get(key) if key else None
         if isinstance(block, Mapping):
             out[name] = {"ece": block.get("ece"), "accuracy_at_90": block.get("accuracy_at_90"),
+                         "by_kind": block.get("by_stratum") or {},
                          "table": pd.DataFrame(block.get("reliability") or [],
                                                columns=["confidence", "accuracy", "n"])}
     return out

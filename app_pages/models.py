@@ -163,9 +163,11 @@ def confidence_section() -> None:
     base = app_models.base_model_reliability()
     shown = app_models.label_reliability(db)
     if base["fitted"] and base.get("after"):
+        kinds = ", ".join(f"{common.escape_markdown(kind)} {value:.4f}" for kind, value in base["after"]["by_kind"].items())
         st.caption(f"Base model (v0), calibrated by {base['method']} on out-of-fold predictions of "
                    f"{base['lines']:,} lines from {base['scripts']} scripts it never saw: held-out ECE "
-                   f"{base['after']['ece']:.4f} (raw {base['before']['ece']:.4f}); accuracy on the most "
+                   f"{base['after']['ece']:.4f} (raw {base['before']['ece']:.4f}"
+                   + (f"; by kind of script: {kinds}" if kinds else "") + "); accuracy on the most "
                    f"confident 90% of lines {base['after']['accuracy_at_90']:.4f}.")
     else:
         st.warning("The base line model (v0) has no calibration fitted for it, so the confidence shown is its raw "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -53,12 +52,11 @@ def test_ingest_stores_the_base_models_calibrated_probabilities(db, calibrated_b
     assert (proba.max(1) < raw.max(1) + 1e-6).all() and (proba.argmax(1) == raw.argmax(1)).all()
 
 
-def test_predictions_after_a_retrain_are_calibrated_and_keep_confident_right_lines_confident(db, monkeypatch):
+def test_predictions_after_a_retrain_are_calibrated_and_keep_confident_right_lines_confident(db):
     from labeling.ingest.pipeline import ingest_path
-    from labeling.training.lines import base_outputs, calibrated_base, load_current, script_frame, train_line_version
+    from labeling.training.lines import base_calibration, base_outputs, load_current, script_frame, train_line_version
     from labeling.session.queue import build_queue
     from labeling.session.cursor import record_label
-    from store import models as model_store
     from store.confidence import shown_confidence_outcomes
 
     gold = _gold()
@@ -77,16 +75,17 @@ def test_predictions_after_a_retrain_are_calibrated_and_keep_confident_right_lin
                 labeled.append(item.line_id)
     version, _, metrics = train_line_version(db)
     model = load_current(db)
-    assert model.version == version and model.calibration is not None
-    saved = json.loads((Path(model_store.get_version(db, version).path) / calib.FILE_NAME).read_text())
-    assert saved["kind"] == calib.ADAPTER_KIND and metrics["calibration"]["n"] > 0
-    # what is stored is the adapter's output through its calibration, over the calibrated base
+    assert model.version == version and model.adapter is not None
+    adapter_calibration = base_calibration().adapter
+    assert metrics["calibration"] == {"method": adapter_calibration.method, **adapter_calibration.params()}
+    # what is stored is the adapter's output through the adapters' calibration saved with the base model
     outputs = base_outputs(db, frame)
     adapted = model.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
-    expected = model.calibration.transform(calibrated_base(outputs.proba), outputs.proba, adapted)
+    expected = adapter_calibration.transform(adapted)
     after, p1 = _stored(db, script_id)
     order = [list(after.index).index(i) for i in frame["line_id"]]
     np.testing.assert_allclose(p1[order], expected, atol=2e-5)
+    assert (p1[order].argmax(1) == adapted.argmax(1)).all()  # calibration never changes a suggestion
     # lines the base was sure of and right about stay shown as sure: no "50% sure" after a retrain
     base_conf = before.loc[frame["line_id"], "confidence"].to_numpy()
     base_label = before.loc[frame["line_id"], "label"].to_numpy()

@@ -83,6 +83,9 @@ def test_calibrator_fit_on_real_model_outputs_lowers_ece_on_held_out_scripts(sma
     assert report["cv"]["identity"]["ece"] >= report["cv"][report["method"]]["ece"]
     saved = calib.load_calibration(folder)
     assert saved.calibrator.method == report["method"]
+    # adapters over this base get a temperature fit on the same lines: it never changes a suggestion
+    assert saved.adapter.method == "temperature" and saved.adapter.temperature == report["adapter"]["temperature"]
+    assert (saved.adapter.transform(p_judge).argmax(1) == p_judge.argmax(1)).all()
     before = calib.ece(p_judge, c_judge)
     after = calib.ece(saved.calibrator.transform(p_judge), c_judge)
     assert after < before, (before, after)

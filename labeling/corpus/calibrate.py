@@ -20,6 +20,7 @@ import argparse
 import json
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +32,7 @@ PROBA_KEYS = ("proba", "probabilities", "oof_proba", "oof")
 CODE_KEYS = ("codes", "label_codes", "labels", "y")
 SCRIPT_KEYS = ("script_ids", "scripts", "script_id", "groups")
 MIN_LINES = 200
+SILVER_WEIGHT = 0.5  # as in labeling/corpus/build_pretrained.py
 
 
 def script_group(script_id: str) -> str:
@@ -131,12 +133,37 @@ def load_out_of_fold(path: str | Path) -> dict:
     return {"proba": proba[keep], "codes": codes[keep], "script_ids": scripts[keep]}
 
 
-def calibrate_model(model_dir: str | Path, oof: dict, *, methods: tuple[str, ...] | None = None,
-                    folds: int = 5, source: str = "") -> dict:
-    """Choose and fit the calibrator on `oof`, save `calibration.json` into `model_dir`; returns the report."""
+def source_kinds(script_ids) -> np.ndarray:
+    """The kind of source of each line (the corpus's script-id prefix): movieparse, studio_pdf, fountain."""
+    kinds = []
+    for s in np.asarray(script_ids).astype(str):
+        prefix = s.split("/")[0] if "/" in s else "other"
+        kinds.append("fountain" if prefix.startswith("fountain") else prefix)
+    return np.array(kinds)
+
+
+def source_weights(kinds: np.ndarray) -> np.ndarray:
+    """As in training: projected (silver) studio-PDF labels count half — some of their "errors" are the
+    projection's, and a calibration fit on them would doubt the model on human-labeled scripts."""
+    return np.where(kinds == "studio_pdf", SILVER_WEIGHT, 1.0)
+
+
+@dataclass(frozen=True)
+class FittedCalibration:
+    calibrator: object  # for the base model's probabilities
+    adapter: object  # a temperature, for the outputs of adapters boosted over the base
+    cv: dict  # held-out scores of every method compared
+    lines: int
+    scripts: int
+    left_out: int  # lines of low-match transcriptions, not used
+    weights: dict
+    strata: bool
+
+
+def fit_calibration(oof: dict, *, methods: tuple[str, ...] | None = None, folds: int = 5) -> FittedCalibration:
+    """Choose and fit the base calibrator and the adapters' temperature on out-of-fold predictions."""
     from labeling.corpus.sources import LOW_MATCH_SCRIPTS
 
-    model_dir = Path(model_dir)
     scripts = np.asarray(oof["script_ids"]).astype(str)
     # Transcriptions that match their PDF badly make wrong labels, not overconfident models: left out.
     trusted = np.array([s.split("/")[-1] not in LOW_MATCH_SCRIPTS for s in scripts])
@@ -145,17 +172,35 @@ def calibrate_model(model_dir: str | Path, oof: dict, *, methods: tuple[str, ...
     if len(codes) < MIN_LINES or len(np.unique(groups)) < 2:
         raise calib.CalibrationError(f"{len(codes)} out-of-fold lines from {len(np.unique(groups))} scripts: "
                                      f"fitting a calibration needs at least {MIN_LINES} lines of 2 or more scripts")
-    calibrator, cv = calib.choose_calibrator(proba, codes, groups, methods=methods, folds=folds)
-    kinds = np.array([s.split("/")[0] for s in scripts])
-    by_source = {kind: {"before": calib.scores(proba[kinds == kind], codes[kinds == kind]),
-                        "after (in-sample)": calib.scores(calibrator.transform(proba[kinds == kind]),
-                                                          codes[kinds == kind])}
-                 for kind in sorted(set(kinds))}
-    report = {"method": calibrator.method, "params": calibrator.params(), "lines": int(len(codes)),
-              "scripts": int(len(np.unique(groups))), "left_out_low_match": int((~trusted).sum()),
-              "out_of_fold_source": source, "chosen_by": f"grouped {folds}-fold CV of the calibrator by script",
-              "cv": cv, "by_source": by_source}
-    calib.save_calibration(model_dir, calibrator, report={k: v for k, v in report.items() if k != "params"})
+    kinds = source_kinds(scripts)
+    weights = source_weights(kinds)
+    strata = kinds if len(set(kinds)) > 1 else None
+    calibrator, cv = calib.choose_calibrator(proba, codes, groups, methods=methods, folds=folds, weights=weights,
+                                             strata=strata)
+    # Adapters are boosted over this base from a database's labels: their outputs get a temperature
+    # (it keeps every suggestion), fit on the same lines.
+    adapter = calib.Temperature().fit(proba, codes, weights)
+    return FittedCalibration(calibrator, adapter, cv, int(len(codes)), int(len(np.unique(groups))),
+                             int((~trusted).sum()),
+                             {kind: float(weights[kinds == kind][0]) for kind in sorted(set(kinds))},
+                             strata is not None)
+
+
+def calibrate_model(model_dir: str | Path, oof: dict, *, methods: tuple[str, ...] | None = None,
+                    folds: int = 5, source: str = "") -> dict:
+    """Choose and fit the calibration on `oof`, save `calibration.json` into `model_dir`; returns the report."""
+    model_dir = Path(model_dir)
+    fitted = fit_calibration(oof, methods=methods, folds=folds)
+    report = {"method": fitted.calibrator.method, "params": fitted.calibrator.params(),
+              "adapter": {"method": fitted.adapter.method, **fitted.adapter.params()},
+              "lines": fitted.lines, "scripts": fitted.scripts, "left_out_low_match": fitted.left_out,
+              "out_of_fold_source": source,
+              "chosen_by": f"grouped {folds}-fold CV of the calibrator by script: lowest held-out ECE"
+                           + (" of the worst kind of script (gold MovieParse, silver studio PDFs, Fountain)"
+                              if fitted.strata else ""),
+              "weights": fitted.weights, "cv": fitted.cv}
+    calib.save_calibration(model_dir, fitted.calibrator, adapter=fitted.adapter,
+                           report={k: v for k, v in report.items() if k != "params"})
     return report
 
 

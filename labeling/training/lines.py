@@ -9,7 +9,6 @@ cached on disk (they depend only on the shipped model and the script's lines).
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import shutil
 import uuid
@@ -105,16 +104,18 @@ def _drop_stale_cache(folder: Path) -> None:
 
 
 # --- calibrated confidence -------------------------------------------------------------------
-# What the app shows, the queue ranks by and exports carry is calibrated: the base model's
-# probabilities through the `calibration.json` saved with it, an adapter's through the
-# `AdapterCalibration` fit on its own out-of-fold outputs at every retrain (models/lines/calibration.py).
-
-ADAPTER_CALIBRATION_FOLDS = 3
+# What the app shows, the queue ranks by and exports carry is calibrated (models/lines/calibration.py):
+# the base model's probabilities through the calibrator in its `calibration.json`, an adapter's
+# through the temperature saved beside it, both fit on out-of-fold predictions of the base recipe
+# over whole held-out scripts. A temperature fit at each retrain on the adapter's own out-of-fold
+# labels was tried and made things worse (bench/calibration.py): the labeled lines are the ones the
+# queue picked because they are hard, so they teach it to doubt the easy lines it is right about.
 
 
 @dataclass(frozen=True)
 class BaseCalibration:
-    calibrator: object  # a models.lines.calibration calibrator; Identity when the model has none
+    calibrator: object  # for the base model's probabilities (Identity when none is fitted)
+    adapter: object  # for an adapter's probabilities (a temperature; Identity when none)
     fitted: bool
     warning: str | None = None
     report: dict | None = None
@@ -134,12 +135,14 @@ def _base_calibration(directory: str, stamp: int, fingerprint: str) -> BaseCalib
         saved = calib.load_calibration(directory)
     except calib.CalibrationError as exc:
         warnings.warn(str(exc), stacklevel=3)
-        return BaseCalibration(calib.Identity(), False, warning=str(exc))
+        return BaseCalibration(calib.Identity(), calib.Identity(), False, warning=str(exc))
     if saved is None:
-        return BaseCalibration(calib.Identity(), False, warning=(
+        return BaseCalibration(calib.Identity(), calib.Identity(), False, warning=(
             f"{directory}: the line model has no calibration.json, so its confidence is not calibrated; "
             f"fit one with: uv run python -m labeling.corpus.calibrate --model {directory}"))
-    return BaseCalibration(saved.calibrator, True, report=saved.report)
+    adapter = saved.adapter or (saved.calibrator if saved.calibrator.method in ("temperature", "identity")
+                                else calib.Identity())
+    return BaseCalibration(saved.calibrator, adapter, True, report=saved.report)
 
 
 def calibrated_base(proba: np.ndarray) -> np.ndarray:
@@ -147,16 +150,9 @@ def calibrated_base(proba: np.ndarray) -> np.ndarray:
     return base_calibration().calibrator.transform(proba).astype(np.float32)
 
 
-def load_adapter_calibration(directory: str | Path) -> calib.AdapterCalibration | None:
-    """An adapter's calibration (None for adapters saved before calibration existed)."""
-    path = Path(directory) / calib.FILE_NAME
-    if not path.exists():
-        return None
-    try:
-        found = calib.from_document(json.loads(path.read_text()), where=str(path))
-    except (ValueError, OSError, calib.CalibrationError) as exc:
-        raise ModelLoadError(f"{path}: unreadable adapter calibration ({exc}); retrain the line model") from exc
-    return found if isinstance(found, calib.AdapterCalibration) else None
+def calibrated_adapter(proba: np.ndarray) -> np.ndarray:
+    """An adapter's probabilities as shown: through the base model's adapter calibration."""
+    return base_calibration().adapter.transform(proba).astype(np.float32)
 
 
 @dataclass(frozen=True)
@@ -164,17 +160,12 @@ class CurrentLineModel:
     version: int  # 0 = the shipped pretrained model
     adapter: LineAdapter | None
     warning: str | None = None
-    calibration: calib.AdapterCalibration | None = None
 
     def proba_from_outputs(self, frame: pd.DataFrame, outputs: BaseOutputs) -> np.ndarray:
-        """Calibrated probabilities for one script's lines from the base model's outputs."""
-        shown_base = calibrated_base(outputs.proba)
+        """Calibrated probabilities for one script's lines, from the base model's outputs."""
         if self.adapter is None:
-            return shown_base
-        adapted = self.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
-        if self.calibration is None:  # an adapter from before calibration: as it was
-            return adapted
-        return self.calibration.transform(shown_base, outputs.proba, adapted).astype(np.float32)
+            return calibrated_base(outputs.proba)
+        return calibrated_adapter(self.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs))
 
     def predict_proba(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
         return self.proba_from_outputs(frame, base_outputs(db, frame))
@@ -193,8 +184,7 @@ def load_current(db: Database) -> CurrentLineModel:
     for row in versions:
         try:
             adapter = LineAdapter.load(row["path"], base)
-            return CurrentLineModel(version=row["version"], adapter=adapter, warning=warning,
-                                    calibration=load_adapter_calibration(row["path"]))
+            return CurrentLineModel(version=row["version"], adapter=adapter, warning=warning)
         except (ModelLoadError, OSError) as exc:
             warning = (f"line model version {row['version']} could not be loaded ({exc}); "
                        "using the previous version — retrain to replace it")
@@ -227,8 +217,7 @@ def _predict_frame(base: LineClassifier, adapter: LineAdapter | None, frame: pd.
     """The current model's raw probabilities for one script's lines (runs on a Dask worker)."""
     frame = frame.reset_index(drop=True)
     outputs = base.base_outputs(frame)
-    adapted = None if adapter is None else adapter.predict_proba(frame, outputs=outputs)
-    return np.stack([outputs.proba, outputs.proba if adapted is None else adapted])
+    return outputs.proba if adapter is None else adapter.predict_proba(frame, outputs=outputs)
 
 
 def predict_scripts_on_cluster(db: Database, client, *, script_id: int | None = None,
@@ -249,10 +238,8 @@ def predict_scripts_on_cluster(db: Database, client, *, script_id: int | None = 
         futures = {sid: client.submit(_predict_frame, base, adapter, frame, pure=False)
                    for sid, frame in frames.items() if not frame.empty}
         for sid, future in futures.items():
-            raw_base, adapted = future.result()
-            shown_base = calibrated_base(raw_base)  # calibrated here: the cluster only runs the boosters
-            proba = (shown_base if model.adapter is None else adapted if model.calibration is None
-                     else model.calibration.transform(shown_base, raw_base, adapted).astype(np.float32))
+            raw = future.result()  # calibrated here: the cluster only runs the boosters
+            proba = calibrated_base(raw) if model.adapter is None else calibrated_adapter(raw)
             model_store.save_predictions(db, model.version, frames[sid]["line_id"].tolist(), proba)
             labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
             out.append({"script_id": sid, "version": model.version, "lines": int(len(frames[sid])),
@@ -298,66 +285,6 @@ def progressive_metrics(db: Database) -> dict:
             "suggestion_n": int(len(outcomes))}
 
 
-def adapter_fold_groups(frame: pd.DataFrame, rows: np.ndarray, *, n_folds: int = ADAPTER_CALIBRATION_FOLDS
-                        ) -> np.ndarray:
-    """Fold groups of the labeled `rows`: their scripts when there are two or more, else contiguous
-    chunks of the one script's labeled lines in reading order."""
-    scripts = frame["script_id"].to_numpy()[rows]
-    if len(np.unique(scripts)) >= 2:
-        return scripts
-    order = np.argsort(frame["line_no"].to_numpy()[rows], kind="stable")
-    chunks = np.empty(len(rows), dtype=np.int64)
-    chunks[order] = (np.arange(len(rows)) * n_folds) // max(1, len(rows))
-    return chunks
-
-
-def adapter_out_of_fold(base: LineClassifier, frame: pd.DataFrame, y: np.ndarray, outputs: BaseOutputs, *,
-                        current_script=None, n_folds: int = ADAPTER_CALIBRATION_FOLDS
-                        ) -> tuple[np.ndarray, np.ndarray]:
-    """(labeled row indices, their adapter probabilities from adapters fit without their fold).
-
-    Rows of a fold whose other folds cannot train an adapter (a single class) are left out.
-    """
-    from models.evaluation import grouped_folds
-
-    labeled = np.flatnonzero(np.array([isinstance(v, str) for v in y]))
-    groups = adapter_fold_groups(frame, labeled, n_folds=n_folds)
-    if len(labeled) < 2 or len(np.unique(groups)) < 2:
-        return np.array([], dtype=np.int64), np.zeros((0, len(LABELS)), dtype=np.float32)
-    frame = frame.reset_index(drop=True)
-    kept, proba = [], []
-    for train, test in grouped_folds(groups, n_splits=min(n_folds, len(np.unique(groups)))):
-        rows_train, rows_test = labeled[train], labeled[test]
-        try:
-            adapter = fit_adapter(load_base() if base is None else base, frame.iloc[rows_train],
-                                  y[rows_train], outputs=outputs.take(rows_train), current_script=current_script)
-        except ScriptlabelError:
-            continue
-        kept.append(rows_test)
-        proba.append(adapter.predict_proba(frame.iloc[rows_test], outputs=outputs.take(rows_test)))
-    if not kept:
-        return np.array([], dtype=np.int64), np.zeros((0, len(LABELS)), dtype=np.float32)
-    return np.concatenate(kept), np.vstack(proba)
-
-
-def fit_adapter_calibration(base: LineClassifier, frame: pd.DataFrame, y: np.ndarray, outputs: BaseOutputs, *,
-                            current_script=None) -> tuple[calib.AdapterCalibration, dict]:
-    """An adapter's calibration, fit on its own out-of-fold outputs; and what it scored there."""
-    rows, oof = adapter_out_of_fold(base, frame, y, outputs, current_script=current_script)
-    calibration = calib.AdapterCalibration()
-    if len(rows) == 0:
-        return calibration, {"n": 0}
-    codes = np.array([LABELS.index(v) for v in y[rows]])
-    raw = outputs.proba[rows]
-    shown_base = calibrated_base(raw)
-    calibration.fit(shown_base, raw, oof, codes)
-    report = {"n": int(len(rows)), "alpha": round(calibration.alpha, 4),
-              "temperature": round(calibration.temperature, 4),
-              "oof_ece_uncalibrated": round(calib.ece(oof, codes), 4),
-              "oof_ece_calibrated": round(calib.ece(calibration.transform(shown_base, raw, oof), codes), 4)}
-    return calibration, report
-
-
 def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, int, dict]:
     """Fit a fresh adapter on a snapshot of all labels and make it current. Returns (version, n_labels, metrics).
 
@@ -373,28 +300,25 @@ def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, 
     outputs = _outputs_for(db, frame)
     base = load_base()
     adapter = fit_adapter(base, frame, y, outputs=outputs, current_script=_latest_human_script(db))
-    calibration, calibration_report = fit_adapter_calibration(base, frame, y, outputs,
-                                                              current_script=_latest_human_script(db))
     labeled = np.array([v is not None and v == v for v in y])
     fitted = adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
     metrics.update({
         "n_labeled_lines": int(labeled.sum()), "n_human_labels": int(n_human), "scripts": [int(s) for s in scripts],
         "last_event_id": int(last_event),
         "train_accuracy": float((np.array(LABELS)[fitted[labeled].argmax(1)] == y[labeled].astype(str)).mean()),
-        "calibration": calibration_report,
+        "calibration": {"method": base_calibration().adapter.method, **base_calibration().adapter.params()},
     })
     root = data_dir(db) / "models" / "lines"
     tmp = root / f".tmp-{uuid.uuid4().hex}"
     try:
         adapter.save(tmp)
-        (tmp / calib.FILE_NAME).write_text(json.dumps(calibration.document(report=calibration_report), indent=1))
         final = root / f"adapter-{uuid.uuid4().hex[:10]}"
         tmp.rename(final)  # the folder is complete before any row points at it
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     version = model_store.register_version(db, kind="lines", path=str(final), metrics=metrics, n_labels=n_human)
-    model = CurrentLineModel(version=version, adapter=adapter, calibration=calibration)
+    model = CurrentLineModel(version=version, adapter=adapter)
     current_script = _latest_human_script(db)
     if predict_all:
         predict_scripts(db, model=model)

@@ -8,8 +8,9 @@ never seen), and neither is the adapter's after a retrain on a handful of labels
   model that never saw its script), chosen among temperature scaling, vector scaling, Dirichlet
   calibration and one-vs-rest isotonic regression by grouped cross-validation of the calibrator
   itself (`choose_calibrator`), saved as `calibration.json` in the model folder;
-- the adapter gets an `AdapterCalibration` fit on its own out-of-fold outputs at every retrain: how
-  much of its correction to the (calibrated) base to keep, and a temperature.
+- an adapter (boosted over that base from a database's labels) gets a temperature fit on the same
+  out-of-fold data, saved in the same file: its output has the base's scale and shape, and a
+  temperature keeps every suggestion while correcting how sure it says it is.
 
 Every calibrator is a small JSON document (no pickle) and maps probabilities (n, k) to probabilities.
 Scores follow Guo et al. (2017): top-label ECE over 15 equal-width bins.
@@ -295,7 +296,53 @@ class Isotonic:
         return cls([tuple(pair) for pair in params["knots"]])
 
 
-METHODS = {cls.method: cls for cls in (Identity, Temperature, VectorScaling, Dirichlet, Isotonic)}
+class TopLabelIsotonic:
+    """Isotonic regression of "the suggestion is right" on the top probability (top-label calibration,
+    Gupta & Ramdas 2022); the other classes share the rest in their old proportions. The suggestion
+    never changes; only how sure it is said to be."""
+
+    method = "toplabel"
+
+    def __init__(self, x: Sequence[float] | None = None, y: Sequence[float] | None = None):
+        self.x = None if x is None else np.asarray(x, float)
+        self.y = None if y is None else np.asarray(y, float)
+
+    def fit(self, proba, codes, weights=None) -> "TopLabelIsotonic":
+        from sklearn.isotonic import IsotonicRegression
+
+        conf, pred = top_label(proba)
+        iso = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip")
+        iso.fit(conf, (pred == np.asarray(codes)).astype(float), sample_weight=_weights(weights, len(conf)))
+        self.x, self.y = iso.X_thresholds_, iso.y_thresholds_
+        return self
+
+    def transform(self, proba) -> np.ndarray:
+        p = _as_proba(proba)
+        conf, pred = top_label(p)
+        rows = np.arange(len(p))
+        new = np.clip(np.interp(conf, self.x, self.y), 1e-6, 1 - 1e-6)
+        rest = np.clip(1.0 - conf, 1e-12, None)
+        out = p * ((1.0 - new) / rest)[:, None]
+        out[rows, pred] = new
+        # where the old top took everything, the rest is shared evenly
+        empty = (1.0 - conf) < 1e-12
+        if empty.any():
+            out[empty] = ((1.0 - new[empty]) / (p.shape[1] - 1))[:, None]
+            out[rows[empty], pred[empty]] = new[empty]
+        flipped = out.argmax(axis=1) != pred  # a top pulled below another class: keep that line as it was
+        out[flipped] = p[flipped]
+        return out
+
+    def params(self) -> dict:
+        return {"x": self.x.tolist(), "y": self.y.tolist()}
+
+    @classmethod
+    def from_params(cls, params: dict) -> "TopLabelIsotonic":
+        return cls(params["x"], params["y"])
+
+
+METHODS = {cls.method: cls for cls in (Identity, Temperature, VectorScaling, Dirichlet, Isotonic, TopLabelIsotonic)}
+ALL_METHODS = tuple(METHODS)
 
 
 def make_calibrator(method: str) -> Calibrator:
@@ -307,10 +354,10 @@ def make_calibrator(method: str) -> Calibrator:
 # --- choosing a calibrator by grouped cross-validation ----------------------------------------
 
 
-def calibrator_cv(proba, codes, groups, *, methods: Sequence[str] = ("identity", "temperature", "vector",
-                                                                     "dirichlet", "isotonic"),
-                  folds: int = 5, weights=None, seed: int = 0) -> dict[str, dict]:
-    """Each method fit on some scripts' out-of-fold probabilities and scored on the others' (pooled)."""
+def calibrator_cv(proba, codes, groups, *, methods: Sequence[str] = ALL_METHODS, folds: int = 5, weights=None,
+                  strata=None, seed: int = 0) -> dict[str, dict]:
+    """Each method fit on some scripts' out-of-fold probabilities and scored on the others' (pooled, and
+    per stratum — e.g. the kind of source — as `by_stratum` and `worst_ece` when `strata` is given)."""
     from models.evaluation import grouped_folds
 
     p, codes, groups = _as_proba(proba), np.asarray(codes), np.asarray(groups)
@@ -321,7 +368,14 @@ def calibrator_cv(proba, codes, groups, *, methods: Sequence[str] = ("identity",
         w = None if weights is None else np.asarray(weights)[train]
         for m in methods:
             held[m][test] = make_calibrator(m).fit(p[train], codes[train], w).transform(p[test])
-    return {m: {**scores(held[m], codes), "reliability": reliability_rows(held[m], codes)} for m in methods}
+    out = {m: {**scores(held[m], codes), "reliability": reliability_rows(held[m], codes)} for m in methods}
+    if strata is not None:
+        strata = np.asarray(strata)
+        for m in methods:
+            out[m]["by_stratum"] = {str(s): round(ece(held[m][strata == s], codes[strata == s]), 4)
+                                    for s in np.unique(strata)}
+            out[m]["worst_ece"] = max(out[m]["by_stratum"].values())
+    return out
 
 
 def reliability_rows(proba, codes, *, n_bins: int = N_BINS) -> list[list[float]]:
@@ -332,15 +386,22 @@ def reliability_rows(proba, codes, *, n_bins: int = N_BINS) -> list[list[float]]
 
 
 def choose_calibrator(proba, codes, groups, *, methods: Sequence[str] | None = None, folds: int = 5,
-                      weights=None) -> tuple[Calibrator, dict]:
-    """The method with the lowest held-out ECE, refit on every line given.
+                      weights=None, strata=None) -> tuple[Calibrator, dict]:
+    """The method with the lowest held-out ECE — the worst of the strata's when `strata` is given, so
+    every kind of script is calibrated, not only their mix — refit on every line given.
 
-    ECE is noisy: among methods within 0.001 of the best, the lowest held-out NLL wins.
+    A method whose held-out accuracy falls more than 0.0005 below the raw model's (it changes
+    suggestions for the worse) is not chosen. ECE is noisy: among methods within 0.001 of the best,
+    the lowest held-out NLL wins.
     """
-    methods = tuple(methods or ("identity", "temperature", "vector", "dirichlet", "isotonic"))
-    cv = calibrator_cv(proba, codes, groups, methods=methods, folds=folds, weights=weights)
-    floor = min(cv[m]["ece"] for m in methods)
-    best = min((m for m in methods if cv[m]["ece"] <= floor + 0.001), key=lambda m: cv[m]["nll"])
+    methods = tuple(methods or ALL_METHODS)
+    if "identity" not in methods:
+        methods = ("identity",) + methods
+    cv = calibrator_cv(proba, codes, groups, methods=methods, folds=folds, weights=weights, strata=strata)
+    key = "worst_ece" if strata is not None else "ece"
+    allowed = [m for m in methods if cv[m]["accuracy"] >= cv["identity"]["accuracy"] - 0.0005]
+    floor = min(cv[m][key] for m in allowed)
+    best = min((m for m in allowed if cv[m][key] <= floor + 0.001), key=lambda m: cv[m]["nll"])
     return make_calibrator(best).fit(proba, codes, weights), cv
 
 
@@ -361,17 +422,22 @@ def model_fingerprint(directory: str | Path) -> str:
 
 @dataclass(frozen=True)
 class SavedCalibration:
-    calibrator: Calibrator
+    calibrator: Calibrator  # for the base model's own probabilities
     report: dict
+    adapter: Calibrator | None = None  # for the outputs of adapters boosted over this base (a temperature)
 
 
-def to_document(calibrator: Calibrator, *, report: dict | None = None, fingerprint: str | None = None) -> dict:
-    return {"kind": KIND, "format_version": FORMAT_VERSION, "labels": list(LABELS), "method": calibrator.method,
-            "params": calibrator.params(), "model_fingerprint": fingerprint, "report": report or {}}
+def to_document(calibrator: Calibrator, *, report: dict | None = None, fingerprint: str | None = None,
+                adapter: Calibrator | None = None) -> dict:
+    doc = {"kind": KIND, "format_version": FORMAT_VERSION, "labels": list(LABELS), "method": calibrator.method,
+           "params": calibrator.params(), "model_fingerprint": fingerprint, "report": report or {}}
+    if adapter is not None:
+        doc["adapter"] = {"method": adapter.method, "params": adapter.params()}
+    return doc
 
 
 def from_document(doc: dict, *, where: str = "calibration") -> Calibrator:
-    if not isinstance(doc, dict) or doc.get("kind") not in (KIND, ADAPTER_KIND):
+    if not isinstance(doc, dict) or doc.get("kind") != KIND:
         raise CalibrationError(f"{where}: not a scriptlabel calibration file; refit it "
                                "(uv run python -m labeling.corpus.calibrate --model DIR)")
     if doc.get("labels") != list(LABELS):
@@ -379,8 +445,6 @@ def from_document(doc: dict, *, where: str = "calibration") -> Calibrator:
     if int(doc.get("format_version", -1)) > FORMAT_VERSION:
         raise CalibrationError(f"{where}: written by a newer scriptlabel; upgrade")
     try:
-        if doc.get("kind") == ADAPTER_KIND:
-            return AdapterCalibration.from_params(doc["params"])
         return METHODS[doc["method"]].from_params(doc["params"])
     except (KeyError, TypeError, ValueError) as exc:
         raise CalibrationError(f"{where}: incomplete calibration ({exc}); refit it "
@@ -388,10 +452,10 @@ def from_document(doc: dict, *, where: str = "calibration") -> Calibrator:
 
 
 def save_calibration(directory: str | Path, calibrator: Calibrator, *, report: dict | None = None,
-                     bind_to_model: bool = True) -> Path:
+                     adapter: Calibrator | None = None, bind_to_model: bool = True) -> Path:
     """Write `calibration.json` into a model folder (atomically: a temporary file renamed)."""
     directory = Path(directory)
-    doc = to_document(calibrator, report=report,
+    doc = to_document(calibrator, report=report, adapter=adapter,
                       fingerprint=model_fingerprint(directory) if bind_to_model else None)
     path = directory / FILE_NAME
     tmp = directory / f".{FILE_NAME}.tmp"
@@ -419,64 +483,7 @@ def load_calibration(directory: str | Path) -> SavedCalibration | None:
         raise CalibrationError(f"{path}: fit for other model files than the ones in {directory} (the model was "
                                "rebuilt); refit it: uv run python -m labeling.corpus.calibrate --model "
                                f"{directory}")
-    return SavedCalibration(calibrator, doc.get("report") or {})
-
-
-# --- the adapter: keep part of its correction, then a temperature --------------------------------
-
-ADAPTER_KIND = "scriptlabel-adapter-calibration"
-
-
-class AdapterCalibration:
-    """softmax((log q_base + α · (log p_adapter − log p_base)) / T).
-
-    `q_base` is the calibrated base probability, `p_base` the raw one the adapter was boosted on,
-    so α = 0 falls back on the calibrated base and α = 1, T = 1 on the adapter's own output (over a
-    calibrated base). α and T are fit on the adapter's out-of-fold outputs: when a correction learnt
-    from a few labels does not hold on lines it was not fit on, little of it is kept.
-    """
-
-    method = "adapter"
-
-    def __init__(self, alpha: float = 1.0, temperature: float = 1.0, n: int = 0):
-        self.alpha = float(alpha)
-        self.temperature = float(temperature)
-        self.n = int(n)
-
-    @staticmethod
-    def _parts(base_calibrated, base_raw, adapted) -> tuple[np.ndarray, np.ndarray]:
-        return _log(base_calibrated), _log(adapted) - _log(base_raw)
-
-    def fit(self, base_calibrated, base_raw, adapted, codes, *, prior: float = 1.0) -> "AdapterCalibration":
-        """`prior` (in lines' worth of evidence) pulls α towards 1 and T towards 1 when few lines are given."""
-        q, delta = self._parts(base_calibrated, base_raw, adapted)
-        codes = np.asarray(codes)
-        n = len(codes)
-        rows = np.arange(n)
-
-        def loss(theta: np.ndarray) -> float:
-            alpha, log_t = theta
-            z = (q + alpha * delta) / np.exp(log_t)
-            z = z - z.max(axis=1, keepdims=True)
-            value = float((np.log(np.exp(z).sum(axis=1)) - z[rows, codes]).sum())
-            return value + prior * ((alpha - 1.0) ** 2 + log_t ** 2)
-
-        result = minimize(loss, np.array([1.0, 0.0]), method="L-BFGS-B",
-                          bounds=[(0.0, 1.5), (np.log(0.5), np.log(4.0))])
-        self.alpha, self.temperature, self.n = float(result.x[0]), float(np.exp(result.x[1])), n
-        return self
-
-    def transform(self, base_calibrated, base_raw, adapted) -> np.ndarray:
-        q, delta = self._parts(base_calibrated, base_raw, adapted)
-        return _softmax((q + self.alpha * delta) / self.temperature)
-
-    def params(self) -> dict:
-        return {"alpha": self.alpha, "temperature": self.temperature, "n": self.n}
-
-    @classmethod
-    def from_params(cls, params: dict) -> "AdapterCalibration":
-        return cls(float(params["alpha"]), float(params["temperature"]), int(params.get("n", 0)))
-
-    def document(self, *, report: dict | None = None) -> dict:
-        return {"kind": ADAPTER_KIND, "format_version": FORMAT_VERSION, "labels": list(LABELS),
-                "method": self.method, "params": self.params(), "report": report or {}}
+    adapter = None
+    if isinstance(doc.get("adapter"), dict):
+        adapter = from_document({**doc, **doc["adapter"], "kind": KIND}, where=f"{path} (adapter)")
+    return SavedCalibration(calibrator, doc.get("report") or {}, adapter)
