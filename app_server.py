@@ -10,17 +10,20 @@ import os
 import sys
 from pathlib import Path
 
-import streamlit as st
+from labeling.settings import Settings, process_defaults
+
+process_defaults()  # the entry point: before anything imports xgboost or keras
+
+import streamlit as st  # noqa: E402
 from starlette.middleware import Middleware
 
 from labeling.accounts import api as account_api
 from labeling.accounts.access import check_serve_host, oidc_configured
-from app_pages.support import settings_from_env
 from labeling.session.api import routes
 from store.db import open_db
 from store.types import ScriptlabelError
 
-settings = settings_from_env(os.environ)
+settings = Settings.from_env(os.environ)
 oidc = oidc_configured()
 # `streamlit run app_server.py` directly (not through `scriptlabel serve`) gets the same rule: a network
 # address only with sign-in configured. An empty address means every interface to Streamlit.

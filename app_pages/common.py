@@ -11,9 +11,13 @@ import streamlit as st
 from labeling.accounts import access
 from app_pages import support
 from labeling.accounts.api import COOKIE, LOGIN_PATH, LOGOUT_PATH
+from labeling.sequences import view as sequence_view
+from labeling.session.keys import LABEL_KEYS
+from labeling.settings import Settings
 from store import accounts
 from store.db import ThreadConnections, open_db
-from store.types import LABEL_KEYS, LABELS, ScriptlabelError
+from store.scripts import text_edit_count
+from store.types import LABELS, ScriptlabelError
 
 log = logging.getLogger("scriptlabel.app")
 
@@ -48,10 +52,10 @@ def app_message(error) -> str:
     return support.app_message(str(error))
 
 
-def settings() -> support.AppSettings:
-    """Built once per session from the environment (SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE)."""
+def settings() -> Settings:
+    """Built once per session from the environment (SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, …: labeling.settings)."""
     if "settings" not in st.session_state:
-        st.session_state["settings"] = support.settings_from_env(os.environ)
+        st.session_state["settings"] = Settings.from_env(os.environ)
     return st.session_state["settings"]
 
 
@@ -323,12 +327,12 @@ def script_lines(script_id: int):
 
 @st.cache_resource(max_entries=4, show_spinner="Reading the script…")
 def _script_lines(_db, stamp: tuple, token: tuple):
-    return support.script_lines(_db, stamp[0])
+    return sequence_view.script_lines(_db, stamp[0])
 
 
 def plain_lines(script_id: int):
     """Lines (text and geometry) of a script; changes only when a text is corrected."""
-    return _plain_lines(db(), script_stamp(script_id), db()["text_edits"].count)
+    return _plain_lines(db(), script_stamp(script_id), text_edit_count(db()))
 
 
 @st.cache_resource(max_entries=4, show_spinner=False)
@@ -364,7 +368,7 @@ def sequence_table(script_id: int, department: str):
 
 @st.cache_resource(max_entries=8, show_spinner=False)
 def _sequence_table(_db, _lines, stamp: tuple, token: tuple, department: str):
-    return support.sequence_table(_db, stamp[0], _lines, department=department)
+    return sequence_view.sequence_table(_db, stamp[0], _lines, department=department)
 
 
 def export_preview(script_id: int | None, only_human: bool, scheme: str, hidden: set[int] = frozenset()):

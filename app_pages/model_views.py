@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 from sqlite_utils import Database
 
-from labeling.session import cursor as label_session
+from labeling.session import record as label_session
 from app_pages.support import figure_png
 from store import labels as label_store
 from store import models as model_store
@@ -63,6 +63,50 @@ def versions_table(db: Database, kind: str | None = None) -> pd.DataFrame:
                                        "macro_f1", "n_evaluated", "current"])
 
 
+LINE_VERSION_COLUMNS = ["version", "status", "pinned", "accuracy", "n", "95% interval", "n_labels", "created_at",
+                        "why"]
+
+
+def line_versions_table(db: Database) -> pd.DataFrame:
+    """Every line-model version, newest first, version 0 (the shipped model) last: status (current,
+    candidate, previous), pinned, accuracy of its suggestions on the labels people then gave (n, Wilson
+    95% interval), the labels it was trained on, and why it is or is not current."""
+    from labeling.training.versions import line_versions
+
+    rows = []
+    for row in line_versions(db):
+        ci = row["ci95"]
+        rows.append({"version": row["version"], "status": row["status"], "pinned": row["pinned"],
+                     "accuracy": row["accuracy"], "n": row["n"],
+                     "95% interval": f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "",
+                     "n_labels": row["n_labels"], "created_at": (row["created_at"] or "shipped")[:19].replace("T", " "),
+                     "why": row["reason"]})
+    return pd.DataFrame(rows, columns=LINE_VERSION_COLUMNS)
+
+
+def suggestion_scores(db: Database, version: int) -> dict:
+    """Scores (confusion matrix, per-class F1) of a line version's suggestions against the labels people
+    then gave; {} when nobody labeled while it made the suggestions."""
+    from models.evaluation import evaluate_lines
+
+    pairs = label_store.suggestion_pairs(db, version)
+    if pairs.empty:
+        return {}
+    return evaluate_lines(pairs["label"].tolist(), pairs["suggested"].tolist()).to_dict()
+
+
+def base_model_summary() -> str:
+    """Version 0 in one sentence: what the shipped model was trained on and its held-out evaluation."""
+    from labeling.training.versions import base_evaluation_text, base_model_card
+
+    card = base_model_card()
+    if card.get("error"):
+        return card["error"]
+    sources = ", ".join(f"{name.replace('_', ' ')} ({block.get('scripts', '?')} scripts, "
+                        f"{block.get('labeled_lines', 0):,} labeled lines)" for name, block in card["trained_on"].items())
+    return f"Version 0 is the shipped base model, trained on {sources}. Held-out: {base_evaluation_text(card)}."
+
+
 def learning_curve(versions: pd.DataFrame) -> pd.DataFrame:
     """Accuracy (and macro-F1) against the number of human labels each line model was trained on."""
     lines = versions[(versions["kind"] == "lines") & versions["accuracy"].notna()]
@@ -78,17 +122,13 @@ def confusion_png(metrics: Mapping) -> bytes | None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    matrix = np.asarray(block["confusion"], dtype=float)
-    labels = list(block["labels"])
+    from sklearn.metrics import ConfusionMatrixDisplay
+
     figure, axis = plt.subplots(figsize=(4.6, 4.0))
-    axis.imshow(matrix, cmap="Blues")
-    for i in range(matrix.shape[0]):
-        for j in range(matrix.shape[1]):
-            if matrix[i, j]:
-                axis.text(j, i, f"{int(matrix[i, j])}", ha="center", va="center", fontsize=7,
-                          color="white" if matrix[i, j] > matrix.max() / 2 else "black")
-    axis.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=7)
-    axis.set_yticks(range(len(labels)), labels, fontsize=7)
+    display = ConfusionMatrixDisplay(np.asarray(block["confusion"], dtype=int), display_labels=list(block["labels"]))
+    display.plot(ax=axis, cmap="Blues", colorbar=False, values_format="d", text_kw={"fontsize": 7})
+    axis.set_xticks(axis.get_xticks(), axis.get_xticklabels(), rotation=45, ha="right", fontsize=7)
+    axis.tick_params(axis="y", labelsize=7)
     axis.set_xlabel("predicted", fontsize=8)
     axis.set_ylabel("true", fontsize=8)
     return figure_png(figure)
@@ -125,7 +165,7 @@ def runs_table(db: Database, limit: int = 10, *, now: float | None = None) -> pd
     rows = model_store.list_runs(db, limit=limit)
     frame = pd.DataFrame(rows, columns=["run_id", "kind", "department", "status", "trigger", "requested_at",
                                         "started_at", "finished_at", "duration_s", "version", "n_labels", "error",
-                                        "repredict_done", "repredict_total"])
+                                        "repredict_done", "repredict_total", "params"])
     now = time.time() if now is None else now
 
     def seconds(row) -> float | None:
@@ -146,17 +186,11 @@ def cohen_kappa(a: list[str], b: list[str]) -> float:
     """Cohen's κ of two annotators' labels on the same lines (1.0 when both always agree)."""
     if len(a) != len(b) or not a:
         return float("nan")
-    labels = sorted(set(a) | set(b))
-    index = {label: i for i, label in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)))
-    for x, y in zip(a, b):
-        matrix[index[x], index[y]] += 1
-    n = matrix.sum()
-    observed = np.trace(matrix) / n
-    expected = float((matrix.sum(axis=0) * matrix.sum(axis=1)).sum() / n**2)
-    if expected >= 1.0:
-        return 1.0 if observed >= 1.0 else 0.0
-    return float((observed - expected) / (1.0 - expected))
+    if len(set(a) | set(b)) == 1:
+        return 1.0  # one label throughout: chance agreement is certain, κ is 0/0; they never disagreed
+    from sklearn.metrics import cohen_kappa_score
+
+    return float(cohen_kappa_score(a, b))
 
 
 def _human_labels(db: Database, script_id: int | None = None) -> pd.DataFrame:

@@ -46,8 +46,9 @@ def _retrain() -> None:
     from labeling.training.runs import maybe_retrain_complexity
 
     try:
-        maybe_retrain_complexity(common.settings().db_path, department, every=common.settings().rate_retrain_every,
-                                 db=db)
+        settings = common.settings()
+        maybe_retrain_complexity(settings.db_path, department, every=settings.rate_retrain_every, db=db,
+                                 models=settings.auto_complexity_models)
     except ScriptlabelError as exc:
         st.session_state["seq_error"] = f"could not start training: {exc}"
 

@@ -1,4 +1,4 @@
-"""What the Streamlit pages call: settings, scripts, crops, the whole-script table, sequences, export.
+"""What the Streamlit pages call: first start, scripts, crops, the whole-script table, sequences, export.
 
 Nothing here imports Streamlit, so every function is tested on its own (tests/test_app_support.py);
 the pages map widgets to these calls and cache the heavy reads by `change_token`. The labeling
@@ -11,8 +11,7 @@ from __future__ import annotations
 import io
 import re
 import tempfile
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,15 +21,13 @@ from sqlite_utils import Database
 from labeling.export import WRITERS
 from labeling.ingest.pipeline import IngestLimits, IngestResult, ingest_path
 from labeling.session.strategies import STRATEGIES
-from store import flags as flag_store
+from labeling.settings import Settings
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
 from store import sequences as sequence_store
-from store.types import LABELS
+from store.types import BREAKDOWN_TAGS, LABELS
 
-REPO = Path(__file__).resolve().parents[1]
-SAMPLE_PDF = REPO / "sample_scripts" / "tim_time.pdf"
 LABEL_COLORS = {
     "scene_heading": "#f4a261", "action": "#8ecae6", "character": "#b5838d", "dialogue": "#90be6d",
     "parenthetical": "#cdb4db", "transition": "#ffd166", "other": "#c0c0c0",
@@ -38,28 +35,6 @@ LABEL_COLORS = {
 STRATEGY_NAMES = tuple(STRATEGIES)
 EXPORT_MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet",
                "fountain": "text/plain", "conll": "text/plain"}
-
-
-# --- settings --------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class AppSettings:
-    db_path: Path
-    load_sample: bool = True
-    sample_path: Path = SAMPLE_PDF
-    retrain_every: int = 10
-    batch_size: int = 20
-    rate_retrain_every: int = 5  # new ratings in a department before its complexity models retrain (0 = never)
-    max_upload_mb: int = 50        # also Streamlit's server.maxUploadSize (serve passes it)
-    max_pages: int = 600
-    max_text_lines: int = 50_000
-    ocr_seconds_per_page: int = 60
-    session_ttl_s: float = 12 * 3600
-
-    @property
-    def ingest_limits(self) -> IngestLimits:
-        return IngestLimits(max_bytes=self.max_upload_mb * 1024 * 1024, max_pages=self.max_pages,
-                            max_text_lines=self.max_text_lines, ocr_seconds_per_page=self.ocr_seconds_per_page)
 
 
 _CLI_WORDS = re.compile(r"`scriptlabel\b|\bscriptlabel \w+|(?<![\w-])--[a-z]")
@@ -84,11 +59,6 @@ def app_message(message: str) -> str:
     return text[:1].upper() + text[1:] if text else "Something went wrong; try again."
 
 
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name, "").strip()
-    return int(value) if value.isdigit() and int(value) > 0 else default
-
-
 # Characters that start Markdown, HTML, LaTeX or Streamlit syntax anywhere in a line; ":" only before a
 # word (":red[", ":material/x:", ":smile:", "http://"), list markers only at the start.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>#|~$!]|:(?=[A-Za-z/_-])|^[-+](?=\s)|^\d+(?=[.)]))")
@@ -104,29 +74,7 @@ def markdown_text(text) -> str:
                                  else m.group(0) + "\\", text)
 
 
-def settings_from_env(env: Mapping[str, str]) -> AppSettings:
-    """The app's settings from the environment: SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY,
-    SCRIPTLABEL_RATE_RETRAIN_EVERY, the limits SCRIPTLABEL_MAX_UPLOAD_MB (50), SCRIPTLABEL_MAX_PAGES (600),
-    SCRIPTLABEL_MAX_TEXT_LINES (50000), SCRIPTLABEL_OCR_SECONDS_PER_PAGE (60) and SCRIPTLABEL_SESSION_HOURS
-    (12, how long a sign-in lasts)."""
-    from store.db import DEFAULT_DB
-
-    every = env.get("SCRIPTLABEL_RETRAIN_EVERY", "")
-    rate_every = env.get("SCRIPTLABEL_RATE_RETRAIN_EVERY", "")
-    return AppSettings(
-        db_path=Path(env.get("SCRIPTLABEL_DB") or DEFAULT_DB),
-        load_sample=env.get("SCRIPTLABEL_SAMPLE", "1") != "0",
-        retrain_every=int(every) if every.strip().isdigit() else 10,
-        rate_retrain_every=int(rate_every) if rate_every.strip().isdigit() else 5,
-        max_upload_mb=_positive(env, "SCRIPTLABEL_MAX_UPLOAD_MB", 50),
-        max_pages=_positive(env, "SCRIPTLABEL_MAX_PAGES", 600),
-        max_text_lines=_positive(env, "SCRIPTLABEL_MAX_TEXT_LINES", 50_000),
-        ocr_seconds_per_page=_positive(env, "SCRIPTLABEL_OCR_SECONDS_PER_PAGE", 60),
-        session_ttl_s=3600.0 * _positive(env, "SCRIPTLABEL_SESSION_HOURS", 12),
-    )
-
-
-def ensure_sample(db: Database, settings: AppSettings) -> IngestResult | None:
+def ensure_sample(db: Database, settings: Settings) -> IngestResult | None:
     """Ingest the bundled sample screenplay when the database has no scripts yet (and the sample exists)."""
     if not settings.load_sample or not settings.sample_path.exists() or script_store.list_scripts(db):
         return None
@@ -179,26 +127,6 @@ def ingest_upload(db: Database, file_name: str, data: bytes, *,
 
 
 # --- the whole script ------------------------------------------------------------------------
-
-def script_lines(db: Database, script_id: int) -> pd.DataFrame:
-    """Every line of a script with its effective label (`shown`, from `origin`: human, imported, rule or
-    model), the model's suggestion, where a person and the model differ, text corrections and flags."""
-    lines = script_store.lines_frame(db, script_id)[
-        ["line_id", "line_no", "page", "text", "original_text", "indent", "x0", "y0", "x1", "y1", "sequence_id"]]
-    effective = label_store.effective_labels(db, script_id)[
-        ["line_id", "label", "label_source", "annotator", "suggestion", "suggestion_confidence"]]
-    frame = lines.merge(effective, on="line_id", how="left").rename(
-        columns={"label": "shown", "label_source": "origin", "suggestion_confidence": "confidence"})
-    by_person = frame["origin"].isin(["human", "imported"])
-    frame["label"] = frame["shown"].where(by_person)
-    frame["source"] = frame["origin"].where(by_person)
-    frame["disagree"] = (frame["source"] == "human") & frame["suggestion"].notna() & (
-        frame["label"] != frame["suggestion"])
-    frame["edited"] = frame["text"] != frame["original_text"]
-    flags = flag_store.current_flags(db, script_id)
-    frame = frame.merge(flags[["line_id", "flag", "flag_note"]], on="line_id", how="left")
-    return frame
-
 
 def filter_lines(frame: pd.DataFrame, *, labels: list[str] | None = None, max_confidence: float | None = None,
                  disagreements: bool = False, unlabeled: bool = False, flagged: bool = False, edited: bool = False,
@@ -269,50 +197,6 @@ def style_lines(frame: pd.DataFrame):
 
 
 # --- sequences -------------------------------------------------------------------------------
-
-_CUE_EXTENSION = re.compile(r"\s*\((?:[^)]*)\)\s*|\s+CONT'?D\.?$", re.IGNORECASE)
-
-
-def character_name(cue: str) -> str:
-    """A speaker cue without extensions: "TIM (V.O.) (CONT'D)" → "TIM"."""
-    return _CUE_EXTENSION.sub(" ", cue).strip().rstrip(":").strip()
-
-
-def sequence_table(db: Database, script_id: int, lines: pd.DataFrame, *, department: str = "overall"
-                   ) -> pd.DataFrame:
-    """Sequences of a script: pages, line counts by type, characters, rating and predicted complexity."""
-    seqs = sequence_store.list_sequences(db, script_id)
-    ratings = sequence_store.current_ratings(db, department=department, script_id=script_id)
-    rated = dict(zip(ratings["sequence_id"], ratings["value"]))
-    preds = sequence_store.latest_sequence_predictions(db, department=department, script_id=script_id)
-    predicted = {int(r.sequence_id): (int(r.value), float(r.expected), float(r.uncertainty))
-                 for r in preds.itertuples()}
-    by_sequence = lines.groupby("sequence_id")
-    counts = pd.crosstab(lines["sequence_id"], lines["shown"]).reindex(columns=list(LABELS), fill_value=0)
-    pages = by_sequence["page"].agg(["min", "max"])
-    cues = lines[lines["shown"] == "character"].groupby("sequence_id")["text"].agg(
-        lambda texts: ", ".join(n for n in dict.fromkeys(character_name(t) for t in texts) if n))
-    rows = []
-    for seq in seqs:
-        sid = seq.sequence_id
-        first, last = (int(v) for v in pages.loc[sid]) if sid in pages.index else (0, 0)
-        pred = predicted.get(sid)
-        rows.append({
-            "sequence_id": sid, "code": seq.code, "title": seq.title,
-            "pages": f"{first}" if first == last else f"{first}–{last}",
-            "first_line_no": seq.first_line_no, "last_line_no": seq.last_line_no, "lines": seq.lines,
-            **{label: int(counts.at[sid, label]) if sid in counts.index else 0 for label in LABELS},
-            "characters": cues.get(sid, ""),
-            "rating": rated.get(sid),
-            "predicted": pred[0] if pred else None, "expected": pred[1] if pred else None,
-            "uncertainty": pred[2] if pred else None,
-        })
-    frame = pd.DataFrame(rows)
-    if not frame.empty:
-        frame["rating"] = frame["rating"].astype("Int64")
-        frame["predicted"] = frame["predicted"].astype("Int64")
-    return frame
-
 
 def rating_order(table: pd.DataFrame) -> list[int]:
     """Sequence ids to rate: unrated first, most uncertain prediction first, then in script order."""
@@ -409,7 +293,6 @@ def export_file_name(fmt: str, *, script_title: str | None = None, scheme: str =
 
 # --- breakdown tags --------------------------------------------------------------------------------
 
-DEFAULT_TAGS = ("crowd", "water", "fire", "vehicles", "creatures", "destruction", "weather", "magic")
 
 
 def sequence_tags(db, sequence_id: int) -> list[str]:
@@ -424,7 +307,7 @@ def sequence_tags(db, sequence_id: int) -> list[str]:
 def tag_options(db) -> list[str]:
     from store.sequences import current_tags
 
-    return sorted(set(DEFAULT_TAGS) | set(current_tags(db)["tag"]))
+    return sorted(set(BREAKDOWN_TAGS) | set(current_tags(db)["tag"]))
 
 
 def save_sequence_tags(db, sequence_id: int, chosen: list[str], *, annotator: str) -> None:

@@ -23,6 +23,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from labeling.settings import process_defaults  # noqa: E402
+
+process_defaults()  # an entry point: libgomp's spin count (and Keras' backend) before xgboost loads
 
 import numpy as np  # noqa: E402
 
@@ -30,7 +33,7 @@ from labeling.corpus.sources import load_studio_pdfs  # noqa: E402
 from labeling.ingest.pipeline import ingest_path  # noqa: E402
 from labeling.training.lines import train_line_version  # noqa: E402
 from labeling.session.queue import build_queue  # noqa: E402
-from labeling.session.cursor import record_group_label, record_label  # noqa: E402
+from labeling.session.record import record_group_label, record_label  # noqa: E402
 from labeling.session.strategies import EmptyPoolError  # noqa: E402
 from models.lines.classifier import TrainingDataError  # noqa: E402
 from store import labels as label_store  # noqa: E402

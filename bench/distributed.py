@@ -24,6 +24,9 @@ REPO = Path(__file__).resolve().parents[1]
 # This file is named like the Dask package it measures: keep its own folder off the import path.
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
 sys.path.insert(0, str(REPO))
+from labeling.settings import process_defaults  # noqa: E402
+
+process_defaults()  # an entry point: libgomp's spin count (and Keras' backend) before xgboost loads
 
 PDF = "studio_pdfs/pdf/suits-pilot.pdf"
 

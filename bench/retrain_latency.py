@@ -37,6 +37,9 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from labeling.settings import process_defaults  # noqa: E402
+
+process_defaults()  # an entry point: libgomp's spin count (and Keras' backend) before xgboost loads
 
 from labeling.session.strategies import margin_scores  # noqa: E402
 from models.lines.classifier import (  # noqa: E402

@@ -40,6 +40,9 @@ from pathlib import Path
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+from labeling.settings import process_defaults  # noqa: E402
+
+process_defaults()  # an entry point: libgomp's spin count (and Keras' backend) before xgboost loads
 
 import numpy as np  # noqa: E402
 

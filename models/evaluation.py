@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 from typing import Iterable, Iterator, Sequence
 
 import numpy as np
+from sklearn import metrics
+from sklearn.model_selection import GroupKFold
 
 from store.types import LABELS, SEED_SCHEME, ScriptlabelError
 
@@ -73,11 +75,9 @@ def to_label_names(y: Iterable) -> np.ndarray:
 
 
 def confusion_matrix(y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]) -> np.ndarray:
-    index = {name: i for i, name in enumerate(labels)}
-    matrix = np.zeros((len(labels), len(labels)), dtype=np.int64)
-    for t, p in zip(y_true, y_pred):
-        matrix[index[t], index[p]] += 1
-    return matrix
+    if len(y_true) == 0:  # scikit-learn refuses empty input; scores_from_confusion says what is wrong
+        return np.zeros((len(labels), len(labels)), dtype=np.int64)
+    return metrics.confusion_matrix(list(y_true), list(y_pred), labels=list(labels)).astype(np.int64)
 
 
 def scores_from_confusion(matrix: np.ndarray, labels: Sequence[str], *, scheme: str) -> SchemeScores:
@@ -86,13 +86,11 @@ def scores_from_confusion(matrix: np.ndarray, labels: Sequence[str], *, scheme: 
     n = int(matrix.sum())
     if n == 0:
         raise EvaluationError("no lines to evaluate: pass at least one labeled line")
+    # scikit-learn scores label vectors, so the matrix is unrolled into (true, predicted) index pairs.
+    true, pred = np.divmod(np.repeat(np.arange(matrix.size), matrix.ravel()), len(labels))
+    precision, recall, f1, support = metrics.precision_recall_fscore_support(
+        true, pred, labels=np.arange(len(labels)), zero_division=0)
     tp = np.diag(matrix).astype(float)
-    support = matrix.sum(axis=1)
-    predicted = matrix.sum(axis=0)
-    precision = np.divide(tp, predicted, out=np.zeros_like(tp), where=predicted > 0)
-    recall = np.divide(tp, support, out=np.zeros_like(tp), where=support > 0)
-    denom = precision + recall
-    f1 = np.divide(2 * precision * recall, denom, out=np.zeros_like(tp), where=denom > 0)
     present = support > 0
     per_class = tuple(
         ClassScores(label, float(precision[i]), float(recall[i]), float(f1[i]), int(support[i]))
@@ -123,27 +121,18 @@ def evaluate_lines(y_true: Iterable, y_pred: Iterable) -> LineEvaluation:
 
 
 def grouped_folds(groups: Sequence, n_splits: int = 5, *, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """(train_idx, test_idx) over rows, each group (script) wholly on one side; shuffled, balanced.
+    """(train_idx, test_idx) over rows, each group (script) wholly on one side; balanced.
 
-    Groups are dealt to folds largest first, each to the fold with fewest rows so far.
+    scikit-learn's GroupKFold deals groups to folds largest first, each to the fold with fewest rows so
+    far; `seed` decides among groups of the same size (they are renumbered in a seeded random order).
     """
     groups = np.asarray(groups)
-    unique, counts = np.unique(groups, return_counts=True)
+    unique, inverse = np.unique(groups, return_inverse=True)
     if len(unique) < 2:
         raise EvaluationError(f"grouped folds need at least 2 scripts, got {len(unique)}")
-    n_splits = min(n_splits, len(unique))
-    rng = np.random.default_rng(seed)
-    order = rng.permutation(len(unique))
-    order = order[np.argsort(-counts[order], kind="stable")]
-    fold_of = {}
-    sizes = np.zeros(n_splits, dtype=np.int64)
-    for g in order:
-        k = int(np.argmin(sizes))
-        fold_of[unique[g]] = k
-        sizes[k] += counts[g]
-    fold = np.array([fold_of[g] for g in groups])
-    for k in range(n_splits):
-        yield np.flatnonzero(fold != k), np.flatnonzero(fold == k)
+    codes = np.random.default_rng(seed).permutation(len(unique))[inverse.ravel()]
+    splitter = GroupKFold(n_splits=min(n_splits, len(unique)))
+    yield from splitter.split(np.zeros(len(groups)), groups=codes)
 
 
 def fold_assignment(groups: Sequence, n_splits: int = 5, *, seed: int = 0) -> np.ndarray:

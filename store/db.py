@@ -3,8 +3,6 @@ migrations applied, an integrity check after an unclean shutdown, interrupted in
 
 from __future__ import annotations
 
-import contextlib
-import datetime as _dt
 import errno
 import os
 import sqlite3
@@ -13,12 +11,13 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
+from store.connection import (  # noqa: F401 (re-exported: callers above store/ import them from here)
+    MEDIA_SUFFIX, data_dir, database_uid, db_file, immediate, now, row_counts)
 from store.schema import migrations
 from store.types import ScriptlabelError
 
 DEFAULT_DB = Path("scriptlabel-data") / "scriptlabel.db"
 BUSY_TIMEOUT_MS = 30_000
-MEDIA_SUFFIX = "-media"
 _CHECKED: set[str] = set()  # databases this process already checked (the app opens one per session)
 
 
@@ -32,11 +31,6 @@ class DamagedDatabaseError(DatabaseError):
 
 class NewerDatabaseError(DatabaseError):
     pass
-
-
-def default_db_path() -> Path:
-    """`$SCRIPTLABEL_DB`, else ./scriptlabel-data/scriptlabel.db (DESIGN.md)."""
-    return Path(os.environ.get("SCRIPTLABEL_DB") or DEFAULT_DB)
 
 
 def explain_storage_error(exc: BaseException, path: str | Path) -> str:
@@ -72,7 +66,7 @@ def _read_only_place(path: str | Path) -> bool:
         return False
 
 
-def open_db(path: str | Path | None = None, *, create: bool = True, check: bool | None = None,
+def open_db(path: str | Path, *, create: bool = True, check: bool | None = None,
             recover: bool = True) -> Database:
     """Open (and create/migrate) the database at `path`; ":memory:" gives a private one.
 
@@ -80,8 +74,6 @@ def open_db(path: str | Path | None = None, *, create: bool = True, check: bool 
     `check`: run `PRAGMA quick_check` first — True always, None only after an unclean shutdown (a
     write-ahead log left behind), False never. `recover` rolls back ingests whose process is gone.
     """
-    if path is None:
-        path = default_db_path()
     unclean = False
     if str(path) == ":memory:":
         conn = sqlite3.connect(":memory:", check_same_thread=False)
@@ -157,50 +149,6 @@ def check_integrity(db: Database, path) -> None:
         raise DamagedDatabaseError(explain_storage_error(exc, path)) from exc
     if rows != [("ok",)]:
         raise DamagedDatabaseError(explain_storage_error(sqlite3.DatabaseError("malformed"), path))
-
-
-@contextlib.contextmanager
-def immediate(db: Database):
-    """A write transaction that takes the write lock at BEGIN, so read-then-write cannot race another writer."""
-    db.conn.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.conn.rollback()
-        raise
-    else:
-        db.conn.commit()
-
-
-def db_file(db: Database) -> Path | None:
-    """The database's file, or None for an in-memory database."""
-    row = db.execute("PRAGMA database_list").fetchone()
-    return Path(row[2]) if row and row[2] else None
-
-
-def data_dir(db: Database) -> Path:
-    """The folder of this database's page images, sources and model files: `<db file>-media` beside it,
-    so two databases in one folder never touch each other's files."""
-    filename = db_file(db)
-    if filename is None:
-        # In-memory databases keep their files in a per-process temp folder.
-        import tempfile
-
-        base = Path(tempfile.gettempdir()) / f"scriptlabel-mem-{os.getpid()}-{id(db.conn):x}"
-    else:
-        base = filename.parent / f"{filename.name}{MEDIA_SUFFIX}"
-    base.mkdir(parents=True, exist_ok=True)
-    return base
-
-
-def now() -> str:
-    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds")
-
-
-def database_uid(db: Database) -> str:
-    """This database's own random id (made once): a browser tab never sends one database's events to another."""
-    row = db.execute("SELECT value FROM meta WHERE key = 'database_uid'").fetchone()
-    return row[0]
 
 
 class ThreadConnections(threading.local):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from store.db import now
+from store.connection import now
 from store.types import NotFoundError
 
 ACTIVE = ("queued", "running")
@@ -163,7 +163,7 @@ def sweep_orphan_media(db: Database) -> list[str]:
     so such a folder belongs to nothing."""
     import shutil
 
-    from store.db import MEDIA_SUFFIX, db_file
+    from store.connection import MEDIA_SUFFIX, db_file
 
     path = db_file(db)
     media = path.parent / f"{path.name}{MEDIA_SUFFIX}" if path else None

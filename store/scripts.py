@@ -10,7 +10,7 @@ from pathlib import Path
 import pandas as pd
 from sqlite_utils import Database
 
-from store.db import data_dir, immediate, now
+from store.connection import data_dir, immediate, now
 from store.types import Line, NotFoundError, PageInfo
 
 LINE_COLUMNS = (
@@ -227,10 +227,10 @@ def get_pages(db: Database, script_id: int) -> list[PageInfo]:
     ]
 
 
-def set_page_image(db: Database, script_id: int, page: int, image_path: str, dpi: int) -> None:
-    with db.atomic():
-        db.execute("UPDATE pages SET image_path = ?, dpi = ? WHERE script_id = ? AND page = ?",
-                   [image_path, dpi, script_id, page])
+def line_places(db: Database, script_id: int) -> dict[int, tuple[int | None, int]]:
+    """line_no -> (sequence_id, page) for every line of a script."""
+    return {r[0]: (r[1], r[2]) for r in db.execute(
+        "SELECT line_no, sequence_id, page FROM lines WHERE script_id = ?", [script_id])}
 
 
 def lines_frame(db: Database, script_id: int | None = None) -> pd.DataFrame:
@@ -275,6 +275,11 @@ def edit_line_text(db: Database, line_id: int, text: str, *, annotator: str,
 
 
 # --- reads for the labeling view: a few lines at a time, by id or by position ----------------
+
+def text_edit_count(db: Database) -> int:
+    """How many text corrections were ever made (a change counter: corrections are only appended)."""
+    return db["text_edits"].count
+
 
 def _rows(db: Database, sql: str, params: list) -> list[dict]:
     return [dict(r) for r in db.query(sql, params)]

@@ -314,5 +314,10 @@ def change_stamp(db: Database) -> tuple:
     return (spans[0], hash(spans[1]), *events)
 
 
+def sequence_scripts(db: Database) -> dict[int, int]:
+    """sequence_id -> script_id of every sequence."""
+    return dict(db.execute("SELECT sequence_id, script_id FROM sequences").fetchall())
+
+
 def count_sequences(db: Database) -> int:
     return db.execute("SELECT COUNT(*) FROM sequences").fetchone()[0]

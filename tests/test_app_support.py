@@ -1,4 +1,4 @@
-"""The app's helpers without Streamlit: settings, scripts, crops, the whole-script table, sequences, export."""
+"""The app's helpers without Streamlit: first start, scripts, crops, the whole-script table, sequences, export."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ import pytest
 import app_builders as builders
 from conftest import SCREENPLAY_LINES, db_dump, make_text_pdf
 from app_pages import support
+from labeling.sequences.view import script_lines, sequence_table
+from labeling.settings import Settings
 from store import labels as label_store
 from store import scripts as script_store
 from store import sequences as sequence_store
@@ -19,16 +21,9 @@ from store.types import ScriptlabelError
 
 # --- settings and first start ----------------------------------------------------------------
 
-def test_settings_come_from_the_environment(tmp_path):
-    s = support.settings_from_env({"SCRIPTLABEL_DB": str(tmp_path / "x.db"), "SCRIPTLABEL_SAMPLE": "0"})
-    assert s.db_path == tmp_path / "x.db" and s.load_sample is False and s.retrain_every == 10
-    s = support.settings_from_env({"SCRIPTLABEL_RETRAIN_EVERY": "25"})
-    assert s.load_sample is True and s.retrain_every == 25 and s.db_path.name == "scriptlabel.db"
-
-
 def test_sample_is_ingested_only_into_an_empty_database(db, tmp_path):
     sample = make_text_pdf(tmp_path / "sample.pdf")
-    settings = support.AppSettings(db_path=tmp_path / "x.db", sample_path=sample)
+    settings = Settings(db_path=tmp_path / "x.db", sample_path=sample)
     first = support.ensure_sample(db, settings)
     assert first is not None and first.title == "Tim Time" and first.lines == len(SCREENPLAY_LINES)
     assert support.ensure_sample(db, settings) is None
@@ -36,8 +31,8 @@ def test_sample_is_ingested_only_into_an_empty_database(db, tmp_path):
 
 
 def test_sample_is_skipped_when_missing_or_switched_off(db, tmp_path):
-    missing = support.AppSettings(db_path=tmp_path / "x.db", sample_path=tmp_path / "nope.pdf")
-    off = support.AppSettings(db_path=tmp_path / "x.db", sample_path=make_text_pdf(tmp_path / "s.pdf"),
+    missing = Settings(db_path=tmp_path / "x.db", sample_path=tmp_path / "nope.pdf")
+    off = Settings(db_path=tmp_path / "x.db", sample_path=make_text_pdf(tmp_path / "s.pdf"),
                               load_sample=False)
     assert support.ensure_sample(db, missing) is None and support.ensure_sample(db, off) is None
     assert script_store.list_scripts(db) == []
@@ -89,7 +84,7 @@ def test_script_lines_filters_and_page_progress(db, pdf_script):
     ids = list(script_store.lines_frame(db, pdf_script)["line_id"])
     label_store.add_label(db, ids[0], "scene_heading", annotator="ana")
     label_store.add_label(db, ids[1], "action", annotator="ana")
-    frame = support.script_lines(db, pdf_script)
+    frame = script_lines(db, pdf_script)
     assert frame.loc[0, "shown"] == "scene_heading" and frame.loc[2, "shown"] == "action"
     assert list(frame["origin"][:3]) == ["human", "human", "model"]
     assert list(support.filter_lines(frame, disagreements=True)["line_id"]) == [ids[0]]
@@ -111,18 +106,12 @@ def test_script_lines_filters_and_page_progress(db, pdf_script):
 
 # --- sequences -------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("cue, name", [("TIM", "TIM"), ("TIM (V.O.)", "TIM"), ("MARGO (CONT'D)", "MARGO"),
-                                       ("DR. HALE (O.S.) (CONT'D)", "DR. HALE"), ("KIT CONT'D", "KIT")])
-def test_character_names_lose_their_extensions(cue, name):
-    assert support.character_name(cue) == name
-
-
 def test_sequence_table_and_rating_order(db, pdf_script):
     for row in script_store.lines_frame(db, pdf_script).itertuples():
         if row.text in ("MARGO", "TIM (O.S.)"):
             label_store.add_label(db, row.line_id, "character", annotator="ana")
-    lines = support.script_lines(db, pdf_script)
-    table = support.sequence_table(db, pdf_script, lines)
+    lines = script_lines(db, pdf_script)
+    table = sequence_table(db, pdf_script, lines)
     assert list(table["code"])[:2] == ["sq0010", "sq0020"]
     first = table.iloc[0]
     assert first["pages"] == "1" and first["scene_heading"] >= 1
@@ -133,7 +122,7 @@ def test_sequence_table_and_rating_order(db, pdf_script):
         {"sequence_id": ids[2], "value": 4, "expected": 3.6, "uncertainty": 0.9, "probs": {"4": 0.5}},
     ])
     sequence_store.add_rating(db, ids[1], 5, annotator="ana")
-    table = support.sequence_table(db, pdf_script, lines)
+    table = sequence_table(db, pdf_script, lines)
     assert table.loc[1, "rating"] == 5 and table.loc[2, "uncertainty"] == pytest.approx(0.9)
     order = support.rating_order(table)
     # unrated without a prediction first (most uncertain), then by uncertainty, the rated one last

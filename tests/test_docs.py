@@ -32,3 +32,34 @@ def test_every_command_has_help(path):
     for param in command.params:
         if param.param_type_name == "option" and param.name not in ("help",):
             assert param.help, f"{' '.join(path)} --{param.name} has no help"
+
+
+# --- the README's map of the house -------------------------------------------------------------
+
+def _layout_map() -> str:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    section = readme.split("## Where things live", 1)[1].split("\n## ", 1)[0]
+    return section.split("```", 2)[1]
+
+
+def test_the_readme_map_names_every_subpackage():
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    layout = _layout_map()
+    packages = sorted(init.parent.relative_to(repo) for top in ("labeling", "models", "store", "app_pages")
+                      for init in (repo / top).rglob("__init__.py"))
+    assert len(packages) > 10
+    assert [str(p) for p in packages if f"{p.name}/" not in layout] == []
+
+
+def test_every_file_the_readme_map_names_exists():
+    import re
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    named = set(re.findall(r"\b[\w]+\.py\b", _layout_map()))
+    existing = {p.name for p in repo.rglob("*.py") if ".venv" not in p.parts}
+    assert named and sorted(named - existing) == []

@@ -9,7 +9,8 @@ import numpy as np
 import pytest
 
 from labeling import export as export_mod
-from app_pages.support import markdown_text, settings_from_env
+from app_pages.support import markdown_text
+from labeling.settings import Settings
 from labeling.ingest.pipeline import IngestError, IngestLimits, ingest_path
 from store import accounts
 from store import scripts as script_store
@@ -79,11 +80,11 @@ def test_limits_refuse_before_anything_is_stored(db, tmp_path):
 
 
 def test_limits_come_from_the_environment(tmp_path):
-    settings = settings_from_env({"SCRIPTLABEL_MAX_UPLOAD_MB": "5", "SCRIPTLABEL_MAX_PAGES": "10",
+    settings = Settings.from_env({"SCRIPTLABEL_MAX_UPLOAD_MB": "5", "SCRIPTLABEL_MAX_PAGES": "10",
                                   "SCRIPTLABEL_MAX_TEXT_LINES": "100", "SCRIPTLABEL_SESSION_HOURS": "2"})
     assert settings.ingest_limits == IngestLimits(max_bytes=5 * 1024 * 1024, max_pages=10, max_text_lines=100)
     assert settings.session_ttl_s == 7200
-    assert settings_from_env({"SCRIPTLABEL_MAX_PAGES": "zero"}).max_pages == 600
+    assert Settings.from_env({"SCRIPTLABEL_MAX_PAGES": "zero"}).max_pages == 600
 
 
 def test_skops_loads_only_the_listed_types(tmp_path):

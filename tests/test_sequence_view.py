@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import pandas as pd
+import pytest
 
 from labeling.sequences.view import page_images, run_status_text, screenplay_text
+from store.rules import character_name
 from store.types import PageInfo
 
 
@@ -35,3 +37,10 @@ def test_run_status_text():
     assert "kept aside" in run_status_text({"status": "done", "trigger": "auto-ratings", "version": 4,
                                             "metrics": {"became_current": False}}, "fx")
     assert "failed: boom" in run_status_text({"status": "failed", "trigger": "manual", "error": "boom"}, "fx")
+
+
+@pytest.mark.parametrize("cue, name", [("TIM", "TIM"), ("TIM (V.O.)", "TIM"), ("MARGO (CONT'D)", "MARGO"),
+                                       ("DR. HALE (O.S.) (CONT'D)", "DR. HALE"), ("KIT CONT'D", "KIT"),
+                                       ("  dr. lee  (cont'd)", "DR. LEE"), ("TIM (CONT'D):", "TIM")])
+def test_character_names_lose_their_extensions(cue, name):
+    assert character_name(cue) == name

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import streamlit as st
 
-from store.types import LABEL_KEYS, LABELS
+from labeling.session.keys import LABEL_KEYS
+from store.types import LABELS
 
 _HERE = Path(__file__).parent
 TITLES = {label: label.replace("_", " ") for label in LABELS}

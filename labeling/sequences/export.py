@@ -7,8 +7,8 @@ from pathlib import Path
 import pandas as pd
 from sqlite_utils import Database
 
-from app_pages import support
 from labeling.export import WRITERS, ExportError
+from labeling.sequences.view import script_lines, sequence_table
 from store import scripts as script_store
 from store import sequences as sequence_store
 from store.types import LABELS
@@ -37,10 +37,10 @@ def sequence_rows(db: Database, *, script_id: int | None = None, only_rated: boo
     present = tags[tags["present"] == 1].sort_values("tag").groupby("sequence_id")["tag"].agg(";".join)
     frames = []
     for script in scripts:
-        lines = support.script_lines(db, script.script_id)
+        lines = script_lines(db, script.script_id)
         pages = lines.groupby("sequence_id")["page"].agg(["min", "max"])
         for department in departments:
-            table = support.sequence_table(db, script.script_id, lines, department=department)
+            table = sequence_table(db, script.script_id, lines, department=department)
             if table.empty:
                 continue
             ratings = sequence_store.current_ratings(db, department=department, script_id=script.script_id)

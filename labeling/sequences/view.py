@@ -1,4 +1,5 @@
-"""What the Sequences page shows of one sequence: its text laid out as a screenplay, its page images."""
+"""What the Script and Sequences pages (and the sequences export) show: a script's lines with their effective
+labels, its sequences as a table, one sequence's text laid out as a screenplay and its page images."""
 
 from __future__ import annotations
 
@@ -6,8 +7,14 @@ import textwrap
 from pathlib import Path
 
 import pandas as pd
+from sqlite_utils import Database
 
-from store.types import PageInfo
+from store import flags as flag_store
+from store import labels as label_store
+from store import scripts as script_store
+from store import sequences as sequence_store
+from store.rules import character_name
+from store.types import LABELS, PageInfo
 
 WIDTH = 60  # characters per line of the layout (Courier 12 on a 6-inch text block)
 # (left column, wrap width) per line type, in characters: the standard screenplay margins.
@@ -80,3 +87,60 @@ def run_status_text(status: dict | None, department: str) -> str:
     outcome = (" — kept aside: it did not score at least as well as the current model under the same CV"
                if kept else " — now current")
     return f"Complexity model version {status.get('version')} ({department}) trained {trigger}{outcome}."
+
+
+def script_lines(db: Database, script_id: int) -> pd.DataFrame:
+    """Every line of a script with its effective label (`shown`, from `origin`: human, imported, rule or
+    model), the model's suggestion, where a person and the model differ, text corrections and flags."""
+    lines = script_store.lines_frame(db, script_id)[
+        ["line_id", "line_no", "page", "text", "original_text", "indent", "x0", "y0", "x1", "y1", "sequence_id"]]
+    effective = label_store.effective_labels(db, script_id)[
+        ["line_id", "label", "label_source", "annotator", "suggestion", "suggestion_confidence"]]
+    frame = lines.merge(effective, on="line_id", how="left").rename(
+        columns={"label": "shown", "label_source": "origin", "suggestion_confidence": "confidence"})
+    by_person = frame["origin"].isin(["human", "imported"])
+    frame["label"] = frame["shown"].where(by_person)
+    frame["source"] = frame["origin"].where(by_person)
+    frame["disagree"] = (frame["source"] == "human") & frame["suggestion"].notna() & (
+        frame["label"] != frame["suggestion"])
+    frame["edited"] = frame["text"] != frame["original_text"]
+    flags = flag_store.current_flags(db, script_id)
+    frame = frame.merge(flags[["line_id", "flag", "flag_note"]], on="line_id", how="left")
+    return frame
+
+
+
+def sequence_table(db: Database, script_id: int, lines: pd.DataFrame, *, department: str = "overall"
+                   ) -> pd.DataFrame:
+    """Sequences of a script: pages, line counts by type, characters, rating and predicted complexity."""
+    seqs = sequence_store.list_sequences(db, script_id)
+    ratings = sequence_store.current_ratings(db, department=department, script_id=script_id)
+    rated = dict(zip(ratings["sequence_id"], ratings["value"]))
+    preds = sequence_store.latest_sequence_predictions(db, department=department, script_id=script_id)
+    predicted = {int(r.sequence_id): (int(r.value), float(r.expected), float(r.uncertainty))
+                 for r in preds.itertuples()}
+    by_sequence = lines.groupby("sequence_id")
+    counts = pd.crosstab(lines["sequence_id"], lines["shown"]).reindex(columns=list(LABELS), fill_value=0)
+    pages = by_sequence["page"].agg(["min", "max"])
+    cues = lines[lines["shown"] == "character"].groupby("sequence_id")["text"].agg(
+        lambda texts: ", ".join(n for n in dict.fromkeys(character_name(t) for t in texts) if n))
+    rows = []
+    for seq in seqs:
+        sid = seq.sequence_id
+        first, last = (int(v) for v in pages.loc[sid]) if sid in pages.index else (0, 0)
+        pred = predicted.get(sid)
+        rows.append({
+            "sequence_id": sid, "code": seq.code, "title": seq.title,
+            "pages": f"{first}" if first == last else f"{first}–{last}",
+            "first_line_no": seq.first_line_no, "last_line_no": seq.last_line_no, "lines": seq.lines,
+            **{label: int(counts.at[sid, label]) if sid in counts.index else 0 for label in LABELS},
+            "characters": cues.get(sid, ""),
+            "rating": rated.get(sid),
+            "predicted": pred[0] if pred else None, "expected": pred[1] if pred else None,
+            "uncertainty": pred[2] if pred else None,
+        })
+    frame = pd.DataFrame(rows)
+    if not frame.empty:
+        frame["rating"] = frame["rating"].astype("Int64")
+        frame["predicted"] = frame["predicted"].astype("Int64")
+    return frame

@@ -28,7 +28,6 @@ class QueueItem:
     text: str
     suggestion: str | None
     confidence: float | None
-    strategy_score: float
     group_line_ids: list[int] = field(default_factory=list)
 
     def as_json(self) -> dict:
@@ -71,7 +70,7 @@ def unlabeled_pool(db: Database, script_id: int | None = None) -> pd.DataFrame:
         preds = model_store.latest_predictions_of(db, ids)
     else:
         lines = script_store.lines_frame(db, script_id)
-        labeled = set(label_store.current_labels(db, script_id)["line_id"])
+        labeled = set(label_store.current_labels(db, script_id, sources=label_store.LABELED_SOURCES)["line_id"])
         preds = model_store.latest_predictions(db, script_id)
     lines = lines[["line_id", "script_id", "line_no", "page", "text", "indent"]]
     pool = lines[~lines["line_id"].isin(labeled)]
@@ -110,7 +109,7 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
         stored = "[" + ",".join(reps.loc[has_probs, "probs"]) + "]"  # parsed at once, not line by line
         proba[has_probs.to_numpy()] = np.array(json.loads(stored))
     if strategy == "script":
-        return [_item(reps.iloc[i], 0.0, line_ids[codes == i]) for i in range(min(n, len(reps)))]
+        return [_item(reps.iloc[i], line_ids[codes == i]) for i in range(min(n, len(reps)))]
     scores = score(proba, strategy, seed=seed)
     # A group stands for many lines: one answer labels them all, so it is worth more.
     sizes = np.bincount(codes, minlength=len(reps))
@@ -119,14 +118,14 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     ranked = select(scores, len(scores))
     rng = np.random.default_rng(seed)
     order = mix_random(ranked, len(reps), n=n, random_share=random_share if strategy != "random" else 0.0, rng=rng)
-    return [_item(reps.iloc[i], float(scores[i]), line_ids[codes == i]) for i in order]
+    return [_item(reps.iloc[i], line_ids[codes == i]) for i in order]
 
 
-def _item(row, strategy_score: float, group: np.ndarray) -> QueueItem:
+def _item(row, group: np.ndarray) -> QueueItem:
     return QueueItem(
         line_id=int(row["line_id"]), script_id=int(row["script_id"]), line_no=int(row["line_no"]),
         page=int(row["page"]), text=str(row["text"]),
         suggestion=None if pd.isna(row["label"]) else str(row["label"]),
         confidence=None if pd.isna(row["confidence"]) else float(row["confidence"]),
-        strategy_score=strategy_score, group_line_ids=[int(x) for x in group],
+        group_line_ids=[int(x) for x in group],
     )

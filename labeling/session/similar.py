@@ -45,8 +45,9 @@ def embedding_token(db: Database) -> tuple:
     from store import models as model_store
 
     current = model_store.current_version(db, "lines")
-    return tuple(db[table].count for table in ("scripts", "sequences", "label_events", "text_edits")) + (
-        current.version if current else 0,)
+    from store.db import row_counts
+
+    return row_counts(db, ("scripts", "sequences", "label_events", "text_edits")) + (current.version if current else 0,)
 
 
 def similar_sequences(db: Database, sequence_id: int, *, n: int = 5,

@@ -219,7 +219,7 @@ def item_at(db: Database, *, script_id: int, line_no: int | None = None, page: i
             if identical_key(r["text"], r["indent"]) == identical_key(row["text"], row["indent"])]
     return QueueItem(line_id=row["line_id"], script_id=script_id, line_no=row["line_no"], page=row["page"],
                      text=row["text"], suggestion=preds["label"] if preds else None,
-                     confidence=preds["confidence"] if preds else None, strategy_score=0.0,
+                     confidence=preds["confidence"] if preds else None,
                      group_line_ids=[row["line_id"]] + [r["line_id"] for r in same if r["line_id"] != row["line_id"]])
 
 
@@ -287,9 +287,12 @@ def model_status(db: Database) -> dict:
     current = model_store.current_version(db)
     runs = model_store.list_runs(db, kind="lines", limit=1)
     run = runs[0] if runs else None
-    return {"version": current.version if current else 0,
+    # the newest retrain ended as a candidate (not promoted): the suggestions stay the current version's
+    candidate = run is not None and run["status"] == "done" and run["version"] is not None and \
+        (model_store.version_promotion(db, run["version"]) or {}).get("decision") == "candidate"
+    return {"version": current.version if current else 0, "pinned": model_store.get_pin(db, "lines") is not None,
             "run": None if run is None else {"run_id": run["run_id"], "status": run["status"],
-                                             "error": (run["error"] or "")[:200] or None}}
+                                             "error": (run["error"] or "")[:200] or None, "candidate": candidate}}
 
 
 def _outside(db: Database, events: list[ClientEvent], hidden_scripts) -> set[str]:

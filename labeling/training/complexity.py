@@ -7,40 +7,32 @@ registered as the department's current version, and every sequence is predicted 
 
 from __future__ import annotations
 
-import os
-import shutil
-import uuid
 from pathlib import Path
 
 import numpy as np
 from sqlite_utils import Database
 
 from labeling.sequences.grouping import effective_labels
+from labeling.training.saving import save_version
 from models.complexity.data import SequenceDoc, check_ratings, docs_from_labeled_lines, predict_with_uncertainty
 from models.complexity.evaluation import compare_models, default_factories, fit_winner
 from store import labels as label_store
 from store import models as model_store
+from store import scripts as script_store
 from store import sequences as sequence_store
-from store.db import data_dir
 from store.types import ScriptlabelError
-
-# "all" compares the BiLSTMs too (minutes); "baselines" only the fast models (seconds).
-MODEL_SETS = ("all", "baselines")
-
 
 def sequence_docs(db: Database, script_id: int | None = None) -> list[SequenceDoc]:
     """One SequenceDoc per sequence, built from each line's best label (human, imported, model, rule)."""
-    scripts = [script_id] if script_id is not None else [
-        r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready' ORDER BY script_id")]
+    scripts = [script_id] if script_id is not None else script_store.visible_script_ids(db)
     rows = []
     for sid in scripts:
         frame = effective_labels(db, sid)
-        seq = dict(db.execute("SELECT line_no, sequence_id FROM lines WHERE script_id = ?", [sid]).fetchall())
-        pages = dict(db.execute("SELECT line_no, page FROM lines WHERE script_id = ?", [sid]).fetchall())
+        places = script_store.line_places(db, sid)
         for r in frame.itertuples():
-            if seq.get(r.line_no) is not None:
-                rows.append((int(seq[r.line_no]), r.label if isinstance(r.label, str) else "action", r.text,
-                             pages[r.line_no]))
+            sequence_id, page = places.get(r.line_no, (None, None))
+            if sequence_id is not None:
+                rows.append((int(sequence_id), r.label if isinstance(r.label, str) else "action", r.text, page))
     return docs_from_labeled_lines(rows)
 
 
@@ -53,7 +45,7 @@ def train_complexity_version(db: Database, *, department: str = "overall", model
     model set would leave it out); otherwise it is kept as a non-current version and the suggestions
     stay those of the current one. `metrics["became_current"]` says which.
     """
-    models = models or os.environ.get("SCRIPTLABEL_COMPLEXITY_MODELS", "all")
+    models = models or "all"
     last_rating = sequence_store.max_rating_id(db)  # the snapshot: ratings after this wait for the next run
     last_event = label_store.max_event_id(db)  # and line labels after this, for the relabel trigger
     ratings = sequence_store.current_ratings(db, department=department)
@@ -77,24 +69,14 @@ def train_complexity_version(db: Database, *, department: str = "overall", model
         became_current = current_qwk is not None and \
             comparison.cv[comparison.winner].metrics["qwk"] >= current_qwk - 1e-9
 
-    root = data_dir(db) / "models" / "complexity"
-    tmp = root / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir(parents=True)
-    try:
-        model_file = _save(winner, tmp / department)
-        metrics = {"department": department, "n_sequences": int(len(y)), **comparison.to_dict(),
-                   "last_rating_id": int(last_rating), "last_event_id": int(last_event),
-                   "became_current": bool(became_current),
-                   "compared_with": None if current is None else {
-                       "version": current.version, "model": current_family, "qwk_same_cv": current_qwk}}
-        final = root / f"{department}-{uuid.uuid4().hex[:8]}"
-        tmp.rename(final)  # complete on disk before it can become current
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    version = model_store.register_version(db, kind="complexity", department=department,
-                                           path=str(final / model_file.name), metrics=metrics, n_labels=int(len(y)),
-                                           make_current=became_current)
+    metrics = {"department": department, "n_sequences": int(len(y)), **comparison.to_dict(),
+               "last_rating_id": int(last_rating), "last_event_id": int(last_event),
+               "became_current": bool(became_current),
+               "compared_with": None if current is None else {
+                   "version": current.version, "model": current_family, "qwk_same_cv": current_qwk}}
+    version = save_version(db, lambda tmp: _save(winner, tmp / department), kind="complexity", folder="complexity",
+                           name=department, department=department, metrics=metrics, n_labels=int(len(y)),
+                           make_current=became_current)
     if became_current:
         predict_sequences(db, version=version, department=department, model=winner, docs=list(docs.values()))
     return version, int(len(y)), metrics
@@ -174,7 +156,7 @@ def train_tags_version(db: Database, *, models: str | None = None) -> tuple[int,
     from models.complexity.data import check_tags
     from models.complexity.evaluation import compare_tag_models
 
-    models = models or os.environ.get("SCRIPTLABEL_COMPLEXITY_MODELS", "all")
+    models = models or "all"
     tags_frame = sequence_store.current_tags(db)
     docs = {d.sequence_id: d for d in sequence_docs(db)}
     tags_frame = tags_frame[tags_frame["sequence_id"].isin(docs)]
@@ -188,23 +170,13 @@ def train_tags_version(db: Database, *, models: str | None = None) -> tuple[int,
     tag_names = [t for t, k in zip(tag_names, keep) if k]
     y = y[:, keep]
     tagged_docs = [docs[s] for s in sequences]
-    script_of = dict(db.execute("SELECT sequence_id, script_id FROM sequences").fetchall())
+    script_of = sequence_store.sequence_scripts(db)
     factories = default_factories(tags=True, nets=models != "baselines")
     comparison = compare_tag_models(tagged_docs, y, factories, script_ids=[script_of[s] for s in sequences])
     winner = fit_winner(comparison, tagged_docs, y, factories, tags=True)
-    root = data_dir(db) / "models" / "tags"
-    tmp = root / f".tmp-{uuid.uuid4().hex}"
-    tmp.mkdir(parents=True)
-    try:
-        model_file = _save(winner, tmp / "tags")
-        final = root / f"tags-{uuid.uuid4().hex[:8]}"
-        tmp.rename(final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     metrics = {"department": TAGS_DEPARTMENT, "tags": tag_names, "n_sequences": int(len(y)), **comparison.to_dict()}
-    version = model_store.register_version(db, kind="complexity", department=TAGS_DEPARTMENT,
-                                           path=str(final / model_file.name), metrics=metrics, n_labels=int(len(y)))
+    version = save_version(db, lambda tmp: _save(winner, tmp / "tags"), kind="complexity", folder="tags",
+                           name="tags", department=TAGS_DEPARTMENT, metrics=metrics, n_labels=int(len(y)))
     all_docs = list(docs.values())
     proba = np.asarray(winner.predict_proba(all_docs), dtype=float)
     for j, tag in enumerate(tag_names):

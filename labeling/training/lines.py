@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import uuid
 import warnings
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ import numpy as np
 import pandas as pd
 from sqlite_utils import Database
 
+from labeling.training.saving import save_version
 from models.evaluation import evaluate_lines as score_lines
 from models.lines import calibration as calib
 from models.lines.classifier import BaseOutputs, LineAdapter, LineClassifier, ModelLoadError, fit_adapter
@@ -178,7 +178,8 @@ def load_current(db: Database) -> CurrentLineModel:
     versions = [v for v in reversed(model_store.list_versions(db, "lines"))]
     current = model_store.current_version(db, "lines")
     if current is not None:
-        versions = [v for v in versions if v["version"] <= current.version]
+        versions = [v for v in versions if v["version"] == current.version or (
+            v["version"] < current.version and (v["promotion"] or {}).get("decision") != "candidate")]
     else:
         versions = []
     for row in versions:
@@ -196,8 +197,7 @@ def predict_scripts(db: Database, *, script_id: int | None = None, model: Curren
                     ) -> list[dict]:
     """Store the current model's probabilities for every line (of one script); returns counts per script."""
     model = model or load_current(db)
-    ids = [script_id] if script_id is not None else [
-        r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready' ORDER BY script_id")]
+    ids = [script_id] if script_id is not None else script_store.visible_script_ids(db)
     out = []
     for sid in ids:
         script_store.get_script(db, sid, include_unfinished=script_id is not None)  # ingest predicts before 'ready'
@@ -230,8 +230,7 @@ def predict_scripts_on_cluster(db: Database, client, *, script_id: int | None = 
     model = model or load_current(db)
     base = client.scatter(load_base(), broadcast=True)
     adapter = client.scatter(model.adapter, broadcast=True) if model.adapter is not None else None
-    ids = [script_id] if script_id is not None else [
-        r[0] for r in db.execute("SELECT script_id FROM scripts WHERE status = 'ready' ORDER BY script_id")]
+    ids = [script_id] if script_id is not None else script_store.visible_script_ids(db)
     out = []
     for start in range(0, len(ids), wave):
         frames = {sid: script_frame(db, sid) for sid in ids[start:start + wave]}
@@ -260,9 +259,7 @@ def labeled_snapshot(db: Database) -> tuple[pd.DataFrame, np.ndarray, list[int]]
 
 
 def _latest_human_script(db: Database) -> int | None:
-    row = db.execute("""SELECT l.script_id FROM label_events e JOIN lines l USING (line_id)
-                        WHERE e.source = 'human' ORDER BY e.event_id DESC LIMIT 1""").fetchone()
-    return row[0] if row else None
+    return label_store.latest_human_label_script(db)
 
 
 def _outputs_for(db: Database, frame: pd.DataFrame) -> BaseOutputs:
@@ -308,16 +305,14 @@ def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, 
         "train_accuracy": float((np.array(LABELS)[fitted[labeled].argmax(1)] == y[labeled].astype(str)).mean()),
         "calibration": {"method": base_calibration().adapter.method, **base_calibration().adapter.params()},
     })
-    root = data_dir(db) / "models" / "lines"
-    tmp = root / f".tmp-{uuid.uuid4().hex}"
-    try:
-        adapter.save(tmp)
-        final = root / f"adapter-{uuid.uuid4().hex[:10]}"
-        tmp.rename(final)  # the folder is complete before any row points at it
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    version = model_store.register_version(db, kind="lines", path=str(final), metrics=metrics, n_labels=n_human)
+    from labeling.training.promotion import decide_line_promotion
+
+    promotion = decide_line_promotion(db, metrics=metrics, frame=frame, y=y, outputs=outputs, base=load_base(),
+                                      model=load_current(db), current_script=_latest_human_script(db))
+    version = save_version(db, adapter.save, kind="lines", folder="lines", name="adapter", metrics=metrics,
+                           n_labels=n_human, make_current=promotion["decision"] == "promoted", promotion=promotion)
+    if promotion["decision"] != "promoted":
+        return version, n_human, metrics  # a candidate: the current version keeps making the suggestions
     model = CurrentLineModel(version=version, adapter=adapter)
     current_script = _latest_human_script(db)
     if predict_all:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-import models
+from labeling.settings import process_defaults
 from store import models as model_store
 from store.db import data_dir, open_db
 from store.types import ScriptlabelError
@@ -46,7 +46,7 @@ def _pid_alive(pid: int | None) -> bool:
     return process_alive(pid)
 
 
-def reap_dead_runs(db: Database, *, queued_grace_s: float = 60.0) -> int:
+def reap_dead_runs(db: Database) -> int:
     """Mark runs whose worker died (killed, crashed machine) as failed; returns how many."""
     count = 0
     for run in model_store.active_runs(db):
@@ -68,32 +68,34 @@ def reap_dead_runs(db: Database, *, queued_grace_s: float = 60.0) -> int:
 
 
 def request_training(db_path: str | Path, *, kind: str = "lines", trigger: str = "manual",
-                     department: str | None = None, wait: bool = False, timeout_s: float = 600) -> int:
+                     department: str | None = None, params: dict | None = None, wait: bool = False,
+                     timeout_s: float = 600) -> int:
     """Queue a training run and start a worker process for it; returns the run id.
 
-    If a run of the same kind is already queued or running, that run's id is returned instead.
+    `params` go on the run's row and the worker trains with them: {"models": "all" | "baselines"} picks
+    the complexity models compared. If a run of the same kind is already queued or running, that run's
+    id is returned instead.
     """
     if kind not in ("lines", "complexity", "tags"):
         raise TrainingError(f"unknown training target {kind!r}: use lines, complexity or tags")
-    db_path = Path(db_path).resolve() if str(db_path) != ":memory:" else db_path
+    db_path = Path(db_path).resolve()
     db = open_db(db_path)
     reap_dead_runs(db)
     active = [r for r in model_store.active_runs(db, kind) if r["department"] == department]
     if active:
         run_id = active[0]["run_id"]
     else:
-        run_id = model_store.create_run(db, kind=kind, trigger=trigger, department=department)
+        run_id = model_store.create_run(db, kind=kind, trigger=trigger, department=department, params=params)
         from labeling.processes import start_detached
 
         proc = start_detached(  # an absolute --db: the worker runs from the project folder, not the caller's
             [sys.executable, "-m", "labeling.training.worker", "--db", str(db_path), "--run", str(run_id)],
             log_path=data_dir(db) / "logs" / f"train-{run_id}.log",
-            env=dict(os.environ, KERAS_BACKEND="jax", OMP_THREAD_LIMIT=os.environ.get("OMP_THREAD_LIMIT", "2"),
-                     GOMP_SPINCOUNT=os.environ.get("GOMP_SPINCOUNT", models.GOMP_SPINCOUNT)),
+            env=process_defaults(dict(os.environ, KERAS_BACKEND="jax",
+                                      OMP_THREAD_LIMIT=os.environ.get("OMP_THREAD_LIMIT", "2"))),
             cwd=Path(__file__).resolve().parents[2],
         )
-        with db.atomic():
-            db.execute("UPDATE training_runs SET pid = ? WHERE run_id = ? AND status = 'queued'", [proc.pid, run_id])
+        model_store.set_run_pid(db, run_id, proc.pid)
     if wait:
         wait_for_run(db, run_id, timeout_s=timeout_s)
     return run_id
@@ -118,7 +120,7 @@ def wait_for_run(db: Database, run_id: int, *, timeout_s: float = 600, poll_s: f
 def maybe_retrain(db_path: str | Path, *, every: int = DEFAULT_RETRAIN_EVERY, db: Database | None = None
                   ) -> int | None:
     """Start a line-model run when `every` human labels arrived since the current model; else None."""
-    from labeling.session.cursor import labels_since_last_model
+    from labeling.session.record import labels_since_last_model
 
     db = db or open_db(db_path)
     if every <= 0 or labels_since_last_model(db) < every:
@@ -157,8 +159,8 @@ def relabels_since_last_version(db: Database, department: str) -> int:
 
 
 def maybe_retrain_complexity(db_path: str | Path, department: str, *, every: int = DEFAULT_RATE_RETRAIN_EVERY,
-                             relabel_every: int = DEFAULT_RELABEL_RETRAIN_EVERY, db: Database | None = None
-                             ) -> int | None:
+                             relabel_every: int = DEFAULT_RELABEL_RETRAIN_EVERY, db: Database | None = None,
+                             models: str = "baselines") -> int | None:
     """Start a complexity run for `department` once `every` new ratings arrived since its last version,
     or `relabel_every` line labels changed the components of rated sequences (0 = never for either).
 
@@ -183,10 +185,10 @@ def maybe_retrain_complexity(db_path: str | Path, department: str, *, every: int
     if recent and recent[0]["status"] == "failed" and _age_s(recent[0]["finished_at"]) < FAILED_BACKOFF_S:
         return None
     return request_training(db_path, kind="complexity", trigger=RATINGS_TRIGGER if by_ratings else RELABELS_TRIGGER,
-                            department=department)
+                            department=department, params={"models": models})
 
 
-def _after_line_run(db: Database) -> None:
+def _after_line_run(db: Database, *, models: str = "baselines") -> None:
     """A new line model re-derives line types: departments whose rated sequences changed enough retrain."""
     from store import sequences as sequence_store
     from store.db import db_file
@@ -196,7 +198,7 @@ def _after_line_run(db: Database) -> None:
         return
     for department in sequence_store.departments(db):
         try:
-            maybe_retrain_complexity(path, department, every=0, db=db)
+            maybe_retrain_complexity(path, department, every=0, db=db, models=models)
         except ScriptlabelError:
             pass  # the line run succeeded; a complexity run that cannot start is retried on the next one
 
@@ -212,27 +214,32 @@ def complexity_run_status(db: Database, department: str) -> dict | None:
                                           "error", "metrics")}
 
 
-def execute_run(db: Database, run_id: int) -> dict:
-    """Run a queued training run in this process (what the worker does). Returns the finished run."""
+def execute_run(db: Database, run_id: int, *, auto_complexity_models: str = "baselines") -> dict:
+    """Run a queued training run in this process (what the worker does) with the parameters on its row.
+    Returns the finished run. `auto_complexity_models` is what complexity runs a line run triggers compare."""
     run = model_store.get_run(db, run_id)
     model_store.start_run(db, run_id, pid=os.getpid())
     started = time.monotonic()
     try:
         if run["kind"] == "lines":
             from labeling.training.lines import train_line_version
+            from labeling.training.versions import run_params
 
+            model_store.add_run_params(db, run_id, run_params())
             version, n_labels, metrics = train_line_version(db, predict_all=False)
+            model_store.add_run_params(db, run_id, {key: metrics.get(key) for key in (
+                "last_event_id", "n_labeled_lines", "n_human_labels", "scripts")})
         elif run["kind"] == "tags":
             from labeling.training.complexity import train_tags_version
 
-            version, n_labels, metrics = train_tags_version(db)
+            version, n_labels, metrics = train_tags_version(db, models=(run["params"] or {}).get("models") or "all")
         else:
             from labeling.training.complexity import train_complexity_version
 
             # Rating-triggered runs compare the fast models (plus the current version's family): seconds,
-            # not minutes, on every few ratings. Manual runs follow SCRIPTLABEL_COMPLEXITY_MODELS.
-            models = os.environ.get("SCRIPTLABEL_AUTO_COMPLEXITY_MODELS", "baselines") \
-                if run["trigger"] in (RATINGS_TRIGGER, RELABELS_TRIGGER) else None
+            # not minutes, on every few ratings; a run from before runs had parameters gets what it got then.
+            automatic = run["trigger"] in (RATINGS_TRIGGER, RELABELS_TRIGGER)
+            models = (run["params"] or {}).get("models") or ("baselines" if automatic else "all")
             version, n_labels, metrics = train_complexity_version(db, department=run["department"] or "overall",
                                                                   models=models)
     except BaseException as exc:
@@ -244,7 +251,7 @@ def execute_run(db: Database, run_id: int) -> dict:
     model_store.prune_versions(db, kind=mv.kind, department=model_store.version_department(db, version))
     if run["kind"] == "lines":
         _repredict_after(db, run_id, version)
-        _after_line_run(db)
+        _after_line_run(db, models=auto_complexity_models)
     return model_store.get_run(db, run_id)
 
 
@@ -259,16 +266,22 @@ def _repredict_after(db: Database, run_id: int, version: int) -> None:
     model_store.set_repredict_progress(db, run_id, done=result["done"], total=result["total"])
 
 
-def make_current(db: Database, version: int) -> dict:
-    """Roll back (or forward) to `version` and re-predict with it, so the suggestions follow."""
-    mv = model_store.set_current(db, version)
-    if mv.kind == "lines":
+def make_current(db: Database, version: int, *, by: str = "someone", kind: str | None = None) -> dict:
+    """Roll back (or forward) to `version` and re-predict with it, so the suggestions follow.
+
+    Line models: version 0 is the shipped base model; rolling back pins the version (retrains then add
+    candidates until someone unpins it), rolling forward lifts the pin (labeling.training.versions).
+    """
+    if version == 0 or (kind or model_store.get_version(db, version).kind) == "lines":
         from labeling.training.lines import predict_scripts
+        from labeling.training.versions import make_line_version_current
 
+        result = make_line_version_current(db, version, by=by)
         predict_scripts(db)
-    else:
-        from labeling.training.complexity import predict_sequences
+        return {**result, "kind": "lines"}
+    mv = model_store.set_current(db, version)
+    from labeling.training.complexity import predict_sequences
 
-        department = db.execute("SELECT department FROM model_versions WHERE version = ?", [version]).fetchone()[0]
-        predict_sequences(db, version=version, department=department or "overall")
+    department = model_store.version_department(db, version)
+    predict_sequences(db, version=version, department=department or "overall")
     return {"version": mv.version, "kind": mv.kind}

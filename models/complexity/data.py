@@ -16,7 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from store.types import ScriptlabelError
+from store.rules import HEADING, character_name
+from store.types import BREAKDOWN_TAGS, ScriptlabelError
 
 COMPONENTS: tuple[str, ...] = ("descriptions", "dialogue", "characters")
 COUNT_KEYS: tuple[str, ...] = (
@@ -32,13 +33,11 @@ COUNT_KEYS: tuple[str, ...] = (
 )
 RATINGS: tuple[int, ...] = (1, 2, 3, 4, 5)
 # Breakdown elements, the second kind of sequence label (multi-label, one-vs-rest).
-TAGS: tuple[str, ...] = ("crowd", "water", "fire", "vehicles", "creatures", "explosions", "weather")
 # A stored line is a non-blank line; a screenplay page holds ~56 of them, so 1/8 page ≈ 7 lines.
 LINES_PER_EIGHTH = 7
 MIN_RATED = 8
 
 # (V.O.), (O.S.), (CONT'D), (cont'd), (V.O.) (CONT'D), "CONT'D" without parentheses...
-_CUE_EXTENSION = re.compile(r"\s*(\([^)]*\)|\bCONT'?D\b\.?)\s*$", re.IGNORECASE)
 
 
 class TooFewRatingsError(ScriptlabelError, ValueError):
@@ -71,17 +70,6 @@ class ComplexityPrediction:
     expected: float | None  # probability-weighted rating; None for tags
     std: float | None  # predictive std of the rating; None for tags
     uncertainty: float  # normalized entropy in [0, 1]: 1 = knows nothing
-
-
-def character_name(cue: str) -> str:
-    """The speaker of a cue without extensions: `MAX (V.O.) (CONT'D)` -> `MAX`."""
-    name = cue.strip()
-    while True:
-        stripped = _CUE_EXTENSION.sub("", name)
-        if stripped == name:
-            break
-        name = stripped
-    return " ".join(name.upper().split())
 
 
 def docs_from_labeled_lines(rows: Iterable[Sequence | Mapping]) -> list[SequenceDoc]:
@@ -135,10 +123,6 @@ def count_matrix(docs: Sequence[SequenceDoc], keys: Sequence[str] = COUNT_KEYS) 
     )
 
 
-def component_text(doc: SequenceDoc, component: str) -> str:
-    return "\n".join(doc.component(component))
-
-
 def check_ratings(ratings: Sequence, *, min_rated: int = MIN_RATED, what: str = "sequences") -> None:
     """Raise TooFewRatingsError unless there are >= min_rated ratings with >= 2 distinct values."""
     values = [r for r in ratings if r is not None]
@@ -183,7 +167,7 @@ def check_tags(y: np.ndarray, *, min_rated: int = MIN_RATED) -> None:
         )
 
 
-def tag_matrix(tag_sets: Sequence[Iterable[str]], tags: Sequence[str] = TAGS) -> np.ndarray:
+def tag_matrix(tag_sets: Sequence[Iterable[str]], tags: Sequence[str]) -> np.ndarray:
     """(n, len(tags)) 0/1 matrix from each sequence's set of tags."""
     index = {t: i for i, t in enumerate(tags)}
     y = np.zeros((len(tag_sets), len(tags)), dtype=int)
@@ -247,7 +231,6 @@ def _plain(value: Any) -> Any:
 
 # --- Heuristic line split: for documents with no line model at hand (benches, quick looks). ---
 
-_HEADING = re.compile(r"^\s*(\d+[A-Z]?\s+)?(INT|EXT|INT\./EXT|EXT\./INT|I/E)[\s./]", re.IGNORECASE)
 _TRANSITION = re.compile(r"(\bTO:|^FADE (IN|OUT)|^DISSOLVE|^INTERCUT|^CUT TO)", re.IGNORECASE)
 _OTHER = re.compile(r"^(\d+\.?|\(?CONTINUED\)?:?|\(MORE\)|CONTINUED:.*|-+)$", re.IGNORECASE)
 
@@ -279,7 +262,7 @@ def heuristic_labeled_rows(text: str, *, sequence_id: Any = None) -> list[tuple[
         nxt = raw_lines[n + 1].strip() if n + 1 < len(raw_lines) else ""
         if _OTHER.match(s):
             label = "other"
-        elif _HEADING.match(s):
+        elif HEADING.match(s):
             label, in_dialogue = "scene_heading", False
             if sequence_id is None and rows:
                 seq += 1
@@ -299,15 +282,17 @@ def heuristic_labeled_rows(text: str, *, sequence_id: Any = None) -> list[tuple[
 
 # --- Planted signal: synthetic sequences whose rating is a known function of their content. ---
 
-_FX = {"explosion": "explosions", "water": "water", "fire": "fire", "crowd": "crowd",
+_FX = {"explosion": "destruction", "water": "water", "fire": "fire", "crowd": "crowd",
        "truck": "vehicles", "dragon": "creatures", "storm": "weather"}
+# The breakdown tags the FX words stand for, in the order of store.types.BREAKDOWN_TAGS.
+PLANTED_TAGS = tuple(tag for tag in BREAKDOWN_TAGS if tag in _FX.values())
 _FILLER = ("the room is quiet she looks at him they walk across the street a door opens "
            "he sits down light falls on the table someone laughs nearby the clock ticks").split()
 _NAMES = ("TIM", "ANNA", "MAX", "ROSA", "OLD MAN", "DR. LEE", "KIT", "JUNE", "OMAR", "BEA")
 
 
 def planted_docs(n: int = 60, *, seed: int = 0) -> tuple[list[SequenceDoc], np.ndarray, np.ndarray]:
-    """`n` synthetic sequences, their ratings (1-5) and tag matrix (columns = TAGS).
+    """`n` synthetic sequences, their ratings (1-5) and tag matrix (columns = PLANTED_TAGS).
 
     The rating is a known function of the content: 0.5 x (distinct characters - 1) + number of FX
     words (explosion, water, fire, crowd, truck, dragon, storm) in the descriptions, binned to 1-5.
@@ -331,4 +316,4 @@ def planted_docs(n: int = 60, *, seed: int = 0) -> tuple[list[SequenceDoc], np.n
             rows.append((seq, "character", name + (" (CONT'D)" if rng.random() < 0.2 else ""), 1))
             rows.append((seq, "dialogue", " ".join(rng.choice(_FILLER, size=6)), 1))
     ratings = 1 + np.digitize(np.array(latents), [1.0, 2.0, 3.0, 4.0])
-    return docs_from_labeled_lines(rows), ratings.astype(int), tag_matrix(tag_sets, TAGS)
+    return docs_from_labeled_lines(rows), ratings.astype(int), tag_matrix(tag_sets, PLANTED_TAGS)

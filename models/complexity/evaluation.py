@@ -53,18 +53,8 @@ def rating_metrics(y_true, y_pred) -> dict[str, float]:
     }
 
 
-def roc_auc(y_true: np.ndarray, score: np.ndarray) -> float:
-    """Area under the ROC curve (Mann-Whitney, ties count half); nan without both classes."""
-    y_true = np.asarray(y_true).astype(bool)
-    n_pos, n_neg = int(y_true.sum()), int((~y_true).sum())
-    if not n_pos or not n_neg:
-        return float("nan")
-    ranks = rankdata(score)
-    return float((ranks[y_true].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
-
-
 def _column_aucs(y_true: np.ndarray, score: np.ndarray) -> np.ndarray:
-    """roc_auc of every column at once (nan where a column lacks either class)."""
+    """ROC-AUC of every column at once (Mann-Whitney, ties count half; nan where a column lacks either class)."""
     ranks = rankdata(score, axis=0)
     n_pos = y_true.sum(0)
     n_neg = len(y_true) - n_pos

@@ -21,11 +21,15 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
-os.environ.setdefault("KERAS_BACKEND", "jax")
+if os.environ.get("KERAS_BACKEND") != "jax" and "keras" not in sys.modules:
+    # Keras picks its backend on first import and only JAX is installed: the entry points (the CLI, the
+    # app's server, the training worker: labeling.settings.process_defaults) set it before importing this.
+    raise ImportError("models.complexity.nets needs Keras on JAX: set KERAS_BACKEND=jax before starting Python")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402

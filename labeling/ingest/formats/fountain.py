@@ -28,6 +28,8 @@ from store.types import Line, LineLabel, ScriptlabelError
 # Standard screenplay columns, counted from the page's left edge at 10 characters per inch.
 ACTION_COL, DIALOGUE_COL, PAREN_COL, CHARACTER_COL, RIGHT_EDGE_COL, PAGE_COLS = 15, 25, 31, 37, 75, 85
 
+# Fountain's own syntax (its spec's list, at the very start of the line; scene numbers go at the end as #12#),
+# not store.rules.HEADING, which reads printed scripts (scene numbers in front, EXT/INT too).
 _HEADING = re.compile(r"^(?:INT|EXT|EST|INT\.?/EXT|I/E)[.\s]", re.IGNORECASE)
 _SCENE_NUMBER = re.compile(r"\s*#([\w.\-]+)#\s*$")
 _PAGE_BREAK = re.compile(r"^={3,}\s*$")

@@ -1,6 +1,8 @@
-"""One label at a time (the CLI's `label`, the Script page, adjudication): each its own transaction.
+"""Recording labels one call at a time: the CLI's `label`, the Script page's buttons, adjudication on the
+Models page, benches. Each is its own transaction.
 
-The Label page's browser view goes through labeling/session/sync.py instead (events with client ids).
+The Label page's browser view goes through labeling/session/sync.py instead (events with client ids);
+what comes next is labeling/session/queue.py's.
 
 Every action is one transaction in SQLite before the caller moves on; retraining is only *requested*
 here (a background worker does it), so a key press never waits for a model.
@@ -30,13 +32,10 @@ def record_group_label(db: Database, line_ids: list[int], label: str, *, annotat
             "annotator": annotator}
 
 
-def undo(db: Database, *, annotator: str, script_id: int | None = None) -> dict | None:
-    """Undo the annotator's latest label (appends an undo event; nothing is deleted)."""
-    return label_store.undo_last(db, annotator=annotator, script_id=script_id)
-
-
 def labels_since_last_model(db: Database) -> int:
-    """Human label events since the current line model was trained (drives "retrain every N")."""
-    row = db.execute(
-        "SELECT COALESCE(MAX(n_labels), 0) FROM model_versions WHERE kind = 'lines' AND is_current = 1").fetchone()
-    return label_store.count_human_labels(db) - int(row[0])
+    """Human label events since the newest line model (current or candidate) was trained: drives "retrain
+    every N". Counting from the newest, not the current, keeps a roll-back or a candidate that was not
+    promoted from starting a run on every key press."""
+    from store.models import newest_version_n_labels
+
+    return label_store.count_human_labels(db) - newest_version_n_labels(db, "lines")
