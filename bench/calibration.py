@@ -160,7 +160,7 @@ def loop(slug: str, base: Path, gold_script, *, budgets: list[int], batch: int) 
     from labeling.ingest.pipeline import ingest_path
     from labeling.training.lines import load_current, script_frame, train_line_version
     from labeling.session.queue import build_queue
-    from labeling.session.cursor import record_label
+    from labeling.session.record import record_label
     from models.lines.classifier import TrainingDataError
     from store import models as model_store
     from store.db import open_db

@@ -56,7 +56,7 @@ def test_predictions_after_a_retrain_are_calibrated_and_keep_confident_right_lin
     from labeling.ingest.pipeline import ingest_path
     from labeling.training.lines import base_calibration, base_outputs, load_current, script_frame, train_line_version
     from labeling.session.queue import build_queue
-    from labeling.session.cursor import record_label
+    from labeling.session.record import record_label
     from store.confidence import shown_confidence_outcomes
 
     gold = _gold()
