@@ -223,15 +223,20 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         model_dir = Path(args.model)
-        from models.lines.classifier import LineClassifier
+        from labeling.training.lines import LineClassifier
 
         LineClassifier.load(model_dir)  # refuse a folder that holds no line model
         if args.oof:
             oof, source = load_out_of_fold(args.oof), str(args.oof)
         else:
             log("no --oof: making out-of-fold predictions by grouped CV over the shared data (small boosters)")
-            oof = make_out_of_fold(args.data_dir, folds=args.folds, log=log,
-                                   fold_models=Path(args.fold_models) if args.fold_models else None)
+            try:
+                oof = make_out_of_fold(args.data_dir, folds=args.folds, log=log,
+                                       fold_models=Path(args.fold_models) if args.fold_models else None)
+            except (ImportError, TypeError, AttributeError) as exc:  # a line-model recipe this cannot rebuild
+                raise calib.CalibrationError(
+                    f"cannot make out-of-fold predictions with this version's line-model recipe ({exc}); "
+                    "pass --oof FILE.npz written by `python -m labeling.corpus.build_pretrained --oof-out`") from exc
             source = f"grouped {args.folds}-fold CV of the recipe with small boosters over the shared data"
             if args.oof_out:
                 save_out_of_fold(Path(args.oof_out), oof)

@@ -412,10 +412,11 @@ def model_fingerprint(directory: str | Path) -> str:
     """A hash of the model's own files (not the calibration): a calibration only fits the model it was made for."""
     directory = Path(directory)
     digest = hashlib.sha1()
-    for path in sorted(directory.iterdir()):
-        if path.name == FILE_NAME or not path.is_file() or path.name.startswith("."):
+    for path in sorted(directory.rglob("*")):
+        relative = path.relative_to(directory)
+        if relative == Path(FILE_NAME) or not path.is_file() or any(p.startswith(".") for p in relative.parts):
             continue
-        digest.update(path.name.encode())
+        digest.update(str(relative).encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()[:16]
 
