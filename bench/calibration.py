@@ -288,6 +288,12 @@ def main(argv: list[str] | None = None) -> int:
             per_script[slug] = {"fold": k, **result}
             log(f"{slug}: {json.dumps(result.get('per_labels', result))}")
         report["loop_per_script"] = per_script
+        report["loop_per_script_ece"] = {
+            labels: {kind: {"median": round(float(np.median(values)), 4), "max": max(values)}
+                     for kind in ("shown", "uncalibrated")
+                     for values in [[r["per_labels"][labels][kind]["ece"] for r in per_script.values()
+                                     if "per_labels" in r]]}
+            for labels in pooled}
         report["loop_pooled"] = {}
         for labels, parts in pooled.items():
             codes = np.concatenate([p[2] for p in parts])
