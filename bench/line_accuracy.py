@@ -16,9 +16,11 @@
 from __future__ import annotations
 
 import argparse
+import copy
 import json
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -39,11 +41,14 @@ from labeling.corpus.sources import (  # noqa: E402
     with_layout_variants,
 )
 from models.evaluation import evaluate_lines, fold_assignment  # noqa: E402
+from models.lines.features import dense_features, script_order  # noqa: E402
+from models.lines.sequence import SequenceParams  # noqa: E402
 from models.lines.classifier import (  # noqa: E402
     BoosterParams,
     LineClassifier,
     LineModelConfig,
     default_n_jobs,
+    encode_labels,
     fit_base,
 )
 from store.types import LABEL_INDEX, LABELS  # noqa: E402
@@ -119,19 +124,57 @@ def train_ours(scripts: list[LabeledScript], config: LineModelConfig, variants) 
 # --- 1. grouped k-fold over MovieParse -----------------------------------------------------------
 
 
-def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, variants, log) -> dict:
+def sequence_variants(model: LineClassifier, X: pd.DataFrame, y, params: SequenceParams, log) -> dict:
+    """The sequence labeler's ablation over one fitted stack (same folds, same stage-1 out-of-fold
+    probabilities): BiLSTM alone (dense + text), and BiLSTM over dense + stage-1 OOF replacing
+    stage 2, with and without the auxiliary objective. Returns name -> a model with `base_outputs`."""
+    from models.lines.sequence import SequenceLabeler
+
+    X = X.reset_index(drop=True)
+    codes = encode_labels(y, len(X))
+    dense = dense_features(X, model.features)
+    groups, texts = script_order(X), X["text"].to_numpy()
+    keep = model._dense_keep()
+    out = {}
+    for name, inputs, aux in (("bilstm_alone", dense[:, keep], params.aux_weight),
+                              ("bilstm_replaces_stage2", np.hstack([dense[:, keep], model.stage1_oof_]), params.aux_weight),
+                              ("bilstm_replaces_stage2_no_aux", np.hstack([dense[:, keep], model.stage1_oof_]), 0.0)):
+        t0 = time.perf_counter()
+        seq = SequenceLabeler(replace(params, aux_weight=aux)).fit(inputs, texts, codes, groups)
+        variant = copy.copy(model)
+        variant.set_params(sequence=replace(params, aux_weight=aux), sequence_mode="replace")
+        variant.sequence_, variant.stage2_, variant.stage2_names_ = seq, None, None
+        out[name] = variant
+        log(f"  {name}: fit {time.perf_counter() - t0:.0f}s")
+    return out
+
+
+def _variant_proba(name: str, model: LineClassifier, lines: pd.DataFrame) -> np.ndarray:
+    if name != "bilstm_alone":
+        return model.base_outputs(lines).proba
+    dense = dense_features(lines.reset_index(drop=True), model.features)
+    return model.sequence_.predict_proba(dense[:, model._dense_keep()], lines["text"].to_numpy(), script_order(lines))
+
+
+def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, variants, log,
+                  sequence: SequenceParams | None = None) -> dict:
     ids = np.array([s.script_id for s in scripts])
     weights = np.array([s.n_labeled for s in scripts])
     fold_of = fold_assignment(np.repeat(ids, weights), folds)
     script_fold = dict(zip(np.repeat(ids, weights), fold_of))
-    truth, ours_pred, ours_s1, study_pred, script_of = [], [], [], [], []
+    truth, study_pred, script_of = [], [], []
+    preds: dict[str, list] = {}
     timings = {"ours_fit_s": [], "study_fit_s": []}
     for k in range(folds):
         train = [s for s in scripts if script_fold[s.script_id] != k]
         test = [s for s in scripts if script_fold[s.script_id] == k]
         t0 = time.perf_counter()
-        model = train_ours(train, ours_config(quick), variants)
+        X_var, y_var = with_layout_variants(train, variants)
+        model = fit_base(X_var, y_var, config=ours_config(quick))
         timings["ours_fit_s"].append(round(time.perf_counter() - t0, 1))
+        models = {"ours": model}
+        if sequence is not None:
+            models.update(sequence_variants(model, X_var, y_var, sequence, log))
         X_tr, y_tr = concat_scripts(train)
         m_tr = labeled_mask(y_tr)
         t0 = time.perf_counter()
@@ -140,28 +183,41 @@ def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, vari
         timings["study_fit_s"].append(round(time.perf_counter() - t0, 1))
         for script in test:
             m = labeled_mask(script.labels)
-            out = model.base_outputs(script.lines)
             truth += list(script.labels[m])
-            ours_pred += list(np.array(LABELS)[out.proba.argmax(axis=1)][m])
-            ours_s1 += list(np.array(LABELS)[out.stage1.argmax(axis=1)][m])
+            out = model.base_outputs(script.lines)
+            preds.setdefault("ours_stage1_only", []).extend(np.array(LABELS)[out.stage1.argmax(axis=1)][m])
+            probas = {name: _variant_proba(name, v, script.lines) for name, v in models.items()}
+            if "bilstm_replaces_stage2" in probas:
+                probas["mean_of_stack_and_bilstm"] = (probas["ours"] + probas["bilstm_replaces_stage2"]) / 2
+            for name, proba in probas.items():
+                preds.setdefault(name, []).extend(np.array(LABELS)[proba.argmax(axis=1)][m])
             study_pred += list(np.array(LABELS)[study.predict_proba(script.lines["text"][m]).argmax(axis=1)])
             script_of += [script.script_id] * int(m.sum())
-        log(f"fold {k + 1}/{folds} done")
-    truth, ours_pred, study_pred = np.array(truth), np.array(ours_pred), np.array(study_pred)
-    ours, study = summary(truth, ours_pred), summary(truth, study_pred)
-    per_script = (pd.DataFrame({"script": script_of, "ours": ours_pred == truth, "study": study_pred == truth})
+        log(f"fold {k + 1}/{folds} done: " + ", ".join(
+            f"{name} {np.mean(np.array(p) == np.array(truth)):.4f}" for name, p in preds.items()))
+    truth, study_pred = np.array(truth), np.array(study_pred)
+    ours, study = summary(truth, np.array(preds["ours"])), summary(truth, study_pred)
+    per_script = (pd.DataFrame({"script": script_of, "ours": np.array(preds["ours"]) == truth,
+                                "study": study_pred == truth})
                   .groupby("script")[["ours", "study"]].mean().round(4))
-    return {
+    report = {
         "folds": folds,
         "grouping": "by movie (whole scripts per fold)",
         "train_variants": list(variants),
         "study": study,
         "ours": ours,
-        "ours_stage1_only": summary(truth, np.array(ours_s1)),
         "error_ratio_ours_over_study": round((1 - ours["accuracy"]) / max(1e-9, 1 - study["accuracy"]), 3),
         "per_script_accuracy": per_script.to_dict(orient="index"),
         "timings": timings,
     }
+    for name, p in preds.items():
+        if name != "ours":
+            report[name] = summary(truth, np.array(p))
+    if sequence is not None:
+        report["sequence_params"] = sequence.to_dict()
+        report["ablation_accuracy"] = {name: report[name]["accuracy"] for name in ["study", "ours", *preds] if name in report}
+        report["ablation_macro_f1"] = {name: report[name]["macro_f1"] for name in ["study", "ours", *preds] if name in report}
+    return report
 
 
 # --- 2./3. studio PDFs ---------------------------------------------------------------------------
@@ -230,8 +286,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--skip-studio", action="store_true")
     parser.add_argument("--ocr-pages", type=int, default=None)
+    parser.add_argument("--no-sequence", action="store_true", help="leave out the sequence labeler's ablation")
+    parser.add_argument("--seq-epochs", type=int, default=None)
     args = parser.parse_args(argv)
     folds = args.folds or (3 if args.quick else 5)
+    seq_params = SequenceParams()
+    if args.seq_epochs or args.quick:
+        seq_params = replace(seq_params, epochs=args.seq_epochs or 4)
     variants = TRAINING_VARIANTS
     started = time.perf_counter()
 
@@ -245,7 +306,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     report = {"data": {"movieparse_scripts": len(movieparse),
                        "movieparse_gold_lines": int(sum(s.n_labeled for s in movieparse))},
-              "movieparse_grouped_cv": movieparse_cv(movieparse, folds=folds, quick=args.quick, variants=variants, log=log)}
+              "movieparse_grouped_cv": movieparse_cv(movieparse, folds=folds, quick=args.quick, variants=variants, log=log,
+                                                       sequence=None if args.no_sequence else seq_params)}
 
     if not args.skip_studio:
         try:

@@ -88,9 +88,9 @@ def synthetic_lines(n: int) -> tuple[pd.DataFrame, np.ndarray]:
     return pd.DataFrame(rows), np.array(labels, dtype=object)
 
 
-def base_model(X: pd.DataFrame, y: np.ndarray) -> tuple[LineClassifier, str]:
-    if (PRETRAINED / "config.json").exists():
-        return LineClassifier.load(PRETRAINED), str(PRETRAINED)
+def base_model(X: pd.DataFrame, y: np.ndarray, directory: Path = PRETRAINED) -> tuple[LineClassifier, str]:
+    if (directory / "config.json").exists():
+        return LineClassifier.load(directory), str(directory)
     movieparse = X["script_id"].astype(str).str.startswith("movieparse/").to_numpy()
     keep = movieparse if movieparse.any() else np.ones(len(X), bool)
     small = LineModelConfig(stage1=BoosterParams(n_estimators=100), stage2=BoosterParams(n_estimators=60, max_depth=5))
@@ -230,6 +230,30 @@ def contention(runs: int) -> dict:
     return out
 
 
+def sequence_latency(base: LineClassifier, directory: Path, script: pd.DataFrame, runs: int) -> dict | str:
+    """The sequence labeler alone over a 5k-line script (its inputs computed beforehand): load, the
+    first call in a process (JAX compiles the network for its batch shape), and the calls after it."""
+    if getattr(base, "sequence_", None) is None:
+        return "the base model has no sequence labeler"
+    from models.lines.features import dense_features, script_order
+    from models.lines.sequence import SequenceLabeler
+
+    dense = dense_features(script, base.features)
+    s1 = base.base_outputs(script).stage1
+    inputs = base._sequence_input(dense, s1 if base.sequence_mode == "replace" else None)
+    texts, groups = script["text"].to_numpy(), script_order(script)
+    model, loaded_s = base.sequence_, None
+    if (directory / "sequence.keras").exists():
+        t0 = time.perf_counter()
+        model = SequenceLabeler.load(directory)  # fresh: nothing compiled yet for it
+        loaded_s = round(time.perf_counter() - t0, 3)
+    t0 = time.perf_counter()
+    model.predict_proba(inputs, texts, groups)
+    first_s = time.perf_counter() - t0
+    times, _ = timed(lambda: model.predict_proba(inputs, texts, groups), runs)
+    return {"load_s": loaded_s, "first_call_s": round(first_s, 3), "warm": stats(times), "lines": int(len(script))}
+
+
 def timed(fn, runs: int) -> tuple[list[float], object]:
     times, result = [], None
     for _ in range(runs):
@@ -250,12 +274,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="1000,5000,20000,50000")
     parser.add_argument("--db-sizes", default="5000,20000", help="human labels in the end-to-end database runs")
     parser.add_argument("--no-contention", action="store_true", help="skip the run beside a busy XGBoost job")
+    parser.add_argument("--base", default=str(PRETRAINED), help="base model folder (default: the shipped one)")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     db_sizes = [int(s) for s in args.db_sizes.split(",") if s]
 
     X, y, source = corpus_lines()
-    base, base_source = base_model(X, y)
+    base, base_source = base_model(X, y, Path(args.base))
     t0 = time.perf_counter()
     outputs = base.base_outputs(X)
     base_outputs_s = time.perf_counter() - t0
@@ -282,6 +307,7 @@ def main(argv: list[str] | None = None) -> int:
 
     rerank_times, order = timed(rerank, args.runs)
     full_times, _ = timed(full, max(1, args.runs // 2))
+    base_times, _ = timed(lambda: base.base_outputs(script), max(1, args.runs // 2))
     report = {
         "machine": {"cpus": os.cpu_count(), "threads_used": default_n_jobs(), "python": platform.python_version()},
         "lines_source": source,
@@ -294,6 +320,8 @@ def main(argv: list[str] | None = None) -> int:
             "from_raw_lines_features_base_adapter": stats(full_times),
             "lines": int(len(script)),
             "ranked": int(len(order)),
+            "base_outputs_features_and_base": stats(base_times),
+            "sequence_labeler": sequence_latency(base, Path(args.base), script, args.runs),
         },
         "end_to_end_retrain_in_product": product_path(db_sizes, args.runs) if db_sizes else "skipped",
         "adapter_retrain_20k_beside_a_busy_xgboost_job": "skipped" if args.no_contention else contention(args.runs),

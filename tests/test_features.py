@@ -6,12 +6,12 @@ from models.lines.features import (
     FeatureConfig,
     FeatureInputError,
     LAYOUT_FEATURES,
+    STATE_FEATURES,
     TEXT_FEATURES,
     cue_names,
     dense_feature_names,
     dense_features,
     indent_levels,
-    ngram_matrix,
     proba_context_features,
     proba_feature_names,
     split_margins,
@@ -119,15 +119,27 @@ def test_indent_levels_merge_nearby_columns():
     assert levels[0] == pytest.approx((10 * 20 + 11 * 5) / 25)
 
 
-def test_ngram_block_is_stateless_and_counts_tokens():
-    config = FeatureConfig(n_features=2**10)
-    A = ngram_matrix(["CUT TO:", "Hello there friend"], config)
-    B = ngram_matrix(["CUT TO:", "Hello there friend"], config)
-    assert A.shape == (2, 2**10 + 1)
-    assert (A != B).nnz == 0
-    assert A[0, -1] == 2 and A[1, -1] == 3
-    # case is kept: upper and lower case give different grams
-    assert (ngram_matrix(["cut to:"], config) != A[0]).nnz > 0
+def test_older_feature_configs_still_load():
+    # A config saved with the n-gram settings of the old sparse block, before the state features.
+    old = FeatureConfig.from_dict({"ngram_range": [1, 4], "analyzer": "char_wb", "n_features": 262144,
+                                   "context_offsets": [-2, -1, 1, 2], "feature_set": 2})
+    assert not hasattr(old, "n_features")
+    assert set(STATE_FEATURES) <= set(old.exclude)
+    assert FeatureConfig().exclude == ()
+
+
+def test_state_features_follow_an_open_parenthesis_and_the_last_cue():
+    rows = [("INT. ROOM - DAY", 0, 1), ("MARA", 30, 1), ("(looking at the long", 25, 0),
+            ("window, sadly)", 25, 0), ("Hello.", 20, 0), ("She goes.", 0, 1)]
+    X = pd.DataFrame([dict(script_id="a", line_no=i + 1, page=1, text=t, indent=ind, gap_before=gap, x0=ind * 7.2,
+                           y0=12.0 * i, x1=(ind + len(t)) * 7.2, y1=12.0 * i + 10) for i, (t, ind, gap) in enumerate(rows)])
+    D = dense_features(X)
+    col = {n: i for i, n in enumerate(dense_feature_names())}
+    assert list(D[:, col["paren_depth"]]) == [0, 0, 0, 1, 0, 0]  # the continuation line is inside "(...)"
+    assert list(D[:, col["paren_depth_after"]]) == [0, 0, 1, 0, 0, 0]
+    assert list(D[:, col["since_cue"]]) == [50, 50, 1, 2, 3, 4]
+    assert list(D[:, col["since_cue_in_block"]]) == [-1, -1, 1, 2, 3, -1]  # a gap ends the block
+    assert list(D[:, col["before_first_scene"]]) == [1, 0, 0, 0, 0, 0]
 
 
 def test_proba_context_features():

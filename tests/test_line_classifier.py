@@ -3,6 +3,7 @@ import json
 import numpy as np
 import pandas as pd
 import pytest
+from sklearn.base import clone
 
 from models.lines.features import FeatureConfig
 from models.lines.classifier import (
@@ -61,7 +62,7 @@ def make_scripts(n_scripts: int = 6, repeats: int = 3, seed: int = 0) -> tuple[p
 
 
 FAST = LineModelConfig(
-    features=FeatureConfig(n_features=2**10),
+    features=FeatureConfig(),
     content=ContentParams(char_features=2**12, word_features=2**10, epochs=5),
     stage1=BoosterParams(n_estimators=15, max_depth=3, learning_rate=0.3),
     stage2=BoosterParams(n_estimators=10, max_depth=3, learning_rate=0.3),
@@ -82,7 +83,9 @@ def test_fit_predicts_all_seven_classes(trained):
     np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-5)
     assert list(model.classes_) == list(LABELS)
     assert (model.predict(X) == np.array(y, dtype=object)).mean() > 0.9
-    assert model.get_params()["config"] is FAST
+    assert model.config == FAST
+    assert model.get_params()["stage1"] is FAST.stage1  # plain scikit-learn parameters
+    assert clone(model).get_params() == model.get_params()
 
 
 def test_missing_classes_still_give_seven_columns():

@@ -11,7 +11,13 @@ complete. Nothing of the screenplays themselves is written: hashed n-gram weight
 
 `--hold-out SLUG …` leaves those studio PDFs out of training and scores the model on them (scripts it
 never saw); such a model is what `bench/active_learning.py` needs as its base. The model's config
-records every script it was trained on.
+records every script it was trained on, and `manifest.json` beside it the whole report (sources,
+weights, layout variants, recipe, CV and held-out figures, the code's commit).
+
+`--oof-out FILE.npz` also writes the final stage's out-of-fold probabilities over the base's inner
+grouped folds (whole scripts per fold, every training source): `proba` (n, 7), `code` (label index),
+`script_id`, `group`, `fold`, `weight` for each labeled training line — no text — so a calibrator can
+be fit from a build without retraining. The file must lie outside the repository.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ import shutil
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from labeling.corpus import (
+from labeling.corpus.sources import (
     LOW_MATCH_SCRIPTS,
     TRAINING_VARIANTS,
     CorpusUnavailableError,
@@ -39,10 +46,15 @@ from labeling.corpus import (
     with_layout_variants,
 )
 from models.evaluation import evaluate_lines, fold_assignment
-from models.line_classifier import LineClassifier, LineModelConfig, fit_base
+from models.lines.classifier import LineClassifier, LineModelConfig, encode_labels, fit_base, make_line_classifier
+from models.lines.sequence import SequenceParams
 from store.types import ScriptlabelError
 
-DEFAULT_OUT = Path(__file__).resolve().parents[2] / "models" / "pretrained" / "lines"
+REPO = Path(__file__).resolve().parents[2]
+DEFAULT_OUT = REPO / "models" / "pretrained" / "lines"
+# The shipped recipe: the sequence labeler in place of stage 2, without the auxiliary objective (the
+# ablation behind it is in the README's line model section).
+SHIPPED_CONFIG = LineModelConfig(sequence=SequenceParams(aux_weight=0.0), sequence_mode="replace")
 SILVER_WEIGHT = 0.5  # projected labels (studio PDFs) are right less often than human gold
 LOW_MATCH_WEIGHT = 0.2
 
@@ -132,8 +144,10 @@ def _scores(ev) -> dict:
 
 
 def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out: list[str] | None = None,
-          log=print, client=None) -> dict:
+          log=print, client=None, config: LineModelConfig = SHIPPED_CONFIG, oof_out: Path | None = None) -> dict:
     """Build the shipped base model; with a Dask `client` its boosters train with xgboost.dask."""
+    if oof_out is not None:
+        check_outside_repo(Path(oof_out))
     started = time.perf_counter()
     sources = load_training_scripts(data_dir, log=log)
     held = []
@@ -144,8 +158,8 @@ def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out
         if missing:
             raise CorpusUnavailableError(f"--hold-out: no studio PDF with a Fountain transcription named {sorted(missing)}")
         sources["studio_pdfs"] = [s for s in sources["studio_pdfs"] if s not in held]
-    config = LineModelConfig()
     report = {"trained_on": describe(sources), "training_variants": list(TRAINING_VARIANTS),
+              "config": config.to_dict(), "commit": _git_commit(),
               "weights": {"movieparse": 1.0, "fountain": 1.0, "studio_pdf": SILVER_WEIGHT,
                           "low_match_studio_pdf": LOW_MATCH_WEIGHT}}
     log(json.dumps(report["trained_on"], indent=2))
@@ -153,7 +167,10 @@ def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out
         report["cv_movieparse"] = cross_validate(sources, config, folds=cv_folds, log=log)
         log(f"CV: {report['cv_movieparse']}")
     X, y, w = training_frame(sources)
-    model = fit_base(X, y, sample_weight=w, config=config, client=client)
+    model = make_line_classifier(config).fit(X, y, sample_weight=w, client=client, keep_oof=oof_out is not None)
+    if oof_out is not None:
+        report["oof"] = write_oof(Path(oof_out), model, X, y, w)
+        log(f"out-of-fold probabilities: {report['oof']}")
     if held:
         report["held_out"] = held_out_eval(model, held)
         log(f"held-out: accuracy {report['held_out']['accuracy']}, macro-F1 {report['held_out']['macro_f1']}")
@@ -166,6 +183,9 @@ def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         staged = model.save(Path(tmp) / "lines")
         LineClassifier.load(staged)  # refuse to install what cannot be read back
+        report["model_files"] = sorted(p.name for p in staged.iterdir()) + ["manifest.json"]
+        report["elapsed_s"] = round(time.perf_counter() - started, 1)
+        (staged / "manifest.json").write_text(json.dumps(report, indent=2))
         if out.exists():
             shutil.rmtree(out)
         shutil.move(str(staged), str(out))
@@ -174,6 +194,41 @@ def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out
     report["model_bytes"] = size
     report["elapsed_s"] = round(time.perf_counter() - started, 1)
     return report
+
+
+def check_outside_repo(path: Path) -> None:
+    """Refuse to write derived training data into the repository (it must never be committed)."""
+    resolved = path.expanduser().resolve()
+    if resolved == REPO or REPO in resolved.parents:
+        raise ScriptlabelError(f"--oof-out {path}: inside the repository ({REPO}); write it elsewhere, e.g. /tmp/oof.npz")
+
+
+def write_oof(path: Path, model: LineClassifier, X: pd.DataFrame, y, w: np.ndarray) -> dict:
+    """The labeled training lines' out-of-fold probabilities (see the module docstring); no text."""
+    codes = encode_labels(y, len(X))
+    rows = np.flatnonzero(codes >= 0)
+    group = X["group"].fillna(X["script_id"]) if "group" in X.columns else X["script_id"]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "wb") as fh:  # np.savez would add ".npz" to a name without it
+        np.savez_compressed(
+            fh, proba=model.oof_proba_[rows].astype(np.float32), code=codes[rows].astype(np.int8),
+            script_id=X["script_id"].astype(str).to_numpy()[rows].astype(str),
+            group=group.astype(str).to_numpy()[rows].astype(str), fold=model.oof_fold_[rows].astype(np.int16),
+            weight=np.asarray(w, dtype=np.float32)[rows], labels=np.array(model.classes_, dtype=str),
+        )
+    pred = model.oof_proba_[rows].argmax(axis=1)
+    return {"path": str(path), "lines": int(len(rows)), "folds": int(model.oof_fold_.max()) + 1,
+            "accuracy": round(float((pred == codes[rows]).mean()), 4)}
+
+
+def _git_commit() -> str | None:
+    import subprocess
+
+    try:
+        out = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -186,6 +241,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="studio PDFs (file stems) to leave out of training and score the model on")
     parser.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                         help="train the boosters on this Dask cluster (xgboost.dask); default: here")
+    parser.add_argument("--oof-out", default=None, metavar="FILE.npz",
+                        help="also write the out-of-fold probabilities of the inner grouped folds (outside the repo)")
+    parser.add_argument("--sequence", choices=("replace", "stage2", "none"), default=None,
+                        help="the sequence labeler's place (default: the shipped recipe's)")
     args = parser.parse_args(argv)
     if args.hold_out and Path(args.out).resolve() == DEFAULT_OUT:
         parser.error("with --hold-out, pass --out DIR: a model missing scripts must not replace the shipped one")
@@ -196,11 +255,17 @@ def main(argv: list[str] | None = None) -> int:
     client = None
     try:
         if args.scheduler:
-            from labeling.pdf.cluster import connect
+            from labeling.ingest.pdf.cluster import connect
 
             client = connect(args.scheduler)
+        config = SHIPPED_CONFIG
+        if args.sequence == "none":
+            config = replace(config, sequence=None)
+        elif args.sequence:
+            config = replace(config, sequence=config.sequence or SequenceParams(), sequence_mode=args.sequence)
         report = build(args.data_dir, Path(args.out), cv_folds=0 if args.no_cv else args.cv_folds,
-                       hold_out=args.hold_out, log=log, client=client)
+                       hold_out=args.hold_out, log=log, client=client, config=config,
+                       oof_out=Path(args.oof_out) if args.oof_out else None)
     except ScriptlabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -1,14 +1,17 @@
-"""Line features: the study's character n-grams plus layout and context computed per script.
+"""Line features: the dense block computed per script (the text's n-grams are the content model's,
+`models.lines.content`, and the sequence labeler's, `models.lines.sequence`).
 
 Input is the classifier's line frame (`LINE_COLUMNS`: script_id, line_no, page, text, indent,
-gap_before, x0, y0, x1, y1, optional page_height), lines of each script in reading order. Two blocks:
+gap_before, x0, y0, x1, y1, optional page_height), lines of each script in reading order. The dense
+block, by feature group:
 
-- sparse: character 1–4-grams (word-boundary padded, case kept) through a stateless
-  `HashingVectorizer`, plus the token count — the study's features, nothing to fit or pickle;
-- dense: what the text looks like (caps, brackets, `INT.`/`EXT.`, `TO:`, numbers in the margins...),
-  where it sits *relative to this script's own layout* (each script's indents are clustered into
-  levels, so a cue at column 37 in one script and 30 in another both land on "the cue level"), and
-  the same for the neighbouring lines and the block (run of lines without a gap) it sits in.
+- text: what the line looks like (caps, brackets, `INT.`/`EXT.`, `TO:`, numbers in the margins...);
+- layout: where it sits *relative to this script's own layout* (each script's indents are clustered
+  into levels, so a cue at column 37 in one script and 30 in another both land on "the cue level"),
+  its block (run of lines without a gap), its page (running headers/footers), how this script wraps
+  dialogue and action;
+- neighbours: some of the above for the lines at ±1, ±2;
+- reading state: open brackets, lines since the last cue or heading, first page, right-aligned runs.
 
 A second family, `proba_context_features`, turns first-stage class probabilities into features of
 the neighbours, the block, the line's indent level and the other lines with the same text; the
@@ -18,13 +21,11 @@ classifier's second stage reads them.
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
-import scipy.sparse as sp
-from sklearn.feature_extraction.text import HashingVectorizer
 
 from store.types import LABELS, ScriptlabelError
 
@@ -40,16 +41,13 @@ class FeatureInputError(ScriptlabelError, ValueError):
 class FeatureConfig:
     """Everything that shapes the features; saved beside a model as JSON."""
 
-    ngram_range: tuple[int, int] = (1, 4)
-    analyzer: str = "char_wb"
-    n_features: int = 2**18
     context_offsets: tuple[int, ...] = (-2, -1, 1, 2)
     proba_offsets: tuple[int, ...] = (-3, -2, -1, 1, 2, 3)
     level_tolerance: float = 2.0  # indents closer than this (columns) are one level
     min_level_share: float = 0.02  # a level needs this share of the script's lines
     block_gap: float = 0.5  # a gap_before above this starts a new block
     exclude: tuple[str, ...] = ()  # dense features left out (ablations)
-    feature_set: int = 2  # 1: before the page-furniture features (models saved then leave them out)
+    feature_set: int = 3  # 1: before the page-furniture features, 2: before the state features (models saved then leave them out)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,12 +55,15 @@ class FeatureConfig:
     @classmethod
     def from_dict(cls, data: dict) -> "FeatureConfig":
         known = {k: v for k, v in data.items() if k in cls.__dataclass_fields__}
-        for key in ("ngram_range", "context_offsets", "proba_offsets", "exclude"):
+        # Older configs also carry the n-gram settings of a sparse block no model reads: ignored.
+        for key in ("context_offsets", "proba_offsets", "exclude"):
             if key in known:
                 known[key] = tuple(known[key])
         if "feature_set" not in known:  # saved by a version that had feature set 1
             known["feature_set"] = 1
             known["exclude"] = tuple(known.get("exclude", ())) + PAGE_FURNITURE_FEATURES
+        if int(known["feature_set"]) < 3:  # saved before the state features existed
+            known["exclude"] = tuple(known.get("exclude", ())) + STATE_FEATURES
         return cls(**known)
 
 
@@ -83,26 +84,6 @@ def script_order(X: pd.DataFrame) -> list[np.ndarray]:
     order = np.lexsort((np.arange(len(X)), line_no, codes))
     bounds = np.flatnonzero(np.diff(codes[order])) + 1
     return [chunk for chunk in np.split(order, bounds) if len(chunk)]
-
-
-# --- sparse block ------------------------------------------------------------------------------
-
-
-def ngram_matrix(texts, config: FeatureConfig = FeatureConfig()) -> sp.csr_matrix:
-    """Hashed character n-gram counts plus the token count (last column)."""
-    texts = ["" if t is None else str(t).strip() for t in texts]
-    vectorizer = HashingVectorizer(
-        analyzer=config.analyzer,
-        ngram_range=tuple(config.ngram_range),
-        lowercase=False,
-        n_features=config.n_features,
-        alternate_sign=False,
-        norm=None,
-        dtype=np.float32,
-    )
-    grams = vectorizer.transform(texts)
-    tokens = sp.csr_matrix(np.array([[len(t.split())] for t in texts], dtype=np.float32).reshape(-1, 1))
-    return sp.hstack([grams, tokens], format="csr")
 
 
 # --- what a line's text looks like ---------------------------------------------------------------
@@ -298,28 +279,45 @@ def cue_names(texts: Sequence[str], cores: Sequence[str] | None = None) -> froze
     return frozenset(names - _NOT_NAMES)
 
 
-def core_indents(frame: pd.DataFrame) -> np.ndarray:
-    """Indent of each line's own text, past a scene number printed in the left margin."""
-    offsets = [split_margins(str(t))[1] for t in frame["text"].to_numpy()]
-    return frame["indent"].to_numpy(dtype=float) + np.asarray(offsets, dtype=float)
+@dataclass
+class _ScriptLayout:
+    """One script's columns (rows in reading order), shared by the layout feature groups; each group
+    writes its columns of `out` and may leave values the later groups read (`margin`, `starts`...)."""
+
+    frame: pd.DataFrame
+    txt: np.ndarray  # the text-feature block
+    cores: list[str]  # texts without margin marks
+    config: FeatureConfig
+    out: np.ndarray
+    n: int = 0
+    col: dict = field(default_factory=lambda: {name: i for i, name in enumerate(TEXT_FEATURES)})
+    f: dict = field(default_factory=lambda: {name: i for i, name in enumerate(LAYOUT_FEATURES)})
+
+    def __post_init__(self):
+        frame = self.frame
+        self.n = len(frame)
+        self.raw_indent = frame["indent"].to_numpy(dtype=float)
+        self.indent = self.raw_indent + self.txt[:, self.col["core_offset"]]
+        self.gap = np.nan_to_num(frame["gap_before"].to_numpy(dtype=float), nan=0.0)
+        self.x0, self.x1 = frame["x0"].to_numpy(dtype=float), frame["x1"].to_numpy(dtype=float)
+        self.y0, self.y1 = frame["y0"].to_numpy(dtype=float), frame["y1"].to_numpy(dtype=float)
+        self.page = frame["page"].to_numpy()
 
 
 def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config: FeatureConfig) -> np.ndarray:
     """Layout features of one script (rows in reading order); `txt` is its text-feature block,
-    `cores` its texts without margin marks."""
-    n = len(frame)
-    col = {name: i for i, name in enumerate(TEXT_FEATURES)}
-    raw_indent = frame["indent"].to_numpy(dtype=float)
-    indent = raw_indent + txt[:, col["core_offset"]]
-    gap = np.nan_to_num(frame["gap_before"].to_numpy(dtype=float), nan=0.0)
-    x0 = frame["x0"].to_numpy(dtype=float)
-    x1 = frame["x1"].to_numpy(dtype=float)
-    y0 = frame["y0"].to_numpy(dtype=float)
-    y1 = frame["y1"].to_numpy(dtype=float)
-    page = frame["page"].to_numpy()
-    out = np.full((n, len(LAYOUT_FEATURES)), np.nan, dtype=np.float32)
-    f = {name: i for i, name in enumerate(LAYOUT_FEATURES)}
+    `cores` its texts without margin marks. One function per feature group, in this order."""
+    s = _ScriptLayout(frame, txt, cores, config, np.full((len(frame), len(LAYOUT_FEATURES)), np.nan, dtype=np.float32))
+    for group in (_level_group, _geometry_group, _block_group, _repeat_group, _width_group, _wrap_group,
+                  _anchor_group):
+        group(s)
+    return s.out
 
+
+def _level_group(s: _ScriptLayout) -> None:
+    """The script's indent levels: which one a line sits on, and what the lines there look like."""
+    out, f, txt, col, n = s.out, s.f, s.txt, s.col, s.n
+    indent, gap, config = s.indent, s.gap, s.config
     levels = indent_levels(indent, tolerance=config.level_tolerance, min_share=config.min_level_share)
     nearest = np.abs(indent[:, None] - levels[None, :]).argmin(axis=1) if n else np.array([], int)
     share = np.bincount(nearest, minlength=len(levels)) / max(n, 1)
@@ -344,7 +342,13 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     out[:, f["lvl_gap"]] = level_mean((gap > config.block_gap).astype(float))
     out[:, f["lvl_scene"]] = level_mean(txt[:, col["scene_prefix"]])
     out[:, f["lvl_lower"]] = level_mean(txt[:, col["starts_lower"]])
+    s.margin = margin
 
+
+def _geometry_group(s: _ScriptLayout) -> None:
+    """Right edge, centre, width, gaps, position on the page."""
+    out, f, n = s.out, s.f, s.n
+    x0, x1, y0, y1, gap, page, frame = s.x0, s.x1, s.y0, s.y1, s.gap, s.page, s.frame
     right = np.nanpercentile(x1, 95) if n else 0.0
     center = np.nanmedian((x0 + x1) / 2) if n else 0.0
     out[:, f["right_rel"]] = x1 - right
@@ -365,6 +369,11 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
         out[:, f["first_on_page"]] = np.concatenate([[1.0], change])
         out[:, f["last_on_page"]] = np.concatenate([change, [1.0]])
 
+
+def _block_group(s: _ScriptLayout) -> None:
+    """The block (run of lines without a gap) a line sits in, and the block's first line."""
+    out, f, txt, col, n = s.out, s.f, s.txt, s.col, s.n
+    gap, page, config, indent, margin = s.gap, s.page, s.config, s.indent, s.margin
     starts = np.concatenate([[True], (gap[1:] > config.block_gap) | (page[1:] != page[:-1])]) if n else np.array([], bool)
     block = np.cumsum(starts) - 1
     first_idx = np.flatnonzero(starts)[block]
@@ -378,7 +387,13 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     out[:, f["indent_minus_block_first"]] = indent - indent[first_idx]
     out[:, f["block_first_paren"]] = txt[first_idx, col["starts_paren"]]
     out[:, f["block_first_n_chars"]] = txt[first_idx, col["n_chars"]]
+    s.starts, s.block = starts, block
 
+
+def _repeat_group(s: _ScriptLayout) -> None:
+    """Text that comes back: cues, running headers and footers."""
+    out, f, txt, col = s.out, s.f, s.txt, s.col
+    frame = s.frame
     # A character cue repeats through a script; a line of action rarely does.
     keys = pd.Series(frame["text"].astype(str).str.strip().str.upper().to_numpy())
     keys = keys.str.replace(r"\s*\(.*$", "", regex=True)
@@ -392,7 +407,13 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     out[:, f["template_repeat"]] = np.log1p(templates.map(templates.value_counts()).to_numpy(dtype=float) - 1)
     variants = raw_keys.groupby(templates.to_numpy()).transform("nunique").to_numpy(dtype=float)
     out[:, f["template_variants"]] = np.log1p(variants - 1)
-    _page_furniture(out, f, templates.to_numpy(), page, y0)
+    _page_furniture(out, f, templates.to_numpy(), s.page, s.y0)
+
+
+def _width_group(s: _ScriptLayout) -> None:
+    """Line lengths against the block's longest line and the script's widest lines."""
+    out, f, txt, col, n = s.out, s.f, s.txt, s.col, s.n
+    block, raw_indent = s.block, s.raw_indent
     # Dialogue wraps narrower than action: the longest line of the block tells which it is.
     n_chars = txt[:, col["n_chars"]]
     block_max = np.zeros(block.max() + 1 if n else 0)
@@ -402,7 +423,13 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     out[:, f["block_max_rel"]] = block_max[block] / wide
     out[:, f["n_chars_rel"]] = n_chars / wide
     out[:, f["raw_indent"]] = raw_indent
+    s.n_chars, s.block_max, s.wide = n_chars, block_max, wide
 
+
+def _wrap_group(s: _ScriptLayout) -> None:
+    """Names that open a line, and whether its first word would have fit on the line above."""
+    out, f, n = s.out, s.f, s.n
+    frame, cores, n_chars, wide = s.frame, s.cores, s.n_chars, s.wide
     # Action often opens on a character's name ("Jay takes the phone."); the script's cues say
     # which words are names. Wrapping says more: a line whose first word would have fit on the
     # line above starts a new paragraph, even without a blank line.
@@ -427,7 +454,14 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
     next_room = n_chars + 1 + np.append(first_len[1:], np.nan)
     out[:, f["next_room_rel"]] = next_room / wide
     out[:, f["prev_n_chars_rel"]] = prev_chars / wide
+    s.prev_room = prev_room
 
+
+def _anchor_group(s: _ScriptLayout) -> None:
+    """How this script sets dialogue apart from action, learned from unlabeled anchors; cue distance."""
+    out, f, txt, col, n = s.out, s.f, s.txt, s.col, s.n
+    gap, starts, config, indent, n_chars, block, block_max, prev_room = (
+        s.gap, s.starts, s.config, s.indent, s.n_chars, s.block, s.block_max, s.prev_room)
     # Anchors found without labels: the line right after a cue-like line is (nearly always)
     # dialogue, the first line of a block that is neither caps nor bracketed is mostly action.
     # Their widths and indents say how *this* script sets dialogue apart from action.
@@ -470,7 +504,6 @@ def _layout_block(frame: pd.DataFrame, txt: np.ndarray, cores: list[str], config
             ended += 1
     out[:, f["after_cue"]] = after
     out[:, f["since_sentence_end"]] = since_end
-    return out
 
 
 CONTEXT_SOURCE = (
@@ -507,7 +540,83 @@ def dense_feature_names(config: FeatureConfig = FeatureConfig()) -> list[str]:
     for off in config.context_offsets:
         names += [f"{name}@{off:+d}" for name in CONTEXT_SOURCE]
         names.append(f"indent_diff@{off:+d}")
-    return names
+    return names + list(STATE_FEATURES)
+
+
+# --- where the reader is: state carried from line to line ---------------------------------------
+
+STATE_FEATURES = (
+    "paren_depth", "paren_depth_after", "paren_run_pos", "since_cue", "since_cue_in_block", "since_scene",
+    "before_first_scene", "script_pos", "line_index_log", "first_page", "first_page_lines",
+    "right_aligned", "block_right_share", "block_caps_share",
+)
+
+
+def _state_block(frame: pd.DataFrame, txt: np.ndarray, lay: np.ndarray, config: FeatureConfig) -> np.ndarray:
+    """What a reader carries from line to line (one script, reading order): how many brackets are
+    open (the continuation lines of a multi-line parenthetical sit at the dialogue indent), how far
+    back the last cue and scene heading are, whether a heading has been seen at all (an excerpt's
+    first lines are mid-scene, not a title page), and right-aligned runs (multi-line transitions)."""
+    n = len(frame)
+    col = {name: i for i, name in enumerate(TEXT_FEATURES)}
+    lcol = {name: i for i, name in enumerate(LAYOUT_FEATURES)}
+    out = np.full((n, len(STATE_FEATURES)), np.nan, dtype=np.float32)
+    if n == 0:
+        return out
+    f = {name: i for i, name in enumerate(STATE_FEATURES)}
+    texts = frame["text"].astype(str).to_numpy()
+    gap = np.nan_to_num(frame["gap_before"].to_numpy(dtype=float), nan=0.0)
+    page = frame["page"].to_numpy()
+    starts = np.concatenate([[True], (gap[1:] > config.block_gap) | (page[1:] != page[:-1])])
+    _bracket_state(out, f, texts, starts)
+    _distance_state(out, f, txt, col, starts)
+    out[:, f["script_pos"]] = np.arange(n) / max(n - 1, 1)
+    out[:, f["line_index_log"]] = np.log1p(np.arange(n))
+    first = page == page[0]
+    out[:, f["first_page"]] = first
+    out[:, f["first_page_lines"]] = np.log1p(first.sum())
+    # Right-aligned: ends at the right edge of the text column, starts well right of the main level.
+    # (x is in points for PDFs, in columns for text: compare within the script's own span.)
+    x0, x1 = frame["x0"].to_numpy(dtype=float), frame["x1"].to_numpy(dtype=float)
+    edge = np.nanpercentile(x1, 95)
+    span = max(edge - np.nanpercentile(x0, 5), 1e-6)
+    right = (x1 > edge - 0.04 * span) & (lay[:, lcol["indent_rel_main"]] > 20.0)
+    out[:, f["right_aligned"]] = right
+    block = np.cumsum(starts) - 1
+    counts = np.bincount(block)
+    out[:, f["block_right_share"]] = (np.bincount(block, weights=right) / counts)[block]
+    out[:, f["block_caps_share"]] = (np.bincount(block, weights=txt[:, col["all_caps"]]) / counts)[block]
+    return out
+
+
+def _bracket_state(out: np.ndarray, f: dict[str, int], texts: np.ndarray, starts: np.ndarray) -> None:
+    depth, run = 0, 0
+    for i, text in enumerate(texts):
+        if starts[i]:
+            depth, run = 0, 0
+        run = run + 1 if depth > 0 else 0
+        out[i, f["paren_depth"]] = min(depth, 3)
+        out[i, f["paren_run_pos"]] = run
+        depth = max(0, depth + text.count("(") - text.count(")"))
+        out[i, f["paren_depth_after"]] = min(depth, 3)
+
+
+def _distance_state(out: np.ndarray, f: dict[str, int], txt: np.ndarray, col: dict[str, int], starts: np.ndarray) -> None:
+    cue = (txt[:, col["all_caps"]] > 0) & (txt[:, col["n_tokens"]] <= 5) & (txt[:, col["scene_prefix"]] == 0) & (
+        txt[:, col["to_colon"]] == 0) & (txt[:, col["num_only"]] == 0)
+    scene = txt[:, col["scene_prefix"]] > 0
+    last_cue = last_scene = last_cue_block = -1
+    for i in range(len(txt)):
+        if starts[i]:
+            last_cue_block = -1
+        out[i, f["since_cue"]] = min(i - last_cue, 50) if last_cue >= 0 else 50
+        out[i, f["since_cue_in_block"]] = i - last_cue_block if last_cue_block >= 0 else -1
+        out[i, f["since_scene"]] = min(i - last_scene, 200) if last_scene >= 0 else 200
+        out[i, f["before_first_scene"]] = float(last_scene < 0)
+        if cue[i]:
+            last_cue = last_cue_block = i
+        if scene[i]:
+            last_scene = i
 
 
 def dense_features(X: pd.DataFrame, config: FeatureConfig = FeatureConfig()) -> np.ndarray:
@@ -526,6 +635,7 @@ def dense_features(X: pd.DataFrame, config: FeatureConfig = FeatureConfig()) -> 
         txt = txt_all[rows]
         lay = _layout_block(frame, txt, [cores_all[r][0] for r in rows], config)
         own = np.hstack([txt, lay])
+        out[rows, len(names) - len(STATE_FEATURES):] = _state_block(frame, txt, lay, config)
         out[rows, : n_txt + n_lay] = own
         indent = own[:, base_index["indent"]]
         k = n_txt + n_lay
