@@ -119,3 +119,16 @@ def test_calibrate_command_reports_bad_input_in_one_line(small_model_outputs, tm
     done = subprocess.run([sys.executable, "-m", "labeling.corpus.calibrate", "--model", str(tmp_path), "--oof", str(bad)],
                           cwd=REPO, capture_output=True, text=True, timeout=300)
     assert done.returncode == 1 and "no config.json" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_out_of_fold_file_from_build_pretrained_is_read_in_this_versions_label_order(small_model_outputs, tmp_path):
+    from labeling.corpus.calibrate import load_out_of_fold
+
+    _, (proba, codes, ids), _ = small_model_outputs
+    reverse = list(LABELS)[::-1]
+    path = tmp_path / "build.npz"  # the keys `build_pretrained --oof-out` writes, columns in another order
+    np.savez(path, proba=proba[:, ::-1], code=codes.astype(np.int8), script_id=ids, group=ids,
+             fold=np.zeros(len(codes), np.int16), weight=np.ones(len(codes), np.float32), labels=np.array(reverse))
+    read = load_out_of_fold(path)
+    np.testing.assert_allclose(read["proba"], proba, atol=1e-6)
+    assert list(read["codes"]) == list(codes) and list(read["script_ids"]) == list(ids)

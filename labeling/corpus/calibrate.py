@@ -29,8 +29,8 @@ from models.lines import calibration as calib
 from store.types import LABEL_INDEX, LABELS, ScriptlabelError
 
 PROBA_KEYS = ("proba", "probabilities", "oof_proba", "oof")
-CODE_KEYS = ("codes", "label_codes", "labels", "y")
-SCRIPT_KEYS = ("script_ids", "scripts", "script_id", "groups")
+CODE_KEYS = ("code", "codes", "label_codes", "y")  # `labels`, when there, names the probability columns
+SCRIPT_KEYS = ("script_id", "script_ids", "scripts", "group", "groups")
 MIN_LINES = 200
 SILVER_WEIGHT = 0.5  # as in labeling/corpus/build_pretrained.py
 
@@ -111,6 +111,12 @@ def load_out_of_fold(path: str | Path) -> dict:
                                      f"{', '.join(sorted(arrays)) or 'nothing'})")
 
     proba = np.asarray(pick(PROBA_KEYS, "probabilities"), dtype=np.float64)
+    if "labels" in arrays and arrays["labels"].dtype.kind in "US" and len(arrays["labels"]) == len(LABELS):
+        names = [str(v) for v in arrays["labels"]]
+        if sorted(names) != sorted(LABELS):
+            raise calib.CalibrationError(f"{path}: its classes {names} are not {list(LABELS)}")
+        if proba.ndim == 2 and proba.shape[1] == len(LABELS):
+            proba = proba[:, [names.index(label) for label in LABELS]]  # columns in this version's order
     codes = pick(CODE_KEYS, "label")
     scripts = np.asarray(pick(SCRIPT_KEYS, "script id")).astype(str)
     if proba.ndim != 2 or proba.shape[1] != len(LABELS):
