@@ -5,9 +5,10 @@
 
 The calibrator is fit on out-of-fold probabilities: every labeled line of the training corpus as
 predicted by a model of the same recipe that never saw the line's script (folds grouped by script).
-`--oof FILE.npz` takes them from `build_pretrained --oof-out FILE.npz` (arrays: probabilities,
-label codes, script ids); without it this command makes them itself by grouped k-fold over the
-shared data with small boosters (`--folds`, about 10 minutes a fold on 2 cores) and can keep them
+`--oof FILE.npz` takes them from `build_pretrained --oof-out FILE.npz` (arrays `proba`, `code`,
+`script_id`, and `labels` naming the columns; `codes`/`script_ids` are read too); without it this command makes them itself by grouped k-fold over the
+shared data with the shipped recipe's small-booster version (`--folds`; 9 minutes a fold on 2 busy
+cores before the recipe had its sequence labeler) and can keep them
 (`--oof-out`) and the fold models (`--fold-models DIR`, which `bench/calibration.py` reuses).
 Which calibrator (temperature, vector scaling, Dirichlet, isotonic) is chosen by grouped
 cross-validation of the calibrator itself over those scripts; the report (JSON on stdout) says
@@ -42,11 +43,15 @@ def script_group(script_id: str) -> str:
 
 
 def quick_config():
-    """The shipped recipe with small boosters: enough to see how far its confidence can be trusted."""
-    from models.lines.classifier import BoosterParams, LineModelConfig
+    """The shipped recipe (build_pretrained's) with small boosters and 3 inner folds: enough to see how
+    far its confidence can be trusted, in a fraction of the build's time."""
+    import dataclasses
 
-    return LineModelConfig(stage1=BoosterParams(n_estimators=120, learning_rate=0.2),
-                           stage2=BoosterParams(n_estimators=80, max_depth=5, learning_rate=0.2), inner_folds=3)
+    from labeling.corpus.build_pretrained import SHIPPED_CONFIG
+    from models.lines.classifier import BoosterParams
+
+    return dataclasses.replace(SHIPPED_CONFIG, stage1=BoosterParams(n_estimators=120, learning_rate=0.2),
+                               stage2=BoosterParams(n_estimators=80, max_depth=5, learning_rate=0.2), inner_folds=3)
 
 
 def make_out_of_fold(data_dir=None, *, folds: int = 3, fold_models: Path | None = None, log=print) -> dict:
