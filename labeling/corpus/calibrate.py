@@ -6,13 +6,14 @@
 The calibrator is fit on out-of-fold probabilities: every labeled line of the training corpus as
 predicted by a model of the same recipe that never saw the line's script (folds grouped by script).
 `--oof FILE.npz` takes them from `build_pretrained --oof-out FILE.npz` (arrays `proba`, `code`,
-`script_id`, and `labels` naming the columns; `codes`/`script_ids` are read too); without it this command makes them itself by grouped k-fold over the
-shared data with the shipped recipe's small-booster version (`--folds`; 9 minutes a fold on 2 busy
-cores before the recipe had its sequence labeler) and can keep them
-(`--oof-out`) and the fold models (`--fold-models DIR`, which `bench/calibration.py` reuses).
-Which calibrator (temperature, vector scaling, Dirichlet, isotonic) is chosen by grouped
-cross-validation of the calibrator itself over those scripts; the report (JSON on stdout) says
-what each scored.
+`script_id`, and `labels` naming the columns; `codes`/`script_ids` are read too). Without it this
+command makes them itself by grouped k-fold over the shared data with a small-booster version of the
+shipped recipe (`--folds`; 9 minutes a fold on 2 busy cores before the recipe had its sequence
+labeler), and can keep them (`--oof-out`) and the fold models (`--fold-models DIR`, which
+`bench/calibration.py` reuses). The calibrator (temperature, vector scaling, Dirichlet, isotonic,
+top-label isotonic) is chosen by grouped cross-validation of the calibrator itself over those
+scripts; adapters get a temperature fit on the same lines. The report (JSON on stdout) says what
+each scored.
 """
 
 from __future__ import annotations
