@@ -196,3 +196,44 @@ if not review.empty:
                 common.require("adjudicate")
                 app_models.adjudicate(db, int(line["line_id"]), label, annotator=common.annotator() or "anonymous")
                 st.rerun()
+
+
+# --- how far the confidence can be trusted (issue 16: calibration) ------------------------------
+def confidence_section() -> None:
+    """Reliability diagram and ECE: the shipped base model's (held out, from its calibration file) and
+    the one people saw while labeling (each label against the confidence shown beside its suggestion)."""
+    st.subheader("Confidence: reliability and calibration error (ECE)")
+    base = app_models.base_model_reliability()
+    shown = app_models.label_reliability(db)
+    if base["fitted"] and base.get("after"):
+        kinds = ", ".join(f"{common.escape_markdown(kind)} {value:.4f}" for kind, value in base["after"]["by_kind"].items())
+        st.caption(f"Base model (v0), calibrated by {base['method']} on out-of-fold predictions of "
+                   f"{base['lines']:,} lines from {base['scripts']} scripts it never saw: held-out ECE "
+                   f"{base['after']['ece']:.4f} (raw {base['before']['ece']:.4f}"
+                   + (f"; by kind of script: {kinds}" if kinds else "") + "); accuracy on the most "
+                   f"confident 90% of lines {base['after']['accuracy_at_90']:.4f}.")
+    else:
+        st.warning("The base line model (v0) has no calibration fitted for it, so the confidence shown is its raw "
+                   "probability, overconfident on scripts it never saw. Whoever installed scriptlabel can fit "
+                   "one with labeling.corpus.calibrate (README: Calibration).")
+    if shown["n"]:
+        low, high = shown["ece_ci95"] or (float("nan"), float("nan"))
+        st.caption(f"While labeling: ECE {shown['ece']:.4f} (95% interval {low:.3f}–{high:.3f}) over "
+                   f"{shown['n']:,} labels given beside a suggestion; suggestions kept {shown['accuracy']:.1%}, "
+                   f"mean confidence shown {shown['mean_confidence']:.1%}. The queue asks about unsure lines "
+                   "first, so these are harder than the average line.")
+    else:
+        st.caption("While labeling: no label given beside a suggestion yet.")
+    curves = {}
+    if base.get("after") is not None:
+        curves["base, held out (calibrated)"] = base["after"]["table"]
+        curves["base, held out (raw)"] = base["before"]["table"]
+    if shown["n"]:
+        curves[f"labels given ({shown['n']})"] = shown["table"]
+    diagram = app_models.reliability_png(curves)
+    if diagram:
+        st.image(diagram, caption="Reliability: share of suggestions right against the confidence shown "
+                                  "(15 bins; on the diagonal = calibrated, below = overconfident)")
+
+
+confidence_section()

@@ -509,3 +509,31 @@ def m0510_versions_and_bulk_accept(db: Database) -> None:
         CREATE INDEX IF NOT EXISTS label_events_batch ON label_events(batch) WHERE batch IS NOT NULL;
         """
     )
+
+
+@migrations(name="0500_suggested_confidence")
+def m0500_suggested_confidence(db: Database) -> None:
+    # The confidence a person saw next to the suggestion, kept with their label: with `suggested` it
+    # is the record a reliability diagram needs (shown 90% → right 90% of the time?). Predictions of
+    # old versions are pruned, so it is copied when the label is stored, by a trigger, whatever path
+    # stored the label (key press, group label, CLI, import).
+    from store.types import LABELS
+
+    index = " ".join(f"WHEN '{label}' THEN {i}" for i, label in enumerate(LABELS))
+    shown = f"""(SELECT json_extract(p.probs, '$[' || (CASE {{e}}.suggested {index} END) || ']')
+                 FROM predictions p WHERE p.line_id = {{e}}.line_id AND p.version = {{e}}.suggested_version)"""
+    _execute_all(
+        db,
+        f"""
+        ALTER TABLE label_events ADD COLUMN suggested_confidence REAL;
+        UPDATE label_events SET suggested_confidence = {shown.format(e='label_events')}
+            WHERE suggested IS NOT NULL AND suggested_version IS NOT NULL;
+        CREATE TRIGGER label_events_suggested_confidence AFTER INSERT ON label_events
+            WHEN NEW.suggested IS NOT NULL AND NEW.suggested_version IS NOT NULL
+                 AND NEW.suggested_confidence IS NULL
+        BEGIN
+            UPDATE label_events SET suggested_confidence = {shown.format(e='NEW')}
+                WHERE event_id = NEW.event_id;
+        END;
+        """
+    )
