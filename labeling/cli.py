@@ -358,9 +358,9 @@ def predict(ctx, script_id, scheduler):
 @cli.command()
 @click.option("--script", "script_id", type=ID, default=None, help="Only this script.")
 @click.option("--n", "n", type=click.IntRange(1, 100000), default=20, show_default=True, help="How many items.")
-@click.option("--strategy", type=click.Choice(["margin", "entropy", "least_confidence", "random", "review"]),
-              default="margin", show_default=True,
-              help="How to rank unlabeled lines; review = people's labels the model confidently contradicts.")
+@click.option("--strategy", type=click.Choice(["diverse", "margin", "entropy", "least_confidence", "random", "review"]),
+              default="diverse", show_default=True,
+              help="How to rank unlabeled lines; diverse = the most uncertain line of each kind, lines of patterns people already labeled later; review = people's labels the model confidently contradicts.")
 @click.option("--random-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of items drawn at random (keeps labels usable for unbiased evaluation).")
 @click.option("--seed", type=int, default=None, help="Random seed (for reproducible queues).")
