@@ -6,11 +6,13 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.label_view import label_view
-from labeling.session.sync import ORDERS
+from labeling.session.sync import DEFAULT_ORDER, ORDERS
 from labeling.session.review import SURE_CONFIDENCE
 from store.db import database_uid
 
 ORDER_HELP = ("margin / entropy / least_confidence: the lines the model is least sure of first; "
+              "diverse: the least sure line of each kind of line first, and lines of a pattern you already "
+              "labeled (page numbers, a running header) later; "
               "random: an unbiased sample; script: reading order; review: labels people gave that the model "
               "confidently contradicts (the same key confirms, another fixes).")
 
@@ -24,10 +26,10 @@ if not common.has_scripts():
     st.stop()
 
 if "order" not in st.session_state:
-    wanted = st.query_params.get("order", "margin")
-    st.session_state["order"] = wanted if wanted in ORDERS else "margin"
+    wanted = st.query_params.get("order", DEFAULT_ORDER)
+    st.session_state["order"] = wanted if wanted in ORDERS else DEFAULT_ORDER
 strategy = st.sidebar.selectbox("Order", ORDERS, key="order", help=ORDER_HELP)
-if st.query_params.get("order", "margin") != strategy:
+if st.query_params.get("order", DEFAULT_ORDER) != strategy:
     st.query_params["order"] = strategy
 
 common.require("label")

@@ -63,6 +63,50 @@ def versions_table(db: Database, kind: str | None = None) -> pd.DataFrame:
                                        "macro_f1", "n_evaluated", "current"])
 
 
+LINE_VERSION_COLUMNS = ["version", "status", "pinned", "accuracy", "n", "95% interval", "n_labels", "created_at",
+                        "why"]
+
+
+def line_versions_table(db: Database) -> pd.DataFrame:
+    """Every line-model version, newest first, version 0 (the shipped model) last: status (current,
+    candidate, previous), pinned, accuracy of its suggestions on the labels people then gave (n, Wilson
+    95% interval), the labels it was trained on, and why it is or is not current."""
+    from labeling.training.versions import line_versions
+
+    rows = []
+    for row in line_versions(db):
+        ci = row["ci95"]
+        rows.append({"version": row["version"], "status": row["status"], "pinned": row["pinned"],
+                     "accuracy": row["accuracy"], "n": row["n"],
+                     "95% interval": f"{ci[0]:.3f}–{ci[1]:.3f}" if ci else "",
+                     "n_labels": row["n_labels"], "created_at": (row["created_at"] or "shipped")[:19].replace("T", " "),
+                     "why": row["reason"]})
+    return pd.DataFrame(rows, columns=LINE_VERSION_COLUMNS)
+
+
+def suggestion_scores(db: Database, version: int) -> dict:
+    """Scores (confusion matrix, per-class F1) of a line version's suggestions against the labels people
+    then gave; {} when nobody labeled while it made the suggestions."""
+    from models.evaluation import evaluate_lines
+
+    pairs = label_store.suggestion_pairs(db, version)
+    if pairs.empty:
+        return {}
+    return evaluate_lines(pairs["label"].tolist(), pairs["suggested"].tolist()).to_dict()
+
+
+def base_model_summary() -> str:
+    """Version 0 in one sentence: what the shipped model was trained on and its held-out evaluation."""
+    from labeling.training.versions import base_evaluation_text, base_model_card
+
+    card = base_model_card()
+    if card.get("error"):
+        return card["error"]
+    sources = ", ".join(f"{name.replace('_', ' ')} ({block.get('scripts', '?')} scripts, "
+                        f"{block.get('labeled_lines', 0):,} labeled lines)" for name, block in card["trained_on"].items())
+    return f"Version 0 is the shipped base model, trained on {sources}. Held-out: {base_evaluation_text(card)}."
+
+
 def learning_curve(versions: pd.DataFrame) -> pd.DataFrame:
     """Accuracy (and macro-F1) against the number of human labels each line model was trained on."""
     lines = versions[(versions["kind"] == "lines") & versions["accuracy"].notna()]
@@ -121,7 +165,7 @@ def runs_table(db: Database, limit: int = 10, *, now: float | None = None) -> pd
     rows = model_store.list_runs(db, limit=limit)
     frame = pd.DataFrame(rows, columns=["run_id", "kind", "department", "status", "trigger", "requested_at",
                                         "started_at", "finished_at", "duration_s", "version", "n_labels", "error",
-                                        "repredict_done", "repredict_total"])
+                                        "repredict_done", "repredict_total", "params"])
     now = time.time() if now is None else now
 
     def seconds(row) -> float | None:
@@ -193,3 +237,92 @@ def disagreements(db: Database, script_id: int | None = None) -> pd.DataFrame:
 def adjudicate(db: Database, line_id: int, label: str, *, annotator: str) -> dict:
     """Settle a disagreement: the adjudicated label is the newest human label, so it wins everywhere."""
     return label_session.record_label(db, line_id, label, annotator=f"{ADJUDICATOR}:{annotator}")
+
+
+# --- calibrated confidence: reliability and ECE (issue 16) ---------------------------------------
+
+def _ece_interval(confidence: np.ndarray, correct: np.ndarray, *, resamples: int = 200, seed: int = 0
+                  ) -> tuple[float, float] | None:
+    """A bootstrap 95% interval of the ECE (lines resampled): small samples make ECE look worse than it is."""
+    from models.lines.calibration import ece_from_confidence
+
+    if len(confidence) < 10:
+        return None
+    rng = np.random.default_rng(seed)
+    values = []
+    for _ in range(resamples):
+        pick = rng.integers(0, len(confidence), len(confidence))
+        values.append(ece_from_confidence(confidence[pick], correct[pick]))
+    return float(np.percentile(values, 2.5)), float(np.percentile(values, 97.5))
+
+
+def label_reliability(db: Database, *, version: int | None = None) -> dict:
+    """How trustworthy the shown confidence was: every human label against the confidence the model
+    showed beside its suggestion for that line (progressive validation: the model had not seen the line).
+
+    Returns n, ece, ece_ci95, accuracy, mean_confidence and `table` (the reliability bins); n = 0 when
+    no label was given beside a shown confidence yet. `version` keeps the labels given beside that
+    model version's suggestions.
+    """
+    from models.lines.calibration import ece_from_confidence, reliability_table
+    from store.confidence import shown_confidence_outcomes
+
+    outcomes = shown_confidence_outcomes(db)
+    if version is not None:
+        outcomes = outcomes[outcomes["suggested_version"] == version]
+    if outcomes.empty:
+        return {"n": 0, "ece": None, "ece_ci95": None, "accuracy": None, "mean_confidence": None,
+                "table": reliability_table([], [])}
+    confidence = outcomes["confidence"].to_numpy(dtype=float)
+    correct = outcomes["correct"].to_numpy(dtype=bool)
+    return {"n": int(len(outcomes)), "ece": ece_from_confidence(confidence, correct),
+            "ece_ci95": _ece_interval(confidence, correct), "accuracy": float(correct.mean()),
+            "mean_confidence": float(confidence.mean()), "table": reliability_table(confidence, correct)}
+
+
+def base_model_reliability() -> dict:
+    """The shipped base model's calibration, from its `calibration.json` (held-out by grouped CV).
+
+    Returns fitted (bool), method, warning, lines, scripts, and for "before" (raw) and "after" (the
+    chosen calibrator) the held-out ECE, accuracy on the most confident 90% and reliability bins.
+    """
+    from labeling.training.lines import base_calibration
+
+    found = base_calibration()
+    report = found.report or {}
+    cv = report.get("cv", {}) if isinstance(report.get("cv"), Mapping) else {}
+    out = {"fitted": found.fitted, "method": found.calibrator.method, "warning": found.warning,
+           "lines": report.get("lines"), "scripts": report.get("scripts"), "source": report.get("out_of_fold_source")}
+    for name, key in (("before", "identity"), ("after", report.get("method"))):
+        block = cv.get(key) if key else None
+        if isinstance(block, Mapping):
+            out[name] = {"ece": block.get("ece"), "accuracy_at_90": block.get("accuracy_at_90"),
+                         "by_kind": block.get("by_stratum") or {},
+                         "table": pd.DataFrame(block.get("reliability") or [],
+                                               columns=["confidence", "accuracy", "n"])}
+    return out
+
+
+def reliability_png(curves: Mapping[str, pd.DataFrame]) -> bytes | None:
+    """A reliability diagram: accuracy against shown confidence per bin, one curve per name; the
+    diagonal is perfect calibration, points below it are overconfident."""
+    curves = {name: t[t["n"] > 0] for name, t in curves.items() if t is not None and (t["n"] > 0).any()}
+    if not curves:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    figure, axis = plt.subplots(figsize=(4.4, 4.0))
+    axis.plot([0, 1], [0, 1], linestyle=":", color="grey", linewidth=1, label="perfectly calibrated")
+    for name, table in curves.items():
+        sizes = 12 + 60 * np.sqrt(table["n"] / table["n"].max())
+        axis.plot(table["confidence"], table["accuracy"], linewidth=1)
+        axis.scatter(table["confidence"], table["accuracy"], s=sizes, label=name)
+    axis.set_xlim(0, 1.01)
+    axis.set_ylim(0, 1.01)
+    axis.set_xlabel("confidence shown", fontsize=8)
+    axis.set_ylabel("share right", fontsize=8)
+    axis.legend(fontsize=7, loc="upper left")
+    return figure_png(figure)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
 from app_pages import common
 from app_pages import model_views as app_models
 from store.models import model_token
 from labeling.training.runs import make_current, request_training
+from labeling.training.versions import pin_note
 from store import models as model_store
 from store.accounts import audit
 from store import sequences as sequence_store
@@ -64,7 +66,7 @@ def run_status() -> None:
         st.warning(f"Run {latest['run_id']} failed: {common.escape_markdown(common.app_message(latest['error']))}")
     st.dataframe(runs, hide_index=True, key="runs_table",
                  column_order=["run_id", "kind", "department", "status", "trigger", "seconds", "version",
-                               "n_labels", "requested_at", "error"],
+                               "n_labels", "requested_at", "error", "params"],
                  column_config={"seconds": st.column_config.NumberColumn("duration (s)", format="%.1f")})
     if model_token(common.db()) != st.session_state.get("models_token"):
         st.rerun(scope="app")  # a run started or finished, or the current model changed
@@ -76,57 +78,98 @@ st.session_state["models_token"] = model_token(db)
 st.subheader("Training runs")
 run_status()
 
-versions = app_models.versions_table(db)
 st.subheader("Versions")
 current = model_store.current_version(db, "lines")
-if current is not None:
-    st.caption(f"Current line model: v{current.version}, trained {current.created_at[:19].replace('T', ' ')} UTC")
-if versions.empty:
-    st.info("No model yet: label some lines, then retrain (it also retrains by itself every "
-            f"{settings.retrain_every} labels).")
-else:
-    st.dataframe(versions, hide_index=True, key="versions_table", column_config={
+current_line = current.version if current is not None else 0
+st.caption(f"Current line model: v{current.version}, trained {current.created_at[:19].replace('T', ' ')} UTC"
+           if current is not None else "Current line model: v0, the shipped base model")
+if (pin_text := pin_note(db)) is not None:
+    pinned_row = st.columns([6, 1])
+    pinned_row[0].warning(pin_text, icon=":material/push_pin:")
+    if pinned_row[1].button("Unpin", key="unpin_lines"):
+        who = common.require("rollback")
+        lifted = model_store.unpin_current(db, kind="lines")
+        audit(db, who.name, "unpin", detail={"version": None if lifted is None else lifted["version"]})
+        st.rerun()
+st.caption(common.escape_markdown(app_models.base_model_summary()))
+line_versions = app_models.line_versions_table(db)
+st.dataframe(line_versions, hide_index=True, key="line_versions_table", column_config={
+    "accuracy": st.column_config.NumberColumn(format="%.3f"),
+    "n": st.column_config.NumberColumn("n", help="labels people gave while this version made the suggestion"),
+    "n_labels": st.column_config.NumberColumn("trained on", help="human labels in its training snapshot"),
+    "pinned": st.column_config.CheckboxColumn("pinned"),
+    "why": st.column_config.TextColumn("why current / candidate", width="large")})
+st.caption("Accuracy: how often a version's suggestion was the label people then gave — labels it never trained on "
+           "(progressive validation) — with n and a Wilson 95% interval; the queue shows uncertain lines first, so "
+           "it reads lower than on a random sample. A retrain becomes current only if it is not worse than the "
+           "current version beyond noise on the newest labels neither trained on (paired, one-sided McNemar, "
+           "p < 0.05); otherwise it stays a candidate, with the reason. Rolling back pins a version.")
+curve = line_versions[line_versions["accuracy"].notna()][["n_labels", "accuracy"]].groupby("n_labels").last()
+if len(curve) >= 2:
+    st.caption("Learning curve: accuracy of each version's suggestions against the human labels it was trained on")
+    st.line_chart(curve, height=220)
+versions = app_models.versions_table(db)
+others = versions[versions["kind"] != "lines"]
+if not others.empty:
+    st.caption("Complexity and tag models")
+    st.dataframe(others, hide_index=True, key="versions_table", column_config={
         "accuracy": st.column_config.NumberColumn(format="%.3f"),
         "macro_f1": st.column_config.NumberColumn("macro F1", format="%.3f")})
-    curve = app_models.learning_curve(versions)
-    if len(curve) >= 1:
-        st.caption("Learning curve: held-out accuracy and macro-F1 against the human labels each model had")
-        st.line_chart(curve, height=220)
-    newest = int(versions["version"].max())  # not the count: old versions are pruned as new ones come
-    if st.session_state.get("model_versions_seen") != newest:  # a new version: show it, not the old pick
-        st.session_state["model_versions_seen"] = newest
-        st.session_state.pop("model_version", None)
-    picked = st.selectbox("Version", list(versions["version"])[::-1], key="model_version",
-                          format_func=lambda v: f"v{v} ({versions.set_index('version').loc[v, 'kind']})"
-                          + (" · current" if versions.set_index("version").loc[v, "current"] else ""))
-    metrics = model_store.get_version(db, int(picked)).metrics
-    charts = st.columns(2)
-    confusion = app_models.confusion_png(metrics)
-    if confusion:
-        charts[0].image(confusion, caption="Confusion matrix (rows: true, columns: predicted)")
-    f1 = app_models.per_class_f1(metrics)
-    if not f1.empty:
-        charts[1].bar_chart(f1.set_index("label")["f1"], height=300)
-    comparison = app_models.complexity_comparison(metrics)
-    if not comparison.empty:
-        st.caption(f"{common.escape_markdown(metrics.get('department', ''))} complexity, {metrics.get('n_sequences', '?')} rated sequences, "
-                   f"grouped cross-validation: {metrics.get('verdict', '')}")
-        st.dataframe(comparison, hide_index=True, key="complexity_table")
-    elif confusion is None and f1.empty:
-        st.json(metrics, expanded=False)
-    if not versions.set_index("version").loc[picked, "current"]:
-        if st.button(f"Make v{picked} current (roll back)", key="rollback"):
-            who = common.require("rollback")
-            make_current(db, int(picked))
-            audit(db, who.name, "rollback", detail={"version": int(picked)})
-            st.toast(f"v{picked} is current")
-            st.rerun()
-    pinned = model_store.is_pinned(db, int(picked))
-    keep = st.toggle(f"Keep v{picked} (never pruned)", value=pinned, key=f"pin_{picked}",
+if len(versions) == 0:
+    st.caption("No retrained version yet: label some lines, then retrain (it also retrains by itself every "
+               f"{settings.retrain_every} labels).")
+kinds = {int(v): "lines" for v in line_versions["version"]} | {int(r.version): r.kind for r in others.itertuples()}
+status = dict(zip(line_versions["version"].astype(int), line_versions["status"]))
+newest = max(kinds)  # not the count: old versions are pruned as new ones come
+if st.session_state.get("model_versions_seen") != newest:  # a new version: show it, not the old pick
+    st.session_state["model_versions_seen"] = newest
+    st.session_state.pop("model_version", None)
+picked = int(st.selectbox("Version", sorted(kinds, reverse=True), key="model_version",
+                          format_func=lambda v: f"v{v} ({kinds[v]}" + (f" · {status[v]})" if v in status else ")")))
+if kinds[picked] == "lines":
+    chosen = line_versions.set_index("version").loc[picked]
+    st.markdown(common.escape_markdown(
+        f"v{picked} · {chosen['status']}" + (" · pinned" if chosen["pinned"] else "")
+        + (f" · accuracy {chosen['accuracy']:.3f} (n = {chosen['n']}, 95% interval {chosen['95% interval']})"
+           if chosen["n"] else " · no label given on its suggestions yet") + f" — {chosen['why']}"))
+    metrics = app_models.suggestion_scores(db, picked)
+    if not metrics:
+        st.caption(f"No label was given yet while v{picked} made the suggestions.")
+else:
+    metrics = model_store.get_version(db, picked).metrics
+charts = st.columns(2)
+confusion = app_models.confusion_png(metrics) if metrics else None
+if confusion:
+    charts[0].image(confusion, caption="Confusion matrix of its suggestions (rows: the label given, columns: "
+                                       "suggested)" if kinds[picked] == "lines" else
+                    "Confusion matrix (rows: true, columns: predicted)")
+f1 = app_models.per_class_f1(metrics) if metrics else pd.DataFrame()
+if not f1.empty:
+    charts[1].bar_chart(f1.set_index("label")["f1"], height=300)
+comparison = app_models.complexity_comparison(metrics) if metrics else pd.DataFrame()
+if not comparison.empty:
+    st.caption(f"{common.escape_markdown(metrics.get('department', ''))} complexity, {metrics.get('n_sequences', '?')} rated sequences, "
+               f"grouped cross-validation: {metrics.get('verdict', '')}")
+    st.dataframe(comparison, hide_index=True, key="complexity_table")
+elif kinds[picked] != "lines" and confusion is None and f1.empty:
+    st.json(metrics, expanded=False)
+is_current = status.get(picked) == "current" if kinds[picked] == "lines" else \
+    bool(versions.set_index("version").loc[picked, "current"])
+if not is_current:
+    back = kinds[picked] == "lines" and picked < current_line
+    if st.button(f"Make v{picked} current" + (" (roll back: pins it)" if back else ""), key="rollback"):
+        who = common.require("rollback")
+        make_current(db, picked, by=who.name, kind=kinds[picked])
+        audit(db, who.name, "rollback", detail={"version": picked})
+        st.toast(f"v{picked} is current" + (" and pinned" if back else ""))
+        st.rerun()
+if picked:
+    pinned = model_store.is_pinned(db, picked)
+    keep = st.toggle(f"Keep v{picked} (never pruned)", value=pinned, key=f"pin_{picked}_{int(pinned)}",
                      help=f"Only the {model_store.KEEP_MODEL_VERSIONS} newest versions of each kind are kept, "
                           "besides the current one and the ones kept here.")
     if keep != pinned:
-        model_store.set_pinned(db, int(picked), keep)
+        model_store.set_pinned(db, picked, keep)
 
 st.subheader("Agreement between annotators")
 kappa = app_models.agreement(db)
@@ -153,3 +196,44 @@ if not review.empty:
                 common.require("adjudicate")
                 app_models.adjudicate(db, int(line["line_id"]), label, annotator=common.annotator() or "anonymous")
                 st.rerun()
+
+
+# --- how far the confidence can be trusted (issue 16: calibration) ------------------------------
+def confidence_section() -> None:
+    """Reliability diagram and ECE: the shipped base model's (held out, from its calibration file) and
+    the one people saw while labeling (each label against the confidence shown beside its suggestion)."""
+    st.subheader("Confidence: reliability and calibration error (ECE)")
+    base = app_models.base_model_reliability()
+    shown = app_models.label_reliability(db)
+    if base["fitted"] and base.get("after"):
+        kinds = ", ".join(f"{common.escape_markdown(kind)} {value:.4f}" for kind, value in base["after"]["by_kind"].items())
+        st.caption(f"Base model (v0), calibrated by {base['method']} on out-of-fold predictions of "
+                   f"{base['lines']:,} lines from {base['scripts']} scripts it never saw: held-out ECE "
+                   f"{base['after']['ece']:.4f} (raw {base['before']['ece']:.4f}"
+                   + (f"; by kind of script: {kinds}" if kinds else "") + "); accuracy on the most "
+                   f"confident 90% of lines {base['after']['accuracy_at_90']:.4f}.")
+    else:
+        st.warning("The base line model (v0) has no calibration fitted for it, so the confidence shown is its raw "
+                   "probability, overconfident on scripts it never saw. Whoever installed scriptlabel can fit "
+                   "one with labeling.corpus.calibrate (README: Calibration).")
+    if shown["n"]:
+        low, high = shown["ece_ci95"] or (float("nan"), float("nan"))
+        st.caption(f"While labeling: ECE {shown['ece']:.4f} (95% interval {low:.3f}–{high:.3f}) over "
+                   f"{shown['n']:,} labels given beside a suggestion; suggestions kept {shown['accuracy']:.1%}, "
+                   f"mean confidence shown {shown['mean_confidence']:.1%}. The queue asks about unsure lines "
+                   "first, so these are harder than the average line.")
+    else:
+        st.caption("While labeling: no label given beside a suggestion yet.")
+    curves = {}
+    if base.get("after") is not None:
+        curves["base, held out (calibrated)"] = base["after"]["table"]
+        curves["base, held out (raw)"] = base["before"]["table"]
+    if shown["n"]:
+        curves[f"labels given ({shown['n']})"] = shown["table"]
+    diagram = app_models.reliability_png(curves)
+    if diagram:
+        st.image(diagram, caption="Reliability: share of suggestions right against the confidence shown "
+                                  "(15 bins; on the diagonal = calibrated, below = overconfident)")
+
+
+confidence_section()

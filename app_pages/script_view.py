@@ -6,8 +6,10 @@ import streamlit as st
 
 from app_pages import common
 from app_pages import support
-from labeling.session.record import record_label
 from labeling.session.keys import LABEL_KEYS
+from labeling.session.record import record_label
+from store import labels as label_store
+from store.accounts import audit
 from store.types import LABELS, ScriptlabelError
 
 MAX_ROWS = 400
@@ -22,6 +24,71 @@ if script_id is None:
 frame = common.script_lines(script_id)
 st.image(common.strip_png(script_id), width="stretch",
          caption="The whole script: line position × label (solid: labeled by a person or imported; faint: model)")
+
+
+
+def _accept(script_id: int, page: int | None, above: float, version: int, batch_id: str) -> None:
+    """Confirm a bulk-accept: the batch id was made with the preview, so a second click stores nothing twice."""
+    try:
+        who = common.require("label")
+        batch = label_store.accept_suggestions(db, script_id, above=above, page=page, model_version_seen=version,
+                                               batch_id=batch_id, annotator=who.name or common.annotator() or "anonymous")
+        if batch.status == "stored":
+            audit(db, who.name or "anonymous", "bulk_accept", script_id=script_id,
+                  detail={"batch_id": batch_id, "lines": batch.lines, "above": above, "page": page,
+                          "model_version": batch.model_version})
+        st.session_state["accept_message"] = (
+            "success", f"Accepted {batch.lines} suggestions of v{batch.model_version} as one batch "
+                       f"({batch.expected_errors:.2f} expected errors); undo it below if needed.")
+        st.session_state.pop("accept_batch_id", None)
+    except ScriptlabelError as exc:
+        st.session_state["accept_message"] = ("error", common.app_message(exc))
+
+
+def _undo_accept(batch_id: str) -> None:
+    try:
+        who = common.require("label")
+        batch = label_store.undo_accept(db, batch_id, annotator=who.name or common.annotator() or "anonymous")
+        if batch.status == "undone":
+            audit(db, who.name or "anonymous", "bulk_accept_undo", script_id=batch.script_id,
+                  detail={"batch_id": batch_id, "lines": batch.lines})
+        st.session_state["accept_message"] = ("success", f"Took back the batch of {batch.lines} accepted suggestions.")
+    except ScriptlabelError as exc:
+        st.session_state["accept_message"] = ("error", common.app_message(exc))
+
+
+with st.container(border=True, key="accept_box"):
+    st.markdown("**Accept confident suggestions** — every suggestion at or above a probability, as one batch "
+                "you can undo; accepted lines leave the label queue and export as `accepted`")
+    row = st.columns([2, 2, 2, 3])
+    scope = row[0].radio("On", ["one page", "the whole script"], key="accept_scope", horizontal=True)
+    pages = sorted(int(p) for p in frame["page"].unique())
+    accept_page = row[1].selectbox("Page", pages, key="accept_page") if scope == "one page" else None
+    above = row[2].number_input("At or above", min_value=0.5, max_value=0.9999, value=0.99, step=0.005,
+                                format="%.4f", key="accept_above")
+    try:
+        preview = label_store.preview_accept(db, script_id, above=float(above), page=accept_page)
+    except ScriptlabelError as exc:
+        preview = None
+        row[3].warning(common.escape_markdown(common.app_message(exc)))
+    if preview is not None:
+        where = f"page {accept_page}" if accept_page is not None else "the whole script"
+        row[3].markdown(f"**{preview.lines} lines** on {where} · expected errors **{preview.expected_errors:.2f}** "
+                        f"(the sum of 1 − p) · suggestions of **v{preview.model_version}**")
+        batch_id = st.session_state.setdefault("accept_batch_id", label_store.new_batch_id())
+        row[3].button(f"Accept {preview.lines} suggestions", key="accept_confirm", disabled=preview.lines == 0,
+                      on_click=_accept, args=(script_id, accept_page, float(above), preview.model_version, batch_id))
+    if message := st.session_state.pop("accept_message", None):
+        (st.success if message[0] == "success" else st.error)(common.escape_markdown(message[1]))
+    for batch in label_store.accept_batches(db, script_id, limit=5):
+        line = st.columns([6, 1])
+        where = f"page {batch.page}" if batch.page is not None else "whole script"
+        line[0].caption(f"{batch.created_at[:16].replace('T', ' ')} · {batch.annotator} accepted {batch.lines} "
+                        f"suggestions of v{batch.model_version} at ≥ {batch.above:g} on {where} "
+                        f"({batch.expected_errors:.2f} expected errors)"
+                        + (f" · undone {batch.undone_at[:16].replace('T', ' ')}" if batch.undone_at else ""))
+        if batch.undone_at is None:
+            line[1].button("Undo", key=f"accept_undo_{batch.batch_id}", on_click=_undo_accept, args=(batch.batch_id,))
 
 filters = st.columns([3, 2, 1, 1, 1, 1, 2])
 labels = filters[0].multiselect("Labels", LABELS, key="view_labels", format_func=common.LABEL_TITLES.get)

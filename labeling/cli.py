@@ -358,9 +358,9 @@ def predict(ctx, script_id, scheduler):
 @cli.command()
 @click.option("--script", "script_id", type=ID, default=None, help="Only this script.")
 @click.option("--n", "n", type=click.IntRange(1, 100000), default=20, show_default=True, help="How many items.")
-@click.option("--strategy", type=click.Choice(["margin", "entropy", "least_confidence", "random", "review"]),
-              default="margin", show_default=True,
-              help="How to rank unlabeled lines; review = people's labels the model confidently contradicts.")
+@click.option("--strategy", type=click.Choice(["diverse", "margin", "entropy", "least_confidence", "random", "review"]),
+              default="diverse", show_default=True,
+              help="How to rank unlabeled lines; diverse = the most uncertain line of each kind, lines of patterns people already labeled later; review = people's labels the model confidently contradicts.")
 @click.option("--random-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of items drawn at random (keeps labels usable for unbiased evaluation).")
 @click.option("--seed", type=int, default=None, help="Random seed (for reproducible queues).")
@@ -425,6 +425,103 @@ def train(ctx, target, department, wait, timeout, model_set):
         metrics = run["metrics"] or {}
         _emit({"version": run["version"], "target": kind, "run_id": run_id, "status": run["status"],
                "duration_s": round(run["duration_s"] or 0, 3), "n_labels": run["n_labels"], **metrics})
+
+
+@cli.command()
+@click.option("--script", "script_id", type=ID, default=None, help="Accept suggestions on this script.")
+@click.option("--page", type=ID, default=None, help="Only this page of the script.")
+@click.option("--above", type=click.FloatRange(0, 1, min_open=True), default=None,
+              help="Accept suggestions whose probability is at least this, e.g. 0.99.")
+@click.option("--dry-run", is_flag=True, help="Only say how many lines and how many expected errors.")
+@click.option("--version", "version_seen", type=click.IntRange(0, 2**63 - 1), default=None,
+              help="The model version the dry run showed: refused if another one is current now "
+                   "(default: the current one).")
+@click.option("--batch", "batch_id", default=None, help="Id for this batch (default: a new one); sending the same "
+              "id again stores nothing twice.")
+@click.option("--undo", "undo_batch", default=None, metavar="BATCH_ID", help="Take a whole batch back.")
+@click.option("--list", "list_batches", is_flag=True, help="List the newest batches as JSON lines.")
+@click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who accepts (default: $USER).")
+@click.pass_context
+@handle_errors
+def accept(ctx, script_id, page, above, dry_run, version_seen, batch_id, undo_batch, list_batches, annotator):
+    """Accept every suggestion at or above a probability on a script (or one page) as one batch.
+
+    Prints {"lines", "expected_errors" (the sum of 1 - p), "model_version", "batch_id", ...}. Accepted
+    lines keep label_source "accepted" (never a person's label) and leave the label queue; `--undo
+    BATCH_ID` takes the whole batch back.
+    """
+    from store import labels as label_store
+    from store.accounts import audit
+
+    if list_batches:
+        for batch in label_store.accept_batches(_db(ctx, create=False, check=False), script_id):
+            _emit(batch.as_json())
+        return
+    if undo_batch is not None:
+        if script_id is not None or above is not None:
+            raise ScriptlabelError("--undo takes only the batch id; drop --script/--above")
+        db = _db(ctx, create=False, check=True)
+        batch = label_store.undo_accept(db, undo_batch, annotator=annotator)
+        if batch.status == "undone":
+            audit(db, _cli_actor(), "bulk_accept_undo", script_id=batch.script_id,
+                  detail={"batch_id": batch.batch_id, "lines": batch.lines, "via": "cli"})
+        _emit(batch.as_json())
+        return
+    if script_id is None or above is None:
+        raise ScriptlabelError("give --script ID and --above P (e.g. --above 0.99), or --undo BATCH_ID")
+    db = _db(ctx, create=False, check=True)
+    preview = label_store.preview_accept(db, script_id, above=above, page=page)
+    if dry_run:
+        _emit({**preview.as_json(), "dry_run": True})
+        return
+    batch = label_store.accept_suggestions(
+        db, script_id, above=above, page=page, batch_id=batch_id or label_store.new_batch_id(), annotator=annotator,
+        model_version_seen=preview.model_version if version_seen is None else version_seen)
+    if batch.status == "stored":
+        audit(db, _cli_actor(), "bulk_accept", script_id=script_id,
+              detail={"batch_id": batch.batch_id, "lines": batch.lines, "above": above, "page": page,
+                      "model_version": batch.model_version, "via": "cli"})
+    _emit(batch.as_json())
+
+
+@cli.command()
+@click.pass_context
+@handle_errors
+def versions(ctx):
+    """Line-model versions as JSON lines, newest first, version 0 (the shipped model) last: status
+    (current, candidate, previous), pinned, accuracy of its suggestions on the labels people gave
+    (n, Wilson 95% interval), and why it is or is not current."""
+    from labeling.training.versions import line_versions
+
+    for row in line_versions(_db(ctx, create=False, check=False)):
+        _emit(row)
+
+
+@cli.command()
+@click.argument("version", type=click.IntRange(0, 2**63 - 1))
+@click.pass_context
+@handle_errors
+def rollback(ctx, version):
+    """Make a line-model version current (0 = the shipped model) and re-predict. Rolling back pins it:
+    retrains then add candidates until `scriptlabel unpin`."""
+    from labeling.training.runs import make_current
+    from store.accounts import audit
+
+    db = _db(ctx, create=False, check=True)
+    result = make_current(db, version, by=_cli_actor(), kind="lines")
+    audit(db, _cli_actor(), "rollback", detail={"version": version, "via": "cli", "pinned": result["pinned"]})
+    _emit(result)
+
+
+@cli.command()
+@click.pass_context
+@handle_errors
+def unpin(ctx):
+    """Lift the pin on the current line model: the next retrain may replace it again."""
+    from store.models import unpin_current
+
+    pin = unpin_current(_db(ctx, create=False, check=True), kind="lines")
+    _emit({"unpinned": None if pin is None else pin["version"]})
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import uuid
 
 import pandas as pd
@@ -9,7 +10,7 @@ from sqlite_utils import Database
 
 from store.db import immediate, now
 from store.scripts import get_line
-from store.types import LineLabel
+from store.types import AcceptBatch, AcceptPreview, LineLabel, NotFoundError, ScriptlabelError, StaleModelError
 
 def _effective_sql(script_filter: bool) -> str:
     """Set events not undone, the latest per line and annotator (script filter pushed inside for speed)."""
@@ -46,6 +47,15 @@ def suggestion_outcomes(db: Database, *, after_event: int = 0) -> pd.DataFrame:
            WHERE e.source = 'human' AND e.action = 'set' AND e.suggested IS NOT NULL AND e.event_id > ?
              AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
            ORDER BY e.event_id""", db.conn, params=[after_event])
+
+
+def suggestion_pairs(db: Database, version: int) -> pd.DataFrame:
+    """(label, suggested) of the human labels (not undone) given while line model `version` suggested."""
+    return pd.read_sql_query(
+        """SELECT e.label, e.suggested FROM label_events e
+           WHERE e.source = 'human' AND e.action = 'set' AND e.suggested IS NOT NULL AND e.suggested_version = ?
+             AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
+           ORDER BY e.event_id""", db.conn, params=[version])
 
 
 def max_event_id(db: Database) -> int:
@@ -230,9 +240,10 @@ def client_labels(db: Database, client_event_ids: list[str]) -> dict[str, dict]:
 
 
 def labels_of_lines(db: Database, line_ids: list[int]) -> dict[int, dict]:
-    """line_id → {label, source, annotator} for those of these lines with a human or imported label.
+    """line_id → {label, source, annotator} for those of these lines with a human, imported or accepted label.
 
-    The same rule as `current_labels`: the latest human label not undone (any annotator), else imported.
+    The same rule as `effective_labels` (human > imported > accepted, the latest of a kind wins): a line
+    bulk-accepted from a confident suggestion counts as labeled for the queue and a tab's held lines.
     """
     rows = []
     for start in range(0, len(line_ids), 5000):
@@ -240,11 +251,11 @@ def labels_of_lines(db: Database, line_ids: list[int]) -> dict[int, dict]:
         rows += db.query(
             f"""SELECT e.event_id, e.line_id, e.label, e.source, e.annotator FROM label_events e
                 WHERE e.line_id IN ({",".join("?" * len(chunk))}) AND e.action = 'set'
-                  AND e.source IN ('human', 'imported')
+                  AND e.source IN ('human', 'imported', 'accepted')
                   AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""", chunk)
     best: dict[int, dict] = {}
     for row in rows:
-        rank = (row["source"] == "human", row["event_id"])
+        rank = (-SOURCE_PRIORITY.index(row["source"]), row["event_id"])
         if row["line_id"] not in best or rank > best[row["line_id"]]["rank"]:
             best[row["line_id"]] = {"label": row["label"], "source": row["source"], "annotator": row["annotator"],
                                     "rank": rank}
@@ -266,7 +277,9 @@ def progress(db: Database, script_id: int | None = None) -> tuple[int, int]:
 
 # --- a line's effective label: the one rule (DESIGN.md), used by every reader --------------------
 
-SOURCE_PRIORITY = ("human", "imported", "rule", "model")
+# human > imported > accepted (a confident suggestion a person bulk-accepted) > rule > model
+SOURCE_PRIORITY = ("human", "imported", "accepted", "rule", "model")
+LABELED_SOURCES = ("human", "imported", "accepted")  # a line with one of these is out of the label queue
 EFFECTIVE_COLUMNS = ["line_id", "script_id", "line_no", "text", "label", "label_source", "annotator", "labeled_at",
                      "confidence", "suggestion", "suggestion_confidence"]
 
@@ -274,8 +287,8 @@ EFFECTIVE_COLUMNS = ["line_id", "script_id", "line_no", "text", "label", "label_
 def effective_labels(db: Database, script_id: int | None = None, *, script_ids: list[int] | None = None,
                      extra_columns: str = "", joins: str = "") -> pd.DataFrame:
     """One row per line with its effective label: the latest human label not undone (any annotator), else
-    an imported one, else a rule's (INT./EXT. headings), else the model's suggestion; `label_source` says
-    which. `confidence` is the model's where the label is the model's; `suggestion` is always the model's.
+    an imported one, else an accepted suggestion (bulk-accept), else a rule's (INT./EXT. headings), else
+    the model's suggestion; `label_source` says which. `confidence` is the model's where the label is the model's; `suggestion` is always the model's.
 
     Lines of the given script(s) — a script being ingested included (its sequences are derived before it
     is visible) — or of every ready script, read in one query; the export adds its columns through
@@ -293,9 +306,10 @@ def effective_labels(db: Database, script_id: int | None = None, *, script_ids: 
             SELECT line_id, label, source, annotator, created_at FROM (
                 SELECT e.line_id, e.label, e.source, e.annotator, e.created_at,
                        ROW_NUMBER() OVER (PARTITION BY e.line_id
-                                          ORDER BY e.source = 'human' DESC, e.event_id DESC) AS rank
+                                          ORDER BY CASE e.source WHEN 'human' THEN 0 WHEN 'imported' THEN 1
+                                                   ELSE 2 END, e.event_id DESC) AS rank
                 FROM label_events e JOIN lines l ON l.line_id = e.line_id
-                WHERE e.action = 'set' AND e.source IN ('human', 'imported') {where}
+                WHERE e.action = 'set' AND e.source IN ('human', 'imported', 'accepted') {where}
                   AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id))
             WHERE rank = 1)
         SELECT l.line_id, l.script_id, l.line_no, l.text, k.label, k.source AS label_source, k.annotator,
@@ -317,3 +331,147 @@ def effective_labels(db: Database, script_id: int | None = None, *, script_ids: 
     frame.loc[use_model, "label_source"] = "model"
     frame["confidence"] = frame["suggestion_confidence"].where(frame["label_source"] == "model")
     return frame if extra_columns else frame[EFFECTIVE_COLUMNS]
+
+
+# --- bulk-accept: "accept every suggestion above p" on a script or a page -------------------------
+
+_BATCH_ID = re.compile(r"^[A-Za-z0-9_.:-]{8,80}$")
+
+
+def new_batch_id() -> str:
+    return f"accept-{uuid.uuid4().hex[:16]}"
+
+
+def _accept_candidates(db: Database, script_id: int, page: int | None) -> pd.DataFrame:
+    """Lines of the script (page) nobody labeled, accepted or imported, with their newest suggestion."""
+    where = "AND l.page = ?" if page is not None else ""
+    params = [script_id] + ([page] if page is not None else [])
+    return pd.read_sql_query(
+        f"""SELECT l.line_id, l.line_no, l.text, p.label, p.confidence, p.version
+            FROM lines l JOIN predictions p
+                 ON p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = l.line_id)
+            WHERE l.script_id = ? {where}
+              AND NOT EXISTS (SELECT 1 FROM label_events e WHERE e.line_id = l.line_id AND e.action = 'set'
+                                AND e.source IN ('human', 'imported', 'accepted')
+                                AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id))
+            ORDER BY l.line_no""", db.conn, params=params)
+
+
+def _check_scope(db: Database, script_id: int, page: int | None, above: float) -> None:
+    from store.scripts import get_script
+
+    get_script(db, script_id)
+    if not 0.0 < float(above) <= 1.0:
+        raise ScriptlabelError(f"--above {above}: give a probability above 0 and at most 1, e.g. 0.99")
+    if page is not None and db.execute("SELECT 1 FROM lines WHERE script_id = ? AND page = ? LIMIT 1",
+                                       [script_id, page]).fetchone() is None:
+        raise NotFoundError(f"script {script_id} has no page {page}; pick a page that has lines")
+
+
+def preview_accept(db: Database, script_id: int, *, above: float, page: int | None = None) -> AcceptPreview:
+    """How many suggestions of the current line model are at or above `above` on lines nobody labeled,
+    and how many of those are expected to be wrong (the sum of 1 - p: the stored probabilities).
+
+    Raises StaleModelError while the script's suggestions come from another version than the current one
+    (re-prediction after a retrain or a roll-back has not reached it yet).
+    """
+    from store.models import current_version
+    from store.rules import rule_label
+
+    _check_scope(db, script_id, page, above)
+    current = current_version(db, "lines")
+    version = current.version if current is not None else 0
+    frame = _accept_candidates(db, script_id, page)
+    stale = sorted(set(int(v) for v in frame["version"]) - {version})
+    if stale:
+        raise StaleModelError(
+            f"the suggestions of script {script_id} come from model v{stale[0]}, but v{version} is current: wait "
+            "until it is re-predicted (Models page) and try again")
+    sure = frame[frame["confidence"] >= float(above)]
+    rules = sure["text"].map(rule_label)
+    conflict = rules.notna() & (rules != sure["label"])
+    sure = sure[~conflict]
+    return AcceptPreview(
+        script_id=script_id, page=page, above=float(above), model_version=version, lines=int(len(sure)),
+        expected_errors=float((1.0 - sure["confidence"]).sum()),
+        by_label={k: int(v) for k, v in sure["label"].value_counts().items()},
+        line_ids=tuple(int(i) for i in sure["line_id"]), skipped_rule=int(conflict.sum()))
+
+
+def _batch(db: Database, batch_id: str, status: str) -> AcceptBatch | None:
+    rows = list(db.query("SELECT * FROM accept_batches WHERE batch_id = ?", [batch_id]))
+    if not rows:
+        return None
+    r = rows[0]
+    return AcceptBatch(batch_id=r["batch_id"], status=status, script_id=r["script_id"], page=r["page"],
+                       above=r["above"], model_version=r["model_version"], lines=r["lines"],
+                       expected_errors=r["expected_errors"], annotator=r["annotator"], created_at=r["created_at"],
+                       undone_at=r["undone_at"])
+
+
+def accept_suggestions(db: Database, script_id: int, *, above: float, model_version_seen: int,
+                       batch_id: str, annotator: str, page: int | None = None) -> AcceptBatch:
+    """Accept every suggestion at or above `above` on the script (page) as one batch, in one transaction.
+
+    `model_version_seen` is the version whose preview the person confirmed: if another one is current
+    now, nothing is stored (StaleModelError). `batch_id` is made by the caller before confirming, so a
+    resent confirmation returns the stored batch ("duplicate") instead of accepting again.
+    """
+    if not isinstance(batch_id, str) or not _BATCH_ID.match(batch_id):
+        raise ScriptlabelError(f"batch id {str(batch_id)[:40]!r}: use 8-80 letters, digits or _.:-")
+    with immediate(db):
+        stored = _batch(db, batch_id, "duplicate")
+        if stored is not None:
+            return stored
+        preview = preview_accept(db, script_id, above=above, page=page)
+        if preview.model_version != int(model_version_seen):
+            raise StaleModelError(
+                f"the suggestions you saw came from model v{model_version_seen}, but v{preview.model_version} "
+                "is current now: look at the new counts and confirm again")
+        if preview.lines == 0:
+            raise ScriptlabelError(f"no suggestion at or above {above:g} is left to accept on script {script_id}"
+                                   + (f" page {page}" if page is not None else "") + ": lower the threshold")
+        stamp = now()
+        db.conn.executemany(
+            """INSERT INTO label_events(line_id, label, annotator, source, batch, created_at, suggested,
+                                        suggested_version)
+               SELECT p.line_id, p.label, ?, 'accepted', ?, ?, p.label, p.version FROM predictions p
+               WHERE p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = ?)""",
+            [(annotator, batch_id, stamp, line_id) for line_id in preview.line_ids])
+        db.execute(
+            "INSERT INTO accept_batches(batch_id, script_id, page, above, model_version, lines, expected_errors, "
+            "annotator, created_at) VALUES (?,?,?,?,?,?,?,?,?)",
+            [batch_id, script_id, page, float(above), preview.model_version, preview.lines,
+             preview.expected_errors, annotator, stamp])
+    return _batch(db, batch_id, "stored")
+
+
+def undo_accept(db: Database, batch_id: str, *, annotator: str) -> AcceptBatch:
+    """Take a whole bulk-accept back (undo events, nothing deleted); a second undo changes nothing.
+
+    A line a person labeled after the batch keeps that label (a human label wins anyway).
+    """
+    with immediate(db):
+        batch = _batch(db, batch_id, "undone")
+        if batch is None:
+            raise NotFoundError(f"no bulk-accept batch {batch_id!r}; list them with `scriptlabel accept --list`")
+        if batch.undone_at is not None:
+            return _batch(db, batch_id, "already_undone")
+        stamp = now()
+        db.execute(
+            """INSERT INTO label_events(line_id, label, annotator, source, action, undoes_event_id, created_at)
+               SELECT e.line_id, NULL, ?, 'accepted', 'undo', e.event_id, ? FROM label_events e
+               WHERE e.batch = ? AND e.source = 'accepted' AND e.action = 'set'
+                 AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""",
+            [annotator, stamp, batch_id])
+        db.execute("UPDATE accept_batches SET undone_at = ?, undone_by = ? WHERE batch_id = ?",
+                   [stamp, annotator, batch_id])
+    return _batch(db, batch_id, "undone")
+
+
+def accept_batches(db: Database, script_id: int | None = None, *, limit: int = 20) -> list[AcceptBatch]:
+    """The newest bulk-accepts (of one script), newest first."""
+    where, params = ("WHERE script_id = ?", [script_id]) if script_id is not None else ("", [])
+    ids = [r[0] for r in db.execute(f"SELECT batch_id FROM accept_batches {where} ORDER BY created_at DESC, "
+                                    "rowid DESC LIMIT ?", params + [limit])]
+    return [_batch(db, i, "stored") for i in ids]

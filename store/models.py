@@ -17,12 +17,15 @@ KEEP_MODEL_VERSIONS = 10  # per kind and department, besides the current and any
 
 
 def register_version(db: Database, *, kind: str, path: str, metrics: dict, n_labels: int,
-                     department: str | None = None, make_current: bool = True) -> int:
-    """Record a completely written model and (by default) make it current, atomically."""
+                     department: str | None = None, make_current: bool = True, promotion: dict | None = None) -> int:
+    """Record a completely written model and (by default) make it current, atomically; `promotion` says
+    why it is or is not current (see labeling's promotion rule)."""
     with db.atomic():
         cursor = db.execute(
-            "INSERT INTO model_versions(kind, department, path, created_at, metrics, n_labels) VALUES (?,?,?,?,?,?)",
-            [kind, department, path, now(), json.dumps(metrics), n_labels],
+            "INSERT INTO model_versions(kind, department, path, created_at, metrics, n_labels, promotion) "
+            "VALUES (?,?,?,?,?,?,?)",
+            [kind, department, path, now(), json.dumps(metrics), n_labels,
+             None if promotion is None else json.dumps(promotion)],
         )
         version = int(cursor.lastrowid)
         if make_current:
@@ -53,7 +56,8 @@ def _department(db: Database, version: int) -> str | None:
 
 def _row_to_version(row: dict) -> ModelVersion:
     return ModelVersion(version=row["version"], kind=row["kind"], path=row["path"], created_at=row["created_at"],
-                        metrics=json.loads(row["metrics"] or "{}"), is_current=bool(row["is_current"]))
+                        metrics=json.loads(row["metrics"] or "{}"), is_current=bool(row["is_current"]),
+                        promotion=json.loads(row["promotion"]) if row.get("promotion") else None)
 
 
 def get_version(db: Database, version: int) -> ModelVersion:
@@ -69,17 +73,12 @@ def current_version(db: Database, kind: str = "lines", department: str | None = 
     return _row_to_version(rows[0]) if rows else None
 
 
-def current_n_labels(db: Database, kind: str = "lines") -> int:
-    """The human label count the current version(s) of `kind` were trained on (0 without one)."""
-    return int(db.execute("SELECT COALESCE(MAX(n_labels), 0) FROM model_versions WHERE kind = ? AND is_current = 1",
-                          [kind]).fetchone()[0])
-
-
 def list_versions(db: Database, kind: str | None = None) -> list[dict]:
     where, params = ("WHERE kind = ?", [kind]) if kind else ("", [])
     rows = list(db.query(f"SELECT * FROM model_versions {where} ORDER BY version", params))
     for row in rows:
         row["metrics"] = json.loads(row["metrics"] or "{}")
+        row["promotion"] = json.loads(row["promotion"]) if row.get("promotion") else None
     return rows
 
 
@@ -94,6 +93,16 @@ def create_run(db: Database, *, kind: str, trigger: str = "manual", department: 
             [kind, department, now(), trigger, json.dumps(params or {"trigger": trigger})],
         )
     return int(cursor.lastrowid)
+
+
+def add_run_params(db: Database, run_id: int, params: dict) -> None:
+    """Merge `params` into what the run row says it was run with (the worker adds what it chose)."""
+    with db.atomic():
+        row = db.execute("SELECT params FROM training_runs WHERE run_id = ?", [run_id]).fetchone()
+        if row is None:
+            return
+        merged = {**(json.loads(row[0]) if row[0] else {}), **params}
+        db.execute("UPDATE training_runs SET params = ? WHERE run_id = ?", [json.dumps(merged, default=str), run_id])
 
 
 def start_run(db: Database, run_id: int, *, pid: int | None = None) -> None:
@@ -276,7 +285,7 @@ def least_margin_line_ids(db: Database, limit: int) -> list[int]:
     return [r[0] for r in db.execute(
         """SELECT p.line_id FROM predictions p WHERE p.version = ?
              AND NOT EXISTS (SELECT 1 FROM label_events e WHERE e.line_id = p.line_id AND e.action = 'set'
-                               AND e.source IN ('human', 'imported'))
+                               AND e.source IN ('human', 'imported', 'accepted'))
            ORDER BY p.margin LIMIT ?""", [row[0], limit])]
 
 
@@ -309,3 +318,65 @@ def stale_prediction_scripts(db: Database, version: int) -> list[int]:
                SELECT 1 FROM lines l WHERE l.script_id = s.script_id AND NOT EXISTS (
                    SELECT 1 FROM predictions p WHERE p.line_id = l.line_id AND p.version = ?))
            ORDER BY s.script_id""", [version])]
+
+
+
+# --- which version is current, and why: pins and the progressive record of each version ---------
+
+def clear_current(db: Database, kind: str = "lines", department: str | None = None) -> None:
+    """Make the shipped base model (version 0) current: no stored version of this kind is."""
+    with db.atomic():
+        db.execute("UPDATE model_versions SET is_current = 0 WHERE kind = ? AND department IS ?", [kind, department])
+
+
+def get_pin(db: Database, kind: str = "lines", department: str | None = None) -> dict | None:
+    """The version a person pinned as current ({version, pinned_by, pinned_at}), or None."""
+    rows = list(db.query("SELECT version, pinned_by, pinned_at FROM current_pins WHERE kind = ? AND department = ?",
+                         [kind, department or ""]))
+    return rows[0] if rows else None
+
+
+def pin_current(db: Database, version: int, *, kind: str = "lines", department: str | None = None,
+                by: str) -> None:
+    """Pin `version` (0 = the base model) as current: retrains add candidates but never replace it."""
+    with db.atomic():
+        db.execute("INSERT OR REPLACE INTO current_pins(kind, department, version, pinned_by, pinned_at) "
+                   "VALUES (?,?,?,?,?)", [kind, department or "", version, by, now()])
+        if version:
+            db.execute("UPDATE model_versions SET pinned = 1 WHERE version = ?", [version])  # and never pruned
+
+
+def unpin_current(db: Database, *, kind: str = "lines", department: str | None = None) -> dict | None:
+    """Lift the pin (the next retrain may replace the version again); returns the pin that was lifted."""
+    pin = get_pin(db, kind, department)
+    with db.atomic():
+        db.execute("DELETE FROM current_pins WHERE kind = ? AND department = ?", [kind, department or ""])
+    return pin
+
+
+def version_promotion(db: Database, version: int) -> dict | None:
+    """Why `version` is or is not current (None: unknown, pruned, or made before promotion records)."""
+    row = db.execute("SELECT promotion FROM model_versions WHERE version = ?", [version]).fetchone()
+    return json.loads(row[0]) if row and row[0] else None
+
+
+def suggestion_record(db: Database) -> dict[int, tuple[int, int]]:
+    """line model version → (labels given while it made the suggestion, how many it got right).
+
+    Progressive validation: each human label (not undone) keeps the suggestion the person was shown
+    and the version that made it; a version never saw those labels in training.
+    """
+    return {int(r[0]): (int(r[1]), int(r[2])) for r in db.execute(
+        """SELECT e.suggested_version, COUNT(*), SUM(e.label = e.suggested) FROM label_events e
+           WHERE e.source = 'human' AND e.action = 'set' AND e.suggested IS NOT NULL
+             AND e.suggested_version IS NOT NULL
+             AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
+           GROUP BY e.suggested_version""")}
+
+
+def newest_version_n_labels(db: Database, kind: str = "lines") -> int:
+    """Human labels the newest version of a kind was trained on (current or candidate): what "retrain
+    every N labels" counts from, so a candidate that was not promoted does not retrigger at once."""
+    row = db.execute("SELECT n_labels FROM model_versions WHERE kind = ? ORDER BY version DESC LIMIT 1",
+                     [kind]).fetchone()
+    return int(row[0]) if row else 0

@@ -461,3 +461,79 @@ def m1400_run_params(db: Database) -> None:
     # bulk accept) adds the same column: whichever comes first adds it.
     if "params" not in db["training_runs"].columns_dict:
         _execute_all(db, "ALTER TABLE training_runs ADD COLUMN params TEXT;")
+
+
+# --- 0510: versions people can trust, safe bulk-accept (issue 16) ----------------------------------
+
+@migrations(name="0510_versions_and_bulk_accept")
+def m0510_versions_and_bulk_accept(db: Database) -> None:
+    # What a training run was asked to do and with which settings (JSON); 1400_run_params adds the same
+    # column: whichever comes first adds it.
+    if "params" not in db["training_runs"].columns_dict:
+        db.execute("ALTER TABLE training_runs ADD COLUMN params TEXT")
+    _execute_all(
+        db,
+        """
+        -- Why a version is (or is not) current: {"decision": "promoted"|"candidate"|"manual", "reason", the
+        -- paired comparison with the version that was current}. NULL for versions made before this.
+        ALTER TABLE model_versions ADD COLUMN promotion TEXT;
+
+        -- A version a person rolled back to stays current until someone unpins it: retrains then only add
+        -- candidates. One row per kind and department; version 0 is the shipped base model.
+        CREATE TABLE current_pins (
+            kind TEXT NOT NULL,
+            department TEXT NOT NULL DEFAULT '',
+            version INTEGER NOT NULL,
+            pinned_by TEXT NOT NULL,
+            pinned_at TEXT NOT NULL,
+            PRIMARY KEY (kind, department)
+        );
+
+        -- "Accept every suggestion above p" on a script or a page: one row per batch (its id comes from
+        -- the caller, so a resent confirmation is a no-op); its label events carry source 'accepted' and
+        -- batch = batch_id. Undo appends undo events and stamps undone_at.
+        CREATE TABLE accept_batches (
+            batch_id TEXT PRIMARY KEY,
+            script_id INTEGER NOT NULL REFERENCES scripts(script_id) ON DELETE CASCADE,
+            page INTEGER,
+            above REAL NOT NULL,
+            model_version INTEGER NOT NULL,
+            lines INTEGER NOT NULL,
+            expected_errors REAL NOT NULL,
+            annotator TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            undone_at TEXT,
+            undone_by TEXT
+        );
+        CREATE INDEX accept_batches_script ON accept_batches(script_id, created_at);
+        CREATE INDEX IF NOT EXISTS label_events_batch ON label_events(batch) WHERE batch IS NOT NULL;
+        """
+    )
+
+
+@migrations(name="0500_suggested_confidence")
+def m0500_suggested_confidence(db: Database) -> None:
+    # The confidence a person saw next to the suggestion, kept with their label: with `suggested` it
+    # is the record a reliability diagram needs (shown 90% → right 90% of the time?). Predictions of
+    # old versions are pruned, so it is copied when the label is stored, by a trigger, whatever path
+    # stored the label (key press, group label, CLI, import).
+    from store.types import LABELS
+
+    index = " ".join(f"WHEN '{label}' THEN {i}" for i, label in enumerate(LABELS))
+    shown = f"""(SELECT json_extract(p.probs, '$[' || (CASE {{e}}.suggested {index} END) || ']')
+                 FROM predictions p WHERE p.line_id = {{e}}.line_id AND p.version = {{e}}.suggested_version)"""
+    _execute_all(
+        db,
+        f"""
+        ALTER TABLE label_events ADD COLUMN suggested_confidence REAL;
+        UPDATE label_events SET suggested_confidence = {shown.format(e='label_events')}
+            WHERE suggested IS NOT NULL AND suggested_version IS NOT NULL;
+        CREATE TRIGGER label_events_suggested_confidence AFTER INSERT ON label_events
+            WHEN NEW.suggested IS NOT NULL AND NEW.suggested_version IS NOT NULL
+                 AND NEW.suggested_confidence IS NULL
+        BEGIN
+            UPDATE label_events SET suggested_confidence = {shown.format(e='NEW')}
+                WHERE event_id = NEW.event_id;
+        END;
+        """
+    )

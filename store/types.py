@@ -63,7 +63,9 @@ MOVIEPARSE_TAGS: dict[str, str] = {
 BREAKDOWN_TAGS: tuple[str, ...] = ("crowd", "water", "fire", "vehicles", "creatures", "destruction", "weather",
                                    "magic")
 
-LABEL_SOURCES = ("human", "imported", "model", "rule")
+# accepted: a confident suggestion a person accepted in bulk ("accept every suggestion above p") — not a
+# person's own label, never imported as one.
+LABEL_SOURCES = ("human", "imported", "accepted", "model", "rule")
 
 
 class ScriptlabelError(Exception):
@@ -131,3 +133,52 @@ class ModelVersion:
     created_at: str
     metrics: dict = field(default_factory=dict)
     is_current: bool = False
+    promotion: dict | None = None  # why it is (or is not) current: decision, reason, the paired comparison
+
+
+class StaleModelError(ScriptlabelError):
+    """The model version a person saw is no longer the current one (or a script's suggestions lag behind)."""
+
+
+@dataclass(frozen=True)
+class AcceptPreview:
+    """What "accept every suggestion at or above `above`" would do on a script (or one page of it)."""
+
+    script_id: int
+    page: int | None
+    above: float
+    model_version: int  # the line model whose suggestions these are (0: the shipped base model)
+    lines: int
+    expected_errors: float  # sum of 1 - p over the lines: how many of them are likely wrong
+    by_label: dict = field(default_factory=dict)
+    line_ids: tuple[int, ...] = ()
+    skipped_rule: int = 0  # lines a rule labels differently (INT./EXT.): left alone
+
+    def as_json(self) -> dict:
+        return {"script_id": self.script_id, "page": self.page, "above": self.above,
+                "model_version": self.model_version, "lines": self.lines,
+                "expected_errors": round(self.expected_errors, 3), "by_label": dict(self.by_label),
+                "skipped_rule": self.skipped_rule}
+
+
+@dataclass(frozen=True)
+class AcceptBatch:
+    """One stored bulk-accept (or its undo): `status` is stored, duplicate, undone or already_undone."""
+
+    batch_id: str
+    status: str
+    script_id: int
+    page: int | None
+    above: float
+    model_version: int
+    lines: int
+    expected_errors: float
+    annotator: str
+    created_at: str
+    undone_at: str | None = None
+
+    def as_json(self) -> dict:
+        return {"batch_id": self.batch_id, "status": self.status, "script_id": self.script_id, "page": self.page,
+                "above": self.above, "model_version": self.model_version, "lines": self.lines,
+                "expected_errors": round(self.expected_errors, 3), "annotator": self.annotator,
+                "created_at": self.created_at, "undone_at": self.undone_at}

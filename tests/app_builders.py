@@ -50,3 +50,16 @@ def predict(db, script_id, *, label="action", confidence=0.6, n_labels=0, metric
     version = model_store.register_version(db, kind="lines", path="unused", metrics=metrics or {}, n_labels=n_labels)
     model_store.save_predictions(db, version, list(lines["line_id"]), proba)
     return version
+
+
+def sample_gold_lines(db, script_id):
+    """The bundled sample's lines whose true label its own Fountain source gives (a simulated annotator's
+    answers): the lines frame plus a `gold` column."""
+    from conftest import SAMPLE_DIR
+    from labeling.ingest.formats.fountain import parse_fountain
+
+    gold = {line.text: line.imported_label
+            for line in parse_fountain((SAMPLE_DIR / "tim_time.fountain").read_text())}
+    frame = script_store.lines_frame(db, script_id)
+    frame = frame[frame["text"].isin(gold)]
+    return frame.assign(gold=frame["text"].map(gold)).reset_index(drop=True)

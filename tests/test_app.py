@@ -257,37 +257,80 @@ def test_sequences_page_merges_and_renames(app_db):
     assert not at.exception
 
 
-def test_models_page_shows_versions_and_rolls_back(app_db):
-    from models.evaluation import evaluate_lines
+def test_script_page_bulk_accepts_a_page_refuses_a_stale_version_and_undoes(app_db):
+    import app_builders as builders
 
     db, script_id = app_db
-    metrics = {"holdout": evaluate_lines(["action", "dialogue"], ["action", "action"]).to_dict()}
-    v1 = model_store.register_version(db, kind="lines", path="a", metrics=metrics, n_labels=10)
-    model_store.register_version(db, kind="lines", path="b", metrics=metrics, n_labels=20)
+    builders.predict(db, script_id, label="dialogue", confidence=0.995)
+    at = open_page("script_view")
+    at.radio(key="accept_scope").set_value("one page")
+    at.selectbox(key="accept_page").set_value(2)
+    at.run()
+    text = " ".join(m.value for m in at.markdown)
+    # page 2: 10 lines, the two INT./EXT. headings left to their rule; 8 × (1 − 0.995) expected errors
+    assert "**8 lines** on page 2 · expected errors **0.04**" in text and "**v1**" in text
+    v2 = builders.predict(db, script_id, label="dialogue", confidence=0.995)  # a retrain since the preview
+    button(at, "accept_confirm").click()
+    at.run()
+    assert any(f"came from model v1, but v{v2} is current" in e.value for e in at.error)
+    assert db.execute("SELECT COUNT(*) FROM label_events").fetchone()[0] == 0
+    assert f"**v{v2}**" in " ".join(m.value for m in at.markdown)
+    button(at, "accept_confirm").click()
+    at.run()
+    assert any("Accepted 8 suggestions" in s.value for s in at.success) and not at.exception
+    effective = label_store.effective_labels(db, script_id)
+    assert (effective["label_source"] == "accepted").sum() == 8
+    [batch] = label_store.accept_batches(db, script_id)
+    assert (batch.page, batch.model_version, batch.lines) == (2, v2, 8)
+    assert "**0 lines**" in " ".join(m.value for m in at.markdown)
+    button(at, f"accept_undo_{batch.batch_id}").click()
+    at.run()
+    assert label_store.accept_batches(db, script_id)[0].undone_at is not None
+    assert "accepted" not in set(label_store.effective_labels(db, script_id)["label_source"])
+    assert "**8 lines**" in " ".join(m.value for m in at.markdown) and not at.exception
+
+
+def test_models_page_shows_versions_and_rolls_back(app_db):
+    db, script_id = app_db
+    at = open_page("models")
+    [v0] = table(at, "why").to_dict("records")
+    assert (v0["version"], v0["status"]) == (0, "current") and "shipped base model" in v0["why"]
+    assert "Current line model: v0" in " ".join(c.value for c in at.caption)
+    assert "No model yet" not in " ".join(i.value for i in at.info)
+    v1 = model_store.register_version(db, kind="lines", path="a", metrics={}, n_labels=10)
+    v2 = model_store.register_version(db, kind="lines", path="b", metrics={}, n_labels=20)
     ids = list(script_store.lines_frame(db, script_id)["line_id"])
     label_store.add_label(db, ids[0], "action", annotator="ana")
     label_store.add_label(db, ids[0], "dialogue", annotator="bob")
     at = open_page("models")
-    versions = table(at, "macro_f1")
-    assert list(versions["version"]) == [1, 2] and list(versions["accuracy"]) == [0.5, 0.5]
-    assert "Confusion matrix" in at.image[0].captions[0]
+    versions = table(at, "why")
+    assert list(versions["version"]) == [v2, v1, 0] and list(versions["status"]) == ["current", "previous", "previous"]
     kappa = table(at, "kappa")
     assert (kappa.loc[0, "a"], kappa.loc[0, "b"], kappa.loc[0, "lines"]) == ("ana", "bob", 1)
     assert len(at.dataframe(key="review_table").value) == 1
     at.selectbox(key="model_version").set_value(v1)
     at.run()
+    assert "roll back: pins it" in button(at, "rollback").label
     button(at, "rollback").click()
     at.run()
-    assert model_store.current_version(db).version == v1
+    assert model_store.current_version(db).version == v1 and model_store.get_pin(db)["version"] == v1
     assert "Current line model: v1," in " ".join(c.value for c in at.caption)
-    v3 = model_store.register_version(db, kind="lines", path="c", metrics=metrics, n_labels=30)
+    assert any(f"v{v1} is pinned" in w.value for w in at.warning)
+    assert table(at, "why").set_index("version").loc[v1, "pinned"]
+    v3 = model_store.register_version(db, kind="lines", path="c", metrics={}, n_labels=30, make_current=False,
+                                      promotion={"decision": "candidate", "reason": f"v{v1} is pinned as current"})
     at.run()
     assert at.selectbox(key="model_version").value == v3  # a new version is shown, not the old pick
+    assert table(at, "why").set_index("version").loc[v3, "status"] == "candidate"
+    button(at, "unpin_lines").click()
+    at.run()
+    assert model_store.get_pin(db) is None and not any("pinned" in w.value for w in at.warning)
     at.selectbox(key="model_version").set_value(v1)
     at.run()
-    at.toggle(key=f"pin_{v1}").set_value(True)
+    assert model_store.is_pinned(db, v1)  # the version rolled back to is also kept from pruning
+    at.toggle(key=f"pin_{v1}_1").set_value(False)
     at.run()
-    assert model_store.is_pinned(db, v1) and not at.exception
+    assert not model_store.is_pinned(db, v1) and not at.exception
 
 
 def test_models_page_retrain_button_queues_a_run(app_db, monkeypatch):

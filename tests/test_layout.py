@@ -31,3 +31,36 @@ def test_a_mark_just_off_the_baseline_does_not_shrink_the_line_step():
     lines = [l for l in assemble_lines(words) if l.text != "*"]
     assert [l.text for l in lines] == ["INT. HOUSE - DAY", "ANNA", "Hello?", "Anyone home?", "Silence."]
     assert [l.gap_before for l in lines[1:]] == [1.0, 0.0, 0.0, 1.0]
+
+
+def test_dual_dialogue_is_read_column_by_column():
+    # Two speakers side by side: read row by row, their speeches would interleave.
+    words = (words_at(0, 10, "They argue.")
+             + words_at(2, 18, "VON") + words_at(2, 48, "JOHNNY")
+             + words_at(3, 10, "Fuck, we're fucked") + words_at(3, 40, "We're not fucked")
+             + words_at(4, 10, "totally fucked") + words_at(4, 40, "Nothing happened,")
+             + words_at(5, 40, "relax.")
+             + words_at(7, 10, "Martha laughs."))
+    lines = assemble_lines(words)
+    assert [l.text for l in lines] == ["They argue.", "VON", "Fuck, we're fucked", "totally fucked", "JOHNNY",
+                                       "We're not fucked", "Nothing happened,", "relax.", "Martha laughs."]
+    # each column's cue has the blank line above the block before it; its speech follows without one
+    gaps = {l.text: l.gap_before for l in lines}
+    assert gaps["VON"] == gaps["JOHNNY"] == 1.0
+    assert gaps["Fuck, we're fucked"] == gaps["We're not fucked"] == gaps["relax."] == 0.0
+    assert gaps["Martha laughs."] == 1.0
+
+
+def test_rows_with_a_margin_mark_or_a_right_aligned_transition_are_not_dual_dialogue():
+    words = (words_at(0, 10, "He runs.") + words_at(0, 75, "*") + words_at(1, 10, "And runs.") + words_at(1, 75, "*")
+             + words_at(3, 10, "The door slams.") + words_at(3, 60, "CUT TO:")
+             + words_at(5, 10, "INT. HALL - DAY"))
+    lines = assemble_lines(words)
+    assert [l.text for l in lines] == ["He runs.", "*", "And runs.", "*", "The door slams.", "CUT TO:",
+                                       "INT. HALL - DAY"]
+
+
+def test_an_episode_scene_number_in_both_margins_stays_with_its_heading():
+    # "2.14" (episode 2, scene 14) in both margins: part of the heading's line, as "12" or "12A" are.
+    words = words_at(0, 5, "2.14") + words_at(0, 13, "INT. HOUSE - HALLWAY - LATER") + words_at(0, 67, "2.14")
+    assert [l.text for l in assemble_lines(words)] == ["2.14 INT. HOUSE - HALLWAY - LATER 2.14"]

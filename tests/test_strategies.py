@@ -36,3 +36,17 @@ def test_random_slice_is_mixed_in():
     out = mix_random(ranked, 100, n=20, random_share=0.1, rng=np.random.default_rng(0))
     assert len(out) == 20 and len(set(out)) == 20
     assert len([i for i in out if i >= 18]) == 2  # two items come from outside the top of the ranking
+
+
+def test_diverse_deals_the_shortlist_out_kind_by_kind():
+    from labeling.session.strategies import diverse_select
+
+    scores = np.array([0.9, 0.89, 0.88, 0.87, 0.5, 0.4, 0.01])
+    kinds = np.array(["num", "num", "num", "num", "cue", "speech", "cue"], dtype=object)
+    # margin alone: four page numbers first; diverse: the best of each kind, then the second round
+    assert list(select(scores, 4)) == [0, 1, 2, 3]
+    assert list(diverse_select(scores, kinds, 4)) == [0, 4, 5, 1]
+    # items past the shortlist keep their score order after it
+    assert list(diverse_select(scores, kinds, 7, shortlist=3)) == [0, 1, 2, 3, 4, 5, 6]
+    with pytest.raises(EmptyPoolError):
+        diverse_select(np.array([]), np.array([], dtype=object), 3)

@@ -718,8 +718,10 @@ class LabelView {
     const m = this.model;
     if (m) {
       const run = m.run && (m.run.status === "queued" || m.run.status === "running") ? " · retraining…"
-        : m.run && m.run.status === "failed" ? " · last retrain failed" : "";
-      this.el.model.textContent = (m.version ? `model v${m.version}` : "shipped model") + run;
+        : m.run && m.run.status === "failed" ? " · last retrain failed"
+        : m.run && m.run.candidate ? " · last retrain kept as a candidate (Models page)" : "";
+      this.el.model.textContent = (m.version ? `model v${m.version}` : "shipped model")
+        + (m.pinned ? " · pinned" : "") + run;
       this.el.model.title = m.run && m.run.error ? m.run.error : "";
     }
     const save = this.el.save;

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 from sqlite_utils import Database
 
-from labeling.session.strategies import EmptyPoolError, mix_random, score, select
+from labeling.session.strategies import EmptyPoolError, diverse_select, mix_random, score, select
 from store import claims as claim_store
 from store import labels as label_store
 from store import models as model_store
@@ -50,17 +50,97 @@ def identical_key(text: str, indent: float = 0.0) -> str:
     return f"{level}\x00{_SPACES.sub(' ', text).strip()}"
 
 
+_DIGITS = re.compile(r"\d+")
+PATTERN_MAX_WORDS = 6  # longer lines hardly ever repeat: a pattern is a page number, a header, a cue...
+
+
+def pattern_key(text: str, indent: float = 0.0) -> str | None:
+    """Lines of one pattern — "81." and "82.", "CONTINUED: (2)" and "CONTINUED: (3)", "Endeavor Draft 72."
+    on every page, a repeated cue — share a key: digits as #, whitespace normalized, same layout level.
+    None for lines too long to be a pattern."""
+    text = _SPACES.sub(" ", text).strip()
+    if not text or len(text.split(" ")) > PATTERN_MAX_WORDS:
+        return None
+    level = int(round(float(indent or 0.0) / LEVEL_COLUMNS))
+    return f"{level}\x00{_DIGITS.sub('#', text)}"
+
+
+def text_shape(text: str) -> str:
+    """A coarse look of a line for telling kinds of lines apart: length bucket and how it is written."""
+    text = text.strip()
+    words = len(text.split())
+    size = "1" if words <= 1 else "2" if words <= 3 else "4" if words <= 7 else "8"
+    upper, lower = text.upper(), text.lower()
+    case = "U" if upper == text and lower != text else "a" if upper != lower else "-"
+    wrap = "(" if text.startswith("(") else ""
+    end = text[-1] if text and text[-1] in ".:!?-)" else ""
+    digit = "#" if _DIGITS.search(text) else ""
+    return f"{size}{case}{wrap}{end}{digit}"
+
+
+LEVEL_KIND_COLUMNS = 6.0  # layout levels for kinds of lines: coarser than identical lines' (cue vs speech)
+# `diverse` deals kinds out of this many of the most uncertain lines: wide enough that one kind the
+# last retrain made unsure all at once (a hundred page numbers at 0.79) cannot fill a whole batch.
+SHORTLIST_PER_ITEM = 20
+SHORTLIST_MIN = 200
+PATTERN_MIN_LABELS = 2  # labels given to a pattern before its other lines leave the top of the queue
+PATTERN_AGREEMENT = 0.9  # share of those labels that must agree
+
+
+def line_kinds(pool: pd.DataFrame, proba: np.ndarray) -> np.ndarray:
+    """Kind of each pool line for `diverse`: predicted class × layout level × text shape."""
+    predicted = proba.argmax(axis=1)
+    return np.array([f"{p}|{int(float(i or 0.0) // LEVEL_KIND_COLUMNS)}|{text_shape(t)}"
+                     for p, i, t in zip(predicted.tolist(), pool["indent"].tolist(), pool["text"].tolist())],
+                    dtype=object)
+
+
+def learned_patterns(labeled: pd.DataFrame) -> dict[str, str]:
+    """Pattern key → the label people gave it, for patterns labeled at least PATTERN_MIN_LABELS times
+    with PATTERN_AGREEMENT. `labeled`: text, indent, label of the labeled lines."""
+    if labeled.empty:
+        return {}
+    keys = pd.Series([pattern_key(t, i) for t, i in zip(labeled["text"].tolist(), labeled["indent"].tolist())],
+                     index=labeled.index)
+    frame = pd.DataFrame({"key": keys, "label": labeled["label"].to_numpy()}).dropna(subset=["key"])
+    learned = {}
+    for key, labels in frame.groupby("key")["label"]:
+        if len(labels) < PATTERN_MIN_LABELS:
+            continue
+        counts = labels.value_counts()
+        if counts.iloc[0] / len(labels) >= PATTERN_AGREEMENT:
+            learned[key] = str(counts.index[0])
+    return learned
+
+
+def learned_pattern_lines(pool: pd.DataFrame, proba: np.ndarray, learned: dict[str, str]) -> np.ndarray:
+    """Mask of pool lines of a pattern people have labeled where the model already suggests the label
+    they gave it: another label for the 16th page number teaches nothing, so these wait behind the rest."""
+    out = np.zeros(len(pool), dtype=bool)
+    if not learned:
+        return out
+    label_index = {label: k for k, label in enumerate(LABELS)}
+    predicted = proba.argmax(axis=1)
+    for row, (text, indent) in enumerate(zip(pool["text"].tolist(), pool["indent"].tolist())):
+        label = learned.get(pattern_key(text, indent))
+        out[row] = label is not None and label_index.get(label) == predicted[row]
+    return out
+
+
 LARGE_LIBRARY = 20_000  # lines; beyond this, "every script" ranks a candidate set read through an index
 CANDIDATES = 2_000
 RANDOM_CANDIDATES = 500
 
 
-def unlabeled_pool(db: Database, script_id: int | None = None) -> pd.DataFrame:
+def unlabeled_pool(db: Database, script_id: int | None = None, *, with_labeled: bool = False):
     """Lines without a human or imported label, with the latest model probabilities (if any).
 
     Over every script of a large library, the pool is the lines the newest model is least sure of
     (an indexed read of the stored margins) plus a uniform sample for the random slice, so ranking
     costs the same at a million lines as at twenty thousand.
+
+    With `with_labeled`, returns (pool, labeled): the labeled lines' text, indent and label as well
+    (empty over a large library, where only the candidate set is read).
     """
     if script_id is None and script_store.has_more_lines_than(db, LARGE_LIBRARY):
         ids = list(dict.fromkeys(model_store.least_margin_line_ids(db, CANDIDATES)
@@ -68,14 +148,20 @@ def unlabeled_pool(db: Database, script_id: int | None = None) -> pd.DataFrame:
         lines = script_store.lines_of(db, ids)
         labeled = set(label_store.labels_of_lines(db, ids))
         preds = model_store.latest_predictions_of(db, ids)
+        given = pd.DataFrame(columns=["line_id", "label"])
     else:
         lines = script_store.lines_frame(db, script_id)
-        labeled = set(label_store.current_labels(db, script_id)["line_id"])
+        given = label_store.current_labels(db, script_id, sources=label_store.LABELED_SOURCES)
+        labeled = set(given["line_id"])
         preds = model_store.latest_predictions(db, script_id)
     lines = lines[["line_id", "script_id", "line_no", "page", "text", "indent"]]
     pool = lines[~lines["line_id"].isin(labeled)]
     preds = preds[["line_id", "label", "confidence", "probs"]]
-    return pool.merge(preds, on="line_id", how="left").reset_index(drop=True)
+    pool = pool.merge(preds, on="line_id", how="left").reset_index(drop=True)
+    if not with_labeled:
+        return pool
+    labeled_lines = lines[lines["line_id"].isin(labeled)][["line_id", "text", "indent"]]
+    return pool, labeled_lines.merge(given[["line_id", "label"]], on="line_id", how="inner")
 
 
 def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "margin", n: int = 10,
@@ -84,11 +170,18 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
                 hidden_scripts: frozenset[int] | set[int] = frozenset()) -> list[QueueItem]:
     """The next `n` queue items. Raises EmptyPoolError when nothing is left to label.
 
-    strategy "script" is reading order; the others rank by the model's uncertainty (or at random).
+    strategy "script" is reading order; the others rank by the model's uncertainty (or at random);
+    "diverse" takes the most uncertain line of each kind of line (predicted class × layout level × text
+    shape) before a second of any kind; lines of a pattern people have already labeled (page numbers,
+    a running header, a repeated cue: `pattern_key`) that the model suggests the label they gave wait
+    behind every other line.
     Lines claimed by another holder (another person, or another tab of this one), `exclude` and lines of
     `hidden_scripts` (restricted to other people) are left out.
     """
-    pool = unlabeled_pool(db, script_id)
+    if strategy == "diverse":
+        pool, labeled = unlabeled_pool(db, script_id, with_labeled=True)
+    else:
+        pool, labeled = unlabeled_pool(db, script_id), None
     if hidden_scripts:
         pool = pool[~pool["script_id"].isin(list(hidden_scripts))].reset_index(drop=True)
     if exclude:
@@ -115,7 +208,15 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     sizes = np.bincount(codes, minlength=len(reps))
     if strategy != "random":
         scores = scores * (1.0 + 0.1 * np.log1p(sizes - 1))
-    ranked = select(scores, len(scores))
+    if strategy == "diverse":
+        waiting = learned_pattern_lines(reps, proba, learned_patterns(labeled))
+        rest = np.flatnonzero(~waiting)
+        ranked = rest[diverse_select(scores[rest], line_kinds(reps.iloc[rest], proba[rest]), len(rest),
+                                     shortlist=max(SHORTLIST_PER_ITEM * n, SHORTLIST_MIN))] if len(rest) else rest
+        later = np.flatnonzero(waiting)
+        ranked = np.concatenate([ranked, later[np.argsort(-scores[later], kind="stable")]]).astype(int)
+    else:
+        ranked = select(scores, len(scores))
     rng = np.random.default_rng(seed)
     order = mix_random(ranked, len(reps), n=n, random_share=random_share if strategy != "random" else 0.0, rng=rng)
     return [_item(reps.iloc[i], line_ids[codes == i]) for i in order]

@@ -33,7 +33,9 @@ def record_group_label(db: Database, line_ids: list[int], label: str, *, annotat
 
 
 def labels_since_last_model(db: Database) -> int:
-    """Human label events since the current line model was trained (drives "retrain every N")."""
-    from store import models as model_store
+    """Human label events since the newest line model (current or candidate) was trained: drives "retrain
+    every N". Counting from the newest, not the current, keeps a roll-back or a candidate that was not
+    promoted from starting a run on every key press."""
+    from store.models import newest_version_n_labels
 
-    return label_store.count_human_labels(db) - model_store.current_n_labels(db, "lines")
+    return label_store.count_human_labels(db) - newest_version_n_labels(db, "lines")

@@ -150,13 +150,14 @@ def review_candidates(db: Database, script_id: int | None = None) -> list[Review
     """
     from labeling.training.lines import _outputs_for, labeled_snapshot, load_base
 
-    frame, y, _ = labeled_snapshot(db)
+    frame, y_fit, _ = labeled_snapshot(db)
+    frame, y_fit, y = _with_accepted(db, frame, y_fit)
     if frame.empty:
         return []
     frame = frame.reset_index(drop=True)
     outputs = _outputs_for(db, frame)
     groups = fold_groups(frame["script_id"].to_numpy(), frame["line_no"].to_numpy())
-    proba = review_proba(outputs.proba, out_of_fold_proba(load_base(), frame, y, groups, outputs=outputs))
+    proba = review_proba(outputs.proba, out_of_fold_proba(load_base(), frame, y_fit, groups, outputs=outputs))
     labeled = np.flatnonzero([isinstance(v, str) for v in y])
     given = np.array([LABEL_INDEX[v] for v in y[labeled]], dtype=int)
     flagged, suggested, score = confident_errors(proba[labeled], given)
@@ -177,6 +178,29 @@ def review_candidates(db: Database, script_id: int | None = None) -> list[Review
     return out
 
 
+def _with_accepted(db: Database, frame: pd.DataFrame, y: np.ndarray) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """The snapshot plus lines whose label is a bulk-accepted suggestion: (frame, labels the adapters fit on
+    — people's and imported only —, labels checked — those and the accepted ones)."""
+    from labeling.training.lines import script_frame
+    from store.scripts import visible_script_ids
+
+    known = label_store.current_labels(db, sources=label_store.LABELED_SOURCES)
+    accepted = known[known["source"] == "accepted"]
+    if accepted.empty:
+        return frame, y, y
+    missing = sorted((set(accepted["script_id"]) & set(visible_script_ids(db)))
+                     - set(frame["script_id"] if not frame.empty else []))
+    if missing:
+        extra = pd.concat([script_frame(db, sid) for sid in missing], ignore_index=True)
+        frame = pd.concat([frame, extra], ignore_index=True) if not frame.empty else extra
+        y = np.concatenate([y, np.full(len(extra), None, dtype=object)])
+    checked = y.copy()
+    fill = frame["line_id"].map(accepted.set_index("line_id")["label"]).to_numpy(dtype=object)
+    take = np.array([isinstance(v, str) for v in fill]) & ~np.array([isinstance(v, str) for v in y])
+    checked[take] = fill[take]
+    return frame, y, checked
+
+
 def review_queue(db: Database, script_id: int | None = None, n: int = 20) -> list[QueueItem]:
     """The `n` most suspicious labels as queue items (suggestion = the label the model proposes).
 
@@ -193,7 +217,7 @@ def _current(db: Database, line_id: int) -> str | None:
     from store.scripts import get_line
 
     line = get_line(db, line_id)
-    labels = label_store.current_labels(db, line["script_id"])
+    labels = label_store.current_labels(db, line["script_id"], sources=label_store.LABELED_SOURCES)
     match = labels[labels["line_id"] == line_id]
     return None if match.empty else str(match["label"].iloc[0])
 

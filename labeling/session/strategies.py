@@ -34,6 +34,7 @@ def random_scores(proba: np.ndarray, *, seed: int | None = None) -> np.ndarray:
 
 
 STRATEGIES = {
+    "diverse": margin_scores,  # margin, then one line per kind of line (`diverse_select`)
     "margin": margin_scores,
     "entropy": entropy_scores,
     "least_confidence": least_confidence_scores,
@@ -56,6 +57,34 @@ def select(scores: np.ndarray, n: int) -> np.ndarray:
         raise EmptyPoolError("every line is labeled: nothing left in the queue")
     n = min(n, len(scores))
     return np.argsort(-scores, kind="stable")[:n]
+
+
+def diverse_select(scores: np.ndarray, kinds: np.ndarray, n: int, *, shortlist: int | None = None) -> np.ndarray:
+    """The `n` items to ask about: uncertain ones, as many different kinds as possible, best first.
+
+    The `shortlist` (default max(20n, 200)) most uncertain items are dealt out kind by kind — the
+    most uncertain item of each kind first (kinds ordered by their most uncertain item), then each
+    kind's second, and so on — so a batch holds one line per kind of mistake rather than ten lines
+    of the same one, and the retrain between batches learns from each kind. Items past the shortlist
+    follow in score order. `kinds` is any label per item (e.g. predicted class × layout level × text
+    shape); equal labels are one kind.
+    """
+    scores = np.asarray(scores, dtype=float)
+    if len(scores) == 0:
+        raise EmptyPoolError("every line is labeled: nothing left in the queue")
+    n = min(n, len(scores))
+    ranked = np.argsort(-scores, kind="stable")
+    top = ranked[: min(len(ranked), shortlist if shortlist is not None else max(20 * n, 200))]
+    rounds: dict[object, int] = {}
+    keyed = []
+    for position, index in enumerate(top):
+        kind = kinds[index]
+        round_no = rounds.get(kind, 0)
+        rounds[kind] = round_no + 1
+        keyed.append((round_no, position, int(index)))
+    keyed.sort()
+    order = [index for _round, _position, index in keyed]
+    return np.array(order + [int(i) for i in ranked[len(top):]], dtype=int)[:n]
 
 
 def mix_random(ranked: np.ndarray, pool_size: int, *, n: int, random_share: float,

@@ -27,7 +27,8 @@ from store import scripts as script_store
 from store.types import LABELS, NotFoundError, ScriptlabelError
 
 ACTIONS = ("label", "undo", "edit", "flag", "skip")
-ORDERS = ("margin", "entropy", "least_confidence", "random", "script", "review")
+ORDERS = ("diverse", "margin", "entropy", "least_confidence", "random", "script", "review")
+DEFAULT_ORDER = "diverse"  # measured against margin in bench/active_learning.py (README: the queue)
 MAX_EVENTS_PER_SYNC = 500
 MAX_ITEMS_PER_SYNC = 100
 CONTEXT_BEFORE, CONTEXT_AFTER = 3, 3
@@ -230,7 +231,7 @@ class SyncRequest:
     annotator: str
     tab: str
     script_id: int | None = None
-    strategy: str = "margin"
+    strategy: str = DEFAULT_ORDER
     events: list[ClientEvent] = field(default_factory=list)
     held: list[int] = field(default_factory=list)  # line ids on screen or prefetched in the tab
     skipped: list[int] = field(default_factory=list)  # skipped in this tab: not offered again
@@ -246,7 +247,7 @@ class SyncRequest:
         tab = str(raw.get("tab") or "")
         if not _ID.match(tab):
             raise BadEventError("the request has no valid tab id")
-        strategy = raw.get("strategy") or "margin"
+        strategy = raw.get("strategy") or DEFAULT_ORDER
         if strategy not in ORDERS:
             raise BadEventError(f"unknown order {strategy!r}: use one of {', '.join(ORDERS)}")
         script = raw.get("script_id")
@@ -287,9 +288,12 @@ def model_status(db: Database) -> dict:
     current = model_store.current_version(db)
     runs = model_store.list_runs(db, kind="lines", limit=1)
     run = runs[0] if runs else None
-    return {"version": current.version if current else 0,
+    # the newest retrain ended as a candidate (not promoted): the suggestions stay the current version's
+    candidate = run is not None and run["status"] == "done" and run["version"] is not None and \
+        (model_store.version_promotion(db, run["version"]) or {}).get("decision") == "candidate"
+    return {"version": current.version if current else 0, "pinned": model_store.get_pin(db, "lines") is not None,
             "run": None if run is None else {"run_id": run["run_id"], "status": run["status"],
-                                             "error": (run["error"] or "")[:200] or None}}
+                                             "error": (run["error"] or "")[:200] or None, "candidate": candidate}}
 
 
 def _outside(db: Database, events: list[ClientEvent], hidden_scripts) -> set[str]:
@@ -355,5 +359,5 @@ def release_tab(db: Database, *, annotator: str, tab: str) -> None:
     claim_store.release(db, annotator=annotator, tab=tab)
 
 
-__all__ = ["ACTIONS", "ORDERS", "BadEventError", "ClientEvent", "EventResult", "SyncRequest", "apply_event",
+__all__ = ["ACTIONS", "DEFAULT_ORDER", "ORDERS", "BadEventError", "ClientEvent", "EventResult", "SyncRequest", "apply_event",
            "apply_events", "describe_items", "item_at", "model_status", "release_tab", "sync", "STRATEGIES"]

@@ -22,6 +22,7 @@ from sqlite_utils import Database
 
 from labeling.training.saving import save_version
 from models.evaluation import evaluate_lines as score_lines
+from models.lines import calibration as calib
 from models.lines.classifier import BaseOutputs, LineAdapter, LineClassifier, ModelLoadError, fit_adapter
 from store import labels as label_store
 from store import models as model_store
@@ -59,6 +60,8 @@ def _base_fingerprint() -> str:
     directory = base_dir()
     digest = hashlib.sha1(str(directory).encode())
     for file in sorted(directory.glob("*")):
+        if file.name == calib.FILE_NAME:
+            continue  # the cache holds raw base outputs: refitting the calibration does not change them
         digest.update(file.name.encode())
         digest.update(str(file.stat().st_size).encode())
         digest.update(str(int(file.stat().st_mtime)).encode())
@@ -100,17 +103,72 @@ def _drop_stale_cache(folder: Path) -> None:
             stale.unlink(missing_ok=True)
 
 
+# --- calibrated confidence -------------------------------------------------------------------
+# What the app shows, the queue ranks by and exports carry is calibrated (models/lines/calibration.py):
+# the base model's probabilities through the calibrator in its `calibration.json`, an adapter's
+# through the temperature saved beside it, both fit on out-of-fold predictions of the base recipe
+# over whole held-out scripts. A temperature fit at each retrain on the adapter's own out-of-fold
+# labels was tried and made things worse (bench/calibration.py): the labeled lines are the ones the
+# queue picked because they are hard, so they teach it to doubt the easy lines it is right about.
+
+
+@dataclass(frozen=True)
+class BaseCalibration:
+    calibrator: object  # for the base model's probabilities (Identity when none is fitted)
+    adapter: object  # for an adapter's probabilities (a temperature; Identity when none)
+    fitted: bool
+    warning: str | None = None
+    report: dict | None = None
+
+
+def base_calibration() -> BaseCalibration:
+    """The base model's calibration; identity (with a warning) when missing or not for this model."""
+    directory = base_dir()
+    path = directory / calib.FILE_NAME
+    stamp = path.stat().st_mtime_ns if path.exists() else 0
+    return _base_calibration(str(directory), stamp, _base_fingerprint())
+
+
+@lru_cache(maxsize=4)
+def _base_calibration(directory: str, stamp: int, fingerprint: str) -> BaseCalibration:
+    try:
+        saved = calib.load_calibration(directory)
+    except calib.CalibrationError as exc:
+        warnings.warn(str(exc), stacklevel=3)
+        return BaseCalibration(calib.Identity(), calib.Identity(), False, warning=str(exc))
+    if saved is None:
+        return BaseCalibration(calib.Identity(), calib.Identity(), False, warning=(
+            f"{directory}: the line model has no calibration.json, so its confidence is not calibrated; "
+            f"fit one with: uv run python -m labeling.corpus.calibrate --model {directory}"))
+    adapter = saved.adapter or (saved.calibrator if saved.calibrator.method in ("temperature", "identity")
+                                else calib.Identity())
+    return BaseCalibration(saved.calibrator, adapter, True, report=saved.report)
+
+
+def calibrated_base(proba: np.ndarray) -> np.ndarray:
+    """The base model's probabilities as shown: through its calibration."""
+    return base_calibration().calibrator.transform(proba).astype(np.float32)
+
+
+def calibrated_adapter(proba: np.ndarray) -> np.ndarray:
+    """An adapter's probabilities as shown: through the base model's adapter calibration."""
+    return base_calibration().adapter.transform(proba).astype(np.float32)
+
+
 @dataclass(frozen=True)
 class CurrentLineModel:
     version: int  # 0 = the shipped pretrained model
     adapter: LineAdapter | None
     warning: str | None = None
 
-    def predict_proba(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
-        outputs = base_outputs(db, frame)
+    def proba_from_outputs(self, frame: pd.DataFrame, outputs: BaseOutputs) -> np.ndarray:
+        """Calibrated probabilities for one script's lines, from the base model's outputs."""
         if self.adapter is None:
-            return outputs.proba
-        return self.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
+            return calibrated_base(outputs.proba)
+        return calibrated_adapter(self.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs))
+
+    def predict_proba(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
+        return self.proba_from_outputs(frame, base_outputs(db, frame))
 
 
 def load_current(db: Database) -> CurrentLineModel:
@@ -120,7 +178,8 @@ def load_current(db: Database) -> CurrentLineModel:
     versions = [v for v in reversed(model_store.list_versions(db, "lines"))]
     current = model_store.current_version(db, "lines")
     if current is not None:
-        versions = [v for v in versions if v["version"] <= current.version]
+        versions = [v for v in versions if v["version"] == current.version or (
+            v["version"] < current.version and (v["promotion"] or {}).get("decision") != "candidate")]
     else:
         versions = []
     for row in versions:
@@ -155,7 +214,7 @@ def predict_scripts(db: Database, *, script_id: int | None = None, model: Curren
 
 
 def _predict_frame(base: LineClassifier, adapter: LineAdapter | None, frame: pd.DataFrame) -> np.ndarray:
-    """The current model's probabilities for one script's lines (runs on a Dask worker)."""
+    """The current model's raw probabilities for one script's lines (runs on a Dask worker)."""
     frame = frame.reset_index(drop=True)
     outputs = base.base_outputs(frame)
     return outputs.proba if adapter is None else adapter.predict_proba(frame, outputs=outputs)
@@ -178,7 +237,8 @@ def predict_scripts_on_cluster(db: Database, client, *, script_id: int | None = 
         futures = {sid: client.submit(_predict_frame, base, adapter, frame, pure=False)
                    for sid, frame in frames.items() if not frame.empty}
         for sid, future in futures.items():
-            proba = future.result()
+            raw = future.result()  # calibrated here: the cluster only runs the boosters
+            proba = calibrated_base(raw) if model.adapter is None else calibrated_adapter(raw)
             model_store.save_predictions(db, model.version, frames[sid]["line_id"].tolist(), proba)
             labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
             out.append({"script_id": sid, "version": model.version, "lines": int(len(frames[sid])),
@@ -235,16 +295,24 @@ def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, 
         raise ScriptlabelError("no labeled lines yet: label some lines (any two kinds) and train again")
     metrics = progressive_metrics(db)
     outputs = _outputs_for(db, frame)
-    adapter = fit_adapter(load_base(), frame, y, outputs=outputs, current_script=_latest_human_script(db))
+    base = load_base()
+    adapter = fit_adapter(base, frame, y, outputs=outputs, current_script=_latest_human_script(db))
     labeled = np.array([v is not None and v == v for v in y])
     fitted = adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
     metrics.update({
         "n_labeled_lines": int(labeled.sum()), "n_human_labels": int(n_human), "scripts": [int(s) for s in scripts],
         "last_event_id": int(last_event),
         "train_accuracy": float((np.array(LABELS)[fitted[labeled].argmax(1)] == y[labeled].astype(str)).mean()),
+        "calibration": {"method": base_calibration().adapter.method, **base_calibration().adapter.params()},
     })
+    from labeling.training.promotion import decide_line_promotion
+
+    promotion = decide_line_promotion(db, metrics=metrics, frame=frame, y=y, outputs=outputs, base=load_base(),
+                                      model=load_current(db), current_script=_latest_human_script(db))
     version = save_version(db, adapter.save, kind="lines", folder="lines", name="adapter", metrics=metrics,
-                           n_labels=n_human)
+                           n_labels=n_human, make_current=promotion["decision"] == "promoted", promotion=promotion)
+    if promotion["decision"] != "promoted":
+        return version, n_human, metrics  # a candidate: the current version keeps making the suggestions
     model = CurrentLineModel(version=version, adapter=adapter)
     current_script = _latest_human_script(db)
     if predict_all:

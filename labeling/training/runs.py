@@ -223,8 +223,12 @@ def execute_run(db: Database, run_id: int, *, auto_complexity_models: str = "bas
     try:
         if run["kind"] == "lines":
             from labeling.training.lines import train_line_version
+            from labeling.training.versions import run_params
 
+            model_store.add_run_params(db, run_id, run_params())
             version, n_labels, metrics = train_line_version(db, predict_all=False)
+            model_store.add_run_params(db, run_id, {key: metrics.get(key) for key in (
+                "last_event_id", "n_labeled_lines", "n_human_labels", "scripts")})
         elif run["kind"] == "tags":
             from labeling.training.complexity import train_tags_version
 
@@ -262,16 +266,22 @@ def _repredict_after(db: Database, run_id: int, version: int) -> None:
     model_store.set_repredict_progress(db, run_id, done=result["done"], total=result["total"])
 
 
-def make_current(db: Database, version: int) -> dict:
-    """Roll back (or forward) to `version` and re-predict with it, so the suggestions follow."""
-    mv = model_store.set_current(db, version)
-    if mv.kind == "lines":
+def make_current(db: Database, version: int, *, by: str = "someone", kind: str | None = None) -> dict:
+    """Roll back (or forward) to `version` and re-predict with it, so the suggestions follow.
+
+    Line models: version 0 is the shipped base model; rolling back pins the version (retrains then add
+    candidates until someone unpins it), rolling forward lifts the pin (labeling.training.versions).
+    """
+    if version == 0 or (kind or model_store.get_version(db, version).kind) == "lines":
         from labeling.training.lines import predict_scripts
+        from labeling.training.versions import make_line_version_current
 
+        result = make_line_version_current(db, version, by=by)
         predict_scripts(db)
-    else:
-        from labeling.training.complexity import predict_sequences
+        return {**result, "kind": "lines"}
+    mv = model_store.set_current(db, version)
+    from labeling.training.complexity import predict_sequences
 
-        department = model_store.version_department(db, version)
-        predict_sequences(db, version=version, department=department or "overall")
+    department = model_store.version_department(db, version)
+    predict_sequences(db, version=version, department=department or "overall")
     return {"version": mv.version, "kind": mv.kind}

@@ -15,7 +15,8 @@ from store.db import data_dir
 
 
 def save_version(db: Database, write: Callable[[Path], Path], *, kind: str, folder: str, name: str,
-                 metrics: dict, n_labels: int, department: str | None = None, make_current: bool = True) -> int:
+                 metrics: dict, n_labels: int, department: str | None = None, make_current: bool = True,
+                 promotion: dict | None = None) -> int:
     """Call `write(tmp)` to write the model into a fresh temporary folder under the database's
     `models/<folder>/`; it returns the path inside `tmp` the version points at (a file, or `tmp` itself).
     The folder is renamed to `<name>-<random>` when complete, then the version is registered; returns it.
@@ -31,4 +32,5 @@ def save_version(db: Database, write: Callable[[Path], Path], *, kind: str, fold
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return model_store.register_version(db, kind=kind, department=department, path=str(final / inner),
-                                        metrics=metrics, n_labels=n_labels, make_current=make_current)
+                                        metrics=metrics, n_labels=n_labels, make_current=make_current,
+                                        promotion=promotion)

@@ -17,7 +17,7 @@ from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
-from labeling.ingest.pdf.layout import PageLine, Word, assemble_lines
+from labeling.ingest.pdf.layout import PageLine, Word, assemble_lines, line_segments
 from store.types import ScriptlabelError
 
 DEFAULT_DPI = 300
@@ -80,19 +80,20 @@ def _orphaned() -> bool:
     return _PARENT is not None and os.getppid() != _PARENT
 
 
-def ocr_image(image, *, dpi: int, timeout_s: float = 0) -> list[PageLine]:
-    """OCR a PIL image of a page rendered at `dpi`; geometry comes back in PDF points. Tesseract is stopped
-    after `timeout_s` seconds (0: no limit) and OcrTimeoutError raised."""
+def _tesseract_words(image, *, dpi: int, config: str = TESSERACT_CONFIG, timeout_s: float = 0,
+                     offset: tuple[float, float] = (0.0, 0.0)) -> list[Word]:
+    """Words tesseract reads in `image`, as boxes in PDF points (shifted by `offset`, in pixels)."""
     import pytesseract
 
     try:
-        data = pytesseract.image_to_data(image, config=TESSERACT_CONFIG, output_type=pytesseract.Output.DICT,
+        data = pytesseract.image_to_data(image, config=config, output_type=pytesseract.Output.DICT,
                                          timeout=timeout_s)
     except RuntimeError as exc:
         if "timeout" not in str(exc).lower():
             raise
         raise OcrTimeoutError(f"OCR of a page took longer than {timeout_s:g} s") from None
     scale = 72.0 / dpi
+    dx, dy = offset
     words = []
     for text, left, top, width, height, conf in zip(
         data["text"], data["left"], data["top"], data["width"], data["height"], data["conf"]
@@ -100,17 +101,103 @@ def ocr_image(image, *, dpi: int, timeout_s: float = 0) -> list[PageLine]:
         conf = float(conf)
         if not text or not text.strip() or conf < 0:
             continue
-        words.append(
-            Word(
-                left * scale,
-                top * scale,
-                (left + width) * scale,
-                (top + height) * scale,
-                text.strip(),
-                conf / 100.0,
-            )
-        )
+        words.append(Word((left + dx) * scale, (top + dy) * scale, (left + width + dx) * scale,
+                          (top + height + dy) * scale, text.strip(), conf / 100.0))
+    return words
+
+
+def ocr_image(image, *, dpi: int, timeout_s: float = 0, reread: bool = True) -> list[PageLine]:
+    """OCR a PIL image of a page rendered at `dpi`; geometry comes back in PDF points. Tesseract is stopped
+    after `timeout_s` seconds (0: no limit) and OcrTimeoutError raised.
+
+    With `reread`, lines read poorly — isolated page numbers and running headers at the top and bottom of
+    the page, which whole-page layout analysis misreads ("81." as "B1s"), and any line of low confidence —
+    are read a second time from their own crops (`reread_lines`), and the better reading is kept.
+    """
+    words = _tesseract_words(image, dpi=dpi, timeout_s=timeout_s)
+    if reread:
+        words = reread_poor_lines(image, words, dpi=dpi, timeout_s=timeout_s)
     return [replace(line, text=fix_common_ocr_errors(line.text)) for line in assemble_lines(words)]
+
+
+MARGIN_BAND_PT = 90.0  # page numbers and running headers sit within ~1.25 inch of the top or bottom edge
+BAND_CONF = 0.9  # a margin line read with less confidence is read again
+POOR_CONF = 0.7  # so is any line elsewhere read with less than this
+REREAD_GAIN = 0.05  # the second reading replaces the first only when it is this much surer
+BINARY_THRESHOLD = 160
+_CROP_GAP_PX = 40
+
+
+def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 0) -> list[Word]:
+    """Read poorly read lines again, each from its own crop, all crops in one extra tesseract call per page.
+
+    Tesseract's page layout analysis treats a lone "81." in the corner as noise and guesses at it;
+    read from a crop of just that line it is read as text. Each candidate line's crop is stacked in one
+    image (white between them) as it is and binarized, read in one tesseract call, and per line the
+    most confident reading wins if it beats the first by REREAD_GAIN.
+    """
+    from PIL import Image
+
+    height_pt = image.height * 72.0 / dpi
+    candidates = []
+    for row in line_segments(words):
+        conf = sum(w.conf or 0.0 for w in row) / len(row)
+        y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
+        in_band = y1 < MARGIN_BAND_PT or y0 > height_pt - MARGIN_BAND_PT
+        if (in_band and conf < BAND_CONF) or conf < POOR_CONF:
+            candidates.append((row, conf))
+    if not candidates:
+        return words
+    px = dpi / 72.0
+    crops, boxes = [], []
+    for row, _conf in candidates:
+        x0, x1 = min(w.x0 for w in row), max(w.x1 for w in row)
+        y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
+        pad_x, pad_y = 0.25 * 72, 0.3 * (y1 - y0)
+        box = (max(0, int((x0 - pad_x) * px)), max(0, int((y0 - pad_y) * px)),
+               min(image.width, int((x1 + pad_x) * px)), min(image.height, int((y1 + pad_y) * px)))
+        crops.append(image.crop(box))
+        boxes.append(box)
+    # Each crop twice, as scanned and binarized: the grey fringes that upsampling a scan leaves around
+    # small glyphs can confuse tesseract ("115." read as "'mks" from grey, right from black and white)
+    # and sometimes the other way round. One sheet, one tesseract call.
+    variants = [(k, crop.convert("L")) for k, crop in enumerate(crops)]
+    variants += [(k, crop.point(lambda v: 255 if v > BINARY_THRESHOLD else 0)) for k, crop in variants]
+    width = max(c.width for _k, c in variants) + 2 * _CROP_GAP_PX
+    sheet = Image.new("L", (width, sum(c.height + _CROP_GAP_PX for _k, c in variants) + _CROP_GAP_PX), 255)
+    tops, y = [], _CROP_GAP_PX
+    for _k, crop in variants:
+        sheet.paste(crop, (_CROP_GAP_PX, y))
+        tops.append(y)
+        y += crop.height + _CROP_GAP_PX
+    per_variant: list[list[Word]] = [[] for _ in variants]
+    for w in _tesseract_words(sheet, dpi=dpi, config="--psm 6", timeout_s=timeout_s):
+        centre = (w.y0 + w.y1) / 2 * px
+        for v, (top, (_k, crop)) in enumerate(zip(tops, variants)):
+            if top - _CROP_GAP_PX / 2 <= centre < top + crop.height + _CROP_GAP_PX / 2:
+                per_variant[v].append(w)
+                break
+    best = [(conf, None) for _row, conf in candidates]
+    for v, found in enumerate(per_variant):
+        k = variants[v][0]
+        if not found:
+            continue
+        conf = sum(w.conf or 0.0 for w in found) / len(found)
+        if conf > best[k][0] + (REREAD_GAIN if best[k][1] is None else 0.0):
+            # back to page coordinates: the crop's left edge on the sheet → its box on the page. The row
+            # keeps the height the page read gave it: a crop's reading can take in a descender of the
+            # line above, and one line set a few points high shrinks the page's line pitch (every gap
+            # on the page would double).
+            dx = (boxes[k][0] - _CROP_GAP_PX) / px
+            row = candidates[k][0]
+            y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
+            best[k] = (conf, [replace(w, x0=w.x0 + dx, x1=w.x1 + dx, y0=y0, y1=y1) for w in found])
+    replaced = {id(w) for (row, _c), (_conf, new) in zip(candidates, best) if new is not None for w in row}
+    out = [w for w in words if id(w) not in replaced]
+    for _conf, new in best:
+        if new is not None:
+            out.extend(new)
+    return out
 
 
 def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: str | None = None,
