@@ -28,6 +28,9 @@ import pandas as pd
 import scipy.sparse as sp
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from labeling.settings import process_defaults  # noqa: E402
+
+process_defaults()  # an entry point: libgomp's spin count (and Keras' backend) before xgboost loads
 
 from labeling.corpus.sources import (  # noqa: E402
     LOW_MATCH_SCRIPTS,
@@ -157,11 +160,15 @@ def _variant_proba(name: str, model: LineClassifier, lines: pd.DataFrame) -> np.
 
 
 def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, variants, log,
-                  sequence: SequenceParams | None = None) -> dict:
+                  sequence: SequenceParams | None = None, test_groups: list[list[str]] | None = None) -> dict:
     ids = np.array([s.script_id for s in scripts])
     weights = np.array([s.n_labeled for s in scripts])
     fold_of = fold_assignment(np.repeat(ids, weights), folds)
     script_fold = dict(zip(np.repeat(ids, weights), fold_of))
+    if test_groups:  # folds given by name (e.g. to finish a run stopped part-way); the rest always trains
+        script_fold = {sid: next((k for k, group in enumerate(test_groups) if sid.split("/")[-1] in group), -1)
+                       for sid in ids}
+        folds = len(test_groups)
     truth, study_pred, script_of = [], [], []
     preds: dict[str, list] = {}
     timings = {"ours_fit_s": [], "study_fit_s": []}
@@ -288,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ocr-pages", type=int, default=None)
     parser.add_argument("--no-sequence", action="store_true", help="leave out the sequence labeler's ablation")
     parser.add_argument("--seq-epochs", type=int, default=None)
+    parser.add_argument("--test-groups", default=None, metavar="A,B;C,D",
+                        help="explicit test folds: movies separated by commas, folds by semicolons")
     args = parser.parse_args(argv)
     folds = args.folds or (3 if args.quick else 5)
     seq_params = SequenceParams()
@@ -307,7 +316,9 @@ def main(argv: list[str] | None = None) -> int:
     report = {"data": {"movieparse_scripts": len(movieparse),
                        "movieparse_gold_lines": int(sum(s.n_labeled for s in movieparse))},
               "movieparse_grouped_cv": movieparse_cv(movieparse, folds=folds, quick=args.quick, variants=variants, log=log,
-                                                       sequence=None if args.no_sequence else seq_params)}
+                                                       sequence=None if args.no_sequence else seq_params,
+                                                       test_groups=[g.split(",") for g in args.test_groups.split(";")]
+                                                       if args.test_groups else None)}
 
     if not args.skip_studio:
         try:

@@ -230,6 +230,22 @@ def contention(runs: int) -> dict:
     return out
 
 
+def compare_bases(base: LineClassifier, other: LineClassifier, X: pd.DataFrame, y: np.ndarray,
+                  outputs: BaseOutputs, n: int, runs: int) -> dict:
+    """The adapter retrain at n labels over two bases, alternating (ours, other, ours, other), so both
+    see the same contention."""
+    other_outputs = other.base_outputs(X)
+    result: dict = {"ours_p50_s": [], "other_p50_s": []}
+    for _ in range(2):
+        for key, b, out in (("ours_p50_s", base, outputs), ("other_p50_s", other, other_outputs)):
+            Xn, yn, outn = tile(X, y, out, n)
+            current = Xn["script_id"].iloc[-1]
+            times, adapter = timed(lambda: fit_adapter(b, Xn, yn, outputs=outn, current_script=current), runs)
+            result[key].append(stats(times)["p50_s"])
+            result[key.replace("p50_s", "columns")] = len(adapter.feature_names_)
+    return result
+
+
 def sequence_latency(base: LineClassifier, directory: Path, script: pd.DataFrame, runs: int) -> dict | str:
     """The sequence labeler alone over a 5k-line script (its inputs computed beforehand): load, the
     first call in a process (JAX compiles the network for its batch shape), and the calls after it."""
@@ -275,6 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--db-sizes", default="5000,20000", help="human labels in the end-to-end database runs")
     parser.add_argument("--no-contention", action="store_true", help="skip the run beside a busy XGBoost job")
     parser.add_argument("--base", default=str(PRETRAINED), help="base model folder (default: the shipped one)")
+    parser.add_argument("--compare-base", default=None, metavar="DIR",
+                        help="also time the adapter retrain at the largest size over this base, alternating with ours")
     args = parser.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s]
     db_sizes = [int(s) for s in args.db_sizes.split(",") if s]
@@ -292,6 +310,9 @@ def main(argv: list[str] | None = None) -> int:
         times, _ = timed(lambda: fit_adapter(base, Xn, yn, outputs=outn, current_script=current), args.runs)
         retrain[str(n)] = {**stats(times), "lines_in_snapshot": int(len(Xn))}
 
+    if args.compare_base:
+        retrain["compared_at_largest_size"] = compare_bases(base, LineClassifier.load(args.compare_base), X, y,
+                                                            outputs, max(sizes), args.runs)
     script = five_k_script(X)
     labeled_X, labeled_y, labeled_out = tile(X, y, outputs, min(20_000, max(sizes)))
     adapter = fit_adapter(base, labeled_X, labeled_y, outputs=labeled_out)

@@ -395,7 +395,13 @@ class SequenceLabeler:
     def save(self, directory: str | Path, name: str = "sequence") -> Path:
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        self._keras_model().save(directory / f"{name}.keras")
+        model = self._keras_model()
+        if getattr(model, "optimizer", None) is not None:
+            # Without the optimizer's state: a third of the size, and nothing resumes training from it.
+            keras = _keras()
+            model = keras.models.clone_model(model)
+            model.set_weights(self._keras_model().get_weights())
+        model.save(directory / f"{name}.keras")
         # The same weights as plain arrays: predictions run in numpy, without importing Keras.
         with open(directory / f"{name}.weights.npz", "wb") as fh:
             np.savez(fh, **self._inference_weights())
