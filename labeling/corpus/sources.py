@@ -312,18 +312,6 @@ def load_fountain_samples(
     return scripts
 
 
-def load_all(data_dir: str | Path | None = None, *, skip_unavailable: bool = True) -> list[LabeledScript]:
-    """Every labeled corpus; sources whose reader is missing are skipped (or raise)."""
-    scripts = list(load_movieparse(data_dir))
-    for loader in (load_studio_pdfs, load_fountain_samples):
-        try:
-            scripts.extend(loader(data_dir))
-        except CorpusUnavailableError:
-            if not skip_unavailable:
-                raise
-    return scripts
-
-
 LAYOUT_VARIANTS = ("flush", "nogap", "flush_nogap", "widedlg", "flush_widedlg")
 # The variants the line model trains on beside the originals (see bench/line_accuracy.py's log).
 TRAINING_VARIANTS = ("flush", "nogap", "flush_widedlg")

@@ -11,10 +11,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 
+from models.lines.labels import N_CLASSES
 from models.lines.params import ContentParams
-from store.types import LABELS
-
-N_CLASSES = len(LABELS)
 
 
 def content_matrix(texts: Sequence[str], params: ContentParams) -> sp.csr_matrix:

@@ -27,10 +27,10 @@ from typing import Sequence
 import numpy as np
 import pandas as pd
 
+from models.lines.labels import N_CLASSES
 from store.types import LABELS, ScriptlabelError
 
 REQUIRED_COLUMNS = ("script_id", "line_no", "page", "text", "indent", "gap_before", "x0", "y0", "x1", "y1")
-N_CLASSES = len(LABELS)
 
 
 class FeatureInputError(ScriptlabelError, ValueError):

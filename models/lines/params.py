@@ -10,10 +10,8 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from models.lines.features import FeatureConfig
+from models.lines.labels import N_CLASSES
 from models.lines.sequence import SequenceParams
-from store.types import LABELS
-
-N_CLASSES = len(LABELS)
 
 
 def default_n_jobs() -> int:

@@ -31,9 +31,9 @@ import scipy.sparse as sp
 from sklearn.feature_extraction.text import HashingVectorizer
 from threadpoolctl import threadpool_limits
 
+from models.lines.labels import N_CLASSES
 from store.types import LABELS, ScriptlabelError
 
-N_CLASSES = len(LABELS)
 FORMAT_VERSION = 1
 
 
