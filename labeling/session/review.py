@@ -109,7 +109,8 @@ def class_thresholds(proba: np.ndarray, given: np.ndarray) -> np.ndarray:
 def confident_errors(proba: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """(flagged, suggested class, score) per labeled line; `given` are class indices.
 
-    Flagged: some other class reaches its threshold (the off-diagonal of the confident joint). The
+    Flagged: some other class reaches its threshold, capped at SURE_CONFIDENCE (the off-diagonal of the
+    confident joint). The
     suggested class is the likeliest such class (else the likeliest other class); the score is
     1 − p(given) (self-confidence).
     """
@@ -118,7 +119,10 @@ def confident_errors(proba: np.ndarray, given: np.ndarray) -> tuple[np.ndarray, 
     rows = np.arange(len(given))
     others = proba.copy()
     others[rows, given] = -np.inf
-    above = proba >= class_thresholds(proba, given)[None, :]
+    # A class's threshold is its mean self-confidence, but never above the "are you sure?" level: with
+    # saturated probabilities (0.99988 on average) a heading labeled dialogue at 0.99986 is still a
+    # confident contradiction.
+    above = proba >= np.minimum(class_thresholds(proba, given), SURE_CONFIDENCE)[None, :]
     above[rows, given] = False
     flagged = above.any(axis=1)
     suggested = np.where(flagged, np.where(above, others, -np.inf).argmax(axis=1), others.argmax(axis=1))
