@@ -73,6 +73,18 @@ class BaseOutputs:
         return BaseOutputs(**{k: np.vstack([getattr(p, k) for p in parts]) for k in kept})
 
 
+
+def out_of_fold(folds: np.ndarray, labeled: np.ndarray, codes: np.ndarray, n_folds: int, fit_predict) -> np.ndarray:
+    """(n, k) out-of-fold probabilities: fold k's rows from `fit_predict(train_rows, test_rows)` fit on the
+    labeled rows of the other folds; uniform where those hold fewer than two classes."""
+    oof = np.full((len(folds), N_CLASSES), 1.0 / N_CLASSES, dtype=np.float32)
+    for k in range(n_folds):
+        train = labeled[folds[labeled] != k]
+        test = np.flatnonzero(folds == k)
+        if len(np.unique(codes[train])) >= 2 and len(test):
+            oof[test] = fit_predict(train, test)
+    return oof
+
 class LineClassifier(ClassifierMixin, BaseEstimator):
     """Base line model, a scikit-learn estimator: hyper-parameters are constructor arguments (see
     `models.lines.params`), learned state ends in `_`.
@@ -134,17 +146,10 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
 
         content_oof = None
         if cfg.content is not None:
-            content_oof = np.zeros((len(X), N_CLASSES), dtype=np.float32)
             texts = X["text"].to_numpy()
-            for k in range(n_folds):
-                train = labeled[folds[labeled] != k]
-                test = np.flatnonzero(folds == k)
-                if len(np.unique(codes[train])) < 2 or len(test) == 0:
-                    content_oof[test] = 1.0 / N_CLASSES
-                    continue
-                model = ContentModel.fit(texts[train], codes[train], None if weights is None else weights[train],
-                                         cfg.content, seed=cfg.seed)
-                content_oof[test] = model.predict_proba(texts[test])
+            content_oof = out_of_fold(folds, labeled, codes, n_folds, lambda train, test: ContentModel.fit(
+                texts[train], codes[train], None if weights is None else weights[train], cfg.content,
+                seed=cfg.seed).predict_proba(texts[test]))
             self.content_ = ContentModel.fit(texts[labeled], codes[labeled], w_lab, cfg.content, seed=cfg.seed)
         else:
             self.content_ = None
@@ -156,17 +161,10 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
         seq_mode = cfg.sequence_mode if cfg.sequence is not None else None
         self.sequence_ = None
         if cfg.stage2 is not None or seq_mode is not None:
-            oof = np.zeros((len(X), N_CLASSES), dtype=np.float32)
-            for k in range(n_folds):
-                train = labeled[folds[labeled] != k]
-                test = np.flatnonzero(folds == k)
-                if len(np.unique(codes[train])) < 2 or len(test) == 0:
-                    oof[test] = 1.0 / N_CLASSES
-                    continue
-                booster = train_booster(M1[train], codes[train], None if weights is None else weights[train],
-                                         cfg.stage1, n_jobs=threads, seed=cfg.seed, feature_names=self.stage1_names_,
-                                         client=client)
-                oof[test] = booster_proba(booster, M1[test], n_jobs=threads, feature_names=self.stage1_names_)
+            oof = out_of_fold(folds, labeled, codes, n_folds, lambda train, test: booster_proba(
+                train_booster(M1[train], codes[train], None if weights is None else weights[train], cfg.stage1,
+                              n_jobs=threads, seed=cfg.seed, feature_names=self.stage1_names_, client=client),
+                M1[test], n_jobs=threads, feature_names=self.stage1_names_))
             self.stage1_oof_ = oof
         final_oof = None
         if seq_mode == "replace":
@@ -180,7 +178,6 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
             seq_oof = None
             if seq_mode == "stage2":
                 seq_in = self._sequence_input(dense, None)
-                seq_oof = np.full((len(X), N_CLASSES), 1.0 / N_CLASSES, dtype=np.float32)
                 seq_oof = self._sequence_oof(X, seq_in, codes, weights, folds)
                 self.sequence_ = self._fit_sequence(X, seq_in, codes, weights)
             M2 = self._stage2_matrix(X, dense, oof, seq_oof)
@@ -188,16 +185,10 @@ class LineClassifier(ClassifierMixin, BaseEstimator):
             self.stage2_ = train_booster(M2[labeled], codes[labeled], w_lab, cfg.stage2, n_jobs=threads,
                                           seed=cfg.seed, feature_names=self.stage2_names_, client=client)
             if keep_oof:
-                final_oof = np.full((len(X), N_CLASSES), 1.0 / N_CLASSES, dtype=np.float32)
-                for k in range(n_folds):
-                    train = labeled[folds[labeled] != k]
-                    test = np.flatnonzero(folds == k)
-                    if len(np.unique(codes[train])) < 2 or len(test) == 0:
-                        continue
-                    booster = train_booster(M2[train], codes[train], None if weights is None else weights[train],
-                                            cfg.stage2, n_jobs=threads, seed=cfg.seed,
-                                            feature_names=self.stage2_names_, client=client)
-                    final_oof[test] = booster_proba(booster, M2[test], n_jobs=threads, feature_names=self.stage2_names_)
+                final_oof = out_of_fold(folds, labeled, codes, n_folds, lambda train, test: booster_proba(
+                    train_booster(M2[train], codes[train], None if weights is None else weights[train], cfg.stage2,
+                                  n_jobs=threads, seed=cfg.seed, feature_names=self.stage2_names_, client=client),
+                    M2[test], n_jobs=threads, feature_names=self.stage2_names_))
         else:
             self.stage2_ = None
             self.stage2_names_ = None
