@@ -127,6 +127,7 @@ REREAD_GAIN = 0.05  # the second reading replaces the first only when it is this
 INK_CONF = 0.6  # a reading of ink the page read found no word in is kept from this confidence on
 MAX_INK_BANDS = 12  # bands of unread ink read again per page (a noisy scan has many: the rest are noise)
 BINARY_THRESHOLD = 160
+SCALE_KEPT = (0.5, 2.0)  # a crop whose text is within this factor of the page's text height is left as it is
 _CROP_GAP_PX = 40
 
 
@@ -142,10 +143,10 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
 
     Tesseract's page layout analysis treats a lone "81." in the corner as noise and guesses at it,
     and skips a line set in a larger or italic face ("FUCKKK YOOOOUUUU") or a small word beside a large
-    one; read from a crop of just that line, it is read as text. Each crop is scaled to the page's text
-    height (one sheet must not mix sizes: beside a 24-point word tesseract does not see an 8-point
-    one), stacked on one sheet as it is and binarized, and per line the most confident reading wins if
-    it beats the first by REREAD_GAIN (ink: from INK_CONF on, with at least two letters or digits).
+    one; read from a crop of just that line, it is read as text. A crop is scaled towards the page's
+    text height (one sheet must not mix sizes: beside a 24-point word tesseract does not see an 8-point
+    one; `_crop_scales`), stacked on one sheet as it is and binarized, and per line the most confident
+    reading wins if it beats the first by REREAD_GAIN (ink: from INK_CONF on, with two letters or digits).
     """
     from PIL import Image
 
@@ -154,29 +155,25 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
     candidates = _poor_rows(words, height_pt=image.height / px) + _unread_ink(image, words, dpi=dpi, text_h=text_h)
     if not candidates:
         return words
-    crops, boxes, scales = [], [], []
-    for cand in candidates:
+    variants = []  # (candidate, its crop's box on the page in pixels, scale, image)
+    for k, cand in enumerate(candidates):
         x0, y0, x1, y1 = cand.box
         pad_x, pad_y = 0.25 * 72, 0.3 * (y1 - y0)
         box = (max(0, int((x0 - pad_x) * px)), max(0, int((y0 - pad_y) * px)),
                min(image.width, int((x1 + pad_x) * px)), min(image.height, int((y1 + pad_y) * px)))
         crop = image.crop(box).convert("L")
-        scale = text_h / max(y1 - y0, 1e-6)
-        scale = 1.0 if 0.8 <= scale <= 1.25 else min(max(scale, 0.3), 3.0)
-        if scale != 1.0:
-            crop = crop.resize((max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.LANCZOS)
-        crops.append(crop)
-        boxes.append(box)
-        scales.append(scale)
-    # Each crop twice, as scanned and binarized: the grey fringes that upsampling a scan leaves around
-    # small glyphs can confuse tesseract ("115." read as "'mks" from grey, right from black and white)
-    # and sometimes the other way round. One sheet, one tesseract call.
-    variants = [(k, crop) for k, crop in enumerate(crops)]
-    variants += [(k, crop.point(lambda v: 255 if v > BINARY_THRESHOLD else 0)) for k, crop in variants]
-    width = max(c.width for _k, c in variants) + 2 * _CROP_GAP_PX
-    sheet = Image.new("L", (width, sum(c.height + _CROP_GAP_PX for _k, c in variants) + _CROP_GAP_PX), 255)
+        for scale in _crop_scales(text_h / max(y1 - y0, 1e-6)):
+            scaled = crop if scale == 1.0 else crop.resize(
+                (max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.LANCZOS)
+            # As scanned and binarized: the grey fringes that upsampling a scan leaves around small
+            # glyphs can confuse tesseract ("115." read as "'mks" from grey, right from black and
+            # white) and sometimes the other way round.
+            variants.append((k, box, scale, scaled))
+            variants.append((k, box, scale, scaled.point(lambda v: 255 if v > BINARY_THRESHOLD else 0)))
+    width = max(v[3].width for v in variants) + 2 * _CROP_GAP_PX
+    sheet = Image.new("L", (width, sum(v[3].height + _CROP_GAP_PX for v in variants) + _CROP_GAP_PX), 255)
     tops, y = [], _CROP_GAP_PX
-    for _k, crop in variants:
+    for *_rest, crop in variants:
         sheet.paste(crop, (_CROP_GAP_PX, y))
         tops.append(y)
         y += crop.height + _CROP_GAP_PX
@@ -185,13 +182,13 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
         if _CROP_EDGE_NOISE.fullmatch(w.text):
             continue  # the edge of a neighbouring glyph in the crop's padding, read as "_" or "|"
         centre = (w.y0 + w.y1) / 2 * px
-        for v, (top, (_k, crop)) in enumerate(zip(tops, variants)):
+        for v, (top, (*_rest, crop)) in enumerate(zip(tops, variants)):
             if top - _CROP_GAP_PX / 2 <= centre < top + crop.height + _CROP_GAP_PX / 2:
                 per_variant[v].append(w)
                 break
     best: list[tuple[float, list[Word] | None]] = [(c.conf, None) for c in candidates]
     for v, found in enumerate(per_variant):
-        k = variants[v][0]
+        k, box, scale, _image = variants[v]
         if not found:
             continue
         conf = sum(w.conf or 0.0 for w in found) / len(found)
@@ -201,13 +198,24 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
         else:
             better = conf >= max(INK_CONF, best[k][0]) and _ALNUM_2.search("".join(w.text for w in found)) is not None
         if better:
-            best[k] = (conf, _back_on_page(found, cand, boxes[k], scales[k], px))
+            best[k] = (conf, _back_on_page(found, cand, box, scale, px))
     replaced = {id(w) for cand, (_conf, new) in zip(candidates, best) if new is not None for w in cand.row}
     out = [w for w in words if id(w) not in replaced]
     for _conf, new in best:
         if new is not None:
             out.extend(new)
     return out
+
+
+def _crop_scales(fit: float) -> list[float]:
+    """The scales a crop is read at: as it is, unless its text is far from the page's text height
+    (SCALE_KEPT), and scaled to the page's text height (`fit`) unless it is close to it already.
+    Neither reading always wins ("or..." came back only scaled, "P...penis..." only as it was), so a
+    crop whose size is in between is read both ways and the surer reading kept."""
+    scales = [1.0] if SCALE_KEPT[0] <= fit <= SCALE_KEPT[1] else []
+    if not 0.8 <= fit <= 1.25:
+        scales.append(min(max(fit, 0.3), 3.0))
+    return scales
 
 
 _CROP_EDGE_NOISE = re.compile(r"[_|~]+")
