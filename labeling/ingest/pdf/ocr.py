@@ -30,6 +30,9 @@ _EXTENSION_FIXES = [
     (re.compile(r"\(0\.?\s?S\.?\)"), "(O.S.)"),
     (re.compile(r"\(V\.?\s?0\.?\)"), "(V.O.)"),
     (re.compile(r"\(C0NT['’`]?D\)"), "(CONT'D)"),
+    # Tesseract reads a bracket apart from its word ("(MORE )", "( beat)"); a printed script has no space there.
+    (re.compile(r"\(\s+(?=[^\s)])"), "("),
+    (re.compile(r"(?<=[^\s(])\s+\)"), ")"),
 ]
 
 
