@@ -209,7 +209,7 @@ def right_aligned_pages(pages: int = 4) -> pd.DataFrame:
                 ("MARA", 32.0), ("Anyone up here? Anyone at all?", 20.0),
                 ("The stairs creak under her boots, one at a time, slowly.", 10.0)]
         if p % 2:
-            body += [("CUT TO: THE GIRLS HEADING UP", 42.0), ("THE STREET", 60.0)]
+            body += [("CUT TO: THE HARBOUR AT LOW TIDE", 42.0), ("AT DAWN", 60.0)]
         body += [("OTTO", 32.0), ("Only the gulls.", 20.0)]
         for i, (text, x0) in enumerate(body):
             x1 = 70.0 if x0 in (67.0, 42.0, 60.0) or x0 == 10.0 else x0 + len(text)
@@ -223,7 +223,7 @@ def right_aligned_pages(pages: int = 4) -> pd.DataFrame:
 def test_right_aligned_text_leaves_out_page_numbers():
     X = right_aligned_pages()
     D = dense_features(X)
-    transition = X["text"].isin(["CUT TO: THE GIRLS HEADING UP", "THE STREET"]).to_numpy()
+    transition = X["text"].isin(["CUT TO: THE HARBOUR AT LOW TIDE", "AT DAWN"]).to_numpy()
     number = X["text"].str.fullmatch(r"\d+\.").to_numpy()
     assert np.all(column(D, "right_aligned")[number] == 1)  # flush right too: the old feature cannot tell them apart
     assert np.all(column(D, "right_text")[transition] == 1)

@@ -232,8 +232,9 @@ def running_headers(frame: pd.DataFrame, *, min_page_share: float = 0.5, max_hei
     """Lines of page furniture: text (numbers masked) in the first or last two lines of a page that comes
     back there on at least `min_page_share` of the pages, always at about the same height.
 
-    A transcription may carry a running header as action (`"Community" - #303 - ... 7.` matched the
-    title words of the Fountain file); DESIGN.md calls running headers `other`, whatever the projection says.
+    A transcription may carry a running header as action (one studio script's show-and-episode header
+    matched the title words of its Fountain file); DESIGN.md calls running headers `other`, whatever the
+    projection says.
     """
     n = len(frame)
     pages = frame["page"].to_numpy()

@@ -598,7 +598,7 @@ def _state_block(frame: pd.DataFrame, txt: np.ndarray, lay: np.ndarray, config: 
 
 def right_aligned_text(right: np.ndarray, txt: np.ndarray, lay: np.ndarray) -> np.ndarray:
     """Right-aligned lines that are not page furniture: the stylized transitions set flush right as
-    phrases ("CUT TO: THE GIRLS HEADING UP" / "THE STREET"). Flush right is also where page numbers,
+    phrases ("CUT TO: THE HARBOUR" / "AT DAWN"). Flush right is also where page numbers,
     running headers and "(CONTINUED)" sit, which `right_aligned` alone cannot tell from a transition;
     furniture is text (numbers masked) that comes back at the edge of many pages at about the same height.
     Both paths agree on it: a text-layer and an OCR line end within a few points of each other."""

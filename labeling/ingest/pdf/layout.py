@@ -15,7 +15,7 @@ from dataclasses import dataclass
 POINTS_PER_COLUMN = 7.2  # 10 characters per inch
 DEFAULT_PITCH = 12.0  # 6 lines per inch
 # A row that ends above this (0.75 inch from the page's top edge) is in the top margin: a running header
-# such as 'RAM 104 "THE MEESEEKS BOX"      NETWORK DRAFT (2/15/13) 4.' is one line, not two columns.
+# such as 'SHOW 104 "EPISODE TITLE"      NETWORK DRAFT (2/15/13) 4.' is one line, not two columns.
 TOP_MARGIN_PT = 54.0
 _SCENE_NUMBER = re.compile(r"^[A-Z]?\d{1,4}(?:\.\d{1,3})?[A-Z]{0,2}\.?\*?$")  # 12, 12A, A12., 2.14 (episode.scene)
 

@@ -144,9 +144,9 @@ class _Candidate:
 def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 0) -> list[Word]:
     """Read poorly read lines, and ink no word was read in, again from crops: one extra tesseract call.
 
-    Tesseract's page layout analysis treats a lone "81." in the corner as noise and guesses at it,
-    and skips a line set in a larger or italic face ("FUCKKK YOOOOUUUU") or a small word beside a large
-    one; read from a crop of just that line, it is read as text. A crop is scaled towards the page's
+    Tesseract's page layout analysis treats a lone "81." in the corner as noise and guesses at it, and
+    skips a line set in a larger or italic face (a shouted line on a studio scan) or a small word beside
+    a large one; read from a crop of just that line, it is read as text. A crop is scaled towards the page's
     text height (one sheet must not mix sizes: beside a 24-point word tesseract does not see an 8-point
     one; `_crop_scales`), stacked on one sheet as it is and binarized, and per line the most confident
     reading wins if it beats the first by REREAD_GAIN (ink: from INK_CONF on, with two letters or digits).
@@ -213,8 +213,8 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
 def _crop_scales(fit: float) -> list[float]:
     """The scales a crop is read at: as it is, unless its text is far from the page's text height
     (SCALE_KEPT), and scaled to the page's text height (`fit`) unless it is close to it already.
-    Neither reading always wins ("or..." came back only scaled, "P...penis..." only as it was), so a
-    crop whose size is in between is read both ways and the surer reading kept."""
+    Neither reading always wins (on studio scans one short line came back only scaled, another only as
+    it was), so a crop whose size is in between is read both ways and the surer reading kept."""
     scales = [1.0] if SCALE_KEPT[0] <= fit <= SCALE_KEPT[1] else []
     if not 0.8 <= fit <= 1.25:
         scales.append(min(max(fit, 0.3), 3.0))
