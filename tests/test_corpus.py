@@ -125,6 +125,12 @@ def test_movieparse_gold_aligns_with_the_parsed_scripts():
         assert len(script.lines) > 10 * script.n_labeled  # whole script as context
         # tabs in the gold text are expanded in the parsed lines; nothing else may differ
         assert not any("no parsed line" in note for note in script.notes)
+        # how many of the three annotators gave the majority label: 2 or 3 on gold lines, -1 elsewhere
+        # (a line with no 2-of-3 majority is O by the data's rule and may have 0 or 1)
+        labeled = np.array([label is not None for label in script.labels])
+        assert set(np.unique(script.agreement[~labeled])) == {-1}
+        assert set(np.unique(script.agreement[labeled])) <= {0, 1, 2, 3}
+        assert (script.agreement[labeled] == 3).mean() > 0.9
     up = scripts[1]
     labeled = up.lines[np.array([label is not None for label in up.labels])]
     cues = labeled[np.array([label == "character" for label in up.labels if label is not None])]

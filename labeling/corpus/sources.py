@@ -49,6 +49,8 @@ class LabeledScript:
     labels: np.ndarray  # object array of label strings or None, aligned with `lines`
     match_rate: float | None = None  # share of lines matched to the labeled source text
     notes: tuple[str, ...] = field(default=())
+    # MovieParse: how many of the three annotators gave the majority label (0-3; -1 where unlabeled)
+    agreement: np.ndarray | None = None
 
     @property
     def n_labeled(self) -> int:
@@ -132,6 +134,7 @@ def load_movieparse(
         lines = parse_plaintext(read_text_file(root / "screenplays" / f"{movie}.txt"))
         position = {line.source_line_no - 1: i for i, line in enumerate(lines)}
         labels = np.full(len(lines), None, dtype=object)
+        agreement = np.full(len(lines), -1, dtype=np.int8)
         mismatched, missing = 0, 0
         for row in rows.itertuples(index=False):
             if not str(row.text).strip():
@@ -143,6 +146,7 @@ def load_movieparse(
             if _norm_ws(lines[i].text) != _norm_ws(row.text):
                 mismatched += 1
             labels[i] = MOVIEPARSE_TAGS[str(row.majority).strip()]
+            agreement[i] = sum(str(a).strip() == str(row.majority).strip() for a in (row.ann1, row.ann2, row.ann3))
         notes = []
         if mismatched:
             notes.append(f"{mismatched} gold lines differ from the parsed text (whitespace/tabs)")
@@ -155,6 +159,7 @@ def load_movieparse(
                 lines=lines_frame(lines, f"movieparse/{movie}"),
                 labels=labels,
                 notes=tuple(notes),
+                agreement=agreement,
             )
         )
     return scripts
