@@ -4,10 +4,14 @@ A small XGBoost boosted *on top of* the base model's log-probabilities (`base_ma
 base probabilities, their context and the dense block (the reading-state features included: open
 brackets, distance to the last cue...). With no trees it reproduces the base; each human label
 pushes it where the base was wrong, and lines of the script being labeled weigh more, so 20–50
-labels can fix a script with an unusual layout. It sees a compact view of the stage-2 columns, 64
-histogram bins and 20 rounds, and beyond `max_rows` labeled lines keeps every line the base gets
-wrong or is unsure of plus a reweighted sample of the rest, so a retrain takes well under a second
-at 20k or 50k labels on 2 cores. The base outputs for each script, with the context features the
+labels can fix a script with an unusual layout. So that a few labels cannot flip a whole class
+(three labels on a front-page notice written like action once turned 300 action lines into `other`),
+the unlabeled lines of that script the base is sure of join the fit as *anchors* with the base's
+label at a small weight (`anchor_rows`): a split that moves labeled lines must leave them alone,
+while labels on a pattern the base gets confidently wrong still outweigh them. It sees a compact
+view of the stage-2 columns, 64 histogram bins and 20 rounds, and beyond `max_rows` labeled lines
+keeps every line the base gets wrong or is unsure of plus a reweighted sample of the rest, so a
+retrain takes well under a second at 20k or 50k labels on 2 cores. The base outputs for each script, with the context features the
 adapter reads, are computed once and cached (`BaseOutputs`).
 """
 
