@@ -12,6 +12,7 @@ from labeling.corpus.sources import (
     layout_variant,
     load_movieparse,
     project_fountain_labels,
+    repeated_cues,
     with_layout_variants,
     LabeledScript,
 )
@@ -55,6 +56,21 @@ def test_projection_labels_pdf_lines_from_fountain_words():
     assert list(projection.labels) == ["scene_heading", "action", "action", "other", "character", "dialogue", "other"]
     assert list(projection.matched) == [False, True, True, False, True, True, False]
     assert projection.match_rate == pytest.approx(4 / 7)
+
+
+def test_a_cue_repeated_after_a_page_break_is_a_cue():
+    fountain = [
+        ("MARA", "character"),
+        ("I kept every letter you never sent, and I read them all twice.", "dialogue"),
+        ("She turns away.", "action"),
+    ]
+    pdf_lines = ["MARA", "I kept every letter you never", "(MORE)", "7.", "MARA (CONT'D)",
+                 "sent, and I read them all twice.", "She turns away.", "JONAS (CONT'D)", "8."]
+    projected = project_fountain_labels(pdf_lines, fountain).labels
+    assert projected[4] == "other"  # the repeated cue has no Fountain line
+    labels = repeated_cues(pdf_lines, projected)
+    assert list(labels) == ["character", "dialogue", "other", "other", "character", "dialogue", "action",
+                            "other", "other"]  # JONAS never speaks here, and no dialogue follows: not a cue
 
 
 def test_projection_folds_quotes_and_case():
@@ -109,6 +125,12 @@ def test_movieparse_gold_aligns_with_the_parsed_scripts():
         assert len(script.lines) > 10 * script.n_labeled  # whole script as context
         # tabs in the gold text are expanded in the parsed lines; nothing else may differ
         assert not any("no parsed line" in note for note in script.notes)
+        # how many of the three annotators gave the majority label: 2 or 3 on gold lines, -1 elsewhere
+        # (a line with no 2-of-3 majority is O by the data's rule and may have 0 or 1)
+        labeled = np.array([label is not None for label in script.labels])
+        assert set(np.unique(script.agreement[~labeled])) == {-1}
+        assert set(np.unique(script.agreement[labeled])) <= {0, 1, 2, 3}
+        assert (script.agreement[labeled] == 3).mean() > 0.9
     up = scripts[1]
     labeled = up.lines[np.array([label is not None for label in up.labels])]
     cues = labeled[np.array([label == "character" for label in up.labels if label is not None])]

@@ -49,6 +49,8 @@ class LabeledScript:
     labels: np.ndarray  # object array of label strings or None, aligned with `lines`
     match_rate: float | None = None  # share of lines matched to the labeled source text
     notes: tuple[str, ...] = field(default=())
+    # MovieParse: how many of the three annotators gave the majority label (0-3; -1 where unlabeled)
+    agreement: np.ndarray | None = None
 
     @property
     def n_labeled(self) -> int:
@@ -132,6 +134,7 @@ def load_movieparse(
         lines = parse_plaintext(read_text_file(root / "screenplays" / f"{movie}.txt"))
         position = {line.source_line_no - 1: i for i, line in enumerate(lines)}
         labels = np.full(len(lines), None, dtype=object)
+        agreement = np.full(len(lines), -1, dtype=np.int8)
         mismatched, missing = 0, 0
         for row in rows.itertuples(index=False):
             if not str(row.text).strip():
@@ -143,6 +146,7 @@ def load_movieparse(
             if _norm_ws(lines[i].text) != _norm_ws(row.text):
                 mismatched += 1
             labels[i] = MOVIEPARSE_TAGS[str(row.majority).strip()]
+            agreement[i] = sum(str(a).strip() == str(row.majority).strip() for a in (row.ann1, row.ann2, row.ann3))
         notes = []
         if mismatched:
             notes.append(f"{mismatched} gold lines differ from the parsed text (whitespace/tabs)")
@@ -155,6 +159,7 @@ def load_movieparse(
                 lines=lines_frame(lines, f"movieparse/{movie}"),
                 labels=labels,
                 notes=tuple(notes),
+                agreement=agreement,
             )
         )
     return scripts
@@ -331,6 +336,23 @@ def layout_consistent_labels(texts: list[str], labels: np.ndarray, aligned: np.n
     return labels, dict(changed)
 
 
+def repeated_cues(target_lines: Sequence[str], labels: np.ndarray) -> np.ndarray:
+    """A printed script repeats the speaker's cue where a speech breaks across a page ("RICK (CONT'D)"
+    after "(MORE)"); its Fountain source has no such line, so the projection calls it `other`. Gold
+    (MovieParse) calls it a cue: a line labeled `other` whose speaker is a character of this script and
+    that is followed by dialogue or a parenthetical becomes `character`."""
+    from store.rules import character_name
+
+    labels = np.asarray(labels, dtype=object).copy()
+    names = {character_name(t) for t, label in zip(target_lines, labels) if label == "character"}
+    names.discard("")
+    for i in range(len(labels) - 1):
+        if (labels[i] == "other" and labels[i + 1] in ("dialogue", "parenthetical")
+                and character_name(target_lines[i]) in names):
+            labels[i] = "character"
+    return labels
+
+
 def _fountain_parser():
     try:
         from labeling.ingest.formats.fountain import parse_fountain
@@ -363,6 +385,7 @@ def _projected_pdf(pdf: Path, fountain: Path, script_id: str, source: str) -> La
     lines = read_text_layer(pdf)
     projection = project_fountain_labels([l.text for l in lines], _fountain_source(fountain),
                                          layout=lines_frame(lines, script_id))
+    labels = repeated_cues([l.text for l in lines], projection.labels)
     notes = [f"match rate {projection.match_rate:.3f}"]
     if pdf.stem in LOW_MATCH_SCRIPTS:
         notes.append("known low-match transcription: check before trusting")
@@ -370,7 +393,7 @@ def _projected_pdf(pdf: Path, fountain: Path, script_id: str, source: str) -> La
         script_id=script_id,
         source=source,
         lines=lines_frame(lines, script_id),
-        labels=projection.labels,
+        labels=labels,
         match_rate=projection.match_rate,
         notes=tuple(notes),
     )
