@@ -406,10 +406,9 @@ def _fountain_source(path: Path) -> list[tuple[str, str | None]]:
 def _projected_pdf(pdf: Path, fountain: Path, script_id: str, source: str) -> LabeledScript:
     read_text_layer = _text_layer_reader()
     lines = read_text_layer(pdf)
-    projection = project_fountain_labels([l.text for l in lines], _fountain_source(fountain),
-                                         layout=lines_frame(lines, script_id))
-    labels = repeated_cues([l.text for l in lines], projection.labels)
     frame = lines_frame(lines, script_id)
+    projection = project_fountain_labels([l.text for l in lines], _fountain_source(fountain), layout=frame)
+    labels = repeated_cues([l.text for l in lines], projection.labels)
     labels = np.where(running_headers(frame), "other", labels).astype(object)
     notes = [f"match rate {projection.match_rate:.3f}"]
     if pdf.stem in LOW_MATCH_SCRIPTS:
