@@ -13,6 +13,7 @@ from labeling.corpus.sources import (
     load_movieparse,
     project_fountain_labels,
     repeated_cues,
+    running_headers,
     with_layout_variants,
     LabeledScript,
 )
@@ -154,3 +155,18 @@ def test_studio_pdf_projection_match_rates():
     for script in scripts:
         counts = pd.Series(script.labels).value_counts()
         assert counts.get("dialogue", 0) > 100 and counts.get("character", 0) > 50
+
+
+def test_running_headers_are_found_at_the_page_edge_whatever_the_page_number():
+    rows = []
+    for page in range(1, 6):
+        last = ["Only the gulls.", "Nobody.", "The wind.", "Go home.", "Wait."][page - 1]
+        texts = ['"Lighthouse" - #101 - "Pilot" ' + f"{page}.", "MARA", "Anyone up here?", "She climbs.", "MARA", last]
+        for i, text in enumerate(texts):
+            rows.append(dict(script_id="s", line_no=len(rows) + 1, page=page, text=text, indent=10.0, gap_before=0.0,
+                             x0=72.0, y0=40.0 + 12 * i + (0 if i == 0 else page), x1=300.0, y1=50.0 + 12 * i))
+    frame = pd.DataFrame(rows)
+    mask = running_headers(frame)
+    assert list(frame["text"][mask].str[:12]) == ['"Lighthouse"'] * 5
+    # a cue comes back on every page too, but not at the same height; two pages are not enough to tell
+    assert not running_headers(frame[frame["page"] <= 2]).any()

@@ -336,6 +336,29 @@ def layout_consistent_labels(texts: list[str], labels: np.ndarray, aligned: np.n
     return labels, dict(changed)
 
 
+def running_headers(frame: pd.DataFrame, *, min_page_share: float = 0.5, max_height_std: float = 3.0) -> np.ndarray:
+    """Lines of page furniture: text (numbers masked) in the first or last two lines of a page that comes
+    back there on at least `min_page_share` of the pages, always at about the same height.
+
+    A transcription may carry a running header as action (one studio script's show-and-episode header
+    matched the title words of its Fountain file); DESIGN.md calls running headers `other`, whatever the
+    projection says.
+    """
+    n = len(frame)
+    pages = frame["page"].to_numpy()
+    if n == 0 or len(np.unique(pages)) < 3:
+        return np.zeros(n, dtype=bool)
+    rank = frame.groupby("page").cumcount().to_numpy()
+    rank_rev = frame.iloc[::-1].groupby("page").cumcount().to_numpy()[::-1]
+    templates = frame["text"].astype(str).str.split().str.join(" ").str.replace(r"\d+", "#", regex=True)
+    edge = pd.DataFrame({"t": templates.to_numpy(), "p": pages, "y": frame["y0"].to_numpy(dtype=float)})
+    edge = edge[(rank <= 1) | (rank_rev <= 1)]
+    stats = edge.groupby("t").agg(pages=("p", "nunique"), spread=("y", "std"))
+    furniture = stats[(stats["pages"] >= max(3, min_page_share * len(np.unique(pages))))
+                      & (stats["spread"].fillna(0.0) <= max_height_std)].index
+    return ((rank <= 1) | (rank_rev <= 1)) & templates.isin(set(furniture)).to_numpy()
+
+
 def repeated_cues(target_lines: Sequence[str], labels: np.ndarray) -> np.ndarray:
     """A printed script repeats the speaker's cue where a speech breaks across a page ("RICK (CONT'D)"
     after "(MORE)"); its Fountain source has no such line, so the projection calls it `other`. Gold
@@ -383,16 +406,17 @@ def _fountain_source(path: Path) -> list[tuple[str, str | None]]:
 def _projected_pdf(pdf: Path, fountain: Path, script_id: str, source: str) -> LabeledScript:
     read_text_layer = _text_layer_reader()
     lines = read_text_layer(pdf)
-    projection = project_fountain_labels([l.text for l in lines], _fountain_source(fountain),
-                                         layout=lines_frame(lines, script_id))
+    frame = lines_frame(lines, script_id)
+    projection = project_fountain_labels([l.text for l in lines], _fountain_source(fountain), layout=frame)
     labels = repeated_cues([l.text for l in lines], projection.labels)
+    labels = np.where(running_headers(frame), "other", labels).astype(object)
     notes = [f"match rate {projection.match_rate:.3f}"]
     if pdf.stem in LOW_MATCH_SCRIPTS:
         notes.append("known low-match transcription: check before trusting")
     return LabeledScript(
         script_id=script_id,
         source=source,
-        lines=lines_frame(lines, script_id),
+        lines=frame,
         labels=labels,
         match_rate=projection.match_rate,
         notes=tuple(notes),
