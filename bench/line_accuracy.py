@@ -40,7 +40,6 @@ from labeling.corpus.sources import (  # noqa: E402
     concat_scripts,
     load_movieparse,
     load_studio_pdfs,
-    project_fountain_labels,
     with_layout_variants,
 )
 from models.evaluation import evaluate_lines, fold_assignment  # noqa: E402
@@ -276,7 +275,7 @@ def ocr_eval(model: LineClassifier, data_dir, *, slugs: list[str], pages: int) -
         from labeling.ingest.pdf import ocr
     except ImportError:
         return {"skipped": "OCR reader missing"}
-    from labeling.corpus.sources import _fountain_source, _resolve, lines_frame
+    from labeling.corpus.sources import _resolve, lines_frame, silver_labels
     from labeling.ingest.pdf.textlayer import page_line_to_line
 
     root = _resolve(data_dir, "studio_pdfs")
@@ -293,12 +292,12 @@ def ocr_eval(model: LineClassifier, data_dir, *, slugs: list[str], pages: int) -
                 lines.append(page_line_to_line(pl, line_no=len(lines) + 1, page=page_no))
         if not lines:
             continue
-        projection = project_fountain_labels([l.text for l in lines], _fountain_source(root / "fountain" / f"{slug}.fountain"))
         frame = lines_frame(lines, f"ocr/{slug}")
+        labels, projection = silver_labels(frame, root / "fountain" / f"{slug}.fountain")
         p = np.array(LABELS)[model.predict_proba(frame).argmax(axis=1)]
         per[slug] = {"pages": pages, "lines": len(lines), "match_rate": round(projection.match_rate, 3),
-                     "accuracy": round(float((p == projection.labels).mean()), 4)}
-        truth += list(projection.labels)
+                     "accuracy": round(float((p == labels).mean()), 4)}
+        truth += list(labels)
         pred += list(p)
     if not truth:
         return {"skipped": "OCR produced no lines"}

@@ -403,13 +403,20 @@ def _fountain_source(path: Path) -> list[tuple[str, str | None]]:
     return [(line.text, line.imported_label) for line in parse_fountain(read_text_file(path))]
 
 
+def silver_labels(frame: pd.DataFrame, fountain: Path) -> tuple[np.ndarray, Projection]:
+    """Labels for a PDF's lines (a `lines_frame`, text layer or OCR) from the script's Fountain file: the
+    projection corrected by the page's layout, cues repeated after a page break, running headers `other`."""
+    texts = frame["text"].astype(str).tolist()
+    projection = project_fountain_labels(texts, _fountain_source(fountain), layout=frame)
+    labels = repeated_cues(texts, projection.labels)
+    return np.where(running_headers(frame), "other", labels).astype(object), projection
+
+
 def _projected_pdf(pdf: Path, fountain: Path, script_id: str, source: str) -> LabeledScript:
     read_text_layer = _text_layer_reader()
     lines = read_text_layer(pdf)
     frame = lines_frame(lines, script_id)
-    projection = project_fountain_labels([l.text for l in lines], _fountain_source(fountain), layout=frame)
-    labels = repeated_cues([l.text for l in lines], projection.labels)
-    labels = np.where(running_headers(frame), "other", labels).astype(object)
+    labels, projection = silver_labels(frame, fountain)
     notes = [f"match rate {projection.match_rate:.3f}"]
     if pdf.stem in LOW_MATCH_SCRIPTS:
         notes.append("known low-match transcription: check before trusting")
