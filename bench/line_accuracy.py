@@ -127,10 +127,16 @@ def train_ours(scripts: list[LabeledScript], config: LineModelConfig, variants) 
 # --- 1. grouped k-fold over MovieParse -----------------------------------------------------------
 
 
-def sequence_variants(model: LineClassifier, X: pd.DataFrame, y, params: SequenceParams, log) -> dict:
+SEQUENCE_VARIANTS = ("bilstm_alone", "bilstm_replaces_stage2", "bilstm_replaces_stage2_no_aux",
+                     "bilstm_crf_replaces_stage2", "bilstm_crf_replaces_stage2_no_aux")
+
+
+def sequence_variants(model: LineClassifier, X: pd.DataFrame, y, params: SequenceParams, log,
+                      names=SEQUENCE_VARIANTS) -> dict:
     """The sequence labeler's ablation over one fitted stack (same folds, same stage-1 out-of-fold
     probabilities): BiLSTM alone (dense + text), and BiLSTM over dense + stage-1 OOF replacing
-    stage 2, with and without the auxiliary objective. Returns name -> a model with `base_outputs`."""
+    stage 2, with and without the auxiliary objective, with a softmax or a CRF output. Returns
+    name -> a model with `base_outputs`."""
     from models.lines.sequence import SequenceLabeler
 
     X = X.reset_index(drop=True)
@@ -138,14 +144,20 @@ def sequence_variants(model: LineClassifier, X: pd.DataFrame, y, params: Sequenc
     dense = dense_features(X, model.features)
     groups, texts = script_order(X), X["text"].to_numpy()
     keep = model._dense_keep()
+    stacked = np.hstack([dense[:, keep], model.stage1_oof_])
+    specs = {"bilstm_alone": (dense[:, keep], params.aux_weight, "softmax"),
+             "bilstm_replaces_stage2": (stacked, params.aux_weight, "softmax"),
+             "bilstm_replaces_stage2_no_aux": (stacked, 0.0, "softmax"),
+             "bilstm_crf_replaces_stage2": (stacked, params.aux_weight or 0.25, "crf"),
+             "bilstm_crf_replaces_stage2_no_aux": (stacked, 0.0, "crf")}
     out = {}
-    for name, inputs, aux in (("bilstm_alone", dense[:, keep], params.aux_weight),
-                              ("bilstm_replaces_stage2", np.hstack([dense[:, keep], model.stage1_oof_]), params.aux_weight),
-                              ("bilstm_replaces_stage2_no_aux", np.hstack([dense[:, keep], model.stage1_oof_]), 0.0)):
+    for name in names:
+        inputs, aux, output = specs[name]
         t0 = time.perf_counter()
-        seq = SequenceLabeler(replace(params, aux_weight=aux)).fit(inputs, texts, codes, groups)
+        seq_params = replace(params, aux_weight=aux, output=output)
+        seq = SequenceLabeler(seq_params).fit(inputs, texts, codes, groups)
         variant = copy.copy(model)
-        variant.set_params(sequence=replace(params, aux_weight=aux), sequence_mode="replace")
+        variant.set_params(sequence=seq_params, sequence_mode="replace")
         variant.sequence_, variant.stage2_, variant.stage2_names_ = seq, None, None
         out[name] = variant
         log(f"  {name}: fit {time.perf_counter() - t0:.0f}s")
@@ -160,7 +172,8 @@ def _variant_proba(name: str, model: LineClassifier, lines: pd.DataFrame) -> np.
 
 
 def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, variants, log,
-                  sequence: SequenceParams | None = None, test_groups: list[list[str]] | None = None) -> dict:
+                  sequence: SequenceParams | None = None, test_groups: list[list[str]] | None = None,
+                  sequence_names=SEQUENCE_VARIANTS) -> dict:
     ids = np.array([s.script_id for s in scripts])
     weights = np.array([s.n_labeled for s in scripts])
     fold_of = fold_assignment(np.repeat(ids, weights), folds)
@@ -181,7 +194,7 @@ def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, vari
         timings["ours_fit_s"].append(round(time.perf_counter() - t0, 1))
         models = {"ours": model}
         if sequence is not None:
-            models.update(sequence_variants(model, X_var, y_var, sequence, log))
+            models.update(sequence_variants(model, X_var, y_var, sequence, log, sequence_names))
         X_tr, y_tr = concat_scripts(train)
         m_tr = labeled_mask(y_tr)
         t0 = time.perf_counter()
@@ -297,6 +310,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq-epochs", type=int, default=None)
     parser.add_argument("--test-groups", default=None, metavar="A,B;C,D",
                         help="explicit test folds: movies separated by commas, folds by semicolons")
+    parser.add_argument("--seq-variants", nargs="+", choices=SEQUENCE_VARIANTS, default=list(SEQUENCE_VARIANTS),
+                        help="which sequence-labeler variants to fit per fold (default: all)")
     args = parser.parse_args(argv)
     folds = args.folds or (3 if args.quick else 5)
     seq_params = SequenceParams()
@@ -318,7 +333,8 @@ def main(argv: list[str] | None = None) -> int:
               "movieparse_grouped_cv": movieparse_cv(movieparse, folds=folds, quick=args.quick, variants=variants, log=log,
                                                        sequence=None if args.no_sequence else seq_params,
                                                        test_groups=[g.split(",") for g in args.test_groups.split(";")]
-                                                       if args.test_groups else None)}
+                                                       if args.test_groups else None,
+                                                       sequence_names=args.seq_variants)}
 
     if not args.skip_studio:
         try:
