@@ -227,12 +227,13 @@ CRF_WEIGHT_NAMES = ("crf_transitions", "crf_start", "crf_end")
 def network_weights(model) -> dict[str, np.ndarray]:
     """The trained network's weights by role (what `forward` reads)."""
     fwd_k, fwd_r, fwd_b, bwd_k, bwd_r, bwd_b = model.get_layer("bilstm").get_weights()
+    crf = any(layer.name == "emissions" for layer in model.layers)  # then "main" is the CRF on top of it
     parts = [*model.get_layer("dense_proj").get_weights(), *model.get_layer("text_bag").get_weights(),
              fwd_k, fwd_r, fwd_b, bwd_k, bwd_r, bwd_b, *model.get_layer("hidden").get_weights(),
-             *model.get_layer("main").get_weights()]
+             *model.get_layer("emissions" if crf else "main").get_weights()]
     names = WEIGHT_NAMES
-    if any(layer.name == "crf" for layer in model.layers):
-        parts += model.get_layer("crf").get_weights()
+    if crf:
+        parts += model.get_layer("main").get_weights()
         names += CRF_WEIGHT_NAMES
     return {name: np.asarray(a, dtype=np.float32) for name, a in zip(names, parts)}
 
@@ -394,7 +395,7 @@ class SequenceLabeler:
 
     # -- the network --
 
-    def _build(self, n_dense: int):
+    def _build(self, n_dense: int, *, compile: bool = True):
         keras = _keras()
         p = self.params
         dense_in = keras.Input((p.window, n_dense), name="dense")
@@ -411,14 +412,16 @@ class SequenceLabeler:
         h = keras.layers.Dropout(p.dropout)(h)
         h = keras.layers.Dense(p.hidden, activation="tanh", name="hidden")(h)
         if p.output == "crf":
-            crf = _LAYERS["LinearChainCRF"](N_CLASSES, name="crf")
-            outputs = {"main": crf(keras.layers.Dense(N_CLASSES, name="main")(h))}  # emission scores
+            crf = _LAYERS["LinearChainCRF"](N_CLASSES, name="main")
+            outputs = {"main": crf(keras.layers.Dense(N_CLASSES, name="emissions")(h))}
         else:
             outputs = {"main": keras.layers.Dense(N_CLASSES, activation="softmax", name="main")(h)}
         if p.aux_weight > 0:
             outputs["next"] = keras.layers.Dense(N_CLASSES, activation="softmax", name="next")(fwd)
             outputs["prev"] = keras.layers.Dense(N_CLASSES, activation="softmax", name="prev")(bwd)
         model = keras.Model([dense_in, ids_in, w_in, mask_in], outputs, name="line_sequence_labeler")
+        if not compile:
+            return model
         losses = {k: "sparse_categorical_crossentropy" for k in outputs}
         if p.output == "crf":
             losses["main"] = crf_loss(crf)
@@ -535,8 +538,8 @@ class SequenceLabeler:
         model = self._keras_model()
         if getattr(model, "optimizer", None) is not None:
             # Without the optimizer's state: a third of the size, and nothing resumes training from it.
-            keras = _keras()
-            model = keras.models.clone_model(model)
+            # (Built afresh rather than cloned: a clone is compiled again, and the CRF's loss is a closure.)
+            model = self._build(len(self.mean_), compile=False)
             model.set_weights(self._keras_model().get_weights())
         model.save(directory / f"{name}.keras")
         # The same weights as plain arrays: predictions run in numpy, without importing Keras.
