@@ -12,6 +12,7 @@ from labeling.corpus.sources import (
     layout_variant,
     load_movieparse,
     project_fountain_labels,
+    repeated_cues,
     with_layout_variants,
     LabeledScript,
 )
@@ -55,6 +56,21 @@ def test_projection_labels_pdf_lines_from_fountain_words():
     assert list(projection.labels) == ["scene_heading", "action", "action", "other", "character", "dialogue", "other"]
     assert list(projection.matched) == [False, True, True, False, True, True, False]
     assert projection.match_rate == pytest.approx(4 / 7)
+
+
+def test_a_cue_repeated_after_a_page_break_is_a_cue():
+    fountain = [
+        ("MARA", "character"),
+        ("I kept every letter you never sent, and I read them all twice.", "dialogue"),
+        ("She turns away.", "action"),
+    ]
+    pdf_lines = ["MARA", "I kept every letter you never", "(MORE)", "7.", "MARA (CONT'D)",
+                 "sent, and I read them all twice.", "She turns away.", "JONAS (CONT'D)", "8."]
+    projected = project_fountain_labels(pdf_lines, fountain).labels
+    assert projected[4] == "other"  # the repeated cue has no Fountain line
+    labels = repeated_cues(pdf_lines, projected)
+    assert list(labels) == ["character", "dialogue", "other", "other", "character", "dialogue", "action",
+                            "other", "other"]  # JONAS never speaks here, and no dialogue follows: not a cue
 
 
 def test_projection_folds_quotes_and_case():

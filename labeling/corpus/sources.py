@@ -228,6 +228,23 @@ def project_fountain_labels(
     return Projection(labels=labels, matched=matched, match_rate=rate)
 
 
+def repeated_cues(target_lines: Sequence[str], labels: np.ndarray) -> np.ndarray:
+    """A printed script repeats the speaker's cue where a speech breaks across a page ("RICK (CONT'D)"
+    after "(MORE)"); its Fountain source has no such line, so the projection calls it `other`. Gold
+    (MovieParse) calls it a cue: a line labeled `other` whose speaker is a character of this script and
+    that is followed by dialogue or a parenthetical becomes `character`."""
+    from store.rules import character_name
+
+    labels = np.asarray(labels, dtype=object).copy()
+    names = {character_name(t) for t, label in zip(target_lines, labels) if label == "character"}
+    names.discard("")
+    for i in range(len(labels) - 1):
+        if (labels[i] == "other" and labels[i + 1] in ("dialogue", "parenthetical")
+                and character_name(target_lines[i]) in names):
+            labels[i] = "character"
+    return labels
+
+
 def _fountain_parser():
     try:
         from labeling.ingest.formats.fountain import parse_fountain
@@ -259,6 +276,7 @@ def _projected_pdf(pdf: Path, fountain: Path, script_id: str, source: str) -> La
     read_text_layer = _text_layer_reader()
     lines = read_text_layer(pdf)
     projection = project_fountain_labels([l.text for l in lines], _fountain_source(fountain))
+    labels = repeated_cues([l.text for l in lines], projection.labels)
     notes = [f"match rate {projection.match_rate:.3f}"]
     if pdf.stem in LOW_MATCH_SCRIPTS:
         notes.append("known low-match transcription: check before trusting")
@@ -266,7 +284,7 @@ def _projected_pdf(pdf: Path, fountain: Path, script_id: str, source: str) -> La
         script_id=script_id,
         source=source,
         lines=lines_frame(lines, script_id),
-        labels=projection.labels,
+        labels=labels,
         match_rate=projection.match_rate,
         notes=tuple(notes),
     )
