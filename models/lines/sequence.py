@@ -69,6 +69,9 @@ class SequenceParams:
     dropout: float = 0.2
     aux_weight: float = 0.25  # weight of each auxiliary loss; 0 = no auxiliary objective
     output: str = "softmax"  # "softmax" (each line on its own) or "crf" (linear-chain CRF over the window)
+    # The CRF's scores are stored divided by this, so Adam moves them this many times faster than the
+    # network's weights (their gradients are small beside the emissions', and they start at 0).
+    crf_scale: float = 1.0
     seed: int = 0
 
     def __post_init__(self):
@@ -128,9 +131,9 @@ def _register(keras) -> None:
         The scores enter the training loss (`crf_loss`), which reads them while Keras computes losses
         (inside its stateless scope, as for regularization losses, so they receive gradients)."""
 
-        def __init__(self, n_classes: int, **kwargs):
+        def __init__(self, n_classes: int, scale: float = 1.0, **kwargs):
             super().__init__(**kwargs)
-            self.n_classes = n_classes
+            self.n_classes, self.scale = n_classes, scale
             self.supports_masking = True  # the mask passes on to the loss, which ignores padded lines
 
         def build(self, input_shape):
@@ -139,6 +142,10 @@ def _register(keras) -> None:
             self.start = self.add_weight(shape=(k,), initializer="zeros", name="start")
             self.end = self.add_weight(shape=(k,), initializer="zeros", name="end")
 
+        def scores(self):
+            """(transitions, start, end) as the CRF uses them."""
+            return self.scale * self.transitions, self.scale * self.start, self.scale * self.end
+
         def call(self, emissions):
             return emissions
 
@@ -146,7 +153,7 @@ def _register(keras) -> None:
             return input_shape
 
         def get_config(self):
-            return {**super().get_config(), "n_classes": self.n_classes}
+            return {**super().get_config(), "n_classes": self.n_classes, "scale": self.scale}
 
     _LAYERS["EmbeddingBag"] = EmbeddingBag
     _LAYERS["LinearChainCRF"] = LinearChainCRF
@@ -187,7 +194,7 @@ def crf_loss(layer):
                           ops.ones_like(y_pred))
         restricted = y_pred + (1.0 - agree) * -1e4
         both = ops.concatenate([y_pred, restricted], axis=0)
-        z = crf_log_partition(both, layer.transitions, layer.start, layer.end, ops.concatenate([mask, mask], axis=0))
+        z = crf_log_partition(both, *layer.scores(), ops.concatenate([mask, mask], axis=0))
         b = ops.shape(y_pred)[0]
         lines = ops.maximum(ops.sum(ops.cast(mask, y_pred.dtype), axis=1), 1.0)
         per_line = (z[:b] - z[b:]) / lines
@@ -233,7 +240,7 @@ def network_weights(model) -> dict[str, np.ndarray]:
              *model.get_layer("emissions" if crf else "main").get_weights()]
     names = WEIGHT_NAMES
     if crf:
-        parts += model.get_layer("main").get_weights()
+        parts += [np.asarray(a) for a in model.get_layer("main").scores()]
         names += CRF_WEIGHT_NAMES
     return {name: np.asarray(a, dtype=np.float32) for name, a in zip(names, parts)}
 
@@ -412,7 +419,7 @@ class SequenceLabeler:
         h = keras.layers.Dropout(p.dropout)(h)
         h = keras.layers.Dense(p.hidden, activation="tanh", name="hidden")(h)
         if p.output == "crf":
-            crf = _LAYERS["LinearChainCRF"](N_CLASSES, name="main")
+            crf = _LAYERS["LinearChainCRF"](N_CLASSES, p.crf_scale, name="main")
             outputs = {"main": crf(keras.layers.Dense(N_CLASSES, name="emissions")(h))}
         else:
             outputs = {"main": keras.layers.Dense(N_CLASSES, activation="softmax", name="main")(h)}
