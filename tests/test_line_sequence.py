@@ -88,11 +88,13 @@ def scripts():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("aux, output", [(0.25, "softmax"), (0.0, "softmax"), (0.25, "crf"), (0.0, "crf")])
-def test_labeler_learns_scripts_and_round_trips(scripts, tmp_path, aux, output):
+@pytest.mark.parametrize("aux, output, crf_scale", [(0.25, "softmax", 1.0), (0.0, "softmax", 1.0), (0.25, "crf", 1.0),
+                                                    (0.0, "crf", 10.0)])
+def test_labeler_learns_scripts_and_round_trips(scripts, tmp_path, aux, output, crf_scale):
     X, y, codes, dense = scripts
     groups = script_order(X)
-    model = SequenceLabeler(replace(TINY, aux_weight=aux, output=output)).fit(dense, X["text"].to_numpy(), codes, groups)
+    params = replace(TINY, aux_weight=aux, output=output, crf_scale=crf_scale)
+    model = SequenceLabeler(params).fit(dense, X["text"].to_numpy(), codes, groups)
     assert set(model.model_.output_names) == ({"main", "next", "prev"} if aux else {"main"})
     proba = model.predict_proba(dense, X["text"].to_numpy(), groups)
     assert proba.shape == (len(X), len(LABELS))
