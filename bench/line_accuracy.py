@@ -40,7 +40,6 @@ from labeling.corpus.sources import (  # noqa: E402
     concat_scripts,
     load_movieparse,
     load_studio_pdfs,
-    project_fountain_labels,
     with_layout_variants,
 )
 from models.evaluation import evaluate_lines, fold_assignment  # noqa: E402
@@ -194,7 +193,7 @@ def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, vari
         script_fold = {sid: next((k for k, group in enumerate(test_groups) if sid.split("/")[-1] in group), -1)
                        for sid in ids}
         folds = len(test_groups)
-    truth, study_pred, script_of = [], [], []
+    truth, study_pred, script_of, agreement = [], [], [], []
     preds: dict[str, list] = {}
     timings = {"ours_fit_s": [], "study_fit_s": []}
     for k in range(folds):
@@ -216,6 +215,7 @@ def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, vari
         for script in test:
             m = labeled_mask(script.labels)
             truth += list(script.labels[m])
+            agreement += list(script.agreement[m] if script.agreement is not None else np.full(int(m.sum()), -1))
             out = model.base_outputs(script.lines)
             preds.setdefault("ours_stage1_only", []).extend(np.array(LABELS)[out.stage1.argmax(axis=1)][m])
             probas = {name: _variant_proba(name, v, script.lines) for name, v in models.items()}
@@ -245,11 +245,29 @@ def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, vari
     for name, p in preds.items():
         if name != "ours":
             report[name] = summary(truth, np.array(p))
+    report["annotator_agreement"] = agreement_report(truth, np.array(agreement), study_pred, preds)
     if sequence is not None:
         report["sequence_params"] = sequence.to_dict()
         report["ablation_accuracy"] = {name: report[name]["accuracy"] for name in ["study", "ours", *preds] if name in report}
         report["ablation_macro_f1"] = {name: report[name]["macro_f1"] for name in ["study", "ours", *preds] if name in report}
     return report
+
+
+def agreement_report(truth: np.ndarray, agreement: np.ndarray, study_pred: np.ndarray, preds: dict) -> dict:
+    """The gold is a 2-of-3 majority: how often a single annotator gives it (the human reference), and
+    each variant's accuracy on the lines all three annotators labeled alike (no disagreement to inherit)."""
+    known = agreement >= 0
+    if not known.any():
+        return {}
+    unanimous = agreement == 3
+    return {
+        "annotator_vs_majority": round(float(agreement[known].mean() / 3), 4),
+        "unanimous_lines": int(unanimous.sum()),
+        "split_lines": int((known & ~unanimous).sum()),
+        "accuracy_on_unanimous_lines": {
+            name: round(float((np.asarray(p)[unanimous] == truth[unanimous]).mean()), 4)
+            for name, p in {"study": study_pred, **preds}.items()},
+    }
 
 
 # --- 2./3. studio PDFs ---------------------------------------------------------------------------
@@ -282,7 +300,7 @@ def ocr_eval(model: LineClassifier, data_dir, *, slugs: list[str], pages: int) -
         from labeling.ingest.pdf import ocr
     except ImportError:
         return {"skipped": "OCR reader missing"}
-    from labeling.corpus.sources import _fountain_source, _resolve, lines_frame
+    from labeling.corpus.sources import _resolve, lines_frame, silver_labels
     from labeling.ingest.pdf.textlayer import page_line_to_line
 
     root = _resolve(data_dir, "studio_pdfs")
@@ -299,12 +317,12 @@ def ocr_eval(model: LineClassifier, data_dir, *, slugs: list[str], pages: int) -
                 lines.append(page_line_to_line(pl, line_no=len(lines) + 1, page=page_no))
         if not lines:
             continue
-        projection = project_fountain_labels([l.text for l in lines], _fountain_source(root / "fountain" / f"{slug}.fountain"))
         frame = lines_frame(lines, f"ocr/{slug}")
+        labels, projection = silver_labels(frame, root / "fountain" / f"{slug}.fountain")
         p = np.array(LABELS)[model.predict_proba(frame).argmax(axis=1)]
         per[slug] = {"pages": pages, "lines": len(lines), "match_rate": round(projection.match_rate, 3),
-                     "accuracy": round(float((p == projection.labels).mean()), 4)}
-        truth += list(projection.labels)
+                     "accuracy": round(float((p == labels).mean()), 4)}
+        truth += list(labels)
         pred += list(p)
     if not truth:
         return {"skipped": "OCR produced no lines"}

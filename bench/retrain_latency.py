@@ -2,6 +2,8 @@
 
 - adapter retrain time vs labeled lines (1k, 5k, 20k, 50k): `fit_adapter` over cached base outputs
   (what the loop does after each batch of human labels), p50/p90 over `--runs` runs;
+- the same at the largest size while a long script is being labeled (20 of its lines labeled), the
+  adapter's anchors on and off (`with_a_script_being_labeled`);
 - predict + re-rank a 5k-line script: adapter probabilities over the script's cached base outputs,
   margin scores and argsort (the loop's step), and, for reference, the same from raw lines
   (features + base model + adapter: what happens once per script or after a base-model change).
@@ -279,6 +281,33 @@ def timed(fn, runs: int) -> tuple[list[float], object]:
     return times, result
 
 
+def open_script_retrain(base: LineClassifier, X: pd.DataFrame, y: np.ndarray, outputs: BaseOutputs, n: int,
+                        runs: int) -> dict:
+    """The retrain at `n` labels while a long script is being labeled (its first 20 lines labeled, the
+    rest unlabeled): the adapter's anchors (unlabeled lines the base is sure of) are most numerous
+    here. With and without anchors, alternating."""
+    from models.lines.classifier import AdapterConfig
+
+    Xn, yn, outn = tile(X, y, outputs, n)
+    sizes = X.groupby("script_id").size().sort_values(ascending=False)
+    sid = sizes.index[0]
+    idx = np.flatnonzero(X["script_id"].to_numpy() == sid)
+    current = X.iloc[idx].copy()
+    current["script_id"] = "being-labeled"
+    yc = np.array([v if k < 20 else None for k, v in enumerate(y[idx])], dtype=object)
+    Xa = pd.concat([Xn, current], ignore_index=True)
+    ya = np.concatenate([yn, yc])
+    outa = BaseOutputs.concat([outn, outputs.take(idx)])
+    anchored, plain = [], []
+    for _ in range(runs):
+        for config, times in ((AdapterConfig(), anchored), (AdapterConfig(anchor_weight=0.0), plain)):
+            t0 = time.perf_counter()
+            fit_adapter(base, Xa, ya, outputs=outa, current_script="being-labeled", config=config)
+            times.append(time.perf_counter() - t0)
+    return {"labeled_lines": int(sum(v is not None for v in ya)), "script_lines": int(len(idx)),
+            "anchors_on": stats(anchored), "anchors_off": stats(plain)}
+
+
 def stats(times: list[float]) -> dict:
     return {"p50_s": round(float(np.median(times)), 4), "p90_s": round(float(np.percentile(times, 90)), 4),
             "min_s": round(min(times), 4), "runs": len(times)}
@@ -310,6 +339,8 @@ def main(argv: list[str] | None = None) -> int:
         times, _ = timed(lambda: fit_adapter(base, Xn, yn, outputs=outn, current_script=current), args.runs)
         retrain[str(n)] = {**stats(times), "lines_in_snapshot": int(len(Xn))}
 
+    if sizes:
+        retrain["with_a_script_being_labeled"] = open_script_retrain(base, X, y, outputs, max(sizes), args.runs)
     if args.compare_base:
         retrain["compared_at_largest_size"] = compare_bases(base, LineClassifier.load(args.compare_base), X, y,
                                                             outputs, max(sizes), args.runs)

@@ -13,6 +13,7 @@ from labeling.corpus.sources import (
     load_movieparse,
     project_fountain_labels,
     repeated_cues,
+    running_headers,
     with_layout_variants,
     LabeledScript,
 )
@@ -125,6 +126,12 @@ def test_movieparse_gold_aligns_with_the_parsed_scripts():
         assert len(script.lines) > 10 * script.n_labeled  # whole script as context
         # tabs in the gold text are expanded in the parsed lines; nothing else may differ
         assert not any("no parsed line" in note for note in script.notes)
+        # how many of the three annotators gave the majority label: 2 or 3 on gold lines, -1 elsewhere
+        # (a line with no 2-of-3 majority is O by the data's rule and may have 0 or 1)
+        labeled = np.array([label is not None for label in script.labels])
+        assert set(np.unique(script.agreement[~labeled])) == {-1}
+        assert set(np.unique(script.agreement[labeled])) <= {0, 1, 2, 3}
+        assert (script.agreement[labeled] == 3).mean() > 0.9
     up = scripts[1]
     labeled = up.lines[np.array([label is not None for label in up.labels])]
     cues = labeled[np.array([label == "character" for label in up.labels if label is not None])]
@@ -148,3 +155,18 @@ def test_studio_pdf_projection_match_rates():
     for script in scripts:
         counts = pd.Series(script.labels).value_counts()
         assert counts.get("dialogue", 0) > 100 and counts.get("character", 0) > 50
+
+
+def test_running_headers_are_found_at_the_page_edge_whatever_the_page_number():
+    rows = []
+    for page in range(1, 6):
+        last = ["Only the gulls.", "Nobody.", "The wind.", "Go home.", "Wait."][page - 1]
+        texts = ['"Lighthouse" - #101 - "Pilot" ' + f"{page}.", "MARA", "Anyone up here?", "She climbs.", "MARA", last]
+        for i, text in enumerate(texts):
+            rows.append(dict(script_id="s", line_no=len(rows) + 1, page=page, text=text, indent=10.0, gap_before=0.0,
+                             x0=72.0, y0=40.0 + 12 * i + (0 if i == 0 else page), x1=300.0, y1=50.0 + 12 * i))
+    frame = pd.DataFrame(rows)
+    mask = running_headers(frame)
+    assert list(frame["text"][mask].str[:12]) == ['"Lighthouse"'] * 5
+    # a cue comes back on every page too, but not at the same height; two pages are not enough to tell
+    assert not running_headers(frame[frame["page"] <= 2]).any()

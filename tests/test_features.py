@@ -199,3 +199,39 @@ def test_models_saved_before_the_page_features_keep_their_feature_list():
     assert old.feature_set == 1
     assert "template_edge_share" in old.exclude
     assert FeatureConfig.from_dict(FeatureConfig().to_dict()) == FeatureConfig()
+
+
+def right_aligned_pages(pages: int = 4) -> pd.DataFrame:
+    """Pages with a page number in the top right corner and a two-line transition set flush right."""
+    rows = []
+    for p in range(1, pages + 1):
+        body = [(f"{p}.", 67.0), ("Rain hammers the glass and the lamp swings on its hook.", 10.0),
+                ("MARA", 32.0), ("Anyone up here? Anyone at all?", 20.0),
+                ("The stairs creak under her boots, one at a time, slowly.", 10.0)]
+        if p % 2:
+            body += [("CUT TO: THE HARBOUR AT LOW TIDE", 42.0), ("AT DAWN", 60.0)]
+        body += [("OTTO", 32.0), ("Only the gulls.", 20.0)]
+        for i, (text, x0) in enumerate(body):
+            x1 = 70.0 if x0 in (67.0, 42.0, 60.0) or x0 == 10.0 else x0 + len(text)
+            rows.append(dict(script_id="r", line_no=0, page=p, text=text, indent=x0, gap_before=float(i > 0),
+                             x0=x0, y0=float(i * 2), x1=x1, y1=float(i * 2 + 1)))
+    X = pd.DataFrame(rows)
+    X["line_no"] = np.arange(1, len(X) + 1)
+    return X
+
+
+def test_right_aligned_text_leaves_out_page_numbers():
+    X = right_aligned_pages()
+    D = dense_features(X)
+    transition = X["text"].isin(["CUT TO: THE HARBOUR AT LOW TIDE", "AT DAWN"]).to_numpy()
+    number = X["text"].str.fullmatch(r"\d+\.").to_numpy()
+    assert np.all(column(D, "right_aligned")[number] == 1)  # flush right too: the old feature cannot tell them apart
+    assert np.all(column(D, "right_text")[transition] == 1)
+    assert np.all(column(D, "right_text")[~transition] == 0)
+    assert np.all(column(D, "block_right_text_share")[transition] == 1)
+
+
+def test_models_saved_before_the_right_text_features_leave_them_out():
+    old = FeatureConfig.from_dict({"context_offsets": [-2, -1, 1, 2], "feature_set": 3})
+    assert "right_text" in old.exclude and "block_right_text_share" in old.exclude
+    assert "right_aligned" not in old.exclude

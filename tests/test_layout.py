@@ -64,3 +64,16 @@ def test_an_episode_scene_number_in_both_margins_stays_with_its_heading():
     # "2.14" (episode 2, scene 14) in both margins: part of the heading's line, as "12" or "12A" are.
     words = words_at(0, 5, "2.14") + words_at(0, 13, "INT. HOUSE - HALLWAY - LATER") + words_at(0, 67, "2.14")
     assert [l.text for l in assemble_lines(words)] == ["2.14 INT. HOUSE - HALLWAY - LATER 2.14"]
+
+
+def test_a_row_in_the_top_margin_is_one_running_header():
+    # 'TITLE "EPISODE"   ...   DRAFT (date) 4.' at half an inch from the top: read as two columns, the title
+    # half was a line of its own that the model called action on every page.
+    header = words_at(-3, 8, 'LIGHTHOUSE 101 "THE KEEPER"') + words_at(-3, 49, "BLUE DRAFT (2/15/13) 4.")
+    words = (header + words_at(0, 15, "Rain hammers the glass.")
+             + words_at(2, 22, "MARA") + words_at(2, 52, "OTTO")  # dual dialogue below the margin stays two columns
+             + words_at(3, 15, "Anyone up here?") + words_at(3, 45, "Only the gulls."))
+    lines = assemble_lines(words)
+    assert [l.text for l in lines] == ['LIGHTHOUSE 101 "THE KEEPER" BLUE DRAFT (2/15/13) 4.', "Rain hammers the glass.",
+                                       "MARA", "Anyone up here?", "OTTO", "Only the gulls."]
+    assert round(lines[0].indent) == 8 and lines[0].y1 < 54

@@ -20,6 +20,7 @@ from models.lines.classifier import (
     make_line_classifier,
     sample_rows,
 )
+from models.lines.adapter import anchor_rows
 from store.types import LABELS, ScriptlabelError
 
 # An original little scene, (text, label); layouts vary per script below.
@@ -199,6 +200,49 @@ def test_adapter_with_no_trees_reproduces_the_base(trained):
     X, y, base = trained
     adapter = fit_adapter(base, X, y, n_jobs=1, config=AdapterConfig(booster=BoosterParams(n_estimators=0)))
     np.testing.assert_allclose(adapter.predict_proba(X), base.predict_proba(X), atol=1e-4)
+
+
+def test_anchors_keep_a_few_labels_from_flipping_a_whole_class(trained):
+    X, y, base = trained
+    # A new script opening with a notice written like action at the action margin, which people label
+    # `other`: three such labels (and one line of dialogue) are all the adapter learns from.
+    new, new_y = make_scripts(n_scripts=1, repeats=6, seed=11)
+    action_row = new[[label == "action" for label in new_y]].iloc[0]
+    notice = ["This script is the property of a studio and may not be copied.",
+              "No part of it may be quoted without written consent of the owner.",
+              "Disposal of the script copy does not alter any of the restrictions.",
+              "Any copy of it that is found should be returned to the owner."]
+    front = pd.DataFrame([dict(action_row, text=text, page=1, gap_before=0.0) for text in notice])
+    new = pd.concat([front, new], ignore_index=True)
+    new["script_id"], new["line_no"] = "new", np.arange(1, len(new) + 1)
+    new["page"] = np.where(np.arange(len(new)) < len(notice), 1, new["page"] + 1)
+    new_y = ["other"] * len(notice) + list(new_y)
+    labels = [label if i in (0, 1, 2, 30) else None for i, label in enumerate(new_y)]
+    outputs = base.base_outputs(new)
+    action = np.array([label == "action" for label in new_y]) & np.array([label is None for label in labels])
+    assert (base.predict(new)[action] == "action").all()
+
+    def kept(anchor_weight: float) -> float:
+        # this toy base is less sure of itself than a real one, hence the lower anchor_p
+        config = AdapterConfig(anchor_weight=anchor_weight, anchor_p=0.6)
+        adapter = fit_adapter(base, new, labels, current_script="new", n_jobs=1, config=config)
+        return float((adapter.predict(new, outputs=outputs)[action] == "action").mean())
+
+    assert kept(0.0) < 0.5  # without anchors the notice's labels turn the script's action into `other`
+    assert kept(0.1) == 1.0
+
+
+def test_anchor_rows_are_the_sure_unlabeled_lines_of_the_script_sampled_and_reweighted():
+    codes = np.array([0, -1, -1, -1, 2, -1])
+    proba = np.full((6, len(LABELS)), 0.01, dtype=np.float32)
+    proba[:, 3] = [0.5, 0.99, 0.5, 0.99, 0.99, 0.99]
+    in_script = np.array([True, True, True, True, True, False])
+    rows, targets, scale = anchor_rows(codes, proba, in_script, min_p=0.97, max_rows=10, seed=0)
+    assert list(rows) == [1, 3] and list(targets) == [3, 3] and list(scale) == [1.0, 1.0]
+    many = np.full(100, -1)
+    sure = np.tile(proba[1], (100, 1))
+    rows, _, scale = anchor_rows(many, sure, np.ones(100, bool), min_p=0.97, max_rows=20, seed=0)
+    assert len(rows) == 20 and len(set(rows)) == 20 and np.allclose(scale, 5.0)
 
 
 def test_row_sampling_keeps_every_hard_or_current_row_and_stays_unbiased():

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Cli, make_scanned_pdf, require_shared_data
-from labeling.ingest.pdf.layout import Word
+from labeling.ingest.pdf.layout import Word, assemble_lines
 from labeling.ingest.pdf.ocr import ocr_image, ocr_pdf_page, reread_poor_lines
 
 DUAL_DIALOGUE_PAGE = [
@@ -95,3 +95,66 @@ def test_dual_dialogue_and_a_two_line_transition_come_out_in_reading_order_on_bo
                                           [result["script_id"]])]
         db.close()
         assert texts == ["12.", *READING_ORDER], (ocr, texts)
+
+
+def make_styled_page(path: Path, rows) -> Path:
+    """One page of (text, x inches, baseline in points from the top, fpdf2 style, size)."""
+    from fpdf import FPDF
+
+    pdf = FPDF(unit="pt", format="letter")
+    pdf.add_page()
+    for text, x_in, baseline, style, size in rows:
+        pdf.set_font("Courier", style=style, size=size)
+        pdf.text(x_in * 72, baseline, text)
+    pdf.output(str(path))
+    return path
+
+
+POSTER_PAGE = [
+    ("31.", 7.0, 45, "", 12),
+    ("INT. LIGHTHOUSE - NIGHT", 1.5, 81, "", 12),
+    ("The poster on the wall reads:", 1.5, 105, "", 12),
+    ("STORMY", 1.5, 150, "B", 36),  # a poster's word set large, a small word beside it on its baseline
+    ("Harbour.", 3.55, 150, "B", 9),
+    ("MARA", 3.7, 177, "", 12),
+    ("GET OUT OF MY LIGHTHOUSE", 2.5, 192, "BI", 18),  # a shouted line in a larger italic face
+    ("She slams the door behind her and climbs the stairs.", 1.5, 225, "", 12),
+]
+
+
+def _words_of(lines) -> list[Word]:
+    return [Word(l.x0, l.y0, l.x1, l.y1, l.text, l.ocr_confidence) for l in lines]
+
+
+def test_a_small_line_is_read_again_beside_a_large_one(tmp_path):
+    scan = make_scanned_pdf(tmp_path / "scan.pdf", make_styled_page(tmp_path / "p.pdf", POSTER_PAGE))
+    image = _render(scan)
+    first = ocr_image(image, dpi=300, reread=False)
+    [number] = [line for line in first if line.y1 < 60]
+    [poster] = [line for line in first if "STORMY" in line.text]
+    # Both poorly read: the number as the page read left it on a studio scan ("31." read as "cm" at
+    # 0.15), the poster word below the reread threshold. On one sheet, the 36-point word made tesseract
+    # miss the 12-point number; each crop is scaled to the page's text height before they are stacked.
+    poor = [Word(number.x0, number.y0, number.x1, number.y1, "cm", 0.15),
+            Word(poster.x0, poster.y0, poster.x1, poster.y1, "STORMV", 0.5)]
+    body = _words_of(l for l in first if l is not number and l is not poster)
+    words = reread_poor_lines(image, poor + body, dpi=300)
+    top = [w for w in words if w.y1 < 60]
+    assert [w.text for w in top] == ["31."], [(w.text, w.conf) for w in words]
+    assert abs(top[0].x0 - number.x0) < 3 and top[0].conf > 0.8
+
+
+def test_ink_the_page_read_skipped_is_read_from_its_crop(tmp_path):
+    scan = make_scanned_pdf(tmp_path / "scan.pdf", make_styled_page(tmp_path / "p.pdf", POSTER_PAGE))
+    image = _render(scan)
+    first = ocr_image(image, dpi=300, reread=False)
+    # Whole-page OCR of a studio scan returned no word at all for a line set like this one: leave it out.
+    kept = [line for line in first if "LIGHT" not in line.text or line.text.startswith("INT.")]
+    words = reread_poor_lines(image, _words_of(kept), dpi=300)
+    lines = assemble_lines(words)
+    shout = [line for line in lines if "LIGHTHOUSE" in line.text and not line.text.startswith("INT.")]
+    assert [line.text for line in shout] == ["GET OUT OF MY LIGHTHOUSE"], [line.text for line in lines]
+    assert abs(shout[0].x0 - 2.5 * 72) < 4 and shout[0].ocr_confidence >= 0.6
+    texts = [line.text for line in lines]
+    assert texts.index("MARA") < texts.index("GET OUT OF MY LIGHTHOUSE") < len(texts) - 1  # in its place
+    assert len(lines) == len(kept) + 1  # nothing else made up from the page's ink

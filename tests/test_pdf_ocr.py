@@ -9,7 +9,8 @@ from labeling.ingest.pdf.ocr import OcrError, fix_common_ocr_errors, iter_ocr_pa
 
 
 @pytest.mark.parametrize("read, fixed", [("TIM (0.S.)", "TIM (O.S.)"), ("ANA (V.0.)", "ANA (V.O.)"),
-                                         ("KIT (C0NT'D)", "KIT (CONT'D)"), ("Room 101 (0ne)", "Room 101 (0ne)")])
+                                         ("KIT (C0NT'D)", "KIT (CONT'D)"), ("Room 101 (0ne)", "Room 101 (0ne)"),
+                                         ("(MORE )", "(MORE)"), ("( beat )", "(beat)"), ("Wait ( )", "Wait ( )")])
 def test_ocr_confusions_in_cue_extensions_are_repaired(read, fixed):
     assert fix_common_ocr_errors(read) == fixed
 

@@ -49,6 +49,8 @@ class LabeledScript:
     labels: np.ndarray  # object array of label strings or None, aligned with `lines`
     match_rate: float | None = None  # share of lines matched to the labeled source text
     notes: tuple[str, ...] = field(default=())
+    # MovieParse: how many of the three annotators gave the majority label (0-3; -1 where unlabeled)
+    agreement: np.ndarray | None = None
 
     @property
     def n_labeled(self) -> int:
@@ -132,6 +134,7 @@ def load_movieparse(
         lines = parse_plaintext(read_text_file(root / "screenplays" / f"{movie}.txt"))
         position = {line.source_line_no - 1: i for i, line in enumerate(lines)}
         labels = np.full(len(lines), None, dtype=object)
+        agreement = np.full(len(lines), -1, dtype=np.int8)
         mismatched, missing = 0, 0
         for row in rows.itertuples(index=False):
             if not str(row.text).strip():
@@ -143,6 +146,7 @@ def load_movieparse(
             if _norm_ws(lines[i].text) != _norm_ws(row.text):
                 mismatched += 1
             labels[i] = MOVIEPARSE_TAGS[str(row.majority).strip()]
+            agreement[i] = sum(str(a).strip() == str(row.majority).strip() for a in (row.ann1, row.ann2, row.ann3))
         notes = []
         if mismatched:
             notes.append(f"{mismatched} gold lines differ from the parsed text (whitespace/tabs)")
@@ -155,6 +159,7 @@ def load_movieparse(
                 lines=lines_frame(lines, f"movieparse/{movie}"),
                 labels=labels,
                 notes=tuple(notes),
+                agreement=agreement,
             )
         )
     return scripts
@@ -175,17 +180,22 @@ class Projection:
     labels: np.ndarray  # one label per target line (`other` where unmatched)
     matched: np.ndarray  # bool: the line's words matched the source word for word
     match_rate: float
+    # (rule, projected label, new label) → lines the PDF's layout relabeled (`layout_consistent_labels`)
+    relabeled: dict[tuple[str, str, str], int] = field(default_factory=dict)
 
 
 def project_fountain_labels(
-    target_lines: Sequence[str], source_lines: Sequence[tuple[str, str | None]], *, min_share: float = 0.5
+    target_lines: Sequence[str], source_lines: Sequence[tuple[str, str | None]], *, min_share: float = 0.5,
+    layout: pd.DataFrame | None = None,
 ) -> Projection:
     """Give each target line (PDF text) the label of the source words (Fountain) it aligns to.
 
     Both sides become word sequences (lower-cased, punctuation dropped, curly quotes folded) and are
     aligned with an indel alignment; a target line takes the majority label of its aligned words when
     at least `min_share` of its words aligned, else `other` (page numbers, CONTINUED, (MORE)...).
-    `matched` is true where every word of the line aligned.
+    `matched` is true where every word of the line aligned. With `layout` (the target lines' `indent`,
+    `x1`, `gap_before` and `page`), labels the PDF's own layout contradicts are corrected
+    (`layout_consistent_labels`).
     """
     from rapidfuzz.distance import Indel
 
@@ -218,14 +228,135 @@ def project_fountain_labels(
             counts[line][aligned_label[word_pos]] += 1
     labels = np.full(n, "other", dtype=object)
     matched = np.zeros(n, dtype=bool)
+    aligned = np.zeros(n, dtype=bool)
     for i in range(n):
         hit = sum(counts[i].values())
         if totals[i] and hit >= min_share * totals[i]:
             labels[i] = counts[i].most_common(1)[0][0]
+            aligned[i] = True
         matched[i] = totals[i] > 0 and hit == totals[i]
     with_words = totals > 0
     rate = float(matched[with_words].mean()) if with_words.any() else 0.0
-    return Projection(labels=labels, matched=matched, match_rate=rate)
+    relabeled: dict[tuple[str, str, str], int] = {}
+    if layout is not None:
+        labels, relabeled = layout_consistent_labels(list(target_lines), labels, aligned, layout)
+    return Projection(labels=labels, matched=matched, match_rate=rate, relabeled=relabeled)
+
+
+COLUMN_PT = 7.2  # one character column at 10 characters per inch (DESIGN: indent = x0 / 7.2)
+_UPPER = re.compile(r"[A-Z]")
+_LOWER = re.compile(r"[a-z]")
+
+
+def _level(values: np.ndarray, labels: np.ndarray, label: str, *, min_lines: int = 5) -> float | None:
+    """The column where most lines of `label` sit (None when fewer than `min_lines` have it)."""
+    columns = np.round(values[labels == label]).astype(int)
+    if len(columns) < min_lines:
+        return None
+    found, count = np.unique(columns, return_counts=True)
+    return float(found[count.argmax()])
+
+
+def _is_caps(text: str) -> bool:
+    return bool(_UPPER.search(text)) and not _LOWER.search(text)
+
+
+def layout_consistent_labels(texts: list[str], labels: np.ndarray, aligned: np.ndarray,
+                             layout: pd.DataFrame) -> tuple[np.ndarray, dict[tuple[str, str, str], int]]:
+    """Correct projected labels that the PDF's layout contradicts; returns the labels and what changed.
+
+    A transcription is made by someone reading the PDF, and it slips where screenplay formatting is
+    implicit: a speech continued after a page break loses its `NAME (CONT'D)` cue, so it is written as
+    action (or, if shouted, each upper-case line becomes a cue of its own); a parenthetical wrapped
+    over two lines is run into the dialogue; a right-aligned phrase split over lines ("WE MOVE INTO A
+    / MONTAGE") reads as a cue and its speech. The PDF keeps every element at its own indent, so each
+    class's column is found from the projection itself (the column most of its lines sit at) and:
+
+    - `speech`: a line projected action, or an upper-case line projected as a cue with no blank line
+      before it (cues start a paragraph), that sits at the dialogue column (and not its own class's)
+      is dialogue;
+    - `parenthetical`: lines from one opening with "(" at the parenthetical column to the one closing
+      it (at most 4, same page) that were projected dialogue or action are parenthetical;
+    - `cue`: an upper-case line nothing aligned to (left `other`) at the cue column, directly above
+      a line that is now dialogue or parenthetical on the same page, is the character cue;
+    - `right`: an upper-case line projected action, cue or dialogue, at least 15 columns right of the
+      cue column and ending at the column where transitions end (right-aligned), is a transition.
+
+    Nothing fires in a script whose classes share a column (no layout to go by), and dual dialogue
+    (its columns sit elsewhere) is left alone.
+    """
+    labels = np.asarray(labels, dtype=object).copy()
+    projected = labels.copy()
+    n = len(labels)
+    indent = layout["indent"].to_numpy(dtype=float)
+    right = layout["x1"].to_numpy(dtype=float) / COLUMN_PT
+    gap = layout["gap_before"].to_numpy(dtype=float)
+    page = layout["page"].to_numpy()
+    level = {c: _level(indent, labels, c) for c in ("action", "character", "dialogue", "parenthetical")}
+    transition_end = _level(right, labels, "transition", min_lines=3)
+    rule = np.full(n, "", dtype=object)
+
+    def at(i: int, label: str) -> bool:
+        return level[label] is not None and abs(indent[i] - level[label]) <= 1.0
+
+    for i in range(n):
+        if labels[i] == "action" and at(i, "dialogue") and not at(i, "action"):
+            labels[i], rule[i] = "dialogue", "speech"
+        elif (labels[i] == "character" and at(i, "dialogue") and not at(i, "character") and gap[i] < 0.5
+              and _is_caps(texts[i])):
+            labels[i], rule[i] = "dialogue", "speech"
+    paren, speech = level["parenthetical"], level["dialogue"]
+    if paren is not None and speech is not None and abs(paren - speech) >= 2:
+        i = 0
+        while i < n:
+            if not (texts[i].lstrip().startswith("(") and at(i, "parenthetical")):
+                i += 1
+                continue
+            j = i
+            while j + 1 < n and j - i < 3 and ")" not in texts[j] and page[j + 1] == page[i] \
+                    and indent[j + 1] >= paren - 0.5:
+                j += 1
+            if texts[j].rstrip().endswith(")"):
+                for k in range(i, j + 1):
+                    if labels[k] in ("dialogue", "action"):
+                        labels[k], rule[k] = "parenthetical", "parenthetical"
+            i = j + 1
+    for i in range(n - 1):
+        text = texts[i].strip()
+        if (labels[i] == "other" and not aligned[i] and at(i, "character") and _is_caps(text)
+                and not text.startswith("(") and page[i + 1] == page[i]
+                and labels[i + 1] in ("dialogue", "parenthetical") and not at(i, "dialogue")):
+            labels[i], rule[i] = "character", "cue"
+    if transition_end is not None and level["character"] is not None:
+        for i in range(n):
+            if (labels[i] in ("action", "character", "dialogue") and indent[i] >= level["character"] + 15
+                    and abs(right[i] - transition_end) <= 1.0 and _is_caps(texts[i])):
+                labels[i], rule[i] = "transition", "right"
+    changed = Counter((str(rule[i]), str(projected[i]), str(labels[i])) for i in np.flatnonzero(labels != projected))
+    return labels, dict(changed)
+
+
+def running_headers(frame: pd.DataFrame, *, min_page_share: float = 0.5, max_height_std: float = 3.0) -> np.ndarray:
+    """Lines of page furniture: text (numbers masked) in the first or last two lines of a page that comes
+    back there on at least `min_page_share` of the pages, always at about the same height.
+
+    A transcription may carry a running header as action (one studio script's show-and-episode header
+    matched the title words of its Fountain file); DESIGN.md calls running headers `other`, whatever the
+    projection says.
+    """
+    n = len(frame)
+    pages = frame["page"].to_numpy()
+    if n == 0 or len(np.unique(pages)) < 3:
+        return np.zeros(n, dtype=bool)
+    rank = frame.groupby("page").cumcount().to_numpy()
+    rank_rev = frame.iloc[::-1].groupby("page").cumcount().to_numpy()[::-1]
+    templates = frame["text"].astype(str).str.split().str.join(" ").str.replace(r"\d+", "#", regex=True)
+    edge = pd.DataFrame({"t": templates.to_numpy(), "p": pages, "y": frame["y0"].to_numpy(dtype=float)})
+    edge = edge[(rank <= 1) | (rank_rev <= 1)]
+    stats = edge.groupby("t").agg(pages=("p", "nunique"), spread=("y", "std"))
+    furniture = stats[(stats["pages"] >= max(3, min_page_share * len(np.unique(pages))))
+                      & (stats["spread"].fillna(0.0) <= max_height_std)].index
+    return ((rank <= 1) | (rank_rev <= 1)) & templates.isin(set(furniture)).to_numpy()
 
 
 def repeated_cues(target_lines: Sequence[str], labels: np.ndarray) -> np.ndarray:
@@ -272,18 +403,27 @@ def _fountain_source(path: Path) -> list[tuple[str, str | None]]:
     return [(line.text, line.imported_label) for line in parse_fountain(read_text_file(path))]
 
 
+def silver_labels(frame: pd.DataFrame, fountain: Path) -> tuple[np.ndarray, Projection]:
+    """Labels for a PDF's lines (a `lines_frame`, text layer or OCR) from the script's Fountain file: the
+    projection corrected by the page's layout, cues repeated after a page break, running headers `other`."""
+    texts = frame["text"].astype(str).tolist()
+    projection = project_fountain_labels(texts, _fountain_source(fountain), layout=frame)
+    labels = repeated_cues(texts, projection.labels)
+    return np.where(running_headers(frame), "other", labels).astype(object), projection
+
+
 def _projected_pdf(pdf: Path, fountain: Path, script_id: str, source: str) -> LabeledScript:
     read_text_layer = _text_layer_reader()
     lines = read_text_layer(pdf)
-    projection = project_fountain_labels([l.text for l in lines], _fountain_source(fountain))
-    labels = repeated_cues([l.text for l in lines], projection.labels)
+    frame = lines_frame(lines, script_id)
+    labels, projection = silver_labels(frame, fountain)
     notes = [f"match rate {projection.match_rate:.3f}"]
     if pdf.stem in LOW_MATCH_SCRIPTS:
         notes.append("known low-match transcription: check before trusting")
     return LabeledScript(
         script_id=script_id,
         source=source,
-        lines=lines_frame(lines, script_id),
+        lines=frame,
         labels=labels,
         match_rate=projection.match_rate,
         notes=tuple(notes),

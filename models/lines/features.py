@@ -47,7 +47,8 @@ class FeatureConfig:
     min_level_share: float = 0.02  # a level needs this share of the script's lines
     block_gap: float = 0.5  # a gap_before above this starts a new block
     exclude: tuple[str, ...] = ()  # dense features left out (ablations)
-    feature_set: int = 3  # 1: before the page-furniture features, 2: before the state features (models saved then leave them out)
+    feature_set: int = 4  # 1: before the page-furniture features, 2: before the state features, 3: before the
+    # right-aligned text features (models saved then leave them out)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -64,6 +65,8 @@ class FeatureConfig:
             known["exclude"] = tuple(known.get("exclude", ())) + PAGE_FURNITURE_FEATURES
         if int(known["feature_set"]) < 3:  # saved before the state features existed
             known["exclude"] = tuple(known.get("exclude", ())) + STATE_FEATURES
+        elif int(known["feature_set"]) < 4:  # saved before the right-aligned text features existed
+            known["exclude"] = tuple(known.get("exclude", ())) + RIGHT_TEXT_FEATURES
         return cls(**known)
 
 
@@ -548,8 +551,9 @@ def dense_feature_names(config: FeatureConfig = FeatureConfig()) -> list[str]:
 STATE_FEATURES = (
     "paren_depth", "paren_depth_after", "paren_run_pos", "since_cue", "since_cue_in_block", "since_scene",
     "before_first_scene", "script_pos", "line_index_log", "first_page", "first_page_lines",
-    "right_aligned", "block_right_share", "block_caps_share",
+    "right_aligned", "block_right_share", "block_caps_share", "right_text", "block_right_text_share",
 )
+RIGHT_TEXT_FEATURES = ("right_text", "block_right_text_share")
 
 
 def _state_block(frame: pd.DataFrame, txt: np.ndarray, lay: np.ndarray, config: FeatureConfig) -> np.ndarray:
@@ -586,7 +590,25 @@ def _state_block(frame: pd.DataFrame, txt: np.ndarray, lay: np.ndarray, config: 
     counts = np.bincount(block)
     out[:, f["block_right_share"]] = (np.bincount(block, weights=right) / counts)[block]
     out[:, f["block_caps_share"]] = (np.bincount(block, weights=txt[:, col["all_caps"]]) / counts)[block]
+    text = right_aligned_text(right, txt, lay)
+    out[:, f["right_text"]] = text
+    out[:, f["block_right_text_share"]] = (np.bincount(block, weights=text) / counts)[block]
     return out
+
+
+def right_aligned_text(right: np.ndarray, txt: np.ndarray, lay: np.ndarray) -> np.ndarray:
+    """Right-aligned lines that are not page furniture: the stylized transitions set flush right as
+    phrases ("CUT TO: THE HARBOUR" / "AT DAWN"). Flush right is also where page numbers,
+    running headers and "(CONTINUED)" sit, which `right_aligned` alone cannot tell from a transition;
+    furniture is text (numbers masked) that comes back at the edge of many pages at about the same height.
+    Both paths agree on it: a text-layer and an OCR line end within a few points of each other."""
+    col = {name: i for i, name in enumerate(TEXT_FEATURES)}
+    lcol = {name: i for i, name in enumerate(LAYOUT_FEATURES)}
+    spread = np.nan_to_num(lay[:, lcol["template_pos_spread"]], nan=np.inf)
+    furniture = (np.nan_to_num(lay[:, lcol["template_edge_share"]]) >= 0.3) & (spread < 12.0)
+    words = txt[:, col["n_alpha"]] >= 2
+    not_page = (txt[:, col["page_like"]] == 0) & (txt[:, col["continued"]] == 0)
+    return (right.astype(bool) & ~furniture & words & not_page).astype(np.float32)
 
 
 def _bracket_state(out: np.ndarray, f: dict[str, int], texts: np.ndarray, starts: np.ndarray) -> None:

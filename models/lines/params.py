@@ -102,6 +102,11 @@ class AdapterConfig:
     compact: bool = True  # own-line features + base probabilities of the line, its neighbours and groups
     max_rows: int = 8000  # rows boosted on; beyond that, lines the base already gets right are sampled
     sure_p: float = 0.97  # "gets right": base probability of the true label at least this
+    # Unlabeled lines of the script being labeled that the base is sure of (probability >= anchor_p)
+    # join the fit with the base's label at this weight, so a few labels cannot flip a whole class.
+    anchor_weight: float = 0.03  # bench/active_learning.py: no dips after a batch, 0.99 reached sooner
+    anchor_p: float = 0.995
+    max_anchors: int = 1000
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -113,4 +118,7 @@ class AdapterConfig:
                    current_script_weight=float(data.get("current_script_weight", 5.0)),
                    compact=bool(data.get("compact", False)),  # adapters saved before this option used all features
                    max_rows=int(data.get("max_rows", defaults.max_rows)),
-                   sure_p=float(data.get("sure_p", defaults.sure_p)))
+                   sure_p=float(data.get("sure_p", defaults.sure_p)),
+                   anchor_weight=float(data.get("anchor_weight", 0.0)),  # saved before anchors: none
+                   anchor_p=float(data.get("anchor_p", defaults.anchor_p)),
+                   max_anchors=int(data.get("max_anchors", defaults.max_anchors)))

@@ -2,7 +2,7 @@
 
 Words on one baseline form a row; a row splits where the horizontal gap is wide (dual dialogue,
 text in two columns), except that a scene number standing in the margin stays with the heading it
-numbers (DESIGN.md: it belongs to the scene_heading). Geometry is in PDF points from the page's
+numbers (DESIGN.md: it belongs to the scene_heading) and a row in the top margin is one running header. Geometry is in PDF points from the page's
 top-left; `indent` is x0 in character columns at 10 cpi (x0 / 7.2 pt).
 """
 
@@ -14,6 +14,9 @@ from dataclasses import dataclass
 
 POINTS_PER_COLUMN = 7.2  # 10 characters per inch
 DEFAULT_PITCH = 12.0  # 6 lines per inch
+# A row that ends above this (0.75 inch from the page's top edge) is in the top margin: a running header
+# such as 'SHOW 104 "EPISODE TITLE"      NETWORK DRAFT (2/15/13) 4.' is one line, not two columns.
+TOP_MARGIN_PT = 54.0
 _SCENE_NUMBER = re.compile(r"^[A-Z]?\d{1,4}(?:\.\d{1,3})?[A-Z]{0,2}\.?\*?$")  # 12, 12A, A12., 2.14 (episode.scene)
 
 
@@ -72,6 +75,8 @@ def line_segments(words: list[Word], *, split_gap_columns: float = 4.0) -> list[
                 segments.append([word])
             else:
                 segments[-1].append(word)
+        if len(segments) > 1 and max(w.y1 for w in row) < TOP_MARGIN_PT:
+            segments = [[w for segment in segments for w in segment]]  # one running header, however spaced
         row_segments.append(_attach_margin_numbers(segments))
     return _dual_dialogue_order(row_segments, height=height)
 

@@ -30,6 +30,9 @@ _EXTENSION_FIXES = [
     (re.compile(r"\(0\.?\s?S\.?\)"), "(O.S.)"),
     (re.compile(r"\(V\.?\s?0\.?\)"), "(V.O.)"),
     (re.compile(r"\(C0NT['’`]?D\)"), "(CONT'D)"),
+    # Tesseract reads a bracket apart from its word ("(MORE )", "( beat)"); a printed script has no space there.
+    (re.compile(r"\(\s+(?=[^\s)])"), "("),
+    (re.compile(r"(?<=[^\s(])\s+\)"), ")"),
 ]
 
 
@@ -124,80 +127,168 @@ MARGIN_BAND_PT = 90.0  # page numbers and running headers sit within ~1.25 inch 
 BAND_CONF = 0.9  # a margin line read with less confidence is read again
 POOR_CONF = 0.7  # so is any line elsewhere read with less than this
 REREAD_GAIN = 0.05  # the second reading replaces the first only when it is this much surer
+INK_CONF = 0.6  # a reading of ink the page read found no word in is kept from this confidence on
+MAX_INK_BANDS = 12  # bands of unread ink read again per page (a noisy scan has many: the rest are noise)
 BINARY_THRESHOLD = 160
+SCALE_KEPT = (0.5, 2.0)  # a crop whose text is within this factor of the page's text height is left as it is
 _CROP_GAP_PX = 40
 
 
-def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 0) -> list[Word]:
-    """Read poorly read lines again, each from its own crop, all crops in one extra tesseract call per page.
+@dataclass(frozen=True)
+class _Candidate:
+    box: tuple[float, float, float, float]  # x0, y0, x1, y1 in points: the row's words or the ink's extent
+    conf: float  # the page read's mean confidence (0 for ink no word covered)
+    row: tuple[Word, ...]  # the words it replaces (none for unread ink)
 
-    Tesseract's page layout analysis treats a lone "81." in the corner as noise and guesses at it;
-    read from a crop of just that line it is read as text. Each candidate line's crop is stacked in one
-    image (white between them) as it is and binarized, read in one tesseract call, and per line the
-    most confident reading wins if it beats the first by REREAD_GAIN.
+
+def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 0) -> list[Word]:
+    """Read poorly read lines, and ink no word was read in, again from crops: one extra tesseract call.
+
+    Tesseract's page layout analysis treats a lone "81." in the corner as noise and guesses at it, and
+    skips a line set in a larger or italic face (a shouted line on a studio scan) or a small word beside
+    a large one; read from a crop of just that line, it is read as text. A crop is scaled towards the page's
+    text height (one sheet must not mix sizes: beside a 24-point word tesseract does not see an 8-point
+    one; `_crop_scales`), stacked on one sheet as it is and binarized, and per line the most confident
+    reading wins if it beats the first by REREAD_GAIN (ink: from INK_CONF on, with two letters or digits).
     """
     from PIL import Image
 
-    height_pt = image.height * 72.0 / dpi
-    candidates = []
-    for row in line_segments(words):
-        conf = sum(w.conf or 0.0 for w in row) / len(row)
-        y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
-        in_band = y1 < MARGIN_BAND_PT or y0 > height_pt - MARGIN_BAND_PT
-        if (in_band and conf < BAND_CONF) or conf < POOR_CONF:
-            candidates.append((row, conf))
+    px = dpi / 72.0
+    text_h = _median_height(words)
+    candidates = _poor_rows(words, height_pt=image.height / px) + _unread_ink(image, words, dpi=dpi, text_h=text_h)
     if not candidates:
         return words
-    px = dpi / 72.0
-    crops, boxes = [], []
-    for row, _conf in candidates:
-        x0, x1 = min(w.x0 for w in row), max(w.x1 for w in row)
-        y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
+    variants = []  # (candidate, its crop's box on the page in pixels, scale, image)
+    for k, cand in enumerate(candidates):
+        x0, y0, x1, y1 = cand.box
         pad_x, pad_y = 0.25 * 72, 0.3 * (y1 - y0)
         box = (max(0, int((x0 - pad_x) * px)), max(0, int((y0 - pad_y) * px)),
                min(image.width, int((x1 + pad_x) * px)), min(image.height, int((y1 + pad_y) * px)))
-        crops.append(image.crop(box))
-        boxes.append(box)
-    # Each crop twice, as scanned and binarized: the grey fringes that upsampling a scan leaves around
-    # small glyphs can confuse tesseract ("115." read as "'mks" from grey, right from black and white)
-    # and sometimes the other way round. One sheet, one tesseract call.
-    variants = [(k, crop.convert("L")) for k, crop in enumerate(crops)]
-    variants += [(k, crop.point(lambda v: 255 if v > BINARY_THRESHOLD else 0)) for k, crop in variants]
-    width = max(c.width for _k, c in variants) + 2 * _CROP_GAP_PX
-    sheet = Image.new("L", (width, sum(c.height + _CROP_GAP_PX for _k, c in variants) + _CROP_GAP_PX), 255)
+        crop = image.crop(box).convert("L")
+        for scale in _crop_scales(text_h / max(y1 - y0, 1e-6)):
+            scaled = crop if scale == 1.0 else crop.resize(
+                (max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.LANCZOS)
+            # As scanned and binarized: the grey fringes that upsampling a scan leaves around small
+            # glyphs can confuse tesseract ("115." read as "'mks" from grey, right from black and
+            # white) and sometimes the other way round.
+            variants.append((k, box, scale, scaled))
+            variants.append((k, box, scale, scaled.point(lambda v: 255 if v > BINARY_THRESHOLD else 0)))
+    width = max(v[3].width for v in variants) + 2 * _CROP_GAP_PX
+    sheet = Image.new("L", (width, sum(v[3].height + _CROP_GAP_PX for v in variants) + _CROP_GAP_PX), 255)
     tops, y = [], _CROP_GAP_PX
-    for _k, crop in variants:
+    for *_rest, crop in variants:
         sheet.paste(crop, (_CROP_GAP_PX, y))
         tops.append(y)
         y += crop.height + _CROP_GAP_PX
     per_variant: list[list[Word]] = [[] for _ in variants]
     for w in _tesseract_words(sheet, dpi=dpi, config="--psm 6", timeout_s=timeout_s):
+        if _CROP_EDGE_NOISE.fullmatch(w.text):
+            continue  # the edge of a neighbouring glyph in the crop's padding, read as "_" or "|"
         centre = (w.y0 + w.y1) / 2 * px
-        for v, (top, (_k, crop)) in enumerate(zip(tops, variants)):
+        for v, (top, (*_rest, crop)) in enumerate(zip(tops, variants)):
             if top - _CROP_GAP_PX / 2 <= centre < top + crop.height + _CROP_GAP_PX / 2:
                 per_variant[v].append(w)
                 break
-    best = [(conf, None) for _row, conf in candidates]
+    best: list[tuple[float, list[Word] | None]] = [(c.conf, None) for c in candidates]
     for v, found in enumerate(per_variant):
-        k = variants[v][0]
+        k, box, scale, _image = variants[v]
         if not found:
             continue
         conf = sum(w.conf or 0.0 for w in found) / len(found)
-        if conf > best[k][0] + (REREAD_GAIN if best[k][1] is None else 0.0):
-            # back to page coordinates: the crop's left edge on the sheet → its box on the page. The row
-            # keeps the height the page read gave it: a crop's reading can take in a descender of the
-            # line above, and one line set a few points high shrinks the page's line pitch (every gap
-            # on the page would double).
-            dx = (boxes[k][0] - _CROP_GAP_PX) / px
-            row = candidates[k][0]
-            y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
-            best[k] = (conf, [replace(w, x0=w.x0 + dx, x1=w.x1 + dx, y0=y0, y1=y1) for w in found])
-    replaced = {id(w) for (row, _c), (_conf, new) in zip(candidates, best) if new is not None for w in row}
+        cand = candidates[k]
+        if cand.row:
+            better = conf > best[k][0] + (REREAD_GAIN if best[k][1] is None else 0.0)
+        else:
+            better = conf >= max(INK_CONF, best[k][0]) and _ALNUM_2.search("".join(w.text for w in found)) is not None
+        if better:
+            best[k] = (conf, _back_on_page(found, cand, box, scale, px))
+    replaced = {id(w) for cand, (_conf, new) in zip(candidates, best) if new is not None for w in cand.row}
     out = [w for w in words if id(w) not in replaced]
     for _conf, new in best:
         if new is not None:
             out.extend(new)
     return out
+
+
+def _crop_scales(fit: float) -> list[float]:
+    """The scales a crop is read at: as it is, unless its text is far from the page's text height
+    (SCALE_KEPT), and scaled to the page's text height (`fit`) unless it is close to it already.
+    Neither reading always wins (on studio scans one short line came back only scaled, another only as
+    it was), so a crop whose size is in between is read both ways and the surer reading kept."""
+    scales = [1.0] if SCALE_KEPT[0] <= fit <= SCALE_KEPT[1] else []
+    if not 0.8 <= fit <= 1.25:
+        scales.append(min(max(fit, 0.3), 3.0))
+    return scales
+
+
+_CROP_EDGE_NOISE = re.compile(r"[_|~]+")
+_ALNUM_2 = re.compile(r"[^\W_].*[^\W_]")
+
+
+def _back_on_page(found: list[Word], cand: _Candidate, box: tuple[int, int, int, int], scale: float, px: float) -> list[Word]:
+    """A crop's words in page points: the crop's box on the page, undoing its scale.
+
+    A re-read row keeps the height the page read gave it: a crop's reading can take in a descender of
+    the line above, and one line set a few points high shrinks the page's line pitch (every gap on the
+    page would double). Unread ink takes the height of the ink itself.
+    """
+    def x(sheet_pt: float) -> float:
+        return (box[0] + (sheet_pt * px - _CROP_GAP_PX) / scale) / px
+
+    y0, y1 = cand.box[1], cand.box[3]
+    return [replace(w, x0=x(w.x0), x1=x(w.x1), y0=y0, y1=y1) for w in found]
+
+
+def _median_height(words: list[Word]) -> float:
+    heights = sorted(w.y1 - w.y0 for w in words if w.y1 > w.y0 and len(w.text) >= 3)
+    return heights[len(heights) // 2] if heights else 8.0
+
+
+def _poor_rows(words: list[Word], *, height_pt: float) -> list[_Candidate]:
+    """Rows read with low confidence, or with less than BAND_CONF in the top and bottom margins."""
+    out = []
+    for row in line_segments(words):
+        conf = sum(w.conf or 0.0 for w in row) / len(row)
+        y0, y1 = min(w.y0 for w in row), max(w.y1 for w in row)
+        in_band = y1 < MARGIN_BAND_PT or y0 > height_pt - MARGIN_BAND_PT
+        if (in_band and conf < BAND_CONF) or conf < POOR_CONF:
+            out.append(_Candidate((min(w.x0 for w in row), y0, max(w.x1 for w in row), y1), conf, tuple(row)))
+    return out
+
+
+def _unread_ink(image, words: list[Word], *, dpi: int, text_h: float) -> list[_Candidate]:
+    """Bands of ink, at least half a text line high, in which the page read found no word.
+
+    Specks, rules and scanner borders are bands too; what tesseract cannot read in them with
+    confidence (INK_CONF) is dropped, and at most MAX_INK_BANDS of the largest are read per page.
+    """
+    import numpy as np
+
+    px = dpi / 72.0
+    ink = np.asarray(image.convert("L")) < 128
+    if not ink.any():
+        return []
+    pad = max(2, int(0.15 * text_h * px))
+    for w in words:
+        ink[max(0, int(w.y0 * px) - pad):int(w.y1 * px) + pad, max(0, int(w.x0 * px) - pad):int(w.x1 * px) + pad] = False
+    edge = int(0.25 * 72 * px)  # a scan's dark border is not text
+    ink[:edge], ink[-edge:], ink[:, :edge], ink[:, -edge:] = False, False, False, False
+    rows = ink.any(axis=1)
+    bands, y = [], 0
+    while y < len(rows):
+        if not rows[y]:
+            y += 1
+            continue
+        end = y
+        while end < len(rows) and rows[end:end + max(1, int(0.1 * text_h * px))].any():
+            end += 1  # bridge the gap between an i and its dot
+        cols = np.flatnonzero(ink[y:end].any(axis=0))
+        height = (end - y) / px
+        if 0.5 * text_h <= height <= 4 * text_h and ink[y:end].sum() >= 0.1 * (text_h * px) ** 2:
+            bands.append(_Candidate((cols[0] / px, y / px, (cols[-1] + 1) / px, end / px), 0.0, ()))
+        y = end
+    bands.sort(key=lambda c: (c.box[2] - c.box[0]) * (c.box[3] - c.box[1]), reverse=True)
+    return bands[:MAX_INK_BANDS]
 
 
 def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: str | None = None,
