@@ -125,14 +125,15 @@ def test_labeler_learns_scripts_and_round_trips(scripts, tmp_path, aux, output, 
         grad = jax.grad(lambda e: crf_log_partition(e, weights["crf_transitions"], weights["crf_start"],
                                                     weights["crf_end"], x["mask"]).sum())(keras_out)
         np.testing.assert_allclose(marginals[x["mask"]], np.asarray(grad)[x["mask"]], atol=1e-4)
-        # The loss: a window whose lines are all labeled costs log Z minus its path's score.
-        labels = np.where(x["mask"], marginals.argmax(axis=2), -2)
+        # The loss: a window whose lines are all labeled costs log Z minus its path's score (a random
+        # path, so the difference is large beside float32 rounding of log Z).
+        labels = np.where(x["mask"], np.random.default_rng(0).integers(0, len(LABELS), x["mask"].shape), -2)
         per_line = np.asarray(crf_loss(crf)(labels.astype(np.float32), keras_out))
         b = 0
         path = labels[b]
         score = (weights["crf_start"][path[0]] + weights["crf_end"][path[-1]] + keras_out[b, np.arange(len(path)), path].sum()
                  + weights["crf_transitions"][path[:-1], path[1:]].sum())
-        np.testing.assert_allclose(per_line[b].sum(), np_log_z[b] - score, rtol=1e-3)
+        np.testing.assert_allclose(per_line[b].sum(), np_log_z[b] - score, rtol=1e-4, atol=1e-3)
         keras_out = marginals
     np.testing.assert_allclose(forward(weights, x)[x["mask"]], keras_out[x["mask"]], atol=1e-5)
 
