@@ -126,10 +126,21 @@ def train_ours(scripts: list[LabeledScript], config: LineModelConfig, variants) 
 # --- 1. grouped k-fold over MovieParse -----------------------------------------------------------
 
 
-def sequence_variants(model: LineClassifier, X: pd.DataFrame, y, params: SequenceParams, log) -> dict:
+SEQUENCE_VARIANTS = ("bilstm_alone", "bilstm_replaces_stage2", "bilstm_replaces_stage2_no_aux",
+                     "bilstm_crf_replaces_stage2", "bilstm_crf_replaces_stage2_no_aux",
+                     "bilstm_crf_fast_transitions_no_aux")
+# Opt-in (a whole second stack with six BiLSTM fits per fold): the BiLSTM's out-of-fold probabilities
+# stacked into stage 2 (`sequence_mode="stage2"`), softmax, no auxiliary objective.
+STACKED_VARIANT = "bilstm_stacked_in_stage2"
+
+
+def sequence_variants(model: LineClassifier, X: pd.DataFrame, y, params: SequenceParams, log,
+                      names=SEQUENCE_VARIANTS) -> dict:
     """The sequence labeler's ablation over one fitted stack (same folds, same stage-1 out-of-fold
     probabilities): BiLSTM alone (dense + text), and BiLSTM over dense + stage-1 OOF replacing
-    stage 2, with and without the auxiliary objective. Returns name -> a model with `base_outputs`."""
+    stage 2, with and without the auxiliary objective, with a softmax or a CRF output (and a CRF
+    whose scores learn 10x faster). Returns
+    name -> a model with `base_outputs`."""
     from models.lines.sequence import SequenceLabeler
 
     X = X.reset_index(drop=True)
@@ -137,14 +148,27 @@ def sequence_variants(model: LineClassifier, X: pd.DataFrame, y, params: Sequenc
     dense = dense_features(X, model.features)
     groups, texts = script_order(X), X["text"].to_numpy()
     keep = model._dense_keep()
+    stacked = np.hstack([dense[:, keep], model.stage1_oof_])
+    specs = {"bilstm_alone": (dense[:, keep], params.aux_weight, "softmax", 1.0),
+             "bilstm_replaces_stage2": (stacked, params.aux_weight, "softmax", 1.0),
+             "bilstm_replaces_stage2_no_aux": (stacked, 0.0, "softmax", 1.0),
+             "bilstm_crf_replaces_stage2": (stacked, params.aux_weight or 0.25, "crf", 1.0),
+             "bilstm_crf_replaces_stage2_no_aux": (stacked, 0.0, "crf", 1.0),
+             # the transitions learned at the network's rate stay within ±0.1 beside emissions of ±10
+             "bilstm_crf_fast_transitions_no_aux": (stacked, 0.0, "crf", 10.0)}
     out = {}
-    for name, inputs, aux in (("bilstm_alone", dense[:, keep], params.aux_weight),
-                              ("bilstm_replaces_stage2", np.hstack([dense[:, keep], model.stage1_oof_]), params.aux_weight),
-                              ("bilstm_replaces_stage2_no_aux", np.hstack([dense[:, keep], model.stage1_oof_]), 0.0)):
+    if STACKED_VARIANT in names:
         t0 = time.perf_counter()
-        seq = SequenceLabeler(replace(params, aux_weight=aux)).fit(inputs, texts, codes, groups)
+        out[STACKED_VARIANT] = fit_base(X, y, config=replace(model.config, sequence=replace(params, aux_weight=0.0),
+                                                               sequence_mode="stage2"))
+        log(f"  {STACKED_VARIANT}: fit {time.perf_counter() - t0:.0f}s")
+    for name in (n for n in names if n != STACKED_VARIANT):
+        inputs, aux, output, crf_scale = specs[name]
+        t0 = time.perf_counter()
+        seq_params = replace(params, aux_weight=aux, output=output, crf_scale=crf_scale)
+        seq = SequenceLabeler(seq_params).fit(inputs, texts, codes, groups)
         variant = copy.copy(model)
-        variant.set_params(sequence=replace(params, aux_weight=aux), sequence_mode="replace")
+        variant.set_params(sequence=seq_params, sequence_mode="replace")
         variant.sequence_, variant.stage2_, variant.stage2_names_ = seq, None, None
         out[name] = variant
         log(f"  {name}: fit {time.perf_counter() - t0:.0f}s")
@@ -159,7 +183,8 @@ def _variant_proba(name: str, model: LineClassifier, lines: pd.DataFrame) -> np.
 
 
 def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, variants, log,
-                  sequence: SequenceParams | None = None, test_groups: list[list[str]] | None = None) -> dict:
+                  sequence: SequenceParams | None = None, test_groups: list[list[str]] | None = None,
+                  sequence_names=SEQUENCE_VARIANTS) -> dict:
     ids = np.array([s.script_id for s in scripts])
     weights = np.array([s.n_labeled for s in scripts])
     fold_of = fold_assignment(np.repeat(ids, weights), folds)
@@ -180,7 +205,7 @@ def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, vari
         timings["ours_fit_s"].append(round(time.perf_counter() - t0, 1))
         models = {"ours": model}
         if sequence is not None:
-            models.update(sequence_variants(model, X_var, y_var, sequence, log))
+            models.update(sequence_variants(model, X_var, y_var, sequence, log, sequence_names))
         X_tr, y_tr = concat_scripts(train)
         m_tr = labeled_mask(y_tr)
         t0 = time.perf_counter()
@@ -315,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seq-epochs", type=int, default=None)
     parser.add_argument("--test-groups", default=None, metavar="A,B;C,D",
                         help="explicit test folds: movies separated by commas, folds by semicolons")
+    parser.add_argument("--seq-variants", nargs="+", choices=(*SEQUENCE_VARIANTS, STACKED_VARIANT), default=list(SEQUENCE_VARIANTS),
+                        help=f"which sequence-labeler variants to fit per fold (default: all but {STACKED_VARIANT})")
     args = parser.parse_args(argv)
     folds = args.folds or (3 if args.quick else 5)
     seq_params = SequenceParams()
@@ -336,7 +363,8 @@ def main(argv: list[str] | None = None) -> int:
               "movieparse_grouped_cv": movieparse_cv(movieparse, folds=folds, quick=args.quick, variants=variants, log=log,
                                                        sequence=None if args.no_sequence else seq_params,
                                                        test_groups=[g.split(",") for g in args.test_groups.split(";")]
-                                                       if args.test_groups else None)}
+                                                       if args.test_groups else None,
+                                                       sequence_names=args.seq_variants)}
 
     if not args.skip_studio:
         try:

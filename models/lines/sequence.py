@@ -4,10 +4,20 @@ sequence labeling"); the only module of the line model that imports Keras.
 Each line of a script is one step: its dense features (`models.lines.features`, standardized) plus
 a learned encoding of its text (an embedding bag over hashed character 2–4-grams) plus optional
 extra columns (the stacked model passes stage-1 probabilities). A bidirectional LSTM reads the
-script in windows; a hidden layer and a softmax over the two states label each line. The auxiliary
+script in windows; a hidden layer over the two states scores each class per line, and either a
+softmax labels each line on its own or a linear-chain CRF (`output="crf"`: learned class-to-class
+transition scores, start and end scores) labels the window jointly. The auxiliary
 objective: the forward state alone predicts the *next* line's class, the backward state alone the
 *previous* line's — so each direction must carry what comes before/after a line, which is the
 structure a line-by-line model misses (the continuation of an open parenthetical, a cue two lines up).
+
+The CRF is written here with `keras.ops` (no maintained CRF layer runs on Keras 3's JAX backend:
+TensorFlow Addons' and keras-contrib's are TensorFlow-only and retired). Training minimises the
+negative log-likelihood by the forward algorithm in log space; lines nobody labeled inside a window
+are summed over (the numerator is the same forward pass restricted to the labeled lines' classes).
+Inference runs forward-backward in numpy and gives each line its marginal probabilities, so a CRF
+model's outputs are per-line probabilities like the softmax's; the label is their argmax (the
+minimum-risk choice for per-line accuracy, and always the class the probabilities show).
 
 Long scripts are cut into windows of `window` lines overlapping by `overlap`; a line takes the
 prediction of the window in which it sits farthest from an edge. Inputs are padded to fixed shapes
@@ -35,6 +45,7 @@ from models.lines.labels import N_CLASSES
 from store.types import LABELS, ScriptlabelError
 
 FORMAT_VERSION = 1
+OUTPUTS = ("softmax", "crf")
 
 
 class SequenceModelError(ScriptlabelError):
@@ -57,7 +68,15 @@ class SequenceParams:
     learning_rate: float = 3e-3
     dropout: float = 0.2
     aux_weight: float = 0.25  # weight of each auxiliary loss; 0 = no auxiliary objective
+    output: str = "softmax"  # "softmax" (each line on its own) or "crf" (linear-chain CRF over the window)
+    # The CRF's scores are stored divided by this, so Adam moves them this many times faster than the
+    # network's weights (their gradients are small beside the emissions', and they start at 0).
+    crf_scale: float = 1.0
     seed: int = 0
+
+    def __post_init__(self):
+        if self.output not in OUTPUTS:
+            raise ValueError(f"SequenceParams.output must be one of {OUTPUTS}, not {self.output!r}")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -105,7 +124,83 @@ def _register(keras) -> None:
         def get_config(self):
             return {**super().get_config(), "buckets": self.buckets, "dim": self.dim}
 
+    @keras.saving.register_keras_serializable(package="scriptlabel_lines")
+    class LinearChainCRF(keras.layers.Layer):
+        """Holds the CRF's transition, start and end scores; passes the emission scores through.
+
+        The scores enter the training loss (`crf_loss`), which reads them while Keras computes losses
+        (inside its stateless scope, as for regularization losses, so they receive gradients)."""
+
+        def __init__(self, n_classes: int, scale: float = 1.0, **kwargs):
+            super().__init__(**kwargs)
+            self.n_classes, self.scale = n_classes, scale
+            self.supports_masking = True  # the mask passes on to the loss, which ignores padded lines
+
+        def build(self, input_shape):
+            k = self.n_classes
+            self.transitions = self.add_weight(shape=(k, k), initializer="zeros", name="transitions")
+            self.start = self.add_weight(shape=(k,), initializer="zeros", name="start")
+            self.end = self.add_weight(shape=(k,), initializer="zeros", name="end")
+
+        def scores(self):
+            """(transitions, start, end) as the CRF uses them."""
+            return self.scale * self.transitions, self.scale * self.start, self.scale * self.end
+
+        def call(self, emissions):
+            return emissions
+
+        def compute_output_shape(self, input_shape):
+            return input_shape
+
+        def get_config(self):
+            return {**super().get_config(), "n_classes": self.n_classes, "scale": self.scale}
+
     _LAYERS["EmbeddingBag"] = EmbeddingBag
+    _LAYERS["LinearChainCRF"] = LinearChainCRF
+
+
+PADDING = -2  # CRF targets: a class code, -1 for a line nobody labeled, PADDING past the window's end
+
+
+def crf_log_partition(emissions, transitions, start, end, mask):
+    """log Z per window by the forward algorithm in `keras.ops`: emissions (B, T, K), mask (B, T)
+    true on a prefix of each window. Steps past the mask keep the forward scores."""
+    ops = _keras().ops
+    steps = ops.transpose(emissions, (1, 0, 2))  # time-major for the scan
+    step_mask = ops.expand_dims(ops.transpose(ops.cast(mask, "bool"), (1, 0)), -1)
+    alpha0 = start[None, :] + steps[0]
+
+    def step(alpha, inputs):
+        e, m = inputs
+        nxt = ops.logsumexp(ops.expand_dims(alpha, 2) + transitions[None], axis=1) + e
+        alpha = ops.where(m, nxt, alpha)
+        return alpha, alpha
+
+    alpha, _ = ops.scan(step, alpha0, (steps[1:], step_mask[1:]))
+    return ops.logsumexp(alpha + end[None, :], axis=1)
+
+
+def crf_loss(layer):
+    """Keras loss for the CRF output: y_true (B, T) class codes, -1 unlabeled, `PADDING` past the end;
+    y_pred the emission scores. A window's loss is log Z minus log Z over the paths that agree with its
+    labeled lines (the unlabeled ones are summed over), spread evenly over its lines: Keras then
+    averages per line (padding masked) as it does the softmax's cross-entropy, so the scales match."""
+
+    def loss(y_true, y_pred):
+        ops = _keras().ops
+        codes = ops.cast(y_true, "int32")
+        mask = codes != PADDING
+        agree = ops.where(ops.expand_dims(codes >= 0, -1), ops.one_hot(ops.maximum(codes, 0), layer.n_classes),
+                          ops.ones_like(y_pred))
+        restricted = y_pred + (1.0 - agree) * -1e4
+        both = ops.concatenate([y_pred, restricted], axis=0)
+        z = crf_log_partition(both, *layer.scores(), ops.concatenate([mask, mask], axis=0))
+        b = ops.shape(y_pred)[0]
+        lines = ops.maximum(ops.sum(ops.cast(mask, y_pred.dtype), axis=1), 1.0)
+        per_line = (z[:b] - z[b:]) / lines
+        return ops.where(mask, ops.expand_dims(per_line, 1), 0.0)
+
+    return loss
 
 
 def text_grams(texts: Sequence[str], params: SequenceParams) -> tuple[np.ndarray, np.ndarray]:
@@ -133,13 +228,49 @@ WEIGHT_NAMES = ("dense_kernel", "dense_bias", "text_table", "fwd_kernel", "fwd_r
                 "bwd_recurrent", "bwd_bias", "hidden_kernel", "hidden_bias", "main_kernel", "main_bias")
 
 
+CRF_WEIGHT_NAMES = ("crf_transitions", "crf_start", "crf_end")
+
+
 def network_weights(model) -> dict[str, np.ndarray]:
     """The trained network's weights by role (what `forward` reads)."""
     fwd_k, fwd_r, fwd_b, bwd_k, bwd_r, bwd_b = model.get_layer("bilstm").get_weights()
+    crf = any(layer.name == "emissions" for layer in model.layers)  # then "main" is the CRF on top of it
     parts = [*model.get_layer("dense_proj").get_weights(), *model.get_layer("text_bag").get_weights(),
              fwd_k, fwd_r, fwd_b, bwd_k, bwd_r, bwd_b, *model.get_layer("hidden").get_weights(),
-             *model.get_layer("main").get_weights()]
-    return {name: np.asarray(a, dtype=np.float32) for name, a in zip(WEIGHT_NAMES, parts)}
+             *model.get_layer("emissions" if crf else "main").get_weights()]
+    names = WEIGHT_NAMES
+    if crf:
+        parts += [np.asarray(a) for a in model.get_layer("main").scores()]
+        names += CRF_WEIGHT_NAMES
+    return {name: np.asarray(a, dtype=np.float32) for name, a in zip(names, parts)}
+
+
+def _logsumexp(a: np.ndarray, axis: int) -> np.ndarray:
+    top = a.max(axis=axis, keepdims=True)
+    return np.squeeze(top, axis) + np.log(np.exp(a - top).sum(axis=axis))
+
+
+def crf_marginals(emissions: np.ndarray, mask: np.ndarray, transitions: np.ndarray, start: np.ndarray,
+                  end: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per-line marginal probabilities (B, T, K) and log Z (B,) of a linear-chain CRF by forward-backward
+    in log space; `mask` (B, T) is true on a prefix of each window (rows past it come out uniform)."""
+    b, t, k = emissions.shape
+    e = emissions.astype(np.float64)
+    trans = transitions.astype(np.float64)[None]
+    alpha = np.empty((b, t, k))
+    beta = np.empty((b, t, k))
+    alpha[:, 0] = start + e[:, 0]
+    for s in range(1, t):
+        nxt = _logsumexp(alpha[:, s - 1, :, None] + trans, axis=1) + e[:, s]
+        alpha[:, s] = np.where(mask[:, s, None], nxt, alpha[:, s - 1])
+    beta[:, t - 1] = end
+    for s in range(t - 2, -1, -1):
+        nxt = _logsumexp(trans + (e[:, s + 1] + beta[:, s + 1])[:, None, :], axis=2)
+        beta[:, s] = np.where(mask[:, s + 1, None], nxt, end)
+    log_z = _logsumexp(alpha[:, -1] + end, axis=1)
+    marginals = np.exp(alpha + beta - log_z[:, None, None])
+    marginals[~mask] = 1.0 / k
+    return marginals.astype(np.float32), log_z
 
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
@@ -190,10 +321,12 @@ def forward(w: dict[str, np.ndarray], x: dict[str, np.ndarray]) -> np.ndarray:
 
 
 def sequence_forward(w: dict[str, np.ndarray], line: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """LSTMs, hidden layer and softmax over windows of line vectors, (B, T, classes)."""
+    """LSTMs, hidden layer and softmax (or the CRF's marginals) over windows of line vectors, (B, T, classes)."""
     fwd, bwd = _bilstm(line, mask, w)
     h = np.tanh(np.concatenate([fwd, bwd], axis=-1) @ w["hidden_kernel"] + w["hidden_bias"])
     logits = h @ w["main_kernel"] + w["main_bias"]
+    if "crf_transitions" in w:
+        return crf_marginals(logits, mask, w["crf_transitions"], w["crf_start"], w["crf_end"])[0]
     logits -= logits.max(axis=-1, keepdims=True)
     e = np.exp(logits)
     return (e / e.sum(axis=-1, keepdims=True)).astype(np.float32)
@@ -269,7 +402,7 @@ class SequenceLabeler:
 
     # -- the network --
 
-    def _build(self, n_dense: int):
+    def _build(self, n_dense: int, *, compile: bool = True):
         keras = _keras()
         p = self.params
         dense_in = keras.Input((p.window, n_dense), name="dense")
@@ -285,12 +418,20 @@ class SequenceLabeler:
         h = keras.layers.Concatenate(name="states")([fwd, bwd])
         h = keras.layers.Dropout(p.dropout)(h)
         h = keras.layers.Dense(p.hidden, activation="tanh", name="hidden")(h)
-        outputs = {"main": keras.layers.Dense(N_CLASSES, activation="softmax", name="main")(h)}
+        if p.output == "crf":
+            crf = _LAYERS["LinearChainCRF"](N_CLASSES, p.crf_scale, name="main")
+            outputs = {"main": crf(keras.layers.Dense(N_CLASSES, name="emissions")(h))}
+        else:
+            outputs = {"main": keras.layers.Dense(N_CLASSES, activation="softmax", name="main")(h)}
         if p.aux_weight > 0:
             outputs["next"] = keras.layers.Dense(N_CLASSES, activation="softmax", name="next")(fwd)
             outputs["prev"] = keras.layers.Dense(N_CLASSES, activation="softmax", name="prev")(bwd)
         model = keras.Model([dense_in, ids_in, w_in, mask_in], outputs, name="line_sequence_labeler")
+        if not compile:
+            return model
         losses = {k: "sparse_categorical_crossentropy" for k in outputs}
+        if p.output == "crf":
+            losses["main"] = crf_loss(crf)
         loss_weights = {k: (1.0 if k == "main" else p.aux_weight) for k in outputs}
         model.compile(optimizer=keras.optimizers.Adam(p.learning_rate, clipnorm=1.0), loss=losses,
                       loss_weights=loss_weights)
@@ -326,6 +467,12 @@ class SequenceLabeler:
         self.model_ = self._build(dense.shape[1])
         x, y, sw = self._batches(scripts, spans)
         targets, weights_out = {"main": y}, {"main": sw}
+        if p.output == "crf":
+            # One loss per window: targets keep the unlabeled (-1) and padded lines apart; every line
+            # of a window weighs what its labeled lines weigh on average (none labeled: 0).
+            targets["main"] = np.where(x["mask"], np.where(sw > 0, y, -1), PADDING).astype(np.int32)
+            mean_w = sw.sum(axis=1) / np.maximum((sw > 0).sum(axis=1), 1)
+            weights_out["main"] = np.repeat(mean_w[:, None], sw.shape[1], axis=1).astype(np.float32)
         if p.aux_weight > 0:
             # Forward state at t predicts the class at t+1; backward state at t the class at t-1.
             targets["next"] = np.concatenate([y[:, 1:], np.zeros_like(y[:, :1])], axis=1)
@@ -398,8 +545,8 @@ class SequenceLabeler:
         model = self._keras_model()
         if getattr(model, "optimizer", None) is not None:
             # Without the optimizer's state: a third of the size, and nothing resumes training from it.
-            keras = _keras()
-            model = keras.models.clone_model(model)
+            # (Built afresh rather than cloned: a clone is compiled again, and the CRF's loss is a closure.)
+            model = self._build(len(self.mean_), compile=False)
             model.set_weights(self._keras_model().get_weights())
         model.save(directory / f"{name}.keras")
         # The same weights as plain arrays: predictions run in numpy, without importing Keras.
@@ -429,7 +576,7 @@ class SequenceLabeler:
             if arrays.exists():  # predictions need no Keras
                 with np.load(arrays, allow_pickle=False) as data:
                     model.weights_ = {k: data[k] for k in data.files}
-                missing = set(WEIGHT_NAMES) - set(model.weights_)
+                missing = set(WEIGHT_NAMES + (CRF_WEIGHT_NAMES if model.params.output == "crf" else ())) - set(model.weights_)
                 if missing:
                     raise SequenceModelError(f"{arrays}: lacks {sorted(missing)}; retrain the line model")
             else:
