@@ -55,12 +55,17 @@ def test_a_retrain_that_is_worse_on_the_newest_labels_stays_a_candidate_and_one_
     v1, _, metrics = train_line_version(db)
     assert metrics["promotion"]["decision"] == "promoted" and model_store.current_version(db).version == v1
     assert metrics["promotion"]["comparison"]["current_version"] == 0  # compared with the shipped model
-    # A bad import calls every other dialogue line action; then a person labels 30 dialogue lines right.
-    dialogue = gold[(gold["gold"] == "dialogue") & ~gold["line_id"].isin(first["line_id"])]
-    checked = dialogue.iloc[::5].head(30)
-    poisoned = dialogue[~dialogue["line_id"].isin(checked["line_id"])]
-    label_store.add_labels(db, [int(i) for i in poisoned["line_id"]], "action", annotator="import",
-                           source="imported")
+    # A bad import mislabels the lines v1 is least sure of (dialogue as action, the rest as dialogue: where
+    # the base is all but certain, a few labels do not move the adapter at all); then a person labels 30 of
+    # those lines right.
+    confidence = model_store.latest_predictions(db, script_id).set_index("line_id")["confidence"]
+    unsure = gold[~gold["line_id"].isin(first["line_id"])].assign(
+        confidence=lambda g: g["line_id"].map(confidence)).sort_values("confidence").head(150)
+    checked = unsure.iloc[::5].head(30)
+    poisoned = unsure[~unsure["line_id"].isin(checked["line_id"])]
+    for wrong, rows in poisoned.groupby(np.where(poisoned["gold"] == "dialogue", "action", "dialogue")):
+        label_store.add_labels(db, [int(i) for i in rows["line_id"]], str(wrong), annotator="import",
+                               source="imported")
     suggestions_before = model_store.latest_predictions(db, script_id)
     _label(db, checked)
     v2, _, metrics = train_line_version(db)
@@ -73,7 +78,7 @@ def test_a_retrain_that_is_worse_on_the_newest_labels_stays_a_candidate_and_one_
     after = model_store.latest_predictions(db, script_id)
     assert set(after["version"]) == {v1} and after["label"].tolist() == suggestions_before["label"].tolist()
     # The import is taken back (its lines re-labeled right by a person): the next retrain is not worse.
-    label_store.add_labels(db, [int(i) for i in poisoned["line_id"]], "dialogue", annotator="ana")
+    _label(db, poisoned)
     v3, _, metrics = train_line_version(db)
     assert metrics["promotion"]["decision"] == "promoted", metrics["promotion"]
     assert "not worse beyond noise" in metrics["promotion"]["reason"]
