@@ -7,7 +7,8 @@ with the slips people make when they write Fountain from a PDF.
 
 import pandas as pd
 
-from labeling.corpus.sources import COLUMN_PT, project_fountain_labels
+from labeling.corpus.sources import project_fountain_labels
+from labeling.ingest.pdf.layout import POINTS_PER_COLUMN as COLUMN_PT
 
 ACTION, DIALOGUE, PAREN, CUE = 15.0, 25.0, 29.0, 35.0
 RIGHT_EDGE = 71.0

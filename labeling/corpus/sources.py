@@ -243,7 +243,6 @@ def project_fountain_labels(
     return Projection(labels=labels, matched=matched, match_rate=rate, relabeled=relabeled)
 
 
-COLUMN_PT = 7.2  # one character column at 10 characters per inch (DESIGN: indent = x0 / 7.2)
 _UPPER = re.compile(r"[A-Z]")
 _LOWER = re.compile(r"[a-z]")
 
@@ -289,7 +288,9 @@ def layout_consistent_labels(texts: list[str], labels: np.ndarray, aligned: np.n
     projected = labels.copy()
     n = len(labels)
     indent = layout["indent"].to_numpy(dtype=float)
-    right = layout["x1"].to_numpy(dtype=float) / COLUMN_PT
+    from labeling.ingest.pdf.layout import POINTS_PER_COLUMN
+
+    right = layout["x1"].to_numpy(dtype=float) / POINTS_PER_COLUMN
     gap = layout["gap_before"].to_numpy(dtype=float)
     page = layout["page"].to_numpy()
     level = {c: _level(indent, labels, c) for c in ("action", "character", "dialogue", "parenthetical")}
