@@ -24,7 +24,9 @@ ROLES = ("annotator", "lead", "admin")  # each role can do everything the ones b
 SESSION_TTL_S = 12 * 3600
 # scrypt cost: 2**14 × 8 × 128 B = 16 MiB per hash, ~50 ms here; stored with each hash so it can grow.
 SCRYPT_N, SCRYPT_R, SCRYPT_P = 2**14, 8, 1
-FREE_FAILURES = 3  # wrong passwords before the next tries wait
+FREE_FAILURES = 3  # wrong passwords per name before the next tries wait
+FREE_CLIENT_FAILURES = 10  # wrong passwords from one address (any names) before its next tries wait
+CLIENT_FORGET_S = 3600  # an address's count starts over after an hour without a wrong password
 MAX_LOCK_S = 15 * 60
 _NAME = re.compile(r"^[^\s\x00-\x1f<>\"'`]{1,80}$")
 
@@ -93,15 +95,9 @@ def verify_password(password: str, stored: str | None) -> bool:
     return hmac.compare_digest(got.hex(), digest)
 
 
-_DUMMY_HASH = None
-
-
-def _dummy_hash() -> str:
-    # Checked against when a name is unknown, so a wrong name costs as long as a wrong password.
-    global _DUMMY_HASH
-    if _DUMMY_HASH is None:
-        _DUMMY_HASH = hash_password(secrets.token_hex(8))
-    return _DUMMY_HASH
+# Checked against when a name is unknown (or has no password), so a wrong name costs one scrypt of the same
+# cost as a wrong password. Its digest (all zeros) is matched by no password.
+_DUMMY_HASH = f"scrypt${SCRYPT_N}${SCRYPT_R}${SCRYPT_P}${'00' * 16}${'00' * 32}"
 
 
 # --- accounts --------------------------------------------------------------------------------
@@ -182,38 +178,78 @@ def remove_user(db: Database, name: str) -> None:
 
 # --- sign-in and sessions ----------------------------------------------------------------------
 
-def lock_seconds(failures: int) -> float:
+def lock_seconds(failures: int, *, free: int = FREE_FAILURES) -> float:
     """How long the next try waits after `failures` wrong passwords in a row: 0, then 5 s doubling to 15 min."""
-    if failures < FREE_FAILURES:
+    if failures < free:
         return 0.0
-    return float(min(MAX_LOCK_S, 5 * 2 ** (failures - FREE_FAILURES)))
+    return float(min(MAX_LOCK_S, 5 * 2 ** min(failures - free, 16)))
 
 
-def authenticate(db: Database, name: str, password: str, *, clock=time.time) -> User:
-    """The account for a correct name and password; raises SignInError (wrong, or wait `retry_after_s`)."""
+# (table, key column) of the two counters: wrong passwords per name, and per client address.
+_BY_NAME, _BY_CLIENT = ("sign_in_failures", "name"), ("sign_in_client_failures", "client")
+
+
+def _throttle_row(db: Database, counter: tuple[str, str], key: str) -> tuple[int, float, float]:
+    table, column = counter
+    row = db.execute(f"SELECT failures, last_failure_at, locked_until FROM {table} WHERE {column} = ?",
+                     [key]).fetchone()
+    return (int(row[0]), float(row[1]), float(row[2])) if row else (0, 0.0, 0.0)
+
+
+def _count_try(db: Database, counter: tuple[str, str], key: str, failures: int, at: float, free: int) -> None:
+    table, column = counter
+    db.execute(f"INSERT INTO {table}({column}, failures, last_failure_at, locked_until) VALUES (?,?,?,?) "
+               f"ON CONFLICT({column}) DO UPDATE SET failures = excluded.failures, "
+               "last_failure_at = excluded.last_failure_at, locked_until = excluded.locked_until",
+               [key, failures, at, at + lock_seconds(failures, free=free)])
+
+
+def _reserve_try(db: Database, name: str, client: str | None, at: float) -> None:
+    """Check the lockout and count this try as a wrong password, in one write transaction, before any
+    password is checked: parallel tries queue on the write lock and each sees the ones before it, so at
+    most FREE_FAILURES passwords per name (FREE_CLIENT_FAILURES per address) are checked before the wait.
+    A right password takes its count back afterwards (`_settle_try`)."""
+    with immediate(db):
+        name_failures, _, name_until = _throttle_row(db, _BY_NAME, name)
+        client_failures, client_last, client_until = (
+            _throttle_row(db, _BY_CLIENT, client) if client else (0, 0.0, 0.0))
+        if client and client_last and at - client_last > CLIENT_FORGET_S and client_until <= at:
+            client_failures = 0  # an office address is not held to wrong passwords of long ago
+        wait = max(name_until, client_until) - at
+        if wait > 0:
+            raise SignInError(f"too many wrong passwords: try again in {int(wait) + 1} s", retry_after_s=wait)
+        _count_try(db, _BY_NAME, name, name_failures + 1, at, FREE_FAILURES)
+        if client:
+            _count_try(db, _BY_CLIENT, client, client_failures + 1, at, FREE_CLIENT_FAILURES)
+
+
+def _settle_try(db: Database, name: str, client: str | None) -> None:
+    """The password was right: the name starts over, the address gets back the try it was charged."""
+    with immediate(db):
+        db.execute("DELETE FROM sign_in_failures WHERE name = ?", [name])
+        if client:
+            db.execute("UPDATE sign_in_client_failures SET failures = MAX(failures - 1, 0) WHERE client = ?", [client])
+
+
+def authenticate(db: Database, name: str, password: str, *, client: str | None = None, clock=time.time) -> User:
+    """The account for a correct name and password; raises SignInError (wrong, or wait `retry_after_s`).
+
+    Wrong passwords are counted per name (known or not) and per client address (`client`); the count
+    and the lockout check are one transaction. A wrong or unknown name costs one scrypt like a wrong
+    password, so the answer's time does not tell which names exist.
+    """
     name = normalize_name(name)
-    at = clock()
-    row = db.execute("SELECT failures, locked_until FROM sign_in_failures WHERE name = ?", [name[:80]]).fetchone()
-    if row and row[1] > at:
-        wait = row[1] - at
-        raise SignInError(f"too many wrong passwords: try again in {int(wait) + 1} s", retry_after_s=wait)
+    key = name[:80]
+    client = (client or "")[:64] or None
+    _reserve_try(db, key, client, clock())
     user = find_user(db, name) if _NAME.match(name or "") else None
     stored = None
     if user is not None and user.has_password:
         stored = db.execute("SELECT password_hash FROM users WHERE name = ?", [user.name]).fetchone()[0]
-    ok = verify_password(password or "", stored or _dummy_hash()) and stored is not None
-    with immediate(db):
-        if ok:
-            db.execute("DELETE FROM sign_in_failures WHERE name = ?", [user.name])
-        else:
-            failures = (row[0] if row else 0) + 1
-            db.execute(
-                "INSERT INTO sign_in_failures(name, failures, last_failure_at, locked_until) VALUES (?,?,?,?) "
-                "ON CONFLICT(name) DO UPDATE SET failures = excluded.failures, "
-                "last_failure_at = excluded.last_failure_at, locked_until = excluded.locked_until",
-                [name[:80], failures, at, at + lock_seconds(failures)])
+    ok = verify_password(password or "", stored or _DUMMY_HASH) and stored is not None
     if not ok:
         raise SignInError("wrong name or password")
+    _settle_try(db, key, client)
     return user
 
 

@@ -537,3 +537,20 @@ def m0500_suggested_confidence(db: Database) -> None:
         END;
         """
     )
+
+
+@migrations(name="2300_sign_in_client_failures")
+def m2300_sign_in_client_failures(db: Database) -> None:
+    # Wrong passwords per client address, beside the count per name: one address trying many names
+    # is slowed down too (issue 23).
+    _execute_all(
+        db,
+        """
+        CREATE TABLE sign_in_client_failures (
+            client TEXT PRIMARY KEY,
+            failures INTEGER NOT NULL,
+            last_failure_at REAL NOT NULL,
+            locked_until REAL NOT NULL
+        );
+        """
+    )

@@ -130,3 +130,22 @@ def test_page_requests_without_a_session_are_sent_to_the_form(db_path, db):
     assert client.get("/_stcore/health").text == "the app" and client.get("/static/js/main.js").text == "the app"
     sign_in(client, "ana", "pw-ana-123")
     assert client.get("/export", headers={"Accept": "text/html"}).text == "the app"
+
+
+def test_parallel_wrong_passwords_over_http_get_at_most_three_401s(client, db):
+    """Issue 23 item 1 through the sign-in route: 20 simultaneous wrong passwords for one name."""
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    barrier = threading.Barrier(20)
+
+    def attempt(i):
+        barrier.wait()
+        return sign_in(client, "ana", f"guess-{i}").status_code
+
+    with ThreadPoolExecutor(20) as pool:
+        codes = list(pool.map(attempt, range(20)))
+    assert codes.count(401) <= accounts.FREE_FAILURES and codes.count(429) == 20 - codes.count(401)
+    assert codes.count(401) + codes.count(429) == 20
+    assert sign_in(client, "ana", "pw-ana-123").status_code == 429  # the right one waits too

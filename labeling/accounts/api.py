@@ -109,7 +109,7 @@ def routes(db_path: str | Path, *, session_ttl_s: float = accounts.SESSION_TTL_S
         name, password = fields.get("name", "")[:200], fields.get("password", "")[:1000]
         next_path = safe_next(fields.get("next"))
         try:
-            user = accounts.authenticate(db(), name, password)
+            user = accounts.authenticate(db(), name, password, client=client)
         except accounts.SignInError as exc:
             accounts.audit(db(), accounts.normalize_name(name)[:80] or "?", "sign_in_failed",
                            detail={"client": client, "reason": str(exc)})
