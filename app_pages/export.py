@@ -1,5 +1,5 @@
-"""Export: the labeled lines as CSV, JSONL, Parquet, Fountain or CoNLL, filtered; or the sequences
-(one row per sequence × department) as CSV, JSONL or Parquet."""
+"""Export: the labeled lines as CSV, JSONL, Parquet, XLSX, Fountain or CoNLL, filtered; or the sequences
+(one row per sequence × department) as CSV, JSONL, Parquet or XLSX. Every text is exported as stored."""
 
 from __future__ import annotations
 
@@ -27,7 +27,8 @@ if what == "sequences":
         script_id = common.script_picker(allow_all=True, key="export_seq_script")
     only_rated = options[2].toggle("Only rated rows", key="export_seq_rated")
     frame = sequence_rows(db, script_id=script_id, only_rated=only_rated)
-    st.caption(f"{len(frame)} rows · {frame['rating'].notna().sum()} rated")
+    st.caption(f"{len(frame)} rows · {frame['rating'].notna().sum()} rated · "
+               + support.FORMAT_NOTES.get(fmt, "every text exactly as stored"))
     title = get_script(db, script_id)["title"] if script_id is not None else None
     st.download_button(
         f"Download sequences {fmt}", type="primary", key="export_seq_download", on_click="ignore",
@@ -51,7 +52,7 @@ else:
     hidden = common.hidden_scripts()
     rows, sources, head = common.export_preview(script_id, only_human, scheme, hidden)
     st.caption(f"{rows} lines · label sources: " + ", ".join(f"{k} {v}" for k, v in sources.items())
-               + (" · CSV cells starting with = + - @ get a leading ' (spreadsheet-safe)" if fmt == "csv" else ""))
+               + " · " + support.FORMAT_NOTES.get(fmt, "every line's text exactly as stored"))
     title = get_script(db, script_id)["title"] if script_id is not None else None
     st.download_button(
         f"Download {fmt}", type="primary", key="export_download", on_click="ignore",

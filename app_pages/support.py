@@ -34,7 +34,8 @@ LABEL_COLORS = {
 }
 STRATEGY_NAMES = tuple(STRATEGIES)
 EXPORT_MIME = {"csv": "text/csv", "jsonl": "application/jsonl", "parquet": "application/vnd.apache.parquet",
-               "fountain": "text/plain", "conll": "text/plain"}
+               "fountain": "text/plain", "conll": "text/plain",
+               "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}
 
 
 _CLI_WORDS = re.compile(r"`scriptlabel\b|\bscriptlabel \w+|(?<![\w-])--[a-z]")
@@ -216,6 +217,12 @@ def next_unrated(table: pd.DataFrame, *, after: int) -> int | None:
 
 
 # --- export ----------------------------------------------------------------------------------
+
+FORMAT_NOTES = {
+    "csv": "every text exactly as stored; to open it in a spreadsheet, choose xlsx",
+    "xlsx": "for spreadsheets: every text a text cell, nothing runs as a formula",
+}
+
 
 def export_problem(fmt: str, *, script_id: int | None, scheme: str) -> str | None:
     """Why this export cannot be made, said before the button is pressed (or None)."""

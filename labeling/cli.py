@@ -207,9 +207,14 @@ def sequences(ctx, script_id):
 
 
 @cli.command()
-@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "fountain", "conll"]), required=True,
-              help="Dataset format (sequences: csv, jsonl or parquet).")
-@click.option("--out", "out", type=click.Path(), required=True, help="File to write.")
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl", "parquet", "xlsx", "fountain", "conll"]),
+              required=True, help="Dataset format (sequences: csv, jsonl, parquet or xlsx). Every format keeps each "
+                                  "line's text exactly as stored; xlsx is for spreadsheets (text cells, nothing "
+                                  "evaluated as a formula).")
+@click.option("--out", "out", type=click.Path(), required=True,
+              help="File to write: a new file, or an existing one with --force (never a database, a device, a "
+                   "pipe or a link).")
+@click.option("--force", is_flag=True, help="Replace the file at --out if it exists.")
 @click.option("--what", type=click.Choice(["lines", "sequences"]), default="lines", show_default=True,
               help="lines = one row per line; sequences = one row per sequence × department "
                    "(rating, annotator, prediction, uncertainty, tags).")
@@ -217,19 +222,19 @@ def sequences(ctx, script_id):
 @click.option("--only-human", is_flag=True, help="Only lines a person labeled (sequences: only rated rows).")
 @click.option("--scheme", type=click.Choice(["full", "seed"]), default="full", show_default=True,
               help="full = 7 labels; seed = the study's S/C/D/O (lines only).")
-@click.option("--raw-cells", is_flag=True,
-              help="CSV: write cells exactly as stored (by default a cell starting with = + - @ tab or CR gets a "
-                   "leading ' so a spreadsheet shows it as text instead of running it as a formula).")
+@click.option("--raw-cells", is_flag=True, hidden=True,
+              help="Deprecated, no effect: every export keeps the text as stored (for spreadsheets use --format xlsx).")
 @click.pass_context
 @handle_errors
-def export(ctx, fmt, out, what, script_id, only_human, scheme, raw_cells):
+def export(ctx, fmt, out, force, what, script_id, only_human, scheme, raw_cells):
     """Export labeled lines (or sequences) as a dataset; prints {"format", "out", "rows"}."""
     from labeling.export import ExportError, export_dataset
     from store.accounts import audit
 
+    if raw_cells:
+        click.echo("warning: --raw-cells is deprecated and has no effect: every export now keeps each text exactly "
+                   "as stored (for a spreadsheet, use --format xlsx)", err=True)
     out_path = Path(out)
-    if not out_path.parent.exists():
-        raise ExportError(f"{out_path.parent}: no such directory; create it first (mkdir -p {out_path.parent})")
     # An export is checked for damaged pages first: a dataset read from a corrupt file could be silently partial.
     if what == "sequences":
         from labeling.sequences.export import export_sequences
@@ -237,13 +242,13 @@ def export(ctx, fmt, out, what, script_id, only_human, scheme, raw_cells):
         if scheme != "full":
             raise ExportError("--scheme applies to line exports; drop it with --what sequences")
         _emit(export_sequences(_db(ctx, create=False, check=True), fmt, out_path, script_id=script_id,
-                               only_rated=only_human))
+                               only_rated=only_human, force=force))
         return
     db = _db(ctx, create=False, check=True)
     result = export_dataset(db, fmt, out_path, script_id=script_id, only_human=only_human, scheme=scheme,
-                            raw_cells=raw_cells)
+                            force=force)
     audit(db, _cli_actor(), "export", script_id=script_id,
-          detail={"format": fmt, "rows": result["rows"], "via": "cli", "raw_cells": raw_cells})
+          detail={"format": fmt, "rows": result["rows"], "via": "cli"})
     _emit(result)
 
 

@@ -1,4 +1,7 @@
-"""Dataset exports: CSV, JSONL, Parquet, Fountain, CoNLL — one pluggable writer per format."""
+"""Dataset exports: CSV, JSONL, Parquet, XLSX, Fountain, CoNLL — one pluggable writer per format.
+
+Every format keeps each line's text exactly as stored; XLSX is the one for spreadsheets (string cells).
+"""
 
 from __future__ import annotations
 
@@ -8,40 +11,79 @@ from pathlib import Path
 import pandas as pd
 from sqlite_utils import Database
 
+import numpy as np
+
+from labeling.export_file import ExportError, write_atomically
 from store import scripts as script_store
 from store.export import EXPORT_COLUMNS, export_frame
-from store.types import SEED_SCHEME, ScriptlabelError
+from store.types import SEED_SCHEME
 
-
-class ExportError(ScriptlabelError):
-    pass
-
-
-FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
-
-
-def neutralize_cell(value):
-    """A text cell a spreadsheet would run as a formula (=, +, -, @, tab, CR first) gets a leading "'"."""
-    if isinstance(value, str) and value.startswith(FORMULA_PREFIXES):
-        return "'" + value
-    return value
-
-
-def neutralize_formulas(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy whose text columns cannot inject formulas (OWASP "CSV injection"); numbers are left alone."""
-    out = frame.copy()
-    for column in out.columns:
-        if out[column].dtype == object or pd.api.types.is_string_dtype(out[column]):
-            values = out[column]
-            risky = values.str.startswith(FORMULA_PREFIXES, na=False) if values.dtype != object else \
-                values.map(lambda v: isinstance(v, str) and v.startswith(FORMULA_PREFIXES)).astype(bool)
-            if risky.any():
-                out.loc[risky, column] = "'" + values[risky].astype(str)
-    return out
+__all__ = ["ExportError", "WRITERS", "build_export", "export_bytes", "export_dataset", "iter_export_frames"]
 
 
 def _write_csv(frame: pd.DataFrame, out: Path) -> None:
     frame.to_csv(out, index=False)
+
+
+class XlsxSheet:
+    """Rows into one worksheet of an .xlsx file, streamed (xlsxwriter's constant-memory mode).
+
+    Every text is a string cell, never a formula, a number or a link (a line `=SUM(A1)` or `-- aren't I a
+    lawyer?` is shown as written and nothing is evaluated); numbers are numbers, blanks are empty cells.
+    A sheet holds at most 1,048,576 rows and a cell 32,767 characters: beyond that the export is refused
+    rather than cut.
+    """
+
+    MAX_ROWS = 1_048_576
+    MAX_CHARS = 32_767
+
+    def __init__(self, out: Path, columns: list[str], *, sheet: str):
+        import xlsxwriter
+
+        self.book = xlsxwriter.Workbook(str(out), {
+            "constant_memory": True, "strings_to_numbers": False, "strings_to_formulas": False,
+            "strings_to_urls": False})
+        self.sheet = self.book.add_worksheet(sheet)
+        self.columns = list(columns)
+        for col, name in enumerate(self.columns):
+            self.sheet.write_string(0, col, name)
+        self.row = 1
+
+    def write(self, frame: pd.DataFrame) -> None:
+        if self.row + len(frame) > self.MAX_ROWS:
+            raise ExportError(f"an XLSX sheet holds at most {self.MAX_ROWS - 1:,} rows and this export has more: "
+                              "export one script at a time (--script ID) or choose csv or parquet")
+        for values in frame[self.columns].itertuples(index=False, name=None):
+            for col, value in enumerate(values):
+                self._cell(col, value)
+            self.row += 1
+
+    def _cell(self, col: int, value) -> None:
+        import numbers
+
+        if value is None or (not isinstance(value, str) and pd.isna(value)):
+            return
+        if isinstance(value, (bool, np.bool_)):
+            self.sheet.write_boolean(self.row, col, bool(value))
+        elif isinstance(value, numbers.Real):
+            self.sheet.write_number(self.row, col, float(value))
+        else:
+            text = str(value)
+            if len(text) > self.MAX_CHARS:
+                raise ExportError(f"row {self.row}, column {self.columns[col]}: {len(text):,} characters, over the "
+                                  f"{self.MAX_CHARS:,} an XLSX cell holds; choose csv or parquet for this export")
+            self.sheet.write_string(self.row, col, text)
+
+    def close(self) -> None:
+        self.book.close()
+
+
+def write_xlsx(frame: pd.DataFrame, out: Path, *, sheet: str = "lines") -> None:
+    xlsx = XlsxSheet(out, list(frame.columns), sheet=sheet)
+    try:
+        xlsx.write(frame)
+    finally:
+        xlsx.close()
 
 
 def _write_jsonl(frame: pd.DataFrame, out: Path) -> None:
@@ -85,6 +127,7 @@ WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
     "parquet": _write_parquet,
     "conll": _write_conll,
     "fountain": _write_fountain,
+    "xlsx": write_xlsx,
 }
 
 
@@ -145,11 +188,12 @@ def iter_export_frames(db: Database, *, script_id: int | None = None, only_human
 class _Stream:
     """Writes frames one after another into one file of a format."""
 
-    def __init__(self, fmt: str, out: Path, *, raw_cells: bool = False):
-        self.fmt, self.out, self.rows, self.raw_cells = fmt, out, 0, raw_cells
+    def __init__(self, fmt: str, out: Path):
+        self.fmt, self.out, self.rows = fmt, out, 0
         self.handle = None
         self.parquet = None
         self.csv = None
+        self.xlsx = None
 
     def write(self, frame: pd.DataFrame) -> None:
         if self.fmt == "parquet":
@@ -164,15 +208,18 @@ class _Stream:
             import pyarrow as pa
             import pyarrow.csv as pcsv
 
-            # spreadsheets run cells that start like a formula, unless told not to
-            data = frame if self.raw_cells else neutralize_formulas(frame)
-            table = pa.Table.from_pandas(data, schema=_parquet_schema(), preserve_index=False)
+            # every text exactly as stored (a spreadsheet user takes the XLSX export instead)
+            table = pa.Table.from_pandas(frame, schema=_parquet_schema(), preserve_index=False)
             if self.csv is None:  # the header as DESIGN.md names the columns, then Arrow's rows
                 self.handle = self.out.open("wb")
                 self.handle.write((",".join(EXPORT_COLUMNS) + "\n").encode())
                 self.csv = pcsv.CSVWriter(self.handle, table.schema, write_options=pcsv.WriteOptions(
                     include_header=False, quoting_style="needed"))
             self.csv.write_table(table)
+        elif self.fmt == "xlsx":
+            if self.xlsx is None:
+                self.xlsx = XlsxSheet(self.out, EXPORT_COLUMNS, sheet="lines")
+            self.xlsx.write(frame)
         else:
             if self.handle is None:
                 self.handle = self.out.open("w", encoding="utf-8", newline="")
@@ -191,6 +238,10 @@ class _Stream:
             self.handle = self.out.open("w", encoding="utf-8", newline="")
             if self.fmt == "csv":
                 self.handle.write(",".join(EXPORT_COLUMNS) + "\n")
+        if self.fmt == "xlsx" and self.xlsx is None:
+            self.xlsx = XlsxSheet(self.out, EXPORT_COLUMNS, sheet="lines")
+        if self.xlsx is not None:
+            self.xlsx.close()
         if self.csv is not None:
             self.csv.close()
         if self.parquet is not None:
@@ -210,58 +261,40 @@ def _parquet_schema():
 
 
 def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | None = None,
-                   only_human: bool = False, scheme: str = "full", raw_cells: bool = False,
+                   only_human: bool = False, scheme: str = "full", force: bool = False,
                    hidden_scripts: set[int] | frozenset[int] = frozenset()) -> dict:
     """Write the export and return {"format", "out", "rows"}. Checks the destination before writing.
 
-    CSV, JSONL, Parquet and CoNLL stream script by script into a `.partial` file that replaces `out`
-    only when complete; Fountain (one script) is written at once. CSV cells that start like a formula
-    are prefixed with "'" unless `raw_cells`; scripts in `hidden_scripts` (restricted to other people)
+    Every format keeps each line's text exactly as stored (XLSX as string cells, nothing evaluated).
+    `out` must be a new file, or a regular file to replace with `force`, never a database, one of the
+    project's own files, a device, a pipe or a link (labeling/export_file.py). CSV, JSONL, Parquet, XLSX
+    and CoNLL stream script by script into a temporary file renamed over `out` only when complete;
+    Fountain (one script) is written at once. Scripts in `hidden_scripts` (restricted to other people)
     are left out.
     """
     if fmt not in WRITERS:
         raise ExportError(f"unknown export format {fmt!r}: use one of {', '.join(WRITERS)}")
-    out = Path(out)
-    if out.is_dir():
-        raise ExportError(f"{out} is a directory; give a file path, e.g. {out / ('export.' + fmt)}")
-    if not out.parent.exists():
-        raise ExportError(f"{out.parent}: no such directory; create it first (mkdir -p {out.parent})")
-    tmp = out.with_name(out.name + ".partial")
-    try:
+    rows = 0
+
+    def write(tmp: Path) -> None:
+        nonlocal rows
         if fmt == "fountain":
             frame = build_export(db, script_id=script_id, only_human=only_human, scheme=scheme,
                                  hidden_scripts=hidden_scripts)
             WRITERS[fmt](frame, tmp)
             rows = len(frame)
-        else:
-            stream = _Stream(fmt, tmp, raw_cells=raw_cells)
-            try:
-                for frame in iter_export_frames(db, script_id=script_id, only_human=only_human, scheme=scheme,
-                                                hidden_scripts=hidden_scripts):
-                    stream.write(frame)
-            finally:
-                stream.close()
-            rows = stream.rows
-        tmp.replace(out)
-    except OSError as exc:  # read-only folder or mount, no permission, a full disk
-        raise ExportError(f"{out}: cannot write the export ({_reason(exc)}); nothing was written — choose a "
-                          "writable folder with free space") from exc
-    finally:
+            return
+        stream = _Stream(fmt, tmp)
         try:
-            tmp.unlink(missing_ok=True)
-        except OSError:
-            pass
+            for frame in iter_export_frames(db, script_id=script_id, only_human=only_human, scheme=scheme,
+                                            hidden_scripts=hidden_scripts):
+                stream.write(frame)
+        finally:
+            stream.close()
+        rows = stream.rows
+
+    out = write_atomically(out, write, db=db, force=force)
     return {"format": fmt, "out": str(out), "rows": int(rows)}
-
-
-def _reason(exc: OSError) -> str:
-    import errno
-
-    reasons = {errno.ENOSPC: "the disk is full", errno.EROFS: "a read-only disk", errno.EACCES: "no permission",
-               errno.EPERM: "no permission", errno.EDQUOT: "over the disk quota"}
-    if exc.errno in reasons:
-        return reasons[exc.errno]
-    return "the disk is full" if "No space" in str(exc) else (exc.strerror or str(exc) or type(exc).__name__)
 
 
 def export_bytes(db: Database, fmt: str, **filters) -> bytes:

@@ -351,7 +351,11 @@ def test_export_page_offers_every_format(app_db):
     db, script_id = app_db
     at = open_page("export")
     assert at.download_button(key="export_download").label == "Download csv"
-    assert "20 lines" in at.caption[0].value
+    assert "20 lines" in at.caption[0].value and "exactly as stored" in at.caption[0].value
+    at.selectbox(key="export_format").set_value("xlsx")
+    at.run()
+    assert at.download_button(key="export_download").label == "Download xlsx"
+    assert "nothing runs as a formula" in at.caption[0].value
     at.selectbox(key="export_format").set_value("fountain")
     at.sidebar.selectbox(key="script").set_value(0)  # all scripts
     at.run()

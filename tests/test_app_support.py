@@ -140,7 +140,7 @@ def test_export_problems_are_said_before_the_download():
     assert support.export_file_name("jsonl") == "scriptlabel-all-scripts.jsonl"
 
 
-@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "fountain", "conll"])
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet", "xlsx", "fountain", "conll"])
 def test_export_payload_parses(db, db_path, pdf_script, fmt):
     ids = list(script_store.lines_frame(db, pdf_script)["line_id"])
     label_store.add_label(db, ids[0], "scene_heading", annotator="ana")
@@ -153,6 +153,10 @@ def test_export_payload_parses(db, db_path, pdf_script, fmt):
         assert len(rows) == len(ids) and rows[0]["annotator"] == "ana"
     elif fmt == "parquet":
         assert len(pd.read_parquet(io.BytesIO(data))) == len(ids)
+    elif fmt == "xlsx":
+        frame = pd.read_excel(io.BytesIO(data), engine="openpyxl")
+        assert len(frame) == len(ids) and frame.loc[0, "label"] == "scene_heading"
+        assert frame.loc[0, "text"] == "INT. LIGHTHOUSE KITCHEN - NIGHT"
     elif fmt == "fountain":
         assert "INT. LIGHTHOUSE KITCHEN - NIGHT" in data.decode()
     else:

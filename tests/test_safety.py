@@ -1,4 +1,5 @@
-"""Issue 11's smaller guards: formula-safe CSV exports, Markdown-safe text, ingest limits, trusted skops types."""
+"""Issue 11's smaller guards: exports that keep the text (XLSX for spreadsheets), Markdown-safe text, ingest
+limits, trusted skops types."""
 
 from __future__ import annotations
 
@@ -16,35 +17,77 @@ from store import accounts
 from store import scripts as script_store
 
 FORMULAS = ["=HYPERLINK(\"http://evil.example\",\"x\")", "+1+1", "-2+3", "@SUM(A1)", "\tTAB", "\rCR"]
-
-
-def test_neutralize_prefixes_every_formula_start():
-    for cell in FORMULAS:
-        assert export_mod.neutralize_cell(cell) == "'" + cell
-    assert export_mod.neutralize_cell("INT. HOUSE") == "INT. HOUSE" and export_mod.neutralize_cell(3.5) == 3.5
+AS_WRITTEN = ["-- aren't I a lawyer?", "<script>alert(2)</script>", "_x0041_ and \u00e9t\u00e9 \u2014 \"quoted\", commas"]
 
 
 def _text_script(db, tmp_path):
     path = tmp_path / "formulas.txt"
-    path.write_text("INT. KITCHEN - NIGHT\n\n" + "\n\n".join(FORMULAS[:4]) + "\n")
+    path.write_text("INT. KITCHEN - NIGHT\n\n" + "\n\n".join(FORMULAS[:4] + AS_WRITTEN) + "\n")
     return ingest_path(db, path).script_id
 
 
-def test_csv_export_neutralizes_formulas_unless_raw_cells(cli, db, tmp_path):
+def _stored_texts(db, script_id) -> list[str]:
+    return list(script_store.lines_frame(db, script_id)["text"])
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])
+def test_dataset_exports_keep_every_text_exactly_as_stored(cli, db, tmp_path, fmt):
+    """Issue 25 item 8: no leading ' or anything else added (people train on these files)."""
+    import pandas as pd
+
     script_id = _text_script(db, tmp_path)
-    out = tmp_path / "out.csv"
-    assert cli("export", "--format", "csv", "--out", str(out), "--script", str(script_id)).exit_code == 0
-    texts = [row["text"] for row in csv.DictReader(io.StringIO(out.read_text()))]
-    assert "'=HYPERLINK(\"http://evil.example\",\"x\")" in texts and "'@SUM(A1)" in texts and "'+1+1" in texts
-    assert not any(t[:1] in "=+-@" for t in texts)
-    raw = tmp_path / "raw.csv"
-    assert cli("export", "--format", "csv", "--out", str(raw), "--script", str(script_id), "--raw-cells").exit_code == 0
-    assert "@SUM(A1)" in [row["text"] for row in csv.DictReader(io.StringIO(raw.read_text()))]
-    jsonl = tmp_path / "out.jsonl"  # not spreadsheet-bound: the text stays as it is
-    assert cli("export", "--format", "jsonl", "--out", str(jsonl), "--script", str(script_id)).exit_code == 0
-    assert '"text":"@SUM(A1)"' in jsonl.read_text()
-    exports = [r for r in accounts.audit_log(db) if r["action"] == "export"]
-    assert len(exports) == 3 and exports[0]["actor"].startswith("cli:")
+    stored = _stored_texts(db, script_id)
+    assert "-- aren't I a lawyer?" in stored and "=HYPERLINK(\"http://evil.example\",\"x\")" in stored
+    out = tmp_path / f"out.{fmt}"
+    assert cli("export", "--format", fmt, "--out", str(out), "--script", str(script_id)).exit_code == 0
+    if fmt == "csv":
+        texts = [row["text"] for row in csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))]
+    elif fmt == "jsonl":
+        texts = list(pd.read_json(out, lines=True)["text"])
+    else:
+        texts = list(pd.read_parquet(out)["text"])
+    assert texts == stored
+
+
+def test_xlsx_export_has_the_csv_columns_and_every_text_as_a_string_cell(cli, db, tmp_path):
+    import openpyxl
+
+    script_id = _text_script(db, tmp_path)
+    assert cli("label", str(script_store.lines_frame(db, script_id)["line_id"].iloc[1]), "dialogue",
+               "--annotator", "ana").exit_code == 0
+    csv_out, xlsx_out = tmp_path / "out.csv", tmp_path / "out.xlsx"
+    assert cli("export", "--format", "csv", "--out", str(csv_out)).exit_code == 0
+    result = cli("export", "--format", "xlsx", "--out", str(xlsx_out))
+    assert result.exit_code == 0, result.stderr
+    rows = list(csv.reader(io.StringIO(csv_out.read_text(encoding="utf-8"))))
+    sheet = openpyxl.load_workbook(xlsx_out).active
+    cells = [list(r) for r in sheet.iter_rows()]
+    assert [c.value for c in cells[0]] == rows[0]  # the same columns, in the same order
+    assert len(cells) == len(rows)
+    text_col = rows[0].index("text")
+    for cell_row, csv_row in zip(cells[1:], rows[1:]):
+        text = cell_row[text_col]
+        assert text.data_type == "s" and _ooxml_text(text.value) == csv_row[text_col]  # a string, never a formula
+    assert not any(c.data_type == "f" for r in cells for c in r)
+    line_ids = [c.value for c in [r[rows[0].index("line_id")] for r in cells[1:]]]
+    assert all(isinstance(v, (int, float)) for v in line_ids)  # numbers stay numbers
+    assert '"rows"' in result.stdout
+
+
+def _ooxml_text(value: str) -> str:
+    """The text a spreadsheet shows for a stored string: OOXML writes `_xHHHH_` for characters XML cannot hold
+    (and `_x005F_` for a literal "_" before such a pattern); Excel decodes them, openpyxl leaves them."""
+    import re
+
+    return re.sub(r"_x([0-9A-Fa-f]{4})_", lambda m: chr(int(m.group(1), 16)), value)
+
+
+def test_raw_cells_is_accepted_as_a_deprecated_no_op(cli, db, tmp_path):
+    script_id = _text_script(db, tmp_path)
+    out = tmp_path / "raw.csv"
+    result = cli("export", "--format", "csv", "--out", str(out), "--script", str(script_id), "--raw-cells")
+    assert result.exit_code == 0 and "deprecated" in result.stderr
+    assert [row["text"] for row in csv.DictReader(io.StringIO(out.read_text()))] == _stored_texts(db, script_id)
 
 
 def test_exports_leave_out_hidden_scripts(db, tmp_path, pdf_script):

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 import pandas as pd
 from sqlite_utils import Database
 
-from labeling.export import WRITERS, ExportError
+from labeling.export import WRITERS, ExportError, write_xlsx
+from labeling.export_file import check_destination, write_atomically
 from labeling.sequences.view import script_lines, sequence_table
 from store import scripts as script_store
 from store import sequences as sequence_store
 from store.types import LABELS
 
-SEQUENCE_FORMATS = ("csv", "jsonl", "parquet")
+SEQUENCE_FORMATS = ("csv", "jsonl", "parquet", "xlsx")
 SEQUENCE_COLUMNS = [
     "script_id", "script_title", "sequence_id", "code", "title", "department", "first_line_no", "last_line_no",
     "first_page", "last_page", "lines", *[f"lines_{label}" for label in LABELS], "characters",
@@ -71,23 +73,16 @@ def sequence_rows(db: Database, *, script_id: int | None = None, only_rated: boo
 
 
 def export_sequences(db: Database, fmt: str, out: str | Path, *, script_id: int | None = None,
-                     only_rated: bool = False) -> dict:
-    """Write the sequence dataset and return {"what", "format", "out", "rows"}; the file appears whole or not at all."""
+                     only_rated: bool = False, force: bool = False) -> dict:
+    """Write the sequence dataset and return {"what", "format", "out", "rows"}; the file appears whole or not
+    at all, only where a line export may be written (labeling/export_file.py: `force` to replace a file)."""
     if fmt not in SEQUENCE_FORMATS:
         raise ExportError(f"a sequence export is {', '.join(SEQUENCE_FORMATS)}, not {fmt!r}; "
                           "Fountain and CoNLL hold lines: use --what lines")
-    out = Path(out)
-    if out.is_dir():
-        raise ExportError(f"{out} is a directory; give a file path, e.g. {out / ('sequences.' + fmt)}")
-    if not out.parent.exists():
-        raise ExportError(f"{out.parent}: no such directory; create it first (mkdir -p {out.parent})")
+    check_destination(out, db=db, force=force)  # before the table is built
     frame = sequence_rows(db, script_id=script_id, only_rated=only_rated)
-    tmp = out.with_name(out.name + ".partial")
-    try:
-        WRITERS[fmt](frame, tmp)
-        tmp.replace(out)
-    finally:
-        tmp.unlink(missing_ok=True)
+    writer = functools.partial(write_xlsx, sheet="sequences") if fmt == "xlsx" else WRITERS[fmt]
+    out = write_atomically(out, lambda tmp: writer(frame, tmp), db=db, force=force)
     return {"what": "sequences", "format": fmt, "out": str(out), "rows": int(len(frame))}
 
 
