@@ -22,6 +22,23 @@ def _emit(obj) -> None:
 ID = click.IntRange(1, 2**63 - 1)
 
 
+class _Annotator(click.ParamType):
+    """A name to store labels under: store.types.check_annotator's rule, refused as a usage error."""
+
+    name = "NAME"
+
+    def convert(self, value, param, ctx):
+        from store.types import BadAnnotatorError, check_annotator
+
+        try:
+            return check_annotator(value)
+        except BadAnnotatorError as exc:
+            self.fail(str(exc), param, ctx)
+
+
+ANNOTATOR = _Annotator()
+
+
 def _db_path_in_context() -> str:
     ctx = click.get_current_context(silent=True)
     return str(ctx.find_root().obj["db_path"]) if ctx and ctx.find_root().obj else "the database"
@@ -34,6 +51,8 @@ def handle_errors(func):
 
         try:
             return func(*args, **kwargs)
+        except BrokenPipeError:  # `scriptlabel queue | head -1`: the reader has what it wanted
+            _quiet_broken_pipe()
         except ScriptlabelError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(1)
@@ -46,6 +65,20 @@ def handle_errors(func):
             click.echo("error: interrupted; the database keeps everything that was finished", err=True)
             sys.exit(130)
     return wrapper
+
+
+def _quiet_broken_pipe() -> None:
+    """Leave quietly when standard output's reader is gone, as `cat` or `grep` do (exit status 128 + SIGPIPE).
+
+    Standard output is pointed at /dev/null first, so Python's last flush at exit cannot complain either."""
+    import signal
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError):
+        pass
+    sys.exit(128 + signal.SIGPIPE)
 
 
 def _cli_actor() -> str:
@@ -254,7 +287,7 @@ def export(ctx, fmt, out, force, what, script_id, only_human, scheme, raw_cells)
 
 @cli.command("import")
 @click.argument("path", type=click.Path())
-@click.option("--annotator", default="import", show_default=True,
+@click.option("--annotator", type=ANNOTATOR, default="import", show_default=True,
               help="Annotator for rows that name none (e.g. a file without an annotator column).")
 @click.pass_context
 @handle_errors
@@ -263,13 +296,14 @@ def import_(ctx, path, annotator):
     line_no; or Prodigy JSONL): every row checked first, then all written or none. Prints one JSON report."""
     from labeling.ingest.imports import import_labels
 
-    _emit(import_labels(_db(ctx, create=False), path, default_annotator=annotator).as_json())
+    max_bytes = ctx.obj["settings"].max_upload_mb * 1024 * 1024  # SCRIPTLABEL_MAX_UPLOAD_MB, as for uploads
+    _emit(import_labels(_db(ctx, create=False), path, default_annotator=annotator, max_bytes=max_bytes).as_json())
 
 
 @cli.command()
 @click.argument("line_id", type=ID)
 @click.argument("label")
-@click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who labels (default: $USER).")
+@click.option("--annotator", type=ANNOTATOR, default=lambda: os.environ.get("USER", "cli"), help="Who labels (default: $USER).")
 @click.pass_context
 @handle_errors
 def label(ctx, line_id, label, annotator):
@@ -283,7 +317,7 @@ def label(ctx, line_id, label, annotator):
 @click.argument("sequence_id", type=ID)
 @click.argument("value", type=int)
 @click.option("--department", default="overall", show_default=True, help="overall, animation, fx, lighting, …")
-@click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who rates (default: $USER).")
+@click.option("--annotator", type=ANNOTATOR, default=lambda: os.environ.get("USER", "cli"), help="Who rates (default: $USER).")
 @click.pass_context
 @handle_errors
 def rate(ctx, sequence_id, value, department, annotator):
@@ -299,7 +333,7 @@ def rate(ctx, sequence_id, value, department, annotator):
 @click.argument("sequence_id", type=ID)
 @click.argument("tags", nargs=-1, required=True)
 @click.option("--absent", is_flag=True, help="Record that these tags are NOT in the sequence.")
-@click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who tags (default: $USER).")
+@click.option("--annotator", type=ANNOTATOR, default=lambda: os.environ.get("USER", "cli"), help="Who tags (default: $USER).")
 @click.pass_context
 @handle_errors
 def tag(ctx, sequence_id, tags, absent, annotator):
@@ -368,7 +402,7 @@ def predict(ctx, script_id, scheduler):
               help="How to rank unlabeled lines; diverse = the most uncertain line of each kind, lines of patterns people already labeled later; review = people's labels the model confidently contradicts.")
 @click.option("--random-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of items drawn at random (keeps labels usable for unbiased evaluation).")
-@click.option("--seed", type=int, default=None, help="Random seed (for reproducible queues).")
+@click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Random seed (for reproducible queues).")
 @click.pass_context
 @handle_errors
 def queue(ctx, script_id, n, strategy, random_share, seed):
@@ -445,7 +479,7 @@ def train(ctx, target, department, wait, timeout, model_set):
               "id again stores nothing twice.")
 @click.option("--undo", "undo_batch", default=None, metavar="BATCH_ID", help="Take a whole batch back.")
 @click.option("--list", "list_batches", is_flag=True, help="List the newest batches as JSON lines.")
-@click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who accepts (default: $USER).")
+@click.option("--annotator", type=ANNOTATOR, default=lambda: os.environ.get("USER", "cli"), help="Who accepts (default: $USER).")
 @click.pass_context
 @handle_errors
 def accept(ctx, script_id, page, above, dry_run, version_seen, batch_id, undo_batch, list_batches, annotator):
@@ -542,10 +576,10 @@ def evaluate(ctx, folds):
 
 
 @cli.command()
-@click.argument("line_id", type=int)
+@click.argument("line_id", type=ID)
 @click.option("--confirm", "confirm", is_flag=True, help="Keep the line's current label.")
 @click.option("--fix", "fix", default=None, help="Replace the label with this one.")
-@click.option("--annotator", default=lambda: os.environ.get("USER", "cli"), help="Who reviews (default: $USER).")
+@click.option("--annotator", type=ANNOTATOR, default=lambda: os.environ.get("USER", "cli"), help="Who reviews (default: $USER).")
 @click.pass_context
 @handle_errors
 def review(ctx, line_id, confirm, fix, annotator):
@@ -560,7 +594,7 @@ def review(ctx, line_id, confirm, fix, annotator):
 
 
 @cli.command()
-@click.argument("sequence_id", type=int)
+@click.argument("sequence_id", type=ID)
 @click.option("--n", "n", type=click.IntRange(1, 1000), default=5, show_default=True, help="How many neighbours.")
 @click.pass_context
 @handle_errors
@@ -650,7 +684,7 @@ def users_passwd(ctx, name, password_stdin):
 
 
 @cli.command()
-@click.argument("script_id", type=int)
+@click.argument("script_id", type=ID)
 @click.argument("names", nargs=-1)
 @click.option("--everyone", is_flag=True, help="Lift the restriction: every signed-in person sees the script.")
 @click.pass_context
@@ -662,6 +696,9 @@ def restrict(ctx, script_id, names, everyone):
 
     db = _db(ctx, create=False)
     get_script(db, script_id)
+    if everyone and names:
+        raise ScriptlabelError(f"--everyone lifts the restriction, names ({', '.join(names)}) set one: give either "
+                               "the names or --everyone")
     if everyone:
         unrestrict_script(db, script_id)
     elif not names:
@@ -676,7 +713,10 @@ def main() -> None:
     from labeling.settings import process_defaults
 
     process_defaults()  # before any command imports xgboost or keras
-    cli(prog_name="scriptlabel")
+    try:
+        cli(prog_name="scriptlabel")
+    except BrokenPipeError:  # raised outside a command (help text, version) into a closed pipe
+        _quiet_broken_pipe()
 
 
 if __name__ == "__main__":

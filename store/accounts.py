@@ -296,6 +296,10 @@ def restrict_script(db: Database, script_id: int, names: list[str]) -> None:
     if not clean:
         raise AccountError("name at least one person who may see the script (or use --everyone)")
     with immediate(db):
+        unknown = [n for n in clean if not db.execute("SELECT 1 FROM users WHERE name = ?", [n]).fetchone()]
+        if unknown:  # a typo would otherwise hide the script from the person meant
+            raise AccountError(f"no user called {', '.join(map(repr, unknown))}: add them first with `scriptlabel "
+                               "users add NAME --role annotator` (an OIDC email without --password-stdin)")
         db.execute("DELETE FROM script_access WHERE script_id = ?", [script_id])
         for name in clean:
             db.execute("INSERT INTO script_access(script_id, name) VALUES (?, ?)", [script_id, name])

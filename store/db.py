@@ -74,7 +74,7 @@ def open_db(path: str | Path, *, create: bool = True, check: bool | None = None,
     `check`: run `PRAGMA quick_check` first — True always, None only after an unclean shutdown (a
     write-ahead log left behind), False never. `recover` rolls back ingests whose process is gone.
     """
-    unclean = False
+    unclean = existed = False
     if str(path) == ":memory:":
         conn = sqlite3.connect(":memory:", check_same_thread=False)
     else:
@@ -89,10 +89,13 @@ def open_db(path: str | Path, *, create: bool = True, check: bool | None = None,
             except OSError as exc:
                 raise DatabaseError(explain_storage_error(exc, path)) from exc
         else:
+            existed = True
             wal = Path(f"{path}-wal")
             unclean = wal.exists() and wal.stat().st_size > 0
         try:
             conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, check_same_thread=False)
+            if existed:
+                _refuse_foreign(conn, path, create=create)  # before anything (even the WAL switch) writes to it
             conn.execute("PRAGMA journal_mode=WAL")
         except sqlite3.DatabaseError as exc:
             raise _storage_error(exc, path) from exc
@@ -120,6 +123,23 @@ def open_db(path: str | Path, *, create: bool = True, check: bool | None = None,
         except sqlite3.OperationalError:
             pass  # a read-only copy: nothing can be rolled back, and fragments stay hidden anyway
     return db
+
+
+def _refuse_foreign(conn: sqlite3.Connection, path: Path, *, create: bool) -> None:
+    """An existing file that is not a scriptlabel database is never written into: another program's SQLite
+    file always refused, an empty file unless the command may create a database (`create`)."""
+    tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    if not tables:
+        if create:
+            return
+        conn.close()
+        raise DatabaseError(f"{path} is not a scriptlabel database (an empty file); nothing was written — give the "
+                            "path of a scriptlabel database, or ingest a script to create one")
+    if "_sqlite_migrations" not in tables or conn.execute(
+            "SELECT 1 FROM _sqlite_migrations WHERE migration_set = ? LIMIT 1", [migrations.name]).fetchone() is None:
+        conn.close()
+        raise DatabaseError(f"{path} is not a scriptlabel database (a SQLite file of another program, tables "
+                            f"{', '.join(sorted(tables)[:5])}); nothing was changed — choose another --db path")
 
 
 def _storage_error(exc: sqlite3.DatabaseError, path) -> DatabaseError:

@@ -262,14 +262,23 @@ def labels_of_lines(db: Database, line_ids: list[int]) -> dict[int, dict]:
     return {k: {key: v[key] for key in ("label", "source", "annotator")} for k, v in best.items()}
 
 
-def progress(db: Database, script_id: int | None = None) -> tuple[int, int]:
-    """(lines with a human label, lines) in one script or in all of them."""
-    where = "WHERE l.script_id = ?" if script_id is not None else ""
-    params = [script_id] if script_id is not None else []
-    total = db.execute(f"SELECT COUNT(*) FROM lines l {where}", params).fetchone()[0]
+def progress(db: Database, script_id: int | None = None, *,
+             hidden_scripts: set[int] | frozenset[int] = frozenset()) -> tuple[int, int]:
+    """(lines with a human label, lines) in one script or in all ready ones but `hidden_scripts` (restricted
+    to other people: their counts are theirs to know)."""
+    clauses, params = ["s.status = 'ready'"], []
+    if script_id is not None:
+        clauses.append("l.script_id = ?")
+        params.append(script_id)
+    if hidden_scripts:
+        clauses.append(f"l.script_id NOT IN ({','.join('?' * len(hidden_scripts))})")
+        params.extend(sorted(hidden_scripts))
+    where = "WHERE " + " AND ".join(clauses)
+    scripts = "JOIN scripts s ON s.script_id = l.script_id"
+    total = db.execute(f"SELECT COUNT(*) FROM lines l {scripts} {where}", params).fetchone()[0]
     labeled = db.execute(
-        f"""SELECT COUNT(DISTINCT e.line_id) FROM label_events e JOIN lines l ON l.line_id = e.line_id
-            {where} {'AND' if where else 'WHERE'} e.source = 'human' AND e.action = 'set'
+        f"""SELECT COUNT(DISTINCT e.line_id) FROM label_events e JOIN lines l ON l.line_id = e.line_id {scripts}
+            {where} AND e.source = 'human' AND e.action = 'set'
               AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""",
         params).fetchone()[0]
     return int(labeled), int(total)

@@ -80,6 +80,28 @@ class NotFoundError(ScriptlabelError, LookupError):
     pass
 
 
+ANNOTATOR_MAX_CHARS = 80  # the sign-in names' limit too (store.accounts)
+
+
+class BadAnnotatorError(ScriptlabelError, ValueError):
+    """An annotator name that cannot be stored: empty, too long or with control characters."""
+
+
+def check_annotator(name) -> str:
+    """The annotator's name as stored: trimmed, 1-80 characters, no control characters (one rule for the
+    command line, the labeling view's sync and imports)."""
+    text = str(name if name is not None else "").strip()
+    if not text:
+        raise BadAnnotatorError(f"the annotator name is empty: give a name of 1-{ANNOTATOR_MAX_CHARS} characters")
+    if len(text) > ANNOTATOR_MAX_CHARS:
+        raise BadAnnotatorError(f"the annotator name is {len(text):,} characters long: give a name of "
+                                f"1-{ANNOTATOR_MAX_CHARS} characters")
+    if any(ord(c) < 32 or ord(c) == 127 for c in text):
+        raise BadAnnotatorError("the annotator name holds a control character (a line break, a tab, NUL): give a "
+                                f"name of 1-{ANNOTATOR_MAX_CHARS} printable characters")
+    return text
+
+
 @dataclass(frozen=True)
 class Line:
     """One stored line (DESIGN.md "One line, as stored"), before or after it has an id."""

@@ -112,6 +112,34 @@ def test_a_restricted_script_does_not_exist_for_others(client, db, pdf_script, t
     assert hidden_line not in label_store.labels_of_lines(db, [hidden_line])
 
 
+def test_progress_without_a_script_counts_only_the_scripts_the_person_may_see(client, db, pdf_script, tmp_path):
+    """Issue 23 item 7: the progress total once counted every line, scripts restricted to others included."""
+    import app_builders
+
+    other = app_builders.text_script(db, tmp_path)
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    accounts.add_user(db, "bob", role="annotator", password="pw-bob-123")
+    accounts.restrict_script(db, pdf_script, ["ana"])
+    hidden_line = int(script_store.lines_frame(db, pdf_script)["line_id"].iloc[0])
+    label_store.add_label(db, hidden_line, "scene_heading", annotator="ana")
+    visible = len(script_store.lines_frame(db, other))
+    sign_in(client, "bob", "pw-bob-123")
+    progress = client.post("/api/label/sync", json=_body(db), headers=HEADERS).json()["progress"]
+    assert progress == {"labeled": 0, "total": visible}
+    client.post("/api/account/logout")
+    sign_in(client, "ana", "pw-ana-123")
+    progress = client.post("/api/label/sync", json=_body(db), headers=HEADERS).json()["progress"]
+    assert progress == {"labeled": 1, "total": visible + len(script_store.lines_frame(db, pdf_script))}
+
+
+def test_the_sync_route_refuses_an_absurd_annotator_name(client, db, pdf_script):
+    """Issue 23 item 6: the command line's annotator rule holds in the labeling view's route too."""
+    for name, problem in (("", "type your name"), ("x" * 10_000, "1-80"), ("ana\nbob", "control character")):
+        answer = client.post("/api/label/sync", json=_body(db, annotator=name, want=1), headers=HEADERS)
+        assert answer.status_code == 400 and problem in answer.json()["error"]
+    assert client.post("/api/label/sync", json=_body(db, annotator="  ana  ", want=1), headers=HEADERS).status_code == 200
+
+
 def test_page_requests_without_a_session_are_sent_to_the_form(db_path, db):
     from starlette.middleware import Middleware
     from starlette.responses import PlainTextResponse

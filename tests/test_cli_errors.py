@@ -98,7 +98,12 @@ def test_fdx_nested_20k_deep(cli, tmp_path):
 @pytest.mark.parametrize("args", [["label", "99999999999999999999999", "action"], ["rate", "18446744073709551616", "3"],
                                   ["sequences", "--script", "9223372036854775808"],
                                   ["queue", "--script", "99999999999999999999"],
-                                  ["tag", "36893488147419103232", "water"]])
+                                  ["tag", "36893488147419103232", "water"],
+                                  # issue 23 item 5: these three were OverflowError tracebacks
+                                  ["review", "18446744073709551616", "--confirm"],
+                                  ["similar", "9223372036854775808"], ["restrict", "9223372036854775808", "ana"],
+                                  ["review", "0", "--confirm"], ["similar", "0"],
+                                  ["queue", "--seed", "18446744073709551616"]])
 def test_ids_beyond_64_bits(cli, tmp_path, args):
     cli.json_lines("ingest", str(make_text_pdf(tmp_path / "good.pdf")))
     before = db_dump(cli.db_file)
@@ -221,3 +226,90 @@ def test_full_disk_during_ingest_is_a_message_and_leaves_no_fragment(tmp_path, t
     again = _cli_process(db_file, "ingest", str(big))
     assert again.returncode == 0, again.stderr
     assert [s.lines for s in script_store.list_scripts(db)] == [400]
+
+
+# --- issue 23 items 5 and 6: tracebacks and what was accepted that should not be ---------------------
+
+@pytest.fixture
+def stocked(cli, tmp_path):
+    cli.json_lines("ingest", str(make_text_pdf(tmp_path / "good.pdf")))
+    with open_db(cli.db_file) as db:
+        from store import accounts
+
+        accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    return db_dump(cli.db_file)
+
+
+def _csv(path: Path, rows: list[str]) -> Path:
+    path.write_text("line_id,label,annotator\n" + "\n".join(rows) + "\n", encoding="utf-8")
+    return path
+
+
+def test_import_of_a_line_id_beyond_64_bits_is_a_message(cli, stocked, tmp_path):
+    message = error_line(cli("import", str(_csv(tmp_path / "big.csv", [f"{2**70},action,ana"]))))
+    assert "big.csv row 1" in message and "line_id" in message
+    assert db_dump(cli.db_file) == stocked
+
+
+def test_import_of_a_5_mb_cell_is_read_and_a_cell_beyond_the_limit_is_a_message(cli, stocked, tmp_path,
+                                                                                 monkeypatch):
+    huge = _csv(tmp_path / "huge.csv", ["1,action,ana", "2,action," + "x" * 5_000_000])
+    message = error_line(cli("import", str(huge)))  # read whole (the cell is under the 50 MB upload limit) ...
+    assert "huge.csv row 2" in message and "annotator" in message  # ... and the 5 MB name is refused by rule
+    monkeypatch.setenv("SCRIPTLABEL_MAX_UPLOAD_MB", "1")
+    message = error_line(cli("import", str(huge)))
+    assert "huge.csv" in message and "limit" in message and "SCRIPTLABEL_MAX_UPLOAD_MB" in message
+    assert db_dump(cli.db_file) == stocked
+
+
+def test_restrict_to_nobody_or_to_names_and_everyone_is_refused(cli, stocked):
+    message = error_line(cli("restrict", "1", "nobody_here"))
+    assert "nobody_here" in message and "users add" in message
+    message = error_line(cli("restrict", "1", "ana", "--everyone"))
+    assert "--everyone" in message and "ana" in message
+    assert db_dump(cli.db_file) == stocked
+    assert cli.json_lines("restrict", "1", "ana") == [{"script_id": 1, "names": ["ana"]}]
+
+
+@pytest.mark.parametrize("name", ["", "   ", "x" * 10_000, "ana\x00", "line\nbreak"])
+def test_label_with_an_empty_or_absurd_annotator_is_refused(cli, stocked, name):
+    message = error_line(cli("label", "1", "action", "--annotator", name))
+    assert "--annotator" in message and "80" in message
+    assert db_dump(cli.db_file) == stocked
+
+
+def test_scripts_on_a_zero_byte_or_foreign_database_writes_nothing(cli, tmp_path):
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    result = cli.runner.invoke(__import__("labeling.cli", fromlist=["cli"]).cli, ["--db", str(empty), "scripts"])
+    assert result.exit_code != 0 and "not a scriptlabel database" in result.stderr
+    assert empty.stat().st_size == 0
+    import sqlite3
+
+    foreign = tmp_path / "other_app.sqlite"
+    conn = sqlite3.connect(foreign)
+    conn.execute("CREATE TABLE notes(x)")
+    conn.commit()
+    conn.close()
+    before = db_dump(foreign)
+    for args in (["scripts"], ["label", "1", "action"]):
+        result = cli.runner.invoke(__import__("labeling.cli", fromlist=["cli"]).cli, ["--db", str(foreign), *args])
+        assert result.exit_code != 0 and "not a scriptlabel database" in result.stderr, result.stderr
+    assert db_dump(foreign) == before
+
+
+def test_an_import_with_two_labels_for_one_line_by_one_person_is_refused(cli, stocked, tmp_path):
+    path = _csv(tmp_path / "twice.csv", ["1,action,ana", "2,dialogue,ana", "1,dialogue,ana", "1,dialogue,bob"])
+    message = error_line(cli("import", str(path)))
+    assert "twice.csv" in message and "line 1" in message and "rows 1 and 3" in message and "ana" in message
+    assert db_dump(cli.db_file) == stocked
+
+
+def test_queue_into_head_exits_quietly(cli, stocked):
+    proc = subprocess.Popen([sys.executable, "-m", "labeling.cli", "--db", str(cli.db_file), "queue", "--n", "20000"],
+                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=dict(os.environ))
+    first = proc.stdout.readline()
+    proc.stdout.close()  # what `| head -1` does after its line
+    stderr = proc.stderr.read().decode()
+    proc.wait(timeout=120)
+    assert first.startswith(b"{") and stderr == ""

@@ -12,6 +12,7 @@ import time
 import pytest
 
 from conftest import REPO
+from labeling.cli import cli as cli_group
 
 
 def test_users_add_list_passwd_remove(cli, db_path):
@@ -56,6 +57,11 @@ def test_users_errors_are_one_line(cli, db_path):
 
 def test_restrict_a_script(cli, pdf_script):
     script_id = pdf_script.script_id if hasattr(pdf_script, "script_id") else pdf_script
+    assert "no user called 'ana'" in cli("restrict", str(script_id), "ana").stderr  # add people first
+    for name in ("ana", "bob"):
+        added = cli.runner.invoke(cli_group, ["--db", str(cli.db_file), "users", "add", name, "--role", "annotator",
+                                              "--password-stdin"], input=f"pw-{name}-123\n")
+        assert added.exit_code == 0, added.stderr
     assert cli.json_lines("restrict", str(script_id), "ana", "bob") == [{"script_id": script_id,
                                                                           "names": ["ana", "bob"]}]
     assert cli.json_lines("restrict", str(script_id), "--everyone") == [{"script_id": script_id, "names": []}]

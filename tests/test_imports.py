@@ -51,7 +51,7 @@ def test_round_trip_export_import_export_is_identical(twin_dbs, tmp_path, fmt):
     assert report["imported"] == 2 and report["unchanged"] == 0
     assert report["rejected"] == report["rows"] - 2  # the model's suggestions are not labels
     assert list(report["reasons"]) == ["label_source model: a suggestion, not a person's label"]
-    assert cli_b("export", "--format", fmt, "--out", str(out_b)).exit_code == 0
+    assert cli_b("export", "--format", fmt, "--out", str(out_b), "--force").exit_code == 0  # replaces its first
     assert out_b.read_bytes() == out_a.read_bytes()
     [again] = cli_b.json_lines("import", str(out_a))
     assert again["imported"] == 0 and again["unchanged"] == 2

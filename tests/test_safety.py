@@ -172,3 +172,23 @@ def test_ocr_over_the_time_limit_stores_nothing(db, tmp_path):
 
 
 
+
+
+def test_text_ingest_stores_angle_brackets_and_ampersands_as_written(db, tmp_path):
+    """Issue 23 item 7: a plain-text screenplay is stored as written (it once lost "<script>" and "</script>")."""
+    path = tmp_path / "brackets.txt"
+    written = ["INT. LAB - NIGHT", "<script>alert(2)</script>", "Tom &amp; Jerry & co <b>not bold</b>",
+               "a < b > c"]
+    path.write_text("\n\n".join(written) + "\n")
+    script_id = ingest_path(db, path).script_id
+    assert _stored_texts(db, script_id) == written
+
+
+def test_an_html_page_of_a_screenplay_still_reads_as_its_text(db, tmp_path):
+    """An IMSDb page saved as .txt (an HTML document with the script in <pre>) is read as a browser shows it."""
+    path = tmp_path / "imsdb.txt"
+    path.write_text("<html><head><title>Script</title></head><body><pre>\n<b>INT. LAB - NIGHT</b>\n\n"
+                    "Tom &amp; Jerry wait.\n</pre></body></html>\n")
+    script_id = ingest_path(db, path).script_id
+    assert "INT. LAB - NIGHT" in _stored_texts(db, script_id)
+    assert "Tom & Jerry wait." in _stored_texts(db, script_id)

@@ -131,7 +131,8 @@ def load_movieparse(
     for movie, rows in gold.groupby("movie", sort=True):
         if wanted is not None and movie not in wanted:
             continue
-        lines = parse_plaintext(read_text_file(root / "screenplays" / f"{movie}.txt"))
+        # markup=True: the corpus was aligned with its gold lines with IMSDb's tags read as markup
+        lines = parse_plaintext(read_text_file(root / "screenplays" / f"{movie}.txt"), markup=True)
         position = {line.source_line_no - 1: i for i, line in enumerate(lines)}
         labels = np.full(len(lines), None, dtype=object)
         agreement = np.full(len(lines), -1, dtype=np.int8)

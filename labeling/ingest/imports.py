@@ -26,9 +26,12 @@ from sqlite_utils import Database
 
 from store import imports as import_store
 from store import labels as label_store
-from store.types import LABEL_SOURCES, LABELS, LineLabel, ScriptlabelError, UnknownLabelError
+from store.types import (LABEL_SOURCES, LABELS, BadAnnotatorError, LineLabel, ScriptlabelError, UnknownLabelError,
+                         check_annotator)
 
 IMPORTABLE_SOURCES = ("human", "imported")
+MAX_ID = 2**63 - 1  # SQLite's integers are signed 64-bit
+DEFAULT_MAX_BYTES = 50 * 1024 * 1024  # as the upload limit (Settings.max_upload_mb)
 
 
 class LabelImportError(ScriptlabelError):
@@ -65,12 +68,17 @@ class ImportReport:
 
 # --- reading ---------------------------------------------------------------------------------------
 
-def read_records(path: Path) -> list[dict]:
-    """The file's rows as dicts (CSV, JSONL or Parquet, by extension; else sniffed)."""
+def read_records(path: Path, *, max_bytes: int = DEFAULT_MAX_BYTES) -> list[dict]:
+    """The file's rows as dicts (CSV, JSONL or Parquet, by extension; else sniffed); a file over `max_bytes`
+    (the upload limit) is refused, and a CSV cell may be as long as the file may be."""
     if not path.exists():
         raise LabelImportError(f"{path}: no such file")
     if path.is_dir():
         raise LabelImportError(f"{path} is a directory; give a CSV or JSONL file")
+    size = path.stat().st_size
+    if size > max_bytes:
+        raise LabelImportError(f"{path}: {size / 2**20:.1f} MB, over the limit of {max_bytes / 2**20:.0f} MB; split "
+                               "the file, or raise the limit with SCRIPTLABEL_MAX_UPLOAD_MB")
     suffix = path.suffix.lower()
     if suffix == ".parquet":
         import pandas as pd
@@ -98,7 +106,14 @@ def read_records(path: Path) -> list[dict]:
                 raise LabelImportError(f"{path} line {number}: a JSON object is needed, not {type(record).__name__}")
             records.append(record)
         return records
-    rows = list(csv.DictReader(text.splitlines()))
+    # csv's own cell limit (128 KiB) is raised to the file limit: a long cell is read, not a traceback
+    csv.field_size_limit(max(csv.field_size_limit(), max_bytes))
+    reader = csv.DictReader(text.splitlines())
+    try:
+        rows = list(reader)
+    except csv.Error as exc:
+        raise LabelImportError(f"{path} row {reader.line_num}: not readable as CSV ({exc}); export it again as CSV"
+                               ) from None
     if rows and None in rows[0]:
         raise LabelImportError(f"{path} row 1: more values than header columns; is it a CSV export?")
     return rows
@@ -115,9 +130,20 @@ def _int(value, what: str, where: str) -> int | None:
         number = float(value)
     except (TypeError, ValueError):
         raise LabelImportError(f"{where}: {what} must be a whole number, not {value!r}") from None
-    if number != int(number):
+    if number != number or number in (float("inf"), float("-inf")) or number != int(number):
         raise LabelImportError(f"{where}: {what} must be a whole number, not {value!r}")
-    return int(number)
+    whole = int(value) if isinstance(value, int) or (isinstance(value, str) and value.strip().isdigit()) \
+        else int(number)
+    if not 1 <= whole <= MAX_ID:
+        raise LabelImportError(f"{where}: {what} {value} is not a valid id (1 to {MAX_ID}); is the column right?")
+    return whole
+
+
+def _annotator(value, where: str) -> str:
+    try:
+        return check_annotator(value)
+    except BadAnnotatorError as exc:
+        raise LabelImportError(f"{where}: {exc}") from None
 
 
 def _timestamp(value, where: str) -> str | None:
@@ -137,6 +163,18 @@ def _prodigy(record: dict) -> bool:
 
 # --- validation ------------------------------------------------------------------------------------
 
+def _refuse_contradictions(path: Path, rows: list[ImportRow]) -> None:
+    """One person gives one line one label in a file: two different ones are a mistake to fix, not a choice
+    to make silently (the later row would win)."""
+    first: dict[tuple[int, str], ImportRow] = {}
+    for row in rows:
+        seen = first.setdefault((row.line_id, row.annotator), row)
+        if seen.label != row.label:
+            raise LabelImportError(
+                f"{path} rows {seen.row_no} and {row.row_no}: line {row.line_id} gets two different labels from "
+                f"{row.annotator} ({seen.label}, {row.label}); keep one row per line and person, nothing was imported")
+
+
 class _Resolver:
     """Finds the line a row names (see the module docstring), with lookups cached per file."""
 
@@ -147,9 +185,11 @@ class _Resolver:
             meta = record.get("meta") if isinstance(record.get("meta"), dict) else {}
             value = record.get("line_id", meta.get("line_id"))
             try:
-                ids.append(int(float(value)))
-            except (TypeError, ValueError):
-                pass
+                number = int(float(value))
+            except (TypeError, ValueError, OverflowError):
+                continue
+            if 1 <= number <= MAX_ID:  # others are refused with the row's number in validate()
+                ids.append(number)
         self.by_id = import_store.lines_by_id(db, ids)
         self.titles = import_store.scripts_by_title(db)
         self.numbers: dict[int, dict[int, dict]] = {}
@@ -207,7 +247,8 @@ def validate(db: Database, path: Path, records: list[dict], *, default_annotator
                 if len(accepted) != 1:
                     raise LabelImportError(f"{where}: a line takes one label; accept holds {accepted!r}")
                 label = accepted[0]
-            annotator = record.get("_annotator_id") or record.get("annotator") or default_annotator
+            annotator = _annotator(record.get("_annotator_id") or record.get("annotator") or default_annotator,
+                                   where)
             source = "human"
         else:
             label = record.get("label")
@@ -219,7 +260,7 @@ def validate(db: Database, path: Path, records: list[dict], *, default_annotator
                 report.reject(f"label_source {source}: a suggestion, not a person's label")
                 continue
             annotator = record.get("annotator")
-            annotator = default_annotator if _missing(annotator) else str(annotator).strip()
+            annotator = _annotator(default_annotator if _missing(annotator) else annotator, where)
         if _missing(label):
             report.reject("no label")
             continue
@@ -241,13 +282,15 @@ def validate(db: Database, path: Path, records: list[dict], *, default_annotator
     return rows, report
 
 
-def import_labels(db: Database, path: str | Path, *, default_annotator: str = "import") -> ImportReport:
+def import_labels(db: Database, path: str | Path, *, default_annotator: str = "import",
+                  max_bytes: int = DEFAULT_MAX_BYTES) -> ImportReport:
     """Validate the whole file, then write its new labels in one transaction (or raise, writing nothing)."""
     path = Path(path)
-    records = read_records(path)
+    records = read_records(path, max_bytes=max_bytes)
     if not records:
         raise LabelImportError(f"{path}: no rows to import")
     rows, report = validate(db, path, records, default_annotator=default_annotator)
+    _refuse_contradictions(path, rows)
     current = label_store.annotator_labels(db)
     # (line, annotator) → (label, source) in force; a row that repeats it changes nothing.
     state = {(int(r.line_id), r.annotator): (r.label, r.source) for r in current.itertuples()}

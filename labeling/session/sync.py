@@ -24,7 +24,7 @@ from store import labels as label_store
 from store import models as model_store
 from store import review as review_store
 from store import scripts as script_store
-from store.types import LABELS, NotFoundError, ScriptlabelError
+from store.types import LABELS, BadAnnotatorError, NotFoundError, ScriptlabelError, check_annotator
 
 ACTIONS = ("label", "undo", "edit", "flag", "skip")
 ORDERS = ("diverse", "margin", "entropy", "least_confidence", "random", "script", "review")
@@ -241,9 +241,12 @@ class SyncRequest:
     def parse(cls, raw: Mapping) -> "SyncRequest":
         if not isinstance(raw, Mapping):
             raise BadEventError("the request must be a JSON object")
-        annotator = str(raw.get("annotator") or "").strip()
-        if not annotator or len(annotator) > 80:
+        if not str(raw.get("annotator") or "").strip():
             raise BadEventError("type your name under Annotator in the sidebar to start labeling")
+        try:
+            annotator = check_annotator(raw.get("annotator"))  # the command line's rule (store.types)
+        except BadAnnotatorError as exc:
+            raise BadEventError(f"{exc} (under Annotator in the sidebar)") from None
         tab = str(raw.get("tab") or "")
         if not _ID.match(tab):
             raise BadEventError("the request has no valid tab id")
@@ -350,7 +353,7 @@ def sync(db: Database, request: SyncRequest, *, db_path=None, retrain_every: int
         from labeling.training.runs import maybe_retrain
 
         maybe_retrain(db_path, every=retrain_every, db=db)
-    labeled, total = label_store.progress(db, request.script_id)
+    labeled, total = label_store.progress(db, request.script_id, hidden_scripts=hidden_scripts)
     return {"results": [r.as_json() for r in results], "items": items, "done": done, "drop": drop,
             "model": model_status(db), "progress": {"labeled": labeled, "total": total}}
 

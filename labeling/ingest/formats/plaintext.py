@@ -1,12 +1,16 @@
-"""Plain-text screenplays (IMSDb style): indentation by spaces, form feeds, stray HTML tags.
+"""Plain-text screenplays (IMSDb style): indentation by spaces, form feeds, HTML pages saved as text.
 
 One stored line per non-blank source line; `indent` is the count of leading spaces (tabs expanded),
-`gap_before` the number of blank lines before it, `page` advances at each form feed.
+`gap_before` the number of blank lines before it, `page` advances at each form feed. A line's text is
+stored as written (`<script>` and `&amp;` included: the pages escape it where it is shown); only a file
+that is an HTML page (IMSDb's `<html>`/`<pre>` around the script) has its tags and entities read as a
+browser would show them.
 """
 
 from __future__ import annotations
 
 import codecs
+import functools
 import html
 import re
 from pathlib import Path
@@ -16,6 +20,12 @@ from store.types import Line, ScriptlabelError
 # IMSDb pages carry <b>, </b>, <pre>, <html>... tags around screenplay text.
 _TAG = re.compile(r"</?[A-Za-z][A-Za-z0-9]*(?:\s[^<>]*)?/?>")
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0e-\x1f\x7f]")
+_HTML_PAGE = re.compile(r"\A\s*(?:<!doctype\s+html|<html[\s>])|<pre(?:\s[^<>]*)?>", re.IGNORECASE)
+
+
+def is_html_page(text: str) -> bool:
+    """An HTML document (starts as one, or holds a <pre> block), not a screenplay that mentions a tag."""
+    return _HTML_PAGE.search(text[:200_000]) is not None
 
 
 class TextDecodeError(ScriptlabelError):
@@ -76,27 +86,37 @@ def read_text_file(path: str | Path) -> str:
     return decode_text(path.read_bytes(), source=str(path))
 
 
-def clean_source_line(raw: str) -> str:
-    """Strip HTML tags/entities and control characters, expand tabs; keep leading spaces."""
-    line = _TAG.sub("", raw)
-    if "&" in line:
-        line = html.unescape(line)
+def clean_source_line(raw: str, *, markup: bool = False) -> str:
+    """Drop control characters, expand tabs, keep leading spaces; with `markup` (an HTML page) also read
+    tags and entities as a browser shows them."""
+    line = raw
+    if markup:
+        line = _TAG.sub("", line)
+        if "&" in line:
+            line = html.unescape(line)
     line = _CONTROL.sub("", line).replace("\u00a0", " ")
     return line.expandtabs(8).rstrip()
 
 
-def parse_plaintext(text: str) -> list[Line]:
-    """Split a text screenplay into stored lines (blank lines are not stored)."""
+def parse_plaintext(text: str, *, markup: bool | None = None) -> list[Line]:
+    """Split a text screenplay into stored lines (blank lines are not stored).
+
+    `markup`: read HTML tags and entities (True), keep every character as written (False), or decide by
+    whether the file is an HTML page (None, `is_html_page`).
+    """
+    if markup is None:
+        markup = is_html_page(text)
+    clean = functools.partial(clean_source_line, markup=markup)
     lines: list[Line] = []
     page, row, gap = 1, 0, 0
     for source_no, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
         while "\f" in raw:
             before, raw = raw.split("\f", 1)
-            if clean_source_line(before).strip():
-                lines.append(_make_line(len(lines) + 1, page, row, gap, source_no, clean_source_line(before)))
+            if clean(before).strip():
+                lines.append(_make_line(len(lines) + 1, page, row, gap, source_no, clean(before)))
                 gap = 0
             page, row = page + 1, 0
-        cleaned = clean_source_line(raw)
+        cleaned = clean(raw)
         if not cleaned.strip():
             gap += 1
             row += 1
