@@ -20,7 +20,7 @@ common.settings()
 try:
     common.db()  # a database from a newer version, a damaged or unreachable one: a message, not a traceback
 except ScriptlabelError as exc:
-    st.error(f"The database cannot be opened: {exc}")
+    st.error(f"The database cannot be opened: {common.escape_markdown(exc)}")
     st.stop()
 common.first_start()
 who = common.identity()

@@ -82,7 +82,7 @@ def first_start() -> None:
     try:
         _sample_once(str(settings().db_path))
     except Exception as exc:  # the sample is a convenience; the app must start without it
-        st.sidebar.warning(f"Could not load the sample screenplay: {app_message(exc)}")
+        st.sidebar.warning(f"Could not load the sample screenplay: {escape_markdown(app_message(exc))}")
 
 
 # --- who is using the app -----------------------------------------------------------------------
@@ -169,7 +169,7 @@ def view_session_token() -> str | None:
 
 def account_sidebar(who: access.Identity) -> None:
     """Who is signed in and a way out, instead of the free-text annotator box."""
-    st.sidebar.caption(f"Signed in as {escape_markdown(who.name)} · {who.role}")
+    st.sidebar.caption(f"Signed in as {escape_markdown(who.name)} · {escape_markdown(who.role)}")
     if who.via == "oidc":
         st.sidebar.button("Sign out", key="sign_out", on_click=st.logout)
     else:
@@ -199,7 +199,7 @@ def sign_in_page() -> None:
     if oidc_enabled():
         for provider in access.oidc_providers():
             label = "Sign in with your organization's account" if provider is None else f"Sign in with {provider}"
-            st.button(label, key=f"oidc_{provider or 'default'}", on_click=st.login,
+            st.button(escape_markdown(label), key=f"oidc_{provider or 'default'}", on_click=st.login,
                       args=(() if provider is None else (provider,)), type="primary")
 
 
@@ -221,7 +221,8 @@ def report_error(exc: BaseException) -> None:
         return
     error_id = uuid.uuid4().hex[:8]
     log.exception("page failed (error id %s)", error_id, exc_info=exc)
-    st.error(f"Something went wrong; nothing half-done was stored. Error id {error_id} (in the server's log).")
+    st.error(f"Something went wrong; nothing half-done was stored. Error id {escape_markdown(error_id)} (in the "
+             "server's log).")
 
 
 escape_markdown = support.markdown_text  # user text inside st.markdown, captions, toasts, st.error

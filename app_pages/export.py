@@ -31,7 +31,7 @@ if what == "sequences":
                + support.FORMAT_NOTES.get(fmt, "every text exactly as stored"))
     title = get_script(db, script_id)["title"] if script_id is not None else None
     st.download_button(
-        f"Download sequences {fmt}", type="primary", key="export_seq_download", on_click="ignore",
+        f"Download sequences {common.escape_markdown(fmt)}", type="primary", key="export_seq_download", on_click="ignore",
         data=functools.partial(sequence_export_payload, settings.db_path, fmt, script_id=script_id,
                                only_rated=only_rated),
         file_name="sequences-" + support.export_file_name(fmt, script_title=title), mime=support.EXPORT_MIME[fmt])
@@ -47,15 +47,15 @@ only_human = options[3].toggle("Only lines a person labeled", key="export_human"
 
 problem = support.export_problem(fmt, script_id=script_id, scheme=scheme)
 if problem:
-    st.warning(problem)
+    st.warning(common.escape_markdown(problem))
 else:
     hidden = common.hidden_scripts()
     rows, sources, head = common.export_preview(script_id, only_human, scheme, hidden)
-    st.caption(f"{rows} lines · label sources: " + ", ".join(f"{k} {v}" for k, v in sources.items())
+    st.caption(f"{int(rows)} lines · label sources: " + ", ".join(f"{common.escape_markdown(k)} {int(v)}" for k, v in sources.items())
                + " · " + support.FORMAT_NOTES.get(fmt, "every line's text exactly as stored"))
     title = get_script(db, script_id)["title"] if script_id is not None else None
     st.download_button(
-        f"Download {fmt}", type="primary", key="export_download", on_click="ignore",
+        f"Download {common.escape_markdown(fmt)}", type="primary", key="export_download", on_click="ignore",
         data=functools.partial(support.export_payload, settings.db_path, fmt, script_id=script_id,
                                only_human=only_human, scheme=scheme, actor=who.name, hidden_scripts=hidden),
         file_name=support.export_file_name(fmt, script_title=title, scheme=scheme), mime=support.EXPORT_MIME[fmt])

@@ -25,7 +25,7 @@ if train[0].button("Retrain the line model", type="primary", key="retrain_lines"
     try:
         common.require("train")
         run_id = request_training(settings.db_path, kind="lines")
-        st.toast(f"Training run {run_id} started")
+        st.toast(f"Training run {int(run_id)} started")
     except ScriptlabelError as exc:
         common.report_error(exc)
 department = train[1].selectbox("Complexity department", sequence_store.departments(db), key="train_department")
@@ -33,14 +33,14 @@ if train[2].button(f"Train the {common.escape_markdown(department)} complexity m
     try:
         common.require("train")
         run_id = request_training(settings.db_path, kind="complexity", department=department)
-        st.toast(f"Complexity run {run_id} started")
+        st.toast(f"Complexity run {int(run_id)} started")
     except ScriptlabelError as exc:
         common.report_error(exc)
 if train[3].button("Train the breakdown-tag model", key="retrain_tags"):
     try:
         common.require("train")
         run_id = request_training(settings.db_path, kind="tags")
-        st.toast(f"Tag run {run_id} started")
+        st.toast(f"Tag run {int(run_id)} started")
     except ScriptlabelError as exc:
         common.report_error(exc)
 
@@ -54,8 +54,9 @@ def run_status() -> None:
         return
     active = runs[runs["status"].isin(["queued", "running"])]
     for run in active.itertuples():
-        st.info(f"Run {run.run_id} ({run.kind}{' · ' + common.escape_markdown(run.department) if run.department else ''}): "
-                f"{run.status} for {run.seconds or 0:.0f} s…", icon=":material/hourglass_top:")
+        st.info(f"Run {int(run.run_id)} ({common.escape_markdown(run.kind)}"
+                f"{' · ' + common.escape_markdown(run.department) if run.department else ''}): "
+                f"{common.escape_markdown(run.status)} for {run.seconds or 0:.0f} s…", icon=":material/hourglass_top:")
     for run in runs[(runs["kind"] == "lines") & (runs["status"] == "done")].head(1).itertuples():
         done, total = run.repredict_done, run.repredict_total
         if total and total == total and done == done and done < total:  # NaN-safe: older runs have neither
@@ -63,7 +64,7 @@ def run_status() -> None:
                                            f"{int(total)} scripts (the script being labeled was first)")
     latest = runs.iloc[0]
     if latest["status"] == "failed":
-        st.warning(f"Run {latest['run_id']} failed: {common.escape_markdown(common.app_message(latest['error']))}")
+        st.warning(f"Run {int(latest['run_id'])} failed: {common.escape_markdown(common.app_message(latest['error']))}")
     st.dataframe(runs, hide_index=True, key="runs_table",
                  column_order=["run_id", "kind", "department", "status", "trigger", "seconds", "version",
                                "n_labels", "requested_at", "error", "params"],
@@ -81,11 +82,12 @@ run_status()
 st.subheader("Versions")
 current = model_store.current_version(db, "lines")
 current_line = current.version if current is not None else 0
-st.caption(f"Current line model: v{current.version}, trained {current.created_at[:19].replace('T', ' ')} UTC"
+st.caption(f"Current line model: v{int(current.version)}, trained "
+           f"{common.escape_markdown(current.created_at[:19].replace('T', ' '))} UTC"
            if current is not None else "Current line model: v0, the shipped base model")
 if (pin_text := pin_note(db)) is not None:
     pinned_row = st.columns([6, 1])
-    pinned_row[0].warning(pin_text, icon=":material/push_pin:")
+    pinned_row[0].warning(common.escape_markdown(pin_text), icon=":material/push_pin:")
     if pinned_row[1].button("Unpin", key="unpin_lines"):
         who = common.require("rollback")
         lifted = model_store.unpin_current(db, kind="lines")
@@ -117,7 +119,7 @@ if not others.empty:
         "macro_f1": st.column_config.NumberColumn("macro F1", format="%.3f")})
 if len(versions) == 0:
     st.caption("No retrained version yet: label some lines, then retrain (it also retrains by itself every "
-               f"{settings.retrain_every} labels).")
+               f"{int(settings.retrain_every)} labels).")
 kinds = {int(v): "lines" for v in line_versions["version"]} | {int(r.version): r.kind for r in others.itertuples()}
 status = dict(zip(line_versions["version"].astype(int), line_versions["status"]))
 newest = max(kinds)  # not the count: old versions are pruned as new ones come
@@ -134,7 +136,7 @@ if kinds[picked] == "lines":
            if chosen["n"] else " · no label given on its suggestions yet") + f" — {chosen['why']}"))
     metrics = app_models.suggestion_scores(db, picked)
     if not metrics:
-        st.caption(f"No label was given yet while v{picked} made the suggestions.")
+        st.caption(f"No label was given yet while v{int(picked)} made the suggestions.")
 else:
     metrics = model_store.get_version(db, picked).metrics
 charts = st.columns(2)
@@ -148,8 +150,9 @@ if not f1.empty:
     charts[1].bar_chart(f1.set_index("label")["f1"], height=300)
 comparison = app_models.complexity_comparison(metrics) if metrics else pd.DataFrame()
 if not comparison.empty:
-    st.caption(f"{common.escape_markdown(metrics.get('department', ''))} complexity, {metrics.get('n_sequences', '?')} rated sequences, "
-               f"grouped cross-validation: {metrics.get('verdict', '')}")
+    st.caption(f"{common.escape_markdown(metrics.get('department', ''))} complexity, "
+               f"{common.escape_markdown(metrics.get('n_sequences', '?'))} rated sequences, "
+               f"grouped cross-validation: {common.escape_markdown(metrics.get('verdict', ''))}")
     st.dataframe(comparison, hide_index=True, key="complexity_table")
 elif kinds[picked] != "lines" and confusion is None and f1.empty:
     st.json(metrics, expanded=False)
@@ -157,15 +160,15 @@ is_current = status.get(picked) == "current" if kinds[picked] == "lines" else \
     bool(versions.set_index("version").loc[picked, "current"])
 if not is_current:
     back = kinds[picked] == "lines" and picked < current_line
-    if st.button(f"Make v{picked} current" + (" (roll back: pins it)" if back else ""), key="rollback"):
+    if st.button(f"Make v{int(picked)} current" + (" (roll back: pins it)" if back else ""), key="rollback"):
         who = common.require("rollback")
         make_current(db, picked, by=who.name, kind=kinds[picked])
         audit(db, who.name, "rollback", detail={"version": picked})
-        st.toast(f"v{picked} is current" + (" and pinned" if back else ""))
+        st.toast(f"v{int(picked)} is current" + (" and pinned" if back else ""))
         st.rerun()
 if picked:
     pinned = model_store.is_pinned(db, picked)
-    keep = st.toggle(f"Keep v{picked} (never pruned)", value=pinned, key=f"pin_{picked}_{int(pinned)}",
+    keep = st.toggle(f"Keep v{int(picked)} (never pruned)", value=pinned, key=f"pin_{picked}_{int(pinned)}",
                      help=f"Only the {model_store.KEEP_MODEL_VERSIONS} newest versions of each kind are kept, "
                           "besides the current one and the ones kept here.")
     if keep != pinned:
@@ -188,7 +191,7 @@ if not review.empty:
     rows = selection.selection.rows if selection else []
     if rows:
         line = review.iloc[rows[0]]
-        st.markdown(f"Line {line['line_no']}: {common.escape_markdown(line['text'])} — "
+        st.markdown(f"Line {int(line['line_no'])}: {common.escape_markdown(line['text'])} — "
                     f"{common.escape_markdown(line['labels'])}")
         settle = st.columns(len(LABELS))
         for column, label in zip(settle, LABELS):
@@ -206,11 +209,13 @@ def confidence_section() -> None:
     base = app_models.base_model_reliability()
     shown = app_models.label_reliability(db)
     if base["fitted"] and base.get("after"):
-        kinds = ", ".join(f"{common.escape_markdown(kind)} {value:.4f}" for kind, value in base["after"]["by_kind"].items())
-        st.caption(f"Base model (v0), calibrated by {base['method']} on out-of-fold predictions of "
-                   f"{base['lines']:,} lines from {base['scripts']} scripts it never saw: held-out ECE "
+        by_kind = base["after"]["by_kind"]
+        st.caption(f"Base model (v0), calibrated by {common.escape_markdown(base['method'])} on out-of-fold predictions of "
+                   f"{base['lines']:,} lines from {int(base['scripts'])} scripts it never saw: held-out ECE "
                    f"{base['after']['ece']:.4f} (raw {base['before']['ece']:.4f}"
-                   + (f"; by kind of script: {kinds}" if kinds else "") + "); accuracy on the most "
+                   + ("; by kind of script: " + ", ".join(f"{common.escape_markdown(kind)} {value:.4f}"
+                                                           for kind, value in by_kind.items()) if by_kind else "")
+                   + "); accuracy on the most "
                    f"confident 90% of lines {base['after']['accuracy_at_90']:.4f}.")
     else:
         st.warning("The base line model (v0) has no calibration fitted for it, so the confidence shown is its raw "

@@ -73,20 +73,22 @@ with st.container(border=True, key="accept_box"):
         row[3].warning(common.escape_markdown(common.app_message(exc)))
     if preview is not None:
         where = f"page {accept_page}" if accept_page is not None else "the whole script"
-        row[3].markdown(f"**{preview.lines} lines** on {where} · expected errors **{preview.expected_errors:.2f}** "
-                        f"(the sum of 1 − p) · suggestions of **v{preview.model_version}**")
+        row[3].markdown(f"**{int(preview.lines)} lines** on {common.escape_markdown(where)} · expected errors **{preview.expected_errors:.2f}** "
+                        f"(the sum of 1 − p) · suggestions of **v{int(preview.model_version)}**")
         batch_id = st.session_state.setdefault("accept_batch_id", label_store.new_batch_id())
-        row[3].button(f"Accept {preview.lines} suggestions", key="accept_confirm", disabled=preview.lines == 0,
+        row[3].button(f"Accept {int(preview.lines)} suggestions", key="accept_confirm", disabled=preview.lines == 0,
                       on_click=_accept, args=(script_id, accept_page, float(above), preview.model_version, batch_id))
     if message := st.session_state.pop("accept_message", None):
         (st.success if message[0] == "success" else st.error)(common.escape_markdown(message[1]))
     for batch in label_store.accept_batches(db, script_id, limit=5):
         line = st.columns([6, 1])
         where = f"page {batch.page}" if batch.page is not None else "whole script"
-        line[0].caption(f"{batch.created_at[:16].replace('T', ' ')} · {batch.annotator} accepted {batch.lines} "
-                        f"suggestions of v{batch.model_version} at ≥ {batch.above:g} on {where} "
+        line[0].caption(f"{common.escape_markdown(batch.created_at[:16].replace('T', ' '))} · "
+                        f"{common.escape_markdown(batch.annotator)} accepted {int(batch.lines)} "
+                        f"suggestions of v{int(batch.model_version)} at ≥ {batch.above:g} on "
+                        f"{common.escape_markdown(where)} "
                         f"({batch.expected_errors:.2f} expected errors)"
-                        + (f" · undone {batch.undone_at[:16].replace('T', ' ')}" if batch.undone_at else ""))
+                        + (f" · undone {common.escape_markdown(batch.undone_at[:16].replace('T', ' '))}" if batch.undone_at else ""))
         if batch.undone_at is None:
             line[1].button("Undo", key=f"accept_undo_{batch.batch_id}", on_click=_undo_accept, args=(batch.batch_id,))
 
@@ -134,7 +136,7 @@ if rows:
     chosen = shown.iloc[rows[0]]
     line_id = int(chosen["line_id"])
     st.markdown(f"**Line {int(chosen['line_no'])}** (page {int(chosen['page'])}) — now "
-                f"**{chosen['shown'] if isinstance(chosen['shown'], str) else 'unlabeled'}**")
+                f"**{common.escape_markdown(chosen['shown'] if isinstance(chosen['shown'], str) else 'unlabeled')}**")
     st.text(chosen["text"])  # the script's own text, shown as text
 
     def relabel(label: str) -> None:
@@ -146,7 +148,7 @@ if rows:
     columns = st.columns(len(LABEL_KEYS))
     for column, (key, label) in zip(columns, LABEL_KEYS.items()):
         native = key in common.NATIVE_KEYS
-        column.button(common.BUTTON_TITLES[label] + ("" if native else f" ({key})"), key=f"key_{label}",
+        column.button(common.BUTTON_TITLES[label] + ("" if native else f" ({common.escape_markdown(key)})"), key=f"key_{label}",
                       shortcut=key.upper() if native else None, on_click=relabel, args=(label,), width="stretch",
                       type="primary" if label == chosen["shown"] else "secondary")
     common.key_listener({k: f"key_{v}" for k, v in LABEL_KEYS.items() if k not in common.NATIVE_KEYS})

@@ -48,11 +48,11 @@ def upload_jobs() -> None:
     st.subheader("Uploads")
     for view in views:
         if view.status in ("queued", "running"):
-            st.progress(view.fraction, text=view.text)
+            st.progress(view.fraction, text=common.escape_markdown(view.text))  # file names and titles: text
         elif view.status == "done":
-            (st.warning if view.low_confidence_pages else st.success)(view.text)
+            (st.warning if view.low_confidence_pages else st.success)(common.escape_markdown(view.text))
         else:
-            st.error(view.text)
+            st.error(common.escape_markdown(view.text))
 
 
 if common.can("ingest"):  # uploads are an admin's business (their file names and titles included)
@@ -88,8 +88,8 @@ if not overview.empty and common.can("delete"):
             st.rerun()
     else:
         row = overview[overview["script_id"] == doomed].iloc[0]
-        st.warning(f"Delete “{common.escape_markdown(row['title'])}” with its {row['lines']} lines and "
-                   f"{row['labeled']} labeled lines, its sequences and ratings? This cannot be undone.")
+        st.warning(f"Delete “{common.escape_markdown(row['title'])}” with its {int(row['lines'])} lines and "
+                   f"{int(row['labeled'])} labeled lines, its sequences and ratings? This cannot be undone.")
         yes, no = st.columns(2)
         if yes.button("Yes, delete it", type="primary", key="delete_confirm"):
             try:

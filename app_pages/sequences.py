@@ -91,7 +91,7 @@ def _edit(action, *args, **kwargs) -> None:
 if error := st.session_state.pop("seq_error", None):
     st.error(common.escape_markdown(common.app_message(error)))
 if (undone := st.session_state.pop("seq_undone", None)) is not None:
-    st.toast(f"rating {undone} taken back")
+    st.toast(f"rating {common.escape_markdown(undone)} taken back")
 
 current = st.session_state.get("seq_current")
 if current not in by_id.index:
@@ -100,7 +100,7 @@ if current not in by_id.index:
 seq = by_id.loc[current]
 rated = int((table["rating"].notna()).sum())
 st.subheader(f"{common.escape_markdown(seq['code'])} · {common.escape_markdown(seq['title']) or 'untitled'}")
-st.caption(f"{common.escape_markdown(department)}: {rated} of {len(table)} sequences rated · unrated ones come most uncertain first")
+st.caption(f"{common.escape_markdown(department)}: {int(rated)} of {len(table)} sequences rated · unrated ones come most uncertain first")
 info = st.columns(4)
 info[0].metric("Lines", int(seq["lines"]))
 info[1].metric("Pages", seq["pages"])
@@ -117,7 +117,8 @@ rate = st.columns(5)
 for value in range(1, 6):
     rate[value - 1].button(view.RATING_NAMES[value], key=f"rate_{value}", shortcut=str(value), on_click=_rate,
                            args=(int(current), value), width="stretch",
-                           help=f"Rate {seq['code']} {value} for {department} and go to the next unrated sequence",
+                           help=f"Rate {common.escape_markdown(seq['code'])} {int(value)} for {common.escape_markdown(department)} "
+                                "and go to the next unrated sequence",
                            type="primary" if has_rating and int(seq["rating"]) == value else "secondary")
 nav = st.columns(3)
 position = order.index(int(current))
@@ -127,7 +128,7 @@ if nav[0].button("← Previous sequence", key="seq_prev", disabled=position == 0
     st.rerun()
 mine = sequence_store.own_rating(db, int(current), department=department,
                                 annotator=common.annotator() or "anonymous")
-nav[1].button(f"Undo my {department} rating", key="seq_undo", on_click=_undo,
+nav[1].button(f"Undo my {common.escape_markdown(department)} rating", key="seq_undo", on_click=_undo,
               args=(int(current), mine["rating_id"] if mine else 0), disabled=mine is None, width="stretch",
               help="Takes back your latest rating of this sequence (recorded as an undo; nothing is deleted)")
 if nav[2].button("Next sequence →", key="seq_next", disabled=position + 1 >= len(order), shortcut="Right",
@@ -141,7 +142,7 @@ if nav[2].button("Next sequence →", key="seq_next", disabled=position + 1 >= l
 def _run_status() -> None:
     """The department's newest training run; reloads the page when one finishes (new predictions, new order)."""
     status = complexity_run_status(common.db(), department)
-    st.caption(view.run_status_text(status, department))
+    st.caption(common.escape_markdown(view.run_status_text(status, department)))
     seen_key = f"seq_run_seen_{department}"
     state = None if status is None else (status["run_id"], status["status"])
     seen = st.session_state.get(seen_key)
@@ -164,7 +165,8 @@ with pages_col:
     images = view.page_images(common.pages(script_id), int(own_pages.min()), int(own_pages.max())) \
         if len(own_pages) else []
     if images:
-        st.image([path for _, path in images[:6]], caption=[f"page {n}" for n, _ in images[:6]], width=150)
+        # through the app's own route (session and restricted scripts checked), never Streamlit's /media/
+        st.markdown(support.page_thumbnails_html(script_id, [n for n, _ in images[:6]]), unsafe_allow_html=True)
         if len(images) > 6:
             st.caption(f"and {len(images) - 6} more pages")
     else:

@@ -75,6 +75,19 @@ def markdown_text(text) -> str:
                                  else m.group(0) + "\\", text)
 
 
+PAGE_IMAGE_ROUTE = "/api/label/page"  # labeling/session/api.py: signed-in, refuses restricted scripts
+
+
+def page_thumbnails_html(script_id: int, pages: list[int], *, width: int = 150) -> str:
+    """Page images as <img> tags on the app's own page route, which checks the session and restricted
+    scripts on every request (Streamlit's /media/ URLs, once handed out, know nothing of either)."""
+    figures = "".join(
+        f'<figure style="margin:0 0 .5rem"><img src="{PAGE_IMAGE_ROUTE}/{int(script_id)}/{int(page)}" '
+        f'width="{int(width)}" loading="lazy" alt="page {int(page)}"><figcaption style="font-size:.8rem;'
+        f'color:#666">page {int(page)}</figcaption></figure>' for page in pages)
+    return f'<div class="page-thumbnails">{figures}</div>'
+
+
 def ensure_sample(db: Database, settings: Settings) -> IngestResult | None:
     """Ingest the bundled sample screenplay when the database has no scripts yet (and the sample exists)."""
     if not settings.load_sample or not settings.sample_path.exists() or script_store.list_scripts(db):

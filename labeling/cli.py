@@ -435,7 +435,8 @@ def queue(ctx, script_id, n, strategy, random_share, seed):
               show_default=True, help="Which model to retrain (tags = multi-label breakdown tags of sequences).")
 @click.option("--department", default="overall", show_default=True, help="Complexity department to train.")
 @click.option("--wait/--no-wait", default=False, help="Block until training is done and print its metrics.")
-@click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait with --wait.")
+@click.option("--timeout", type=click.FloatRange(1, 7 * 86400), default=1800, show_default=True,
+              help="Seconds to wait with --wait.")
 @click.option("--models", "model_set", type=click.Choice(["all", "baselines"]), default="all", show_default=True,
               help="Complexity: compare the BiLSTMs too (minutes) or only the fast baselines (seconds).")
 @click.pass_context

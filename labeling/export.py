@@ -8,10 +8,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from sqlite_utils import Database
-
-import numpy as np
 
 from labeling.export_file import ExportError, write_atomically
 from store import scripts as script_store

@@ -163,3 +163,64 @@ def test_an_ended_session_shows_the_sign_in_on_the_next_click(browser, served):
         assert "next=" in page.url
     finally:
         context.close()
+
+
+# --- issue 23 item 4: page images and Streamlit's media only for a signed-in session ----------------
+
+def _cookie_header(context) -> str:
+    return "; ".join(f"{c['name']}={c['value']}" for c in context.cookies())
+
+
+def _get(url: str, cookie: str | None = None) -> tuple[int, str]:
+    import urllib.error
+    import urllib.request
+
+    request = urllib.request.Request(url, headers={"Cookie": cookie} if cookie else {})
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            response.read()
+            return response.status, response.headers.get("content-type", "")
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.headers.get("content-type", "")
+
+
+def _absolute(app, src: str) -> str:
+    return src if src.startswith("http") else f"{app.url}{src if src.startswith('/') else '/' + src}"
+
+
+def test_media_metrics_and_page_images_need_a_session_and_restricted_ones_refuse_others(browser, served):
+    app, _, secret_id = served
+    root = browser.new_context()
+    page = root.new_page()
+    ana = browser.new_context()
+    try:
+        _sign_in(page, app, "root", "pw-root-123", path=f"script_view?script={secret_id}")
+        page.get_by_role("heading", name="Script", level=1).wait_for(timeout=60_000)
+        _settle(page)
+        strip = page.locator("img[src*='/media/']").first
+        strip.wait_for(timeout=30_000)
+        media_url = _absolute(app, strip.get_attribute("src"))
+        root_cookie = _cookie_header(root)
+        assert _get(media_url)[0] == 401 and _get(media_url, root_cookie)[0] == 200
+        assert _get(f"{app.url}/_stcore/metrics")[0] == 401
+        assert _get(f"{app.url}/_stcore/metrics", root_cookie)[0] == 200
+        assert _get(f"{app.url}/_stcore/health")[0] == 200  # what a load balancer asks stays open
+
+        page.goto(f"{app.url}/sequences?script={secret_id}")
+        page.get_by_role("heading", name="Sequences", level=1).wait_for(timeout=60_000)
+        _settle(page)
+        page.locator("img[alt^='page ']").first.wait_for(timeout=30_000)
+        thumbnails = [_absolute(app, img.get_attribute("src")) for img in page.locator("img[alt^='page ']").all()]
+        assert thumbnails and not any("/media/" in url for url in thumbnails)  # the app's own, checked route
+        ana_page = ana.new_page()
+        _sign_in(ana_page, app, "ana", "pw-ana-123")
+        _wait_for_line(ana_page)
+        ana_cookie = _cookie_header(ana)
+        for url in thumbnails:
+            assert _get(url)[0] == 401
+            status, kind = _get(url, root_cookie)
+            assert status == 200 and kind.startswith("image/")
+            assert _get(url, ana_cookie)[0] == 404  # restricted to root: not there for ana
+    finally:
+        root.close()
+        ana.close()

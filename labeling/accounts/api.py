@@ -168,13 +168,16 @@ def routes(db_path: str | Path, *, session_ttl_s: float = accounts.SESSION_TTL_S
 
 
 # Paths Streamlit's page needs before any sign-in (its code, health, the sign-in routes themselves).
-_OPEN_PREFIXES = ("/api/", "/_stcore/", "/static/", "/component/", "/media/", "/favicon", "/auth/",
+_OPEN_PREFIXES = ("/api/", "/_stcore/", "/static/", "/component/", "/favicon", "/auth/",
                   "/oauth2callback", "/app/static/")
+# Paths that show the project's content or the server's state: a valid session or 401.
+_PRIVATE_PREFIXES = ("/media/", "/_stcore/metrics")
 
 
 class SignInRedirect:
     """ASGI middleware: with local accounts (and no OIDC), a page request without a valid session goes to
-    the sign-in form, so an unauthenticated browser never even loads the app. The pages check again on
+    the sign-in form, so an unauthenticated browser never even loads the app; Streamlit's `/media/` files
+    and `/_stcore/metrics` answer 401 without one. The pages check again on
     every run (app_pages/common.identity) and the label API answers 401: this is the friendly front door,
     not the only lock."""
 
@@ -189,9 +192,20 @@ class SignInRedirect:
         return accounts.has_local_accounts(db) and accounts.session_user(db, token) is None
 
     async def __call__(self, scope, receive, send):
-        if self.oidc or scope["type"] != "http" or scope.get("method") != "GET":
+        if self.oidc or scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "/")
+        if path.startswith(_PRIVATE_PREFIXES):
+            # Streamlit's media (charts, page images) and metrics: only for a signed-in browser, whatever its
+            # Accept header says; a 401, not the form, since an <img> cannot follow a sign-in page.
+            from starlette.concurrency import run_in_threadpool
+
+            if await run_in_threadpool(self._needs_sign_in, Request(scope).cookies.get(COOKIE)):
+                response = Response("sign in first", status_code=401, headers={"Cache-Control": "no-store"})
+                return await response(scope, receive, send)
+            return await self.app(scope, receive, send)
+        if scope.get("method") != "GET":
+            return await self.app(scope, receive, send)
         if path.startswith(_OPEN_PREFIXES) or "." in path.rsplit("/", 1)[-1]:
             return await self.app(scope, receive, send)
         from starlette.concurrency import run_in_threadpool
