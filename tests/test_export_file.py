@@ -24,10 +24,11 @@ def stocked(cli, tmp_path):
 def test_export_over_the_database_or_its_journal_is_refused(cli, stocked, suffix):
     target = cli.db_file.parent / (cli.db_file.name + suffix)
     existed = target.exists()
-    message = error_line(cli("export", "--format", "csv", "--out", str(target), "--force"))
-    assert target.name in message and "database" in message
-    assert db_dump(cli.db_file) == stocked  # every label still there
-    assert target.exists() == existed
+    for force in ([], ["--force"]):  # a typo away: refused with --force too
+        message = error_line(cli("export", "--format", "csv", "--out", str(target), *force))
+        assert target.name in message and "database" in message
+        assert db_dump(cli.db_file) == stocked  # every label still there
+        assert target.exists() == existed
 
 
 def test_export_into_the_media_folder_or_over_another_database_is_refused(cli, stocked, tmp_path):
