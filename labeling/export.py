@@ -52,26 +52,33 @@ class XlsxSheet:
         if self.row + len(frame) > self.MAX_ROWS:
             raise ExportError(f"an XLSX sheet holds at most {self.MAX_ROWS - 1:,} rows and this export has more: "
                               "export one script at a time (--script ID) or choose csv or parquet")
-        for values in frame[self.columns].itertuples(index=False, name=None):
-            for col, value in enumerate(values):
-                self._cell(col, value)
-            self.row += 1
+        # One writer per column, chosen once from its dtype: a cell call per value is the whole cost here.
+        columns = [self._column(frame[name], col) for col, name in enumerate(self.columns)]
+        for offset in range(len(frame)):
+            row = self.row + offset
+            for col, (values, write) in enumerate(columns):
+                value = values[offset]
+                if value is not None:
+                    write(row, col, value)
+        self.row += len(frame)
 
-    def _cell(self, col: int, value) -> None:
-        import numbers
-
-        if value is None or (not isinstance(value, str) and pd.isna(value)):
-            return
-        if isinstance(value, (bool, np.bool_)):
-            self.sheet.write_boolean(self.row, col, bool(value))
-        elif isinstance(value, numbers.Real):
-            self.sheet.write_number(self.row, col, float(value))
+    def _column(self, series: pd.Series, col: int):
+        """(the column's values with None for blanks, the sheet method that writes one of them)."""
+        missing = series.isna().to_numpy()
+        if pd.api.types.is_bool_dtype(series):
+            values, write = series.astype(object).to_list(), self.sheet.write_boolean
+        elif pd.api.types.is_numeric_dtype(series):
+            values, write = series.astype(float).to_list(), self.sheet.write_number
         else:
-            text = str(value)
-            if len(text) > self.MAX_CHARS:
-                raise ExportError(f"row {self.row}, column {self.columns[col]}: {len(text):,} characters, over the "
-                                  f"{self.MAX_CHARS:,} an XLSX cell holds; choose csv or parquet for this export")
-            self.sheet.write_string(self.row, col, text)
+            values = series.astype(object).to_list()
+            too_long = [i for i, v in enumerate(values) if isinstance(v, str) and len(v) > self.MAX_CHARS]
+            if too_long:
+                raise ExportError(f"row {self.row + too_long[0]}, column {self.columns[col]}: "
+                                  f"{len(values[too_long[0]]):,} characters, over the {self.MAX_CHARS:,} an XLSX cell "
+                                  "holds; choose csv or parquet for this export")
+            values = [v if isinstance(v, str) else str(v) for v in values]
+            write = self.sheet.write_string
+        return [None if gone else value for value, gone in zip(values, missing)], write
 
     def close(self) -> None:
         self.book.close()

@@ -192,3 +192,21 @@ def test_an_html_page_of_a_screenplay_still_reads_as_its_text(db, tmp_path):
     script_id = ingest_path(db, path).script_id
     assert "INT. LAB - NIGHT" in _stored_texts(db, script_id)
     assert "Tom & Jerry wait." in _stored_texts(db, script_id)
+
+
+def test_xlsx_refuses_a_text_it_would_have_to_cut_and_exports_sequences_too(cli, db, tmp_path):
+    import openpyxl
+
+    from labeling.sequences.export import SEQUENCE_COLUMNS
+
+    path = tmp_path / "long.txt"
+    path.write_text("INT. ROOM - DAY\n\n" + "word " * 7000 + "\n")  # 35,000 characters on one line
+    ingest_path(db, path)
+    out = tmp_path / "long.xlsx"
+    result = cli("export", "--format", "xlsx", "--out", str(out))
+    assert result.exit_code == 1 and "32,767" in result.stderr and "csv or parquet" in result.stderr
+    assert not out.exists() and not list(tmp_path.glob("*.partial"))
+    sequences = tmp_path / "sequences.xlsx"
+    assert cli("export", "--what", "sequences", "--format", "xlsx", "--out", str(sequences)).exit_code == 0
+    sheet = openpyxl.load_workbook(sequences)["sequences"]
+    assert [c.value for c in next(sheet.iter_rows())] == SEQUENCE_COLUMNS and sheet.max_row >= 2
