@@ -53,10 +53,12 @@ else:
 with st.expander("Add a person", expanded=not users):
     with st.form("user_add", clear_on_submit=True):
         cols = st.columns([3, 2, 2])
-        name = cols[0].text_input("Name", placeholder="e.g. ana, or an email for OIDC sign-in")
-        role = cols[1].selectbox("Role", access.ROLES, index=0 if users else len(access.ROLES) - 1)
-        oidc = cols[2].checkbox("Signs in through OIDC (no password)", help="the name must be their email")
-        if st.form_submit_button("Add", type="primary"):
+        name = cols[0].text_input("Name", placeholder="e.g. ana, or an email for OIDC sign-in", key="user_add_name")
+        role = cols[1].selectbox("Role", access.ROLES, index=0 if users else len(access.ROLES) - 1,
+                                 key="user_add_role")
+        oidc = cols[2].checkbox("Signs in through OIDC (no password)", help="the name must be their email",
+                                key="user_add_oidc")
+        if st.form_submit_button("Add", type="primary", key="user_add_submit"):
             added = _do(people.add_person, name, role=role, oidc=oidc, done=f"Added {name} ({role})")
             if added is not None and added.password:
                 st.session_state["users_secret"] = (added.name, added.password)
