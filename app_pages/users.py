@@ -50,8 +50,9 @@ else:
                  column_config={"password": st.column_config.CheckboxColumn(
                      "local password", help="without one the person signs in through the identity provider")})
 
-with st.expander("Add a person", expanded=not users):
-    with st.form("user_add", clear_on_submit=True):
+with st.container(border=True):
+    st.markdown("**Add a person** — they get a temporary password, shown here once")
+    with st.form("user_add", clear_on_submit=True, border=False):
         cols = st.columns([3, 2, 2])
         name = cols[0].text_input("Name", placeholder="e.g. ana, or an email for OIDC sign-in", key="user_add_name")
         role = cols[1].selectbox("Role", access.ROLES, index=0 if users else len(access.ROLES) - 1,
