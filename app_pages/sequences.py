@@ -9,6 +9,7 @@ import streamlit as st
 from app_pages import common
 from app_pages import support
 from labeling.sequences import edits, view
+from labeling.team import overlap
 from labeling.training.runs import complexity_run_status
 from store import sequences as sequence_store
 from store.scripts import has_more_lines_than
@@ -35,6 +36,8 @@ if common.can("departments"):  # leads; checked again where it runs (labeling.se
                 common.report_error(exc)
 
 table = common.sequence_table(script_id, department)
+# With overlap, N people rate a sequence on their own: one not rated by this person yet shows no rating.
+table = overlap.blind_ratings(db, table, script_id=script_id, annotator=common.annotator(), department=department)
 if table.empty:
     st.info("This script has no sequences.")
     st.stop()

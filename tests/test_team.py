@@ -4,6 +4,7 @@ agreement, adjudication of lines and ratings, people and their work (labeling/te
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import app_builders
@@ -206,3 +207,26 @@ def test_progress_per_person(db, lines):
     table = people.progress(db).set_index("annotator")
     assert table.loc["ana", "labels"] == 4 and table.loc["bob", "labels"] == 1
     assert table.loc["ana", "agreement_with_others"] == 0.0
+
+
+def test_overlap_sequences_show_no_rating_until_n_people_rated_them(db, lines):
+    from labeling.sequences.view import sequence_table
+
+    script_id = script_store.get_line(db, lines[0])["script_id"]
+    frame = script_store.lines_frame(db, script_id).assign(shown="action")
+    seq = int(sequence_store.list_sequences(db, script_id)[0].sequence_id)
+
+    def rating(name):
+        table = overlap.blind_ratings(db, sequence_table(db, script_id, frame, department="fx"),
+                                      script_id=script_id, annotator=name, department="fx")
+        value = table.set_index("sequence_id").loc[seq, "rating"]
+        return None if value is pd.NA or value != value else int(value)
+
+    sequence_store.add_rating(db, seq, 4, department="fx", annotator="ana")
+    assert rating("bob") == 4  # no overlap: everyone sees the rating in force
+    overlap.set_overlap(db, LEAD, share=1.0, annotators=2)
+    assert (rating("ana"), rating("bob")) == (4, None)  # bob rates it on his own
+    sequence_store.add_rating(db, seq, 2, department="fx", annotator="bob")
+    assert rating("cy") == 2  # two people rated it: done
+    [waiting] = adjudication.rating_disagreements(db, "fx")
+    assert waiting.values == {"ana": 4, "bob": 2}

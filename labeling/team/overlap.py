@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
+import pandas as pd
 from sqlite_utils import Database
 
 from labeling.accounts import access
@@ -122,3 +123,27 @@ def overlap_summary(db: Database, setting: OverlapSetting | None = None) -> dict
     covered, total = team_store.count_overlap_lines(db, share=setting.share if setting.active else 0.0,
                                                     by_script=setting.scope == "scripts")
     return {"lines_in_overlap": covered, "lines": total}
+
+
+def blind_ratings(db: Database, table, *, script_id: int, annotator: str, department: str,
+                  setting: OverlapSetting | None = None):
+    """A sequence table (labeling.sequences.view.sequence_table) as one person should see it for rating:
+    overlap sequences that fewer than N people rated, this person not among them and no lead adjudicated,
+    show no rating (the others' would bias theirs) and so come first as unrated.
+
+    Sequences overlap like lines: a hash of the sequence id (of the script id with scope "scripts")."""
+    setting = setting or get_overlap(db)
+    if not setting.active or table.empty or not annotator:
+        return table
+    raters = team_store.rating_raters(db, department=department)
+    decided = set(raters.loc[raters["source"] == "adjudicated", "sequence_id"])
+    people = raters[raters["source"] == "human"].groupby("sequence_id")["annotator"].agg(set).to_dict()
+    hide = [int(sid) for sid in table["sequence_id"]
+            if team_store.overlap_hash(script_id if setting.scope == "scripts" else sid) < setting.share
+            and sid not in decided and annotator not in people.get(sid, set())
+            and len(people.get(sid, set())) < setting.annotators]
+    if not hide:
+        return table
+    table = table.copy()
+    table.loc[table["sequence_id"].isin(hide), "rating"] = pd.NA
+    return table
