@@ -119,12 +119,4 @@ adjudicate()
 
 # --- people ---------------------------------------------------------------------------------------
 st.subheader("People")
-progress = team_views.progress(db)
-if progress.empty:
-    st.caption("Nobody has labeled yet.")
-else:
-    st.dataframe(progress, hide_index=True, key="people_progress", column_config={
-        "labels_per_hour": st.column_config.NumberColumn("labels/hour", help="pauses over 5 minutes left out"),
-        "changed_suggestions": st.column_config.NumberColumn("suggestions changed", format="percent"),
-        "agreement_with_others": st.column_config.NumberColumn("same as others", format="percent"),
-        "agreement_with_adjudicated": st.column_config.NumberColumn("same as the lead", format="percent")})
+team_views.show_progress(db, key="people_progress")

@@ -47,6 +47,19 @@ def _progress(_db, stamp: tuple) -> pd.DataFrame:
     return people.progress(_db)
 
 
+def show_progress(db: Database, *, key: str) -> None:
+    """Each person's labels, labels/hour, suggestions changed and agreement (the Team and Users pages)."""
+    table = progress(db)
+    if table.empty:
+        st.caption("Nobody has labeled yet.")
+        return
+    st.dataframe(table, hide_index=True, key=key, column_config={
+        "labels_per_hour": st.column_config.NumberColumn("labels/hour", help="pauses over 5 minutes left out"),
+        "changed_suggestions": st.column_config.NumberColumn("suggestions changed", format="percent"),
+        "agreement_with_others": st.column_config.NumberColumn("same as others", format="percent"),
+        "agreement_with_adjudicated": st.column_config.NumberColumn("same as the lead", format="percent")})
+
+
 def pairs_table(report: AgreementReport) -> pd.DataFrame:
     return pd.DataFrame([{"a": p.a, "b": p.b, "n": p.n, "agreement": p.agreement, "kappa": p.kappa,
                           "ci95": interval(p.ci95)} for p in report.pairs],

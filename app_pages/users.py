@@ -6,7 +6,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from app_pages import common
+from app_pages import common, team_views
 from labeling.accounts import access
 from labeling.team import people
 from store import accounts
@@ -136,15 +136,7 @@ if users and scripts:
                 st.rerun()
 
 st.subheader("Progress")
-progress = people.progress(db)
-if progress.empty:
-    st.caption("Nobody has labeled yet.")
-else:
-    st.dataframe(progress, hide_index=True, key="users_progress", column_config={
-        "labels_per_hour": st.column_config.NumberColumn("labels/hour", help="pauses over 5 minutes left out"),
-        "changed_suggestions": st.column_config.NumberColumn("suggestions changed", format="percent"),
-        "agreement_with_others": st.column_config.NumberColumn("same as others", format="percent"),
-        "agreement_with_adjudicated": st.column_config.NumberColumn("same as the lead", format="percent")})
+team_views.show_progress(db, key="users_progress")
 
 st.subheader("Audit log")
 log = accounts.audit_log(db, limit=500)
