@@ -46,6 +46,19 @@ def test_kappa_and_its_bootstrap_formula_match_scikit_learn():
     assert agreement.kappa_interval(a[:3], b[:3]) is None  # too few lines to say anything
 
 
+def test_the_alpha_bootstrap_formula_matches_the_krippendorff_package():
+    import krippendorff
+
+    rng = np.random.default_rng(5)
+    truth = rng.integers(0, 5, 300)
+    matrix = np.stack([np.where(rng.random(300) < 0.75, truth, rng.integers(0, 5, 300)) for _ in range(4)]).astype(float)
+    matrix[rng.random(matrix.shape) < 0.3] = np.nan  # people skip items
+    whole = agreement._nominal_alpha_from(agreement.unit_coincidences(matrix).sum(axis=0)[None])[0]
+    assert whole == pytest.approx(krippendorff.alpha(reliability_data=matrix, level_of_measurement="nominal"))
+    low, high = agreement.alpha_interval(matrix)
+    assert low < whole < high and high - low < 0.3
+
+
 def test_krippendorff_alpha_edges():
     nan = np.nan
     assert agreement.krippendorff_alpha(np.array([[0, 1, nan], [nan, nan, 2]])) is None  # no item twice

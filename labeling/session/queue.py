@@ -236,7 +236,8 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     rng = np.random.default_rng(seed)
     order = mix_random(ranked, len(reps), n=n, random_share=random_share if strategy != "random" else 0.0, rng=rng)
     if for_me:  # overlap lines that wait for this person: agreement needs them labeled, so they come first
-        first = [int(i) for i in ranked if int(reps.iloc[i]["line_id"]) in for_me]
+        rep_ids = reps["line_id"].to_numpy()
+        first = [int(i) for i in np.asarray(ranked)[np.isin(rep_ids[np.asarray(ranked, dtype=int)], list(for_me))]]
         taken = set(first)
         order = (first + [i for i in order if i not in taken])[:n]
     return [_item(reps.iloc[i], line_ids[codes == i]) for i in order]

@@ -13,6 +13,7 @@ formula is 0/0, and the people never disagreed. Adjudicated labels are the lead'
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass, field
 from itertools import combinations
 
@@ -25,7 +26,7 @@ from store import team as team_store
 from store.types import LABELS
 
 RESAMPLES = 1000
-ALPHA_RESAMPLES = 200
+ALPHA_RESAMPLES = 1000
 MIN_FOR_INTERVAL = 5  # fewer units than this: no interval (it would say nothing)
 
 
@@ -43,27 +44,69 @@ def cohen_kappa(a, b) -> float:
 
 
 def _kappa_codes(x: np.ndarray, y: np.ndarray, k: int) -> float:
-    """κ from integer codes 0..k-1, the same formula as scikit-learn's (used for the bootstrap's speed)."""
-    table = np.bincount(x * k + y, minlength=k * k).reshape(k, k) / len(x)
-    observed = np.trace(table)
-    expected = float(table.sum(axis=1) @ table.sum(axis=0))
-    if expected >= 1.0 - 1e-12:
-        return 1.0
-    return float((observed - expected) / (1.0 - expected))
+    """κ from integer codes 0..k-1, the same formula as scikit-learn's (the bootstrap's, on one table)."""
+    table = np.bincount(x * k + y, minlength=k * k).reshape(1, k, k).astype(float)
+    return float(_kappa_from_tables(table)[0])
+
+
+@functools.lru_cache(maxsize=4)
+def _draws(n: int, resamples: int, seed: int) -> np.ndarray:
+    """The items each bootstrap resample draws: (resamples, n) indices, read-only (shared by the pairs and
+    classes of one report: the same resamples of the same comparisons)."""
+    draws = np.random.default_rng(seed).integers(0, n, size=(resamples, n))
+    draws.flags.writeable = False
+    return draws
+
+
+def _resampled_counts(codes: np.ndarray, size: int, resamples: int, seed: int) -> np.ndarray:
+    """How often each code 0..size-1 occurs among each resample's drawn items: (resamples, size)."""
+    drawn = codes[_draws(len(codes), resamples, seed)]
+    offsets = (np.arange(resamples) * size)[:, None]
+    return np.bincount((drawn + offsets).ravel(), minlength=resamples * size).reshape(resamples, size).astype(float)
+
+
+def _kappa_from_tables(tables: np.ndarray) -> np.ndarray:
+    """κ of each (k, k) confusion table of counts in a (resamples, k, k) stack (1.0 where p_e = 1)."""
+    tables = tables / tables.sum(axis=(1, 2), keepdims=True)
+    observed = np.trace(tables, axis1=1, axis2=2)
+    expected = np.einsum("bi,bi->b", tables.sum(axis=2), tables.sum(axis=1))
+    sure = expected >= 1.0 - 1e-12
+    return np.where(sure, 1.0, (observed - expected) / np.where(sure, 1.0, 1.0 - expected))
 
 
 def kappa_interval(a, b, *, resamples: int = RESAMPLES, seed: int = 0) -> tuple[float, float] | None:
-    """Percentile bootstrap 95% interval of κ, resampling the items; None below MIN_FOR_INTERVAL items."""
+    """Percentile bootstrap 95% interval of κ, resampling the items; None below MIN_FOR_INTERVAL items.
+    All resamples at once: each item's cell of the confusion table, weighted by how often it was drawn."""
     if len(a) < MIN_FOR_INTERVAL:
         return None
     values, codes = np.unique(np.concatenate([np.asarray(a, dtype=object), np.asarray(b, dtype=object)]).astype(str),
                               return_inverse=True)
+    k = len(values)
     x, y = codes[:len(a)], codes[len(a):]
-    rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(x), size=(resamples, len(x)))
-    stats = [_kappa_codes(x[d], y[d], len(values)) for d in draws]
-    low, high = np.percentile(stats, [2.5, 97.5])
+    tables = _resampled_counts(x * k + y, k * k, resamples, seed).reshape(resamples, k, k)
+    low, high = np.percentile(_kappa_from_tables(tables), [2.5, 97.5])
     return round(float(low), 4), round(float(high), 4)
+
+
+def unit_coincidences(matrix: np.ndarray) -> np.ndarray:
+    """Krippendorff's coincidences of each item (people × items matrix of codes 0..k-1, NaN = not labeled):
+    (items, k, k), item u adding (pairs of its values c, k) / (m_u − 1); items with fewer than 2 values add 0."""
+    matrix = np.asarray(matrix, dtype=float)
+    k = int(np.nanmax(matrix)) + 1 if np.isfinite(matrix).any() else 1
+    counts = np.stack([(matrix == c).sum(axis=0) for c in range(k)], axis=1).astype(float)  # items × k
+    m = counts.sum(axis=1)
+    pairs = counts[:, :, None] * counts[:, None, :] - np.einsum("uc,ck->uck", counts, np.eye(k))
+    scale = np.where(m >= 2, 1.0 / np.maximum(m - 1, 1), 0.0)
+    return pairs * scale[:, None, None]
+
+
+def _nominal_alpha_from(coincidences: np.ndarray) -> np.ndarray:
+    """Nominal α of each (k, k) coincidence matrix in a stack: 1 − D_o / D_e."""
+    n_c = coincidences.sum(axis=2)
+    n = n_c.sum(axis=1)
+    observed = n - np.trace(coincidences, axis1=1, axis2=2)
+    expected = (n ** 2 - (n_c ** 2).sum(axis=1)) / np.maximum(n - 1, 1)
+    return np.where(expected > 0, 1.0 - observed / np.where(expected > 0, expected, 1.0), 1.0)
 
 
 def krippendorff_alpha(matrix: np.ndarray, *, level: str = "nominal") -> float | None:
@@ -82,19 +125,19 @@ def krippendorff_alpha(matrix: np.ndarray, *, level: str = "nominal") -> float |
     return float(krippendorff.alpha(reliability_data=matrix, level_of_measurement=level))
 
 
-def alpha_interval(matrix: np.ndarray, *, level: str = "nominal", resamples: int = ALPHA_RESAMPLES,
-                   seed: int = 0) -> tuple[float, float] | None:
+def alpha_interval(matrix: np.ndarray, *, resamples: int = ALPHA_RESAMPLES, seed: int = 0
+                   ) -> tuple[float, float] | None:
+    """Percentile bootstrap 95% interval of nominal α, resampling the items (all resamples at once from
+    each item's coincidences; tests/test_team.py checks the formula against the krippendorff package)."""
     matrix = np.asarray(matrix, dtype=float)
     matrix = matrix[:, (~np.isnan(matrix)).sum(axis=0) >= 2] if matrix.size else matrix
     if matrix.size == 0 or matrix.shape[1] < MIN_FOR_INTERVAL:
         return None
-    rng = np.random.default_rng(seed)
-    stats = [krippendorff_alpha(matrix[:, rng.integers(0, matrix.shape[1], matrix.shape[1])], level=level)
-             for _ in range(resamples)]
-    stats = [s for s in stats if s is not None and np.isfinite(s)]
-    if not stats:
-        return None
-    low, high = np.percentile(stats, [2.5, 97.5])
+    per_item = unit_coincidences(matrix)
+    k = per_item.shape[1]
+    weights = _resampled_counts(np.arange(len(per_item)), len(per_item), resamples, seed)
+    stacks = weights @ per_item.reshape(len(per_item), k * k)
+    low, high = np.percentile(_nominal_alpha_from(stacks.reshape(resamples, k, k)), [2.5, 97.5])
     return round(float(low), 4), round(float(high), 4)
 
 
@@ -144,12 +187,16 @@ class AgreementReport:
 
 def _comparisons(wide: pd.DataFrame, stamps: pd.DataFrame) -> pd.DataFrame:
     """One row per (pair, line) both labeled: a, b, line_id, la, lb, at (the later label's time)."""
-    rows = []
+    parts = []
     for a, b in combinations(list(wide.columns), 2):
         both = wide[[a, b]].dropna()
-        for line_id, la, lb in zip(both.index, both[a], both[b]):
-            rows.append((a, b, int(line_id), la, lb, max(stamps.at[line_id, a], stamps.at[line_id, b])))
-    return pd.DataFrame(rows, columns=["a", "b", "line_id", "la", "lb", "at"])
+        if both.empty:
+            continue
+        sa, sb = stamps.loc[both.index, a].to_numpy(dtype=str), stamps.loc[both.index, b].to_numpy(dtype=str)
+        parts.append(pd.DataFrame({"a": a, "b": b, "line_id": both.index.astype(int), "la": both[a].to_numpy(),
+                                   "lb": both[b].to_numpy(), "at": np.where(sa > sb, sa, sb)}))
+    columns = ["a", "b", "line_id", "la", "lb", "at"]
+    return pd.concat(parts, ignore_index=True)[columns] if parts else pd.DataFrame(columns=columns)
 
 
 def _pooled(comparisons: pd.DataFrame) -> float | None:
@@ -162,16 +209,33 @@ def _alpha_matrix(wide: pd.DataFrame, values: list) -> np.ndarray:
                      for c in wide.columns], dtype=float)
 
 
-def _per_class(comparisons: pd.DataFrame, *, intervals: bool) -> dict[str, ClassAgreement]:
+def _per_class(comparisons: pd.DataFrame, *, intervals: bool, resamples: int = RESAMPLES,
+               seed: int = 0) -> dict[str, ClassAgreement]:
+    """κ of "this label or not" per label. The bootstrap resamples the comparisons once: each label's 2×2
+    table is read off the resampled k×k table (both gave it, one of them, neither)."""
     out = {}
+    k = len(LABELS)
+    code = {label: i for i, label in enumerate(LABELS)}
+    tables = None
+    if intervals and len(comparisons) >= MIN_FOR_INTERVAL:
+        cells = comparisons["la"].map(code).to_numpy(dtype=int) * k + comparisons["lb"].map(code).to_numpy(dtype=int)
+        tables = _resampled_counts(cells, k * k, resamples, seed).reshape(resamples, k, k)
     for label in LABELS:
         x = (comparisons["la"] == label).to_numpy()
         y = (comparisons["lb"] == label).to_numpy()
         n = int((x | y).sum())
         if n == 0:
             continue
-        out[label] = ClassAgreement(n=n, kappa=_r(cohen_kappa(x.tolist(), y.tolist())),
-                                    ci95=kappa_interval(x.tolist(), y.tolist()) if intervals else None)
+        ci95 = None
+        if tables is not None:
+            c = code[label]
+            both, a_only = tables[:, c, c], tables[:, c, :].sum(axis=1) - tables[:, c, c]
+            b_only = tables[:, :, c].sum(axis=1) - tables[:, c, c]
+            neither = tables.sum(axis=(1, 2)) - both - a_only - b_only
+            binary = np.stack([np.stack([both, a_only], axis=1), np.stack([b_only, neither], axis=1)], axis=1)
+            low, high = np.percentile(_kappa_from_tables(binary.transpose(0, 2, 1)), [2.5, 97.5])
+            ci95 = (round(float(low), 4), round(float(high), 4))
+        out[label] = ClassAgreement(n=n, kappa=_r(cohen_kappa(x.tolist(), y.tolist())), ci95=ci95)
     return out
 
 
