@@ -134,6 +134,10 @@ def _skip(skipped: list, item_id: int) -> None:
     skipped.append(item_id)
 
 
+def _waiting(n: int, what: str) -> str:
+    return f"1 {what} waits" if n == 1 else f"{n} {what}s wait"
+
+
 def line_decision(db: Database, queue: list, skipped: list) -> None:
     if not queue:
         st.caption("No line waits for a decision." + (" (Some were skipped: reload the page to see them again.)"
@@ -141,7 +145,7 @@ def line_decision(db: Database, queue: list, skipped: list) -> None:
         return
     item = queue[0]
     title = script_titles(db).get(item.script_id, "")
-    st.caption(f"{len(queue)} lines wait for a decision · {common.escape_markdown(title)}, line {item.line_no}, "
+    st.caption(f"{_waiting(len(queue), 'line')} for a decision · {common.escape_markdown(title)}, line {item.line_no}, "
                f"page {item.page}")
     # The script's own text, as text: a code block never renders Markdown or HTML.
     st.code("\n".join(("▶ " if c["current"] else "  ") + c["text"] for c in item.context) or item.text,
@@ -164,7 +168,7 @@ def rating_decision(db: Database, queue: list, skipped: list, department: str) -
         st.caption(f"No {common.escape_markdown(department)} rating waits for a decision.")
         return
     item = queue[0]
-    st.caption(f"{len(queue)} sequences wait for a decision · {common.escape_markdown(item.code)} "
+    st.caption(f"{_waiting(len(queue), 'sequence')} for a decision · {common.escape_markdown(item.code)} "
                f"{common.escape_markdown(item.title)}")
     st.markdown(" · ".join(f"**{common.escape_markdown(name)}**: {value}" for name, value in item.values.items()))
     given = set(item.values.values())

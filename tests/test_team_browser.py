@@ -88,8 +88,12 @@ def _wait_text(page, pattern: str, timeout_s: float = 60) -> str:
         page.wait_for_timeout(300)
 
 
+def _waiting_text(n: int) -> str:
+    return "1 line waits for a decision" if n == 1 else f"{n} lines wait for a decision"
+
+
 def _waiting(page) -> int:
-    found = re.search(r"(\d+) lines wait for a decision", _body(page))
+    found = re.search(r"(\d+) lines? waits? for a decision", _body(page))
     return int(found.group(1)) if found else 0
 
 
@@ -161,7 +165,7 @@ def test_two_people_overlap_agree_and_a_lead_adjudicates_with_keys(browser, serv
     while _waiting(lee):
         before = _waiting(lee)
         lee.keyboard.press("d")
-        lee.wait_for_function(f"() => !document.body.innerText.includes('{before} lines wait for a decision')",
+        lee.wait_for_function(f"() => !document.body.innerText.includes('{_waiting_text(before)}')",
                               timeout=30_000)
         settled += 1
         _settle(lee)

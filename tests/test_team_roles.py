@@ -176,6 +176,16 @@ def test_the_team_page_shows_agreement_and_a_lead_settles_with_a_button(app_db):
     effective = label_store.effective_labels(db, script_id).set_index("line_id").loc[ids[2]]
     assert (effective["label"], effective["label_source"]) == ("character", "adjudicated")
     assert any("No line waits for a decision" in c.value for c in at.caption)
+    [seq] = [q.sequence_id for q in sequence_store.list_sequences(db, script_id)][:1]
+    sequence_store.add_rating(db, seq, 2, department="overall", annotator="ann@studio.example")
+    sequence_store.add_rating(db, seq, 4, department="overall", annotator="bob@studio.example")
+    at.radio(key="adjudicate_mode").set_value("ratings")
+    at.run()
+    assert any("1 sequence waits for a decision" in c.value for c in at.caption)
+    at.button(key="adjudicate_rate_3").click()
+    at.run()
+    rating = sequence_store.current_ratings(db, department="overall").set_index("sequence_id").loc[seq]
+    assert (rating["value"], rating["annotator"]) == (3, "lee@studio.example")
     at.number_input(key="overlap_share").set_value(0.25)
     at.run()
     at.button(key="overlap_save").click()
