@@ -1,4 +1,4 @@
-"""What the Models page shows: runs, versions and their metrics, plots, agreement between people.
+"""What the Models page shows: runs, versions and their metrics, plots.
 
 Nothing here imports Streamlit (tests/test_app_models.py).
 """
@@ -12,13 +12,9 @@ import numpy as np
 import pandas as pd
 from sqlite_utils import Database
 
-from labeling.session import record as label_session
 from app_pages.support import figure_png
 from store import labels as label_store
 from store import models as model_store
-from store import scripts as script_store
-
-ADJUDICATOR = "adjudicator"
 
 
 def _find_scores(metrics: Mapping, scheme: str = "full") -> dict | None:
@@ -178,65 +174,6 @@ def runs_table(db: Database, limit: int = 10, *, now: float | None = None) -> pd
 
     frame["seconds"] = [seconds(row) for _, row in frame.iterrows()] if len(frame) else []
     return frame
-
-
-# --- agreement -------------------------------------------------------------------------------
-
-def cohen_kappa(a: list[str], b: list[str]) -> float:
-    """Cohen's κ of two annotators' labels on the same lines (1.0 when both always agree)."""
-    if len(a) != len(b) or not a:
-        return float("nan")
-    if len(set(a) | set(b)) == 1:
-        return 1.0  # one label throughout: chance agreement is certain, κ is 0/0; they never disagreed
-    from sklearn.metrics import cohen_kappa_score
-
-    return float(cohen_kappa_score(a, b))
-
-
-def _human_labels(db: Database, script_id: int | None = None) -> pd.DataFrame:
-    frame = label_store.annotator_labels(db, script_id)
-    return frame[(frame["source"] == "human") & ~frame["annotator"].str.startswith(ADJUDICATOR)]
-
-
-def agreement(db: Database, script_id: int | None = None) -> pd.DataFrame:
-    """κ for every pair of annotators who labeled the same lines: a, b, lines, agreement, kappa."""
-    frame = _human_labels(db, script_id)
-    wide = frame.pivot_table(index="line_id", columns="annotator", values="label", aggfunc="last")
-    names = list(wide.columns)
-    rows = []
-    for i, a in enumerate(names):
-        for b in names[i + 1:]:
-            both = wide[[a, b]].dropna()
-            if both.empty:
-                continue
-            rows.append({"a": a, "b": b, "lines": len(both),
-                         "agreement": float((both[a] == both[b]).mean()),
-                         "kappa": cohen_kappa(list(both[a]), list(both[b]))})
-    return pd.DataFrame(rows, columns=["a", "b", "lines", "agreement", "kappa"])
-
-
-def disagreements(db: Database, script_id: int | None = None) -> pd.DataFrame:
-    """Lines where people gave different labels: line, text, each annotator's label, the adjudicated one."""
-    frame = label_store.annotator_labels(db, script_id)
-    frame = frame[frame["source"] == "human"]
-    people = frame[~frame["annotator"].str.startswith(ADJUDICATOR)]
-    split = people.groupby("line_id")["label"].nunique()
-    line_ids = [int(i) for i in split[split > 1].index]
-    rows = []
-    for line_id in line_ids:
-        line = script_store.get_line(db, line_id)
-        mine = people[people["line_id"] == line_id]
-        adjudicated = frame[(frame["line_id"] == line_id) & frame["annotator"].str.startswith(ADJUDICATOR)]
-        rows.append({"line_id": line_id, "script_id": line["script_id"], "line_no": line["line_no"],
-                     "text": line["text"],
-                     "labels": "; ".join(f"{r.annotator}: {r.label}" for r in mine.itertuples()),
-                     "adjudicated": adjudicated["label"].iloc[-1] if len(adjudicated) else None})
-    return pd.DataFrame(rows, columns=["line_id", "script_id", "line_no", "text", "labels", "adjudicated"])
-
-
-def adjudicate(db: Database, line_id: int, label: str, *, annotator: str) -> dict:
-    """Settle a disagreement: the adjudicated label is the newest human label, so it wins everywhere."""
-    return label_session.record_label(db, line_id, label, annotator=f"{ADJUDICATOR}:{annotator}")
 
 
 # --- calibrated confidence: reliability and ECE (issue 16) ---------------------------------------

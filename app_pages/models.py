@@ -13,7 +13,7 @@ from labeling.training.versions import pin_note
 from store import models as model_store
 from store.accounts import audit
 from store import sequences as sequence_store
-from store.types import LABELS, ScriptlabelError
+from store.types import ScriptlabelError
 
 common.page_requires("train")
 st.title("Models")
@@ -174,31 +174,7 @@ if picked:
     if keep != pinned:
         model_store.set_pinned(db, picked, keep)
 
-st.subheader("Agreement between annotators")
-kappa = app_models.agreement(db)
-if kappa.empty:
-    st.caption("No line has labels from two people yet.")
-else:
-    st.dataframe(kappa, hide_index=True, key="kappa_table", column_config={
-        "agreement": st.column_config.NumberColumn(format="%.2f"),
-        "kappa": st.column_config.NumberColumn("Cohen's κ", format="%.2f")})
-review = app_models.disagreements(db)
-review = review[~review["script_id"].isin(list(common.hidden_scripts()))].reset_index(drop=True)
-if not review.empty:
-    st.caption(f"{len(review)} lines where people disagree: pick the right label to settle each")
-    selection = st.dataframe(review, hide_index=True, key="review_table", on_select="rerun",
-                             selection_mode="single-row")
-    rows = selection.selection.rows if selection else []
-    if rows:
-        line = review.iloc[rows[0]]
-        st.markdown(f"Line {int(line['line_no'])}: {common.escape_markdown(line['text'])} — "
-                    f"{common.escape_markdown(line['labels'])}")
-        settle = st.columns(len(LABELS))
-        for column, label in zip(settle, LABELS):
-            if column.button(common.LABEL_TITLES[label], key=f"adjudicate_{label}"):
-                common.require("adjudicate")
-                app_models.adjudicate(db, int(line["line_id"]), label, annotator=common.annotator() or "anonymous")
-                st.rerun()
+st.caption("Agreement between people, overlap and the adjudication of their disagreements: the Team page.")
 
 
 # --- how far the confidence can be trusted (issue 16: calibration) ------------------------------

@@ -9,7 +9,7 @@ from app_pages import support
 from labeling.session.keys import LABEL_KEYS
 from labeling.session.record import record_label
 from store import labels as label_store
-from store.accounts import audit
+from labeling.session import bulk_accept
 from store.types import LABELS, ScriptlabelError
 
 MAX_ROWS = 400
@@ -30,13 +30,8 @@ st.image(common.strip_png(script_id), width="stretch",
 def _accept(script_id: int, page: int | None, above: float, version: int, batch_id: str) -> None:
     """Confirm a bulk-accept: the batch id was made with the preview, so a second click stores nothing twice."""
     try:
-        who = common.require("label")
-        batch = label_store.accept_suggestions(db, script_id, above=above, page=page, model_version_seen=version,
-                                               batch_id=batch_id, annotator=who.name or common.annotator() or "anonymous")
-        if batch.status == "stored":
-            audit(db, who.name or "anonymous", "bulk_accept", script_id=script_id,
-                  detail={"batch_id": batch_id, "lines": batch.lines, "above": above, "page": page,
-                          "model_version": batch.model_version})
+        batch = bulk_accept.accept(db, common.require("bulk_accept"), script_id, above=above, page=page,
+                                   model_version_seen=version, batch_id=batch_id)
         st.session_state["accept_message"] = (
             "success", f"Accepted {batch.lines} suggestions of v{batch.model_version} as one batch "
                        f"({batch.expected_errors:.2f} expected errors); undo it below if needed.")
@@ -47,11 +42,7 @@ def _accept(script_id: int, page: int | None, above: float, version: int, batch_
 
 def _undo_accept(batch_id: str) -> None:
     try:
-        who = common.require("label")
-        batch = label_store.undo_accept(db, batch_id, annotator=who.name or common.annotator() or "anonymous")
-        if batch.status == "undone":
-            audit(db, who.name or "anonymous", "bulk_accept_undo", script_id=batch.script_id,
-                  detail={"batch_id": batch_id, "lines": batch.lines})
+        batch = bulk_accept.undo(db, common.require("bulk_accept"), batch_id)
         st.session_state["accept_message"] = ("success", f"Took back the batch of {batch.lines} accepted suggestions.")
     except ScriptlabelError as exc:
         st.session_state["accept_message"] = ("error", common.app_message(exc))
@@ -76,8 +67,10 @@ with st.container(border=True, key="accept_box"):
         row[3].markdown(f"**{int(preview.lines)} lines** on {common.escape_markdown(where)} · expected errors **{preview.expected_errors:.2f}** "
                         f"(the sum of 1 − p) · suggestions of **v{int(preview.model_version)}**")
         batch_id = st.session_state.setdefault("accept_batch_id", label_store.new_batch_id())
-        row[3].button(f"Accept {int(preview.lines)} suggestions", key="accept_confirm", disabled=preview.lines == 0,
-                      on_click=_accept, args=(script_id, accept_page, float(above), preview.model_version, batch_id))
+        lead = common.can("bulk_accept")  # checked again where it runs (labeling.session.bulk_accept)
+        row[3].button(f"Accept {int(preview.lines)} suggestions", key="accept_confirm", disabled=preview.lines == 0 or not lead,
+                      on_click=_accept, args=(script_id, accept_page, float(above), preview.model_version, batch_id),
+                      help=None if lead else "Leads accept suggestions in bulk; label lines one by one instead")
     if message := st.session_state.pop("accept_message", None):
         (st.success if message[0] == "success" else st.error)(common.escape_markdown(message[1]))
     for batch in label_store.accept_batches(db, script_id, limit=5):
@@ -90,7 +83,8 @@ with st.container(border=True, key="accept_box"):
                         f"({batch.expected_errors:.2f} expected errors)"
                         + (f" · undone {common.escape_markdown(batch.undone_at[:16].replace('T', ' '))}" if batch.undone_at else ""))
         if batch.undone_at is None:
-            line[1].button("Undo", key=f"accept_undo_{batch.batch_id}", on_click=_undo_accept, args=(batch.batch_id,))
+            line[1].button("Undo", key=f"accept_undo_{batch.batch_id}", on_click=_undo_accept, args=(batch.batch_id,),
+                           disabled=not common.can("bulk_accept"))
 
 filters = st.columns([3, 2, 1, 1, 1, 1, 2])
 labels = filters[0].multiselect("Labels", LABELS, key="view_labels", format_func=common.LABEL_TITLES.get)

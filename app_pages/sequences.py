@@ -8,7 +8,8 @@ import streamlit as st
 
 from app_pages import common
 from app_pages import support
-from labeling.sequences import view
+from labeling.sequences import edits, view
+from labeling.team import overlap
 from labeling.training.runs import complexity_run_status
 from store import sequences as sequence_store
 from store.scripts import has_more_lines_than
@@ -24,16 +25,19 @@ if script_id is None:
     st.stop()
 departments = sequence_store.departments(db)
 department = top[1].selectbox("Department", departments, key="seq_department")
-with top[2].popover("Add a department"):
-    new_department = st.text_input("Name", key="seq_new_department", placeholder="e.g. crowd")
-    if st.button("Add", key="seq_add_department") and new_department:
-        try:
-            sequence_store.add_department(db, new_department)
-            st.rerun()
-        except ScriptlabelError as exc:
-            common.report_error(exc)
+if common.can("departments"):  # leads; checked again where it runs (labeling.sequences.edits)
+    with top[2].popover("Add a department"):
+        new_department = st.text_input("Name", key="seq_new_department", placeholder="e.g. crowd")
+        if st.button("Add", key="seq_add_department") and new_department:
+            try:
+                edits.add_department(db, common.require("departments"), new_department)
+                st.rerun()
+            except ScriptlabelError as exc:
+                common.report_error(exc)
 
 table = common.sequence_table(script_id, department)
+# With overlap, N people rate a sequence on their own: one not rated by this person yet shows no rating.
+table = overlap.blind_ratings(db, table, script_id=script_id, annotator=common.annotator(), department=department)
 if table.empty:
     st.info("This script has no sequences.")
     st.stop()
@@ -82,8 +86,9 @@ def _embedded(_db, token: tuple):
 
 
 def _edit(action, *args, **kwargs) -> None:
+    """A sequence change as the signed-in person (leads only: labeling.sequences.edits checks and audits)."""
     try:
-        action(db, *args, **kwargs)
+        action(db, common.require("restructure"), *args, **kwargs)
     except ScriptlabelError as exc:
         st.session_state["seq_error"] = str(exc)
 
@@ -207,19 +212,34 @@ with st.expander("Breakdown tags (multi-label: crowd, water, fire, …)"):
         st.rerun()
 
 with st.expander("Edit this sequence: rename, split, merge"):
-    with st.form("seq_rename"):
-        code = st.text_input("Code", value=seq["code"])
-        title = st.text_input("Title", value=seq["title"])
-        if st.form_submit_button("Rename"):
-            _edit(sequence_store.rename_sequence, int(current), code=code, title=title)
-            st.rerun()
-    first, last = int(seq["first_line_no"]), int(seq["last_line_no"])
-    if last > first:
-        at = st.number_input("Split so a new sequence starts at line", min_value=first + 1, max_value=last,
-                             value=first + 1, key="seq_split_at")
-        st.button("Split", key="seq_split", on_click=_edit, args=(sequence_store.split_sequence, int(current), int(at)))
-    st.button("Merge with the next sequence", key="seq_merge", on_click=_edit,
-              args=(sequence_store.merge_with_next, int(current)))
+    if not common.can("restructure"):
+        st.caption("Leads rename, split and merge sequences (ask one); your ratings and tags stay yours.")
+    else:
+        with st.form("seq_rename"):
+            code = st.text_input("Code", value=seq["code"])
+            title = st.text_input("Title", value=seq["title"])
+            if st.form_submit_button("Rename"):
+                _edit(edits.rename, int(current), code=code, title=title)
+                st.rerun()
+        footprint = edits.merge_preview(db, int(current))
+        first, last = int(seq["first_line_no"]), int(seq["last_line_no"])
+        if last > first:
+            at = st.number_input("Split so a new sequence starts at line", min_value=first + 1, max_value=last,
+                                 value=first + 1, key="seq_split_at")
+            with st.popover("Split…"):  # a confirmation first: it moves many lines
+                st.markdown(f"Lines {int(at)}–{int(last)} of {common.escape_markdown(seq['code'])} become a new "
+                            f"sequence ({int(last - int(at) + 1)} lines); its ratings stay with "
+                            f"{common.escape_markdown(seq['code'])}.")
+                st.button("Split", key="seq_split", type="primary", on_click=_edit,
+                          args=(edits.split, int(current), int(at)))
+        following = footprint["next"]
+        with st.popover("Merge with the next sequence…", disabled=following is None):
+            if following is not None:
+                st.markdown(f"{common.escape_markdown(following['code'])} ({int(following['lines'])} lines, "
+                            f"{int(following['ratings'])} ratings) joins {common.escape_markdown(seq['code'])}: "
+                            f"lines {int(first)}–{int(following['last_line_no'])} become one sequence.")
+                st.button("Merge", key="seq_merge", type="primary", on_click=_edit,
+                          args=(edits.merge_with_next, int(current)))
 
 st.subheader("All sequences")
 selection = st.dataframe(

@@ -277,8 +277,8 @@ def export_summary(db: Database, *, script_id: int | None = None, only_human: bo
     sources = {k: int(v) for k, v in known["source"].value_counts().items()}
     total = len(known) if only_human else sum(s.lines for s in visible)
     if only_human:
-        sources = {k: v for k, v in sources.items() if k == "human"}
-        total = sources.get("human", 0)
+        sources = {k: v for k, v in sources.items() if k in ("human", "adjudicated")}
+        total = sum(sources.values())
     else:
         sources["model or rule"] = total - sum(sources.values())
     return total, sources, next(frames, pd.DataFrame()).head(50)

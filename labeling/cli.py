@@ -403,9 +403,12 @@ def predict(ctx, script_id, scheduler):
 @click.option("--random-share", type=click.FloatRange(0, 1), default=0.1, show_default=True,
               help="Share of items drawn at random (keeps labels usable for unbiased evaluation).")
 @click.option("--seed", type=click.IntRange(0, 2**32 - 1), default=None, help="Random seed (for reproducible queues).")
+@click.option("--annotator", type=ANNOTATOR, default=None,
+              help="This person's queue: their assigned work first, overlap lines others labeled that NAME has "
+                   "not, then new lines; never a line NAME already labeled.")
 @click.pass_context
 @handle_errors
-def queue(ctx, script_id, n, strategy, random_share, seed):
+def queue(ctx, script_id, n, strategy, random_share, seed, annotator):
     """The most useful lines to label next, as JSON lines {line_id, text, suggestion, confidence}."""
     from labeling.session.queue import build_queue
     from store.scripts import get_script
@@ -426,8 +429,46 @@ def queue(ctx, script_id, n, strategy, random_share, seed):
             _emit({**candidate.as_queue_item().as_json(), "label": candidate.given,
                    "score": round(candidate.score, 4)})
         return
-    for item in build_queue(db, script_id=script_id, strategy=strategy, n=n, random_share=random_share, seed=seed):
+    for item in build_queue(db, script_id=script_id, strategy=strategy, n=n, random_share=random_share, seed=seed,
+                            annotator=annotator, tab="cli"):
         _emit(item.as_json())
+
+
+@cli.command()
+@click.argument("share", type=click.FloatRange(0, 1))
+@click.option("--annotators", type=click.IntRange(2, 10), default=2, show_default=True,
+              help="How many different people label each overlap line.")
+@click.option("--scripts", "whole_scripts", is_flag=True,
+              help="Overlap whole scripts (this share of the scripts, every line of each) instead of lines.")
+@click.pass_context
+@handle_errors
+def overlap(ctx, share, annotators, whole_scripts):
+    """Set the share (0-1) of lines that N people label on their own (0 turns overlap off); prints
+    {"share", "annotators", "scope", "lines_in_overlap", "lines"}."""
+    from labeling.accounts import access
+    from labeling.team.overlap import overlap_summary, set_overlap
+
+    db = _db(ctx, check=True)
+    setting = set_overlap(db, access.single_user(_cli_actor()), share=share, annotators=annotators,
+                          scope="scripts" if whole_scripts else "lines")
+    _emit({**setting.as_json(), **overlap_summary(db, setting)})
+
+
+@cli.command()
+@click.option("--script", "script_id", type=ID, default=None, help="Only this script.")
+@click.pass_context
+@handle_errors
+def agreement(ctx, script_id):
+    """Agreement on lines several people labeled: {"lines_overlapped", "pairs": [{"a", "b", "n", "kappa",
+    "agreement", "ci95"}], "per_class": {LABEL: {"n", "kappa", "ci95"}}, "alpha", "per_script", "over_time",
+    "versus_adjudicated", "ratings", ...}; κ by scikit-learn, α by krippendorff, 95% bootstrap intervals."""
+    from labeling.team.agreement import line_agreement
+    from store.scripts import get_script
+
+    db = _db(ctx, create=False, check=False)
+    if script_id is not None:
+        get_script(db, script_id)
+    _emit(line_agreement(db, script_id).as_json())
 
 
 @cli.command()
@@ -490,9 +531,11 @@ def accept(ctx, script_id, page, above, dry_run, version_seen, batch_id, undo_ba
     lines keep label_source "accepted" (never a person's label) and leave the label queue; `--undo
     BATCH_ID` takes the whole batch back.
     """
+    from labeling.accounts import access
+    from labeling.session import bulk_accept
     from store import labels as label_store
-    from store.accounts import audit
 
+    who = access.single_user(annotator)  # the CLI runs with the database's file rights
     if list_batches:
         for batch in label_store.accept_batches(_db(ctx, create=False, check=False), script_id):
             _emit(batch.as_json())
@@ -500,27 +543,18 @@ def accept(ctx, script_id, page, above, dry_run, version_seen, batch_id, undo_ba
     if undo_batch is not None:
         if script_id is not None or above is not None:
             raise ScriptlabelError("--undo takes only the batch id; drop --script/--above")
-        db = _db(ctx, create=False, check=True)
-        batch = label_store.undo_accept(db, undo_batch, annotator=annotator)
-        if batch.status == "undone":
-            audit(db, _cli_actor(), "bulk_accept_undo", script_id=batch.script_id,
-                  detail={"batch_id": batch.batch_id, "lines": batch.lines, "via": "cli"})
-        _emit(batch.as_json())
+        _emit(bulk_accept.undo(_db(ctx, create=False, check=True), who, undo_batch, via="cli").as_json())
         return
     if script_id is None or above is None:
         raise ScriptlabelError("give --script ID and --above P (e.g. --above 0.99), or --undo BATCH_ID")
     db = _db(ctx, create=False, check=True)
-    preview = label_store.preview_accept(db, script_id, above=above, page=page)
+    preview = bulk_accept.preview(db, script_id, above=above, page=page)
     if dry_run:
         _emit({**preview.as_json(), "dry_run": True})
         return
-    batch = label_store.accept_suggestions(
-        db, script_id, above=above, page=page, batch_id=batch_id or label_store.new_batch_id(), annotator=annotator,
+    batch = bulk_accept.accept(
+        db, who, script_id, above=above, page=page, batch_id=batch_id or label_store.new_batch_id(), via="cli",
         model_version_seen=preview.model_version if version_seen is None else version_seen)
-    if batch.status == "stored":
-        audit(db, _cli_actor(), "bulk_accept", script_id=script_id,
-              detail={"batch_id": batch.batch_id, "lines": batch.lines, "above": above, "page": page,
-                      "model_version": batch.model_version, "via": "cli"})
     _emit(batch.as_json())
 
 

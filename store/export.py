@@ -18,7 +18,7 @@ EXPORT_COLUMNS = [
 def export_frame(db: Database, *, script_id: int | None = None, only_human: bool = False,
                  script_ids: list[int] | None = None) -> pd.DataFrame:
     """Every line of ready scripts (one, a list, or all) with its effective label
-    (store.labels.effective_labels: human, imported, rule, model), read in one query."""
+    (store.labels.effective_labels: adjudicated, human, imported, accepted, rule, model), read in one query."""
     frame = effective_labels(
         db, script_id, script_ids=script_ids,
         extra_columns=""", s.title AS script_title, l.source_line_no, l.page, l.original_text, l.sequence_id,
@@ -33,7 +33,7 @@ def export_frame(db: Database, *, script_id: int | None = None, only_human: bool
     frame["text_edited"] = frame["text"] != frame["original_text"]
     frame["original_text"] = frame["original_text"].where(frame["text_edited"])
     if only_human:
-        frame = frame[frame["label_source"] == "human"]
+        frame = frame[frame["label_source"].isin(["human", "adjudicated"])]  # a lead's decision is a person's
     for column in ("source_line_no", "sequence_id"):
         frame[column] = frame[column].astype("Int64")
     return frame[EXPORT_COLUMNS].reset_index(drop=True)

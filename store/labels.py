@@ -13,7 +13,8 @@ from store.scripts import get_line
 from store.types import AcceptBatch, AcceptPreview, LineLabel, NotFoundError, ScriptlabelError, StaleModelError
 
 def _effective_sql(script_filter: bool) -> str:
-    """Set events not undone, the latest per line and annotator (script filter pushed inside for speed)."""
+    """Set events not undone, the latest per line, annotator and source (a lead's own label and her
+    adjudication of the line are two things); the script filter is pushed inside for speed."""
     where = "AND l.script_id = ?" if script_filter else ""
     return f"""
     WITH eff AS (
@@ -22,7 +23,7 @@ def _effective_sql(script_filter: bool) -> str:
           AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
     ),
     per_annotator AS (
-        SELECT line_id, annotator, MAX(event_id) AS event_id FROM eff GROUP BY line_id, annotator
+        SELECT line_id, annotator, source, MAX(event_id) AS event_id FROM eff GROUP BY line_id, annotator, source
     )
     SELECT eff.event_id, eff.line_id, eff.label, eff.annotator, eff.source, eff.created_at, eff.script_id
     FROM eff JOIN per_annotator USING (event_id)
@@ -132,9 +133,10 @@ def annotator_labels(db: Database, script_id: int | None = None) -> pd.DataFrame
     return pd.read_sql_query(_effective_sql(script_id is not None), db.conn, params=params)
 
 
-def current_labels(db: Database, script_id: int | None = None, *, sources: tuple[str, ...] = ("human", "imported")
-                   ) -> pd.DataFrame:
-    """One label per line: the latest human label (any annotator), else the imported one.
+def current_labels(db: Database, script_id: int | None = None, *,
+                   sources: tuple[str, ...] = ("adjudicated", "human", "imported")) -> pd.DataFrame:
+    """One label per line by the one rule (`resolve_labels`): adjudicated, else what most people gave
+    (a tie: the latest), else the imported one.
 
     Columns: line_id, script_id, label, source, annotator, labeled_at.
     """
@@ -142,11 +144,27 @@ def current_labels(db: Database, script_id: int | None = None, *, sources: tuple
     frame = frame[frame["source"].isin(sources)]
     if frame.empty:
         return pd.DataFrame(columns=["line_id", "script_id", "label", "source", "annotator", "labeled_at"])
-    frame = frame.assign(priority=frame["source"].map({s: i for i, s in enumerate(SOURCE_PRIORITY)}).fillna(9))
-    frame = frame.sort_values(["line_id", "priority", "event_id"], ascending=[True, True, False])
-    frame = frame.drop_duplicates("line_id", keep="first")
-    frame = frame.rename(columns={"created_at": "labeled_at"})
+    frame = resolve_labels(frame).rename(columns={"created_at": "labeled_at"})
     return frame[["line_id", "script_id", "label", "source", "annotator", "labeled_at"]].reset_index(drop=True)
+
+
+def resolve_labels(frame: pd.DataFrame) -> pd.DataFrame:
+    """One row per line out of each person's label in force (columns event_id, line_id, label, source,
+    annotator): the best source (SOURCE_PRIORITY); among the people of that source, the label most of them
+    gave, a tie going to the label given last; the row is that label's latest event.
+
+    With overlap, several people label a line on their own. Until a lead adjudicates it, training, exports and
+    the pages use the majority: with two people who disagree that is the later label (no better guess
+    exists; the line waits in the adjudication queue), with three it is the two who agree.
+    """
+    if frame.empty:
+        return frame
+    priority = frame["source"].map({s: i for i, s in enumerate(SOURCE_PRIORITY)}).fillna(len(SOURCE_PRIORITY))
+    frame = frame[priority == priority.groupby(frame["line_id"]).transform("min")]
+    votes = frame.groupby(["line_id", "label"], sort=False)["event_id"].agg(["size", "max"]).reset_index()
+    votes = votes.sort_values(["line_id", "size", "max"], ascending=[True, False, False])
+    winners = votes.drop_duplicates("line_id")["max"]
+    return frame[frame["event_id"].isin(winners)].sort_values("line_id")
 
 
 def count_human_labels(db: Database) -> int:
@@ -240,26 +258,26 @@ def client_labels(db: Database, client_event_ids: list[str]) -> dict[str, dict]:
 
 
 def labels_of_lines(db: Database, line_ids: list[int]) -> dict[int, dict]:
-    """line_id → {label, source, annotator} for those of these lines with a human, imported or accepted label.
-
-    The same rule as `effective_labels` (human > imported > accepted, the latest of a kind wins): a line
-    bulk-accepted from a confident suggestion counts as labeled for the queue and a tab's held lines.
+    """line_id → {label, source, annotator} for those of these lines with an adjudicated, human, imported or
+    accepted label, by the rule of `effective_labels` (`resolve_labels`): a line bulk-accepted from a
+    confident suggestion counts as labeled for the queue and a tab's held lines.
     """
     rows = []
     for start in range(0, len(line_ids), 5000):
         chunk = list(line_ids[start:start + 5000])
         rows += db.query(
-            f"""SELECT e.event_id, e.line_id, e.label, e.source, e.annotator FROM label_events e
+            # SQLite's bare column: `label` comes from the row with MAX(event_id), each person's label in force
+            f"""SELECT MAX(e.event_id) AS event_id, e.line_id, e.source, e.annotator, e.label
+                FROM label_events e
                 WHERE e.line_id IN ({",".join("?" * len(chunk))}) AND e.action = 'set'
-                  AND e.source IN ('human', 'imported', 'accepted')
-                  AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)""", chunk)
-    best: dict[int, dict] = {}
-    for row in rows:
-        rank = (-SOURCE_PRIORITY.index(row["source"]), row["event_id"])
-        if row["line_id"] not in best or rank > best[row["line_id"]]["rank"]:
-            best[row["line_id"]] = {"label": row["label"], "source": row["source"], "annotator": row["annotator"],
-                                    "rank": rank}
-    return {k: {key: v[key] for key in ("label", "source", "annotator")} for k, v in best.items()}
+                  AND e.source IN ('adjudicated', 'human', 'imported', 'accepted')
+                  AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
+                GROUP BY e.line_id, e.source, e.annotator""", chunk)
+    if not rows:
+        return {}
+    best = resolve_labels(pd.DataFrame(rows))
+    return {int(r.line_id): {"label": r.label, "source": r.source, "annotator": r.annotator}
+            for r in best.itertuples()}
 
 
 def progress(db: Database, script_id: int | None = None, *,
@@ -286,17 +304,19 @@ def progress(db: Database, script_id: int | None = None, *,
 
 # --- a line's effective label: the one rule (DESIGN.md), used by every reader --------------------
 
-# human > imported > accepted (a confident suggestion a person bulk-accepted) > rule > model
-SOURCE_PRIORITY = ("human", "imported", "accepted", "rule", "model")
-LABELED_SOURCES = ("human", "imported", "accepted")  # a line with one of these is out of the label queue
+# adjudicated (a lead settled a disagreement) > human (most people, a tie: the latest) > imported > accepted
+# (a confident suggestion a person bulk-accepted) > rule > model
+SOURCE_PRIORITY = ("adjudicated", "human", "imported", "accepted", "rule", "model")
+# a line with one of these is out of the label queue (overlap lines wait for N people: labeling.team.overlap)
+LABELED_SOURCES = ("adjudicated", "human", "imported", "accepted")
 EFFECTIVE_COLUMNS = ["line_id", "script_id", "line_no", "text", "label", "label_source", "annotator", "labeled_at",
                      "confidence", "suggestion", "suggestion_confidence"]
 
 
 def effective_labels(db: Database, script_id: int | None = None, *, script_ids: list[int] | None = None,
                      extra_columns: str = "", joins: str = "") -> pd.DataFrame:
-    """One row per line with its effective label: the latest human label not undone (any annotator), else
-    an imported one, else an accepted suggestion (bulk-accept), else a rule's (INT./EXT. headings), else
+    """One row per line with its effective label: an adjudicated one, else the human label most people
+    gave (a tie: the latest; `resolve_labels`), else an imported one, else an accepted suggestion (bulk-accept), else a rule's (INT./EXT. headings), else
     the model's suggestion; `label_source` says which. `confidence` is the model's where the label is the model's; `suggestion` is always the model's.
 
     Lines of the given script(s) — a script being ingested included (its sequences are derived before it
@@ -311,16 +331,21 @@ def effective_labels(db: Database, script_id: int | None = None, *, script_ids: 
         marks = ",".join("?" * len(ids))
         where, params = f"AND l.script_id IN ({marks})", list(ids)
     sql = f"""
-        WITH known AS (
-            SELECT line_id, label, source, annotator, created_at FROM (
-                SELECT e.line_id, e.label, e.source, e.annotator, e.created_at,
-                       ROW_NUMBER() OVER (PARTITION BY e.line_id
-                                          ORDER BY CASE e.source WHEN 'human' THEN 0 WHEN 'imported' THEN 1
-                                                   ELSE 2 END, e.event_id DESC) AS rank
-                FROM label_events e JOIN lines l ON l.line_id = e.line_id
-                WHERE e.action = 'set' AND e.source IN ('human', 'imported', 'accepted') {where}
-                  AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id))
-            WHERE rank = 1)
+        WITH live AS (
+            SELECT e.event_id, e.line_id, e.label, e.source, e.annotator,
+                   ROW_NUMBER() OVER (PARTITION BY e.line_id, e.source, e.annotator ORDER BY e.event_id DESC) AS r
+            FROM label_events e JOIN lines l ON l.line_id = e.line_id
+            WHERE e.action = 'set' AND e.source IN ('adjudicated', 'human', 'imported', 'accepted') {where}
+              AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)),
+        votes AS (  -- each person's label in force counts once; resolve_labels says why
+            SELECT line_id, source, label, COUNT(*) AS n, MAX(event_id) AS last FROM live WHERE r = 1
+            GROUP BY line_id, source, label),
+        known AS (
+            SELECT e.line_id, e.label, e.source, e.annotator, e.created_at FROM (
+                SELECT line_id, last, ROW_NUMBER() OVER (
+                    PARTITION BY line_id ORDER BY CASE source WHEN 'adjudicated' THEN 0 WHEN 'human' THEN 1
+                    WHEN 'imported' THEN 2 ELSE 3 END, n DESC, last DESC) AS rank FROM votes) v
+            JOIN label_events e ON e.event_id = v.last WHERE v.rank = 1)
         SELECT l.line_id, l.script_id, l.line_no, l.text, k.label, k.source AS label_source, k.annotator,
                k.created_at AS labeled_at, p.label AS suggestion, p.confidence AS suggestion_confidence
                {extra_columns}

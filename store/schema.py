@@ -554,3 +554,51 @@ def m2300_sign_in_client_failures(db: Database) -> None:
         );
         """
     )
+
+
+@migrations(name="2400_team")
+def m2400_team(db: Database) -> None:
+    # Issue 24: overlap (one line held by N people at once), adjudication as its own label source,
+    # project settings, work assigned to people.
+    _execute_all(
+        db,
+        """
+        -- A claim is one holder's (person × tab) hold on a line: an overlap line is held by up to N people.
+        -- Claims live minutes; the old ones are simply dropped.
+        DROP TABLE queue_claims;
+        CREATE TABLE queue_claims (
+            line_id INTEGER NOT NULL REFERENCES lines(line_id) ON DELETE CASCADE,
+            annotator TEXT NOT NULL,
+            tab TEXT NOT NULL DEFAULT '',
+            expires_at REAL NOT NULL,
+            PRIMARY KEY (line_id, annotator, tab)
+        );
+        CREATE INDEX queue_claims_expires ON queue_claims(expires_at);
+
+        -- Project-wide settings a lead changes (the overlap share, ...): key → JSON.
+        CREATE TABLE project_settings (
+            key TEXT PRIMARY KEY,
+            value TEXT NOT NULL,
+            updated_by TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+
+        -- Work an admin gave a person: a whole script (page NULL) or one page of it; their queue takes it first.
+        CREATE TABLE work_assignments (
+            assignment_id INTEGER PRIMARY KEY AUTOINCREMENT,
+            name TEXT NOT NULL,
+            script_id INTEGER NOT NULL REFERENCES scripts(script_id) ON DELETE CASCADE,
+            page INTEGER,
+            assigned_by TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX work_assignments_unique ON work_assignments(name, script_id, IFNULL(page, 0));
+
+        -- A lead's decision on a rating people disagree on is a rating of its own kind.
+        ALTER TABLE sequence_ratings ADD COLUMN source TEXT NOT NULL DEFAULT 'human';
+
+        -- Adjudications used to be human labels by "adjudicator:NAME": they become their own source.
+        UPDATE label_events SET source = 'adjudicated', annotator = substr(annotator, 13)
+            WHERE annotator LIKE 'adjudicator:%' AND source = 'human';
+        """
+    )

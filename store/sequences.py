@@ -173,25 +173,27 @@ def own_rating(db: Database, sequence_id: int, *, department: str, annotator: st
     rows = list(db.query(
         """SELECT rating_id, value, created_at FROM sequence_ratings r
            WHERE sequence_id = ? AND department = ? AND annotator = ? AND value IS NOT NULL
-             AND undoes_rating_id IS NULL
+             AND undoes_rating_id IS NULL AND source = 'human'
              AND NOT EXISTS (SELECT 1 FROM sequence_ratings u WHERE u.undoes_rating_id = r.rating_id)
            ORDER BY rating_id DESC LIMIT 1""", [sequence_id, department, annotator or "anonymous"]))
     return rows[0] if rows else None
 
 
 def current_ratings(db: Database, *, department: str = "overall", script_id: int | None = None) -> pd.DataFrame:
-    """Latest rating per sequence (across annotators, latest wins): sequence_id, script_id, value, annotator."""
+    """Rating in force per sequence: a lead's adjudicated one, else the latest (across annotators):
+    sequence_id, script_id, value, annotator."""
     where = "AND s.script_id = ?" if script_id is not None else ""
     params: list = [department] + ([script_id] if script_id is not None else [])
     sql = f"""
         SELECT r.sequence_id, s.script_id, r.value, r.annotator, r.created_at
         FROM sequence_ratings r JOIN sequences s USING (sequence_id)
         WHERE r.department = ? {where}
-          AND r.rating_id = (SELECT MAX(rating_id) FROM sequence_ratings r2
+          AND r.rating_id = (SELECT rating_id FROM sequence_ratings r2
                              WHERE r2.sequence_id = r.sequence_id AND r2.department = r.department
                                AND r2.undoes_rating_id IS NULL
                                AND NOT EXISTS (SELECT 1 FROM sequence_ratings u
-                                               WHERE u.undoes_rating_id = r2.rating_id))
+                                               WHERE u.undoes_rating_id = r2.rating_id)
+                             ORDER BY r2.source = 'adjudicated' DESC, r2.rating_id DESC LIMIT 1)
           AND r.value IS NOT NULL
     """
     return pd.read_sql_query(sql, db.conn, params=params)

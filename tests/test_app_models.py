@@ -1,16 +1,12 @@
-"""The Models page's helpers: versions, metrics plots, training runs, agreement between people."""
+"""The Models page's helpers: versions, metrics plots, training runs (agreement: tests/test_team.py)."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import app_builders as builders
 from app_pages import model_views as app_models
-from store import labels as label_store
 from store import models as model_store
-from store import scripts as script_store
-from store.types import LABELS
 
 
 def _metrics(accuracy):
@@ -41,35 +37,6 @@ def test_versions_learning_curve_and_metric_plots(db, pdf_script):
                                             "n_evaluated": 6}
     assert app_models.headline({"suggestion_accuracy": 0.5, "suggestion_n": 2}) == {
         "accuracy": 0.5, "macro_f1": None, "n_evaluated": 2}
-
-
-def test_cohen_kappa_matches_scikit_learn():
-    from sklearn.metrics import cohen_kappa_score
-
-    rng = np.random.default_rng(3)
-    a = list(rng.choice(LABELS[:4], 200))
-    b = [x if rng.random() < 0.7 else rng.choice(LABELS[:4]) for x in a]
-    assert app_models.cohen_kappa(a, b) == pytest.approx(cohen_kappa_score(a, b))
-    assert app_models.cohen_kappa(["action"] * 3, ["action"] * 3) == 1.0
-    assert np.isnan(app_models.cohen_kappa([], []))
-
-
-def test_agreement_disagreements_and_adjudication(db, pdf_script):
-    ids = list(script_store.lines_frame(db, pdf_script)["line_id"])
-    for line_id, (ana, bob) in zip(ids[:4], [("action", "action"), ("dialogue", "dialogue"),
-                                              ("character", "character"), ("action", "dialogue")]):
-        label_store.add_label(db, line_id, ana, annotator="ana")
-        label_store.add_label(db, line_id, bob, annotator="bob")
-    [pair] = app_models.agreement(db).to_dict("records")
-    assert (pair["a"], pair["b"], pair["lines"], pair["agreement"]) == ("ana", "bob", 4, 0.75)
-    assert 0 < pair["kappa"] < 1
-    [row] = app_models.disagreements(db).to_dict("records")
-    assert row["line_id"] == ids[3] and "ana: action" in row["labels"] and row["adjudicated"] is None
-    app_models.adjudicate(db, ids[3], "action", annotator="cy")
-    [row] = app_models.disagreements(db).to_dict("records")
-    assert row["adjudicated"] == "action"
-    assert label_store.current_labels(db, pdf_script).set_index("line_id").loc[ids[3], "label"] == "action"
-    assert len(app_models.agreement(db)) == 1  # the adjudicator is not an annotator pair
 
 
 def test_runs_table_shows_time_so_far_for_a_running_run(db):

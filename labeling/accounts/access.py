@@ -24,6 +24,8 @@ ROLES = accounts.ROLES
 PERMISSIONS = {
     "label": "annotator", "rate": "annotator", "tag": "annotator", "flag": "annotator", "edit": "annotator",
     "adjudicate": "lead", "train": "lead", "rollback": "lead", "export": "lead",
+    # changes that rewrite many rows or the project for everyone (issue 24): leads only
+    "restructure": "lead", "departments": "lead", "bulk_accept": "lead", "overlap": "lead", "team": "lead",
     "ingest": "admin", "delete": "admin", "users": "admin", "restrict": "admin",
 }
 

@@ -98,10 +98,10 @@ def script_lines(db: Database, script_id: int) -> pd.DataFrame:
         ["line_id", "label", "label_source", "annotator", "suggestion", "suggestion_confidence"]]
     frame = lines.merge(effective, on="line_id", how="left").rename(
         columns={"label": "shown", "label_source": "origin", "suggestion_confidence": "confidence"})
-    by_person = frame["origin"].isin(["human", "imported"])
+    by_person = frame["origin"].isin(["adjudicated", "human", "imported"])
     frame["label"] = frame["shown"].where(by_person)
     frame["source"] = frame["origin"].where(by_person)
-    frame["disagree"] = (frame["source"] == "human") & frame["suggestion"].notna() & (
+    frame["disagree"] = frame["source"].isin(["human", "adjudicated"]) & frame["suggestion"].notna() & (
         frame["label"] != frame["suggestion"])
     frame["edited"] = frame["text"] != frame["original_text"]
     flags = flag_store.current_flags(db, script_id)

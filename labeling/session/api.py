@@ -119,7 +119,8 @@ def routes(db_path: str | Path, *, retrain_every: int = 10, oidc: bool = False) 
             item = label_sync.item_at(db(), script_id=script_id,
                                       line_no=label_sync._int(line_no, "line") if line_no else None,
                                       page=label_sync._int(page, "page") if page else None)
-            return JSONResponse({"item": label_sync.describe_items(db(), [item])[0]})
+            # an overlap line shows the signed-in person only their own label
+            return JSONResponse({"item": label_sync.describe_items(db(), [item], annotator=who.name if who else None)[0]})
         except ScriptlabelError as exc:
             return JSONResponse({"error": str(exc)}, 400)
 

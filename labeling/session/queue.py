@@ -11,10 +11,12 @@ import pandas as pd
 from sqlite_utils import Database
 
 from labeling.session.strategies import EmptyPoolError, diverse_select, mix_random, score, select
+from labeling.team.overlap import get_overlap, overlap_line_ids, waiting_lines
 from store import claims as claim_store
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
+from store import team as team_store
 from store.types import LABELS
 
 
@@ -132,8 +134,10 @@ CANDIDATES = 2_000
 RANDOM_CANDIDATES = 500
 
 
-def unlabeled_pool(db: Database, script_id: int | None = None, *, with_labeled: bool = False):
-    """Lines without a human or imported label, with the latest model probabilities (if any).
+def unlabeled_pool(db: Database, script_id: int | None = None, *, with_labeled: bool = False,
+                   waiting: frozenset[int] | set[int] | dict = frozenset()):
+    """Lines without a human or imported label, with the latest model probabilities (if any), and the
+    `waiting` lines (overlap lines others labeled that wait for one more person).
 
     Over every script of a large library, the pool is the lines the newest model is least sure of
     (an indexed read of the stored margins) plus a uniform sample for the random slice, so ranking
@@ -143,7 +147,7 @@ def unlabeled_pool(db: Database, script_id: int | None = None, *, with_labeled: 
     (empty over a large library, where only the candidate set is read).
     """
     if script_id is None and script_store.has_more_lines_than(db, LARGE_LIBRARY):
-        ids = list(dict.fromkeys(model_store.least_margin_line_ids(db, CANDIDATES)
+        ids = list(dict.fromkeys(list(waiting) + model_store.least_margin_line_ids(db, CANDIDATES)
                                  + script_store.random_line_ids(db, RANDOM_CANDIDATES)))
         lines = script_store.lines_of(db, ids)
         labeled = set(label_store.labels_of_lines(db, ids))
@@ -155,7 +159,7 @@ def unlabeled_pool(db: Database, script_id: int | None = None, *, with_labeled: 
         labeled = set(given["line_id"])
         preds = model_store.latest_predictions(db, script_id)
     lines = lines[["line_id", "script_id", "line_no", "page", "text", "indent"]]
-    pool = lines[~lines["line_id"].isin(labeled)]
+    pool = lines[~lines["line_id"].isin(labeled) | lines["line_id"].isin(list(waiting))]
     preds = preds[["line_id", "label", "confidence", "probs"]]
     pool = pool.merge(preds, on="line_id", how="left").reset_index(drop=True)
     if not with_labeled:
@@ -177,17 +181,29 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     behind every other line.
     Lines claimed by another holder (another person, or another tab of this one), `exclude` and lines of
     `hidden_scripts` (restricted to other people) are left out.
+
+    With an `annotator` (a person's own queue): the scripts and pages assigned to them come first (only
+    them while any is left); overlap lines (labeling.team.overlap) others labeled and that wait for this
+    person come before new lines; a line this person labeled never comes back; an overlap line is held
+    by up to N people at once.
     """
+    for_me: dict[int, int] = {}
+    if annotator is not None:
+        setting = get_overlap(db)
+        for_me = waiting_lines(db, annotator, script_id=script_id, setting=setting)
     if strategy == "diverse":
-        pool, labeled = unlabeled_pool(db, script_id, with_labeled=True)
+        pool, labeled = unlabeled_pool(db, script_id, with_labeled=True, waiting=for_me)
     else:
-        pool, labeled = unlabeled_pool(db, script_id), None
+        pool, labeled = unlabeled_pool(db, script_id, waiting=for_me), None
     if hidden_scripts:
         pool = pool[~pool["script_id"].isin(list(hidden_scripts))].reset_index(drop=True)
     if exclude:
         pool = pool[~pool["line_id"].isin(exclude)].reset_index(drop=True)
     if annotator is not None:
-        pool = pool[~pool["line_id"].isin(claim_store.claimed_by_others(db, annotator=annotator, tab=tab))]
+        pool = pool[~pool["line_id"].isin(_held_elsewhere(db, annotator, tab, for_me, setting))]
+        assigned = team_store.assigned_line_ids(db, annotator)
+        if assigned and pool["line_id"].isin(list(assigned)).any():
+            pool = pool[pool["line_id"].isin(list(assigned))]
         pool = pool.reset_index(drop=True)
     if pool.empty:
         raise EmptyPoolError("every line is labeled (or being labeled by someone else): nothing left in the queue")
@@ -219,7 +235,26 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
         ranked = select(scores, len(scores))
     rng = np.random.default_rng(seed)
     order = mix_random(ranked, len(reps), n=n, random_share=random_share if strategy != "random" else 0.0, rng=rng)
+    if for_me:  # overlap lines that wait for this person: agreement needs them labeled, so they come first
+        rep_ids = reps["line_id"].to_numpy()
+        first = [int(i) for i in np.asarray(ranked)[np.isin(rep_ids[np.asarray(ranked, dtype=int)], list(for_me))]]
+        taken = set(first)
+        order = (first + [i for i in order if i not in taken])[:n]
     return [_item(reps.iloc[i], line_ids[codes == i]) for i in order]
+
+
+def _held_elsewhere(db: Database, annotator: str, tab: str, waiting: dict[int, int], setting) -> set[int]:
+    """Lines another holder has: refused unless an overlap line still has room for one more person."""
+    holders = claim_store.other_holders(db, annotator=annotator, tab=tab)
+    if not holders:
+        return set()
+    overlap = overlap_line_ids(db, list(holders), setting) if setting.active else set()
+    refused = set()
+    for line_id, names in holders.items():
+        room = waiting.get(line_id, setting.annotators) if line_id in overlap else 1
+        if annotator in names or len(names) >= room:
+            refused.add(line_id)
+    return refused
 
 
 def _item(row, group: np.ndarray) -> QueueItem:

@@ -1,5 +1,5 @@
-"""Recording labels one call at a time: the CLI's `label`, the Script page's buttons, adjudication on the
-Models page, benches. Each is its own transaction.
+"""Recording labels one call at a time: the CLI's `label`, the Script page's buttons, benches (a lead's
+adjudication is labeling.team.adjudication's). Each is its own transaction.
 
 The Label page's browser view goes through labeling/session/sync.py instead (events with client ids);
 what comes next is labeling/session/queue.py's.

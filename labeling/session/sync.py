@@ -18,12 +18,14 @@ from sqlite_utils import Database
 
 from labeling.session.queue import QueueItem, build_queue, identical_key
 from labeling.session.strategies import STRATEGIES, EmptyPoolError
+from labeling.team.overlap import get_overlap, overlap_line_ids, shared_capacity, waiting_lines
 from store import claims as claim_store
 from store import flags as flag_store
 from store import labels as label_store
 from store import models as model_store
 from store import review as review_store
 from store import scripts as script_store
+from store import team as team_store
 from store.types import LABELS, BadAnnotatorError, NotFoundError, ScriptlabelError, check_annotator
 
 ACTIONS = ("label", "undo", "edit", "flag", "skip")
@@ -177,10 +179,26 @@ def _context(db: Database, script_id: int, line_no: int, known: Mapping[int, dic
              "suggestion": r["suggestion"], "current": r["line_no"] == line_no} for r in rows]
 
 
-def describe_items(db: Database, items: list[QueueItem]) -> list[dict]:
-    """Everything the view needs to show each item without asking again: text, box, page, context, group."""
+def _own_view(db: Database, known: dict[int, dict], annotator: str | None, overlap) -> dict[int, dict]:
+    """On overlap lines a person sees only their own label: the others' would bias the second opinion."""
+    if annotator is None or not overlap.active:
+        return known
+    hide = overlap_line_ids(db, list(known), overlap)
+    if not hide:
+        return known
+    own = team_store.own_labels(db, sorted(hide), annotator)
+    out = {k: v for k, v in known.items() if k not in hide}
+    out.update({k: {"label": label, "source": "human", "annotator": annotator} for k, label in own.items()})
+    return out
+
+
+def describe_items(db: Database, items: list[QueueItem], *, annotator: str | None = None) -> list[dict]:
+    """Everything the view needs to show each item without asking again: text, box, page, context, group.
+
+    With `annotator`, labels of overlap lines (labeling.team.overlap) are this person's own or none."""
     if not items:
         return []
+    overlap = get_overlap(db)
     rows = {r["line_id"]: r for r in script_store.lines_with_pages([i.line_id for i in items], db=db)}
     titles: dict[int, str] = {}
     versions = model_store.latest_prediction_versions(db, [i.line_id for i in items])
@@ -193,7 +211,7 @@ def describe_items(db: Database, items: list[QueueItem]) -> list[dict]:
             titles[item.script_id] = script_store.get_script(db, item.script_id)["title"]
         window_ids = script_store.line_ids_between(db, item.script_id, item.line_no - CONTEXT_BEFORE,
                                                    item.line_no + CONTEXT_AFTER)
-        known = label_store.labels_of_lines(db, window_ids)
+        known = _own_view(db, label_store.labels_of_lines(db, window_ids), annotator, overlap)
         group = [g for g in item.group_line_ids if g != item.line_id]
         out.append({
             "line_id": item.line_id, "script_id": item.script_id, "script_title": titles[item.script_id],
@@ -323,6 +341,10 @@ def sync(db: Database, request: SyncRequest, *, db_path=None, retrain_every: int
                else apply_event(db, e, annotator=request.annotator) for e in request.events]
     answered = {i for e in request.events if e.action in ("label", "skip") for i in (e.line_id, *e.also_line_ids)}
     labeled_now = label_store.labels_of_lines(db, request.held)
+    overlap = get_overlap(db)
+    if overlap.active and labeled_now:  # an overlap line others labeled still waits for this person
+        waiting = waiting_lines(db, request.annotator, script_id=request.script_id, setting=overlap)
+        labeled_now = {k: v for k, v in labeled_now.items() if k not in waiting}
     # Lines the tab holds that someone labeled meanwhile (another person, or an "apply to all") leave it.
     drop = [i for i in request.held if i in labeled_now and i not in answered]
     held = [i for i in request.held if i not in labeled_now and i not in answered]
@@ -343,12 +365,14 @@ def sync(db: Database, request: SyncRequest, *, db_path=None, retrain_every: int
         except EmptyPoolError:
             ranked = []
         ranked = [item for item in ranked if item.line_id not in held][:request.want]
-        mine = set(claim_store.hold(db, held + [i.line_id for i in ranked], annotator=request.annotator,
-                                    tab=request.tab))
-        items = describe_items(db, [item for item in ranked if item.line_id in mine])
+        wanted = held + [i.line_id for i in ranked]
+        mine = set(claim_store.hold(db, wanted, annotator=request.annotator, tab=request.tab,
+                                    shared=shared_capacity(db, wanted, request.annotator, overlap)))
+        items = describe_items(db, [item for item in ranked if item.line_id in mine], annotator=request.annotator)
         done = not ranked and not held
     else:
-        claim_store.hold(db, held, annotator=request.annotator, tab=request.tab)
+        claim_store.hold(db, held, annotator=request.annotator, tab=request.tab,
+                         shared=shared_capacity(db, held, request.annotator, overlap))
     if db_path is not None and retrain_every > 0 and any(r.status == "stored" for r in results):
         from labeling.training.runs import maybe_retrain
 
