@@ -213,18 +213,26 @@ def prune_versions(db: Database, *, kind: str, department: str | None = None, ke
 
 # --- predictions -----------------------------------------------------------------------------
 
-def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.ndarray) -> None:
-    """Store a model version's probabilities for lines; older versions' rows beyond the last few go."""
+def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.ndarray,
+                     classes: list[str] | tuple[str, ...] | None = None) -> None:
+    """Store a model version's probabilities for lines; older versions' rows beyond the last few go.
+
+    `classes` names the columns of `proba` (a model of a project's classes, store/scheme.py); None: LABELS."""
     proba = np.asarray(proba, dtype=float)
+    names = list(classes) if classes is not None else list(LABELS)
+    if proba.ndim != 2 or proba.shape[1] != len(names):
+        raise ValueError(f"probabilities of shape {proba.shape} for {len(names)} classes")
+    stored_classes = None if names == list(LABELS) else json.dumps(names)
     order = np.argsort(-proba, axis=1)
     top = proba[np.arange(len(proba)), order[:, 0]]
     second = proba[np.arange(len(proba)), order[:, 1]] if proba.shape[1] > 1 else np.zeros(len(proba))
     probs = [json.dumps(row) for row in np.round(proba, 5).tolist()]
-    rows = list(zip([int(i) for i in line_ids], [version] * len(proba), [LABELS[k] for k in order[:, 0].tolist()],
-                    top.tolist(), (top - second).tolist(), probs))
+    rows = list(zip([int(i) for i in line_ids], [version] * len(proba), [names[k] for k in order[:, 0].tolist()],
+                    top.tolist(), (top - second).tolist(), probs, [stored_classes] * len(proba)))
     with db.atomic():
         db.conn.executemany(
-            "INSERT OR REPLACE INTO predictions(line_id, version, label, confidence, margin, probs) VALUES (?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO predictions(line_id, version, label, confidence, margin, probs, classes) "
+            "VALUES (?,?,?,?,?,?,?)",
             rows,
         )
         # Keep the rows of the most recently *written* versions (a rollback re-predicts with an older one).
@@ -237,11 +245,12 @@ def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.
 
 
 def latest_predictions(db: Database, script_id: int | None = None) -> pd.DataFrame:
-    """The most recently written prediction per line: line_id, version, label, confidence, margin, probs."""
+    """The most recently written prediction per line: line_id, version, label, confidence, margin, probs and
+    classes (what `probs` is over, JSON; None = LABELS)."""
     where = "AND l.script_id = ?" if script_id is not None else ""
     params = [script_id] if script_id is not None else []
     sql = f"""
-        SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs
+        SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs, p.classes
         FROM predictions p JOIN lines l USING (line_id)
         WHERE p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id) {where}
     """
@@ -296,12 +305,12 @@ def latest_predictions_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
         chunk = list(line_ids[start:start + 5000])
         marks = ",".join("?" * len(chunk))
         frames.append(pd.read_sql_query(
-            f"""SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs FROM predictions p
+            f"""SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs, p.classes FROM predictions p
                 WHERE p.line_id IN ({marks})
                   AND p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id)""",
             db.conn, params=chunk))
     if not frames:
-        return pd.DataFrame(columns=["line_id", "version", "label", "confidence", "margin", "probs"])
+        return pd.DataFrame(columns=["line_id", "version", "label", "confidence", "margin", "probs", "classes"])
     return pd.concat(frames, ignore_index=True)
 
 

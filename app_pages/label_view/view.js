@@ -323,7 +323,8 @@ class LabelView {
     if (review) {
       this.say(label === item.label ? `Confirmed: line ${item.line_no} stays ${this.cfg.titles[label]}.`
         : `Fixed: line ${item.line_no} is now ${this.cfg.titles[label]} (was ${this.cfg.titles[item.label] || "unlabeled"}).`);
-    } else if (item.suggestion && label !== item.suggestion && (item.confidence || 0) >= sure) {
+    } else if (item.suggestion && item.suggestion_source !== "rule" && label !== item.suggestion
+      && (item.confidence || 0) >= sure) {
       // Not a block: a slip is one key away from being undone.
       this.say(`Are you sure? The model was ${Math.round(item.confidence * 100)}% sure line ${item.line_no} is `
         + `${this.cfg.titles[item.suggestion]}; you chose ${this.cfg.titles[label]}. Press u to undo.`, "warn");
@@ -551,13 +552,15 @@ class LabelView {
     if (acked.size) {
       this.pending = this.pending.filter((e) => !acked.has(e.client_event_id));
       this.savePending();
-      let gone = 0;
+      let gone = 0, unknown = 0;
       for (const ev of sent) {
         const r = acked.get(ev.client_event_id);
         if (!r) continue;
         if (ev.action === "label") for (const id of [ev.line_id, ...(ev.also_line_ids || [])]) this.answered.delete(id);
         if (r.status === "line_gone") gone += 1;
+        if (r.status === "unknown_label") unknown += 1;
       }
+      if (unknown) this.say(`${unknown} label(s) used a class the project's scheme no longer has and were not stored: reload the page for its keys.`, "error");
       if (gone) this.say(`${gone} label(s) were for lines that no longer exist (their script was deleted) and were not stored.`, "error");
     }
     const version = resp.model ? resp.model.version : null;
@@ -629,8 +632,15 @@ class LabelView {
     } else if (item.label) {
       s.append(`Labeled ${this.cfg.titles[item.label]} already; a key relabels it. `);
     }
-    if (item.suggestion) {
-      const b = document.createElement("b"); b.textContent = this.cfg.titles[item.suggestion];
+    if (item.suggestion && item.suggestion_source === "rule" && item.rule) {
+      // A rule people wrote: how often people agreed with it where they labeled its lines.
+      const b = document.createElement("b"); b.textContent = this.cfg.titles[item.suggestion] || item.suggestion;
+      const r = item.rule;
+      const record = r.accuracy === null ? "no labeled line to check it on yet"
+        : `${Math.round(r.accuracy * 100)}% right on ${r.checked} labeled line${r.checked === 1 ? "" : "s"}`;
+      s.append("Rule suggests: ", b, ` · rule #${r.rule_id}, ${record} — Enter accepts`);
+    } else if (item.suggestion) {
+      const b = document.createElement("b"); b.textContent = this.cfg.titles[item.suggestion] || item.suggestion;
       s.append("Suggestion: ", b, ` · ${Math.round((item.confidence || 0) * 100)}% sure — Enter accepts`);
     } else {
       s.append("No suggestion yet: the model trains after the first labels.");
