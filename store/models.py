@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -213,14 +214,17 @@ def prune_versions(db: Database, *, kind: str, department: str | None = None, ke
 
 # --- predictions -----------------------------------------------------------------------------
 
-def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.ndarray) -> None:
-    """Store a model version's probabilities for lines; older versions' rows beyond the last few go."""
+def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.ndarray,
+                     classes: Sequence[str] = LABELS) -> None:
+    """Store a model version's probabilities for lines (columns named by `classes`, the project's scheme;
+    `probs` keeps them in that order); older versions' rows beyond the last few go."""
     proba = np.asarray(proba, dtype=float)
+    classes = tuple(classes)
     order = np.argsort(-proba, axis=1)
     top = proba[np.arange(len(proba)), order[:, 0]]
     second = proba[np.arange(len(proba)), order[:, 1]] if proba.shape[1] > 1 else np.zeros(len(proba))
     probs = [json.dumps(row) for row in np.round(proba, 5).tolist()]
-    rows = list(zip([int(i) for i in line_ids], [version] * len(proba), [LABELS[k] for k in order[:, 0].tolist()],
+    rows = list(zip([int(i) for i in line_ids], [version] * len(proba), [classes[k] for k in order[:, 0].tolist()],
                     top.tolist(), (top - second).tolist(), probs))
     with db.atomic():
         db.conn.executemany(
