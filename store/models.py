@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -214,10 +215,11 @@ def prune_versions(db: Database, *, kind: str, department: str | None = None, ke
 # --- predictions -----------------------------------------------------------------------------
 
 def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.ndarray,
-                     classes: list[str] | tuple[str, ...] | None = None) -> None:
+                     classes: Sequence[str] | None = LABELS) -> None:
     """Store a model version's probabilities for lines; older versions' rows beyond the last few go.
 
-    `classes` names the columns of `proba` (a model of a project's classes, store/scheme.py); None: LABELS."""
+    `classes` names the columns of `proba` (the project's classes, store/scheme.py; None: LABELS); it is
+    stored with them (`predictions.classes`, NULL for LABELS) so readers map them through the scheme."""
     proba = np.asarray(proba, dtype=float)
     names = list(classes) if classes is not None else list(LABELS)
     if proba.ndim != 2 or proba.shape[1] != len(names):

@@ -70,6 +70,11 @@ class Scheme:
         """Every built-in label is its own class and there is no other class: labels read as stored."""
         return self.names == LABELS and all(c.members == (c.name,) for c in self.classes)
 
+    def class_map(self) -> dict[str, str]:
+        """Built-in label → the class it is merged into, for those not their own class (the adapter's
+        `ClassScheme.class_map`)."""
+        return {label: self.class_of(label) for label in LABELS if self.class_of(label) != label}
+
     def get(self, name: str) -> SchemeClass | None:
         folded = (name or "").strip().lower()
         return next((c for c in self.classes if c.name.lower() == folded), None)

@@ -23,7 +23,8 @@ from sqlite_utils import Database
 from labeling.training.saving import save_version
 from models.evaluation import evaluate_lines as score_lines
 from models.lines import calibration as calib
-from models.lines.classifier import BaseOutputs, LineAdapter, LineClassifier, ModelLoadError, fit_adapter
+from models.lines.classifier import (BUILTIN_SCHEME, BaseOutputs, ClassScheme, LineAdapter, LineClassifier,
+                                     ModelLoadError, fit_adapter)
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
@@ -41,6 +42,20 @@ PRETRAINED_VERSION = 0  # predictions of the shipped model carry version 0
 
 class PretrainedModelMissing(ScriptlabelError):
     pass
+
+
+def project_scheme(db: Database) -> ClassScheme:
+    """The classes this database's line model predicts (models.lines.scheme.ClassScheme).
+
+    Every retrain fits its adapter on them and every prediction is stored in them. The project's label
+    scheme (merged and new classes, store/scheme.py) is read here; a database without one uses the 7
+    built-in labels."""
+    from store.scheme import load_scheme
+
+    scheme = load_scheme(db)
+    if scheme.is_full:
+        return BUILTIN_SCHEME
+    return ClassScheme.of(scheme.names, scheme.class_map())
 
 
 def load_base() -> LineClassifier:
@@ -160,11 +175,17 @@ class CurrentLineModel:
     version: int  # 0 = the shipped pretrained model
     adapter: LineAdapter | None
     warning: str | None = None
+    scheme: ClassScheme = BUILTIN_SCHEME  # the classes of the shipped model's suggestions (version 0)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The names of `proba_from_outputs`' columns."""
+        return tuple(self.adapter.classes_) if self.adapter is not None else self.scheme.classes
 
     def proba_from_outputs(self, frame: pd.DataFrame, outputs: BaseOutputs) -> np.ndarray:
-        """Calibrated probabilities for one script's lines, from the base model's outputs."""
+        """Calibrated probabilities for one script's lines, from the base model's outputs (columns: `classes`)."""
         if self.adapter is None:
-            return calibrated_base(outputs.proba)
+            return self.scheme.base_proba(calibrated_base(outputs.proba))
         return calibrated_adapter(self.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs))
 
     def predict_proba(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
@@ -190,7 +211,7 @@ def load_current(db: Database) -> CurrentLineModel:
             warning = (f"line model version {row['version']} could not be loaded ({exc}); "
                        "using the previous version — retrain to replace it")
             warnings.warn(warning, stacklevel=2)
-    return CurrentLineModel(version=PRETRAINED_VERSION, adapter=None, warning=warning)
+    return CurrentLineModel(version=PRETRAINED_VERSION, adapter=None, warning=warning, scheme=project_scheme(db))
 
 
 def predict_scripts(db: Database, *, script_id: int | None = None, model: CurrentLineModel | None = None
@@ -205,8 +226,8 @@ def predict_scripts(db: Database, *, script_id: int | None = None, model: Curren
         if frame.empty:
             continue
         proba = model.predict_proba(db, frame)
-        model_store.save_predictions(db, model.version, frame["line_id"].tolist(), proba)
-        labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
+        model_store.save_predictions(db, model.version, frame["line_id"].tolist(), proba, classes=model.classes)
+        labels = pd.Series(np.array(model.classes)[proba.argmax(axis=1)]).value_counts().to_dict()
         out.append({"script_id": sid, "version": model.version, "lines": int(len(frame)),
                     "predicted": {k: int(v) for k, v in labels.items()},
                     **({"warning": model.warning} if model.warning else {})})
@@ -238,9 +259,10 @@ def predict_scripts_on_cluster(db: Database, client, *, script_id: int | None = 
                    for sid, frame in frames.items() if not frame.empty}
         for sid, future in futures.items():
             raw = future.result()  # calibrated here: the cluster only runs the boosters
-            proba = calibrated_base(raw) if model.adapter is None else calibrated_adapter(raw)
-            model_store.save_predictions(db, model.version, frames[sid]["line_id"].tolist(), proba)
-            labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
+            proba = model.scheme.base_proba(calibrated_base(raw)) if model.adapter is None else calibrated_adapter(raw)
+            model_store.save_predictions(db, model.version, frames[sid]["line_id"].tolist(), proba,
+                                         classes=model.classes)
+            labels = pd.Series(np.array(model.classes)[proba.argmax(axis=1)]).value_counts().to_dict()
             out.append({"script_id": sid, "version": model.version, "lines": int(len(frames[sid])),
                         "predicted": {k: int(v) for k, v in labels.items()}, "on": "cluster"})
     return out
@@ -296,19 +318,21 @@ def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, 
     metrics = progressive_metrics(db)
     outputs = _outputs_for(db, frame)
     base = load_base()
-    adapter = fit_adapter(base, frame, y, outputs=outputs, current_script=_latest_human_script(db))
-    labeled = np.array([v is not None and v == v for v in y])
+    scheme = project_scheme(db)
+    adapter = fit_adapter(base, frame, y, outputs=outputs, current_script=_latest_human_script(db), scheme=scheme)
+    codes = scheme.encode(y, len(y))
+    labeled = codes >= 0
     fitted = adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
     metrics.update({
         "n_labeled_lines": int(labeled.sum()), "n_human_labels": int(n_human), "scripts": [int(s) for s in scripts],
         "last_event_id": int(last_event),
-        "train_accuracy": float((np.array(LABELS)[fitted[labeled].argmax(1)] == y[labeled].astype(str)).mean()),
+        "train_accuracy": float((fitted[labeled].argmax(1) == codes[labeled]).mean()),
         "calibration": {"method": base_calibration().adapter.method, **base_calibration().adapter.params()},
     })
     from labeling.training.promotion import decide_line_promotion
 
-    promotion = decide_line_promotion(db, metrics=metrics, frame=frame, y=y, outputs=outputs, base=load_base(),
-                                      model=load_current(db), current_script=_latest_human_script(db))
+    promotion = decide_line_promotion(db, metrics=metrics, frame=frame, y=y, outputs=outputs, base=base,
+                                      model=load_current(db), current_script=_latest_human_script(db), scheme=scheme)
     version = save_version(db, adapter.save, kind="lines", folder="lines", name="adapter", metrics=metrics,
                            n_labels=n_human, make_current=promotion["decision"] == "promoted", promotion=promotion)
     if promotion["decision"] != "promoted":
