@@ -433,7 +433,7 @@ def _accept_candidates(db: Database, script_id: int, page: int | None) -> pd.Dat
     where = "AND l.page = ?" if page is not None else ""
     params = [script_id] + ([page] if page is not None else [])
     return pd.read_sql_query(
-        f"""SELECT l.line_id, l.line_no, l.text, p.label, p.confidence, p.version
+        f"""SELECT l.line_id, l.line_no, l.text, l.indent, p.label, p.confidence, p.version
             FROM lines l JOIN predictions p
                  ON p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = l.line_id)
             WHERE l.script_id = ? {where}
@@ -474,13 +474,21 @@ def preview_accept(db: Database, script_id: int, *, above: float, page: int | No
             f"the suggestions of script {script_id} come from model v{stale[0]}, but v{version} is current: wait "
             "until it is re-predicted (Models page) and try again")
     sure = frame[frame["confidence"] >= float(above)]
-    rules = sure["text"].map(rule_label)
-    conflict = rules.notna() & (rules != sure["label"])
-    sure = sure[~conflict]
+    scheme = load_scheme(db)
+    classes = scheme.map_labels(sure["label"])
+    rules = sure["text"].map(rule_label).map(lambda v: scheme.class_of(v) if isinstance(v, str) else v)
+    conflict = rules.notna() & (rules != classes)
+    from store.label_rules import rule_statuses, rule_suggestions
+
+    statuses = rule_statuses(db, scheme)
+    if statuses and len(sure):  # a rule people wrote that says otherwise: the line is left to people
+        written = rule_suggestions(sure, scheme, statuses)["rule_class"]
+        conflict |= written.notna() & (written != classes)
+    sure, classes = sure[~conflict], classes[~conflict]
     return AcceptPreview(
         script_id=script_id, page=page, above=float(above), model_version=version, lines=int(len(sure)),
         expected_errors=float((1.0 - sure["confidence"]).sum()),
-        by_label={k: int(v) for k, v in sure["label"].value_counts().items()},
+        by_label={k: int(v) for k, v in classes.value_counts().items()},
         line_ids=tuple(int(i) for i in sure["line_id"]), skipped_rule=int(conflict.sum()))
 
 
