@@ -299,8 +299,12 @@ def progressive_metrics(db: Database) -> dict:
     outcomes = label_store.suggestion_outcomes(db, after_event=after)
     if outcomes.empty:
         return {}
-    evaluation = score_lines(outcomes["label"].tolist(), outcomes["suggested"].tolist()).to_dict()
-    return {"suggestion_accuracy": evaluation["full"]["accuracy"], "suggestion_eval": evaluation,
+    from store.scheme import load_scheme
+
+    evaluation = score_lines(outcomes["label"].tolist(), outcomes["suggested"].tolist(),
+                             scheme=load_scheme(db)).to_dict()
+    scores = evaluation.get("project") or evaluation["full"]  # in the classes people label with
+    return {"suggestion_accuracy": scores["accuracy"], "suggestion_eval": evaluation,
             "suggestion_n": int(len(outcomes))}
 
 
@@ -391,21 +395,26 @@ def evaluate_lines(db: Database, *, folds: int = 5) -> dict:
 
     outputs = _outputs_for(db, frame)
     labeled = np.array([isinstance(v, str) for v in y])
-    base_pred = np.array(LABELS)[outputs.proba.argmax(1)]
+    classes = project_scheme(db)  # scored in the project's classes (store/scheme.py)
+    names = np.array(classes.classes, dtype=object)
+    base_pred = names[classes.base_proba(outputs.proba).argmax(1)]
     adapted_pred = base_pred.copy()
     groups = frame["script_id"].to_numpy()
     for train_idx, test_idx in grouped_folds(groups, n_splits=min(folds, len(scripts))):
         train_y = np.where(np.isin(np.arange(len(y)), train_idx), y, None)
         try:
             adapter = fit_adapter(load_base(), frame.iloc[train_idx], train_y[train_idx],
-                                  outputs=outputs.take(train_idx))
+                                  outputs=outputs.take(train_idx), scheme=classes)
         except ScriptlabelError:
             continue  # a fold whose training part has a single class keeps the base predictions
-        adapted_pred[test_idx] = np.array(LABELS)[
+        adapted_pred[test_idx] = names[
             adapter.predict_proba(frame.iloc[test_idx].reset_index(drop=True), outputs=outputs.take(test_idx))
             .argmax(1)]
     truth = y[labeled].astype(str)
+    from store.scheme import load_scheme
+
+    scheme = load_scheme(db)
     return {"split": "by script", "scripts": len(scripts), "labeled_lines": int(labeled.sum()),
-            "base": score_lines(truth, base_pred[labeled]).to_dict(),
-            "adapted": score_lines(truth, adapted_pred[labeled]).to_dict()}
+            "base": score_lines(truth, base_pred[labeled], scheme=scheme).to_dict(),
+            "adapted": score_lines(truth, adapted_pred[labeled], scheme=scheme).to_dict()}
 
