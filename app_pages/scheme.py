@@ -34,7 +34,8 @@ if message := st.session_state.pop("scheme_message", None):
 
 st.caption("People label with these classes and keys (Label page, Script page, `scriptlabel label`, imports). "
            "Merging or un-merging never rewrites a label: a merged built-in label reads as its class, and "
-           "un-merging makes it read as itself again.")
+           "un-merging makes it read as itself again. After a change, retrain (Models page) so the model "
+           "suggests new classes too.")
 st.dataframe(pd.DataFrame([{"key": c.key, "class": c.name, "display": c.display,
                             "merges": ", ".join(m for m in c.members) or "— (learned from people's labels)"}
                            for c in scheme.classes]), hide_index=True, key="scheme_table")

@@ -29,7 +29,7 @@ from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
 from store.db import data_dir
-from store.types import LABELS, ScriptlabelError
+from store.types import ScriptlabelError
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "models" / "pretrained" / "lines"
 
