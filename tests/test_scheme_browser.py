@@ -7,7 +7,7 @@ import sqlite3
 
 import pytest
 
-from browser_support import App, _goto, _nav, _screenshot, _wait_for_line, _wait_saved, require_browser
+from browser_support import App, _goto, _screenshot, _wait_for_line, _wait_saved, require_browser
 from conftest import make_text_pdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -54,13 +54,19 @@ def test_a_lead_merges_and_adds_classes_and_the_new_key_labels_the_line_on_scree
     page.get_by_label("Display name (optional)", exact=True).fill("shot line")
     page.get_by_role("button", name="Add class").click()
     page.get_by_text("Added class shot.").wait_for(timeout=30_000)
+    # a rule for the first class (S): scene headings by pattern
+    page.get_by_label("Pattern", exact=True).fill(r"^INT\.")
+    page.get_by_role("button", name="Add rule").click()
+    page.get_by_text("Added a rule for S.").wait_for(timeout=30_000)
     _screenshot(page, "scheme-page")
 
-    _nav(page, "Label")
+    _goto(page, app, "label", f"annotator=lea&script={script_id}&order=script")
     keys = page.locator('[data-role="keys"] .sl-key')
     titles = [t.strip() for t in keys.all_inner_texts()]
     assert titles[:5] == ["ascene/description", "ccharacter", "ddialog", "oother", "kshot line"], titles
-    assert "Suggestion:" in page.locator('[data-role="suggest"]').inner_text()
+    # the first line in reading order is the heading the rule matches: its suggestion, with its record
+    assert page.locator('[data-role="suggest"]').inner_text() == (
+        "Rule suggests: scene/description · rule #1, no labeled line to check it on yet — Enter accepts")
     # the help overlay lists the scheme's keys
     page.keyboard.press("?")
     help_text = page.locator('[data-role="help-keys"]').inner_text()
