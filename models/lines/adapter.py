@@ -128,7 +128,7 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
                  compact: bool = DEFAULT_ADAPTER.compact, max_rows: int = DEFAULT_ADAPTER.max_rows,
                  sure_p: float = DEFAULT_ADAPTER.sure_p, anchor_weight: float = DEFAULT_ADAPTER.anchor_weight,
                  anchor_p: float = DEFAULT_ADAPTER.anchor_p, max_anchors: int = DEFAULT_ADAPTER.max_anchors,
-                 margin_temperature: float = DEFAULT_ADAPTER.margin_temperature,
+                 follow_temperature: float = DEFAULT_ADAPTER.follow_temperature,
                  margin_floor: float = DEFAULT_ADAPTER.margin_floor,
                  hessian_floor: float = DEFAULT_ADAPTER.hessian_floor, agreement: bool = DEFAULT_ADAPTER.agreement,
                  agreement_prior: float = DEFAULT_ADAPTER.agreement_prior,
@@ -143,7 +143,7 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         self.anchor_weight = anchor_weight
         self.anchor_p = anchor_p
         self.max_anchors = max_anchors
-        self.margin_temperature = margin_temperature
+        self.follow_temperature = follow_temperature
         self.margin_floor = margin_floor
         self.hessian_floor = hessian_floor
         self.agreement = agreement
@@ -176,8 +176,11 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         names = [self.base.adapter_feature_names()[i] for i in self.columns_]
         return names + [f"agree_{c}" for c in self.scheme.classes] if self.agreement else names
 
-    def _margin(self, proba: np.ndarray) -> np.ndarray:
-        return log_margin(proba, temperature=self.margin_temperature, floor=self.margin_floor)
+    def _margin(self, proba: np.ndarray, follows: np.ndarray) -> np.ndarray:
+        """The boosting's starting scores: the base's log-probabilities, tempered on kinds that follow people."""
+        margin = log_margin(proba, floor=self.margin_floor)
+        margin[follows] /= self.follow_temperature
+        return margin
 
     def _kinds(self, X: pd.DataFrame, outputs: BaseOutputs) -> tuple[np.ndarray, np.ndarray]:
         """Each line's kind key and the scheme class the base gives it."""
@@ -212,6 +215,7 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
                                                 min_follow=self.min_follow, min_share=self.min_share)
             shares, _ = self.agreement_.features(keys, base_target, codes)  # leave-one-out on labeled lines
             _, follows = self.agreement_.features(keys, base_target)
+            weights = weights * self.agreement_.label_weights(keys, codes).astype(np.float32)
         rows, row_weights = sample_rows(codes, proba, weights, in_script, max_rows=self.max_rows,
                                         sure_p=self.sure_p, seed=seed)
         targets = codes[rows]
@@ -224,10 +228,14 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         self.columns_ = self._columns()
         self.feature_names_ = self._feature_names()
         M = self._matrix(X, outputs, rows, shares)
+        # Only rows of a kind people consistently relabel get the hessian floor: elsewhere a near-certain
+        # base keeps its tiny hessian, so two dissenting labels cannot grow a leaf against it.
+        floor = np.where(follows[rows], self.hessian_floor, 0.0) if self.agreement else \
+            np.full(len(rows), self.hessian_floor)
         self.booster_ = train_booster(
             M, targets, row_weights, self.booster, n_jobs=self._threads, seed=seed,
-            base_margin=self._margin(proba[rows]), feature_names=self.feature_names_,
-            num_class=len(self.scheme.classes), hessian_floor=self.hessian_floor,
+            base_margin=self._margin(proba[rows], follows[rows]), feature_names=self.feature_names_,
+            num_class=len(self.scheme.classes), hessian_floor=floor,
         )
         self.classes_ = np.array(self.scheme.classes, dtype=object)
         return self
@@ -241,17 +249,15 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         if len(X) == 0:
             return np.zeros((0, k), dtype=np.float32)
         outputs = outputs if outputs is not None else self.base.base_outputs(X)
-        shares = None
+        shares, follows = None, np.zeros(len(X), bool)
         if self.agreement:
             keys, base_target = self._kinds(X, outputs)
-            shares, _ = self.agreement_.features(keys, base_target)
+            shares, follows = self.agreement_.features(keys, base_target)
         M = self._matrix(X, outputs, None, shares)
-        # The trees were fit on tempered scores; multiplying back by the temperature keeps their
-        # decisions and gives the base's own probabilities where no tree speaks.
         raw = booster_margin(self.booster_, M, n_jobs=self._threads,
-                             base_margin=self._margin(self.scheme.base_proba(outputs.proba)),
+                             base_margin=self._margin(self.scheme.base_proba(outputs.proba), follows),
                              feature_names=self.feature_names_)
-        return softmax(raw * self.margin_temperature)
+        return softmax(raw)
 
     def predict(self, X: pd.DataFrame, *, outputs: BaseOutputs | None = None) -> np.ndarray:
         return self.classes_[self.predict_proba(X, outputs=outputs).argmax(axis=1)]
