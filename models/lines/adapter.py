@@ -1,18 +1,44 @@
 """The adapter (`LineAdapter`): the labeling loop's fast retrain, boosted on top of the base.
 
 A small XGBoost boosted *on top of* the base model's log-probabilities (`base_margin`), over the
-base probabilities, their context and the dense block (the reading-state features included: open
-brackets, distance to the last cue...). With no trees it reproduces the base; each human label
-pushes it where the base was wrong, and lines of the script being labeled weigh more, so 20–50
-labels can fix a script with an unusual layout. So that a few labels cannot flip a whole class
-(three labels on a front-page notice written like action once turned 300 action lines into `other`),
-the unlabeled lines of that script the base is sure of join the fit as *anchors* with the base's
-label at a small weight (`anchor_rows`): a split that moves labeled lines must leave them alone,
-while labels on a pattern the base gets confidently wrong still outweigh them. It sees a compact
-view of the stage-2 columns, 64 histogram bins and 20 rounds, and beyond `max_rows` labeled lines
-keeps every line the base gets wrong or is unsure of plus a reweighted sample of the rest, so a
-retrain takes well under a second at 20k or 50k labels on 2 cores. The base outputs for each script, with the context features the
-adapter reads, are computed once and cached (`BaseOutputs`).
+base probabilities, their context, the dense block (the reading-state features included: open
+brackets, distance to the last cue...) and how people labeled lines of the same kind (below). With
+no trees it reproduces the base; each human label pushes it where the base was wrong, and lines of
+the script being labeled weigh more (`current_script_weight`), so 20–50 labels fix a script with an
+unusual layout and a team's convention takes about five.
+
+**How a convention wins.** A line's *kind* is the base's class plus its shape (capitals, an opening
+bracket: `models.lines.agreement`). Once at least `min_follow` (4) people's labels of a kind disagree
+with the base, and they are at least `min_share` (half) of that kind's labels, the kind *follows
+people*: (1) every line of it carries the kind's label shares as features (`agree_<class>`, leave-one-
+out on the labeled lines, so the trees learn "lines of a kind people relabel follow them" from the
+other labels, never from a line's own); (2) its lines start from the base's log-probabilities divided
+by `follow_temperature`, so the base's near-certainty (99.99% on wrylies) is discounted exactly there;
+(3) its labeled lines get a floor on their hessian (`hessian_floor`, a custom softmax objective in
+`models.lines.boosters`): where the base is near-certain each row's hessian is ~1e-4, so without it ten
+corrections never add up to `min_child_weight` and no leaf can form; (4) its unlabeled lines are no
+longer anchors. Ten consistent corrections then turn the rest of the kind (bench/follow.py).
+
+**How dissent is told apart.** A kind whose labels mostly agree with the base does not follow: its
+features stay the base's class at share 1, its hessians stay the base's own (tiny where the base is
+sure, so two labels cannot grow a leaf), and its unlabeled lines the base is sure of stay *anchors*
+(`anchor_rows`: joined to the fit with the base's label at a small weight, so a split that moves
+labeled lines must leave them alone — three labels on a front-page notice written like action once
+turned 300 action lines into `other`). A label against most labels of its kind also teaches at a
+fraction of its weight (`KindAgreement.label_weights`); it still decides its own line, since a
+person's label always wins over any suggestion. So 2 dissenting labels among 10 leave the kind as it
+was, while 10 agreeing ones move it.
+
+**Classes.** The adapter predicts a project's classes (`scheme`, a `models.lines.scheme.ClassScheme`):
+the 7 built-in labels, some merged (a merged class starts from the log of its members' summed base
+probabilities) and/or new ones only people's labels define (`shot`: a low prior, learned from labels;
+the base's 7 probabilities stay features). `predict_proba` has one column per `classes_`; the scheme
+is saved with the adapter (one saved before schemes loads as the 7 built-in labels).
+
+It sees a compact view of the stage-2 columns, 64 histogram bins and 20 rounds, and beyond `max_rows`
+labeled lines keeps every line the base gets wrong or is unsure of plus a reweighted sample of the
+rest, so a retrain takes well under a second at 20k or 50k labels on 2 cores. The base outputs for
+each script, with the context features the adapter reads, are computed once and cached (`BaseOutputs`).
 """
 
 from __future__ import annotations
