@@ -208,10 +208,9 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         margin[follows] /= self.follow_temperature
         return margin
 
-    def _kinds(self, X: pd.DataFrame, outputs: BaseOutputs) -> tuple[np.ndarray, np.ndarray]:
-        """Each line's kind key and the scheme class the base gives it."""
-        base_proba = self.scheme.base_proba(outputs.proba)
-        return kind_keys(X, outputs.proba.argmax(axis=1)), base_proba.argmax(axis=1)
+    def _kinds(self, X: pd.DataFrame, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each line's kind key and the scheme class the base gives it (`proba`: the base's, for X)."""
+        return kind_keys(X, proba.argmax(axis=1)), self.scheme.base_proba(proba).argmax(axis=1)
 
     def _matrix(self, X: pd.DataFrame, outputs: BaseOutputs, rows: np.ndarray | None,
                 shares: np.ndarray | None) -> np.ndarray:
@@ -236,12 +235,17 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         seed = self.base.seed
         shares, follows = None, np.zeros(len(X), bool)
         if self.agreement:
-            keys, base_target = self._kinds(X, outputs)
-            self.agreement_ = KindAgreement.fit(keys, codes, len(self.scheme.classes), prior=self.agreement_prior,
-                                                min_follow=self.min_follow, min_share=self.min_share)
-            shares, _ = self.agreement_.features(keys, base_target, codes)  # leave-one-out on labeled lines
-            _, follows = self.agreement_.features(keys, base_target)
-            weights = weights * self.agreement_.label_weights(keys, codes).astype(np.float32)
+            # Kinds only where they are read (labeled lines, and the script's lines that may be anchors):
+            # a snapshot at 20k labels holds 100k+ context lines.
+            needed = np.flatnonzero((codes >= 0) | in_script)
+            keys_n, target_n = self._kinds(X.iloc[needed], outputs.proba[needed])
+            self.agreement_ = KindAgreement.fit(keys_n, codes[needed], len(self.scheme.classes),
+                                                prior=self.agreement_prior, min_follow=self.min_follow,
+                                                min_share=self.min_share)
+            shares = np.zeros((len(X), len(self.scheme.classes)), dtype=np.float32)
+            shares[needed], _ = self.agreement_.features(keys_n, target_n, codes[needed])  # leave-one-out
+            _, follows[needed] = self.agreement_.features(keys_n, target_n)
+            weights[needed] *= self.agreement_.label_weights(keys_n, codes[needed]).astype(np.float32)
         rows, row_weights = sample_rows(codes, proba, weights, in_script, max_rows=self.max_rows,
                                         sure_p=self.sure_p, seed=seed)
         targets = codes[rows]
@@ -277,7 +281,7 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         outputs = outputs if outputs is not None else self.base.base_outputs(X)
         shares, follows = None, np.zeros(len(X), bool)
         if self.agreement:
-            keys, base_target = self._kinds(X, outputs)
+            keys, base_target = self._kinds(X, outputs.proba)
             shares, follows = self.agreement_.features(keys, base_target)
         M = self._matrix(X, outputs, None, shares)
         raw = booster_margin(self.booster_, M, n_jobs=self._threads,
