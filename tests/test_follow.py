@@ -55,6 +55,8 @@ def test_ten_consistent_corrections_turn_the_rest_of_the_kind(cli, sample):
     rest = [i for i in wrylies[10:] if i in after]
     followed = sum(after[i]["suggestion"] == "dialogue" for i in rest)
     assert followed >= 0.9 * len(rest), f"{followed} of {len(rest)} remaining wrylies follow"
+    # what the Label view announces ("v1: N suggestions on this script changed to dialogue")
+    assert trained["changed"]["script_id"] == sample["script_id"] and trained["changed"]["to"]["dialogue"] >= followed
     unchanged = [i for i in others if i in after]
     changed = sum(after[i]["suggestion"] != before[i]["suggestion"] for i in unchanged)
     assert changed <= 0.02 * len(unchanged)
