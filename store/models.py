@@ -112,6 +112,14 @@ def start_run(db: Database, run_id: int, *, pid: int | None = None) -> None:
                    [now(), pid or os.getpid(), run_id])
 
 
+def claim_run(db: Database, run_id: int, *, pid: int) -> bool:
+    """Mark a queued run as running in process `pid`; False when it is no longer queued (another worker has it)."""
+    with db.atomic():
+        cursor = db.execute("UPDATE training_runs SET status = 'running', started_at = ?, pid = ? "
+                            "WHERE run_id = ? AND status = 'queued'", [now(), pid, run_id])
+    return cursor.rowcount == 1
+
+
 def set_run_pid(db: Database, run_id: int, pid: int) -> None:
     """The worker process started for a queued run (so a worker that never starts is noticed)."""
     with db.atomic():

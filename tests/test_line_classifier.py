@@ -352,11 +352,11 @@ def test_one_labeled_class_is_enough_for_the_adapter(trained):
 
 def test_adapter_saved_before_class_schemes_loads_as_the_built_in_labels(trained, tmp_path):
     X, y, base = trained
-    old_style = AdapterConfig(hessian_floor=0.0, agreement=False)
+    old_style = AdapterConfig(follow_temperature=1.0, hessian_floor=0.0, agreement=False)
     adapter = fit_adapter(base, X, y, n_jobs=1, config=old_style)
     adapter.save(tmp_path / "old")
     meta = json.loads((tmp_path / "old" / "adapter.json").read_text())
-    for key in ("margin_temperature", "margin_floor", "hessian_floor", "agreement", "agreement_prior", "min_follow", "min_share"):
+    for key in ("follow_temperature", "margin_floor", "hessian_floor", "agreement", "agreement_prior", "min_follow", "min_share"):
         del meta["config"][key]
     del meta["scheme"]
     (tmp_path / "old" / "adapter.json").write_text(json.dumps(meta))

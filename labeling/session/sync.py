@@ -302,9 +302,12 @@ def model_status(db: Database) -> dict:
     # the newest retrain ended as a candidate (not promoted): the suggestions stay the current version's
     candidate = run is not None and run["status"] == "done" and run["version"] is not None and \
         (model_store.version_promotion(db, run["version"]) or {}).get("decision") == "candidate"
+    changed = (current.metrics or {}).get("changed") if current else None
     return {"version": current.version if current else 0, "pinned": model_store.get_pin(db, "lines") is not None,
             "run": None if run is None else {"run_id": run["run_id"], "status": run["status"],
-                                             "error": (run["error"] or "")[:200] or None, "candidate": candidate}}
+                                             "error": (run["error"] or "")[:200] or None, "candidate": candidate},
+            # what the current version changed on the script being labeled (labeling.training.lines)
+            "changed": changed if isinstance(changed, dict) else None}
 
 
 def _outside(db: Database, events: list[ClientEvent], hidden_scripts) -> set[str]:

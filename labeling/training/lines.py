@@ -308,25 +308,33 @@ def progressive_metrics(db: Database) -> dict:
             "suggestion_n": int(len(outcomes))}
 
 
-def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, int, dict]:
+def train_line_version(db: Database, *, predict_all: bool = True, scheme: ClassScheme | None = None
+                       ) -> tuple[int, int, dict]:
     """Fit a fresh adapter on a snapshot of all labels and make it current. Returns (version, n_labels, metrics).
 
-    The script being labeled is re-predicted at once; with `predict_all=False` the rest of the library
-    is left to `repredict_library` (the worker does it after the run is reported done).
+    The script being labeled is re-predicted at once (from the probabilities the fit already computed
+    for it) and what changed there is recorded (`metrics["changed"]`, the view's "v4: 13 suggestions
+    changed to dialogue"); with `predict_all=False` the rest of the library is left to
+    `repredict_library` (the worker does it after the run is reported done). `scheme`: the classes to
+    predict (default: `project_scheme(db)`). `metrics["timings"]` says where the seconds went.
     """
+    clock = _Clock()
     n_human = label_store.count_human_labels(db)
     last_event = label_store.max_event_id(db)
     frame, y, scripts = labeled_snapshot(db)
     if frame.empty:
-        raise ScriptlabelError("no labeled lines yet: label some lines (any two kinds) and train again")
+        raise ScriptlabelError("no labeled lines yet: label some lines and train again")
     metrics = progressive_metrics(db)
     outputs = _outputs_for(db, frame)
     base = load_base()
-    scheme = project_scheme(db)
-    adapter = fit_adapter(base, frame, y, outputs=outputs, current_script=_latest_human_script(db), scheme=scheme)
+    scheme = scheme or project_scheme(db)
+    current_script = _latest_human_script(db)
+    clock.lap("snapshot")
+    adapter = fit_adapter(base, frame, y, outputs=outputs, current_script=current_script, scheme=scheme)
     codes = scheme.encode(y, len(y))
     labeled = codes >= 0
     fitted = adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
+    clock.lap("fit")
     metrics.update({
         "n_labeled_lines": int(labeled.sum()), "n_human_labels": int(n_human), "scripts": [int(s) for s in scripts],
         "last_event_id": int(last_event),
@@ -336,22 +344,68 @@ def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, 
     from labeling.training.promotion import decide_line_promotion
 
     promotion = decide_line_promotion(db, metrics=metrics, frame=frame, y=y, outputs=outputs, base=base,
-                                      model=load_current(db), current_script=_latest_human_script(db), scheme=scheme)
+                                      model=load_current(db), current_script=current_script, scheme=scheme)
+    clock.lap("promotion")
+    in_script = (frame["script_id"] == current_script).to_numpy() if current_script is not None else None
+    if promotion["decision"] == "promoted" and in_script is not None and in_script.any():
+        metrics["changed"] = suggestion_changes(db, frame[in_script], calibrated_adapter(fitted[in_script]),
+                                                adapter.classes_)
+    promoted = promotion["decision"] == "promoted"
+    fast = promoted and not predict_all and in_script is not None and in_script.any()
     version = save_version(db, adapter.save, kind="lines", folder="lines", name="adapter", metrics=metrics,
-                           n_labels=n_human, make_current=promotion["decision"] == "promoted", promotion=promotion)
-    if promotion["decision"] != "promoted":
+                           n_labels=n_human, make_current=promoted and not fast, promotion=promotion)
+    clock.lap("save")
+    if not promoted:
+        metrics["timings"] = clock.laps
         return version, n_human, metrics  # a candidate: the current version keeps making the suggestions
     model = CurrentLineModel(version=version, adapter=adapter)
-    current_script = _latest_human_script(db)
-    if predict_all:
+    if fast:
+        # The script being labeled, from the fit's own probabilities, becomes current in the same
+        # transaction as the version: a view that sees the new version also sees its suggestions.
+        sub = frame[in_script]
+        with db.atomic():
+            model_store.save_predictions(db, version, sub["line_id"].tolist(), calibrated_adapter(fitted[in_script]),
+                                         classes=model.classes)
+            model_store.set_current(db, version)
+    elif predict_all:
         predict_scripts(db, model=model)
-    elif current_script is not None:
-        predict_scripts(db, script_id=current_script, model=model)  # its queue re-ranks within seconds
+    clock.lap("predict")
     from labeling.sequences.grouping import rederive_sequences
 
     for sid in scripts if predict_all else [s for s in scripts if s == current_script]:
         rederive_sequences(db, sid)
+    clock.lap("sequences")
+    metrics["timings"] = clock.laps
     return version, n_human, metrics
+
+
+class _Clock:
+    """Seconds spent per step of a retrain (metrics["timings"])."""
+
+    def __init__(self):
+        import time
+
+        self._now = time.perf_counter
+        self._last = self._now()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = self._now()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
+
+
+def suggestion_changes(db: Database, frame: pd.DataFrame, proba: np.ndarray, classes) -> dict:
+    """How a new version's suggestions for one script's unlabeled lines differ from the ones shown now:
+    {"script_id", "n", "to": {class: count}} (what the Label view announces)."""
+    script_id = int(frame["script_id"].iloc[0])
+    shown = model_store.latest_predictions(db, script_id).set_index("line_id")["label"]
+    labeled = set(label_store.current_labels(db, script_id)["line_id"])
+    new = pd.Series(np.asarray(classes, dtype=object)[proba.argmax(axis=1)], index=frame["line_id"].to_numpy())
+    keep = [i for i in new.index if i not in labeled and i in shown.index]
+    changed = new[keep][new[keep].to_numpy() != shown[keep].to_numpy()]
+    return {"script_id": script_id, "n": int(len(changed)),
+            "to": {str(k): int(v) for k, v in changed.value_counts().items()}}
 
 
 def repredict_library(db: Database, version: int, *, progress=None, batch_lines: int = 20_000) -> dict:

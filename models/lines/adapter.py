@@ -1,18 +1,44 @@
 """The adapter (`LineAdapter`): the labeling loop's fast retrain, boosted on top of the base.
 
 A small XGBoost boosted *on top of* the base model's log-probabilities (`base_margin`), over the
-base probabilities, their context and the dense block (the reading-state features included: open
-brackets, distance to the last cue...). With no trees it reproduces the base; each human label
-pushes it where the base was wrong, and lines of the script being labeled weigh more, so 20–50
-labels can fix a script with an unusual layout. So that a few labels cannot flip a whole class
-(three labels on a front-page notice written like action once turned 300 action lines into `other`),
-the unlabeled lines of that script the base is sure of join the fit as *anchors* with the base's
-label at a small weight (`anchor_rows`): a split that moves labeled lines must leave them alone,
-while labels on a pattern the base gets confidently wrong still outweigh them. It sees a compact
-view of the stage-2 columns, 64 histogram bins and 20 rounds, and beyond `max_rows` labeled lines
-keeps every line the base gets wrong or is unsure of plus a reweighted sample of the rest, so a
-retrain takes well under a second at 20k or 50k labels on 2 cores. The base outputs for each script, with the context features the
-adapter reads, are computed once and cached (`BaseOutputs`).
+base probabilities, their context, the dense block (the reading-state features included: open
+brackets, distance to the last cue...) and how people labeled lines of the same kind (below). With
+no trees it reproduces the base; each human label pushes it where the base was wrong, and lines of
+the script being labeled weigh more (`current_script_weight`), so 20–50 labels fix a script with an
+unusual layout and a team's convention takes about five.
+
+**How a convention wins.** A line's *kind* is the base's class plus its shape (capitals, an opening
+bracket: `models.lines.agreement`). Once at least `min_follow` (4) people's labels of a kind disagree
+with the base, and they are at least `min_share` (half) of that kind's labels, the kind *follows
+people*: (1) every line of it carries the kind's label shares as features (`agree_<class>`, leave-one-
+out on the labeled lines, so the trees learn "lines of a kind people relabel follow them" from the
+other labels, never from a line's own); (2) its lines start from the base's log-probabilities divided
+by `follow_temperature`, so the base's near-certainty (99.99% on wrylies) is discounted exactly there;
+(3) its labeled lines get a floor on their hessian (`hessian_floor`, a custom softmax objective in
+`models.lines.boosters`): where the base is near-certain each row's hessian is ~1e-4, so without it ten
+corrections never add up to `min_child_weight` and no leaf can form; (4) its unlabeled lines are no
+longer anchors. Ten consistent corrections then turn the rest of the kind (bench/follow.py).
+
+**How dissent is told apart.** A kind whose labels mostly agree with the base does not follow: its
+features stay the base's class at share 1, its hessians stay the base's own (tiny where the base is
+sure, so two labels cannot grow a leaf), and its unlabeled lines the base is sure of stay *anchors*
+(`anchor_rows`: joined to the fit with the base's label at a small weight, so a split that moves
+labeled lines must leave them alone — three labels on a front-page notice written like action once
+turned 300 action lines into `other`). A label against most labels of its kind also teaches at a
+fraction of its weight (`KindAgreement.label_weights`); it still decides its own line, since a
+person's label always wins over any suggestion. So 2 dissenting labels among 10 leave the kind as it
+was, while 10 agreeing ones move it.
+
+**Classes.** The adapter predicts a project's classes (`scheme`, a `models.lines.scheme.ClassScheme`):
+the 7 built-in labels, some merged (a merged class starts from the log of its members' summed base
+probabilities) and/or new ones only people's labels define (`shot`: a low prior, learned from labels;
+the base's 7 probabilities stay features). `predict_proba` has one column per `classes_`; the scheme
+is saved with the adapter (one saved before schemes loads as the 7 built-in labels).
+
+It sees a compact view of the stage-2 columns, 64 histogram bins and 20 rounds, and beyond `max_rows`
+labeled lines keeps every line the base gets wrong or is unsure of plus a reweighted sample of the
+rest, so a retrain takes well under a second at 20k or 50k labels on 2 cores. The base outputs for
+each script, with the context features the adapter reads, are computed once and cached (`BaseOutputs`).
 """
 
 from __future__ import annotations
@@ -128,7 +154,7 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
                  compact: bool = DEFAULT_ADAPTER.compact, max_rows: int = DEFAULT_ADAPTER.max_rows,
                  sure_p: float = DEFAULT_ADAPTER.sure_p, anchor_weight: float = DEFAULT_ADAPTER.anchor_weight,
                  anchor_p: float = DEFAULT_ADAPTER.anchor_p, max_anchors: int = DEFAULT_ADAPTER.max_anchors,
-                 margin_temperature: float = DEFAULT_ADAPTER.margin_temperature,
+                 follow_temperature: float = DEFAULT_ADAPTER.follow_temperature,
                  margin_floor: float = DEFAULT_ADAPTER.margin_floor,
                  hessian_floor: float = DEFAULT_ADAPTER.hessian_floor, agreement: bool = DEFAULT_ADAPTER.agreement,
                  agreement_prior: float = DEFAULT_ADAPTER.agreement_prior,
@@ -143,7 +169,7 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         self.anchor_weight = anchor_weight
         self.anchor_p = anchor_p
         self.max_anchors = max_anchors
-        self.margin_temperature = margin_temperature
+        self.follow_temperature = follow_temperature
         self.margin_floor = margin_floor
         self.hessian_floor = hessian_floor
         self.agreement = agreement
@@ -176,13 +202,15 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         names = [self.base.adapter_feature_names()[i] for i in self.columns_]
         return names + [f"agree_{c}" for c in self.scheme.classes] if self.agreement else names
 
-    def _margin(self, proba: np.ndarray) -> np.ndarray:
-        return log_margin(proba, temperature=self.margin_temperature, floor=self.margin_floor)
+    def _margin(self, proba: np.ndarray, follows: np.ndarray) -> np.ndarray:
+        """The boosting's starting scores: the base's log-probabilities, tempered on kinds that follow people."""
+        margin = log_margin(proba, floor=self.margin_floor)
+        margin[follows] /= self.follow_temperature
+        return margin
 
-    def _kinds(self, X: pd.DataFrame, outputs: BaseOutputs) -> tuple[np.ndarray, np.ndarray]:
-        """Each line's kind key and the scheme class the base gives it."""
-        base_proba = self.scheme.base_proba(outputs.proba)
-        return kind_keys(X, outputs.proba.argmax(axis=1)), base_proba.argmax(axis=1)
+    def _kinds(self, X: pd.DataFrame, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Each line's kind key and the scheme class the base gives it (`proba`: the base's, for X)."""
+        return kind_keys(X, proba.argmax(axis=1)), self.scheme.base_proba(proba).argmax(axis=1)
 
     def _matrix(self, X: pd.DataFrame, outputs: BaseOutputs, rows: np.ndarray | None,
                 shares: np.ndarray | None) -> np.ndarray:
@@ -207,11 +235,17 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         seed = self.base.seed
         shares, follows = None, np.zeros(len(X), bool)
         if self.agreement:
-            keys, base_target = self._kinds(X, outputs)
-            self.agreement_ = KindAgreement.fit(keys, codes, len(self.scheme.classes), prior=self.agreement_prior,
-                                                min_follow=self.min_follow, min_share=self.min_share)
-            shares, _ = self.agreement_.features(keys, base_target, codes)  # leave-one-out on labeled lines
-            _, follows = self.agreement_.features(keys, base_target)
+            # Kinds only where they are read (labeled lines, and the script's lines that may be anchors):
+            # a snapshot at 20k labels holds 100k+ context lines.
+            needed = np.flatnonzero((codes >= 0) | in_script)
+            keys_n, target_n = self._kinds(X.iloc[needed], outputs.proba[needed])
+            self.agreement_ = KindAgreement.fit(keys_n, codes[needed], len(self.scheme.classes),
+                                                prior=self.agreement_prior, min_follow=self.min_follow,
+                                                min_share=self.min_share)
+            shares = np.zeros((len(X), len(self.scheme.classes)), dtype=np.float32)
+            shares[needed], _ = self.agreement_.features(keys_n, target_n, codes[needed])  # leave-one-out
+            _, follows[needed] = self.agreement_.features(keys_n, target_n)
+            weights[needed] *= self.agreement_.label_weights(keys_n, codes[needed]).astype(np.float32)
         rows, row_weights = sample_rows(codes, proba, weights, in_script, max_rows=self.max_rows,
                                         sure_p=self.sure_p, seed=seed)
         targets = codes[rows]
@@ -224,10 +258,14 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         self.columns_ = self._columns()
         self.feature_names_ = self._feature_names()
         M = self._matrix(X, outputs, rows, shares)
+        # Only rows of a kind people consistently relabel get the hessian floor: elsewhere a near-certain
+        # base keeps its tiny hessian, so two dissenting labels cannot grow a leaf against it.
+        floor = np.where(follows[rows], self.hessian_floor, 0.0) if self.agreement else \
+            np.full(len(rows), self.hessian_floor)
         self.booster_ = train_booster(
             M, targets, row_weights, self.booster, n_jobs=self._threads, seed=seed,
-            base_margin=self._margin(proba[rows]), feature_names=self.feature_names_,
-            num_class=len(self.scheme.classes), hessian_floor=self.hessian_floor,
+            base_margin=self._margin(proba[rows], follows[rows]), feature_names=self.feature_names_,
+            num_class=len(self.scheme.classes), hessian_floor=floor,
         )
         self.classes_ = np.array(self.scheme.classes, dtype=object)
         return self
@@ -241,17 +279,15 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         if len(X) == 0:
             return np.zeros((0, k), dtype=np.float32)
         outputs = outputs if outputs is not None else self.base.base_outputs(X)
-        shares = None
+        shares, follows = None, np.zeros(len(X), bool)
         if self.agreement:
-            keys, base_target = self._kinds(X, outputs)
-            shares, _ = self.agreement_.features(keys, base_target)
+            keys, base_target = self._kinds(X, outputs.proba)
+            shares, follows = self.agreement_.features(keys, base_target)
         M = self._matrix(X, outputs, None, shares)
-        # The trees were fit on tempered scores; multiplying back by the temperature keeps their
-        # decisions and gives the base's own probabilities where no tree speaks.
         raw = booster_margin(self.booster_, M, n_jobs=self._threads,
-                             base_margin=self._margin(self.scheme.base_proba(outputs.proba)),
+                             base_margin=self._margin(self.scheme.base_proba(outputs.proba), follows),
                              feature_names=self.feature_names_)
-        return softmax(raw * self.margin_temperature)
+        return softmax(raw)
 
     def predict(self, X: pd.DataFrame, *, outputs: BaseOutputs | None = None) -> np.ndarray:
         return self.classes_[self.predict_proba(X, outputs=outputs).argmax(axis=1)]

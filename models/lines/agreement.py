@@ -1,9 +1,10 @@
 """How people label each *kind* of line: the statistics that let a convention win over the base.
 
 A line's kind is what the base thought of it plus its shape: the base's class, whether it is all
-capitals, whether it opens a bracket, and its indent level in its script (columns from the script's
-left margin, in steps of `INDENT_STEP`). Wrylies are (parenthetical, lower case, bracket, level 3);
-shot lines (action, capitals, no bracket, level 0).
+capitals and whether it opens a bracket. Wrylies are (parenthetical, lower case, bracket); shot lines
+(action, capitals, no bracket). Indent is left to the trees (they read the line's layout features):
+in a typed script a kind's lines wander over several columns, which split ten labels into kinds of
+three or four.
 
 From the labeled lines of each kind (across every script) come, for every class, the share of
 people's labels — smoothed towards the base's own class by `prior` pseudo-labels — and whether the
@@ -23,20 +24,14 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-INDENT_STEP = 4.0  # columns per indent level of a kind
-
-
 def kind_keys(X: pd.DataFrame, base_codes: np.ndarray) -> np.ndarray:
-    """One integer per line naming its kind: base class, capitals, bracket, indent level."""
+    """One integer per line naming its kind: base class, capitals, bracket."""
     text = X["text"].astype(str).str.strip()
     letters = text.str.replace(r"[^A-Za-z]", "", regex=True)
     caps = (letters.str.len() > 0) & (letters == letters.str.upper())
     paren = text.str.startswith("(")
-    indent = pd.to_numeric(X["indent"], errors="coerce").fillna(0.0)
-    margin = indent.groupby(X["script_id"].to_numpy()).transform("min")
-    level = np.clip(np.round((indent - margin).to_numpy() / INDENT_STEP), 0, 40).astype(np.int64)
-    return (np.asarray(base_codes, dtype=np.int64) * 1000 + caps.to_numpy().astype(np.int64) * 100
-            + paren.to_numpy().astype(np.int64) * 50 + level)
+    return (np.asarray(base_codes, dtype=np.int64) * 4 + caps.to_numpy().astype(np.int64) * 2
+            + paren.to_numpy().astype(np.int64))
 
 
 @dataclass(frozen=True)
@@ -82,6 +77,23 @@ class KindAgreement:
         onehot[np.arange(len(keys)), base_target] = 1.0
         shares = (counts + self.prior * onehot) / (n + self.prior)[:, None]
         return np.where(follows[:, None], shares, onehot).astype(np.float32), follows
+
+    def label_weights(self, keys: np.ndarray, codes: np.ndarray, *, least: float = 0.2) -> np.ndarray:
+        """A weight factor per line: for a labeled line of a kind with at least `min_follow` other labels,
+        the share of those that say the same, over `min_share` (clipped to [least, 1]); else 1.
+
+        Sparse dissent — a label most people's labels of its kind contradict — still decides its own line
+        (a human label always wins there) but teaches the model about the kind at a fraction of its weight."""
+        out = np.ones(len(keys))
+        own = np.flatnonzero(codes >= 0)
+        if len(own) == 0:
+            return out
+        counts = self._table(keys[own])
+        counts[np.arange(len(own)), codes[own]] -= 1
+        n = counts.sum(axis=1)
+        same = counts[np.arange(len(own)), codes[own]] / np.maximum(n, 1)
+        out[own] = np.where(n >= self.min_follow, np.clip(same / self.min_share, least, 1.0), 1.0)
+        return out
 
     def to_dict(self) -> dict:
         return {"counts": {str(k): v.tolist() for k, v in self.counts.items()}, "n_classes": self.n_classes,

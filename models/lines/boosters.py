@@ -14,12 +14,12 @@ from models.lines.params import BoosterParams
 def train_booster(M: np.ndarray, codes: np.ndarray, weights: np.ndarray | None, params: BoosterParams,
                    *, n_jobs: int, seed: int, base_margin: np.ndarray | None = None,
                    feature_names: list[str] | None = None, client=None, num_class: int = N_CLASSES,
-                   hessian_floor: float = 0.0) -> xgb.Booster:
+                   hessian_floor: float | np.ndarray = 0.0) -> xgb.Booster:
     """One booster, here or (with a Dask `client`) data-parallel on the cluster's workers (xgboost.dask).
 
-    `hessian_floor` > 0 boosts the softmax loss with each row's hessian raised to at least that (see
-    `floored_softmax_objective`)."""
-    if hessian_floor > 0:
+    `hessian_floor` > 0 (one value, or one per row) boosts the softmax loss with each row's hessian raised
+    to at least that (see `floored_softmax_objective`)."""
+    if np.any(np.asarray(hessian_floor) > 0):
         dtrain = xgb.DMatrix(M, label=codes, weight=weights, base_margin=base_margin, feature_names=feature_names,
                              nthread=n_jobs)
         params_ = {**params.xgb_params(n_jobs=n_jobs, seed=seed, num_class=num_class), "disable_default_eval_metric": 1}
@@ -32,13 +32,15 @@ def train_booster(M: np.ndarray, codes: np.ndarray, weights: np.ndarray | None, 
     return xgb.train(params.xgb_params(n_jobs=n_jobs, seed=seed, num_class=num_class), dtrain, num_boost_round=params.n_estimators)
 
 
-def floored_softmax_objective(floor: float, num_class: int):
+def floored_softmax_objective(floor: float | np.ndarray, num_class: int):
     """The softmax cross-entropy's gradient, with each hessian at least `floor` (times the row's weight).
 
     Where the base is near-certain a row's hessian p(1 - p) is ~1e-4, so the rows a person relabels
     against it can never sum to `min_child_weight` and no leaf forms; with a floor, ten consistent
     corrections weigh what ten rows do, while the gradient (hence which way a leaf moves) is unchanged:
-    lines the base already gets right push nothing."""
+    lines the base already gets right push nothing. `floor` is one value or one per row."""
+    floor = np.asarray(floor, dtype=np.float64)
+    floor = floor[:, None] if floor.ndim == 1 else floor
 
     def objective(predt: np.ndarray, dtrain: xgb.DMatrix):
         scores = predt.reshape(-1, num_class)

@@ -107,10 +107,10 @@ class AdapterConfig:
     anchor_weight: float = 0.03  # bench/active_learning.py: no dips after a batch, 0.99 reached sooner
     anchor_p: float = 0.995
     max_anchors: int = 1000
-    # The base's log-probabilities are the boosting's starting point divided by this temperature (and
-    # floored at log(margin_floor)), so rows the base is near-certain of keep a usable hessian and a few
-    # consistent labels can grow a leaf; predictions multiply back, so with no trees it is the base.
-    margin_temperature: float = 1.0
+    # The boosting starts from the base's log-probabilities (floored at log(margin_floor)); on lines of a
+    # kind people consistently relabel (models.lines.agreement) they are divided by this temperature: the
+    # base's certainty is discounted exactly where people keep contradicting it.
+    follow_temperature: float = 2.0
     margin_floor: float = 1e-6
     hessian_floor: float = 0.05  # each row's hessian at least this (models.lines.boosters.floored_softmax_objective)
     # Per-kind agreement (models.lines.agreement): how people labeled lines of the same kind, as features,
@@ -135,7 +135,7 @@ class AdapterConfig:
                    anchor_p=float(data.get("anchor_p", defaults.anchor_p)),
                    max_anchors=int(data.get("max_anchors", defaults.max_anchors)),
                    # saved before issue 21: the raw margin, no agreement features
-                   margin_temperature=float(data.get("margin_temperature", 1.0)),
+                   follow_temperature=float(data.get("follow_temperature", 1.0)),
                    margin_floor=float(data.get("margin_floor", 1e-6)),
                    hessian_floor=float(data.get("hessian_floor", 0.0)),
                    agreement=bool(data.get("agreement", False)),
