@@ -15,6 +15,7 @@ lines), and a rule that still times out on some line is skipped as if it had not
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
@@ -159,8 +160,6 @@ def get_rule(db: Database, rule_id: int) -> dict:
 
 
 def _audit(db: Database, actor: str, action: str, detail: dict) -> None:
-    import json
-
     db.execute("INSERT INTO audit_log(at, actor, action, script_id, detail) VALUES (?,?,?,?,?)",
                [now(), actor or "anonymous", action, None, json.dumps(detail, ensure_ascii=False)[:20000]])
 
@@ -208,11 +207,31 @@ def _people_labeled_lines(db: Database) -> pd.DataFrame:
            WHERE rank = 1""", db.conn)
 
 
+_STATUS_CACHE: dict[str, tuple[tuple, list]] = {}  # database file → (what the statuses were read from, statuses)
+
+
 def rule_statuses(db: Database, scheme) -> list[RuleStatus]:
-    """Every rule with its accuracy on the lines people labeled that it matches, and whether it yields."""
+    """Every rule with its accuracy on the lines people labeled that it matches, and whether it yields.
+
+    Read on every page and queue top-up, so kept per database until a label event, a text edit, a rule
+    or the scheme changes."""
     found = rules(db)
     if not found:
         return []
+    from store.connection import db_file
+
+    token = (tuple(db.execute("SELECT COALESCE(MAX(event_id), 0), COUNT(*), (SELECT COUNT(*) FROM text_edits) "
+                              "FROM label_events").fetchone()), tuple(found), json.dumps(scheme.as_json()))
+    key = str(db_file(db) or id(db))
+    cached = _STATUS_CACHE.get(key)
+    if cached is not None and cached[0] == token:
+        return cached[1]
+    out = _statuses(db, scheme, found)
+    _STATUS_CACHE[key] = (token, out)
+    return out
+
+
+def _statuses(db: Database, scheme, found: list[LabelRule]) -> list[RuleStatus]:
     labeled = _people_labeled_lines(db)
     classes = scheme.map_labels(labeled["label"]).to_numpy(dtype=object)
     out = []
