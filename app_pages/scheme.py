@@ -12,7 +12,7 @@ import streamlit as st
 from app_pages import common
 from labeling import label_rules
 from labeling import scheme as scheme_api
-from store.scheme import load_scheme
+from store.scheme import load_scheme, suggestions_behind
 from store.types import LABELS
 
 common.page_requires("scheme")
@@ -40,6 +40,9 @@ st.dataframe(pd.DataFrame([{"key": c.key, "class": c.name, "display": c.display,
                             "merges": ", ".join(m for m in c.members) or "— (learned from people's labels)"}
                            for c in scheme.classes]), hide_index=True, key="scheme_table")
 
+if suggestions_behind(db, scheme):
+    st.warning("The model's suggestions were made over other classes than these: retrain on the Models page "
+               "so it suggests the scheme's classes (until then they are read through the scheme).")
 presets = st.columns(3)
 presets[0].button("Use the full scheme (7 labels)", key="scheme_use_full", on_click=_apply,
                   args=("Switched to the full scheme.", scheme_api.use_preset, "full"), disabled=scheme.is_full)

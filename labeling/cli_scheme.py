@@ -24,10 +24,11 @@ def register(cli: click.Group, helpers: SimpleNamespace) -> None:
         return Identity(name=_cli_actor(), role="admin", via="cli")
 
     def _show(db, scheme=None) -> dict:
-        from store.scheme import load_scheme
+        from store.scheme import load_scheme, suggestions_behind
 
         scheme = scheme or load_scheme(db)
-        return {**scheme.as_json(), "keys": scheme.keys, "full": scheme.is_full}
+        return {**scheme.as_json(), "keys": scheme.keys, "full": scheme.is_full,
+                "retrain_needed": suggestions_behind(db, scheme)}
 
     @cli.group()
     def scheme():

@@ -169,6 +169,17 @@ def preset_scheme(preset: str) -> Scheme:
     return Scheme(tuple(SchemeClass(n, k, d, m, i) for i, (n, k, d, m) in enumerate(PRESETS[preset])))
 
 
+def suggestions_behind(db: Database, scheme: Scheme | None = None) -> bool:
+    """Whether the newest suggestions were made over other classes than the scheme's (a class added or
+    merged since the model was trained): they still read through the scheme, but a retrain is needed for
+    the model to suggest the new classes."""
+    scheme = scheme or load_scheme(db)
+    row = db.execute("SELECT classes FROM predictions ORDER BY rowid DESC LIMIT 1").fetchone()
+    if row is None:
+        return False
+    return tuple(json.loads(row[0]) if row[0] else LABELS) != scheme.names
+
+
 def class_label_counts(db: Database) -> dict[str, int]:
     """Class (or built-in label) name, lower-case → label events (set, any source) that carry it."""
     return {r["name"]: r["n"] for r in db.query(

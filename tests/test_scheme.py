@@ -123,9 +123,10 @@ def test_cli_scheme_commands_print_the_scheme_and_errors_are_one_line(cli, tmp_p
 
     [script] = cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
     [shown] = cli.json_lines("scheme", "show")
-    assert shown["full"] and shown["keys"]["h"] == "scene_heading"
+    assert shown["full"] and shown["keys"]["h"] == "scene_heading" and not shown["retrain_needed"]
     [seed] = cli.json_lines("scheme", "use", "seed")
     assert seed["keys"] == {"a": "S", "c": "C", "d": "D", "o": "O"}
+    assert seed["retrain_needed"]  # the suggestions were made over the seven labels (read through S/C/D/O)
     [added] = cli.json_lines("scheme", "add", "shot", "--key", "k", "--display", "shot line")
     assert added["classes"][-1] == {"name": "shot", "key": "k", "display": "shot line", "merges": [], "new": True}
     [unmerged] = cli.json_lines("scheme", "unmerge", "parenthetical")

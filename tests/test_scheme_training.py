@@ -27,7 +27,8 @@ def test_a_new_class_is_learned_end_to_end(cli, sample, tmp_path):
     """Sound effects (CLICK., CLUNK., TICK.) are action to the shipped model; a project adds `sound`,
     labels five of them through the CLI, retrains, and the others are suggested as sound."""
     before = _export(cli, tmp_path / "before.csv")
-    cli.json_lines("scheme", "add", "sound", "--key", "k")
+    [scheme] = cli.json_lines("scheme", "add", "sound", "--key", "k")
+    assert scheme["retrain_needed"]
     db = open_db(cli.db_file)
     sounds = {text: [int(r[0]) for r in db.execute("SELECT line_id FROM lines WHERE text = ? ORDER BY line_no",
                                                     [text])] for text in ("CLICK.", "CLUNK.", "TICK.")}
@@ -37,6 +38,7 @@ def test_a_new_class_is_learned_end_to_end(cli, sample, tmp_path):
         cli.json_lines("label", str(line_id), "sound", "--annotator", "ana")
     [run] = cli.json_lines("train", "--wait", "--timeout", "900")
     assert run["status"] == "done" and run["version"] >= 1
+    assert not cli.json_lines("scheme", "show")[0]["retrain_needed"]
     after = _export(cli, tmp_path / "after.csv")
     others = sounds["CLICK."][4:] + sounds["TICK."]
     assert (after.loc[others, "label"] == "sound").all(), after.loc[others, ["label", "confidence"]]
