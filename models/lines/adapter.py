@@ -208,6 +208,15 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         margin[follows] /= self.follow_temperature
         return margin
 
+    def _new_class_outside_follow_kinds(self, raw: np.ndarray, follows: np.ndarray) -> np.ndarray:
+        """A class only people's labels define is suggested only on kinds people consistently label with
+        it: scene headings look like shot lines to the trees (capitals, action margin), but nobody called
+        one a shot, and the base says nothing of a class it does not know."""
+        new = np.array([not self.scheme.members(c) for c in self.scheme.classes])
+        if new.any():
+            raw[np.ix_(~follows, new)] = np.log(self.margin_floor)
+        return raw
+
     def _kinds(self, X: pd.DataFrame, proba: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Each line's kind key and the scheme class the base gives it (`proba`: the base's, for X)."""
         return kind_keys(X, proba.argmax(axis=1)), self.scheme.base_proba(proba).argmax(axis=1)
@@ -287,7 +296,7 @@ class LineAdapter(ClassifierMixin, BaseEstimator):
         raw = booster_margin(self.booster_, M, n_jobs=self._threads,
                              base_margin=self._margin(self.scheme.base_proba(outputs.proba), follows),
                              feature_names=self.feature_names_)
-        return softmax(raw)
+        return softmax(self._new_class_outside_follow_kinds(raw, follows))
 
     def predict(self, X: pd.DataFrame, *, outputs: BaseOutputs | None = None) -> np.ndarray:
         return self.classes_[self.predict_proba(X, outputs=outputs).argmax(axis=1)]

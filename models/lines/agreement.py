@@ -1,8 +1,10 @@
 """How people label each *kind* of line: the statistics that let a convention win over the base.
 
 A line's kind is what the base thought of it plus its shape: the base's class, whether it is all
-capitals and whether it opens a bracket. Wrylies are (parenthetical, lower case, bracket); shot lines
-(action, capitals, no bracket). Indent is left to the trees (they read the line's layout features):
+capitals, whether it opens a bracket, whether it opens like a slug line (INT. / EXT. / I/E) and
+whether it ends with a colon. Wrylies are (parenthetical, lower case, bracket); shot lines (action,
+capitals) and the slug lines the base calls headings (scene_heading, capitals, slug) stay apart even
+where the base calls a shot line a heading. Indent is left to the trees (they read the line's layout features):
 in a typed script a kind's lines wander over several columns, which split ten labels into kinds of
 three or four.
 
@@ -24,14 +26,19 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+_SLUG = r"(?i)^(?:\d+[A-Z]?\.?\s+)?(?:INT|EXT|I/E|INT\.?/EXT|EXT\.?/INT|EST)[./\s]"
+
+
 def kind_keys(X: pd.DataFrame, base_codes: np.ndarray) -> np.ndarray:
-    """One integer per line naming its kind: base class, capitals, bracket."""
+    """One integer per line naming its kind: base class, capitals, bracket, slug opening, final colon."""
     text = X["text"].astype(str).str.strip()
     letters = text.str.replace(r"[^A-Za-z]", "", regex=True)
     caps = (letters.str.len() > 0) & (letters == letters.str.upper())
-    paren = text.str.startswith("(")
-    return (np.asarray(base_codes, dtype=np.int64) * 4 + caps.to_numpy().astype(np.int64) * 2
-            + paren.to_numpy().astype(np.int64))
+    bits = [caps, text.str.startswith("("), text.str.match(_SLUG), text.str.endswith(":")]
+    key = np.asarray(base_codes, dtype=np.int64) * (1 << len(bits))
+    for i, bit in enumerate(bits):
+        key += bit.to_numpy().astype(np.int64) << i
+    return key
 
 
 @dataclass(frozen=True)
