@@ -10,7 +10,7 @@ from sqlite_utils import Database
 
 from store import scripts as script_store
 from store.export import EXPORT_COLUMNS, export_frame
-from store.types import SEED_SCHEME, ScriptlabelError
+from store.types import LABELS, SEED_SCHEME, ScriptlabelError
 
 
 class ExportError(ScriptlabelError):
@@ -75,6 +75,10 @@ def _write_fountain(frame: pd.DataFrame, out: Path) -> None:
         raise ExportError("a Fountain export holds one script: add --script ID (see `scriptlabel scripts`)")
     if frame["label"].isin({"S", "C", "D", "O"}).any():
         raise ExportError("Fountain needs the full label set: drop --scheme seed for a Fountain export")
+    own = sorted({v for v in frame["label"] if isinstance(v, str) and v not in LABELS})
+    if own:  # a class of the project's own has no Fountain element: refused rather than written as action
+        raise ExportError(f"Fountain holds the seven built-in labels, and lines of this script carry the project's "
+                          f"own class {', '.join(own)}: export CSV, JSONL or Parquet instead")
     rows = [(row.text, row.label if isinstance(row.label, str) else "action") for row in frame.itertuples()]
     out.write_text(write_fountain(rows), encoding="utf-8")
 

@@ -165,6 +165,8 @@ def test_exports_and_imports_speak_the_scheme_and_round_trip(cli, tmp_path):
     seed = tmp_path / "seed.csv"
     cli.json_lines("export", "--format", "csv", "--out", str(seed), "--scheme", "seed")
     assert set(pd.read_csv(seed, keep_default_na=False)["label"]) == {"S", "C", "D", "O", "sound"}
+    fountain = cli("export", "--format", "fountain", "--script", "1", "--out", str(tmp_path / "x.fountain"))
+    assert fountain.exit_code == 1 and "own class sound: export CSV" in fountain.stderr  # no element for it
     full = tmp_path / "full.csv"
     cli.json_lines("export", "--format", "csv", "--out", str(full), "--scheme", "full")
     assert set(pd.read_csv(full, keep_default_na=False)["label"]) == set(LABELS) | {"sound"}
