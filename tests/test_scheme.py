@@ -239,3 +239,34 @@ def test_scheme_page_adds_a_class_and_a_rule(db_path, tmp_path, monkeypatch):
     at.run()
     rules = table(at, "pattern")
     assert list(rules["pattern"]) == ["^INT"] and list(rules["class"]) == ["shot"]
+
+
+def test_script_page_filters_and_relabels_with_the_schemes_classes(db_path, tmp_path, monkeypatch):
+    from test_app import open_page
+
+    from conftest import make_text_pdf
+    from labeling.ingest.pipeline import ingest_path
+    from store import scripts as script_store
+
+    monkeypatch.setenv("SCRIPTLABEL_DB", str(db_path))
+    monkeypatch.setenv("SCRIPTLABEL_SAMPLE", "0")
+    monkeypatch.setenv("SCRIPTLABEL_RETRAIN_EVERY", "0")
+    db = open_db(db_path)
+    script_id = ingest_path(db, make_text_pdf(tmp_path / "lighthouse.pdf")).script_id
+    scheme_api.use_preset(db, LEAD, "seed")
+    scheme_api.add_class(db, LEAD, "shot", key="k")
+    at = open_page("script_view")
+    assert at.multiselect(key="view_labels").options == ["scene/description", "character", "dialog", "other",
+                                                          "shot"]
+    assert set(at.dataframe(key="view_table").value["shown"]) <= {"S", "C", "D", "O"}
+    at.text_input(key="view_search").set_value("late again")
+    at.run()
+    at.session_state["view_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    assert {b.key for b in at.button if (b.key or "").startswith("key_")} == {"key_S", "key_C", "key_D", "key_O",
+                                                                             "key_shot"}
+    at.button(key="key_shot").click()
+    at.run()
+    line_id = int(script_store.lines_frame(db, script_id).set_index("line_no").loc[5, "line_id"])
+    assert label_store.label_history(db, line_id)[-1]["label"] == "shot"
+    assert at.dataframe(key="view_table").value["shown"].iloc[0] == "shot"
