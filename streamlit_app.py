@@ -42,6 +42,7 @@ PAGES = [
     ("app_pages/sequences.py", "Sequences", ":material/movie_filter:", "rate"),
     ("app_pages/models.py", "Models", ":material/model_training:", "train"),
     ("app_pages/team.py", "Team", ":material/groups:", "team"),
+    ("app_pages/scheme.py", "Scheme", ":material/label:", "scheme"),
     ("app_pages/export.py", "Export", ":material/download:", "export"),
     ("app_pages/users.py", "Users", ":material/group:", "users"),
 ]

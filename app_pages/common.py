@@ -25,7 +25,8 @@ LABEL_TITLES = {label: label.replace("_", " ") for label in LABELS}
 BUTTON_TITLES = LABEL_TITLES | {"scene_heading": "heading", "parenthetical": "paren."}
 # Streamlit reserves C (clear cache) and R (rerun) for itself, so `c` → character is a tiny listener
 # that clicks the button whose widget key it is given; every other key is a native button shortcut.
-NATIVE_KEYS = {key: label for key, label in LABEL_KEYS.items() if key not in ("c", "r")}
+STREAMLIT_KEYS = frozenset({"c", "r"})
+NATIVE_KEYS = {key: label for key, label in LABEL_KEYS.items() if key not in STREAMLIT_KEYS}
 _KEY_LISTENER = """
 <script>
 (() => {

@@ -41,8 +41,9 @@ options = st.columns(4)
 fmt = options[0].selectbox("Format", list(WRITERS), key="export_format")
 with options[1]:
     script_id = common.script_picker(allow_all=True, key="export_script")
-scheme = options[2].radio("Labels", ["full", "seed"], key="export_scheme", horizontal=True,
-                          help="full: the seven labels; seed: the study's S/C/D/O")
+scheme = options[2].radio("Labels", ["project", "full", "seed"], key="export_scheme", horizontal=True,
+                          help="project: the project's classes (its scheme); full: the seven built-in labels; "
+                               "seed: the study's S/C/D/O")
 only_human = options[3].toggle("Only lines a person labeled", key="export_human")
 
 problem = support.export_problem(fmt, script_id=script_id, scheme=scheme)

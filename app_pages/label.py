@@ -6,6 +6,7 @@ import streamlit as st
 
 from app_pages import common
 from app_pages.label_view import label_view
+from labeling.session import keys as scheme_keys
 from labeling.session.sync import DEFAULT_ORDER, ORDERS
 from labeling.session.review import SURE_CONFIDENCE
 from store.db import database_uid
@@ -35,4 +36,4 @@ if st.query_params.get("order", DEFAULT_ORDER) != strategy:
 common.require("label")
 label_view(database=database_uid(db), annotator=name, script_id=common.script_picker(allow_all=True),
            strategy=strategy, sure_confidence=SURE_CONFIDENCE, session=common.view_session_token(),
-           signed_in=common.identity().signed_in)
+           signed_in=common.identity().signed_in, keys=scheme_keys.key_map(db), titles=scheme_keys.titles(db))

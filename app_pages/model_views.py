@@ -88,7 +88,9 @@ def suggestion_scores(db: Database, version: int) -> dict:
     pairs = label_store.suggestion_pairs(db, version)
     if pairs.empty:
         return {}
-    return evaluate_lines(pairs["label"].tolist(), pairs["suggested"].tolist()).to_dict()
+    from store.scheme import load_scheme
+
+    return evaluate_lines(pairs["label"].tolist(), pairs["suggested"].tolist(), scheme=load_scheme(db)).to_dict()
 
 
 def base_model_summary() -> str:

@@ -6,11 +6,11 @@ import streamlit as st
 
 from app_pages import common
 from app_pages import support
-from labeling.session.keys import LABEL_KEYS
+from labeling.session import keys
 from labeling.session.record import record_label
 from store import labels as label_store
 from labeling.session import bulk_accept
-from store.types import LABELS, ScriptlabelError
+from store.types import ScriptlabelError
 
 MAX_ROWS = 400
 
@@ -87,7 +87,10 @@ with st.container(border=True, key="accept_box"):
                            disabled=not common.can("bulk_accept"))
 
 filters = st.columns([3, 2, 1, 1, 1, 1, 2])
-labels = filters[0].multiselect("Labels", LABELS, key="view_labels", format_func=common.LABEL_TITLES.get)
+scheme_keys = keys.key_map(db)  # the project's classes (store/scheme.py), the Label page's keys
+scheme_titles = keys.titles(db)
+labels = filters[0].multiselect("Labels", list(scheme_keys.values()), key="view_labels",
+                                format_func=lambda name: scheme_titles.get(name, name))
 low = filters[1].slider("Model confidence at most", 0.0, 1.0, 1.0, 0.05, key="view_conf",
                         help="Below 1.0: only lines whose suggestion is at most this sure.")
 disagree = filters[2].toggle("Model ≠ human", key="view_disagree")
@@ -139,13 +142,15 @@ if rows:
         except ScriptlabelError as exc:
             st.session_state["view_error"] = common.app_message(exc)
 
-    columns = st.columns(len(LABEL_KEYS))
-    for column, (key, label) in zip(columns, LABEL_KEYS.items()):
-        native = key in common.NATIVE_KEYS
-        column.button(common.BUTTON_TITLES[label] + ("" if native else f" ({common.escape_markdown(key)})"), key=f"key_{label}",
-                      shortcut=key.upper() if native else None, on_click=relabel, args=(label,), width="stretch",
-                      type="primary" if label == chosen["shown"] else "secondary")
-    common.key_listener({k: f"key_{v}" for k, v in LABEL_KEYS.items() if k not in common.NATIVE_KEYS})
+    columns = st.columns(len(scheme_keys))
+    for column, (key, label) in zip(columns, scheme_keys.items()):
+        native = key not in common.STREAMLIT_KEYS
+        column.button((common.BUTTON_TITLES[label] if label in common.BUTTON_TITLES
+                       else common.escape_markdown(scheme_titles.get(label, label)))
+                      + ("" if native else f" ({common.escape_markdown(key)})"),
+                      key=f"key_{label}", shortcut=key.upper() if native else None, on_click=relabel, args=(label,),
+                      width="stretch", type="primary" if label == chosen["shown"] else "secondary")
+    common.key_listener({k: f"key_{v}" for k, v in scheme_keys.items() if k in common.STREAMLIT_KEYS})
 if error := st.session_state.pop("view_error", None):
     st.error(common.escape_markdown(error))
 

@@ -307,7 +307,7 @@ def export_payload(db_path: str | Path, fmt: str, *, script_id: int | None = Non
 
 def export_file_name(fmt: str, *, script_title: str | None = None, scheme: str = "full") -> str:
     stem = re.sub(r"[^A-Za-z0-9]+", "-", script_title or "all-scripts").strip("-").lower() or "export"
-    suffix = "" if scheme == "full" else f"-{scheme}"
+    suffix = "" if scheme in ("full", "project") else f"-{scheme}"
     return f"scriptlabel-{stem}{suffix}.{fmt}"
 
 

@@ -17,12 +17,20 @@
   runs on the same cores, with libgomp's default spin count (300,000) and with ours (10,000; see
   `models/__init__.py`).
 
+- key → new suggestion shown (`--key-to-shown`, only that): a ~5k-line plain-text script (the
+  generated one of bench/ui_latency.py) ingested as a user would; the Label view's server calls
+  (`labeling.session.sync.sync`, retrain every 10) in-process, the retrain in the real worker process:
+  from the sync that carries the 10th label of a batch, polling every 0.4 s as the view does while a
+  retrain runs, to the re-rank sync whose prefetched lines carry the new version's suggestions.
+  Reported per run with the worker's own step timings (`metrics.timings`) and its start-up delay.
+
 Base model: `models/pretrained/lines` if present, else a small one trained here on MovieParse gold.
 Lines: the shared corpus (MovieParse scripts, studio PDFs when the PDF reader is there), repeated
 to reach the sizes; without the shared data, synthetic lines (said so in the output).
 
     uv run python bench/retrain_latency.py [--runs 5] [--sizes 1000,5000,20000,50000] [--db-sizes 5000,20000]
                                            [--no-contention]
+    uv run python bench/retrain_latency.py --key-to-shown [--runs 5]
 """
 
 from __future__ import annotations
@@ -188,6 +196,75 @@ def product_path(sizes: list[int], runs: int) -> dict:
     return out
 
 
+def key_to_shown(runs: int, *, poll_s: float = 0.4, every: int = 10) -> dict:
+    """Key completing a retrain batch → the view's prefetched lines showing the new version (see docstring)."""
+    import datetime as dt
+    import tempfile
+    import uuid as uuid_
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from ui_latency import screenplay
+
+    from labeling.ingest.pipeline import ingest_path
+    from labeling.session.sync import ClientEvent, SyncRequest, sync
+    from store import models as model_store
+    from store.db import open_db
+
+    def stamp(s: str) -> dt.datetime:
+        return dt.datetime.fromisoformat(s)
+
+    out: list[dict] = []
+    with tempfile.TemporaryDirectory() as tmp:
+        db_path = Path(tmp) / "scriptlabel.db"
+        db = open_db(db_path)
+        source = Path(tmp) / "generated_5k.txt"
+        source.write_text(screenplay(5000))
+        script_id = ingest_path(db, source).script_id
+
+        def call(events=(), held=(), want=0):
+            request = SyncRequest(annotator="bench", tab="bench-tab-0001", script_id=script_id, strategy="margin",
+                                  events=list(events), held=list(held), want=want)
+            return sync(db, request, db_path=db_path, retrain_every=every)
+
+        batch = call(want=60)["items"]
+        for _ in range(runs):
+            version = model_store.current_version(db)
+            version = version.version if version else 0
+            events = []
+            for item in batch[:every]:
+                label = "dialogue" if item["suggestion"] == "parenthetical" else (item["suggestion"] or "action")
+                events.append(ClientEvent(client_event_id=uuid_.uuid4().hex, line_id=item["line_id"],
+                                          action="label", label=label))
+            held = [i["line_id"] for i in batch[every:]]
+            call(events=events[:-1], held=held)
+            t0 = time.perf_counter()
+            resp = call(events=events[-1:], held=held)
+            polls = 0
+            while resp["model"]["version"] == version:
+                if resp["model"]["run"] and resp["model"]["run"]["status"] == "failed":
+                    raise SystemExit(f"the retrain failed: {resp['model']['run']['error']}")
+                time.sleep(poll_s)
+                polls += 1
+                resp = call(held=held)
+            new = resp["model"]["version"]
+            resp = call(held=held[:1], want=60)  # the view's re-rank: prefetched lines replaced
+            shown = time.perf_counter() - t0
+            batch = resp["items"]
+            run = model_store.list_runs(db, kind="lines", limit=1)[0]
+            full = model_store.get_run(db, run["run_id"])
+            out.append({"seconds": round(shown, 2), "version": new, "polls": polls,
+                        "items_of_new_version": sum(i["model_version"] == new for i in batch), "items": len(batch),
+                        "worker_start_s": round((stamp(full["started_at"]) - stamp(full["requested_at"])).total_seconds(), 2),
+                        "timings": (full["metrics"] or {}).get("timings"),
+                        "changed": (full["metrics"] or {}).get("changed")})
+            deadline = time.monotonic() + 120  # the library re-prediction after the run, before the next batch
+            while model_store.active_runs(db, "lines") and time.monotonic() < deadline:
+                time.sleep(0.2)
+    times = [r["seconds"] for r in out]
+    return {"lines": 5000, "poll_s": poll_s, "retrain_every": every, **stats(times), "each": out,
+            "target_s": 3.0}
+
+
 _BUSY = """
 import time, numpy as np, xgboost as xgb
 d = xgb.DMatrix(np.random.rand(200000, 50).astype(np.float32), label=np.random.randint(0, 7, 200000))
@@ -322,7 +399,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", default=str(PRETRAINED), help="base model folder (default: the shipped one)")
     parser.add_argument("--compare-base", default=None, metavar="DIR",
                         help="also time the adapter retrain at the largest size over this base, alternating with ours")
+    parser.add_argument("--key-to-shown", action="store_true",
+                        help="only: key completing a retrain batch → new suggestions in the view (5k-line script)")
     args = parser.parse_args(argv)
+    if args.key_to_shown:
+        print(json.dumps({"key_to_new_suggestion_shown": key_to_shown(args.runs)}, indent=2))
+        return 0
     sizes = [int(s) for s in args.sizes.split(",") if s]
     db_sizes = [int(s) for s in args.db_sizes.split(",") if s]
 

@@ -253,8 +253,9 @@ def sequences(ctx, script_id):
                    "(rating, annotator, prediction, uncertainty, tags).")
 @click.option("--script", "script_id", type=ID, default=None, help="Only this script.")
 @click.option("--only-human", is_flag=True, help="Only lines a person labeled (sequences: only rated rows).")
-@click.option("--scheme", type=click.Choice(["full", "seed"]), default="full", show_default=True,
-              help="full = 7 labels; seed = the study's S/C/D/O (lines only).")
+@click.option("--scheme", type=click.Choice(["project", "full", "seed"]), default="project", show_default=True,
+              help="project = the project's classes (`scheme show`); full = 7 built-in labels; seed = the "
+                   "study's S/C/D/O (lines only).")
 @click.option("--raw-cells", is_flag=True, hidden=True,
               help="Deprecated, no effect: every export keeps the text as stored (for spreadsheets use --format xlsx).")
 @click.pass_context
@@ -272,7 +273,7 @@ def export(ctx, fmt, out, force, what, script_id, only_human, scheme, raw_cells)
     if what == "sequences":
         from labeling.sequences.export import export_sequences
 
-        if scheme != "full":
+        if scheme not in ("full", "project"):
             raise ExportError("--scheme applies to line exports; drop it with --what sequences")
         _emit(export_sequences(_db(ctx, create=False, check=True), fmt, out_path, script_id=script_id,
                                only_rated=only_human, force=force))
@@ -742,6 +743,14 @@ def restrict(ctx, script_id, names, everyone):
         restrict_script(db, script_id, list(names))
     audit(db, _cli_actor(), "restrict", script_id=script_id, detail={"names": list(names), "everyone": everyone})
     _emit({"script_id": script_id, "names": script_access(db).get(script_id, [])})
+
+
+# The scheme and rule groups live beside this file (labeling/cli_scheme.py), registered with its helpers.
+from types import SimpleNamespace  # noqa: E402
+
+from labeling.cli_scheme import register as _register_scheme  # noqa: E402
+
+_register_scheme(cli, SimpleNamespace(ID=ID, cli_actor=_cli_actor, db=_db, emit=_emit, handle_errors=handle_errors))
 
 
 def main() -> None:

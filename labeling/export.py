@@ -8,14 +8,13 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 from sqlite_utils import Database
 
 from labeling.export_file import ExportError, write_atomically
 from store import scripts as script_store
 from store.export import EXPORT_COLUMNS, export_frame
-from store.types import SEED_SCHEME
+from store.types import LABELS, SEED_SCHEME
 
 __all__ = ["ExportError", "WRITERS", "build_export", "export_bytes", "export_dataset", "iter_export_frames"]
 
@@ -123,6 +122,10 @@ def _write_fountain(frame: pd.DataFrame, out: Path) -> None:
         raise ExportError("a Fountain export holds one script: add --script ID (see `scriptlabel scripts`)")
     if frame["label"].isin({"S", "C", "D", "O"}).any():
         raise ExportError("Fountain needs the full label set: drop --scheme seed for a Fountain export")
+    own = sorted({v for v in frame["label"] if isinstance(v, str) and v not in LABELS})
+    if own:  # a class of the project's own has no Fountain element: refused rather than written as action
+        raise ExportError(f"Fountain holds the seven built-in labels, and lines of this script carry the project's "
+                          f"own class {', '.join(own)}: export CSV, JSONL or Parquet instead")
     rows = [(row.text, row.label if isinstance(row.label, str) else "action") for row in frame.itertuples()]
     out.write_text(write_fountain(rows), encoding="utf-8")
 
@@ -138,31 +141,40 @@ WRITERS: dict[str, Callable[[pd.DataFrame, Path], None]] = {
 
 
 def build_export(db: Database, *, script_id: int | None = None, only_human: bool = False,
-                 scheme: str = "full", hidden_scripts: set[int] | frozenset[int] = frozenset()) -> pd.DataFrame:
+                 scheme: str = "project", hidden_scripts: set[int] | frozenset[int] = frozenset()) -> pd.DataFrame:
     """The whole export as one frame (previews and one-script formats); files stream by script instead."""
     _check_scheme(scheme)
     if script_id is not None and script_id in hidden_scripts:
         raise ExportError(f"no script with id {script_id}")
     if script_id is not None:
         script_store.get_script(db, script_id)
-    frame = export_frame(db, script_id=script_id, only_human=only_human)
+    frame = export_frame(db, script_id=script_id, only_human=only_human, in_scheme=scheme == "project")
     if hidden_scripts:
         frame = frame[~frame["script_id"].isin(list(hidden_scripts))].reset_index(drop=True)
-    if scheme == "seed":
-        frame["label"] = frame["label"].map(SEED_SCHEME)
+    return _in_terms(frame, scheme)
+
+
+# project: the label in the project's scheme (store/scheme.py: what people label with); full: the seven
+# built-in labels (a merged class's label as the member the model prefers); seed: the study's S/C/D/O.
+EXPORT_SCHEMES = ("project", "full", "seed")
+
+
+def _in_terms(frame: pd.DataFrame, scheme: str) -> pd.DataFrame:
+    if scheme == "seed":  # a class of the project's own has no seed letter: it stays as named
+        frame["label"] = frame["label"].map(lambda v: SEED_SCHEME.get(v, v) if isinstance(v, str) else v)
     return frame
 
 
 def _check_scheme(scheme: str) -> None:
-    if scheme not in ("full", "seed"):
-        raise ExportError(f"--scheme must be full or seed, not {scheme!r}")
+    if scheme not in EXPORT_SCHEMES:
+        raise ExportError(f"--scheme must be one of {', '.join(EXPORT_SCHEMES)}, not {scheme!r}")
 
 
 CHUNK_LINES = 50_000
 
 
 def iter_export_frames(db: Database, *, script_id: int | None = None, only_human: bool = False,
-                       scheme: str = "full", hidden_scripts: set[int] | frozenset[int] = frozenset()
+                       scheme: str = "project", hidden_scripts: set[int] | frozenset[int] = frozenset()
                        ) -> Iterator[pd.DataFrame]:
     """The export one script at a time, so a library of millions of lines is written in bounded memory."""
     _check_scheme(scheme)
@@ -185,10 +197,8 @@ def iter_export_frames(db: Database, *, script_id: int | None = None, only_human
         if current:
             chunks.append(current)
     for ids in chunks:
-        frame = export_frame(db, script_ids=ids, only_human=only_human)
-        if scheme == "seed":
-            frame["label"] = frame["label"].map(SEED_SCHEME)
-        yield frame
+        frame = export_frame(db, script_ids=ids, only_human=only_human, in_scheme=scheme == "project")
+        yield _in_terms(frame, scheme)
 
 
 class _Stream:
@@ -267,7 +277,7 @@ def _parquet_schema():
 
 
 def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | None = None,
-                   only_human: bool = False, scheme: str = "full", force: bool = False,
+                   only_human: bool = False, scheme: str = "project", force: bool = False,
                    hidden_scripts: set[int] | frozenset[int] = frozenset()) -> dict:
     """Write the export and return {"format", "out", "rows"}. Checks the destination before writing.
 
@@ -285,7 +295,9 @@ def export_dataset(db: Database, fmt: str, out: str | Path, *, script_id: int | 
     def write(tmp: Path) -> None:
         nonlocal rows
         if fmt == "fountain":
-            frame = build_export(db, script_id=script_id, only_human=only_human, scheme=scheme,
+            # Fountain's elements are the built-in labels: the project's classes are written as those
+            frame = build_export(db, script_id=script_id, only_human=only_human,
+                                 scheme="full" if scheme == "project" else scheme,
                                  hidden_scripts=hidden_scripts)
             WRITERS[fmt](frame, tmp)
             rows = len(frame)

@@ -45,6 +45,8 @@ class Settings:
     ocr_seconds_per_page: int = 60
     session_ttl_s: float = 12 * 3600
     auto_complexity_models: str = "baselines"  # what rating-triggered complexity runs compare
+    # After a line-model run the worker stays this long, models loaded, for the next one (0 = exit at once).
+    warm_worker_s: int = 120
 
     @property
     def ingest_limits(self) -> IngestLimits:
@@ -68,8 +70,14 @@ class Settings:
             ocr_seconds_per_page=_positive(env, "SCRIPTLABEL_OCR_SECONDS_PER_PAGE", 60),
             session_ttl_s=3600.0 * _positive(env, "SCRIPTLABEL_SESSION_HOURS", 12),
             auto_complexity_models=auto_models if auto_models in MODEL_SETS else "baselines",
+            warm_worker_s=_non_negative(env, "SCRIPTLABEL_WARM_WORKER_S", 120),
         )
         return cls(**{**values, **overrides})
+
+
+def _non_negative(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "").strip()
+    return int(value) if value.isdigit() else default
 
 
 def _positive(env: Mapping[str, str], name: str, default: int) -> int:

@@ -50,6 +50,9 @@ class SchemeScores:
 class LineEvaluation:
     full: SchemeScores
     seed: SchemeScores
+    # In a project's own classes (store/scheme.py) when it has merged or added some; then `full` and `seed`
+    # score the lines whose labels are both built-in ones (all of them when there are none such).
+    project: SchemeScores | None = None
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -107,8 +110,11 @@ def scores_from_confusion(matrix: np.ndarray, labels: Sequence[str], *, scheme: 
     )
 
 
-def evaluate_lines(y_true: Iterable, y_pred: Iterable) -> LineEvaluation:
-    """Scores in the full label set and in the seed scheme (labels as strings or class indices)."""
+def evaluate_lines(y_true: Iterable, y_pred: Iterable, *, scheme=None) -> LineEvaluation:
+    """Scores in the full label set and in the seed scheme (labels as strings or class indices); with a
+    project's `scheme` (a store.scheme.Scheme that is not the full one) also in its classes (`project`)."""
+    if scheme is not None and not scheme.is_full:
+        return _in_project_classes(list(y_true), list(y_pred), scheme)
     true = to_label_names(y_true)
     pred = to_label_names(y_pred)
     if len(true) != len(pred):
@@ -118,6 +124,24 @@ def evaluate_lines(y_true: Iterable, y_pred: Iterable) -> LineEvaluation:
     seed_pred = [SEED_SCHEME[p] for p in pred]
     seed = scores_from_confusion(confusion_matrix(seed_true, seed_pred, SEED_LABELS), SEED_LABELS, scheme="seed")
     return LineEvaluation(full=full, seed=seed)
+
+
+def _in_project_classes(y_true: list, y_pred: list, scheme) -> LineEvaluation:
+    if len(y_true) != len(y_pred):
+        raise EvaluationError(f"{len(y_true)} true labels but {len(y_pred)} predictions")
+    true = [scheme.class_of(v) for v in y_true]
+    pred = [scheme.class_of(v) for v in y_pred]
+    unknown = sorted({str(v) for v, t in zip(y_true, true) if t is None})
+    if unknown:
+        raise EvaluationError(f"unknown label {unknown[0]!r}: use one of {', '.join(scheme.names)}")
+    keep = [i for i, p in enumerate(pred) if p is not None]  # a suggestion of a class since removed: not scored
+    t, p = [true[i] for i in keep], [pred[i] for i in keep]
+    project = scores_from_confusion(confusion_matrix(t, p, scheme.names), scheme.names, scheme="project")
+    both = [i for i in range(len(y_true)) if str(y_true[i]) in LABELS and str(y_pred[i]) in LABELS]
+    if not both:
+        return LineEvaluation(full=project, seed=project, project=project)
+    builtin = evaluate_lines([y_true[i] for i in both], [y_pred[i] for i in both])
+    return LineEvaluation(full=builtin.full, seed=builtin.seed, project=project)
 
 
 def grouped_folds(groups: Sequence, n_splits: int = 5, *, seed: int = 0) -> Iterator[tuple[np.ndarray, np.ndarray]]:

@@ -16,11 +16,12 @@ EXPORT_COLUMNS = [
 
 
 def export_frame(db: Database, *, script_id: int | None = None, only_human: bool = False,
-                 script_ids: list[int] | None = None) -> pd.DataFrame:
+                 script_ids: list[int] | None = None, in_scheme: bool = True) -> pd.DataFrame:
     """Every line of ready scripts (one, a list, or all) with its effective label
-    (store.labels.effective_labels: adjudicated, human, imported, accepted, rule, model), read in one query."""
+    (store.labels.effective_labels: adjudicated, human, imported, accepted, rule, model), read in one query;
+    the label in the project's scheme's terms, or (`in_scheme=False`) as a built-in label."""
     frame = effective_labels(
-        db, script_id, script_ids=script_ids,
+        db, script_id, script_ids=script_ids, in_scheme=in_scheme,
         extra_columns=""", s.title AS script_title, l.source_line_no, l.page, l.original_text, l.sequence_id,
                           q.code AS sequence_code, l.indent, l.x0, l.y0, l.x1, l.y1,
                           f.kind AS flag, f.note AS flag_note""",

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 
+import numpy as np
 import pandas as pd
 from sqlite_utils import Database
 
 from store.db import immediate, now
+from store.scheme import load_scheme
 from store.scripts import get_line
-from store.types import AcceptBatch, AcceptPreview, LineLabel, NotFoundError, ScriptlabelError, StaleModelError
+from store.types import LABELS, AcceptBatch, AcceptPreview, NotFoundError, ScriptlabelError, StaleModelError
 
 def _effective_sql(script_filter: bool) -> str:
     """Set events not undone, the latest per line, annotator and source (a lead's own label and her
@@ -65,7 +68,7 @@ def max_event_id(db: Database) -> int:
 
 def add_label(db: Database, line_id: int, label: str, *, annotator: str = "anonymous", source: str = "human") -> int:
     """Record one label in its own transaction and return its event id."""
-    value = LineLabel.parse(label).value
+    value = load_scheme(db).parse(label)
     get_line(db, line_id)
     with db.atomic():
         cursor = db.execute(_INSERT_WITH_SUGGESTION, [line_id, value, annotator or "anonymous", source, None, now()])
@@ -75,7 +78,7 @@ def add_label(db: Database, line_id: int, label: str, *, annotator: str = "anony
 def add_labels(db: Database, line_ids: list[int], label: str, *, annotator: str = "anonymous",
                source: str = "human") -> list[int]:
     """Record the same label on several lines (a group of identical lines) in one transaction."""
-    value = LineLabel.parse(label).value
+    value = load_scheme(db).parse(label)
     ids = []
     batch = uuid.uuid4().hex
     with db.atomic():
@@ -202,7 +205,7 @@ def add_client_label(db: Database, *, client_event_id: str, line_ids: list[int],
     Returns (status, line ids stored): "stored", "duplicate" (this client id was stored before: a resend)
     or "line_gone" (none of the lines exists any more). The suggestion kept is the one the person saw.
     """
-    value = LineLabel.parse(label).value
+    value = load_scheme(db).parse(label)
     with immediate(db):
         if _stored_client_event(db, client_event_id):
             return "duplicate", []
@@ -310,21 +313,31 @@ SOURCE_PRIORITY = ("adjudicated", "human", "imported", "accepted", "rule", "mode
 # a line with one of these is out of the label queue (overlap lines wait for N people: labeling.team.overlap)
 LABELED_SOURCES = ("adjudicated", "human", "imported", "accepted")
 EFFECTIVE_COLUMNS = ["line_id", "script_id", "line_no", "text", "label", "label_source", "annotator", "labeled_at",
-                     "confidence", "suggestion", "suggestion_confidence"]
+                     "confidence", "suggestion", "suggestion_confidence", "rule_id"]
 
 
 def effective_labels(db: Database, script_id: int | None = None, *, script_ids: list[int] | None = None,
-                     extra_columns: str = "", joins: str = "") -> pd.DataFrame:
+                     extra_columns: str = "", joins: str = "", in_scheme: bool = True) -> pd.DataFrame:
     """One row per line with its effective label: an adjudicated one, else the human label most people
-    gave (a tie: the latest; `resolve_labels`), else an imported one, else an accepted suggestion (bulk-accept), else a rule's (INT./EXT. headings), else
-    the model's suggestion; `label_source` says which. `confidence` is the model's where the label is the model's; `suggestion` is always the model's.
+    gave (a tie: the latest; `resolve_labels`), else an imported one, else an accepted suggestion
+    (bulk-accept), else a rule's (rules people write, then INT./EXT. headings), else the model's suggestion; `label_source` says which. `confidence` is the
+    model's where the label is the model's; `suggestion` is always the model's; `rule_id` names the rule
+    people wrote where one labels the line.
+
+    Labels and suggestions read through the project's scheme (store/scheme.py: a merged built-in reads
+    as its class, a merged class's probability is the sum of its members'); `in_scheme=False` reads them
+    as built-in labels instead (what sequence grouping and the complexity models need), a label of a
+    merged class as the member the model prefers.
 
     Lines of the given script(s) — a script being ingested included (its sequences are derived before it
     is visible) — or of every ready script, read in one query; the export adds its columns through
     `extra_columns`/`joins` (aliases: l = lines, s = scripts).
     """
+    from store.label_rules import rule_statuses, rule_suggestions
     from store.rules import rule_label
+    from store.scheme import load_scheme
 
+    scheme = load_scheme(db)
     ids = [script_id] if script_id is not None else script_ids
     where, params = "", []
     if ids is not None:
@@ -347,7 +360,8 @@ def effective_labels(db: Database, script_id: int | None = None, *, script_ids: 
                     WHEN 'imported' THEN 2 ELSE 3 END, n DESC, last DESC) AS rank FROM votes) v
             JOIN label_events e ON e.event_id = v.last WHERE v.rank = 1)
         SELECT l.line_id, l.script_id, l.line_no, l.text, k.label, k.source AS label_source, k.annotator,
-               k.created_at AS labeled_at, p.label AS suggestion, p.confidence AS suggestion_confidence
+               k.created_at AS labeled_at, p.label AS suggestion, p.confidence AS suggestion_confidence,
+               p.probs AS _probs, p.classes AS _classes, l.indent AS _indent
                {extra_columns}
         FROM lines l JOIN scripts s ON s.script_id = l.script_id {joins}
         LEFT JOIN known k ON k.line_id = l.line_id
@@ -355,8 +369,31 @@ def effective_labels(db: Database, script_id: int | None = None, *, script_ids: 
         WHERE {"s.status = 'ready'" if ids is None else "1"} {where}
         ORDER BY l.script_id, l.line_no"""
     frame = pd.read_sql_query(sql, db.conn, params=params * 2)
+    if in_scheme:
+        _suggestions_in_scheme(frame, scheme)
+        frame["label"] = scheme.map_labels(frame["label"])
+    else:
+        _labels_as_builtin(frame, scheme)
+    frame["rule_id"] = pd.Series(np.nan, index=frame.index, dtype="Float64")
     missing = frame["label"].isna()
+    statuses = rule_statuses(db, scheme)
+    if statuses and missing.any():
+        rows = frame.loc[missing, ["text", "_indent"]].rename(columns={"_indent": "indent"})
+        written = rule_suggestions(rows, scheme, statuses)
+        hit = written["rule_class"].notna()
+        hit_index = written.index[hit]
+        if in_scheme:
+            frame.loc[hit_index, "label"] = written.loc[hit_index, "rule_class"]
+        else:  # a rule for a merged class names no one built-in label: the model's member, else the first
+            frame.loc[hit_index, "label"] = [
+                _member(scheme, c, s) for c, s in zip(written.loc[hit_index, "rule_class"],
+                                                      frame.loc[hit_index, "suggestion"])]
+        frame.loc[hit_index, "label_source"] = "rule"
+        frame.loc[hit_index, "rule_id"] = written.loc[hit_index, "rule_id"].astype(float)
+        missing = frame["label"].isna()
     rule = frame.loc[missing, "text"].map(rule_label)
+    if in_scheme:
+        rule = rule.map(lambda v: scheme.class_of(v) if isinstance(v, str) else v)
     use_rule = rule[rule.notna()].index
     frame.loc[use_rule, "label"] = rule[use_rule]
     frame.loc[use_rule, "label_source"] = "rule"
@@ -364,7 +401,56 @@ def effective_labels(db: Database, script_id: int | None = None, *, script_ids: 
     frame.loc[use_model, "label"] = frame.loc[use_model, "suggestion"]
     frame.loc[use_model, "label_source"] = "model"
     frame["confidence"] = frame["suggestion_confidence"].where(frame["label_source"] == "model")
+    frame = frame.drop(columns=["_probs", "_classes", "_indent"])
     return frame if extra_columns else frame[EFFECTIVE_COLUMNS]
+
+
+def _member(scheme, class_name, suggestion) -> str:
+    """A built-in label standing for `class_name`: the model's suggestion when it is one of the class's
+    members, else its first member; a class of the project's own stands for itself."""
+    found = scheme.get(class_name or "")
+    if found is None or not found.members:
+        return class_name
+    return suggestion if suggestion in found.members else found.members[0]
+
+
+def _labels_as_builtin(frame: pd.DataFrame, scheme) -> None:
+    stored = frame["label"]
+    builtin = set(LABELS)
+    odd = stored.notna() & ~stored.isin(builtin)
+    if odd.any():
+        frame.loc[odd, "label"] = [_member(scheme, scheme.class_of(v) or v, s)
+                                   for v, s in zip(stored[odd], frame.loc[odd, "suggestion"])]
+
+
+def prediction_proba(frame: pd.DataFrame, scheme, *, probs: str = "_probs", classes: str = "_classes"
+                     ) -> tuple[np.ndarray, np.ndarray]:
+    """(mask of rows with a prediction, their probabilities over the scheme's classes) from stored rows
+    (`probs` JSON lists over `classes`, NULL classes = LABELS)."""
+    has = frame[probs].notna().to_numpy()
+    out = np.full((len(frame), len(scheme.names)), np.nan)
+    if not has.any():
+        return has, out
+    kinds = frame[classes].where(frame[classes].notna(), "")
+    for kind in pd.unique(kinds[has]):
+        rows = np.flatnonzero(has & (kinds == kind).to_numpy())
+        stored = np.array(json.loads("[" + ",".join(frame[probs].iloc[rows]) + "]"), dtype=np.float64)
+        from_classes = json.loads(kind) if kind else list(LABELS)
+        out[rows] = scheme.project(stored, from_classes)
+    return has, out
+
+
+def _suggestions_in_scheme(frame: pd.DataFrame, scheme) -> None:
+    """The model's suggestion and its probability as the scheme's class (in place)."""
+    if scheme.is_full and frame["_classes"].isna().all():
+        return
+    has, proba = prediction_proba(frame, scheme)
+    if not has.any():
+        return
+    names = np.array(scheme.names, dtype=object)
+    best = proba[has].argmax(axis=1)
+    frame.loc[has, "suggestion"] = names[best]
+    frame.loc[has, "suggestion_confidence"] = proba[has][np.arange(len(best)), best]
 
 
 # --- bulk-accept: "accept every suggestion above p" on a script or a page -------------------------
@@ -381,7 +467,7 @@ def _accept_candidates(db: Database, script_id: int, page: int | None) -> pd.Dat
     where = "AND l.page = ?" if page is not None else ""
     params = [script_id] + ([page] if page is not None else [])
     return pd.read_sql_query(
-        f"""SELECT l.line_id, l.line_no, l.text, p.label, p.confidence, p.version
+        f"""SELECT l.line_id, l.line_no, l.text, l.indent, p.label, p.confidence, p.version
             FROM lines l JOIN predictions p
                  ON p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = l.line_id)
             WHERE l.script_id = ? {where}
@@ -422,13 +508,21 @@ def preview_accept(db: Database, script_id: int, *, above: float, page: int | No
             f"the suggestions of script {script_id} come from model v{stale[0]}, but v{version} is current: wait "
             "until it is re-predicted (Models page) and try again")
     sure = frame[frame["confidence"] >= float(above)]
-    rules = sure["text"].map(rule_label)
-    conflict = rules.notna() & (rules != sure["label"])
-    sure = sure[~conflict]
+    scheme = load_scheme(db)
+    classes = scheme.map_labels(sure["label"])
+    rules = sure["text"].map(rule_label).map(lambda v: scheme.class_of(v) if isinstance(v, str) else v)
+    conflict = rules.notna() & (rules != classes)
+    from store.label_rules import rule_statuses, rule_suggestions
+
+    statuses = rule_statuses(db, scheme)
+    if statuses and len(sure):  # a rule people wrote that says otherwise: the line is left to people
+        written = rule_suggestions(sure, scheme, statuses)["rule_class"]
+        conflict |= written.notna() & (written != classes)
+    sure, classes = sure[~conflict], classes[~conflict]
     return AcceptPreview(
         script_id=script_id, page=page, above=float(above), model_version=version, lines=int(len(sure)),
         expected_errors=float((1.0 - sure["confidence"]).sum()),
-        by_label={k: int(v) for k, v in sure["label"].value_counts().items()},
+        by_label={k: int(v) for k, v in classes.value_counts().items()},
         line_ids=tuple(int(i) for i in sure["line_id"]), skipped_rule=int(conflict.sum()))
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -111,6 +112,14 @@ def start_run(db: Database, run_id: int, *, pid: int | None = None) -> None:
                    [now(), pid or os.getpid(), run_id])
 
 
+def claim_run(db: Database, run_id: int, *, pid: int) -> bool:
+    """Mark a queued run as running in process `pid`; False when it is no longer queued (another worker has it)."""
+    with db.atomic():
+        cursor = db.execute("UPDATE training_runs SET status = 'running', started_at = ?, pid = ? "
+                            "WHERE run_id = ? AND status = 'queued'", [now(), pid, run_id])
+    return cursor.rowcount == 1
+
+
 def set_run_pid(db: Database, run_id: int, pid: int) -> None:
     """The worker process started for a queued run (so a worker that never starts is noticed)."""
     with db.atomic():
@@ -213,18 +222,27 @@ def prune_versions(db: Database, *, kind: str, department: str | None = None, ke
 
 # --- predictions -----------------------------------------------------------------------------
 
-def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.ndarray) -> None:
-    """Store a model version's probabilities for lines; older versions' rows beyond the last few go."""
+def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.ndarray,
+                     classes: Sequence[str] | None = LABELS) -> None:
+    """Store a model version's probabilities for lines; older versions' rows beyond the last few go.
+
+    `classes` names the columns of `proba` (the project's classes, store/scheme.py; None: LABELS); it is
+    stored with them (`predictions.classes`, NULL for LABELS) so readers map them through the scheme."""
     proba = np.asarray(proba, dtype=float)
+    names = list(classes) if classes is not None else list(LABELS)
+    if proba.ndim != 2 or proba.shape[1] != len(names):
+        raise ValueError(f"probabilities of shape {proba.shape} for {len(names)} classes")
+    stored_classes = None if names == list(LABELS) else json.dumps(names)
     order = np.argsort(-proba, axis=1)
     top = proba[np.arange(len(proba)), order[:, 0]]
     second = proba[np.arange(len(proba)), order[:, 1]] if proba.shape[1] > 1 else np.zeros(len(proba))
     probs = [json.dumps(row) for row in np.round(proba, 5).tolist()]
-    rows = list(zip([int(i) for i in line_ids], [version] * len(proba), [LABELS[k] for k in order[:, 0].tolist()],
-                    top.tolist(), (top - second).tolist(), probs))
+    rows = list(zip([int(i) for i in line_ids], [version] * len(proba), [names[k] for k in order[:, 0].tolist()],
+                    top.tolist(), (top - second).tolist(), probs, [stored_classes] * len(proba)))
     with db.atomic():
         db.conn.executemany(
-            "INSERT OR REPLACE INTO predictions(line_id, version, label, confidence, margin, probs) VALUES (?,?,?,?,?,?)",
+            "INSERT OR REPLACE INTO predictions(line_id, version, label, confidence, margin, probs, classes) "
+            "VALUES (?,?,?,?,?,?,?)",
             rows,
         )
         # Keep the rows of the most recently *written* versions (a rollback re-predicts with an older one).
@@ -237,11 +255,12 @@ def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.
 
 
 def latest_predictions(db: Database, script_id: int | None = None) -> pd.DataFrame:
-    """The most recently written prediction per line: line_id, version, label, confidence, margin, probs."""
+    """The most recently written prediction per line: line_id, version, label, confidence, margin, probs and
+    classes (what `probs` is over, JSON; None = LABELS)."""
     where = "AND l.script_id = ?" if script_id is not None else ""
     params = [script_id] if script_id is not None else []
     sql = f"""
-        SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs
+        SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs, p.classes
         FROM predictions p JOIN lines l USING (line_id)
         WHERE p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id) {where}
     """
@@ -296,12 +315,12 @@ def latest_predictions_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
         chunk = list(line_ids[start:start + 5000])
         marks = ",".join("?" * len(chunk))
         frames.append(pd.read_sql_query(
-            f"""SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs FROM predictions p
+            f"""SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs, p.classes FROM predictions p
                 WHERE p.line_id IN ({marks})
                   AND p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id)""",
             db.conn, params=chunk))
     if not frames:
-        return pd.DataFrame(columns=["line_id", "version", "label", "confidence", "margin", "probs"])
+        return pd.DataFrame(columns=["line_id", "version", "label", "confidence", "margin", "probs", "classes"])
     return pd.concat(frames, ignore_index=True)
 
 

@@ -6,7 +6,8 @@ from sqlite_utils import Database
 
 from store.db import immediate, now
 from store.scripts import get_line
-from store.types import LineLabel, ScriptlabelError
+from store.scheme import load_scheme
+from store.types import ScriptlabelError
 
 OUTCOMES = ("confirmed", "fixed")
 
@@ -21,7 +22,7 @@ def record_outcome(db: Database, line_id: int, outcome: str, *, label: str, prev
     """
     if outcome not in OUTCOMES:
         raise ScriptlabelError(f"review outcome must be one of {', '.join(OUTCOMES)}, not {outcome!r}")
-    value = LineLabel.parse(label).value
+    value = load_scheme(db).parse(label)
     get_line(db, line_id)
     stamp = now()
     with immediate(db):

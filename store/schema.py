@@ -602,3 +602,55 @@ def m2400_team(db: Database) -> None:
             WHERE annotator LIKE 'adjudicator:%' AND source = 'human';
         """
     )
+
+
+@migrations(name="2110_label_scheme")
+def m2110_label_scheme(db: Database) -> None:
+    # A project's label scheme (store/scheme.py): its classes with their keys, and the built-in labels merged
+    # into a class other than their own. Empty tables read as the full scheme; the seven built-in classes
+    # are written here so the Label page's keys come from one place. Labels stay stored as pressed.
+    from store.types import PRESETS
+
+    _execute_all(
+        db,
+        """
+        CREATE TABLE scheme_classes (
+            name TEXT PRIMARY KEY COLLATE NOCASE,
+            key TEXT NOT NULL UNIQUE,
+            display TEXT NOT NULL,
+            position INTEGER NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE scheme_merges (
+            builtin TEXT PRIMARY KEY,
+            class_name TEXT NOT NULL REFERENCES scheme_classes(name) COLLATE NOCASE
+        );
+        """
+    )
+    for position, (name, key, display, _members) in enumerate(PRESETS["full"]):
+        db.execute("INSERT INTO scheme_classes(name, key, display, position, created_at) "
+                   "VALUES (?, ?, ?, ?, datetime('now'))", [name, key, display, position])
+
+
+@migrations(name="2111_label_rules")
+def m2111_label_rules(db: Database) -> None:
+    # Rules people write (labeling/label_rules.py): a pattern over a line's text, optionally an indent range,
+    # that suggests a class. Removing one stamps removed_at (the audit log and its history stay readable).
+    # `predictions.classes`: the classes a row's probabilities are over (JSON list), NULL = LABELS' order.
+    _execute_all(
+        db,
+        """
+        CREATE TABLE label_rules (
+            rule_id INTEGER PRIMARY KEY,
+            class_name TEXT NOT NULL,
+            pattern TEXT NOT NULL,
+            indent_min REAL,
+            indent_max REAL,
+            created_by TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            removed_by TEXT,
+            removed_at TEXT
+        );
+        ALTER TABLE predictions ADD COLUMN classes TEXT;
+        """
+    )

@@ -423,8 +423,8 @@ def clone_script(db: Database, script_id: int, *, title: str) -> int:
                       SELECT ?, line_no, page, text, original_text, x0, y0, x1, y1, indent, gap_before,
                              source_line_no, ocr_confidence FROM lines WHERE script_id = ? ORDER BY line_no""",
                    [new, script_id])
-        db.execute("""INSERT INTO predictions(line_id, version, label, confidence, margin, probs)
-                      SELECT n.line_id, p.version, p.label, p.confidence, p.margin, p.probs
+        db.execute("""INSERT INTO predictions(line_id, version, label, confidence, margin, probs, classes)
+                      SELECT n.line_id, p.version, p.label, p.confidence, p.margin, p.probs, p.classes
                       FROM lines o JOIN lines n ON n.script_id = ? AND n.line_no = o.line_no
                       JOIN predictions p ON p.line_id = o.line_id
                       WHERE o.script_id = ?

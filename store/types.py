@@ -46,6 +46,24 @@ SEED_SCHEME: dict[str, str] = {
     "other": "O",
 }
 
+# A project's label scheme (store/scheme.py). The Label page's keys of the full scheme:
+BUILTIN_KEYS: dict[str, str] = {
+    "scene_heading": "h", "action": "a", "character": "c", "dialogue": "d", "parenthetical": "p",
+    "transition": "t", "other": "o",
+}
+BUILTIN_DISPLAY: dict[str, str] = {label: label.replace("_", " ") for label in LABELS}
+
+# name, key, display, built-in labels covered. The seed scheme is the study's (DESIGN.md "seed scheme").
+PRESETS: dict[str, tuple[tuple[str, str, str, tuple[str, ...]], ...]] = {
+    "full": tuple((label, BUILTIN_KEYS[label], BUILTIN_DISPLAY[label], (label,)) for label in LABELS),
+    "seed": (
+        ("S", "a", "scene/description", ("scene_heading", "action", "transition")),
+        ("C", "c", "character", ("character",)),
+        ("D", "d", "dialog", ("dialogue", "parenthetical")),
+        ("O", "o", "other", ("other",)),
+    ),
+}
+
 # MovieParse tags → our labels (M, title-page metadata, is `other`).
 MOVIEPARSE_TAGS: dict[str, str] = {
     "S": "scene_heading",

@@ -6,6 +6,9 @@ import os
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 os.environ.setdefault("OMP_THREAD_LIMIT", "1")
+# Training workers exit after their run here (in the product they wait 120 s for the next one); the tests
+# of that warm wait turn it on themselves, so a test run does not leave a worker per retrain behind.
+os.environ.setdefault("SCRIPTLABEL_WARM_WORKER_S", "0")
 
 import json
 from pathlib import Path

@@ -102,7 +102,7 @@ def test_text_edits_and_flags_are_bound_to_their_line_and_applied_once(db, pdf_s
 @pytest.mark.parametrize("raw, problem", [
     ({"client_event_id": "short", "line_id": 1, "action": "label", "label": "action"}, "client_event_id"),
     ({"client_event_id": "a" * 12, "line_id": 1, "action": "explode"}, "unknown action"),
-    ({"client_event_id": "a" * 12, "line_id": 1, "action": "label", "label": "villain"}, "unknown label"),
+    ({"client_event_id": "a" * 12, "line_id": 1, "action": "label", "label": "villain!"}, "unknown label"),
     ({"client_event_id": "a" * 12, "line_id": 2**70, "action": "label", "label": "action"}, "out of range"),
     ({"client_event_id": "a" * 12, "line_id": "7; DROP", "action": "label", "label": "action"}, "integer"),
     ({"client_event_id": "a" * 12, "line_id": 1, "action": "edit", "text": "   "}, "new text"),

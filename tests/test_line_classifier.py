@@ -279,3 +279,87 @@ def test_adapter_saved_with_all_features_still_loads(trained, tmp_path):
         adapter.save(tmp_path / name)
         again = LineAdapter.load(tmp_path / name, base, n_jobs=1)
         np.testing.assert_allclose(again.predict_proba(X), adapter.predict_proba(X), atol=2e-3)
+
+
+SEED_MAP = {"scene_heading": "S", "action": "S", "transition": "S", "character": "C", "dialogue": "D",
+            "parenthetical": "D", "other": "O"}
+
+
+def _with_shots(seed: int, script_id: str) -> tuple[pd.DataFrame, list]:
+    """A script whose scenes open with a camera direction after the heading, labeled `shot`."""
+    new, new_y = make_scripts(n_scripts=1, repeats=8, seed=seed)
+    rows, labels = [], []
+    shots = iter(["ANGLE ON THE LANTERN", "CLOSE ON MARA'S HAND", "INSERT - THE LOGBOOK", "POV - THROUGH THE GLASS"] * 8)
+    for (_, row), label in zip(new.iterrows(), new_y):
+        rows.append(dict(row))
+        labels.append(label)
+        if label == "scene_heading":
+            text = next(shots)
+            rows.append(dict(row, text=text, x1=row["x0"] + len(text) * 7.2))
+            labels.append("shot")
+    out = pd.DataFrame(rows)
+    out["script_id"], out["line_no"] = script_id, np.arange(1, len(out) + 1)
+    return out, labels
+
+
+def test_adapter_predicts_a_projects_merged_and_new_classes(trained, tmp_path):
+    from models.lines.classifier import ClassScheme
+
+    X, y, base = trained
+    scheme = ClassScheme(classes=("S", "C", "D", "O", "shot"), class_map=SEED_MAP)
+    new, new_y = _with_shots(3, "shots")
+    shot = np.array([label == "shot" for label in new_y])
+    labels = [label if i < 60 else None for i, label in enumerate(new_y)]  # built-in labels map to S/C/D/O
+    assert sum(label == "shot" for label in labels if label) >= 4
+    adapter = fit_adapter(base, new, labels, current_script="shots", scheme=scheme, n_jobs=1)
+    assert list(adapter.classes_) == ["S", "C", "D", "O", "shot"]
+    outputs = base.base_outputs(new)
+    proba = adapter.predict_proba(new, outputs=outputs)
+    assert proba.shape == (len(new), 5)
+    np.testing.assert_allclose(proba.sum(axis=1), 1.0, rtol=1e-4)
+    rest = np.arange(len(new)) >= 60
+    pred = adapter.predict(new, outputs=outputs)
+    assert (pred[rest & shot] == "shot").mean() >= 0.9
+    expected = np.array([SEED_MAP.get(label, label) for label in new_y], dtype=object)
+    assert (pred[rest & ~shot] == expected[rest & ~shot]).mean() >= 0.9  # merged classes: members summed
+    adapter.save(tmp_path / "scheme")
+    again = LineAdapter.load(tmp_path / "scheme", base, n_jobs=1)
+    assert again.scheme == scheme
+    np.testing.assert_allclose(again.predict_proba(new, outputs=outputs), proba, atol=2e-3)
+
+
+def test_a_scheme_must_place_every_built_in_label():
+    from models.lines.classifier import ClassScheme, SchemeError
+
+    with pytest.raises(SchemeError, match="'transition' maps to no class"):
+        ClassScheme(classes=("S", "C", "D", "O"), class_map={k: v for k, v in SEED_MAP.items() if k != "transition"})
+    with pytest.raises(SchemeError, match="not one of"):
+        ClassScheme(classes=LABELS, class_map={"action": "shot"})
+
+
+def test_one_labeled_class_is_enough_for_the_adapter(trained):
+    X, y, base = trained
+    only_dialogue = [label if label == "dialogue" and script == "s0" else None
+                     for label, script in zip(y, X["script_id"])]
+    # the anchors (the script's unlabeled lines the base is sure of; this toy base is less sure than a real one)
+    # hold the other classes where the base put them
+    adapter = fit_adapter(base, X, only_dialogue, n_jobs=1, current_script="s0", config=AdapterConfig(anchor_p=0.6))
+    pred = adapter.predict(X)
+    assert (pred == base.predict(X)).mean() >= 0.95
+    with pytest.raises(TrainingDataError, match="no labeled lines"):
+        fit_adapter(base, X, [None] * len(X), n_jobs=1)
+
+
+def test_adapter_saved_before_class_schemes_loads_as_the_built_in_labels(trained, tmp_path):
+    X, y, base = trained
+    old_style = AdapterConfig(follow_temperature=1.0, hessian_floor=0.0, agreement=False)
+    adapter = fit_adapter(base, X, y, n_jobs=1, config=old_style)
+    adapter.save(tmp_path / "old")
+    meta = json.loads((tmp_path / "old" / "adapter.json").read_text())
+    for key in ("follow_temperature", "margin_floor", "hessian_floor", "agreement", "agreement_prior", "min_follow", "min_share"):
+        del meta["config"][key]
+    del meta["scheme"]
+    (tmp_path / "old" / "adapter.json").write_text(json.dumps(meta))
+    again = LineAdapter.load(tmp_path / "old", base, n_jobs=1)
+    assert list(again.classes_) == list(LABELS) and again.config == old_style
+    np.testing.assert_allclose(again.predict_proba(X), adapter.predict_proba(X), atol=2e-3)

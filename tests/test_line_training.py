@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -67,16 +68,24 @@ def test_label_then_train_makes_a_new_current_version(cli, sample):
     assert db.execute("SELECT COUNT(*) FROM label_events WHERE source='human'").fetchone()[0] == labeled
 
 
-def test_training_without_labels_or_with_one_class_fails_clearly(cli, sample):
+def test_training_without_labels_fails_clearly_and_one_labeled_class_is_enough(cli, sample):
     result = cli("train", "--wait", "--timeout", "300")
     assert result.exit_code == 1 and "no labeled lines" in result.stderr
-    ids = [i["line_id"] for i in cli.json_lines("queue", "--n", "3", "--seed", "1")]
-    for line_id in ids:
-        cli.json_lines("label", str(line_id), "action")
-    result = cli("train", "--wait", "--timeout", "300")
-    assert result.exit_code == 1 and "another kind" in result.stderr
     db = open_db(cli.db_file)
     assert db.execute("SELECT COUNT(*) FROM model_versions").fetchone()[0] == 0
+    # A person who only confirms dialogue: the base supplies every other class, so the retrain runs.
+    gold = _gold(cli)
+    items = cli.json_lines("queue", "--n", "400", "--strategy", "random", "--seed", "1")
+    dialogue = [i["line_id"] for i in items if gold.get(i["text"]) == "dialogue"][:6]
+    assert len(dialogue) == 6
+    for line_id in dialogue:
+        cli.json_lines("label", str(line_id), "dialogue")
+    result = cli("train", "--wait", "--timeout", "300")
+    assert result.exit_code == 0, result.stderr
+    assert json.loads(result.stdout)["version"] == 1
+    predicted = {r[0] for r in db.execute(
+        "SELECT label FROM predictions WHERE version = 1").fetchall()}
+    assert {"dialogue", "character", "action", "scene_heading"} <= predicted
 
 
 def test_corrupt_model_file_keeps_previous_version(cli, sample):

@@ -63,3 +63,31 @@ def test_train_models_flag_reaches_the_worker_on_the_run_row(cli, db, rated):
     run = model_store.get_run(db, out["run_id"])
     assert run["status"] == "done" and run["params"] == {"models": "baselines"} and run["trigger"] == "cli"
     assert not any(name.startswith("bilstm") for name in out["cv"])
+
+
+def test_a_line_worker_stays_warm_and_runs_the_next_line_run_itself(cli, db, monkeypatch):
+    import os
+    import signal
+    import time
+
+    from labeling.training.runs import warm_worker
+
+    monkeypatch.setenv("SCRIPTLABEL_WARM_WORKER_S", "60")
+    [pdf] = cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.pdf"))
+    items = cli.json_lines("queue", "--n", "40", "--seed", "3")
+    for item in items[:10]:
+        cli.json_lines("label", str(item["line_id"]), item["suggestion"])
+    first = wait_for_run(db, request_training(cli.db_file, kind="lines"), timeout_s=600)
+    pid = first["pid"]
+    try:
+        deadline = time.monotonic() + 120  # after the library re-prediction, it waits for the next run
+        while warm_worker(db) != pid and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert warm_worker(db) == pid
+        for item in items[10:20]:
+            cli.json_lines("label", str(item["line_id"]), item["suggestion"])
+        second = wait_for_run(db, request_training(cli.db_file, kind="lines"), timeout_s=600)
+        assert second["pid"] == pid and second["status"] == "done" and second["version"] > first["version"]
+        assert model_store.current_version(db).version == second["version"]
+    finally:
+        os.kill(pid, signal.SIGTERM)  # the worker this test started; it would leave by itself after 60 s idle

@@ -70,7 +70,7 @@ def test_a_retrain_that_is_worse_on_the_newest_labels_stays_a_candidate_and_one_
     _label(db, checked)
     v2, _, metrics = train_line_version(db)
     promotion = model_store.get_version(db, v2).promotion
-    assert promotion["decision"] == "candidate" and "worse beyond noise" in promotion["reason"]
+    assert promotion["decision"] == "candidate" and "worse beyond noise" in promotion["reason"], promotion["reason"]
     comparison = promotion["comparison"]
     assert comparison["current_version"] == v1 and comparison["n"] == len(checked)
     assert comparison["only_current"] > comparison["only_candidate"] and comparison["p_value"] < 0.05

@@ -8,6 +8,7 @@ const BUFFER_LOW = 30;      // ask for more lines when fewer than this are prefe
 const BUFFER_FULL = 60;
 const MAX_EVENTS_PER_SYNC = 200;
 const HEARTBEAT_MS = 10000; // keeps this tab's claims alive and the model's status fresh while the page is open
+const RETRAIN_POLL_MS = 400; // while a retrain runs: its new suggestions replace the prefetched ones as soon as they exist
 const LIVENESS_MS = 250;
 
 function uuid() {
@@ -46,6 +47,10 @@ class LabelView {
     this.flagKind = null;
     this.groupOn = false;
     this.modelVersion = null;
+    this.pollTimer = null;
+    // "Are you sure?" is said once per kind of correction (the model's class → the person's), not on every
+    // consistent one: a team teaching a convention hears it the first time only.
+    this.warned = new Set(storageGet(sessionStorage, "scriptlabel:warned", []));
     this.lastError = null;
     this.retryTimer = null;
     this.heartbeat = null;
@@ -171,7 +176,7 @@ class LabelView {
     const q = (role) => parent.querySelector(`[data-role="${role}"]`);
     const roles = ["where", "progress", "rate", "model", "save", "crop", "mark", "text", "edited", "edit-box",
       "edit-input", "suggest", "group", "group-title", "group-lines", "flag-box", "flag-kind", "flag-note",
-      "jump-box", "jump-input", "keys", "message", "context", "help", "help-keys", "help-open"];
+      "jump-box", "jump-input", "keys", "message", "news", "context", "help", "help-keys", "help-open"];
     this.el = { view: parent.querySelector(".sl-view") };
     for (const r of roles) this.el[r] = q(r);
     this.buildKeys();
@@ -323,8 +328,11 @@ class LabelView {
     if (review) {
       this.say(label === item.label ? `Confirmed: line ${item.line_no} stays ${this.cfg.titles[label]}.`
         : `Fixed: line ${item.line_no} is now ${this.cfg.titles[label]} (was ${this.cfg.titles[item.label] || "unlabeled"}).`);
-    } else if (item.suggestion && label !== item.suggestion && (item.confidence || 0) >= sure) {
+    } else if (item.suggestion && item.suggestion_source !== "rule" && label !== item.suggestion
+               && (item.confidence || 0) >= sure && !this.warned.has(`${item.suggestion}>${label}`)) {
       // Not a block: a slip is one key away from being undone.
+      this.warned.add(`${item.suggestion}>${label}`);
+      storageSet(sessionStorage, "scriptlabel:warned", [...this.warned]);
       this.say(`Are you sure? The model was ${Math.round(item.confidence * 100)}% sure line ${item.line_no} is `
         + `${this.cfg.titles[item.suggestion]}; you chose ${this.cfg.titles[label]}. Press u to undo.`, "warn");
     } else if (this.el.message.dataset.kind !== "error") {
@@ -551,18 +559,24 @@ class LabelView {
     if (acked.size) {
       this.pending = this.pending.filter((e) => !acked.has(e.client_event_id));
       this.savePending();
-      let gone = 0;
+      let gone = 0, unknown = 0;
       for (const ev of sent) {
         const r = acked.get(ev.client_event_id);
         if (!r) continue;
         if (ev.action === "label") for (const id of [ev.line_id, ...(ev.also_line_ids || [])]) this.answered.delete(id);
         if (r.status === "line_gone") gone += 1;
+        if (r.status === "unknown_label") unknown += 1;
       }
+      if (unknown) this.say(`${unknown} label(s) used a class the project's scheme no longer has and were not stored: reload the page for its keys.`, "error");
       if (gone) this.say(`${gone} label(s) were for lines that no longer exist (their script was deleted) and were not stored.`, "error");
     }
     const version = resp.model ? resp.model.version : null;
-    if (this.modelVersion !== null && version !== this.modelVersion) { this.rerank = true; this.again = true; }  // new suggestions
+    if (this.modelVersion !== null && version !== this.modelVersion) {  // new suggestions
+      this.rerank = true; this.again = true;
+      this.announce(resp.model);
+    }
     this.modelVersion = version;
+    this.pollWhileRetraining(resp.model);
     this.model = resp.model;
     this.progress = resp.progress;
     const drop = new Set(resp.drop || []);
@@ -581,6 +595,29 @@ class LabelView {
     this.done = Boolean(resp.done) && !this.buffer.length;
     if (!this.current && this.buffer.length) this.next();
     else this.render();
+  }
+
+  announce(model) {
+    // "v4: 13 suggestions on this script changed to dialogue" — what the new version did where the person works.
+    const c = model && model.changed;
+    if (!this.el.news) return;
+    if (!c) { this.el.news.textContent = `v${model.version}: new suggestions.`; return; }
+    const where = this.cfg.script_id && c.script_id === this.cfg.script_id ? "this script" : "the script being labeled";
+    const to = Object.entries(c.to || {}).sort((a, b) => b[1] - a[1]);
+    const named = to.slice(0, 2).map(([label, n]) => (to.length > 1 ? `${n} to ` : "") + (this.cfg.titles[label] || label));
+    this.el.news.textContent = c.n
+      ? `v${model.version}: ${c.n} suggestion${c.n === 1 ? "" : "s"} on ${where} changed${to.length > 1 ? ": " : " to "}`
+        + named.join(", ") + (to.length > 2 ? ", …" : "") + "."
+      : `v${model.version}: no suggestion on ${where} changed.`;
+  }
+
+  pollWhileRetraining(model) {
+    // The heartbeat is slow; while a retrain is queued or running, ask again soon so the new version's
+    // suggestions replace the prefetched ones as soon as they exist.
+    const run = model && model.run;
+    const busy = run && (run.status === "queued" || run.status === "running");
+    clearTimeout(this.pollTimer);
+    if (busy) this.pollTimer = setTimeout(() => this.sync(), RETRAIN_POLL_MS);
   }
 
   release() {
@@ -629,8 +666,15 @@ class LabelView {
     } else if (item.label) {
       s.append(`Labeled ${this.cfg.titles[item.label]} already; a key relabels it. `);
     }
-    if (item.suggestion) {
-      const b = document.createElement("b"); b.textContent = this.cfg.titles[item.suggestion];
+    if (item.suggestion && item.suggestion_source === "rule" && item.rule) {
+      // A rule people wrote: how often people agreed with it where they labeled its lines.
+      const b = document.createElement("b"); b.textContent = this.cfg.titles[item.suggestion] || item.suggestion;
+      const r = item.rule;
+      const record = r.accuracy === null ? "no labeled line to check it on yet"
+        : `${Math.round(r.accuracy * 100)}% right on ${r.checked} labeled line${r.checked === 1 ? "" : "s"}`;
+      s.append("Rule suggests: ", b, ` · rule #${r.rule_id}, ${record} — Enter accepts`);
+    } else if (item.suggestion) {
+      const b = document.createElement("b"); b.textContent = this.cfg.titles[item.suggestion] || item.suggestion;
       s.append("Suggestion: ", b, ` · ${Math.round((item.confidence || 0) * 100)}% sure — Enter accepts`);
     } else {
       s.append("No suggestion yet: the model trains after the first labels.");

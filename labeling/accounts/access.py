@@ -23,7 +23,7 @@ ROLES = accounts.ROLES
 # The least role that may do each thing (DESIGN: annotator < lead < admin).
 PERMISSIONS = {
     "label": "annotator", "rate": "annotator", "tag": "annotator", "flag": "annotator", "edit": "annotator",
-    "adjudicate": "lead", "train": "lead", "rollback": "lead", "export": "lead",
+    "adjudicate": "lead", "train": "lead", "rollback": "lead", "export": "lead", "scheme": "lead",
     # changes that rewrite many rows or the project for everyone (issue 24): leads only
     "restructure": "lead", "departments": "lead", "bulk_accept": "lead", "overlap": "lead", "team": "lead",
     "ingest": "admin", "delete": "admin", "users": "admin", "restrict": "admin",

@@ -26,8 +26,8 @@ from sqlite_utils import Database
 
 from store import imports as import_store
 from store import labels as label_store
-from store.types import (LABEL_SOURCES, LABELS, BadAnnotatorError, LineLabel, ScriptlabelError, UnknownLabelError,
-                         check_annotator)
+from store.scheme import load_scheme
+from store.types import LABEL_SOURCES, BadAnnotatorError, ScriptlabelError, UnknownLabelError, check_annotator
 
 IMPORTABLE_SOURCES = ("human", "imported")
 MAX_ID = 2**63 - 1  # SQLite's integers are signed 64-bit
@@ -233,6 +233,7 @@ def validate(db: Database, path: Path, records: list[dict], *, default_annotator
         raise LabelImportError(f"{path}: no label column (found {', '.join(map(str, records[0]))}); "
                                "give line_id, label, annotator")
     resolver = _Resolver(db, records)
+    scheme = load_scheme(db)
     rows = []
     for number, record in enumerate(records, 1):
         where = f"{path} row {number}"
@@ -265,12 +266,13 @@ def validate(db: Database, path: Path, records: list[dict], *, default_annotator
             report.reject("no label")
             continue
         try:
-            label = LineLabel.parse(str(label)).value
+            label = scheme.parse(str(label))  # the project's classes, or built-in labels (read through them)
         except UnknownLabelError:
-            hint = (" (a --scheme seed export: its S/C/D/O labels cannot be imported; export with --scheme full)"
+            hint = (" (a --scheme seed export: its S/C/D/O labels import into a project that uses the seed "
+                    "scheme, `scriptlabel scheme use seed`; or export with --scheme full)"
                     if str(label) in {"S", "C", "D", "O"} else "")
-            raise LabelImportError(f"{where}: unknown label {label!r}; use one of {', '.join(LABELS)}{hint}"
-                                   ) from None
+            raise LabelImportError(f"{where}: unknown label {str(label)[:40]!r}; use one of "
+                                   f"{', '.join(scheme.names)}{hint}") from None
         title = record.get("script_title", meta.get("script_title"))
         text = record.get("text", meta.get("text") if not _prodigy(record) else record.get("text"))
         line_id = resolver.resolve(

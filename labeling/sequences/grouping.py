@@ -13,7 +13,7 @@ from store.rules import looks_like_heading  # noqa: F401  (re-exported for the p
 
 def effective_labels(db: Database, script_id: int) -> pd.DataFrame:
     """line_no, text and each line's effective label (store.labels.effective_labels, the one rule)."""
-    return label_store.effective_labels(db, script_id)
+    return label_store.effective_labels(db, script_id, in_scheme=False)  # headings start sequences
 
 
 def derive_spans(frame: pd.DataFrame) -> list[tuple[int, int, str]]:

@@ -106,7 +106,10 @@ def script_lines(db: Database, script_id: int) -> pd.DataFrame:
     frame["edited"] = frame["text"] != frame["original_text"]
     flags = flag_store.current_flags(db, script_id)
     frame = frame.merge(flags[["line_id", "flag", "flag_note"]], on="line_id", how="left")
-    return frame
+    # The built-in label behind each line's class (a project's scheme may merge them): sequence counts
+    # and cue names read the seven labels.
+    builtin = label_store.effective_labels(db, script_id, in_scheme=False)[["line_id", "label"]]
+    return frame.merge(builtin.rename(columns={"label": "builtin"}), on="line_id", how="left")
 
 
 
@@ -120,9 +123,10 @@ def sequence_table(db: Database, script_id: int, lines: pd.DataFrame, *, departm
     predicted = {int(r.sequence_id): (int(r.value), float(r.expected), float(r.uncertainty))
                  for r in preds.itertuples()}
     by_sequence = lines.groupby("sequence_id")
-    counts = pd.crosstab(lines["sequence_id"], lines["shown"]).reindex(columns=list(LABELS), fill_value=0)
+    kinds = lines["builtin"] if "builtin" in lines else lines["shown"]
+    counts = pd.crosstab(lines["sequence_id"], kinds).reindex(columns=list(LABELS), fill_value=0)
     pages = by_sequence["page"].agg(["min", "max"])
-    cues = lines[lines["shown"] == "character"].groupby("sequence_id")["text"].agg(
+    cues = lines[kinds == "character"].groupby("sequence_id")["text"].agg(
         lambda texts: ", ".join(n for n in dict.fromkeys(character_name(t) for t in texts) if n))
     rows = []
     for seq in seqs:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass, field
 
@@ -15,8 +14,10 @@ from labeling.team.overlap import get_overlap, overlap_line_ids, waiting_lines
 from store import claims as claim_store
 from store import labels as label_store
 from store import models as model_store
+from store import label_rules as rule_store
 from store import scripts as script_store
 from store import team as team_store
+from store.scheme import load_scheme
 from store.types import LABELS
 
 
@@ -31,11 +32,15 @@ class QueueItem:
     suggestion: str | None
     confidence: float | None
     group_line_ids: list[int] = field(default_factory=list)
+    # "rule" where a rule people wrote suggests the class (store/label_rules.py), with that rule's record
+    suggestion_source: str = "model"
+    rule: dict | None = None
 
     def as_json(self) -> dict:
         return {"line_id": self.line_id, "text": self.text, "suggestion": self.suggestion,
                 "confidence": None if self.confidence is None else round(self.confidence, 4),
-                "script_id": self.script_id, "line_no": self.line_no, "group_size": len(self.group_line_ids)}
+                "script_id": self.script_id, "line_no": self.line_no, "group_size": len(self.group_line_ids),
+                "suggestion_source": self.suggestion_source, **({"rule": self.rule} if self.rule else {})}
 
 
 _SPACES = re.compile(r"\s+")
@@ -115,13 +120,14 @@ def learned_patterns(labeled: pd.DataFrame) -> dict[str, str]:
     return learned
 
 
-def learned_pattern_lines(pool: pd.DataFrame, proba: np.ndarray, learned: dict[str, str]) -> np.ndarray:
+def learned_pattern_lines(pool: pd.DataFrame, proba: np.ndarray, learned: dict[str, str],
+                          names: tuple[str, ...] = LABELS) -> np.ndarray:
     """Mask of pool lines of a pattern people have labeled where the model already suggests the label
     they gave it: another label for the 16th page number teaches nothing, so these wait behind the rest."""
     out = np.zeros(len(pool), dtype=bool)
     if not learned:
         return out
-    label_index = {label: k for k, label in enumerate(LABELS)}
+    label_index = {label: k for k, label in enumerate(names)}
     predicted = proba.argmax(axis=1)
     for row, (text, indent) in enumerate(zip(pool["text"].tolist(), pool["indent"].tolist())):
         label = learned.get(pattern_key(text, indent))
@@ -160,7 +166,7 @@ def unlabeled_pool(db: Database, script_id: int | None = None, *, with_labeled: 
         preds = model_store.latest_predictions(db, script_id)
     lines = lines[["line_id", "script_id", "line_no", "page", "text", "indent"]]
     pool = lines[~lines["line_id"].isin(labeled) | lines["line_id"].isin(list(waiting))]
-    preds = preds[["line_id", "label", "confidence", "probs"]]
+    preds = preds[["line_id", "label", "confidence", "probs", "classes"]]
     pool = pool.merge(preds, on="line_id", how="left").reset_index(drop=True)
     if not with_labeled:
         return pool
@@ -212,11 +218,16 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     codes = pd.factorize(pool["script_id"].astype(str) + "\x00" + pool["key"])[0]
     reps = pool.drop_duplicates(["script_id", "key"]).reset_index(drop=True)
     line_ids = pool["line_id"].to_numpy()
-    has_probs = reps["probs"].notna()
-    proba = np.full((len(reps), len(LABELS)), 1.0 / len(LABELS))
+    # The model's probabilities read as the project's classes (a merged class: the sum of its members').
+    scheme = load_scheme(db)
+    has_probs, scheme_proba = label_store.prediction_proba(reps, scheme, probs="probs", classes="classes")
+    proba = np.full((len(reps), len(scheme.names)), 1.0 / len(scheme.names))
+    proba[has_probs] = scheme_proba[has_probs]
     if has_probs.any():
-        stored = "[" + ",".join(reps.loc[has_probs, "probs"]) + "]"  # parsed at once, not line by line
-        proba[has_probs.to_numpy()] = np.array(json.loads(stored))
+        names = np.array(scheme.names, dtype=object)
+        reps.loc[has_probs, "label"] = names[proba[has_probs].argmax(axis=1)]
+        reps.loc[has_probs, "confidence"] = proba[has_probs].max(axis=1)
+    reps = _with_rules(db, reps, scheme)
     if strategy == "script":
         return [_item(reps.iloc[i], line_ids[codes == i]) for i in range(min(n, len(reps)))]
     scores = score(proba, strategy, seed=seed)
@@ -225,7 +236,8 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     if strategy != "random":
         scores = scores * (1.0 + 0.1 * np.log1p(sizes - 1))
     if strategy == "diverse":
-        waiting = learned_pattern_lines(reps, proba, learned_patterns(labeled))
+        labeled = labeled.assign(label=scheme.map_labels(labeled["label"]))
+        waiting = learned_pattern_lines(reps, proba, learned_patterns(labeled), scheme.names)
         rest = np.flatnonzero(~waiting)
         ranked = rest[diverse_select(scores[rest], line_kinds(reps.iloc[rest], proba[rest]), len(rest),
                                      shortlist=max(SHORTLIST_PER_ITEM * n, SHORTLIST_MIN))] if len(rest) else rest
@@ -257,7 +269,28 @@ def _held_elsewhere(db: Database, annotator: str, tab: str, waiting: dict[int, i
     return refused
 
 
+def _with_rules(db: Database, reps: pd.DataFrame, scheme) -> pd.DataFrame:
+    """Rules people wrote suggest their class on the lines they match (unless people overruled them)."""
+    statuses = rule_store.rule_statuses(db, scheme)
+    if not statuses or reps.empty:
+        return reps.assign(rule_id=np.nan, rule_accuracy=np.nan, rule_checked=np.nan)
+    written = rule_store.rule_suggestions(reps, scheme, statuses)
+    return reps.assign(rule_class=written["rule_class"], rule_id=written["rule_id"],
+                       rule_accuracy=written["rule_accuracy"], rule_checked=written["rule_checked"])
+
+
 def _item(row, group: np.ndarray) -> QueueItem:
+    rule_class = row.get("rule_class")
+    if isinstance(rule_class, str):
+        accuracy = row["rule_accuracy"]
+        return QueueItem(
+            line_id=int(row["line_id"]), script_id=int(row["script_id"]), line_no=int(row["line_no"]),
+            page=int(row["page"]), text=str(row["text"]), suggestion=rule_class,
+            confidence=None if pd.isna(accuracy) else float(accuracy),
+            group_line_ids=[int(x) for x in group], suggestion_source="rule",
+            rule={"rule_id": int(row["rule_id"]), "checked": int(row["rule_checked"]),
+                  "accuracy": None if pd.isna(accuracy) else round(float(accuracy), 4),
+                  "model_suggestion": None if pd.isna(row["label"]) else str(row["label"])})
     return QueueItem(
         line_id=int(row["line_id"]), script_id=int(row["script_id"]), line_no=int(row["line_no"]),
         page=int(row["page"]), text=str(row["text"]),

@@ -14,7 +14,7 @@ from sqlite_utils import Database
 
 from store import labels as label_store
 from store.scripts import get_line
-from store.types import LineLabel
+from store.scheme import load_scheme
 
 
 def record_label(db: Database, line_id: int, label: str, *, annotator: str) -> dict:
@@ -22,13 +22,13 @@ def record_label(db: Database, line_id: int, label: str, *, annotator: str) -> d
     event_id = label_store.add_label(db, line_id, label, annotator=annotator)
     line = get_line(db, line_id)
     return {"event_id": event_id, "line_id": line_id, "script_id": line["script_id"],
-            "label": LineLabel.parse(label).value, "annotator": annotator}
+            "label": load_scheme(db).parse(label), "annotator": annotator}
 
 
 def record_group_label(db: Database, line_ids: list[int], label: str, *, annotator: str) -> dict:
     """Apply one label to a group of near-identical lines, in one transaction."""
     event_ids = label_store.add_labels(db, line_ids, label, annotator=annotator)
-    return {"event_ids": event_ids, "line_ids": line_ids, "label": LineLabel.parse(label).value,
+    return {"event_ids": event_ids, "line_ids": line_ids, "label": load_scheme(db).parse(label),
             "annotator": annotator}
 
 

@@ -29,7 +29,7 @@ from labeling.session.strategies import EmptyPoolError
 from models.lines.classifier import BaseOutputs, LineClassifier, fit_adapter
 from store import labels as label_store
 from store import review as review_store
-from store.types import LABEL_INDEX, LABELS, ScriptlabelError
+from store.types import ScriptlabelError
 
 REVIEW_FOLDS = 5
 # A key press that contradicts a suggestion at least this sure gets an "are you sure?" hint.
@@ -70,20 +70,23 @@ def fold_groups(script_ids: np.ndarray, line_nos: np.ndarray, *, n_folds: int = 
 
 
 def out_of_fold_proba(base: LineClassifier, frame: pd.DataFrame, y: np.ndarray, groups: np.ndarray, *,
-                      outputs: BaseOutputs, n_folds: int = REVIEW_FOLDS) -> np.ndarray:
-    """(n, k) probabilities where each row comes from an adapter that never saw its fold's labels.
+                      outputs: BaseOutputs, n_folds: int = REVIEW_FOLDS, scheme=None) -> np.ndarray:
+    """(n, k) probabilities where each row comes from an adapter that never saw its fold's labels; over the
+    classes of `scheme` (a ClassScheme: the project's; None: the 7 built-in labels).
 
     A fold whose training part cannot fit an adapter (one class only) keeps the base probabilities.
     """
     from models.evaluation import grouped_folds
 
     frame = frame.reset_index(drop=True)
-    proba = np.array(outputs.proba, dtype=float, copy=True)
+    start = outputs.proba if scheme is None else scheme.base_proba(outputs.proba)
+    proba = np.array(start, dtype=float, copy=True)
     if len(np.unique(groups)) < 2:
         return proba
     for train_idx, test_idx in grouped_folds(groups, n_splits=min(n_folds, len(np.unique(groups)))):
         try:
-            adapter = fit_adapter(base, frame.iloc[train_idx], y[train_idx], outputs=outputs.take(train_idx))
+            adapter = fit_adapter(base, frame.iloc[train_idx], y[train_idx], outputs=outputs.take(train_idx),
+                                  scheme=scheme)
         except ScriptlabelError:
             continue
         proba[test_idx] = adapter.predict_proba(frame.iloc[test_idx].reset_index(drop=True),
@@ -152,7 +155,7 @@ def review_candidates(db: Database, script_id: int | None = None) -> list[Review
 
     Lines whose current label a reviewer already confirmed (or set) are left out.
     """
-    from labeling.training.lines import _outputs_for, labeled_snapshot, load_base
+    from labeling.training.lines import _outputs_for, labeled_snapshot, load_base, project_scheme
 
     frame, y_fit, _ = labeled_snapshot(db)
     frame, y_fit, y = _with_accepted(db, frame, y_fit)
@@ -161,9 +164,11 @@ def review_candidates(db: Database, script_id: int | None = None) -> list[Review
     frame = frame.reset_index(drop=True)
     outputs = _outputs_for(db, frame)
     groups = fold_groups(frame["script_id"].to_numpy(), frame["line_no"].to_numpy())
-    proba = review_proba(outputs.proba, out_of_fold_proba(load_base(), frame, y_fit, groups, outputs=outputs))
+    classes = project_scheme(db)  # the project's classes (store/scheme.py)
+    proba = review_proba(classes.base_proba(outputs.proba),
+                         out_of_fold_proba(load_base(), frame, y_fit, groups, outputs=outputs, scheme=classes))
     labeled = np.flatnonzero([isinstance(v, str) for v in y])
-    given = np.array([LABEL_INDEX[v] for v in y[labeled]], dtype=int)
+    given = classes.encode(y[labeled], len(labeled))
     flagged, suggested, score = confident_errors(proba[labeled], given)
     reviewed = review_store.reviewed_labels(db)
     out = []
@@ -176,7 +181,7 @@ def review_candidates(db: Database, script_id: int | None = None) -> list[Review
             continue
         out.append(ReviewCandidate(
             line_id=line_id, script_id=int(row["script_id"]), line_no=int(row["line_no"]), page=int(row["page"]),
-            text=str(row["text"]), given=str(y[labeled[i]]), suggested=LABELS[suggested[i]],
+            text=str(row["text"]), given=str(y[labeled[i]]), suggested=classes.classes[suggested[i]],
             p_given=float(proba[labeled[i], given[i]]), p_suggested=float(proba[labeled[i], suggested[i]]),
             score=float(score[i]), flagged=bool(flagged[i])))
     return out

@@ -26,7 +26,8 @@ from store import models as model_store
 from store import review as review_store
 from store import scripts as script_store
 from store import team as team_store
-from store.types import LABELS, BadAnnotatorError, NotFoundError, ScriptlabelError, check_annotator
+from store.scheme import load_scheme
+from store.types import BadAnnotatorError, NotFoundError, ScriptlabelError, check_annotator
 
 ACTIONS = ("label", "undo", "edit", "flag", "skip")
 ORDERS = ("diverse", "margin", "entropy", "least_confidence", "random", "script", "review")
@@ -74,8 +75,9 @@ class ClientEvent:
         line_id = _int(raw.get("line_id"), f"event {event_id}: line_id")
         also = tuple(_int(i, f"event {event_id}: also_line_ids") for i in (raw.get("also_line_ids") or ())[:1000])
         label = raw.get("label")
-        if action == "label" and label not in LABELS:
-            raise BadEventError(f"event {event_id}: unknown label {label!r}")
+        # Which names are labels is the project's scheme's business (checked when the event is applied).
+        if action == "label" and (not isinstance(label, str) or not _LABEL_NAME.match(label)):
+            raise BadEventError(f"event {event_id}: unknown label {str(label)[:40]!r}")
         text = raw.get("text")
         if action == "edit" and (not isinstance(text, str) or not text.strip() or len(text) > 2000):
             raise BadEventError(f"event {event_id}: an edit needs the new text (1-2000 characters)")
@@ -92,9 +94,12 @@ class ClientEvent:
             text=text.strip() if isinstance(text, str) else None, undoes=undoes, flag=flag,
             note=str(raw.get("note") or "")[:500], review=bool(raw.get("review")) and action == "label",
             model_version_shown=None if version is None else _int(version, f"event {event_id}: model_version_shown", minimum=0),
-            suggestion_shown=suggestion if suggestion in LABELS else None,
+            suggestion_shown=suggestion if isinstance(suggestion, str) and _LABEL_NAME.match(suggestion) else None,
             shown_at=_stamp(raw.get("shown_at")), answered_at=_stamp(raw.get("answered_at")),
         )
+
+
+_LABEL_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
 
 def _int(value, what: str, *, minimum: int = 1) -> int:
@@ -129,6 +134,8 @@ def apply_event(db: Database, event: ClientEvent, *, annotator: str) -> EventRes
     """Apply one event to its own line(s), once; each in its own transaction."""
     if event.action == "label" and event.review:
         return _apply_review(db, event, annotator=annotator)
+    if event.action == "label" and not load_scheme(db).accepts(event.label):
+        return EventResult(event.client_event_id, "unknown_label")  # the scheme changed after the page loaded
     if event.action == "label":
         status, ids = label_store.add_client_label(
             db, client_event_id=event.client_event_id, line_ids=[event.line_id, *event.also_line_ids],
@@ -172,11 +179,13 @@ def apply_events(db: Database, events: list[ClientEvent], *, annotator: str) -> 
 
 # --- what the browser shows -----------------------------------------------------------------
 
-def _context(db: Database, script_id: int, line_no: int, known: Mapping[int, dict]) -> list[dict]:
+def _context(db: Database, script_id: int, line_no: int, known: Mapping[int, dict], scheme) -> list[dict]:
     rows = script_store.line_window(db, script_id, line_no - CONTEXT_BEFORE, line_no + CONTEXT_AFTER)
     return [{"line_id": r["line_id"], "line_no": r["line_no"], "text": r["text"],
-             "label": known.get(r["line_id"], {}).get("label"), "source": known.get(r["line_id"], {}).get("source"),
-             "suggestion": r["suggestion"], "current": r["line_no"] == line_no} for r in rows]
+             "label": scheme.class_of(known.get(r["line_id"], {}).get("label")),
+             "source": known.get(r["line_id"], {}).get("source"),
+             "suggestion": scheme.class_of(r["suggestion"]) or r["suggestion"], "current": r["line_no"] == line_no}
+            for r in rows]
 
 
 def _own_view(db: Database, known: dict[int, dict], annotator: str | None, overlap) -> dict[int, dict]:
@@ -201,6 +210,7 @@ def describe_items(db: Database, items: list[QueueItem], *, annotator: str | Non
     overlap = get_overlap(db)
     rows = {r["line_id"]: r for r in script_store.lines_with_pages([i.line_id for i in items], db=db)}
     titles: dict[int, str] = {}
+    scheme = load_scheme(db)
     versions = model_store.latest_prediction_versions(db, [i.line_id for i in items])
     out = []
     for item in items:
@@ -218,12 +228,13 @@ def describe_items(db: Database, items: list[QueueItem], *, annotator: str | Non
             "line_no": item.line_no, "page": item.page, "text": row["text"],
             "original_text": row["original_text"] if row["original_text"] != row["text"] else None,
             "suggestion": item.suggestion, "confidence": item.confidence,
+            "suggestion_source": item.suggestion_source, "rule": item.rule,
             "model_version": versions.get(item.line_id),
-            "label": known.get(item.line_id, {}).get("label"),
+            "label": scheme.class_of(known.get(item.line_id, {}).get("label")),
             "box": None if row["x0"] is None else [row["x0"], row["y0"], row["x1"], row["y1"]],
             "page_size": None if row["page_width"] is None else [row["page_width"], row["page_height"]],
             "image": bool(row["image_path"]),
-            "context": _context(db, item.script_id, item.line_no, known),
+            "context": _context(db, item.script_id, item.line_no, known, scheme),
             "group": [{"line_id": g["line_id"], "line_no": g["line_no"], "page": g["page"], "text": g["text"]}
                       for g in script_store.lines_by_id(db, group[:200])],
         })
@@ -312,9 +323,12 @@ def model_status(db: Database) -> dict:
     # the newest retrain ended as a candidate (not promoted): the suggestions stay the current version's
     candidate = run is not None and run["status"] == "done" and run["version"] is not None and \
         (model_store.version_promotion(db, run["version"]) or {}).get("decision") == "candidate"
+    changed = (current.metrics or {}).get("changed") if current else None
     return {"version": current.version if current else 0, "pinned": model_store.get_pin(db, "lines") is not None,
             "run": None if run is None else {"run_id": run["run_id"], "status": run["status"],
-                                             "error": (run["error"] or "")[:200] or None, "candidate": candidate}}
+                                             "error": (run["error"] or "")[:200] or None, "candidate": candidate},
+            # what the current version changed on the script being labeled (labeling.training.lines)
+            "changed": changed if isinstance(changed, dict) else None}
 
 
 def _outside(db: Database, events: list[ClientEvent], hidden_scripts) -> set[str]:

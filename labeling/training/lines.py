@@ -23,12 +23,13 @@ from sqlite_utils import Database
 from labeling.training.saving import save_version
 from models.evaluation import evaluate_lines as score_lines
 from models.lines import calibration as calib
-from models.lines.classifier import BaseOutputs, LineAdapter, LineClassifier, ModelLoadError, fit_adapter
+from models.lines.classifier import (BUILTIN_SCHEME, BaseOutputs, ClassScheme, LineAdapter, LineClassifier,
+                                     ModelLoadError, fit_adapter)
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
 from store.db import data_dir
-from store.types import LABELS, ScriptlabelError
+from store.types import ScriptlabelError
 
 PRETRAINED_DIR = Path(__file__).resolve().parents[2] / "models" / "pretrained" / "lines"
 
@@ -41,6 +42,20 @@ PRETRAINED_VERSION = 0  # predictions of the shipped model carry version 0
 
 class PretrainedModelMissing(ScriptlabelError):
     pass
+
+
+def project_scheme(db: Database) -> ClassScheme:
+    """The classes this database's line model predicts (models.lines.scheme.ClassScheme).
+
+    Every retrain fits its adapter on them and every prediction is stored in them. The project's label
+    scheme (merged and new classes, store/scheme.py) is read here; a database without one uses the 7
+    built-in labels."""
+    from store.scheme import load_scheme
+
+    scheme = load_scheme(db)
+    if scheme.is_full:
+        return BUILTIN_SCHEME
+    return ClassScheme.of(scheme.names, scheme.class_map())
 
 
 def load_base() -> LineClassifier:
@@ -160,11 +175,17 @@ class CurrentLineModel:
     version: int  # 0 = the shipped pretrained model
     adapter: LineAdapter | None
     warning: str | None = None
+    scheme: ClassScheme = BUILTIN_SCHEME  # the classes of the shipped model's suggestions (version 0)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """The names of `proba_from_outputs`' columns."""
+        return tuple(self.adapter.classes_) if self.adapter is not None else self.scheme.classes
 
     def proba_from_outputs(self, frame: pd.DataFrame, outputs: BaseOutputs) -> np.ndarray:
-        """Calibrated probabilities for one script's lines, from the base model's outputs."""
+        """Calibrated probabilities for one script's lines, from the base model's outputs (columns: `classes`)."""
         if self.adapter is None:
-            return calibrated_base(outputs.proba)
+            return self.scheme.base_proba(calibrated_base(outputs.proba))
         return calibrated_adapter(self.adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs))
 
     def predict_proba(self, db: Database, frame: pd.DataFrame) -> np.ndarray:
@@ -190,7 +211,7 @@ def load_current(db: Database) -> CurrentLineModel:
             warning = (f"line model version {row['version']} could not be loaded ({exc}); "
                        "using the previous version — retrain to replace it")
             warnings.warn(warning, stacklevel=2)
-    return CurrentLineModel(version=PRETRAINED_VERSION, adapter=None, warning=warning)
+    return CurrentLineModel(version=PRETRAINED_VERSION, adapter=None, warning=warning, scheme=project_scheme(db))
 
 
 def predict_scripts(db: Database, *, script_id: int | None = None, model: CurrentLineModel | None = None
@@ -205,8 +226,8 @@ def predict_scripts(db: Database, *, script_id: int | None = None, model: Curren
         if frame.empty:
             continue
         proba = model.predict_proba(db, frame)
-        model_store.save_predictions(db, model.version, frame["line_id"].tolist(), proba)
-        labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
+        model_store.save_predictions(db, model.version, frame["line_id"].tolist(), proba, classes=model.classes)
+        labels = pd.Series(np.array(model.classes)[proba.argmax(axis=1)]).value_counts().to_dict()
         out.append({"script_id": sid, "version": model.version, "lines": int(len(frame)),
                     "predicted": {k: int(v) for k, v in labels.items()},
                     **({"warning": model.warning} if model.warning else {})})
@@ -238,9 +259,10 @@ def predict_scripts_on_cluster(db: Database, client, *, script_id: int | None = 
                    for sid, frame in frames.items() if not frame.empty}
         for sid, future in futures.items():
             raw = future.result()  # calibrated here: the cluster only runs the boosters
-            proba = calibrated_base(raw) if model.adapter is None else calibrated_adapter(raw)
-            model_store.save_predictions(db, model.version, frames[sid]["line_id"].tolist(), proba)
-            labels = pd.Series(np.array(LABELS)[proba.argmax(axis=1)]).value_counts().to_dict()
+            proba = model.scheme.base_proba(calibrated_base(raw)) if model.adapter is None else calibrated_adapter(raw)
+            model_store.save_predictions(db, model.version, frames[sid]["line_id"].tolist(), proba,
+                                         classes=model.classes)
+            labels = pd.Series(np.array(model.classes)[proba.argmax(axis=1)]).value_counts().to_dict()
             out.append({"script_id": sid, "version": model.version, "lines": int(len(frames[sid])),
                         "predicted": {k: int(v) for k, v in labels.items()}, "on": "cluster"})
     return out
@@ -277,53 +299,113 @@ def progressive_metrics(db: Database) -> dict:
     outcomes = label_store.suggestion_outcomes(db, after_event=after)
     if outcomes.empty:
         return {}
-    evaluation = score_lines(outcomes["label"].tolist(), outcomes["suggested"].tolist()).to_dict()
-    return {"suggestion_accuracy": evaluation["full"]["accuracy"], "suggestion_eval": evaluation,
+    from store.scheme import load_scheme
+
+    evaluation = score_lines(outcomes["label"].tolist(), outcomes["suggested"].tolist(),
+                             scheme=load_scheme(db)).to_dict()
+    scores = evaluation.get("project") or evaluation["full"]  # in the classes people label with
+    return {"suggestion_accuracy": scores["accuracy"], "suggestion_eval": evaluation,
             "suggestion_n": int(len(outcomes))}
 
 
-def train_line_version(db: Database, *, predict_all: bool = True) -> tuple[int, int, dict]:
+def train_line_version(db: Database, *, predict_all: bool = True, scheme: ClassScheme | None = None
+                       ) -> tuple[int, int, dict]:
     """Fit a fresh adapter on a snapshot of all labels and make it current. Returns (version, n_labels, metrics).
 
-    The script being labeled is re-predicted at once; with `predict_all=False` the rest of the library
-    is left to `repredict_library` (the worker does it after the run is reported done).
+    The script being labeled is re-predicted at once (from the probabilities the fit already computed
+    for it) and what changed there is recorded (`metrics["changed"]`, the view's "v4: 13 suggestions
+    changed to dialogue"); with `predict_all=False` the rest of the library is left to
+    `repredict_library` (the worker does it after the run is reported done). `scheme`: the classes to
+    predict (default: `project_scheme(db)`). `metrics["timings"]` says where the seconds went.
     """
+    clock = _Clock()
     n_human = label_store.count_human_labels(db)
     last_event = label_store.max_event_id(db)
     frame, y, scripts = labeled_snapshot(db)
     if frame.empty:
-        raise ScriptlabelError("no labeled lines yet: label some lines (any two kinds) and train again")
+        raise ScriptlabelError("no labeled lines yet: label some lines and train again")
     metrics = progressive_metrics(db)
     outputs = _outputs_for(db, frame)
     base = load_base()
-    adapter = fit_adapter(base, frame, y, outputs=outputs, current_script=_latest_human_script(db))
-    labeled = np.array([v is not None and v == v for v in y])
+    scheme = scheme or project_scheme(db)
+    current_script = _latest_human_script(db)
+    clock.lap("snapshot")
+    adapter = fit_adapter(base, frame, y, outputs=outputs, current_script=current_script, scheme=scheme)
+    codes = scheme.encode(y, len(y))
+    labeled = codes >= 0
     fitted = adapter.predict_proba(frame.reset_index(drop=True), outputs=outputs)
+    clock.lap("fit")
     metrics.update({
         "n_labeled_lines": int(labeled.sum()), "n_human_labels": int(n_human), "scripts": [int(s) for s in scripts],
         "last_event_id": int(last_event),
-        "train_accuracy": float((np.array(LABELS)[fitted[labeled].argmax(1)] == y[labeled].astype(str)).mean()),
+        "train_accuracy": float((fitted[labeled].argmax(1) == codes[labeled]).mean()),
         "calibration": {"method": base_calibration().adapter.method, **base_calibration().adapter.params()},
     })
     from labeling.training.promotion import decide_line_promotion
 
-    promotion = decide_line_promotion(db, metrics=metrics, frame=frame, y=y, outputs=outputs, base=load_base(),
-                                      model=load_current(db), current_script=_latest_human_script(db))
+    promotion = decide_line_promotion(db, metrics=metrics, frame=frame, y=y, outputs=outputs, base=base,
+                                      model=load_current(db), current_script=current_script, scheme=scheme)
+    clock.lap("promotion")
+    in_script = (frame["script_id"] == current_script).to_numpy() if current_script is not None else None
+    if promotion["decision"] == "promoted" and in_script is not None and in_script.any():
+        metrics["changed"] = suggestion_changes(db, frame[in_script], calibrated_adapter(fitted[in_script]),
+                                                adapter.classes_)
+    promoted = promotion["decision"] == "promoted"
+    fast = promoted and not predict_all and in_script is not None and in_script.any()
     version = save_version(db, adapter.save, kind="lines", folder="lines", name="adapter", metrics=metrics,
-                           n_labels=n_human, make_current=promotion["decision"] == "promoted", promotion=promotion)
-    if promotion["decision"] != "promoted":
+                           n_labels=n_human, make_current=promoted and not fast, promotion=promotion)
+    clock.lap("save")
+    if not promoted:
+        metrics["timings"] = clock.laps
         return version, n_human, metrics  # a candidate: the current version keeps making the suggestions
     model = CurrentLineModel(version=version, adapter=adapter)
-    current_script = _latest_human_script(db)
-    if predict_all:
+    if fast:
+        # The script being labeled, from the fit's own probabilities, becomes current in the same
+        # transaction as the version: a view that sees the new version also sees its suggestions.
+        sub = frame[in_script]
+        with db.atomic():
+            model_store.save_predictions(db, version, sub["line_id"].tolist(), calibrated_adapter(fitted[in_script]),
+                                         classes=model.classes)
+            model_store.set_current(db, version)
+    elif predict_all:
         predict_scripts(db, model=model)
-    elif current_script is not None:
-        predict_scripts(db, script_id=current_script, model=model)  # its queue re-ranks within seconds
+    clock.lap("predict")
     from labeling.sequences.grouping import rederive_sequences
 
     for sid in scripts if predict_all else [s for s in scripts if s == current_script]:
         rederive_sequences(db, sid)
+    clock.lap("sequences")
+    metrics["timings"] = clock.laps
     return version, n_human, metrics
+
+
+class _Clock:
+    """Seconds spent per step of a retrain (metrics["timings"])."""
+
+    def __init__(self):
+        import time
+
+        self._now = time.perf_counter
+        self._last = self._now()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, name: str) -> None:
+        now = self._now()
+        self.laps[name] = round(now - self._last, 3)
+        self._last = now
+
+
+def suggestion_changes(db: Database, frame: pd.DataFrame, proba: np.ndarray, classes) -> dict:
+    """How a new version's suggestions for one script's unlabeled lines differ from the ones shown now:
+    {"script_id", "n", "to": {class: count}} (what the Label view announces)."""
+    script_id = int(frame["script_id"].iloc[0])
+    shown = model_store.latest_predictions(db, script_id).set_index("line_id")["label"]
+    labeled = set(label_store.current_labels(db, script_id)["line_id"])
+    new = pd.Series(np.asarray(classes, dtype=object)[proba.argmax(axis=1)], index=frame["line_id"].to_numpy())
+    keep = [i for i in new.index if i not in labeled and i in shown.index]
+    changed = new[keep][new[keep].to_numpy() != shown[keep].to_numpy()]
+    return {"script_id": script_id, "n": int(len(changed)),
+            "to": {str(k): int(v) for k, v in changed.value_counts().items()}}
 
 
 def repredict_library(db: Database, version: int, *, progress=None, batch_lines: int = 20_000) -> dict:
@@ -367,21 +449,26 @@ def evaluate_lines(db: Database, *, folds: int = 5) -> dict:
 
     outputs = _outputs_for(db, frame)
     labeled = np.array([isinstance(v, str) for v in y])
-    base_pred = np.array(LABELS)[outputs.proba.argmax(1)]
+    classes = project_scheme(db)  # scored in the project's classes (store/scheme.py)
+    names = np.array(classes.classes, dtype=object)
+    base_pred = names[classes.base_proba(outputs.proba).argmax(1)]
     adapted_pred = base_pred.copy()
     groups = frame["script_id"].to_numpy()
     for train_idx, test_idx in grouped_folds(groups, n_splits=min(folds, len(scripts))):
         train_y = np.where(np.isin(np.arange(len(y)), train_idx), y, None)
         try:
             adapter = fit_adapter(load_base(), frame.iloc[train_idx], train_y[train_idx],
-                                  outputs=outputs.take(train_idx))
+                                  outputs=outputs.take(train_idx), scheme=classes)
         except ScriptlabelError:
             continue  # a fold whose training part has a single class keeps the base predictions
-        adapted_pred[test_idx] = np.array(LABELS)[
+        adapted_pred[test_idx] = names[
             adapter.predict_proba(frame.iloc[test_idx].reset_index(drop=True), outputs=outputs.take(test_idx))
             .argmax(1)]
     truth = y[labeled].astype(str)
+    from store.scheme import load_scheme
+
+    scheme = load_scheme(db)
     return {"split": "by script", "scripts": len(scripts), "labeled_lines": int(labeled.sum()),
-            "base": score_lines(truth, base_pred[labeled]).to_dict(),
-            "adapted": score_lines(truth, adapted_pred[labeled]).to_dict()}
+            "base": score_lines(truth, base_pred[labeled], scheme=scheme).to_dict(),
+            "adapted": score_lines(truth, adapted_pred[labeled], scheme=scheme).to_dict()}
 

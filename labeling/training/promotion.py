@@ -111,13 +111,16 @@ def _recent_rows(db: Database, frame: pd.DataFrame, y: np.ndarray, *, after_even
 
 def compare_with_current(db: Database, frame: pd.DataFrame, y: np.ndarray, outputs, *, base, model,
                          until_event: int, current_script: int | None = None, recent: int = RECENT_LABELS,
-                         folds: int = FOLDS) -> Comparison | None:
+                         folds: int = FOLDS, scheme=None) -> Comparison | None:
     """The current line model vs the recipe of a new one on the newest labels neither trained on.
 
     `frame`, `y`, `outputs` are the new version's training snapshot, `base` the base model it adapts and
-    `model` the current line model (labeling.training.lines). None when no such label exists.
+    `model` the current line model (labeling.training.lines), `scheme` the classes the new version
+    predicts (a label counts as right when it names the same class). None when no such label exists.
     """
-    from models.lines.classifier import fit_adapter
+    from models.lines.classifier import BUILTIN_SCHEME, fit_adapter
+
+    scheme = scheme or BUILTIN_SCHEME
 
     current = model_store.current_version(db, "lines")
     after = int(current.metrics.get("last_event_id", 0)) if current is not None else 0
@@ -125,36 +128,41 @@ def compare_with_current(db: Database, frame: pd.DataFrame, y: np.ndarray, outpu
     if len(rows) == 0:
         return None
     frame = frame.reset_index(drop=True)
-    truth = y[rows].astype(str)
+    truth = scheme.encode(y[rows], len(rows))
     sub = frame.iloc[rows].reset_index(drop=True)
-    current_proba = outputs.proba[rows] if model.adapter is None else \
-        model.adapter.predict_proba(sub, outputs=outputs.take(rows))
-    candidate_pred = np.full(len(rows), None, dtype=object)
+    if model.adapter is None:
+        current_pred = outputs.proba[rows].argmax(1)  # a built-in label: the class it counts as
+        current_pred = np.array([scheme.classes.index(scheme.target(LABELS[c])) for c in current_pred], dtype=int)
+    else:  # an older version may predict other classes: compared by name
+        names = model.adapter.classes_[model.adapter.predict_proba(sub, outputs=outputs.take(rows)).argmax(1)]
+        current_pred = scheme.encode([n if str(n).lower() in {c.lower() for c in scheme.classes} or n in LABELS
+                                      else None for n in names], len(names))
+    candidate_pred = np.full(len(rows), -2, dtype=int)
     for block in np.array_split(np.arange(len(rows)), min(folds, len(rows))):
         held = rows[block]
         y_train = y.copy()
         y_train[held] = None
         try:
-            adapter = fit_adapter(base, frame, y_train, outputs=outputs, current_script=current_script)
+            adapter = fit_adapter(base, frame, y_train, outputs=outputs, current_script=current_script, scheme=scheme)
         except ScriptlabelError:
             continue  # too few labels left to fit: these lines are not compared
         proba = adapter.predict_proba(frame.iloc[held].reset_index(drop=True), outputs=outputs.take(held))
-        candidate_pred[block] = np.array(LABELS)[proba.argmax(1)]
-    compared = np.array([p is not None for p in candidate_pred])
-    current_pred = np.array(LABELS)[current_proba.argmax(1)]
+        candidate_pred[block] = proba.argmax(1)
+    compared = candidate_pred != -2
     return paired_comparison((current_pred == truth)[compared], (candidate_pred == truth)[compared],
                              current_version=model.version)
 
 
 def decide_line_promotion(db: Database, *, metrics: dict, frame: pd.DataFrame, y: np.ndarray, outputs, base,
-                          model, current_script: int | None = None) -> dict:
+                          model, current_script: int | None = None, scheme=None) -> dict:
     """Whether a new line version (trained on this snapshot) may become current: the promotion record
     (decision, reason, the paired comparison), also added to `metrics` under "promotion" so the run's
     row and `train --wait` show it. The caller registers the version current only if "promoted"."""
     pin = model_store.get_pin(db, "lines")
     current = model_store.current_version(db, "lines")
     comparison = compare_with_current(db, frame, y, outputs, base=base, model=model,
-                                      until_event=int(metrics.get("last_event_id", 0)), current_script=current_script)
+                                      until_event=int(metrics.get("last_event_id", 0)), current_script=current_script,
+                                      scheme=scheme)
     promotion = decide(comparison, pin=pin, current_version=current.version if current else BASE_VERSION)
     metrics["promotion"] = promotion
     return promotion

@@ -84,6 +84,10 @@ def request_training(db_path: str | Path, *, kind: str = "lines", trigger: str =
     active = [r for r in model_store.active_runs(db, kind) if r["department"] == department]
     if active:
         run_id = active[0]["run_id"]
+    elif kind == "lines" and (warm := warm_worker(db)) is not None:
+        # A worker that just finished a line run waits, models loaded, for the next: hand it this one.
+        run_id = model_store.create_run(db, kind=kind, trigger=trigger, department=department, params=params)
+        model_store.set_run_pid(db, run_id, warm)
     else:
         run_id = model_store.create_run(db, kind=kind, trigger=trigger, department=department, params=params)
         from labeling.processes import start_detached
@@ -99,6 +103,50 @@ def request_training(db_path: str | Path, *, kind: str = "lines", trigger: str =
     if wait:
         wait_for_run(db, run_id, timeout_s=timeout_s)
     return run_id
+
+
+WARM_MARGIN_S = 5.0  # a warm worker about to leave is not handed a run
+
+
+def warm_worker(db: Database) -> int | None:
+    """The pid of a worker waiting for the next line run (`serve_warm`), if one is alive and staying."""
+    recent = model_store.list_runs(db, kind="lines", limit=1)
+    if not recent:
+        return None
+    run = model_store.get_run(db, recent[0]["run_id"])
+    until = (run["params"] or {}).get("warm_until")
+    if run["status"] != "done" or not until or not _pid_alive(run["pid"]):
+        return None
+    return int(run["pid"]) if -_age_s(until) > WARM_MARGIN_S else None
+
+
+def serve_warm(db: Database, last_run: int, *, idle_s: float, poll_s: float = 0.1,
+               auto_complexity_models: str = "baselines") -> int:
+    """Stay up after a line run and execute the line runs handed to this process (`request_training`
+    gives a new run this pid while `warm_until` on the newest run is ahead); leave after `idle_s` idle.
+    Returns the exit code."""
+    import datetime as dt
+
+    pid = os.getpid()
+    while True:
+        until = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=idle_s)
+        model_store.add_run_params(db, last_run, {"warm_until": until.isoformat()})
+        deadline = time.monotonic() + idle_s
+        mine = None
+        while mine is None and time.monotonic() < deadline:
+            mine = next((r for r in model_store.active_runs(db, "lines")
+                         if r["status"] == "queued" and r["pid"] == pid), None)
+            if mine is None:
+                time.sleep(poll_s)
+        if mine is None:
+            model_store.add_run_params(db, last_run, {"warm_until": None})
+            return 0
+        try:
+            run = execute_run(db, mine["run_id"], auto_complexity_models=auto_complexity_models)
+        except Exception as exc:  # recorded on the run row
+            print(f"training run {mine['run_id']} failed: {exc}", file=sys.stderr)
+            return 1
+        last_run = run["run_id"]
 
 
 def wait_for_run(db: Database, run_id: int, *, timeout_s: float = 600, poll_s: float = 0.2) -> dict:
@@ -218,7 +266,8 @@ def execute_run(db: Database, run_id: int, *, auto_complexity_models: str = "bas
     """Run a queued training run in this process (what the worker does) with the parameters on its row.
     Returns the finished run. `auto_complexity_models` is what complexity runs a line run triggers compare."""
     run = model_store.get_run(db, run_id)
-    model_store.start_run(db, run_id, pid=os.getpid())
+    if not model_store.claim_run(db, run_id, pid=os.getpid()):
+        return model_store.get_run(db, run_id)  # already taken (a warm worker) or finished: nothing to do
     started = time.monotonic()
     try:
         if run["kind"] == "lines":

@@ -9,6 +9,7 @@ This module is the front door; the parts live beside it, one concern each:
 | `sequence` | the BiLSTM sequence labeler over a script's lines (the only Keras import) |
 | `base` | `LineClassifier`: content → stage 1 → stage 2 / sequence labeler, `BaseOutputs` |
 | `adapter` | `LineAdapter`: the loop's retrain boosted on the base's log-probabilities |
+| `agreement`, `scheme` | how people label each kind of line; a project's classes (`ClassScheme`) |
 | `params` | hyper-parameters (`BoosterParams`, `LineModelConfig`, `AdapterConfig`...) |
 | `folds`, `boosters`, `labels`, `persistence` | grouped inner folds, XGBoost helpers, label codes and errors, files |
 
@@ -28,10 +29,12 @@ from models.lines.folds import script_folds
 from models.lines.labels import N_CLASSES, ModelLoadError, TrainingDataError, encode_labels
 from models.lines.params import AdapterConfig, BoosterParams, ContentParams, LineModelConfig, default_n_jobs
 from models.lines.persistence import FORMAT_VERSION
+from models.lines.scheme import BUILTIN_SCHEME, ClassScheme, SchemeError
 from models.lines.sequence import SequenceParams
 
 __all__ = [
-    "FORMAT_VERSION", "N_CLASSES", "AdapterConfig", "BaseOutputs", "BoosterParams", "ContentModel", "ContentParams",
+    "BUILTIN_SCHEME", "FORMAT_VERSION", "N_CLASSES", "AdapterConfig", "BaseOutputs", "BoosterParams", "ClassScheme",
+    "ContentModel", "ContentParams", "SchemeError",
     "LineAdapter", "LineClassifier", "LineModelConfig", "ModelLoadError", "SequenceParams", "TrainingDataError",
     "adapter_matrix", "booster_proba", "compact_columns", "content_matrix", "default_n_jobs", "encode_labels",
     "fit_adapter", "fit_base", "load_booster", "log_margin", "make_line_classifier", "sample_rows", "script_folds",
@@ -53,7 +56,9 @@ def fit_base(X: pd.DataFrame, y, sample_weight=None, *, config: LineModelConfig 
 
 
 def fit_adapter(base: LineClassifier, X: pd.DataFrame, y, sample_weight=None, *, outputs: BaseOutputs | None = None,
-                current_script=None, config: AdapterConfig | None = None, n_jobs: int | None = None) -> LineAdapter:
-    """Train a fresh adapter over `base` on the labeled lines of X (the labeling loop's retrain)."""
-    return LineAdapter.from_config(base, config, n_jobs=n_jobs).fit(
+                current_script=None, config: AdapterConfig | None = None, scheme: ClassScheme | None = None,
+                n_jobs: int | None = None) -> LineAdapter:
+    """Train a fresh adapter over `base` on the labeled lines of X (the labeling loop's retrain), predicting
+    the classes of `scheme` (None: the 7 built-in labels)."""
+    return LineAdapter.from_config(base, config, scheme=scheme, n_jobs=n_jobs).fit(
         X, y, sample_weight=sample_weight, outputs=outputs, current_script=current_script)

@@ -44,11 +44,13 @@ def encode_labels(y: Any, n: int) -> np.ndarray:
     return codes
 
 
-def check_trainable(codes: np.ndarray, *, what: str) -> None:
+def check_trainable(codes: np.ndarray, *, what: str, min_classes: int = 2) -> None:
+    """Raise unless there are labeled lines of at least `min_classes` kinds (the adapter needs one: the
+    base supplies the others)."""
     labeled = codes[codes >= 0]
     if len(labeled) == 0:
-        raise TrainingDataError(f"{what}: no labeled lines; label some lines (any two kinds) and train again")
-    if len(np.unique(labeled)) < 2:
+        raise TrainingDataError(f"{what}: no labeled lines; label some lines and train again")
+    if len(np.unique(labeled)) < min_classes:
         only = LABELS[int(labeled[0])]
         raise TrainingDataError(
             f"{what}: every labeled line is {only!r}; label at least one line of another kind and train again"

@@ -29,11 +29,11 @@ class BoosterParams:
     reg_lambda: float = 1.0
     max_bin: int = 256
 
-    def xgb_params(self, *, n_jobs: int, seed: int) -> dict:
+    def xgb_params(self, *, n_jobs: int, seed: int, num_class: int = N_CLASSES) -> dict:
         return {
             "max_bin": self.max_bin,
             "objective": "multi:softprob",
-            "num_class": N_CLASSES,
+            "num_class": num_class,
             "tree_method": "hist",
             "max_depth": self.max_depth,
             "eta": self.learning_rate,
@@ -107,6 +107,18 @@ class AdapterConfig:
     anchor_weight: float = 0.03  # bench/active_learning.py: no dips after a batch, 0.99 reached sooner
     anchor_p: float = 0.995
     max_anchors: int = 1000
+    # The boosting starts from the base's log-probabilities (floored at log(margin_floor)); on lines of a
+    # kind people consistently relabel (models.lines.agreement) they are divided by this temperature: the
+    # base's certainty is discounted exactly where people keep contradicting it.
+    follow_temperature: float = 2.0
+    margin_floor: float = 1e-6
+    hessian_floor: float = 0.05  # each row's hessian at least this (models.lines.boosters.floored_softmax_objective)
+    # Per-kind agreement (models.lines.agreement): how people labeled lines of the same kind, as features,
+    # and the kind's anchors dropped once at least `min_follow` labels (and `min_share` of them) disagree.
+    agreement: bool = True
+    agreement_prior: float = 3.0
+    min_follow: int = 4
+    min_share: float = 0.5
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -121,4 +133,12 @@ class AdapterConfig:
                    sure_p=float(data.get("sure_p", defaults.sure_p)),
                    anchor_weight=float(data.get("anchor_weight", 0.0)),  # saved before anchors: none
                    anchor_p=float(data.get("anchor_p", defaults.anchor_p)),
-                   max_anchors=int(data.get("max_anchors", defaults.max_anchors)))
+                   max_anchors=int(data.get("max_anchors", defaults.max_anchors)),
+                   # saved before issue 21: the raw margin, no agreement features
+                   follow_temperature=float(data.get("follow_temperature", 1.0)),
+                   margin_floor=float(data.get("margin_floor", 1e-6)),
+                   hessian_floor=float(data.get("hessian_floor", 0.0)),
+                   agreement=bool(data.get("agreement", False)),
+                   agreement_prior=float(data.get("agreement_prior", defaults.agreement_prior)),
+                   min_follow=int(data.get("min_follow", defaults.min_follow)),
+                   min_share=float(data.get("min_share", defaults.min_share)))
