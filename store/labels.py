@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import re
 import uuid
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlite_utils import Database
 
 from store.db import immediate, now
 from store.scripts import get_line
 from store.types import AcceptBatch, AcceptPreview, LineLabel, NotFoundError, ScriptlabelError, StaleModelError
+
+if TYPE_CHECKING:  # pandas only inside the functions that return frames: light commands never load it
+    import pandas as pd
+
 
 def _effective_sql(script_filter: bool) -> str:
     """Set events not undone, the latest per line and annotator (script filter pushed inside for speed)."""
@@ -42,6 +46,8 @@ _INSERT_WITH_SUGGESTION = """
 
 def suggestion_outcomes(db: Database, *, after_event: int = 0) -> pd.DataFrame:
     """Human labels (not undone) with the suggestion shown at the time: event_id, label, suggested."""
+    import pandas as pd
+
     return pd.read_sql_query(
         """SELECT e.event_id, e.line_id, e.label, e.suggested, e.suggested_version FROM label_events e
            WHERE e.source = 'human' AND e.action = 'set' AND e.suggested IS NOT NULL AND e.event_id > ?
@@ -51,6 +57,8 @@ def suggestion_outcomes(db: Database, *, after_event: int = 0) -> pd.DataFrame:
 
 def suggestion_pairs(db: Database, version: int) -> pd.DataFrame:
     """(label, suggested) of the human labels (not undone) given while line model `version` suggested."""
+    import pandas as pd
+
     return pd.read_sql_query(
         """SELECT e.label, e.suggested FROM label_events e
            WHERE e.source = 'human' AND e.action = 'set' AND e.suggested IS NOT NULL AND e.suggested_version = ?
@@ -128,6 +136,8 @@ def label_history(db: Database, line_id: int) -> list[dict]:
 
 def annotator_labels(db: Database, script_id: int | None = None) -> pd.DataFrame:
     """The effective label per line and annotator (human and imported), for agreement and review."""
+    import pandas as pd
+
     params = [script_id] if script_id is not None else []
     return pd.read_sql_query(_effective_sql(script_id is not None), db.conn, params=params)
 
@@ -138,6 +148,8 @@ def current_labels(db: Database, script_id: int | None = None, *, sources: tuple
 
     Columns: line_id, script_id, label, source, annotator, labeled_at.
     """
+    import pandas as pd
+
     frame = annotator_labels(db, script_id)
     frame = frame[frame["source"].isin(sources)]
     if frame.empty:
@@ -294,6 +306,8 @@ def effective_labels(db: Database, script_id: int | None = None, *, script_ids: 
     is visible) — or of every ready script, read in one query; the export adds its columns through
     `extra_columns`/`joins` (aliases: l = lines, s = scripts).
     """
+    import pandas as pd
+
     from store.rules import rule_label
 
     ids = [script_id] if script_id is not None else script_ids
@@ -344,6 +358,8 @@ def new_batch_id() -> str:
 
 def _accept_candidates(db: Database, script_id: int, page: int | None) -> pd.DataFrame:
     """Lines of the script (page) nobody labeled, accepted or imported, with their newest suggestion."""
+    import pandas as pd
+
     where = "AND l.page = ?" if page is not None else ""
     params = [script_id] + ([page] if page is not None else [])
     return pd.read_sql_query(

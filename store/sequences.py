@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlite_utils import Database
 
 from store.db import now
 from store.types import NotFoundError, ScriptlabelError, Sequence
+
+if TYPE_CHECKING:  # pandas only inside the functions that return frames: light commands never load it
+    import pandas as pd
 
 
 class RatingError(ScriptlabelError, ValueError):
@@ -181,6 +184,8 @@ def own_rating(db: Database, sequence_id: int, *, department: str, annotator: st
 
 def current_ratings(db: Database, *, department: str = "overall", script_id: int | None = None) -> pd.DataFrame:
     """Latest rating per sequence (across annotators, latest wins): sequence_id, script_id, value, annotator."""
+    import pandas as pd
+
     where = "AND s.script_id = ?" if script_id is not None else ""
     params: list = [department] + ([script_id] if script_id is not None else [])
     sql = f"""
@@ -269,6 +274,8 @@ def set_tags(db: Database, sequence_id: int, tags: list[str], present: bool = Tr
 
 
 def current_tags(db: Database, script_id: int | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     where = "AND s.script_id = ?" if script_id is not None else ""
     params = [script_id] if script_id is not None else []
     sql = f"""
@@ -292,6 +299,8 @@ def save_sequence_predictions(db: Database, version: int, department: str, rows:
 
 def latest_sequence_predictions(db: Database, *, department: str = "overall",
                                 script_id: int | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     where = "AND s.script_id = ?" if script_id is not None else ""
     params: list = [department] + ([script_id] if script_id is not None else [])
     sql = f"""
