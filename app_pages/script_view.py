@@ -90,15 +90,17 @@ with st.container(border=True, key="accept_box"):
         if batch.undone_at is None:
             line[1].button("Undo", key=f"accept_undo_{batch.batch_id}", on_click=_undo_accept, args=(batch.batch_id,))
 
-filters = st.columns([3, 2, 1, 1, 1, 1, 2])
+filters = st.columns([3, 2, 2])
 labels = filters[0].multiselect("Labels", LABELS, key="view_labels", format_func=common.LABEL_TITLES.get)
 low = filters[1].slider("Model confidence at most", 0.0, 1.0, 1.0, 0.05, key="view_conf",
                         help="Below 1.0: only lines whose suggestion is at most this sure.")
-disagree = filters[2].toggle("Model ≠ human", key="view_disagree")
-unlabeled = filters[3].toggle("Unlabeled", key="view_unlabeled")
-flagged = filters[4].toggle("Flagged", key="view_flagged", help="Lines someone flagged (unsure, bad OCR)")
-edited = filters[5].toggle("Text fixed", key="view_edited", help="Lines whose text someone corrected")
-search = filters[6].text_input("Text contains", key="view_search")
+search = filters[2].text_input("Text contains", key="view_search")
+# The toggles in a row of their own, each as wide as its words (in narrow columns they read "Mo…", "Un…").
+with st.container(horizontal=True, key="view_toggles"):
+    disagree = st.toggle("Model ≠ human", key="view_disagree")
+    unlabeled = st.toggle("Unlabeled", key="view_unlabeled")
+    flagged = st.toggle("Flagged", key="view_flagged", help="Lines someone flagged (unsure, bad OCR)")
+    edited = st.toggle("Text fixed", key="view_edited", help="Lines whose text someone corrected")
 filtered = support.filter_lines(frame, labels=labels, max_confidence=low if low < 1.0 else None,
                                 disagreements=disagree, unlabeled=unlabeled, flagged=flagged, edited=edited,
                                 search=search)
