@@ -3,6 +3,8 @@ similar sequences, the department's training run; list, merge, split, rename."""
 
 from __future__ import annotations
 
+import uuid
+
 import pandas as pd
 import streamlit as st
 
@@ -61,6 +63,7 @@ def _rate(sequence_id: int, value: int) -> None:
         st.session_state["seq_error"] = str(exc)
         return
     st.session_state["seq_current"] = support.next_unrated(table, after=sequence_id) or sequence_id
+    st.session_state.pop("seq_edit_notice", None)  # the person moved on
     _retrain()
 
 
@@ -88,10 +91,52 @@ def _edit(action, *args, **kwargs) -> None:
         st.session_state["seq_error"] = str(exc)
 
 
+def _restructure(action, sequence_id: int, *args, client_id: str, **kwargs) -> None:
+    """A split or merge: the page then says what happened, with Undo, and shows the sequence it made."""
+    try:
+        result = action(db, sequence_id, *args, annotator=common.annotator() or "anonymous", client_id=client_id,
+                        **kwargs)
+        edit = sequence_store.sequence_edit(db, client_id=client_id)
+    except ScriptlabelError as exc:
+        st.session_state["seq_error"] = str(exc)
+        return
+    st.session_state.pop("seq_edit_click", None)
+    st.session_state["seq_edit_notice"] = edit.edit_id
+    st.session_state["seq_current"] = int(result) if edit.kind == "split" else sequence_id
+
+
+def _undo_edit(edit_id: int) -> None:
+    try:
+        edit = sequence_store.undo_sequence_edit(db, edit_id, annotator=common.annotator() or "anonymous")
+    except ScriptlabelError as exc:
+        st.session_state["seq_error"] = str(exc)
+        return
+    st.session_state["seq_edit_notice"] = edit.edit_id
+    st.session_state["seq_current"] = edit.sequence_id
+
+
 if error := st.session_state.pop("seq_error", None):
     st.error(common.escape_markdown(common.app_message(error)))
 if (undone := st.session_state.pop("seq_undone", None)) is not None:
     st.toast(f"rating {undone} taken back")
+
+if (notice := st.session_state.get("seq_edit_notice")) is not None:
+    try:
+        shown = sequence_store.sequence_edit(db, edit_id=notice)
+    except ScriptlabelError:
+        shown = None
+    if shown is not None and shown.script_id == script_id:
+        with st.container(border=True, key="seq_edit_notice_box"):
+            row = st.columns([6, 1], vertical_alignment="center")
+            if shown.undone_at is None:
+                row[0].success(common.escape_markdown(shown.describe()[0].upper() + shown.describe()[1:]),
+                               icon=":material/call_split:" if shown.kind == "split" else ":material/merge:")
+                row[1].button("Undo", key="seq_edit_undo", on_click=_undo_edit, args=(shown.edit_id,), type="primary")
+            else:
+                row[0].info(common.escape_markdown(f"Undone: {shown.describe()}"), icon=":material/undo:")
+                if row[1].button("OK", key="seq_edit_notice_ok"):
+                    st.session_state.pop("seq_edit_notice", None)
+                    st.rerun()
 
 current = st.session_state.get("seq_current")
 if current not in by_id.index:
@@ -212,12 +257,28 @@ with st.expander("Edit this sequence: rename, split, merge"):
             _edit(sequence_store.rename_sequence, int(current), code=code, title=title)
             st.rerun()
     first, last = int(seq["first_line_no"]), int(seq["last_line_no"])
+    click = st.session_state.setdefault("seq_edit_click", uuid.uuid4().hex)  # the click's id: a double delivery edits once
     if last > first:
-        at = st.number_input("Split so a new sequence starts at line", min_value=first + 1, max_value=last,
-                             value=first + 1, key="seq_split_at")
-        st.button("Split", key="seq_split", on_click=_edit, args=(sequence_store.split_sequence, int(current), int(at)))
-    st.button("Merge with the next sequence", key="seq_merge", on_click=_edit,
-              args=(sequence_store.merge_with_next, int(current)))
+        with st.form("seq_split", border=False):
+            split_row = st.columns([1, 2, 1], vertical_alignment="bottom")
+            at = split_row[0].number_input("New sequence starts at line", min_value=first + 1, max_value=last,
+                                           value=first + 1, key=f"seq_split_at_{int(current)}")
+            new_title = split_row[1].text_input("Its title", key=f"seq_split_title_{int(current)}",
+                                                placeholder="untitled")
+            if split_row[2].form_submit_button("Split", width="stretch"):
+                _restructure(sequence_store.split_sequence, int(current), int(at), title=new_title, client_id=click)
+                st.rerun()
+    st.button(f"Merge {seq['code']} with the next sequence", key="seq_merge", on_click=_restructure,
+              args=(sequence_store.merge_with_next, int(current)), kwargs={"client_id": click})
+    recent = sequence_store.sequence_edits(db, script_id, limit=5)
+    if recent:
+        st.caption("Latest splits and merges of this script")
+        for edit in recent:
+            row = st.columns([6, 1], vertical_alignment="center")
+            row[0].markdown(common.escape_markdown(edit.describe()) + f" · {common.escape_markdown(edit.annotator)}"
+                            + (" · **undone**" if edit.undone_at else ""))
+            if edit.undone_at is None:
+                row[1].button("Undo", key=f"seq_edit_undo_{edit.edit_id}", on_click=_undo_edit, args=(edit.edit_id,))
 
 st.subheader("All sequences")
 selection = st.dataframe(

@@ -247,13 +247,37 @@ def test_sequences_page_rates_with_number_keys(app_db):
     assert len(sequence_store.current_ratings(db, department="fx", script_id=script_id)) == 1
 
 
-def test_sequences_page_merges_and_renames(app_db):
+def test_sequences_page_merges_renames_splits_and_undoes(app_db):
     db, script_id = app_db
     at = open_page("sequences")
+    first = sequence_store.list_sequences(db, script_id)[0]
     button(at, "seq_merge").click()
     at.run()
+    merged = sequence_store.list_sequences(db, script_id)
+    assert len(merged) == 3
+    notice = " ".join(s.value for s in at.success)
+    assert f"into {first.code}" in notice and "Merged" in notice  # what happened, with Undo beside it
+
+    form = [t for t in at.text_input if t.label == "Title"][0]
+    form.set_value("Tim Time")
+    [t for t in at.text_input if t.label == "Code"][0].set_value("sq0400")
+    [b for b in at.button if b.label == "Rename"][0].click()
+    at.run()
+    renamed = sequence_store.get_sequence(db, first.sequence_id)
+    assert (renamed["code"], renamed["title"]) == ("sq0400", "Tim Time")
+
+    at.number_input(key=f"seq_split_at_{first.sequence_id}").set_value(first.first_line_no + 2)
+    at.text_input(key=f"seq_split_title_{first.sequence_id}").set_value("The Storm")
+    [b for b in at.button if b.label == "Split"][0].click()
+    at.run()
+    assert f"Split sq0400 at line {first.first_line_no + 2} → sq0400A “The Storm”" in " ".join(
+        s.value for s in at.success)
+    assert len(sequence_store.list_sequences(db, script_id)) == 4
+    assert "sq0400A" in at.subheader[0].value  # the page shows the new sequence, ready to name or rate
+    button(at, "seq_edit_undo").click()
+    at.run()
     assert len(sequence_store.list_sequences(db, script_id)) == 3
-    at.form_submit_button[0]  # the rename form is there
+    assert any("Undone: split sq0400" in i.value for i in at.info)
     assert not at.exception
 
 
