@@ -2,7 +2,7 @@
 
     uv run python bench/cli_start.py [--runs 10]
 
-Prints one JSON object. A temporary database gets the bundled Fountain sample (1,100 lines), then each
+Prints one JSON object. A temporary database gets the bundled sample PDF (31 pages, 1,147 lines), then each
 light command runs `--runs` times as a fresh process (`python -m labeling.cli …`, what the installed
 `scriptlabel` script runs): wall time median and minimum in seconds, and the heavy modules the process
 had loaded when it exited (a second run of each command with `-X importtime` lists them). Target: ≤ 0.3 s
@@ -51,7 +51,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as folder:
         db = Path(folder) / "bench.db"
         subprocess.run([sys.executable, "-m", "labeling.cli", "--db", str(db), "ingest",
-                        str(REPO / "sample_scripts" / "tim_time.fountain")], cwd=REPO, env=env, check=True,
+                        str(REPO / "sample_scripts" / "tim_time.pdf")], cwd=REPO, env=env, check=True,
                        capture_output=True)
         report = {"runs": options.runs, "python": sys.version.split()[0], "commands": {}}
         for name, args in COMMANDS.items():

@@ -566,3 +566,16 @@ def m2500_sequence_edits(db: Database) -> None:
         CREATE INDEX sequence_edits_script ON sequence_edits(script_id, edit_id);
         """
     )
+
+
+@migrations(name="2501_ingest_job_client_id")
+def m2501_ingest_job_client_id(db: Database) -> None:
+    # The id of the chosen file in the browser (issue 25: uploads start on choosing): every rerun of the
+    # page sees the same chosen file again, and it must start one job, not one per rerun.
+    _execute_all(
+        db,
+        """
+        ALTER TABLE ingest_jobs ADD COLUMN client_id TEXT;
+        CREATE UNIQUE INDEX ingest_jobs_client ON ingest_jobs(client_id) WHERE client_id IS NOT NULL;
+        """
+    )
