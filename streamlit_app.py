@@ -39,6 +39,7 @@ with st.sidebar:
 
 # (page, title, icon, the action a role must be allowed to open it)
 PAGES = [
+    ("app_pages/home.py", "Home", ":material/home:", "label"),
     ("app_pages/scripts.py", "Scripts", ":material/description:", "label"),
     ("app_pages/label.py", "Label", ":material/keyboard:", "label"),
     ("app_pages/script_view.py", "Script", ":material/view_list:", "label"),

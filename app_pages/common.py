@@ -276,6 +276,8 @@ def script_sidebar() -> int | None:
     hidden = hidden_scripts()
     titles = {sid: title for sid, title in script_titles(db()).items() if sid not in hidden}
     options = [ALL_SCRIPTS, *titles]  # a sentinel, not None: a None value shows as an empty picker
+    if (asked := st.session_state.pop("script_wanted", None)) in titles:  # a page's "open this script" button
+        st.session_state["script"] = asked
     if "script" not in st.session_state:
         wanted = st.query_params.get("script", "")
         st.session_state["script"] = int(wanted) if wanted.isdigit() and int(wanted) in titles else ALL_SCRIPTS

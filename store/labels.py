@@ -491,3 +491,12 @@ def accept_batches(db: Database, script_id: int | None = None, *, limit: int = 2
     ids = [r[0] for r in db.execute(f"SELECT batch_id FROM accept_batches {where} ORDER BY created_at DESC, "
                                     "rowid DESC LIMIT ?", params + [limit])]
     return [_batch(db, i, "stored") for i in ids]
+
+
+def last_labeled_script(db: Database, annotator: str) -> int | None:
+    """The finished script this annotator labeled last (where "continue labeling" takes them), or None."""
+    row = db.execute(
+        """SELECT l.script_id FROM label_events e JOIN lines l USING (line_id)
+           JOIN scripts s ON s.script_id = l.script_id AND s.status = 'ready'
+           WHERE e.annotator = ? AND e.source = 'human' ORDER BY e.event_id DESC LIMIT 1""", [annotator]).fetchone()
+    return int(row[0]) if row else None

@@ -473,3 +473,15 @@ def sequence_scripts(db: Database) -> dict[int, int]:
 
 def count_sequences(db: Database) -> int:
     return db.execute("SELECT COUNT(*) FROM sequences").fetchone()[0]
+
+
+def unrated_counts(db: Database, *, department: str = "overall") -> dict[int, tuple[int, int]]:
+    """Per finished script: (sequences with no rating in force for `department`, all its sequences)."""
+    rows = db.execute(
+        """SELECT s.script_id, COUNT(*) AS total,
+                  SUM(NOT EXISTS (SELECT 1 FROM sequence_ratings r WHERE r.sequence_id = s.sequence_id
+                        AND r.department = ? AND r.value IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM sequence_ratings u WHERE u.undoes_rating_id = r.rating_id)))
+           FROM sequences s JOIN scripts c ON c.script_id = s.script_id AND c.status = 'ready'
+           GROUP BY s.script_id""", [department]).fetchall()
+    return {int(script_id): (int(unrated), int(total)) for script_id, total, unrated in rows}

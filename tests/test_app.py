@@ -62,7 +62,7 @@ def test_scripts_page_lists_progress(app_db):
     db, script_id = app_db
     first = int(script_store.lines_frame(db, script_id)["line_id"][0])
     label_store.add_label(db, first, "scene_heading", annotator="ana")
-    at = open_page()
+    at = open_page("scripts")
     assert at.title[0].value == "Scripts"
     [row] = at.dataframe[0].value.to_dict("records")
     assert row["title"] == "Lighthouse" and row["lines"] == 20 and row["labeled"] == 1 and row["scene_heading"] == 1
@@ -112,7 +112,7 @@ def test_scripts_page_shows_running_uploads_with_progress(app_db):
     job_id = job_store.create_job(db, file_name="long_scan.pdf", pid=os.getpid())  # alive: this process
     job_store.start_job(db, job_id)
     job_store.job_progress(db, job_id, 2, 5)
-    at = open_page()
+    at = open_page("scripts")
     [bar] = [p for p in at.get("progress") if "long_scan.pdf" in str(p.proto).replace("\\", "")]  # as text
     assert "page 2 of 5" in str(bar.proto)
     job_store.fail_job(db, job_id, error="long_scan.pdf: a page is damaged; print it to a new PDF")
@@ -144,7 +144,7 @@ def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
 
 def test_scripts_page_deletes_only_after_confirmation(app_db):
     db, script_id = app_db
-    at = open_page()
+    at = open_page("scripts")
     button(at, "delete").click()
     at.run()
     assert "cannot be undone" in at.warning[0].value
@@ -170,7 +170,7 @@ def label_view_data(at: AppTest) -> dict:
 
 def test_label_page_asks_for_a_name_first(app_db):
     at = open_page("label", annotator=None)
-    assert "Annotator" in at.info[0].value
+    assert at.text_input(key="label_name").label == "Your name"  # a way in on the page itself
     at.sidebar.text_input(key="annotator").set_value("bea")
     at.run()
     assert label_view_data(at)["annotator"] == "bea"
@@ -409,7 +409,7 @@ def test_first_start_loads_the_sample_into_an_empty_database(db_path, monkeypatc
         pytest.skip("the sample screenplay is not built yet")
     monkeypatch.setenv("SCRIPTLABEL_DB", str(db_path))
     monkeypatch.setenv("SCRIPTLABEL_SAMPLE", "1")
-    at = open_page()
+    at = open_page("scripts")
     [row] = at.dataframe[0].value.to_dict("records")
     assert row["title"] == "Tim Time" and row["lines"] > 500
 
@@ -485,3 +485,35 @@ def test_export_page_exports_sequences(app_db):
     at.toggle(key="export_seq_rated").set_value(True)
     at.run()
     assert list(table(at, "department")["rating"]) == [4]
+
+
+def test_home_gives_a_way_in_then_progress_continue_model_state_and_ratings_waiting(app_db):
+    db, script_id = app_db
+    at = open_page(annotator=None)
+    assert at.title[0].value == "Home"
+    at.text_input(key="home_name").set_value("ana").run()  # the name, right there on the first screen
+    assert at.text_input(key="annotator").value == "ana"
+    text = " ".join(m.value for m in at.markdown)
+    assert "Start labeling “Lighthouse”" in text  # nothing labeled yet
+    assert any("0 of 20 lines labeled" in str(p.proto) for p in at.get("progress"))
+    assert any("shipped model" in i.value for i in at.info)
+    assert "of 4 sequences** of “Lighthouse” have no overall complexity rating" in text
+
+    first = int(script_store.lines_frame(db, script_id)["line_id"][0])
+    label_store.add_label(db, first, "scene_heading", annotator="ana")
+    for sequence in sequence_store.list_sequences(db, script_id):
+        sequence_store.add_rating(db, sequence.sequence_id, 3, annotator="ana")
+    at.run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "Continue labeling “Lighthouse”" in text and f"script={script_id}" in " ".join(c.value for c in at.caption)
+    assert "no overall complexity rating" not in text  # nothing waiting any more
+    assert any("1 of 20 lines labeled" in str(p.proto) for p in at.get("progress"))
+    button(at, "home_label").click().run()
+    assert not at.exception
+
+
+def test_label_page_without_a_name_asks_for_it_right_there(app_db):
+    at = open_page("label", annotator=None)
+    at.text_input(key="label_name").set_value("ben").run()
+    assert at.text_input(key="annotator").value == "ben" and not at.exception
+    assert label_view_data(at)["annotator"] == "ben"  # the view is mounted, ready for keys
