@@ -324,8 +324,9 @@ def test_models_page_shows_versions_and_rolls_back(app_db):
     db, script_id = app_db
     at = open_page("models")
     [v0] = table(at, "why").to_dict("records")
-    assert (v0["version"], v0["status"]) == (0, "current") and "shipped base model" in v0["why"]
-    assert "Current line model: v0" in " ".join(c.value for c in at.caption)
+    assert (v0["version"], v0["status"]) == (0, "current") and "ships with" in v0["why"]
+    assert "Suggestions now come from v0" in " ".join(i.value for i in at.info)
+    assert "The shipped model learned from" in " ".join(m.value for m in at.markdown)
     assert "No model yet" not in " ".join(i.value for i in at.info)
     v1 = model_store.register_version(db, kind="lines", path="a", metrics={}, n_labels=10)
     v2 = model_store.register_version(db, kind="lines", path="b", metrics={}, n_labels=20)
@@ -344,7 +345,7 @@ def test_models_page_shows_versions_and_rolls_back(app_db):
     button(at, "rollback").click()
     at.run()
     assert model_store.current_version(db).version == v1 and model_store.get_pin(db)["version"] == v1
-    assert "Current line model: v1," in " ".join(c.value for c in at.caption)
+    assert "Suggestions now come from v1**" in " ".join(i.value for i in at.info)
     assert any(f"v{v1} is pinned" in w.value for w in at.warning)
     assert table(at, "why").set_index("version").loc[v1, "pinned"]
     v3 = model_store.register_version(db, kind="lines", path="c", metrics={}, n_labels=30, make_current=False,

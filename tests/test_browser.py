@@ -80,7 +80,7 @@ def test_upload_label_by_keyboard_export_and_retrain(browser, tmp_path, db_path)
         conn.close()
         assert status == "done", (status, error)
         # the page notices by itself (the status fragment polls) and shows the new current version
-        page.get_by_text(f"Current line model: v{version},").wait_for(timeout=30_000)
+        page.get_by_text(f"Suggestions now come from v{version}").wait_for(timeout=30_000)
         _screenshot(page, "models")
 
         _nav(page, "Label")  # suggestions come from the new model: Enter accepts one
