@@ -145,7 +145,7 @@ if current not in by_id.index:
 seq = by_id.loc[current]
 rated = int((table["rating"].notna()).sum())
 st.subheader(f"{common.escape_markdown(seq['code'])} · {common.escape_markdown(seq['title']) or 'untitled'}")
-st.caption(f"{common.escape_markdown(department)}: {rated} of {len(table)} sequences rated · unrated ones come most uncertain first")
+st.caption(f"{common.escape_markdown(department)}: {rated} of {len(table)} sequences rated · starts at the most uncertain unrated one; after a rating, the next unrated one further on")
 info = st.columns(4)
 info[0].metric("Lines", int(seq["lines"]))
 info[1].metric("Pages", seq["pages"])

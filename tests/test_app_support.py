@@ -127,7 +127,11 @@ def test_sequence_table_and_rating_order(db, pdf_script):
     order = support.rating_order(table)
     # unrated without a prediction first (most uncertain), then by uncertainty, the rated one last
     assert order[-1] == ids[1] and order.index(ids[2]) < order.index(ids[0])
-    assert support.next_unrated(table, after=order[0]) == order[1]
+    # after a rating, the next unrated sequence further on in the script: never back (sq0040 → sq0030)
+    by_line = list(table.sort_values("first_line_no")["sequence_id"])
+    assert support.next_unrated(table, after=by_line[0]) == by_line[2]  # by_line[1] is rated
+    assert support.next_unrated(table, after=by_line[2]) == by_line[3]
+    assert support.next_unrated(table, after=by_line[-1]) == by_line[0]  # none left after it: from the start
 
 
 # --- export ----------------------------------------------------------------------------------

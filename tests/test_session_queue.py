@@ -64,3 +64,20 @@ def test_an_empty_pool_is_a_named_error(db, tmp_path):
     label_store.add_labels(db, ids, "action", annotator="ana")
     with pytest.raises(EmptyPoolError, match="nothing left"):
         build_queue(db, script_id=script)
+
+
+@pytest.mark.parametrize("strategy", ["diverse", "margin", "random"])
+def test_lines_a_rule_already_labeled_are_never_offered(db, tmp_path, strategy):
+    """INT./EXT. headings carry the rule's label (store.labels.effective_labels): the queue asks about the
+    rest (issue 25: the diverse queue offered 11 of 98 lines a rule had already labeled)."""
+    from store.rules import rule_label
+
+    script = builders.pdf_script(db, tmp_path, pages=2)
+    lines = script_store.lines_frame(db, script)
+    headings = set(lines.loc[lines["text"].map(rule_label).notna(), "line_id"])
+    assert len(headings) == 4  # two per page in the builder's screenplay
+    builders.predict(db, script, label="action", confidence=0.4)  # the model unsure everywhere, headings too
+    items = build_queue(db, script_id=script, strategy=strategy, n=100, seed=3)
+    offered = {line_id for item in items for line_id in item.group_line_ids}
+    assert not offered & headings
+    assert offered == set(lines["line_id"]) - headings  # every other line is still there to label

@@ -15,6 +15,7 @@ from store import claims as claim_store
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
+from store.rules import rule_label
 from store.types import LABELS
 
 
@@ -184,6 +185,8 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
         pool, labeled = unlabeled_pool(db, script_id), None
     if hidden_scripts:
         pool = pool[~pool["script_id"].isin(list(hidden_scripts))].reset_index(drop=True)
+    if strategy != "script":  # a rule already gives these their label (INT./EXT. headings): asking wastes a key
+        pool = pool[pool["text"].map(rule_label).isna()].reset_index(drop=True)
     if exclude:
         pool = pool[~pool["line_id"].isin(exclude)].reset_index(drop=True)
     if annotator is not None:
