@@ -228,15 +228,19 @@ escape_markdown = support.markdown_text  # user text inside st.markdown, caption
 
 
 def _typed_name() -> str:
-    return str(st.session_state.get("annotator") or st.query_params.get("annotator", "")).strip()
+    return str(st.session_state.get("annotator") or st.session_state.get("annotator_name")
+               or st.query_params.get("annotator", "")).strip()
 
 
 def annotator_sidebar() -> str:
     """The annotator's name, in the sidebar, remembered in the session and in the URL (?annotator=…)."""
+    # A widget's state does not survive st.switch_page (nor a page link that drops the URL's query), so the
+    # name is also kept under a plain session key.
     if "annotator" not in st.session_state:
-        st.session_state["annotator"] = st.query_params.get("annotator", "")
+        st.session_state["annotator"] = st.session_state.get("annotator_name") or st.query_params.get("annotator", "")
     st.sidebar.text_input("Annotator", key="annotator", placeholder="your name",
                           help="Saved with every label; two people labeling at once each get their own lines.")
+    st.session_state["annotator_name"] = str(st.session_state.get("annotator") or "").strip()
     name = annotator()
     if name and st.query_params.get("annotator") != name:
         st.query_params["annotator"] = name

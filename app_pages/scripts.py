@@ -72,8 +72,10 @@ def upload_jobs() -> None:
             row = st.columns([5, 1], vertical_alignment="center")
             (row[0].warning if view.low_confidence_pages else row[0].success)(common.escape_markdown(view.text))
             if view.script_id is not None and common.can("label"):
+                # the deep link /label?annotator=NAME&script=ID (the name too: a link may open a new session)
                 row[1].page_link("app_pages/label.py", label="Label it", icon=":material/keyboard:",
-                                 query_params={"script": str(view.script_id)})
+                                 query_params={"script": str(view.script_id),
+                                               **({"annotator": common.annotator()} if common.annotator() else {})})
         else:
             st.error(common.escape_markdown(view.text))
 
