@@ -11,8 +11,8 @@ import sqlite3
 import pytest
 
 from browser_support import (
-    App, _current_line, _goto, _screenshot, _view_state, _wait_for_line, _wait_saved, require_browser,
-    _sample_pdf)
+    App, _current_line, _goto, _screenshot, _view_state, _wait_for_line, _wait_saved, record_screen_at_keys,
+    require_browser, screen_at_keys, _sample_pdf)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 require_browser()  # skips this module without Chromium or Playwright
@@ -59,6 +59,12 @@ def _type(page, n: int, delay_ms: int, offset: int = 0) -> None:
         page.wait_for_timeout(delay_ms)
 
 
+def _stored_texts(db_path, stored) -> list[str]:
+    """The text of each stored label's line, as a person reads it (whitespace normalized)."""
+    texts = dict(_texts(db_path))
+    return [" ".join(texts[line_id].split()) for line_id, _, _ in stored]
+
+
 def _shown(page) -> list[tuple[int, str]]:
     """The (line_id, label) of every key press, as the view recorded what was on screen."""
     return [tuple(x) for x in page.evaluate("window.__scriptlabelShown")]
@@ -69,13 +75,15 @@ def test_200_keys_at_a_fluent_pace_label_200_lines_in_the_order_shown(browser, s
     app, script_id = served
     texts = _texts(db_path)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    record_screen_at_keys(page)
     _goto(page, app, "label", f"annotator=ana&script={script_id}")  # ready for keys: no click
     _type(page, 200, delay_ms)
     _wait_saved(page)
     shown = _shown(page)
     stored = _label_rows(db_path)
     assert len(shown) == 200 and len(stored) == 200
-    assert [(line_id, label) for line_id, label, _ in stored] == shown  # the lines seen, in order
+    assert _stored_texts(db_path, stored) == screen_at_keys(page)  # each label is on the line on screen, in order
+    assert [(line_id, label) for line_id, label, _ in stored] == shown  # and the view's own record agrees
     assert len({line_id for line_id, _ in shown}) == 200
     assert [label for _, label in shown] == [KEY_LABELS[KEYS[i % len(KEYS)]] for i in range(200)]
     assert _texts(db_path) == texts  # no line's text changed
@@ -88,6 +96,7 @@ def test_a_reload_and_a_lost_connection_lose_nothing_and_double_nothing(browser,
     app, script_id = served
     texts = _texts(db_path)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    record_screen_at_keys(page)
     _goto(page, app, "label", f"annotator=ana&script={script_id}")
     _type(page, 60, 40)
     # The connection drops: keys go on (the batch is in the browser), their events wait in localStorage.
@@ -95,6 +104,7 @@ def test_a_reload_and_a_lost_connection_lose_nothing_and_double_nothing(browser,
     _type(page, 20, 40, offset=60)
     assert _view_state(page)["pending"] > 0
     before_reload = _shown(page)
+    screen_before_reload = screen_at_keys(page)
     page.unroute("**/api/label/sync")
     page.reload()  # mid-way, with unsent events: they are sent again after the reload
     _wait_for_line(page)
@@ -103,6 +113,7 @@ def test_a_reload_and_a_lost_connection_lose_nothing_and_double_nothing(browser,
     shown = before_reload + _shown(page)
     stored = _label_rows(db_path)
     assert len(shown) == 200
+    assert _stored_texts(db_path, stored) == screen_before_reload + screen_at_keys(page)  # the text on screen
     assert [(line_id, label) for line_id, label, _ in stored] == shown
     assert len({line_id for line_id, _, _ in stored}) == 200
     assert [label for _, label, _ in stored] == [KEY_LABELS[KEYS[i % len(KEYS)]] for i in range(200)]
