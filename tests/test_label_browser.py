@@ -7,6 +7,7 @@ pace, a reload, a lost connection or a second tab; keys never type into a field 
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 
@@ -279,3 +280,32 @@ def test_review_mode_shows_contradicted_labels_and_a_key_fixes_one(browser, tmp_
     outcome = conn.execute("SELECT line_id, outcome, label, previous_label, annotator FROM review_outcomes").fetchall()
     conn.close()
     assert outcome == [(seen, "fixed", "scene_heading", "dialogue", "rev")]
+
+
+def test_a_closed_tabs_unsent_labels_are_sent_by_the_next_tab(browser, served, db_path):
+    """Keys pressed while the server was unreachable wait in the browser; the tab closes before they are
+    sent; the next tab of this browser sends them, each on the line that was on screen, stored once."""
+    app, script_id = served
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    first = context.new_page()
+    record_screen_at_keys(first)
+    _goto(first, app, "label", f"annotator=ana&script={script_id}")
+    first.route("**/api/label/sync", lambda route: route.abort())
+    _type(first, 6, 60)
+    assert _view_state(first)["pending"] == 6
+    seen = screen_at_keys(first)
+    first.close(run_before_unload=True)
+    assert _label_rows(db_path) == []  # nothing reached the server
+
+    second = context.new_page()
+    _goto(second, app, "label", f"annotator=ana&script={script_id}")
+    deadline = time.monotonic() + 60
+    while len(_label_rows(db_path)) < 6:
+        assert time.monotonic() < deadline, "the next tab did not send the closed tab's labels"
+        time.sleep(0.3)
+    _wait_saved(second)
+    stored = _label_rows(db_path)
+    assert len(stored) == 6 and {a for _, _, a in stored} == {"ana"}
+    assert _stored_texts(db_path, stored) == seen
+    assert [label for _, label, _ in stored] == [KEY_LABELS[KEYS[i]] for i in range(6)]
+    context.close()
