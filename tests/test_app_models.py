@@ -142,3 +142,12 @@ def test_the_base_model_has_one_description_with_its_held_out_figures_in_plain_w
     held = manifest["evaluation"]["held_out_studio"]
     assert f"{held['accuracy']:.1%}" in text and f"{held['lines']:,}" in text
     assert "--" not in text and "_" not in text and "{" not in text  # no flags, no JSON keys or internal names
+
+
+def test_the_shipped_calibration_still_fits_the_shipped_model_files():
+    """The manifest is one of the files the calibration is bound to: editing it (its evaluation) must come
+    with the calibration re-bound, or every page would fall back to raw probabilities."""
+    from labeling.training.lines import base_calibration
+
+    found = base_calibration()
+    assert found.fitted and found.warning is None, found.warning
