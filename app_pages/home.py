@@ -71,7 +71,8 @@ elif run is not None and run["status"] == "failed":
     st.error("The last retrain of the line model failed; the current model keeps suggesting. The Models page "
              "says why.", icon=":material/error:")
 if current is None:
-    st.info("Suggestions come from the shipped model; it retrains on your labels as you go.", icon=":material/model_training:")
+    st.info("Suggestions come from the shipped model; it retrains on your labels as you go.",
+            icon=":material/model_training:")
 else:
     st.info(f"Suggestions come from model v{current.version}, retrained on people's labels "
             f"{current.created_at[:16].replace('T', ' ')} UTC.", icon=":material/model_training:")

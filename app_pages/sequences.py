@@ -145,7 +145,8 @@ if current not in by_id.index:
 seq = by_id.loc[current]
 rated = int((table["rating"].notna()).sum())
 st.subheader(f"{common.escape_markdown(seq['code'])} · {common.escape_markdown(seq['title']) or 'untitled'}")
-st.caption(f"{common.escape_markdown(department)}: {rated} of {len(table)} sequences rated · starts at the most uncertain unrated one; after a rating, the next unrated one further on")
+st.caption(f"{common.escape_markdown(department)}: {rated} of {len(table)} sequences rated · starts at the most "
+           "uncertain unrated one; after a rating, the next unrated one further on")
 info = st.columns(4)
 info[0].metric("Lines", int(seq["lines"]))
 info[1].metric("Pages", seq["pages"])
@@ -257,7 +258,8 @@ with st.expander("Edit this sequence: rename, split, merge"):
             _edit(sequence_store.rename_sequence, int(current), code=code, title=title)
             st.rerun()
     first, last = int(seq["first_line_no"]), int(seq["last_line_no"])
-    click = st.session_state.setdefault("seq_edit_click", uuid.uuid4().hex)  # the click's id: a double delivery edits once
+    # the click's id: a click delivered twice splits or merges once
+    click = st.session_state.setdefault("seq_edit_click", uuid.uuid4().hex)
     if last > first:
         with st.form("seq_split", border=False):
             split_row = st.columns([1, 2, 1], vertical_alignment="bottom")

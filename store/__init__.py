@@ -19,7 +19,8 @@ class _LazyColumnTypes(dict):
     def __missing__(self, key):
         numpy, pandas = sys.modules.get("numpy"), sys.modules.get("pandas")
         if numpy is not None:
-            self.update({getattr(numpy, f"{kind}{bits}"): "INTEGER" for kind in ("int", "uint") for bits in (8, 16, 32, 64)})
+            self.update({getattr(numpy, f"{kind}{bits}"): "INTEGER"
+                         for kind in ("int", "uint") for bits in (8, 16, 32, 64)})
             self.update({getattr(numpy, f"float{bits}"): "REAL" for bits in (16, 32, 64)})
         if pandas is not None:
             self[pandas.Timestamp] = "TEXT"

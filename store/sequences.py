@@ -109,8 +109,9 @@ def merge_with_next(db: Database, sequence_id: int, *, annotator: str = "anonymo
             db.execute(f"UPDATE {table} SET sequence_id = ? WHERE sequence_id = ?", [sequence_id, nxt["sequence_id"]])
         db.execute("DELETE FROM sequences WHERE sequence_id = ?", [nxt["sequence_id"]])
         _record_edit(db, "merge", seq, other=nxt, at_line_no=nxt["first_line_no"], annotator=annotator,
-                     client_id=client_id, detail={"kept": {"last_line_no": seq["last_line_no"], "manual": seq["manual"]},
-                                                  "absorbed": dict(nxt), "moved": moved, "predictions": predictions})
+                     client_id=client_id,
+                     detail={"kept": {"last_line_no": seq["last_line_no"], "manual": seq["manual"]},
+                             "absorbed": dict(nxt), "moved": moved, "predictions": predictions})
     return sequence_id
 
 
@@ -231,7 +232,8 @@ def _undo_split(db: Database, row: dict, kept: dict, detail: dict) -> None:
                [new["last_line_no"], detail["kept"]["manual"], kept["sequence_id"]])
     db.execute("UPDATE lines SET sequence_id = ? WHERE sequence_id = ?", [kept["sequence_id"], new["sequence_id"]])
     for table in ("sequence_ratings", "sequence_tags"):  # given to the new sequence since: kept, on the whole again
-        db.execute(f"UPDATE {table} SET sequence_id = ? WHERE sequence_id = ?", [kept["sequence_id"], new["sequence_id"]])
+        db.execute(f"UPDATE {table} SET sequence_id = ? WHERE sequence_id = ?",
+                   [kept["sequence_id"], new["sequence_id"]])
     db.execute("DELETE FROM sequences WHERE sequence_id = ?", [new["sequence_id"]])
 
 

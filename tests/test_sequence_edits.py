@@ -56,7 +56,8 @@ def test_merge_undo_brings_the_absorbed_sequence_back_with_its_ratings(db, pdf_s
     sequence_store.merge_with_next(db, first.sequence_id, annotator="ana", client_id="m-1")  # delivered twice
     assert len(_layout(db, pdf_script)) == len(before) - 1
     [edit] = sequence_store.sequence_edits(db, pdf_script)
-    assert edit.describe() == f"merged {second.code} “The Storm” (from line {second.first_line_no}) into {first.code}"
+    assert edit.describe() == (f"merged {second.code} “The Storm” (from line {second.first_line_no}) "
+                               f"into {first.code}")
     later = sequence_store.add_rating(db, first.sequence_id, 3, department="overall", annotator="ana")
 
     sequence_store.undo_sequence_edit(db, edit.edit_id, annotator="ana")
