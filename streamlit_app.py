@@ -13,6 +13,7 @@ from pathlib import Path
 import streamlit as st
 
 from app_pages import common
+from app_pages.keys_return import keys_return_to_page
 from store.types import ScriptlabelError
 
 st.set_page_config(page_title="scriptlabel", page_icon=str(Path(__file__).with_name("app_pages") / "icon.png"), layout="wide")
@@ -33,9 +34,12 @@ if who.signed_in:
 else:
     common.annotator_sidebar()
 common.script_sidebar()
+with st.sidebar:
+    keys_return_to_page()  # after any widget choice, keys go back to the page (every page, one mechanism)
 
 # (page, title, icon, the action a role must be allowed to open it)
 PAGES = [
+    ("app_pages/home.py", "Home", ":material/home:", "label"),
     ("app_pages/scripts.py", "Scripts", ":material/description:", "label"),
     ("app_pages/label.py", "Label", ":material/keyboard:", "label"),
     ("app_pages/script_view.py", "Script", ":material/view_list:", "label"),

@@ -230,15 +230,19 @@ escape_markdown = support.markdown_text  # user text inside st.markdown, caption
 
 
 def _typed_name() -> str:
-    return str(st.session_state.get("annotator") or st.query_params.get("annotator", "")).strip()
+    return str(st.session_state.get("annotator") or st.session_state.get("annotator_name")
+               or st.query_params.get("annotator", "")).strip()
 
 
 def annotator_sidebar() -> str:
     """The annotator's name, in the sidebar, remembered in the session and in the URL (?annotator=…)."""
+    # A widget's state does not survive st.switch_page (nor a page link that drops the URL's query), so the
+    # name is also kept under a plain session key.
     if "annotator" not in st.session_state:
-        st.session_state["annotator"] = st.query_params.get("annotator", "")
+        st.session_state["annotator"] = st.session_state.get("annotator_name") or st.query_params.get("annotator", "")
     st.sidebar.text_input("Annotator", key="annotator", placeholder="your name",
                           help="Saved with every label; two people labeling at once each get their own lines.")
+    st.session_state["annotator_name"] = str(st.session_state.get("annotator") or "").strip()
     name = annotator()
     if name and st.query_params.get("annotator") != name:
         st.query_params["annotator"] = name
@@ -278,6 +282,8 @@ def script_sidebar() -> int | None:
     hidden = hidden_scripts()
     titles = {sid: title for sid, title in script_titles(db()).items() if sid not in hidden}
     options = [ALL_SCRIPTS, *titles]  # a sentinel, not None: a None value shows as an empty picker
+    if (asked := st.session_state.pop("script_wanted", None)) in titles:  # a page's "open this script" button
+        st.session_state["script"] = asked
     if "script" not in st.session_state:
         wanted = st.query_params.get("script", "")
         st.session_state["script"] = int(wanted) if wanted.isdigit() and int(wanted) in titles else ALL_SCRIPTS

@@ -20,7 +20,11 @@ ORDER_HELP = ("margin / entropy / least_confidence: the lines the model is least
 db = common.db()
 name = common.annotator()
 if not name:
-    st.info("Type your name under **Annotator** in the sidebar to start: it is saved with every label.")
+    def _take_name() -> None:
+        st.session_state["annotator"] = str(st.session_state.get("label_name", "")).strip()
+
+    st.markdown("**Who is labeling?** Your name is saved with every label; press Enter and the first line appears.")
+    st.text_input("Your name", key="label_name", placeholder="e.g. Ana", on_change=_take_name)
     st.stop()
 if not common.has_scripts():
     st.info("No scripts yet: add one on the Scripts page.")

@@ -5,6 +5,7 @@ Nothing here imports Streamlit (tests/test_app_models.py).
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Mapping
 
@@ -63,14 +64,44 @@ LINE_VERSION_COLUMNS = ["version", "status", "pinned", "accuracy", "n", "95% int
                         "why"]
 
 
+MIN_N = 20  # fewer labels than this: a figure is shown with its interval, never as a trend or a verdict
+
+
+def plain_why(promotion: dict | None, version: int) -> str:
+    """Why a retrained version is (or is not) current, in words a coordinator reads: no test names, and no
+    percentages over a handful of labels (“0.0% vs 0.0% on the 11 newest labels”)."""
+    promotion = promotion or {}
+    if version == 0:
+        return "the model scriptlabel ships with"
+    if promotion.get("pinned") is not None:
+        return f"v{promotion['pinned']} was pinned as current, so this one waits as a candidate"
+    comparison = promotion.get("comparison") or {}
+    n = int(comparison.get("n") or 0)
+    became = promotion.get("decision") != "candidate"
+    if not promotion:
+        return "made before versions were compared"
+    if n == 0:
+        return "no new label both versions could be checked on yet" + (": it became current" if became else "")
+    if n < MIN_N:
+        return (f"only {n} new label{'s' if n != 1 else ''} to check both versions on — too few to tell them apart"
+                + (": it became current" if became else ""))
+    previous = comparison.get("current_version")
+    new, old = comparison["candidate_correct"] / n, comparison["current_correct"] / n
+    verdict = "kept as a candidate: worse than v{} beyond chance".format(previous) if not became else \
+        f"became current: not worse than v{previous} beyond chance"
+    return f"{verdict} (right on {new:.0%} vs {old:.0%} of the {n} newest labels)"
+
+
 def line_versions_table(db: Database) -> pd.DataFrame:
     """Every line-model version, newest first, version 0 (the shipped model) last: status (current,
     candidate, previous), pinned, accuracy of its suggestions on the labels people then gave (n, Wilson
-    95% interval), the labels it was trained on, and why it is or is not current."""
+    95% interval), the labels it was trained on, and why it is or is not current (in plain words)."""
     from labeling.training.versions import line_versions
 
+    promotions = {int(v["version"]): v.get("promotion") for v in model_store.list_versions(db, "lines")}
     rows = []
     for row in line_versions(db):
+        row = {**row, "reason": plain_why(promotions.get(int(row["version"])), int(row["version"]))}
         ci = row["ci95"]
         rows.append({"version": row["version"], "status": row["status"], "pinned": row["pinned"],
                      "accuracy": row["accuracy"], "n": row["n"],
@@ -93,22 +124,85 @@ def suggestion_scores(db: Database, version: int) -> dict:
     return evaluate_lines(pairs["label"].tolist(), pairs["suggested"].tolist(), scheme=load_scheme(db)).to_dict()
 
 
-def base_model_summary() -> str:
-    """Version 0 in one sentence: what the shipped model was trained on and its held-out evaluation."""
-    from labeling.training.versions import base_evaluation_text, base_model_card
-
-    card = base_model_card()
-    if card.get("error"):
-        return card["error"]
-    sources = ", ".join(f"{name.replace('_', ' ')} ({block.get('scripts', '?')} scripts, "
-                        f"{block.get('labeled_lines', 0):,} labeled lines)" for name, block in card["trained_on"].items())
-    return f"Version 0 is the shipped base model, trained on {sources}. Held-out: {base_evaluation_text(card)}."
+SOURCE_NAMES = {"movieparse": "hand-labeled film scripts (MovieParse)", "studio_pdfs": "studio screenplay PDFs",
+                "fountain_samples": "Fountain screenplays"}
 
 
-def learning_curve(versions: pd.DataFrame) -> pd.DataFrame:
-    """Accuracy (and macro-F1) against the number of human labels each line model was trained on."""
-    lines = versions[(versions["kind"] == "lines") & versions["accuracy"].notna()]
-    return lines[["n_labels", "accuracy", "macro_f1"]].sort_values("n_labels").set_index("n_labels")
+def base_manifest() -> dict:
+    """The shipped model's manifest (manifest.json beside it): what it was trained on and how it was
+    evaluated; {} when it cannot be read."""
+    from labeling.training.lines import base_dir
+
+    try:
+        return json.loads((base_dir() / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def base_model_description(manifest: Mapping | None = None) -> str:
+    """The one description of the shipped model the app gives, in plain words: what it learned from and
+    the held-out figures the benches measured (its manifest's `evaluation`)."""
+    manifest = base_manifest() if manifest is None else manifest
+    trained = {k: v for k, v in (manifest.get("trained_on") or {}).items() if isinstance(v, Mapping)}
+    if not trained:
+        return "The shipped model's description cannot be read; its accuracy here is measured on your labels below."
+    scripts = sum(int(v.get("scripts", 0)) for v in trained.values())
+    lines = sum(int(v.get("labeled_lines", 0)) for v in trained.values())
+    parts = ", ".join(f"{int(v.get('scripts', 0))} {SOURCE_NAMES.get(k, k.replace('_', ' '))}"
+                      for k, v in trained.items())
+    text = f"The shipped model learned from {lines:,} labeled lines of {scripts} scripts ({parts})."
+    evaluation = manifest.get("evaluation") or {}
+    held = evaluation.get("held_out_studio") or {}
+    if held.get("accuracy") is not None:
+        text += (f" Built the same way without {held['scripts']} studio screenplays, it labeled "
+                 f"{held['accuracy']:.1%} of their {held['lines']:,} lines right")
+        if held.get("accuracy_corrected_labels") is not None:
+            text += f" ({held['accuracy_corrected_labels']:.1%} against labels checked against the page layout)"
+        text += "."
+    cv = evaluation.get("grouped_cv") or {}
+    if cv.get("accuracy") is not None:
+        text += (f" Scored on each of {cv['films']} hand-labeled films by a model that never saw that film, an earlier "
+                 f"version labeled {cv['accuracy']:.1%} of {cv['lines']:,} lines right (the published study's method: "
+                 f"{cv['study_accuracy']:.1%}).")
+    return text
+
+
+def learning_curve_frame(db: Database) -> pd.DataFrame:
+    """Accuracy of each line version's suggestions on the labels people then gave (labels it never trained
+    on), with n and a Wilson 95% interval; versions nobody labeled beside are left out. `trend` marks the
+    points a line may join (n ≥ MIN_N): a handful of labels is a dot with its bar, not a trend."""
+    from labeling.training.versions import line_versions
+
+    rows = [{"version": int(r["version"]), "name": f"v{int(r['version'])}", "trained_on": int(r["n_labels"] or 0),
+             "accuracy": r["accuracy"], "n": int(r["n"]), "low": r["ci95"][0], "high": r["ci95"][1]}
+            for r in line_versions(db) if r["n"] and r["ci95"]]
+    frame = pd.DataFrame(rows, columns=["version", "name", "trained_on", "accuracy", "n", "low", "high"])
+    frame["trend"] = frame["n"] >= MIN_N
+    return frame.sort_values("version").reset_index(drop=True)
+
+
+def learning_curve_chart(frame: pd.DataFrame):
+    """Vega-Lite (Altair) as Streamlit draws it: a dot per version with its 95% interval as an error bar,
+    the number of labels beside it, and a line only through versions measured on at least MIN_N labels."""
+    import altair as alt
+
+    order = frame["name"].tolist()
+    x = alt.X("name:N", sort=order, title="model version (the labels it learned from in the tooltip)")
+    y = alt.Y("accuracy:Q", title="suggestions right (share)", scale=alt.Scale(domain=[0, 1]))
+    tooltip = [alt.Tooltip("name:N", title="version"), alt.Tooltip("accuracy:Q", format=".1%"),
+               alt.Tooltip("n:Q", title="labels checked"), alt.Tooltip("low:Q", format=".1%", title="95% from"),
+               alt.Tooltip("high:Q", format=".1%", title="95% to"), alt.Tooltip("trained_on:Q", title="learned from")]
+    base = alt.Chart(frame)
+    bars = base.mark_errorbar(ticks=True).encode(x=x, y=alt.Y("low:Q", title="suggestions right (share)"),
+                                                 y2="high:Q", tooltip=tooltip)
+    dots = base.mark_point(filled=True, size=70).encode(
+        x=x, y=y, tooltip=tooltip,
+        opacity=alt.condition("datum.trend", alt.value(1.0), alt.value(0.45)))
+    counts = base.mark_text(dy=-12, dx=14, fontSize=11, color="#555").encode(
+        x=x, y=y, text=alt.Text("n:Q", format="d"))
+    trend = alt.Chart(frame[frame["trend"]]).mark_line(strokeWidth=1.5).encode(x=x, y=y)
+    layers = [bars, dots, counts] + ([trend] if int(frame["trend"].sum()) >= 2 else [])
+    return alt.layer(*layers).properties(height=260)
 
 
 def confusion_png(metrics: Mapping) -> bytes | None:

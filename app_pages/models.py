@@ -67,8 +67,14 @@ def run_status() -> None:
         st.warning(f"Run {int(latest['run_id'])} failed: {common.escape_markdown(common.app_message(latest['error']))}")
     st.dataframe(runs, hide_index=True, key="runs_table",
                  column_order=["run_id", "kind", "department", "status", "trigger", "seconds", "version",
-                               "n_labels", "requested_at", "error", "params"],
-                 column_config={"seconds": st.column_config.NumberColumn("duration (s)", format="%.1f")})
+                               "n_labels", "requested_at", "error"],
+                 column_config={"run_id": st.column_config.NumberColumn("run"),
+                                "kind": st.column_config.TextColumn("model"),
+                                "trigger": st.column_config.TextColumn("started by"),
+                                "seconds": st.column_config.NumberColumn("duration (s)", format="%.1f"),
+                                "n_labels": st.column_config.NumberColumn("labels learned from"),
+                                "requested_at": st.column_config.TextColumn("asked for at"),
+                                "error": st.column_config.TextColumn("what went wrong")})
     if model_token(common.db()) != st.session_state.get("models_token"):
         st.rerun(scope="app")  # a run started or finished, or the current model changed
 
@@ -82,9 +88,10 @@ run_status()
 st.subheader("Versions")
 current = model_store.current_version(db, "lines")
 current_line = current.version if current is not None else 0
-st.caption(f"Current line model: v{int(current.version)}, trained "
-           f"{common.escape_markdown(current.created_at[:19].replace('T', ' '))} UTC"
-           if current is not None else "Current line model: v0, the shipped base model")
+st.info(f"**Suggestions now come from v{int(current.version)}**, retrained "
+        f"{common.escape_markdown(current.created_at[:16].replace('T', ' '))} UTC"
+        if current is not None else "**Suggestions now come from v0**, the model scriptlabel ships with",
+        icon=":material/model_training:")
 if (pin_text := pin_note(db)) is not None:
     pinned_row = st.columns([6, 1])
     pinned_row[0].warning(common.escape_markdown(pin_text), icon=":material/push_pin:")
@@ -93,23 +100,27 @@ if (pin_text := pin_note(db)) is not None:
         lifted = model_store.unpin_current(db, kind="lines")
         audit(db, who.name, "unpin", detail={"version": None if lifted is None else lifted["version"]})
         st.rerun()
-st.caption(common.escape_markdown(app_models.base_model_summary()))
+st.markdown(common.escape_markdown(app_models.base_model_description()))
 line_versions = app_models.line_versions_table(db)
 st.dataframe(line_versions, hide_index=True, key="line_versions_table", column_config={
     "accuracy": st.column_config.NumberColumn(format="%.3f"),
     "n": st.column_config.NumberColumn("n", help="labels people gave while this version made the suggestion"),
-    "n_labels": st.column_config.NumberColumn("trained on", help="human labels in its training snapshot"),
+    "n_labels": st.column_config.NumberColumn("learned from", help="labels people gave before it was trained"),
     "pinned": st.column_config.CheckboxColumn("pinned"),
     "why": st.column_config.TextColumn("why current / candidate", width="large")})
-st.caption("Accuracy: how often a version's suggestion was the label people then gave — labels it never trained on "
-           "(progressive validation) — with n and a Wilson 95% interval; the queue shows uncertain lines first, so "
-           "it reads lower than on a random sample. A retrain becomes current only if it is not worse than the "
-           "current version beyond noise on the newest labels neither trained on (paired, one-sided McNemar, "
-           "p < 0.05); otherwise it stays a candidate, with the reason. Rolling back pins a version.")
-curve = line_versions[line_versions["accuracy"].notna()][["n_labels", "accuracy"]].groupby("n_labels").last()
-if len(curve) >= 2:
-    st.caption("Learning curve: accuracy of each version's suggestions against the human labels it was trained on")
-    st.line_chart(curve, height=220)
+st.caption("Accuracy: how often a version's suggestion was the label a person then gave (on lines it had not "
+           "learned from), over n labels, with the range it is 95% likely to be in. Labeling asks about the lines "
+           "the model is least sure of first, so it reads lower than on an average line. A retrained version "
+           "becomes current unless it is worse than the current one beyond chance on the newest labels; otherwise "
+           "it waits as a candidate. Making an older version current pins it.")
+curve = app_models.learning_curve_frame(db)
+if len(curve):
+    st.markdown("**Learning curve** — each version's suggestions against the labels people then gave")
+    st.altair_chart(app_models.learning_curve_chart(curve), key="learning_curve")
+    thin = curve[~curve["trend"]]
+    st.caption("Dots: share right; bars: the 95% range; the number beside a dot: labels it was checked on."
+               + (f" A line joins only versions checked on {app_models.MIN_N} labels or more; "
+                  f"{common.escape_markdown(', '.join(thin['name']))} had fewer, so read their bars, not the dot." if len(thin) else ""))
 versions = app_models.versions_table(db)
 others = versions[versions["kind"] != "lines"]
 if not others.empty:
@@ -155,7 +166,7 @@ if not comparison.empty:
                f"grouped cross-validation: {common.escape_markdown(metrics.get('verdict', ''))}")
     st.dataframe(comparison, hide_index=True, key="complexity_table")
 elif kinds[picked] != "lines" and confusion is None and f1.empty:
-    st.json(metrics, expanded=False)
+    st.caption("No scores were recorded for this version.")
 is_current = status.get(picked) == "current" if kinds[picked] == "lines" else \
     bool(versions.set_index("version").loc[picked, "current"])
 if not is_current:
@@ -186,17 +197,16 @@ def confidence_section() -> None:
     shown = app_models.label_reliability(db)
     if base["fitted"] and base.get("after"):
         by_kind = base["after"]["by_kind"]
-        st.caption(f"Base model (v0), calibrated by {common.escape_markdown(base['method'])} on out-of-fold predictions of "
-                   f"{base['lines']:,} lines from {int(base['scripts'])} scripts it never saw: held-out ECE "
-                   f"{base['after']['ece']:.4f} (raw {base['before']['ece']:.4f}"
+        st.caption(f"The shipped model (v0): its confidence was calibrated on lines held out while it was built; on "
+                   f"them, confidence and the share right differ by {base['after']['ece']:.2%} on average "
+                   f"(before calibration {base['before']['ece']:.2%}"
                    + ("; by kind of script: " + ", ".join(f"{common.escape_markdown(kind)} {value:.4f}"
-                                                           for kind, value in by_kind.items()) if by_kind else "")
-                   + "); accuracy on the most "
-                   f"confident 90% of lines {base['after']['accuracy_at_90']:.4f}.")
+                                                           for kind, value in by_kind.items()) if by_kind else "") + "), and its most confident 90% of "
+                   f"lines are {base['after']['accuracy_at_90']:.1%} right.")
     else:
         st.warning("The base line model (v0) has no calibration fitted for it, so the confidence shown is its raw "
                    "probability, overconfident on scripts it never saw. Whoever installed scriptlabel can fit "
-                   "one with labeling.corpus.calibrate (README: Calibration).")
+                   "one (the README's section on calibration says how).")
     if shown["n"]:
         low, high = shown["ece_ci95"] or (float("nan"), float("nan"))
         st.caption(f"While labeling: ECE {shown['ece']:.4f} (95% interval {low:.3f}–{high:.3f}) over "

@@ -86,18 +86,20 @@ with st.container(border=True, key="accept_box"):
             line[1].button("Undo", key=f"accept_undo_{batch.batch_id}", on_click=_undo_accept, args=(batch.batch_id,),
                            disabled=not common.can("bulk_accept"))
 
-filters = st.columns([3, 2, 1, 1, 1, 1, 2])
+filters = st.columns([3, 2, 2])
 scheme_keys = keys.key_map(db)  # the project's classes (store/scheme.py), the Label page's keys
 scheme_titles = keys.titles(db)
 labels = filters[0].multiselect("Labels", list(scheme_keys.values()), key="view_labels",
                                 format_func=lambda name: scheme_titles.get(name, name))
 low = filters[1].slider("Model confidence at most", 0.0, 1.0, 1.0, 0.05, key="view_conf",
                         help="Below 1.0: only lines whose suggestion is at most this sure.")
-disagree = filters[2].toggle("Model ≠ human", key="view_disagree")
-unlabeled = filters[3].toggle("Unlabeled", key="view_unlabeled")
-flagged = filters[4].toggle("Flagged", key="view_flagged", help="Lines someone flagged (unsure, bad OCR)")
-edited = filters[5].toggle("Text fixed", key="view_edited", help="Lines whose text someone corrected")
-search = filters[6].text_input("Text contains", key="view_search")
+search = filters[2].text_input("Text contains", key="view_search")
+# The toggles in a row of their own, each as wide as its words (in narrow columns they read "Mo…", "Un…").
+with st.container(horizontal=True, key="view_toggles"):
+    disagree = st.toggle("Model ≠ human", key="view_disagree")
+    unlabeled = st.toggle("Unlabeled", key="view_unlabeled")
+    flagged = st.toggle("Flagged", key="view_flagged", help="Lines someone flagged (unsure, bad OCR)")
+    edited = st.toggle("Text fixed", key="view_edited", help="Lines whose text someone corrected")
 filtered = support.filter_lines(frame, labels=labels, max_confidence=low if low < 1.0 else None,
                                 disagreements=disagree, unlabeled=unlabeled, flagged=flagged, edited=edited,
                                 search=search)

@@ -33,9 +33,28 @@ else:
     )
 
 
+def start_chosen(files) -> None:
+    """Every chosen file starts its background ingest at once (no second button); the file's id in the
+    browser makes it one job however many reruns see it. A file that cannot start says why, by name."""
+    for upload in files:
+        try:
+            who = common.require("ingest")
+            known = ingest_jobs.job_started(db, upload.file_id)
+            job_id = ingest_jobs.start_upload(db, upload.name, upload.getvalue(),
+                                              limits=common.settings().ingest_limits, client_id=upload.file_id)
+            if not known:
+                audit(db, who.name, "ingest", detail={"file": upload.name, "job": job_id})
+        except ScriptlabelError as exc:
+            st.error(common.escape_markdown(ingest_jobs.message_for_app(str(exc), staged=None,
+                                                                        file_name=upload.name)))
+        except Exception as exc:  # a logged id, never a traceback
+            common.report_error(exc)
+
+
 @st.fragment(run_every=JOB_POLL_S)
 def upload_jobs() -> None:
-    """Running and recent uploads; when one ends the whole page reruns so the table shows it."""
+    """Running and recent uploads, one progress bar per file; when one ends the whole page reruns so the
+    table shows it."""
     hidden = common.hidden_scripts()
     views = [v for v in ingest_jobs.job_views(db) if v.script_id not in hidden]
     active = tuple(v.job_id for v in views if v.status in ("queued", "running"))
@@ -45,37 +64,30 @@ def upload_jobs() -> None:
         st.rerun(scope="app")
     if not views:
         return
-    st.subheader("Uploads")
+    st.caption("Uploads (they go on in the background: you can leave this page)")
     for view in views:
         if view.status in ("queued", "running"):
-            st.progress(view.fraction, text=common.escape_markdown(view.text))  # file names and titles: text
+            st.progress(view.fraction, text=common.escape_markdown(view.text))
         elif view.status == "done":
-            (st.warning if view.low_confidence_pages else st.success)(common.escape_markdown(view.text))
+            row = st.columns([5, 1], vertical_alignment="center")
+            (row[0].warning if view.low_confidence_pages else row[0].success)(common.escape_markdown(view.text))
+            if view.script_id is not None and common.can("label"):
+                # the deep link /label?annotator=NAME&script=ID (the name too: a link may open a new session)
+                row[1].page_link("app_pages/label.py", label="Label it", icon=":material/keyboard:",
+                                 query_params={"script": str(view.script_id),
+                                               **({"annotator": common.annotator()} if common.annotator() else {})})
         else:
             st.error(common.escape_markdown(view.text))
 
 
 if common.can("ingest"):  # uploads are an admin's business (their file names and titles included)
+    st.subheader("Add screenplays")
+    chosen = st.file_uploader("PDF (text or scanned), plain text, Fountain or Final Draft — each file is ingested "
+                              "as soon as you choose it", type=["pdf", "txt", "text", "fountain", "spmd", "fdx"],
+                              accept_multiple_files=True, key="upload")
+    if chosen:
+        start_chosen(chosen)
     upload_jobs()
-
-if common.can("ingest"):
-    st.subheader("Add a screenplay")
-    upload = st.file_uploader("PDF (text or scanned), plain text, Fountain or Final Draft",
-                              type=["pdf", "txt", "text", "fountain", "spmd", "fdx"], key="upload")
-    if upload is not None and st.button("Ingest", type="primary", key="ingest"):
-        try:
-            who = common.require("ingest")
-            job_id = ingest_jobs.start_upload(db, upload.name, upload.getvalue(),
-                                              limits=common.settings().ingest_limits)
-            audit(db, who.name, "ingest", detail={"file": upload.name, "job": job_id})
-        except ScriptlabelError as exc:
-            st.error(common.escape_markdown(ingest_jobs.message_for_app(str(exc), staged=None,
-                                                                        file_name=upload.name)))
-        except Exception as exc:  # a logged id, never a traceback
-            common.report_error(exc)
-        else:
-            st.toast(f"Ingesting {common.escape_markdown(upload.name)} in the background: you can leave this page")
-            st.rerun()
 
 if not overview.empty and common.can("delete"):
     st.subheader("Delete a script")

@@ -3,6 +3,8 @@ similar sequences, the department's training run; list, merge, split, rename."""
 
 from __future__ import annotations
 
+import uuid
+
 import pandas as pd
 import streamlit as st
 
@@ -65,6 +67,7 @@ def _rate(sequence_id: int, value: int) -> None:
         st.session_state["seq_error"] = str(exc)
         return
     st.session_state["seq_current"] = support.next_unrated(table, after=sequence_id) or sequence_id
+    st.session_state.pop("seq_edit_notice", None)  # the person moved on
     _retrain()
 
 
@@ -93,10 +96,51 @@ def _edit(action, *args, **kwargs) -> None:
         st.session_state["seq_error"] = str(exc)
 
 
+def _restructure(action, sequence_id: int, *args, client_id: str, **kwargs) -> None:
+    """A split or merge: the page then says what happened, with Undo, and shows the sequence it made."""
+    try:
+        result = action(db, common.require("restructure"), sequence_id, *args, client_id=client_id, **kwargs)
+        edit = sequence_store.sequence_edit(db, client_id=client_id)
+    except ScriptlabelError as exc:
+        st.session_state["seq_error"] = str(exc)
+        return
+    st.session_state.pop("seq_edit_click", None)
+    st.session_state["seq_edit_notice"] = edit.edit_id
+    st.session_state["seq_current"] = int(result) if edit.kind == "split" else sequence_id
+
+
+def _undo_edit(edit_id: int) -> None:
+    try:
+        edit = edits.undo(db, common.require("restructure"), edit_id)
+    except ScriptlabelError as exc:
+        st.session_state["seq_error"] = str(exc)
+        return
+    st.session_state["seq_edit_notice"] = edit.edit_id
+    st.session_state["seq_current"] = edit.sequence_id
+
+
 if error := st.session_state.pop("seq_error", None):
     st.error(common.escape_markdown(common.app_message(error)))
 if (undone := st.session_state.pop("seq_undone", None)) is not None:
     st.toast(f"rating {common.escape_markdown(undone)} taken back")
+
+if (notice := st.session_state.get("seq_edit_notice")) is not None:
+    try:
+        shown = sequence_store.sequence_edit(db, edit_id=notice)
+    except ScriptlabelError:
+        shown = None
+    if shown is not None and shown.script_id == script_id:
+        with st.container(border=True, key="seq_edit_notice_box"):
+            row = st.columns([6, 1], vertical_alignment="center")
+            if shown.undone_at is None:
+                row[0].success(common.escape_markdown(shown.describe()[0].upper() + shown.describe()[1:]),
+                               icon=":material/call_split:" if shown.kind == "split" else ":material/merge:")
+                row[1].button("Undo", key="seq_edit_undo", on_click=_undo_edit, args=(shown.edit_id,), type="primary")
+            else:
+                row[0].info(common.escape_markdown(f"Undone: {shown.describe()}"), icon=":material/undo:")
+                if row[1].button("OK", key="seq_edit_notice_ok"):
+                    st.session_state.pop("seq_edit_notice", None)
+                    st.rerun()
 
 current = st.session_state.get("seq_current")
 if current not in by_id.index:
@@ -105,7 +149,8 @@ if current not in by_id.index:
 seq = by_id.loc[current]
 rated = int((table["rating"].notna()).sum())
 st.subheader(f"{common.escape_markdown(seq['code'])} · {common.escape_markdown(seq['title']) or 'untitled'}")
-st.caption(f"{common.escape_markdown(department)}: {int(rated)} of {len(table)} sequences rated · unrated ones come most uncertain first")
+st.caption(f"{common.escape_markdown(department)}: {int(rated)} of {len(table)} sequences rated · starts at the most "
+           "uncertain unrated one; after a rating, the next unrated one further on")
 info = st.columns(4)
 info[0].metric("Lines", int(seq["lines"]))
 info[1].metric("Pages", seq["pages"])
@@ -221,25 +266,38 @@ with st.expander("Edit this sequence: rename, split, merge"):
             if st.form_submit_button("Rename"):
                 _edit(edits.rename, int(current), code=code, title=title)
                 st.rerun()
-        footprint = edits.merge_preview(db, int(current))
         first, last = int(seq["first_line_no"]), int(seq["last_line_no"])
+        # the click's id: a click delivered twice splits or merges once
+        click = st.session_state.setdefault("seq_edit_click", uuid.uuid4().hex)
         if last > first:
-            at = st.number_input("Split so a new sequence starts at line", min_value=first + 1, max_value=last,
-                                 value=first + 1, key="seq_split_at")
-            with st.popover("Split…"):  # a confirmation first: it moves many lines
-                st.markdown(f"Lines {int(at)}–{int(last)} of {common.escape_markdown(seq['code'])} become a new "
-                            f"sequence ({int(last - int(at) + 1)} lines); its ratings stay with "
-                            f"{common.escape_markdown(seq['code'])}.")
-                st.button("Split", key="seq_split", type="primary", on_click=_edit,
-                          args=(edits.split, int(current), int(at)))
-        following = footprint["next"]
-        with st.popover("Merge with the next sequence…", disabled=following is None):
-            if following is not None:
-                st.markdown(f"{common.escape_markdown(following['code'])} ({int(following['lines'])} lines, "
-                            f"{int(following['ratings'])} ratings) joins {common.escape_markdown(seq['code'])}: "
-                            f"lines {int(first)}–{int(following['last_line_no'])} become one sequence.")
-                st.button("Merge", key="seq_merge", type="primary", on_click=_edit,
-                          args=(edits.merge_with_next, int(current)))
+            with st.form("seq_split", border=False):
+                split_row = st.columns([1, 2, 1], vertical_alignment="bottom")
+                at = split_row[0].number_input("New sequence starts at line", min_value=first + 1, max_value=last,
+                                               value=first + 1, key=f"seq_split_at_{int(current)}")
+                new_title = split_row[1].text_input("Its title", key=f"seq_split_title_{int(current)}",
+                                                    placeholder="untitled")
+                if split_row[2].form_submit_button("Split", width="stretch"):
+                    _restructure(edits.split, int(current), int(at), title=new_title, client_id=click)
+                    st.rerun()
+        following = edits.merge_preview(db, int(current))["next"]
+        # what a merge moves, said before the click (and Undo after it: labeling.sequences.edits.undo)
+        st.button(f"Merge {common.escape_markdown(seq['code'])} with the next sequence", key="seq_merge",
+                  on_click=_restructure, args=(edits.merge_with_next, int(current)), kwargs={"client_id": click},
+                  disabled=following is None,
+                  help=None if following is None else
+                  f"{common.escape_markdown(following['code'])} ({int(following['lines'])} lines, "
+                  f"{int(following['ratings'])} ratings) joins {common.escape_markdown(seq['code'])}; "
+                  "Undo takes it back")
+        recent = sequence_store.sequence_edits(db, script_id, limit=5)
+        if recent:
+            st.caption("Latest splits and merges of this script")
+            for edit in recent:
+                row = st.columns([6, 1], vertical_alignment="center")
+                row[0].markdown(common.escape_markdown(edit.describe()) + f" · {common.escape_markdown(edit.annotator)}"
+                                + (" · **undone**" if edit.undone_at else ""))
+                if edit.undone_at is None:
+                    row[1].button("Undo", key=f"seq_edit_undo_{edit.edit_id}", on_click=_undo_edit,
+                                  args=(edit.edit_id,))
 
 st.subheader("All sequences")
 selection = st.dataframe(

@@ -224,9 +224,16 @@ def rating_order(table: pd.DataFrame) -> list[int]:
 
 
 def next_unrated(table: pd.DataFrame, *, after: int) -> int | None:
-    """The sequence to rate after rating `after`: the first unrated one in rating order, else None."""
-    unrated = set(table.loc[table["rating"].isna(), "sequence_id"]) - {after}
-    return next((s for s in rating_order(table) if s in unrated), None)
+    """The sequence to rate after rating `after`: the next unrated one further on in the script, so a person
+    reading forward is never sent back (uncertainty picks where to start, not where to jump); only once
+    none is left after it, the first unrated one from the start. None when every sequence is rated."""
+    ordered = table.sort_values("first_line_no")
+    unrated = ordered[ordered["rating"].isna() & (ordered["sequence_id"] != after)]
+    if unrated.empty:
+        return None
+    here = table.loc[table["sequence_id"] == after, "first_line_no"]
+    later = unrated[unrated["first_line_no"] > int(here.iloc[0])] if len(here) else unrated
+    return int((later if len(later) else unrated)["sequence_id"].iloc[0])
 
 
 # --- export ----------------------------------------------------------------------------------

@@ -14,9 +14,12 @@ import os
 from collections.abc import Mapping, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from labeling.ingest.pipeline import IngestLimits
 from store.db import DEFAULT_DB
+
+if TYPE_CHECKING:  # the ingest pipeline loads PyMuPDF: only commands that ingest pay for it
+    from labeling.ingest.pipeline import IngestLimits
 
 SAMPLE_PDF = Path(__file__).resolve().parents[1] / "sample_scripts" / "tim_time.pdf"
 MODEL_SETS = ("all", "baselines")  # complexity runs: the BiLSTMs too (minutes), or the fast models (seconds)
@@ -49,7 +52,9 @@ class Settings:
     warm_worker_s: int = 120
 
     @property
-    def ingest_limits(self) -> IngestLimits:
+    def ingest_limits(self) -> "IngestLimits":
+        from labeling.ingest.pipeline import IngestLimits
+
         return IngestLimits(max_bytes=self.max_upload_mb * 1024 * 1024, max_pages=self.max_pages,
                             max_text_lines=self.max_text_lines, ocr_seconds_per_page=self.ocr_seconds_per_page)
 

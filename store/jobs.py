@@ -83,14 +83,22 @@ def process_alive(pid: int | None, start: str | None = None) -> bool:
 
 
 def create_job(db: Database, *, file_name: str, staged_path: str | None = None, options: dict | None = None,
-               pid: int | None = None) -> int:
-    """A queued job; with `pid` (the process that will run it) it is owned from the start."""
+               pid: int | None = None, client_id: str | None = None) -> int:
+    """A queued job; with `pid` (the process that will run it) it is owned from the start. `client_id` (the
+    browser's id of a chosen file) is UNIQUE: raises sqlite3.IntegrityError when that file has a job."""
     with db.atomic():
         cursor = db.execute(
-            "INSERT INTO ingest_jobs(file_name, status, staged_path, options, pid, pid_start, created_at) "
-            "VALUES (?, 'queued', ?, ?, ?, ?, ?)",
-            [file_name, staged_path, json.dumps(options or {}), pid, process_start(pid) if pid else None, now()])
+            "INSERT INTO ingest_jobs(file_name, status, staged_path, options, pid, pid_start, created_at, client_id) "
+            "VALUES (?, 'queued', ?, ?, ?, ?, ?, ?)",
+            [file_name, staged_path, json.dumps(options or {}), pid, process_start(pid) if pid else None, now(),
+             client_id])
     return int(cursor.lastrowid)
+
+
+def job_for_client(db: Database, client_id: str) -> int | None:
+    """The job started for this chosen file, if any."""
+    row = db.execute("SELECT job_id FROM ingest_jobs WHERE client_id = ?", [client_id]).fetchone()
+    return int(row[0]) if row else None
 
 
 def set_job_pid(db: Database, job_id: int, pid: int) -> None:

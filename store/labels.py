@@ -5,15 +5,19 @@ from __future__ import annotations
 import json
 import re
 import uuid
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
 from sqlite_utils import Database
 
 from store.db import immediate, now
 from store.scheme import load_scheme
 from store.scripts import get_line
 from store.types import LABELS, AcceptBatch, AcceptPreview, NotFoundError, ScriptlabelError, StaleModelError
+
+if TYPE_CHECKING:  # pandas/numpy only inside the functions that use them: light commands never load them
+    import numpy as np
+    import pandas as pd
+
 
 def _effective_sql(script_filter: bool) -> str:
     """Set events not undone, the latest per line, annotator and source (a lead's own label and her
@@ -46,6 +50,8 @@ _INSERT_WITH_SUGGESTION = """
 
 def suggestion_outcomes(db: Database, *, after_event: int = 0) -> pd.DataFrame:
     """Human labels (not undone) with the suggestion shown at the time: event_id, label, suggested."""
+    import pandas as pd
+
     return pd.read_sql_query(
         """SELECT e.event_id, e.line_id, e.label, e.suggested, e.suggested_version FROM label_events e
            WHERE e.source = 'human' AND e.action = 'set' AND e.suggested IS NOT NULL AND e.event_id > ?
@@ -55,6 +61,8 @@ def suggestion_outcomes(db: Database, *, after_event: int = 0) -> pd.DataFrame:
 
 def suggestion_pairs(db: Database, version: int) -> pd.DataFrame:
     """(label, suggested) of the human labels (not undone) given while line model `version` suggested."""
+    import pandas as pd
+
     return pd.read_sql_query(
         """SELECT e.label, e.suggested FROM label_events e
            WHERE e.source = 'human' AND e.action = 'set' AND e.suggested IS NOT NULL AND e.suggested_version = ?
@@ -132,6 +140,8 @@ def label_history(db: Database, line_id: int) -> list[dict]:
 
 def annotator_labels(db: Database, script_id: int | None = None) -> pd.DataFrame:
     """The effective label per line and annotator (human and imported), for agreement and review."""
+    import pandas as pd
+
     params = [script_id] if script_id is not None else []
     return pd.read_sql_query(_effective_sql(script_id is not None), db.conn, params=params)
 
@@ -143,6 +153,8 @@ def current_labels(db: Database, script_id: int | None = None, *,
 
     Columns: line_id, script_id, label, source, annotator, labeled_at.
     """
+    import pandas as pd
+
     frame = annotator_labels(db, script_id)
     frame = frame[frame["source"].isin(sources)]
     if frame.empty:
@@ -278,6 +290,8 @@ def labels_of_lines(db: Database, line_ids: list[int]) -> dict[int, dict]:
                 GROUP BY e.line_id, e.source, e.annotator""", chunk)
     if not rows:
         return {}
+    import pandas as pd
+
     best = resolve_labels(pd.DataFrame(rows))
     return {int(r.line_id): {"label": r.label, "source": r.source, "annotator": r.annotator}
             for r in best.itertuples()}
@@ -333,6 +347,10 @@ def effective_labels(db: Database, script_id: int | None = None, *, script_ids: 
     is visible) — or of every ready script, read in one query; the export adds its columns through
     `extra_columns`/`joins` (aliases: l = lines, s = scripts).
     """
+    import pandas as pd
+
+    import numpy as np
+
     from store.label_rules import rule_statuses, rule_suggestions
     from store.rules import rule_label
     from store.scheme import load_scheme
@@ -427,6 +445,9 @@ def prediction_proba(frame: pd.DataFrame, scheme, *, probs: str = "_probs", clas
                      ) -> tuple[np.ndarray, np.ndarray]:
     """(mask of rows with a prediction, their probabilities over the scheme's classes) from stored rows
     (`probs` JSON lists over `classes`, NULL classes = LABELS)."""
+    import numpy as np
+    import pandas as pd
+
     has = frame[probs].notna().to_numpy()
     out = np.full((len(frame), len(scheme.names)), np.nan)
     if not has.any():
@@ -442,6 +463,8 @@ def prediction_proba(frame: pd.DataFrame, scheme, *, probs: str = "_probs", clas
 
 def _suggestions_in_scheme(frame: pd.DataFrame, scheme) -> None:
     """The model's suggestion and its probability as the scheme's class (in place)."""
+    import numpy as np
+
     if scheme.is_full and frame["_classes"].isna().all():
         return
     has, proba = prediction_proba(frame, scheme)
@@ -464,6 +487,8 @@ def new_batch_id() -> str:
 
 def _accept_candidates(db: Database, script_id: int, page: int | None) -> pd.DataFrame:
     """Lines of the script (page) nobody labeled, accepted or imported, with their newest suggestion."""
+    import pandas as pd
+
     where = "AND l.page = ?" if page is not None else ""
     params = [script_id] + ([page] if page is not None else [])
     return pd.read_sql_query(
@@ -603,3 +628,12 @@ def accept_batches(db: Database, script_id: int | None = None, *, limit: int = 2
     ids = [r[0] for r in db.execute(f"SELECT batch_id FROM accept_batches {where} ORDER BY created_at DESC, "
                                     "rowid DESC LIMIT ?", params + [limit])]
     return [_batch(db, i, "stored") for i in ids]
+
+
+def last_labeled_script(db: Database, annotator: str) -> int | None:
+    """The finished script this annotator labeled last (where "continue labeling" takes them), or None."""
+    row = db.execute(
+        """SELECT l.script_id FROM label_events e JOIN lines l USING (line_id)
+           JOIN scripts s ON s.script_id = l.script_id AND s.status = 'ready'
+           WHERE e.annotator = ? AND e.source = 'human' ORDER BY e.event_id DESC LIMIT 1""", [annotator]).fetchone()
+    return int(row[0]) if row else None

@@ -654,3 +654,45 @@ def m2111_label_rules(db: Database) -> None:
         ALTER TABLE predictions ADD COLUMN classes TEXT;
         """
     )
+
+
+@migrations(name="2500_sequence_edits")
+def m2500_sequence_edits(db: Database) -> None:
+    # Splits and merges, each with what it takes to undo it (issue 25): the state before (`detail`, JSON)
+    # and the client's id of the click, UNIQUE so a click delivered twice splits once.
+    _execute_all(
+        db,
+        """
+        CREATE TABLE sequence_edits (
+            edit_id INTEGER PRIMARY KEY,
+            script_id INTEGER NOT NULL REFERENCES scripts(script_id) ON DELETE CASCADE,
+            kind TEXT NOT NULL CHECK (kind IN ('split', 'merge')),
+            sequence_id INTEGER NOT NULL,
+            other_sequence_id INTEGER NOT NULL,
+            at_line_no INTEGER NOT NULL,
+            code TEXT NOT NULL,
+            other_code TEXT NOT NULL,
+            other_title TEXT NOT NULL,
+            detail TEXT NOT NULL,
+            client_id TEXT UNIQUE,
+            annotator TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            undone_at TEXT,
+            undone_by TEXT
+        );
+        CREATE INDEX sequence_edits_script ON sequence_edits(script_id, edit_id);
+        """
+    )
+
+
+@migrations(name="2501_ingest_job_client_id")
+def m2501_ingest_job_client_id(db: Database) -> None:
+    # The id of the chosen file in the browser (issue 25: uploads start on choosing): every rerun of the
+    # page sees the same chosen file again, and it must start one job, not one per rerun.
+    _execute_all(
+        db,
+        """
+        ALTER TABLE ingest_jobs ADD COLUMN client_id TEXT;
+        CREATE UNIQUE INDEX ingest_jobs_client ON ingest_jobs(client_id) WHERE client_id IS NOT NULL;
+        """
+    )

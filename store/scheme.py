@@ -15,13 +15,16 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from sqlite_utils import Database
 
 from store.db import immediate, now
 from store.types import (  # noqa: F401 (the presets are re-exported: callers read them from here)
     BUILTIN_DISPLAY, BUILTIN_KEYS, LABELS, PRESETS, NotFoundError, ScriptlabelError, UnknownLabelError)
+
+if TYPE_CHECKING:  # numpy only where probabilities are projected: light commands never load it
+    import numpy as np
 
 NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_]{0,31}$")
 
@@ -123,6 +126,8 @@ class Scheme:
     def projection(self, from_classes) -> np.ndarray:
         """(len(from_classes), len(classes)) 0/1 matrix: a model's probabilities @ it = the scheme's
         (a merged class gets the sum of its members'); a class the scheme does not know is dropped."""
+        import numpy as np
+
         out = np.zeros((len(from_classes), len(self.classes)), dtype=np.float64)
         index = {name: i for i, name in enumerate(self.names)}
         for row, name in enumerate(from_classes):
@@ -133,6 +138,8 @@ class Scheme:
 
     def project(self, proba: np.ndarray, from_classes) -> np.ndarray:
         """A model's probabilities over `from_classes` as probabilities over the scheme's classes."""
+        import numpy as np
+
         proba = np.asarray(proba, dtype=np.float64)
         if tuple(from_classes) == self.names:
             return proba

@@ -6,12 +6,15 @@ import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlite_utils import Database
 
 from store.connection import data_dir, immediate, now
 from store.types import Line, NotFoundError, PageInfo
+
+if TYPE_CHECKING:  # pandas only inside the functions that return frames: light commands never load it
+    import pandas as pd
 
 LINE_COLUMNS = (
     "line_id, script_id, line_no, page, text, original_text, x0, y0, x1, y1, indent, gap_before, "
@@ -235,6 +238,8 @@ def line_places(db: Database, script_id: int) -> dict[int, tuple[int | None, int
 
 def lines_frame(db: Database, script_id: int | None = None) -> pd.DataFrame:
     """All stored lines (of one script, or every script) in reading order, with page sizes."""
+    import pandas as pd
+
     # Every script means every finished one; a named script is read whatever its state (ingest needs that).
     where = "WHERE l.script_id = ?" if script_id is not None else \
         "WHERE l.script_id IN (SELECT script_id FROM scripts WHERE status = 'ready')"
@@ -385,6 +390,8 @@ def random_line_ids(db: Database, n: int, *, seed: int | None = None) -> list[in
 
 def lines_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
     """`lines_frame` columns for these lines only, in reading order."""
+    import pandas as pd
+
     frames = []
     for start in range(0, len(line_ids), 5000):
         chunk = list(line_ids[start:start + 5000])

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlite_utils import Database
 
-from store.db import now
-from store.types import NotFoundError, ScriptlabelError, Sequence
+from store.db import immediate, now
+from store.types import NotFoundError, ScriptlabelError, Sequence, SequenceEdit
+
+if TYPE_CHECKING:  # pandas only inside the functions that return frames: light commands never load it
+    import pandas as pd
 
 
 class RatingError(ScriptlabelError, ValueError):
@@ -72,43 +75,188 @@ def rename_sequence(db: Database, sequence_id: int, *, code: str | None = None, 
             db.execute("UPDATE sequences SET title = ?, manual = 1 WHERE sequence_id = ?", [title.strip(), sequence_id])
 
 
-def merge_with_next(db: Database, sequence_id: int) -> int:
-    """Merge a sequence with the one after it; ratings of both are kept on the merged sequence."""
-    seq = get_sequence(db, sequence_id)
-    rows = list(db.query(
-        "SELECT * FROM sequences WHERE script_id = ? AND first_line_no > ? ORDER BY first_line_no LIMIT 1",
-        [seq["script_id"], seq["first_line_no"]]))
-    if not rows:
-        raise ScriptlabelError(f"sequence {seq['code']} is the last one of its script; there is nothing to merge it with")
-    nxt = rows[0]
-    with db.atomic():
+class SequenceEditError(ScriptlabelError):
+    pass
+
+
+def merge_with_next(db: Database, sequence_id: int, *, annotator: str = "anonymous",
+                    client_id: str | None = None) -> int:
+    """Merge a sequence with the one after it; ratings and tags of both are kept on the merged sequence.
+
+    Stored as an edit (`sequence_edits`) with what undoing it needs; `client_id` (the click's id) makes a
+    click delivered twice merge once."""
+    with immediate(db):
+        done = _edit_by_client(db, client_id)
+        if done is not None:
+            return done.sequence_id
+        seq = get_sequence(db, sequence_id)
+        rows = list(db.query(
+            "SELECT * FROM sequences WHERE script_id = ? AND first_line_no > ? ORDER BY first_line_no LIMIT 1",
+            [seq["script_id"], seq["first_line_no"]]))
+        if not rows:
+            raise SequenceEditError(f"sequence {seq['code']} is the last one of its script; there is nothing to merge "
+                                    "it with")
+        nxt = rows[0]
+        moved = {table: [r[0] for r in db.execute(f"SELECT {key} FROM {table} WHERE sequence_id = ?",
+                                                  [nxt["sequence_id"]])]
+                 for table, key in (("sequence_ratings", "rating_id"), ("sequence_tags", "tag_event_id"))}
+        predictions = [dict(r) for r in db.query("SELECT * FROM sequence_predictions WHERE sequence_id = ?",
+                                                 [nxt["sequence_id"]])]
         db.execute("UPDATE sequences SET last_line_no = ?, manual = 1 WHERE sequence_id = ?",
                    [nxt["last_line_no"], sequence_id])
         db.execute("UPDATE lines SET sequence_id = ? WHERE sequence_id = ?", [sequence_id, nxt["sequence_id"]])
         for table in ("sequence_ratings", "sequence_tags"):
             db.execute(f"UPDATE {table} SET sequence_id = ? WHERE sequence_id = ?", [sequence_id, nxt["sequence_id"]])
         db.execute("DELETE FROM sequences WHERE sequence_id = ?", [nxt["sequence_id"]])
+        _record_edit(db, "merge", seq, other=nxt, at_line_no=nxt["first_line_no"], annotator=annotator,
+                     client_id=client_id,
+                     detail={"kept": {"last_line_no": seq["last_line_no"], "manual": seq["manual"]},
+                             "absorbed": dict(nxt), "moved": moved, "predictions": predictions})
     return sequence_id
 
 
 def split_sequence(db: Database, sequence_id: int, at_line_no: int, *, code: str | None = None,
-                   title: str = "") -> int:
-    """Split a sequence so that a new one starts at `at_line_no`; returns the new sequence's id."""
-    seq = get_sequence(db, sequence_id)
-    if not seq["first_line_no"] < at_line_no <= seq["last_line_no"]:
-        raise ScriptlabelError(
-            f"line {at_line_no} is not inside {seq['code']} (lines {seq['first_line_no'] + 1}–{seq['last_line_no']}); "
-            "pick a line of the sequence after its first")
-    new_code = code or _next_code(db, seq)
-    with db.atomic():
+                   title: str = "", annotator: str = "anonymous", client_id: str | None = None) -> int:
+    """Split a sequence so that a new one starts at `at_line_no`; returns the new sequence's id.
+
+    Stored as an edit (`sequence_edits`) with what undoing it needs; `client_id` (the click's id) makes a
+    click delivered twice split once."""
+    title = (title or "").strip()
+    with immediate(db):
+        done = _edit_by_client(db, client_id)
+        if done is not None:
+            return done.other_sequence_id
+        seq = get_sequence(db, sequence_id)
+        if not seq["first_line_no"] < at_line_no <= seq["last_line_no"]:
+            raise SequenceEditError(
+                f"line {at_line_no} is not inside {seq['code']} (lines {seq['first_line_no'] + 1}–"
+                f"{seq['last_line_no']}); pick a line of the sequence after its first")
+        new_code = (code or "").strip() or _next_code(db, seq)
         db.execute("UPDATE sequences SET last_line_no = ?, manual = 1 WHERE sequence_id = ?",
                    [at_line_no - 1, sequence_id])
         cursor = db.execute(
             "INSERT INTO sequences(script_id, code, title, first_line_no, last_line_no, manual) VALUES (?,?,?,?,?,1)",
             [seq["script_id"], new_code, title, at_line_no, seq["last_line_no"]])
+        new_id = int(cursor.lastrowid)
         db.execute("UPDATE lines SET sequence_id = ? WHERE script_id = ? AND line_no BETWEEN ? AND ?",
-                   [cursor.lastrowid, seq["script_id"], at_line_no, seq["last_line_no"]])
-    return int(cursor.lastrowid)
+                   [new_id, seq["script_id"], at_line_no, seq["last_line_no"]])
+        _record_edit(db, "split", seq, other={"sequence_id": new_id, "code": new_code, "title": title},
+                     at_line_no=at_line_no, annotator=annotator, client_id=client_id,
+                     detail={"kept": {"last_line_no": seq["last_line_no"], "manual": seq["manual"]}})
+    return new_id
+
+
+def _record_edit(db: Database, kind: str, seq: dict, *, other: dict, at_line_no: int, annotator: str,
+                 client_id: str | None, detail: dict) -> None:
+    db.execute(
+        """INSERT INTO sequence_edits(script_id, kind, sequence_id, other_sequence_id, at_line_no, code, other_code,
+                                      other_title, detail, client_id, annotator, created_at)
+           VALUES (?,?,?,?,?,?,?,?,?,?,?,?)""",
+        [seq["script_id"], kind, seq["sequence_id"], other["sequence_id"], at_line_no, seq["code"], other["code"],
+         other["title"] or "", json.dumps(detail), client_id, annotator or "anonymous", now()])
+
+
+def _edit(row: dict) -> SequenceEdit:
+    return SequenceEdit(**{key: row[key] for key in (
+        "edit_id", "script_id", "kind", "sequence_id", "other_sequence_id", "at_line_no", "code", "other_code",
+        "other_title", "annotator", "created_at", "undone_at", "undone_by")})
+
+
+def _edit_by_client(db: Database, client_id: str | None) -> SequenceEdit | None:
+    if not client_id:
+        return None
+    rows = list(db.query("SELECT * FROM sequence_edits WHERE client_id = ?", [client_id]))
+    return _edit(rows[0]) if rows else None
+
+
+def sequence_edit(db: Database, *, edit_id: int | None = None, client_id: str | None = None) -> SequenceEdit:
+    """One stored split or merge, by its id or by the id of the click that made it."""
+    rows = list(db.query("SELECT * FROM sequence_edits WHERE edit_id = ?", [edit_id])) if edit_id is not None \
+        else list(db.query("SELECT * FROM sequence_edits WHERE client_id = ?", [client_id]))
+    if not rows:
+        raise NotFoundError(f"no split or merge with id {edit_id if edit_id is not None else client_id}")
+    return _edit(rows[0])
+
+
+def sequence_edits(db: Database, script_id: int, *, limit: int = 5) -> list[SequenceEdit]:
+    """A script's latest splits and merges, newest first (undone ones included, marked)."""
+    return [_edit(r) for r in db.query(
+        "SELECT * FROM sequence_edits WHERE script_id = ? ORDER BY edit_id DESC LIMIT ?", [script_id, limit])]
+
+
+def undo_sequence_edit(db: Database, edit_id: int, *, annotator: str = "anonymous") -> SequenceEdit:
+    """Take back a split or merge; idempotent (undoing it again returns it as it is).
+
+    Splits and merges undo newest first: a later one not undone over the same sequences must go first,
+    so the lines and ratings are put back exactly where they were. Undoing a split gives the new
+    sequence's lines, ratings and tags back to the one it came from; undoing a merge brings the absorbed
+    sequence back under its own id with its lines, the ratings and tags it had and its predictions."""
+    with immediate(db):
+        rows = list(db.query("SELECT * FROM sequence_edits WHERE edit_id = ?", [edit_id]))
+        if not rows:
+            raise NotFoundError(f"no split or merge with id {edit_id}")
+        row = rows[0]
+        if row["undone_at"] is not None:
+            return _edit(row)
+        ids = (row["sequence_id"], row["other_sequence_id"])
+        later = list(db.query(
+            """SELECT * FROM sequence_edits WHERE script_id = ? AND edit_id > ? AND undone_at IS NULL
+                 AND (sequence_id IN (?, ?) OR other_sequence_id IN (?, ?)) ORDER BY edit_id DESC LIMIT 1""",
+            [row["script_id"], edit_id, *ids, *ids]))
+        if later:
+            raise SequenceEditError(f"cannot undo “{_edit(row).describe()}”: undo the later “"
+                                    f"{_edit(later[0]).describe()}” first")
+        detail = json.loads(row["detail"])
+        kept = _sequence_or_none(db, row["sequence_id"])
+        if kept is None:
+            raise SequenceEditError(f"cannot undo “{_edit(row).describe()}”: {row['code']} no longer exists")
+        if row["kind"] == "split":
+            _undo_split(db, row, kept, detail)
+        else:
+            _undo_merge(db, row, kept, detail)
+        db.execute("UPDATE sequence_edits SET undone_at = ?, undone_by = ? WHERE edit_id = ?",
+                   [now(), annotator or "anonymous", edit_id])
+    return sequence_edit(db, edit_id=edit_id)
+
+
+def _sequence_or_none(db: Database, sequence_id: int) -> dict | None:
+    rows = list(db.query("SELECT * FROM sequences WHERE sequence_id = ?", [sequence_id]))
+    return rows[0] if rows else None
+
+
+def _undo_split(db: Database, row: dict, kept: dict, detail: dict) -> None:
+    new = _sequence_or_none(db, row["other_sequence_id"])
+    if new is None or kept["last_line_no"] != row["at_line_no"] - 1 or new["first_line_no"] != row["at_line_no"]:
+        raise SequenceEditError(f"cannot undo “{_edit(row).describe()}”: the sequences changed since")
+    db.execute("UPDATE sequences SET last_line_no = ?, manual = ? WHERE sequence_id = ?",
+               [new["last_line_no"], detail["kept"]["manual"], kept["sequence_id"]])
+    db.execute("UPDATE lines SET sequence_id = ? WHERE sequence_id = ?", [kept["sequence_id"], new["sequence_id"]])
+    for table in ("sequence_ratings", "sequence_tags"):  # given to the new sequence since: kept, on the whole again
+        db.execute(f"UPDATE {table} SET sequence_id = ? WHERE sequence_id = ?",
+                   [kept["sequence_id"], new["sequence_id"]])
+    db.execute("DELETE FROM sequences WHERE sequence_id = ?", [new["sequence_id"]])
+
+
+def _undo_merge(db: Database, row: dict, kept: dict, detail: dict) -> None:
+    absorbed = detail["absorbed"]
+    if _sequence_or_none(db, absorbed["sequence_id"]) is not None or kept["last_line_no"] != absorbed["last_line_no"]:
+        raise SequenceEditError(f"cannot undo “{_edit(row).describe()}”: the sequences changed since")
+    db.execute("UPDATE sequences SET last_line_no = ?, manual = ? WHERE sequence_id = ?",
+               [detail["kept"]["last_line_no"], detail["kept"]["manual"], kept["sequence_id"]])
+    columns = list(absorbed)
+    db.execute(f"INSERT INTO sequences({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
+               [absorbed[c] for c in columns])
+    db.execute("UPDATE lines SET sequence_id = ? WHERE script_id = ? AND line_no BETWEEN ? AND ?",
+               [absorbed["sequence_id"], kept["script_id"], absorbed["first_line_no"], absorbed["last_line_no"]])
+    for table, key in (("sequence_ratings", "rating_id"), ("sequence_tags", "tag_event_id")):
+        for chunk_start in range(0, len(detail["moved"][table]), 500):
+            chunk = detail["moved"][table][chunk_start:chunk_start + 500]
+            db.execute(f"UPDATE {table} SET sequence_id = ? WHERE sequence_id = ? AND {key} IN "
+                       f"({', '.join('?' for _ in chunk)})", [absorbed["sequence_id"], kept["sequence_id"], *chunk])
+    for prediction in detail["predictions"]:
+        columns = list(prediction)
+        db.execute(f"INSERT OR IGNORE INTO sequence_predictions({', '.join(columns)}) "
+                   f"VALUES ({', '.join('?' for _ in columns)})", [prediction[c] for c in columns])
 
 
 def _next_code(db: Database, seq: dict) -> str:
@@ -182,6 +330,8 @@ def own_rating(db: Database, sequence_id: int, *, department: str, annotator: st
 def current_ratings(db: Database, *, department: str = "overall", script_id: int | None = None) -> pd.DataFrame:
     """Rating in force per sequence: a lead's adjudicated one, else the latest (across annotators):
     sequence_id, script_id, value, annotator."""
+    import pandas as pd
+
     where = "AND s.script_id = ?" if script_id is not None else ""
     params: list = [department] + ([script_id] if script_id is not None else [])
     sql = f"""
@@ -271,6 +421,8 @@ def set_tags(db: Database, sequence_id: int, tags: list[str], present: bool = Tr
 
 
 def current_tags(db: Database, script_id: int | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     where = "AND s.script_id = ?" if script_id is not None else ""
     params = [script_id] if script_id is not None else []
     sql = f"""
@@ -294,6 +446,8 @@ def save_sequence_predictions(db: Database, version: int, department: str, rows:
 
 def latest_sequence_predictions(db: Database, *, department: str = "overall",
                                 script_id: int | None = None) -> pd.DataFrame:
+    import pandas as pd
+
     where = "AND s.script_id = ?" if script_id is not None else ""
     params: list = [department] + ([script_id] if script_id is not None else [])
     sql = f"""
@@ -323,3 +477,15 @@ def sequence_scripts(db: Database) -> dict[int, int]:
 
 def count_sequences(db: Database) -> int:
     return db.execute("SELECT COUNT(*) FROM sequences").fetchone()[0]
+
+
+def unrated_counts(db: Database, *, department: str = "overall") -> dict[int, tuple[int, int]]:
+    """Per finished script: (sequences with no rating in force for `department`, all its sequences)."""
+    rows = db.execute(
+        """SELECT s.script_id, COUNT(*) AS total,
+                  SUM(NOT EXISTS (SELECT 1 FROM sequence_ratings r WHERE r.sequence_id = s.sequence_id
+                        AND r.department = ? AND r.value IS NOT NULL
+                        AND NOT EXISTS (SELECT 1 FROM sequence_ratings u WHERE u.undoes_rating_id = r.rating_id)))
+           FROM sequences s JOIN scripts c ON c.script_id = s.script_id AND c.status = 'ready'
+           GROUP BY s.script_id""", [department]).fetchall()
+    return {int(script_id): (int(unrated), int(total)) for script_id, total, unrated in rows}

@@ -222,3 +222,37 @@ class AcceptBatch:
                 "above": self.above, "model_version": self.model_version, "lines": self.lines,
                 "expected_errors": round(self.expected_errors, 3), "annotator": self.annotator,
                 "created_at": self.created_at, "undone_at": self.undone_at}
+
+
+@dataclass(frozen=True)
+class SequenceEdit:
+    """One split or merge of sequences, stored so it can be shown and undone: `sequence_id` is the sequence
+    acted on (it stays), `other_sequence_id` the one the edit made (split) or absorbed (merge)."""
+
+    edit_id: int
+    script_id: int
+    kind: str  # split | merge
+    sequence_id: int
+    other_sequence_id: int
+    at_line_no: int  # split: the new sequence's first line; merge: the absorbed sequence's first line
+    code: str
+    other_code: str
+    other_title: str
+    annotator: str
+    created_at: str
+    undone_at: str | None = None
+    undone_by: str | None = None
+
+    def describe(self) -> str:
+        """What happened, in the words a person reads: split sq0050 at line 52 → sq0050A “untitled”."""
+        title = self.other_title or "untitled"
+        if self.kind == "split":
+            return f"split {self.code} at line {self.at_line_no} → {self.other_code} “{title}”"
+        return f"merged {self.other_code} “{title}” (from line {self.at_line_no}) into {self.code}"
+
+    def as_json(self) -> dict:
+        return {"edit_id": self.edit_id, "script_id": self.script_id, "kind": self.kind,
+                "sequence_id": self.sequence_id, "other_sequence_id": self.other_sequence_id,
+                "at_line_no": self.at_line_no, "code": self.code, "other_code": self.other_code,
+                "other_title": self.other_title, "annotator": self.annotator, "created_at": self.created_at,
+                "undone_at": self.undone_at, "undone_by": self.undone_by, "text": self.describe()}

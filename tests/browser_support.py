@@ -216,3 +216,40 @@ def _sample_pdf(tmp_path: Path) -> Path:
 
 
 
+
+
+# What a person saw when they pressed a key, read from the page itself (the text painted in the view,
+# inside its shadow root), not from the view's own record of what it showed. Installed before the page
+# loads, so this keydown listener runs before the view's and reads the line still on screen.
+_SCREEN_AT_KEYS = """
+(() => {
+  const keys = %s;
+  window.__screenAtKey = [];
+  let found = null;
+  const find = (root) => {
+    const el = root.querySelector('[data-role="text"]');
+    if (el) return el;
+    for (const host of root.querySelectorAll("*")) {
+      if (host.shadowRoot) { const inner = find(host.shadowRoot); if (inner) return inner; }
+    }
+    return null;
+  };
+  window.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || !keys.includes(e.key)) return;
+    if (!found || !found.isConnected) found = find(document);
+    window.__screenAtKey.push(found ? found.textContent.trim() : null);
+  }, true);
+})();
+"""
+
+
+def record_screen_at_keys(page, keys: str = KEYS) -> None:
+    """From now on, every label key pressed on `page` records the line's text as painted on screen."""
+    import json
+
+    page.add_init_script(_SCREEN_AT_KEYS % json.dumps(list(keys)))
+
+
+def screen_at_keys(page) -> list[str]:
+    """The text on screen at each label key press since the page (re)loaded, whitespace normalized."""
+    return [" ".join((text or "").split()) for text in page.evaluate("window.__screenAtKey")]

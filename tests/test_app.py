@@ -62,26 +62,34 @@ def test_scripts_page_lists_progress(app_db):
     db, script_id = app_db
     first = int(script_store.lines_frame(db, script_id)["line_id"][0])
     label_store.add_label(db, first, "scene_heading", annotator="ana")
-    at = open_page()
+    at = open_page("scripts")
     assert at.title[0].value == "Scripts"
     [row] = at.dataframe[0].value.to_dict("records")
     assert row["title"] == "Lighthouse" and row["lines"] == 20 and row["labeled"] == 1 and row["scene_heading"] == 1
 
 
-def test_scripts_page_uploads_a_file(app_db, tmp_path):
+def test_scripts_page_ingests_several_files_on_choosing_them(app_db, tmp_path):
+    from store import jobs as job_store
+
     db, _ = app_db
     text = "INT. CLOCK SHOP - DAY\n\nTim winds a clock.\n\n                      TIM\n          Noon again.\n"
-    at = open_page()
-    at.file_uploader(key="upload").set_value(("clock_shop.txt", text.encode(), "text/plain"))
-    at.run()
-    button(at, "ingest").click()
-    at.run()
-    _wait_for_jobs(db)  # the upload runs in a background process
+    other = "EXT. PIER - NIGHT\n\nGulls.\n"
+    at = open_page("scripts")
+    at.file_uploader(key="upload").set_value([("clock_shop.txt", text.encode(), "text/plain"),
+                                              ("pier.txt", other.encode(), "text/plain")])
+    at.run()  # choosing is enough: no Ingest button
+    assert not [b for b in at.button if b.key == "ingest"]
+    at.run()  # another rerun sees the same chosen files: still one job each
+    uploads = [j for j in job_store.list_jobs(db) if j.file_name != "lighthouse.pdf"]
+    assert sorted(j.file_name for j in uploads) == ["clock_shop.txt", "pier.txt"]
+    _wait_for_jobs(db)  # the uploads run in background processes
     at.run()
     assert not at.exception and not at.error
-    assert "Clock Shop" in at.success[0].value and "4 lines" in at.success[0].value
-    assert [s.title for s in script_store.list_scripts(db)] == ["Lighthouse", "Clock Shop"]
+    shown = " ".join(s.value for s in at.success)
+    assert "Clock Shop" in shown and "4 lines" in shown and "Pier" in shown
+    assert sorted(s.title for s in script_store.list_scripts(db)) == ["Clock Shop", "Lighthouse", "Pier"]
     assert "Clock Shop" in table(at, "title")["title"].tolist()
+    assert len([j for j in job_store.list_jobs(db) if j.file_name != "lighthouse.pdf"]) == 2
 
 
 def _wait_for_jobs(db, timeout_s: float = 90.0) -> None:
@@ -104,7 +112,7 @@ def test_scripts_page_shows_running_uploads_with_progress(app_db):
     job_id = job_store.create_job(db, file_name="long_scan.pdf", pid=os.getpid())  # alive: this process
     job_store.start_job(db, job_id)
     job_store.job_progress(db, job_id, 2, 5)
-    at = open_page()
+    at = open_page("scripts")
     [bar] = [p for p in at.get("progress") if "long\\\\_scan.pdf" in str(p.proto)]  # escaped: shown as typed
     assert "page 2 of 5" in str(bar.proto)
     job_store.fail_job(db, job_id, error="long_scan.pdf: a page is damaged; print it to a new PDF")
@@ -124,10 +132,8 @@ def test_a_database_from_a_newer_version_is_a_message_not_a_traceback(app_db, db
 
 def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
     db, _ = app_db
-    at = open_page()
-    at.file_uploader(key="upload").set_value(("broken.pdf", b"%PDF-1.4 not a pdf at all", "application/pdf"))
-    at.run()
-    button(at, "ingest").click()
+    at = open_page("scripts")
+    at.file_uploader(key="upload").set_value([("broken.pdf", b"%PDF-1.4 not a pdf at all", "application/pdf")])
     at.run()
     _wait_for_jobs(db)
     at.run()
@@ -138,7 +144,7 @@ def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
 
 def test_scripts_page_deletes_only_after_confirmation(app_db):
     db, script_id = app_db
-    at = open_page()
+    at = open_page("scripts")
     button(at, "delete").click()
     at.run()
     assert "cannot be undone" in at.warning[0].value
@@ -164,7 +170,7 @@ def label_view_data(at: AppTest) -> dict:
 
 def test_label_page_asks_for_a_name_first(app_db):
     at = open_page("label", annotator=None)
-    assert "Annotator" in at.info[0].value
+    assert at.text_input(key="label_name").label == "Your name"  # a way in on the page itself
     at.sidebar.text_input(key="annotator").set_value("bea")
     at.run()
     assert label_view_data(at)["annotator"] == "bea"
@@ -247,13 +253,37 @@ def test_sequences_page_rates_with_number_keys(app_db):
     assert len(sequence_store.current_ratings(db, department="fx", script_id=script_id)) == 1
 
 
-def test_sequences_page_merges_and_renames(app_db):
+def test_sequences_page_merges_renames_splits_and_undoes(app_db):
     db, script_id = app_db
     at = open_page("sequences")
+    first = sequence_store.list_sequences(db, script_id)[0]
     button(at, "seq_merge").click()
     at.run()
+    merged = sequence_store.list_sequences(db, script_id)
+    assert len(merged) == 3
+    notice = " ".join(s.value for s in at.success)
+    assert f"into {first.code}" in notice and "Merged" in notice  # what happened, with Undo beside it
+
+    form = [t for t in at.text_input if t.label == "Title"][0]
+    form.set_value("Tim Time")
+    [t for t in at.text_input if t.label == "Code"][0].set_value("sq0400")
+    [b for b in at.button if b.label == "Rename"][0].click()
+    at.run()
+    renamed = sequence_store.get_sequence(db, first.sequence_id)
+    assert (renamed["code"], renamed["title"]) == ("sq0400", "Tim Time")
+
+    at.number_input(key=f"seq_split_at_{first.sequence_id}").set_value(first.first_line_no + 2)
+    at.text_input(key=f"seq_split_title_{first.sequence_id}").set_value("The Storm")
+    [b for b in at.button if b.label == "Split"][0].click()
+    at.run()
+    assert f"Split sq0400 at line {first.first_line_no + 2} → sq0400A “The Storm”" in " ".join(
+        s.value for s in at.success)
+    assert len(sequence_store.list_sequences(db, script_id)) == 4
+    assert "sq0400A" in at.subheader[0].value  # the page shows the new sequence, ready to name or rate
+    button(at, "seq_edit_undo").click()
+    at.run()
     assert len(sequence_store.list_sequences(db, script_id)) == 3
-    at.form_submit_button[0]  # the rename form is there
+    assert any("Undone: split sq0400" in i.value for i in at.info)
     assert not at.exception
 
 
@@ -294,8 +324,9 @@ def test_models_page_shows_versions_and_rolls_back(app_db):
     db, script_id = app_db
     at = open_page("models")
     [v0] = table(at, "why").to_dict("records")
-    assert (v0["version"], v0["status"]) == (0, "current") and "shipped base model" in v0["why"]
-    assert "Current line model: v0" in " ".join(c.value for c in at.caption)
+    assert (v0["version"], v0["status"]) == (0, "current") and "ships with" in v0["why"]
+    assert "Suggestions now come from v0" in " ".join(i.value for i in at.info)
+    assert "The shipped model learned from" in " ".join(m.value for m in at.markdown)
     assert "No model yet" not in " ".join(i.value for i in at.info)
     v1 = model_store.register_version(db, kind="lines", path="a", metrics={}, n_labels=10)
     v2 = model_store.register_version(db, kind="lines", path="b", metrics={}, n_labels=20)
@@ -312,7 +343,7 @@ def test_models_page_shows_versions_and_rolls_back(app_db):
     button(at, "rollback").click()
     at.run()
     assert model_store.current_version(db).version == v1 and model_store.get_pin(db)["version"] == v1
-    assert "Current line model: v1," in " ".join(c.value for c in at.caption)
+    assert "Suggestions now come from v1**" in " ".join(i.value for i in at.info)
     assert any(f"v{v1} is pinned" in w.value for w in at.warning)
     assert table(at, "why").set_index("version").loc[v1, "pinned"]
     v3 = model_store.register_version(db, kind="lines", path="c", metrics={}, n_labels=30, make_current=False,
@@ -381,7 +412,7 @@ def test_first_start_loads_the_sample_into_an_empty_database(db_path, monkeypatc
         pytest.skip("the sample screenplay is not built yet")
     monkeypatch.setenv("SCRIPTLABEL_DB", str(db_path))
     monkeypatch.setenv("SCRIPTLABEL_SAMPLE", "1")
-    at = open_page()
+    at = open_page("scripts")
     [row] = at.dataframe[0].value.to_dict("records")
     assert row["title"] == "Tim Time" and row["lines"] > 500
 
@@ -458,3 +489,35 @@ def test_export_page_exports_sequences(app_db):
     at.toggle(key="export_seq_rated").set_value(True)
     at.run()
     assert list(table(at, "department")["rating"]) == [4]
+
+
+def test_home_gives_a_way_in_then_progress_continue_model_state_and_ratings_waiting(app_db):
+    db, script_id = app_db
+    at = open_page(annotator=None)
+    assert at.title[0].value == "Home"
+    at.text_input(key="home_name").set_value("ana").run()  # the name, right there on the first screen
+    assert at.text_input(key="annotator").value == "ana"
+    text = " ".join(m.value for m in at.markdown)
+    assert "Start labeling “Lighthouse”" in text  # nothing labeled yet
+    assert any("0 of 20 lines labeled" in str(p.proto) for p in at.get("progress"))
+    assert any("shipped model" in i.value for i in at.info)
+    assert "of 4 sequences** of “Lighthouse” have no overall complexity rating" in text
+
+    first = int(script_store.lines_frame(db, script_id)["line_id"][0])
+    label_store.add_label(db, first, "scene_heading", annotator="ana")
+    for sequence in sequence_store.list_sequences(db, script_id):
+        sequence_store.add_rating(db, sequence.sequence_id, 3, annotator="ana")
+    at.run()
+    text = " ".join(m.value for m in at.markdown)
+    assert "Continue labeling “Lighthouse”" in text and f"script={script_id}" in " ".join(c.value for c in at.caption)
+    assert "no overall complexity rating" not in text  # nothing waiting any more
+    assert any("1 of 20 lines labeled" in str(p.proto) for p in at.get("progress"))
+    button(at, "home_label").click().run()
+    assert not at.exception
+
+
+def test_label_page_without_a_name_asks_for_it_right_there(app_db):
+    at = open_page("label", annotator=None)
+    at.text_input(key="label_name").set_value("ben").run()
+    assert at.text_input(key="annotator").value == "ben" and not at.exception
+    assert label_view_data(at)["annotator"] == "ben"  # the view is mounted, ready for keys

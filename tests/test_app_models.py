@@ -6,7 +6,9 @@ import pytest
 
 import app_builders as builders
 from app_pages import model_views as app_models
+from store import labels as label_store
 from store import models as model_store
+from store import scripts as script_store
 
 
 def _metrics(accuracy):
@@ -24,7 +26,6 @@ def test_versions_learning_curve_and_metric_plots(db, pdf_script):
     v2 = builders.predict(db, pdf_script, n_labels=60, metrics=_metrics(0.9))
     versions = app_models.versions_table(db)
     assert list(versions["version"]) == [1, v2] and list(versions["current"]) == [False, True]
-    assert list(app_models.learning_curve(versions)["accuracy"]) == [0.7, 0.9]
     assert app_models.confusion_png(_metrics(0.9)).startswith(b"\x89PNG")
     assert app_models.confusion_png({"cv_accuracy": 0.8}) is None
     f1 = app_models.per_class_f1(_metrics(0.9)).set_index("label")["f1"]
@@ -62,3 +63,60 @@ def test_complexity_versions_show_every_model_compared():
     assert table.loc[0, "accuracy 95% CI"] == "0.45–0.75"
     assert app_models.headline(metrics) == {"accuracy": 0.6, "macro_f1": None, "n_evaluated": 40}
     assert app_models.complexity_comparison({"accuracy": 1}).empty
+
+
+def _label_lines(db, script_id, label: str, annotators: list[str], n: int | None = None) -> None:
+    lines = script_store.lines_frame(db, script_id)["line_id"].tolist()[:n]
+    for name in annotators:
+        for line_id in lines:
+            label_store.add_label(db, int(line_id), label, annotator=name)
+
+
+def test_learning_curve_shows_each_version_with_n_and_its_interval_and_no_line_through_thin_points(db, pdf_script):
+    v1 = builders.predict(db, pdf_script, label="action")
+    _label_lines(db, pdf_script, "action", ["a"], n=5)  # 5 labels beside v1's suggestions, all agree
+    v2 = builders.predict(db, pdf_script, label="action", n_labels=5)
+    _label_lines(db, pdf_script, "dialogue", ["b", "c", "d"], n=10)  # 30 beside v2's, none agree
+    v3 = builders.predict(db, pdf_script, label="dialogue", n_labels=35)
+    _label_lines(db, pdf_script, "dialogue", ["e", "f", "g"], n=10)  # 30 beside v3's, all agree
+    frame = app_models.learning_curve_frame(db).set_index("version")
+    assert list(frame.index) == [v1, v2, v3]
+    assert list(frame["n"]) == [5, 30, 30] and list(frame["accuracy"]) == [1.0, 0.0, 1.0]
+    assert list(frame["trend"]) == [False, True, True]
+    assert frame.loc[v1, "low"] < 0.6 < frame.loc[v3, "low"]  # 5 labels: a wide interval; 30: a narrow one
+    spec = app_models.learning_curve_chart(frame.reset_index()).to_dict()
+    marks = [layer["mark"]["type"] if isinstance(layer["mark"], dict) else layer["mark"] for layer in spec["layer"]]
+    assert marks == ["errorbar", "point", "text", "line"]
+    datasets = spec["datasets"]
+    line_data = datasets[spec["layer"][3]["data"]["name"]]
+    assert [row["name"] for row in line_data] == [f"v{v2}", f"v{v3}"]  # the line skips v1 (n = 5)
+
+
+def test_a_version_compared_on_few_labels_says_so_in_plain_words():
+    few = {"decision": "promoted", "comparison": {"n": 11, "current_correct": 0, "candidate_correct": 0,
+                                                  "current_version": 3}}
+    text = app_models.plain_why(few, 4)
+    assert "only 11 new labels" in text and "%" not in text
+    enough = {"decision": "candidate", "comparison": {"n": 50, "current_correct": 45, "candidate_correct": 30,
+                                                      "current_version": 3}}
+    assert app_models.plain_why(enough, 4) == ("kept as a candidate: worse than v3 beyond chance (right on 60% vs "
+                                               "90% of the 50 newest labels)")
+
+
+def test_the_base_model_has_one_description_with_its_held_out_figures_in_plain_words():
+    text = app_models.base_model_description()
+    manifest = app_models.base_manifest()
+    lines = sum(v["labeled_lines"] for v in manifest["trained_on"].values())
+    assert f"{lines:,} labeled lines" in text
+    held = manifest["evaluation"]["held_out_studio"]
+    assert f"{held['accuracy']:.1%}" in text and f"{held['lines']:,}" in text
+    assert "--" not in text and "_" not in text and "{" not in text  # no flags, no JSON keys or internal names
+
+
+def test_the_shipped_calibration_still_fits_the_shipped_model_files():
+    """The manifest is one of the files the calibration is bound to: editing it (its evaluation) must come
+    with the calibration re-bound, or every page would fall back to raw probabilities."""
+    from labeling.training.lines import base_calibration
+
+    found = base_calibration()
+    assert found.fitted and found.warning is None, found.warning

@@ -127,7 +127,11 @@ def test_sequence_table_and_rating_order(db, pdf_script):
     order = support.rating_order(table)
     # unrated without a prediction first (most uncertain), then by uncertainty, the rated one last
     assert order[-1] == ids[1] and order.index(ids[2]) < order.index(ids[0])
-    assert support.next_unrated(table, after=order[0]) == order[1]
+    # after a rating, the next unrated sequence further on in the script: never back (sq0040 → sq0030)
+    by_line = list(table.sort_values("first_line_no")["sequence_id"])
+    assert support.next_unrated(table, after=by_line[0]) == by_line[2]  # by_line[1] is rated
+    assert support.next_unrated(table, after=by_line[2]) == by_line[3]
+    assert support.next_unrated(table, after=by_line[-1]) == by_line[0]  # none left after it: from the start
 
 
 # --- export ----------------------------------------------------------------------------------
@@ -226,3 +230,52 @@ def test_the_export_summary_of_a_large_library_adds_up_without_reading_it_whole(
     assert exact[1]["human"] == summed[1]["human"] == 1
     assert summed[1]["model or rule"] == len(ids) - 1 == sum(v for k, v in exact[1].items() if k != "human")
     assert len(summed[2]) == min(50, len(ids)) and support.export_summary(db, only_human=True)[0] == 1
+
+
+def _effective(db, script_id) -> list[tuple[str, str]]:
+    lines = script_store.lines_frame(db, script_id)[["line_id", "text"]]
+    labels = label_store.effective_labels(db, script_id)[["line_id", "label"]]
+    merged = lines.merge(labels, on="line_id", how="left")
+    return [(text, label if isinstance(label, str) else "action") for text, label in zip(merged["text"], merged["label"])]
+
+
+def _label_every_kind(db, script_id) -> None:
+    from conftest import SCREENPLAY_LINES
+
+    truth = {text: label for text, _x, label in SCREENPLAY_LINES}
+    for row in script_store.lines_frame(db, script_id).itertuples():
+        label_store.add_label(db, int(row.line_id), truth[row.text], annotator="ana")
+
+
+def test_a_fountain_export_ingested_again_gives_the_same_lines_and_labels(db, db_path, pdf_script, tmp_path):
+    """Re-ingest the export (its element types become imported labels) and compare line by line."""
+    from labeling.ingest.pipeline import ingest_path
+
+    _label_every_kind(db, pdf_script)
+    out = tmp_path / "lighthouse.fountain"
+    out.write_bytes(support.export_payload(db_path, "fountain", script_id=pdf_script))
+    again = ingest_path(db, out, allow_duplicate=True).script_id
+    assert _effective(db, again) == _effective(db, pdf_script)
+    sources = set(label_store.effective_labels(db, again)["label_source"])
+    assert sources == {"imported"}
+
+
+def test_a_conll_export_parses_back_to_every_line_and_label(db, db_path, pdf_script):
+    _label_every_kind(db, pdf_script)
+    data = support.export_payload(db_path, "conll", script_id=pdf_script).decode()
+    parsed, tokens, tag = [], [], None
+    for row in data.splitlines():
+        if row.startswith("-DOCSTART-"):
+            continue
+        if not row.strip():
+            if tokens:
+                parsed.append((" ".join(tokens), tag))
+            tokens, tag = [], None
+            continue
+        token, bio = row.split("\t")
+        prefix, label = bio.split("-", 1)
+        assert prefix == ("I" if tokens else "B") and (tag is None or tag == label)  # one label per line
+        tokens.append(token)
+        tag = label
+    expected = [(" ".join(text.split()), label) for text, label in _effective(db, pdf_script)]
+    assert parsed == expected

@@ -23,9 +23,8 @@ def test_upload_label_by_keyboard_export_and_retrain(browser, tmp_path, db_path)
     app = App(db_path, tmp_path / "streamlit.log", env=_line_base_env(tmp_path))
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000}, accept_downloads=True)
-        _goto(page, app)
+        _goto(page, app, "scripts")
         page.locator('input[type="file"]').set_input_files(str(_sample_pdf(tmp_path)))
-        page.get_by_role("button", name="Ingest").click()
         page.get_by_text("stored as").wait_for(timeout=120_000)  # the background job ended
         _screenshot(page, "scripts")
 
@@ -81,7 +80,7 @@ def test_upload_label_by_keyboard_export_and_retrain(browser, tmp_path, db_path)
         conn.close()
         assert status == "done", (status, error)
         # the page notices by itself (the status fragment polls) and shows the new current version
-        page.get_by_text(f"Current line model: v{version},").wait_for(timeout=30_000)
+        page.get_by_text(f"Suggestions now come from v{version}").wait_for(timeout=30_000)
         _screenshot(page, "models")
 
         _nav(page, "Label")  # suggestions come from the new model: Enter accepts one
@@ -156,9 +155,8 @@ def test_upload_abandoned_mid_way_finishes_and_keeps_every_label(browser, tmp_pa
     app = App(db_path, tmp_path / "streamlit.log")
     try:
         page = browser.new_page(viewport={"width": 1400, "height": 1000})
-        _goto(page, app)
+        _goto(page, app, "scripts")
         page.locator('input[type="file"]').set_input_files(str(make_text_pdf(tmp_path / "upload.pdf", pages=30)))
-        page.get_by_role("button", name="Ingest").click()
         deadline = time.monotonic() + 60
         while not [j for j in job_store.list_jobs(db) if j.file_name == "upload.pdf"]:
             assert time.monotonic() < deadline, "the upload never started a job"

@@ -7,12 +7,13 @@ pace, a reload, a lost connection or a second tab; keys never type into a field 
 from __future__ import annotations
 
 import sqlite3
+import time
 
 import pytest
 
 from browser_support import (
-    App, _current_line, _goto, _screenshot, _view_state, _wait_for_line, _wait_saved, require_browser,
-    _sample_pdf)
+    App, _current_line, _goto, _screenshot, _view_state, _wait_for_line, _wait_saved, record_screen_at_keys,
+    require_browser, screen_at_keys, _sample_pdf)
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 require_browser()  # skips this module without Chromium or Playwright
@@ -59,6 +60,12 @@ def _type(page, n: int, delay_ms: int, offset: int = 0) -> None:
         page.wait_for_timeout(delay_ms)
 
 
+def _stored_texts(db_path, stored) -> list[str]:
+    """The text of each stored label's line, as a person reads it (whitespace normalized)."""
+    texts = dict(_texts(db_path))
+    return [" ".join(texts[line_id].split()) for line_id, _, _ in stored]
+
+
 def _shown(page) -> list[tuple[int, str]]:
     """The (line_id, label) of every key press, as the view recorded what was on screen."""
     return [tuple(x) for x in page.evaluate("window.__scriptlabelShown")]
@@ -69,13 +76,15 @@ def test_200_keys_at_a_fluent_pace_label_200_lines_in_the_order_shown(browser, s
     app, script_id = served
     texts = _texts(db_path)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    record_screen_at_keys(page)
     _goto(page, app, "label", f"annotator=ana&script={script_id}")  # ready for keys: no click
     _type(page, 200, delay_ms)
     _wait_saved(page)
     shown = _shown(page)
     stored = _label_rows(db_path)
     assert len(shown) == 200 and len(stored) == 200
-    assert [(line_id, label) for line_id, label, _ in stored] == shown  # the lines seen, in order
+    assert _stored_texts(db_path, stored) == screen_at_keys(page)  # each label is on the line on screen, in order
+    assert [(line_id, label) for line_id, label, _ in stored] == shown  # and the view's own record agrees
     assert len({line_id for line_id, _ in shown}) == 200
     assert [label for _, label in shown] == [KEY_LABELS[KEYS[i % len(KEYS)]] for i in range(200)]
     assert _texts(db_path) == texts  # no line's text changed
@@ -88,6 +97,7 @@ def test_a_reload_and_a_lost_connection_lose_nothing_and_double_nothing(browser,
     app, script_id = served
     texts = _texts(db_path)
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
+    record_screen_at_keys(page)
     _goto(page, app, "label", f"annotator=ana&script={script_id}")
     _type(page, 60, 40)
     # The connection drops: keys go on (the batch is in the browser), their events wait in localStorage.
@@ -95,6 +105,7 @@ def test_a_reload_and_a_lost_connection_lose_nothing_and_double_nothing(browser,
     _type(page, 20, 40, offset=60)
     assert _view_state(page)["pending"] > 0
     before_reload = _shown(page)
+    screen_before_reload = screen_at_keys(page)
     page.unroute("**/api/label/sync")
     page.reload()  # mid-way, with unsent events: they are sent again after the reload
     _wait_for_line(page)
@@ -103,6 +114,7 @@ def test_a_reload_and_a_lost_connection_lose_nothing_and_double_nothing(browser,
     shown = before_reload + _shown(page)
     stored = _label_rows(db_path)
     assert len(shown) == 200
+    assert _stored_texts(db_path, stored) == screen_before_reload + screen_at_keys(page)  # the text on screen
     assert [(line_id, label) for line_id, label, _ in stored] == shown
     assert len({line_id for line_id, _, _ in stored}) == 200
     assert [label for _, label, _ in stored] == [KEY_LABELS[KEYS[i % len(KEYS)]] for i in range(200)]
@@ -268,3 +280,32 @@ def test_review_mode_shows_contradicted_labels_and_a_key_fixes_one(browser, tmp_
     outcome = conn.execute("SELECT line_id, outcome, label, previous_label, annotator FROM review_outcomes").fetchall()
     conn.close()
     assert outcome == [(seen, "fixed", "scene_heading", "dialogue", "rev")]
+
+
+def test_a_closed_tabs_unsent_labels_are_sent_by_the_next_tab(browser, served, db_path):
+    """Keys pressed while the server was unreachable wait in the browser; the tab closes before they are
+    sent; the next tab of this browser sends them, each on the line that was on screen, stored once."""
+    app, script_id = served
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    first = context.new_page()
+    record_screen_at_keys(first)
+    _goto(first, app, "label", f"annotator=ana&script={script_id}")
+    first.route("**/api/label/sync", lambda route: route.abort())
+    _type(first, 6, 60)
+    assert _view_state(first)["pending"] == 6
+    seen = screen_at_keys(first)
+    first.close(run_before_unload=True)
+    assert _label_rows(db_path) == []  # nothing reached the server
+
+    second = context.new_page()
+    _goto(second, app, "label", f"annotator=ana&script={script_id}")
+    deadline = time.monotonic() + 60
+    while len(_label_rows(db_path)) < 6:
+        assert time.monotonic() < deadline, "the next tab did not send the closed tab's labels"
+        time.sleep(0.3)
+    _wait_saved(second)
+    stored = _label_rows(db_path)
+    assert len(stored) == 6 and {a for _, _, a in stored} == {"ana"}
+    assert _stored_texts(db_path, stored) == seen
+    assert [label for _, label, _ in stored] == [KEY_LABELS[KEYS[i]] for i in range(6)]
+    context.close()

@@ -134,8 +134,11 @@ def test_evaluate_splits_by_script(cli, sample):
     [report] = cli.json_lines("evaluate")
     assert report["split"] == "by script" and report["scripts"] == 2
     for key in ("base", "adapted"):
-        assert 0 < report[key]["full"]["accuracy"] <= 1
         assert {"S", "C", "D", "O"} <= {c["label"] for c in report[key]["seed"]["per_class"]}
+        # more than shapes: the models must beat always answering the most common label, by far
+        support = [c["support"] for c in report[key]["full"]["per_class"]]
+        majority = max(support) / sum(support)
+        assert report[key]["full"]["accuracy"] > majority + 0.3, (key, report[key]["full"]["accuracy"], majority)
 
 
 def test_cached_base_outputs_of_another_base_model_are_removed(cli, sample, tmp_path):

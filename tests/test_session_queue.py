@@ -64,3 +64,47 @@ def test_an_empty_pool_is_a_named_error(db, tmp_path):
     label_store.add_labels(db, ids, "action", annotator="ana")
     with pytest.raises(EmptyPoolError, match="nothing left"):
         build_queue(db, script_id=script)
+
+
+@pytest.mark.parametrize("strategy", ["diverse", "margin", "random"])
+def test_lines_a_rule_already_labeled_are_never_offered(db, tmp_path, strategy):
+    """INT./EXT. headings carry the rule's label (store.labels.effective_labels): the queue asks about the
+    rest (issue 25: the diverse queue offered 11 of 98 lines a rule had already labeled)."""
+    from store.rules import rule_label
+
+    script = builders.pdf_script(db, tmp_path, pages=2)
+    lines = script_store.lines_frame(db, script)
+    headings = set(lines.loc[lines["text"].map(rule_label).notna(), "line_id"])
+    assert len(headings) == 4  # two per page in the builder's screenplay
+    builders.predict(db, script, label="action", confidence=0.4)  # the model unsure everywhere, headings too
+    items = build_queue(db, script_id=script, strategy=strategy, n=100, seed=3)
+    offered = {line_id for item in items for line_id in item.group_line_ids}
+    assert not offered & headings
+    assert offered == set(lines["line_id"]) - headings  # every other line is still there to label
+
+
+def test_a_claim_holds_lines_from_others_until_it_expires(db, tmp_path, monkeypatch):
+    """A tab's claim keeps its lines out of everyone else's queue only for its time to live: a tab that died
+    without giving them back blocks nobody for long."""
+    import store.claims as claims_module
+
+    class Clock:
+        now = 1_000_000.0
+
+        def time(self) -> float:
+            return self.now
+
+    clock = Clock()
+    monkeypatch.setattr(claims_module, "time", clock)
+    script = builders.pdf_script(db, tmp_path, pages=1)
+    ids = script_store.lines_frame(db, script)["line_id"].tolist()
+    assert claim_store.hold(db, ids[:3], annotator="ana", tab="t1", ttl_s=60) == ids[:3]
+    assert claim_store.claimed_by_others(db, annotator="ben", tab="b") == set(ids[:3])
+    assert claim_store.hold(db, ids[:5], annotator="ben", tab="b", ttl_s=60) == ids[3:5]  # only the free ones
+    queued = {i.line_id for i in build_queue(db, script_id=script, strategy="script", n=100, annotator="cy", tab="c")}
+    assert not queued & set(ids[:5])
+    clock.now += 61  # ana's and ben's claims are past their time
+    assert claim_store.claimed_by_others(db, annotator="cy", tab="c") == set()
+    assert claim_store.hold(db, ids[:3], annotator="cy", tab="c", ttl_s=60) == ids[:3]
+    queued = {i.line_id for i in build_queue(db, script_id=script, strategy="script", n=100, annotator="ana", tab="t1")}
+    assert not queued & set(ids[:3]) and set(ids[3:5]) <= queued

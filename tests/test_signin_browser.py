@@ -100,7 +100,7 @@ def test_an_annotator_labels_under_the_signed_in_name_and_reaches_only_her_pages
         sent = page.evaluate("""async (sid) => (await fetch('/api/label/jump?script_id=' + sid + '&line_no=1',
                                 {headers: {'X-Scriptlabel': '1'}})).status""", secret_id)
         assert sent == 400
-        page.goto(f"{app.url}/")
+        page.goto(f"{app.url}/scripts")
         page.get_by_role("heading", name="Scripts", level=1).wait_for(timeout=60_000)
         _settle(page)
         options = " ".join(_script_options(page))
@@ -128,7 +128,7 @@ def test_an_admin_sees_the_restricted_script_and_the_audit_log(browser, served):
         page.get_by_role("heading", name="Users", level=1).wait_for(timeout=60_000)
         _settle(page)
         assert "Audit log" in _body_text(page)
-        page.goto(f"{app.url}/")
+        page.goto(f"{app.url}/scripts")
         page.get_by_role("heading", name="Scripts", level=1).wait_for(timeout=60_000)
         _settle(page)
         assert SECRET in " ".join(_script_options(page))

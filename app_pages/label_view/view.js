@@ -767,6 +767,8 @@ class LabelView {
       this.el.model.textContent = (m.version ? `model v${m.version}` : "shipped model")
         + (m.pinned ? " · pinned" : "") + run;
       this.el.model.title = m.run && m.run.error ? m.run.error : "";
+      this.el.model.dataset.kind = run.includes("retraining") ? "training" : run.includes("failed") ? "failed"
+        : run.includes("candidate") ? "candidate" : "current";
     }
     const save = this.el.save;
     if (this.lastError) { save.textContent = this.lastError; save.dataset.kind = "error"; }

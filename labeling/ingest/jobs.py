@@ -12,6 +12,8 @@ import dataclasses
 import argparse
 import os
 import re
+import shutil
+import sqlite3
 import sys
 import uuid
 from dataclasses import dataclass
@@ -48,11 +50,15 @@ def message_for_app(message: str, *, staged: str | Path | None, file_name: str) 
     return "; ".join(parts).strip() or f"{file_name}: the file could not be ingested"
 
 
-def start_upload(db: Database, file_name: str, data: bytes, *, ocr: str = "auto", limits=None) -> int:
+def start_upload(db: Database, file_name: str, data: bytes, *, ocr: str = "auto", limits=None,
+                 client_id: str | None = None) -> int:
     """Stage the uploaded bytes beside the database, queue a job and start its worker; returns the job id.
 
     `limits` (labeling.ingest.pipeline.IngestLimits): over the size limit nothing is staged; the others are
-    checked by the worker before it stores anything."""
+    checked by the worker before it stores anything. `client_id` (the browser's id of the chosen file) makes
+    it idempotent: the same chosen file seen again by a rerun returns its job, and starts nothing."""
+    if client_id is not None and (existing := job_store.job_for_client(db, client_id)) is not None:
+        return existing
     path = db_file(db)
     if path is None:
         raise ScriptlabelError("background ingest needs a database file, not an in-memory one")
@@ -65,7 +71,15 @@ def start_upload(db: Database, file_name: str, data: bytes, *, ocr: str = "auto"
     staged.parent.mkdir(parents=True, exist_ok=True)
     staged.write_bytes(data)
     options = {"ocr": ocr, **({"limits": dataclasses.asdict(limits)} if limits is not None else {})}
-    job_id = job_store.create_job(db, file_name=safe_name, staged_path=str(staged), options=options)
+    try:
+        job_id = job_store.create_job(db, file_name=safe_name, staged_path=str(staged), options=options,
+                                      client_id=client_id)
+    except sqlite3.IntegrityError:  # the same chosen file, started by a rerun that overlapped this one
+        shutil.rmtree(staged.parent, ignore_errors=True)
+        existing = job_store.job_for_client(db, client_id) if client_id is not None else None
+        if existing is None:
+            raise
+        return existing
     from labeling.processes import start_detached
 
     proc = start_detached([sys.executable, "-m", "labeling.ingest.jobs", "--db", str(path.resolve()),
@@ -75,6 +89,11 @@ def start_upload(db: Database, file_name: str, data: bytes, *, ocr: str = "auto"
                           cwd=Path(__file__).resolve().parents[2])
     job_store.set_job_pid(db, job_id, proc.pid)
     return job_id
+
+
+def job_started(db: Database, client_id: str) -> bool:
+    """True once the chosen file with this browser id has its job."""
+    return job_store.job_for_client(db, client_id) is not None
 
 
 def run_job(db: Database, job_id: int, *, workers: int = 1) -> job_store.IngestJob:

@@ -18,6 +18,7 @@ from store import label_rules as rule_store
 from store import scripts as script_store
 from store import team as team_store
 from store.scheme import load_scheme
+from store.rules import rule_label
 from store.types import LABELS
 
 
@@ -203,6 +204,8 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
         pool, labeled = unlabeled_pool(db, script_id, waiting=for_me), None
     if hidden_scripts:
         pool = pool[~pool["script_id"].isin(list(hidden_scripts))].reset_index(drop=True)
+    if strategy != "script":  # a rule already gives these their label (INT./EXT. headings): asking wastes a key
+        pool = pool[pool["text"].map(rule_label).isna()].reset_index(drop=True)
     if exclude:
         pool = pool[~pool["line_id"].isin(exclude)].reset_index(drop=True)
     if annotator is not None:
