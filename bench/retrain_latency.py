@@ -53,6 +53,7 @@ process_defaults()  # an entry point: libgomp's spin count (and Keras' backend) 
 
 from labeling.session.strategies import margin_scores  # noqa: E402
 from models.lines.classifier import (  # noqa: E402
+    AdapterConfig,
     BaseOutputs,
     BoosterParams,
     LineClassifier,
@@ -423,6 +424,20 @@ def main(argv: list[str] | None = None) -> int:
 
     if sizes:
         retrain["with_a_script_being_labeled"] = open_script_retrain(base, X, y, outputs, max(sizes), args.runs)
+    if sizes:
+        # Issue 21's adapter (per-kind agreement, hessian floor, tempered follow kinds) against issue 10's
+        # (the configuration adapters saved before it load with), alternating in the same conditions.
+        n = max(sizes)
+        Xn, yn, outn = tile(X, y, outputs, n)
+        current = Xn["script_id"].iloc[-1]
+        before = AdapterConfig(follow_temperature=1.0, hessian_floor=0.0, agreement=False)
+        today_t, before_t = [], []
+        for _ in range(args.runs):
+            today_t += timed(lambda: fit_adapter(base, Xn, yn, outputs=outn, current_script=current), 1)[0]
+            before_t += timed(lambda: fit_adapter(base, Xn, yn, outputs=outn, current_script=current,
+                                                  config=before), 1)[0]
+        retrain["issue21_vs_issue10_adapter_at_largest_size"] = {"today": stats(today_t),
+                                                                  "issue10_config": stats(before_t)}
     if args.compare_base:
         retrain["compared_at_largest_size"] = compare_bases(base, LineClassifier.load(args.compare_base), X, y,
                                                             outputs, max(sizes), args.runs)

@@ -5,7 +5,8 @@ server, the training worker) and passed down; nothing below reads the environmen
 SCRIPTLABEL_RATE_RETRAIN_EVERY, the limits SCRIPTLABEL_MAX_UPLOAD_MB (50), SCRIPTLABEL_MAX_PAGES (600),
 SCRIPTLABEL_MAX_TEXT_LINES (50000), SCRIPTLABEL_OCR_SECONDS_PER_PAGE (60), SCRIPTLABEL_SESSION_HOURS (12,
 how long a sign-in lasts) and SCRIPTLABEL_AUTO_COMPLEXITY_MODELS (baselines: what rating-triggered
-complexity runs compare; `all` adds the BiLSTMs).
+complexity runs compare; `all` adds the BiLSTMs) and SCRIPTLABEL_WARM_WORKER_S (120: how long a line
+training worker waits, models loaded, for the next line run; 0 = it exits after its run).
 """
 
 from __future__ import annotations

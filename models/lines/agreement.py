@@ -32,8 +32,7 @@ _SLUG = r"(?i)^(?:\d+[A-Z]?\.?\s+)?(?:INT|EXT|I/E|INT\.?/EXT|EXT\.?/INT|EST)[./\
 def kind_keys(X: pd.DataFrame, base_codes: np.ndarray) -> np.ndarray:
     """One integer per line naming its kind: base class, capitals, bracket, slug opening, final colon."""
     text = X["text"].astype(str).str.strip()
-    letters = text.str.replace(r"[^A-Za-z]", "", regex=True)
-    caps = (letters.str.len() > 0) & (letters == letters.str.upper())
+    caps = (text == text.str.upper()) & (text != text.str.lower())  # has letters, none lower case
     bits = [caps, text.str.startswith("("), text.str.match(_SLUG), text.str.endswith(":")]
     key = np.asarray(base_codes, dtype=np.int64) * (1 << len(bits))
     for i, bit in enumerate(bits):
