@@ -50,7 +50,7 @@ def upload_jobs() -> None:
         if view.status in ("queued", "running"):
             st.progress(view.fraction, text=view.text)
         elif view.status == "done":
-            (st.warning if view.low_confidence_pages else st.success)(view.text)
+            (st.warning if view.low_confidence_pages or view.flagged_pages else st.success)(view.text)
         else:
             st.error(view.text)
 
@@ -60,13 +60,17 @@ if common.can("ingest"):  # uploads are an admin's business (their file names an
 
 if common.can("ingest"):
     st.subheader("Add a screenplay")
+    limits = common.settings().ingest_limits
     upload = st.file_uploader("PDF (text or scanned), plain text, Fountain or Final Draft",
-                              type=["pdf", "txt", "text", "fountain", "spmd", "fdx"], key="upload")
+                              type=["pdf", "txt", "text", "fountain", "spmd", "fdx"], key="upload",
+                              help=f"Up to {limits.max_pages} pages and {limits.max_bytes / 2**20:,.0f} MB (a 120-page "
+                                   "300-dpi scan is about 400 MB). A larger PDF: split it (e.g. `qpdf --split-pages=100 "
+                                   "in.pdf part-%d.pdf`) and upload each part.")
     if upload is not None and st.button("Ingest", type="primary", key="ingest"):
         try:
             who = common.require("ingest")
-            job_id = ingest_jobs.start_upload(db, upload.name, upload.getvalue(),
-                                              limits=common.settings().ingest_limits)
+            upload.seek(0)
+            job_id = ingest_jobs.start_upload(db, upload.name, upload, limits=common.settings().ingest_limits)
             audit(db, who.name, "ingest", detail={"file": upload.name, "job": job_id})
         except ScriptlabelError as exc:
             st.error(common.escape_markdown(ingest_jobs.message_for_app(str(exc), staged=None,

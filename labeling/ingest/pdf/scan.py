@@ -27,7 +27,8 @@ class Half:
     """One page of a two-up spread (or the whole page): its image and where it sits on the page."""
 
     image: object  # PIL image
-    x_offset_px: int
+    x_offset_px: int  # where the half was cut from the page
+    page_x_px: int = 0  # where its own page begins (indents count from there): the spread's middle for the right
 
 
 def small_copy(image, dpi: int, target_dpi: int) -> tuple[np.ndarray, float]:
@@ -139,5 +140,7 @@ def split_spread(image, dpi: int) -> list[Half]:
     if (best[1] - best[0]) / small_dpi < GUTTER_IN or not columns[:lo].any() or not columns[hi:].any():
         return [Half(image, 0)]
     cut = int((best[0] + best[1]) / 2 * scale)
+    # Cut in the gutter, but count the right page's indents from the spread's middle: both pages of a
+    # two-up scan are one paper size, and the gutter's middle is off it by the difference of the margins.
     return [Half(image.crop((0, 0, cut, image.height)), 0),
-            Half(image.crop((cut, 0, image.width, image.height)), cut)]
+            Half(image.crop((cut, 0, image.width, image.height)), cut, image.width // 2)]

@@ -80,7 +80,7 @@ def read_page(image, *, dpi: int, deadline: Deadline) -> PageReading:
             notes.append(f"{'right' if half.x_offset_px else 'page' if len(halves) == 1 else 'left'} turned {turned}°")
             rotated = (rotated + turned) % 360 if len(halves) == 1 else rotated
         pieces.append((upright, half.x_offset_px))
-        lines.extend(_shifted(half_lines, half.x_offset_px * 72.0 / dpi))
+        lines.extend(_shifted(half_lines, half.x_offset_px * 72.0 / dpi, half.page_x_px * 72.0 / dpi))
     if len(halves) > 1 or any(img is not half.image for (img, _x), half in zip(pieces, halves)):
         page = Image.new("L", image.size, 255)
         for img, x in pieces:
@@ -129,9 +129,9 @@ def _mean_conf(lines: list[PageLine]) -> float:
     return sum(confs) / len(confs) if confs else 0.0
 
 
-def _shifted(lines: list[PageLine], dx_pt: float) -> list[PageLine]:
-    """A right-hand page's lines placed on the spread; their indent stays the one on their own page."""
+def _shifted(lines: list[PageLine], dx_pt: float, page_x_pt: float) -> list[PageLine]:
+    """A right-hand page's lines placed on the spread; their indent counts from their own page's edge."""
     if not dx_pt:
         return lines
     return [replace(line, x0=round(line.x0 + dx_pt, 2), x1=round(line.x1 + dx_pt, 2),
-                    indent=round(line.x0 / POINTS_PER_COLUMN, 2)) for line in lines]
+                    indent=round((line.x0 + dx_pt - page_x_pt) / POINTS_PER_COLUMN, 2)) for line in lines]
