@@ -3,7 +3,7 @@ server, the training worker) and passed down; nothing below reads the environmen
 
 `Settings.from_env(os.environ)` reads SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY,
 SCRIPTLABEL_RATE_RETRAIN_EVERY, the limits SCRIPTLABEL_MAX_UPLOAD_MB (1024), SCRIPTLABEL_MAX_PAGES (600),
-SCRIPTLABEL_MAX_TEXT_LINES (50000), SCRIPTLABEL_OCR_SECONDS_PER_PAGE (60), SCRIPTLABEL_SESSION_HOURS (12,
+SCRIPTLABEL_MAX_TEXT_LINES (50000), SCRIPTLABEL_OCR_SECONDS_PER_PAGE (60 s of processor time; past it a page is stored flagged "timed out"), SCRIPTLABEL_SESSION_HOURS (12,
 how long a sign-in lasts) and SCRIPTLABEL_AUTO_COMPLEXITY_MODELS (baselines: what rating-triggered
 complexity runs compare; `all` adds the BiLSTMs).
 """

@@ -323,3 +323,11 @@ def _alive(pids: set[int]) -> set[int]:
         except FileNotFoundError:
             continue
     return alive
+
+
+def test_a_page_past_its_processor_time_is_flagged_timed_out_with_its_image(tmp_path, page_image):
+    pdf = image_pdf(tmp_path / "scan.pdf", [page_image.rotate(180)])
+    result = ocr_pdf_page(str(pdf), 1, dpi=200, image_dir=str(tmp_path / "img"), timeout_s=0.3)
+    assert (result.flag, result.lines) == ("timed_out", []) and "processor time" in result.note
+    assert result.image_path and Path(result.image_path).exists()  # a person can still see the page
+    assert not _tesseracts() & {p for p, _n in _children(os.getpid())}

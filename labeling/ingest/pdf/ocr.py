@@ -111,7 +111,17 @@ def ocr_image(image, *, dpi: int, timeout_s: float = 0, reread: bool = True, dea
     from labeling.ingest.pdf.scanned_page import Deadline
 
     deadline = deadline or Deadline(timeout_s)
-    words = _tesseract_words(image, dpi=dpi, deadline=deadline)
+    return lines_from_words(image, page_words(image, dpi=dpi, deadline=deadline), dpi=dpi, deadline=deadline,
+                            reread=reread)
+
+
+def page_words(image, *, dpi: int, deadline=None) -> list[Word]:
+    """The whole-page read: tesseract's words in PDF points."""
+    return _tesseract_words(image, dpi=dpi, deadline=deadline)
+
+
+def lines_from_words(image, words: list[Word], *, dpi: int, deadline=None, reread: bool = True) -> list[PageLine]:
+    """Poor lines read again from crops (`reread_poor_lines`), then words assembled into lines."""
     if reread:
         words = reread_poor_lines(image, words, dpi=dpi, deadline=deadline)
     return [replace(line, text=fix_common_ocr_errors(line.text)) for line in assemble_lines(words)]
@@ -351,7 +361,8 @@ def read_document_page(doc, page: int, *, dpi: int = DEFAULT_DPI, timeout_s: flo
     try:
         reading = read_page(image, dpi=dpi, deadline=Deadline(timeout_s))
     except TesseractTimeout:
-        return flagged("timed_out", f"OCR took longer than {timeout_s:g} s (noise, or a photo?)", dpi, image)
+        return flagged("timed_out", f"OCR took more than {timeout_s:g} s of processor time (noise, or a photo?)",
+                       dpi, image)
     except TesseractFailed as exc:
         return flagged("unreadable", f"tesseract could not read the page image ({exc})", dpi, image)
     image = reading.image

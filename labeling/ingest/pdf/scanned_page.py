@@ -12,7 +12,7 @@ then) and read again upside up.
 from __future__ import annotations
 
 import re
-import time
+import resource
 from dataclasses import dataclass, replace
 
 from labeling.ingest.pdf import scan
@@ -25,21 +25,30 @@ TEXT_CONF = 0.5  # a page without one word read at this confidence has no text w
 _ALNUM = re.compile(r"[^\W_]")
 
 
+def _cpu_s() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 class Deadline:
-    """What is left of a page's time limit (0: none), for each tesseract run on it."""
+    """What is left of a page's time limit (0: none), for each tesseract run on it.
+
+    The limit is processor time (this process and the tesseract runs it waited for), not wall time: on
+    two cores shared by a dozen busy processes a clean page took 60 s of wall time and 2 s of work, and
+    would have been flagged 'timed out' by a clock."""
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self.end = time.monotonic() + seconds if seconds else None
+        self.start = _cpu_s()
 
     def left(self) -> float:
-        if self.end is None:
+        if not self.seconds:
             return 0.0
-        left = self.end - time.monotonic()
+        left = self.seconds - (_cpu_s() - self.start)
         if left <= 0:
             from labeling.ingest.pdf.tesseract import TesseractTimeout
 
-            raise TesseractTimeout(f"the page took longer than {self.seconds:g} s")
+            raise TesseractTimeout(f"the page took more than {self.seconds:g} s of processor time")
         return left
 
 
@@ -105,27 +114,27 @@ def _sideways_turn(image, deadline: Deadline) -> int:
 
 
 def _read_half(image, *, dpi: int, deadline: Deadline) -> tuple[list[PageLine], object, int]:
-    """(lines, the image they were read from, degrees it was turned): upside-down halves turned first."""
-    from labeling.ingest.pdf.ocr import ocr_image
+    """(lines, the image they were read from, degrees it was turned): upside-down halves turned first.
+
+    Poor lines are read again from crops only once the half stands upright: upside down, every row is
+    poor and the re-read would cost more than the page."""
+    from labeling.ingest.pdf.ocr import lines_from_words, page_words
     from labeling.ingest.pdf.tesseract import orientation
 
-    lines = ocr_image(image, dpi=dpi, deadline=deadline)
-    if _mean_conf(lines) >= UPRIGHT_CONF:
-        return lines, image, 0
-    found = orientation(image, timeout_s=deadline.left())
-    if not found or found[0] == 0 or found[1] < OSD_MIN_CONF:
-        return lines, image, 0
-    turned = image.rotate(-found[0], expand=True)
-    if turned.size != image.size:  # a half read sideways is not turned a quarter inside a spread
-        return lines, image, 0
-    again = ocr_image(turned, dpi=dpi, deadline=deadline)
-    if _mean_conf(again) > _mean_conf(lines):
-        return again, turned, found[0]
-    return lines, image, 0
+    words, turned_by = page_words(image, dpi=dpi, deadline=deadline), 0
+    if _mean_word_conf(words) < UPRIGHT_CONF:
+        found = orientation(image, timeout_s=deadline.left())
+        if found and found[0] and found[1] >= OSD_MIN_CONF:
+            turned = image.rotate(-found[0], expand=True)
+            if turned.size == image.size:  # a half read sideways is not turned a quarter inside a spread
+                again = page_words(turned, dpi=dpi, deadline=deadline)
+                if _mean_word_conf(again) > _mean_word_conf(words):
+                    image, words, turned_by = turned, again, found[0]
+    return lines_from_words(image, words, dpi=dpi, deadline=deadline), image, turned_by
 
 
-def _mean_conf(lines: list[PageLine]) -> float:
-    confs = [line.ocr_confidence for line in lines if line.ocr_confidence is not None and _ALNUM.search(line.text)]
+def _mean_word_conf(words) -> float:
+    confs = [w.conf for w in words if w.conf is not None and _ALNUM.search(w.text)]
     return sum(confs) / len(confs) if confs else 0.0
 
 

@@ -8,8 +8,10 @@ tesseract refuses an image taller or wider than 32,767 px after minutes of work.
 
 from __future__ import annotations
 
+import math
 import os
 import re
+import signal
 import subprocess
 import tempfile
 from dataclasses import dataclass
@@ -49,13 +51,24 @@ def check_bounds(image) -> None:
                             f"({MAX_SIDE_PX} px a side, {MAX_PIXELS / 1e6:.0f} MP)")
 
 
-def _preexec() -> None:
-    from labeling.processes import die_with_parent
+WALL_PER_CPU_S = 30  # a last-resort wall-clock limit: 2 cores shared by 16 busy processes stretch time ~8x
 
-    die_with_parent()
+
+def _preexec(cpu_s: float):
+    def setup() -> None:
+        import resource
+
+        from labeling.processes import die_with_parent
+
+        die_with_parent()
+        if cpu_s:  # the kernel stops it (SIGXCPU) once it used this much processor time, however busy the machine
+            limit = max(1, math.ceil(cpu_s))
+            resource.setrlimit(resource.RLIMIT_CPU, (limit, limit + 1))
+    return setup
 
 
 def _run(image, args: list[str], *, timeout_s: float) -> str:
+    """Run tesseract on `image`; `timeout_s` is processor time (0: no limit)."""
     check_bounds(image)
     env = dict(os.environ, OMP_THREAD_LIMIT="1")  # pages run in parallel processes: one thread each
     with tempfile.TemporaryDirectory(prefix="scriptlabel-ocr-") as tmp:
@@ -63,12 +76,15 @@ def _run(image, args: list[str], *, timeout_s: float) -> str:
         image.convert("L").save(path)
         try:
             done = subprocess.run(["tesseract", path, "stdout", *args], capture_output=True, env=env,
-                                  timeout=timeout_s or None, preexec_fn=_preexec, check=False)
+                                  timeout=max(60.0, WALL_PER_CPU_S * timeout_s) if timeout_s else None,
+                                  preexec_fn=_preexec(timeout_s), check=False)
         except subprocess.TimeoutExpired:  # run() has killed and reaped it
-            raise TesseractTimeout(f"tesseract took longer than {timeout_s:g} s") from None
+            raise TesseractTimeout(f"tesseract took longer than {WALL_PER_CPU_S * timeout_s:g} s") from None
         except FileNotFoundError:
             raise TesseractFailed("tesseract is not installed (apt install tesseract-ocr); "
                                   "run ./setup.sh") from None
+    if done.returncode in (-signal.SIGXCPU, -signal.SIGKILL) and timeout_s:
+        raise TesseractTimeout(f"tesseract used more than {timeout_s:g} s of processor time")
     if done.returncode != 0:
         err = done.stderr.decode("utf-8", "replace").strip().splitlines()
         raise TesseractFailed(err[-1] if err else f"tesseract exited with status {done.returncode}")
