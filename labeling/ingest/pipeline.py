@@ -143,8 +143,8 @@ class IngestLimits:
 
     def check_text_size(self, path: Path, size: int) -> None:
         if size > self.max_text_bytes:
-            raise IngestError(f"{path.name}: {size / 1e6:.1f} MB of text is over the limit of "
-                              f"{self.max_text_bytes / 1e6:.0f} MB (a feature script is about 0.2 MB); nothing was "
+            raise IngestError(f"{path.name}: {size / 2**20:.1f} MB of text is over the limit of "
+                              f"{self.max_text_bytes / 2**20:.0f} MB (a feature script is about 0.2 MB); nothing was "
                               "stored — is this the right file?")
 
     def check_line_length(self, path: Path, data: bytes) -> None:
