@@ -101,14 +101,14 @@ def _tesseract_words(image, *, dpi: int, psm: int = 6, deadline=None,
 
 def ocr_image(image, *, dpi: int, timeout_s: float = 0, reread: bool = True, deadline=None) -> list[PageLine]:
     """OCR a PIL image of a page rendered at `dpi`; geometry comes back in PDF points. Tesseract is stopped
-    after `timeout_s` seconds (0: no limit; or at `deadline`, a scanned_page.Deadline) and
+    after `timeout_s` seconds (0: no limit; or at `deadline`, a tesseract.Deadline) and
     TesseractTimeout raised.
 
     With `reread`, lines read poorly — isolated page numbers and running headers at the top and bottom of
     the page, which whole-page layout analysis misreads ("81." as "B1s"), and any line of low confidence —
     are read a second time from their own crops (`reread_lines`), and the better reading is kept.
     """
-    from labeling.ingest.pdf.scanned_page import Deadline
+    from labeling.ingest.pdf.tesseract import Deadline
 
     deadline = deadline or Deadline(timeout_s)
     return lines_from_words(image, page_words(image, dpi=dpi, deadline=deadline), dpi=dpi, deadline=deadline,
@@ -162,7 +162,7 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
     """
     from PIL import Image
 
-    from labeling.ingest.pdf.scanned_page import Deadline
+    from labeling.ingest.pdf.tesseract import Deadline
 
     deadline = deadline or Deadline(timeout_s)
     px = dpi / 72.0
@@ -338,8 +338,8 @@ def read_document_page(doc, page: int, *, dpi: int = DEFAULT_DPI, timeout_s: flo
     """Render and read one page of an open document: (OcrPage without its image path, the small page image
     to keep for crops, or None). A page that gives no lines comes back flagged; only a page number the
     document does not have raises OcrError."""
-    from labeling.ingest.pdf.scanned_page import Deadline, read_page
-    from labeling.ingest.pdf.tesseract import TesseractFailed, TesseractTimeout
+    from labeling.ingest.pdf.scanned_page import read_page
+    from labeling.ingest.pdf.tesseract import Deadline, TesseractFailed, TesseractTimeout
 
     os.environ["OMP_THREAD_LIMIT"] = "1"
     if not 1 <= page <= doc.page_count:
@@ -359,7 +359,7 @@ def read_document_page(doc, page: int, *, dpi: int = DEFAULT_DPI, timeout_s: flo
     if min(image.size) < 2:
         return flagged("unreadable", "the page has no size", dpi)
     try:
-        reading = read_page(image, dpi=dpi, deadline=Deadline(timeout_s))
+        reading = read_page(image, dpi=dpi, deadline=Deadline(timeout_s), words=page_words, lines=lines_from_words)
     except TesseractTimeout:
         return flagged("timed_out", f"OCR took more than {timeout_s:g} s of processor time (noise, or a photo?)",
                        dpi, image)

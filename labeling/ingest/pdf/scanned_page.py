@@ -12,44 +12,22 @@ then) and read again upside up.
 from __future__ import annotations
 
 import re
-import resource
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 from labeling.ingest.pdf import scan
-from labeling.ingest.pdf.layout import POINTS_PER_COLUMN, PageLine
+from labeling.ingest.pdf.layout import POINTS_PER_COLUMN, PageLine, Word
+from labeling.ingest.pdf.tesseract import Deadline
+
+# How a page is read (labeling.ingest.pdf.ocr passes its own): the whole-page words, then lines from them.
+WordsFn = Callable[..., list[Word]]  # (image, *, dpi, deadline) -> words
+LinesFn = Callable[..., list[PageLine]]  # (image, words, *, dpi, deadline) -> lines
 
 FLAGS = ("blank", "no_text", "unreadable", "timed_out")
 UPRIGHT_CONF = 0.6  # a half read with a lower mean word confidence may be upside down: ask OSD
 OSD_MIN_CONF = 1.0  # tesseract's orientation confidence below which its answer is a guess
 TEXT_CONF = 0.5  # a page without one word read at this confidence has no text worth keeping
 _ALNUM = re.compile(r"[^\W_]")
-
-
-def _cpu_s() -> float:
-    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
-
-
-class Deadline:
-    """What is left of a page's time limit (0: none), for each tesseract run on it.
-
-    The limit is processor time (this process and the tesseract runs it waited for), not wall time: on
-    two cores shared by a dozen busy processes a clean page took 60 s of wall time and 2 s of work, and
-    would have been flagged 'timed out' by a clock."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.start = _cpu_s()
-
-    def left(self) -> float:
-        if not self.seconds:
-            return 0.0
-        left = self.seconds - (_cpu_s() - self.start)
-        if left <= 0:
-            from labeling.ingest.pdf.tesseract import TesseractTimeout
-
-            raise TesseractTimeout(f"the page took more than {self.seconds:g} s of processor time")
-        return left
 
 
 @dataclass(frozen=True)
@@ -62,9 +40,11 @@ class PageReading:
     skew: float = 0.0
 
 
-def read_page(image, *, dpi: int, deadline: Deadline) -> PageReading:
-    """Read one rendered page (grey PIL image at `dpi`). Raises TesseractTimeout past the deadline and
-    TesseractFailed when tesseract refuses the image; everything else about the page is in the result."""
+def read_page(image, *, dpi: int, deadline: Deadline, words: WordsFn, lines: LinesFn) -> PageReading:
+    """Read one rendered page (grey PIL image at `dpi`) with `words` and `lines` (labeling.ingest.pdf.ocr's
+    page_words and lines_from_words). Raises TesseractTimeout past the deadline and TesseractFailed when
+    tesseract refuses the image; everything else about the page is in the result."""
+    read_words, read_lines = words, lines
     from PIL import Image
 
     if scan.is_blank(image, dpi):  # before levelling: stretching a blank page's grey would make its noise ink
@@ -84,7 +64,8 @@ def read_page(image, *, dpi: int, deadline: Deadline) -> PageReading:
     lines: list[PageLine] = []
     pieces = []
     for half in halves:
-        half_lines, upright, turned = _read_half(half.image, dpi=dpi, deadline=deadline)
+        half_lines, upright, turned = _read_half(half.image, dpi=dpi, deadline=deadline, words=read_words,
+                                                 lines=read_lines)
         if turned:
             notes.append(f"{'right' if half.x_offset_px else 'page' if len(halves) == 1 else 'left'} turned {turned}°")
             rotated = (rotated + turned) % 360 if len(halves) == 1 else rotated
@@ -113,24 +94,25 @@ def _sideways_turn(image, deadline: Deadline) -> int:
     return 90
 
 
-def _read_half(image, *, dpi: int, deadline: Deadline) -> tuple[list[PageLine], object, int]:
+def _read_half(image, *, dpi: int, deadline: Deadline, words: WordsFn, lines: LinesFn
+               ) -> tuple[list[PageLine], object, int]:
     """(lines, the image they were read from, degrees it was turned): upside-down halves turned first.
 
     Poor lines are read again from crops only once the half stands upright: upside down, every row is
     poor and the re-read would cost more than the page."""
-    from labeling.ingest.pdf.ocr import lines_from_words, page_words
     from labeling.ingest.pdf.tesseract import orientation
 
-    words, turned_by = page_words(image, dpi=dpi, deadline=deadline), 0
-    if _mean_word_conf(words) < UPRIGHT_CONF:
+    read_words, read_lines = words, lines
+    found_words, turned_by = read_words(image, dpi=dpi, deadline=deadline), 0
+    if _mean_word_conf(found_words) < UPRIGHT_CONF:
         found = orientation(image, timeout_s=deadline.left())
         if found and found[0] and found[1] >= OSD_MIN_CONF:
             turned = image.rotate(-found[0], expand=True)
             if turned.size == image.size:  # a half read sideways is not turned a quarter inside a spread
-                again = page_words(turned, dpi=dpi, deadline=deadline)
-                if _mean_word_conf(again) > _mean_word_conf(words):
-                    image, words, turned_by = turned, again, found[0]
-    return lines_from_words(image, words, dpi=dpi, deadline=deadline), image, turned_by
+                again = read_words(turned, dpi=dpi, deadline=deadline)
+                if _mean_word_conf(again) > _mean_word_conf(found_words):
+                    image, found_words, turned_by = turned, again, found[0]
+    return read_lines(image, found_words, dpi=dpi, deadline=deadline), image, turned_by
 
 
 def _mean_word_conf(words) -> float:

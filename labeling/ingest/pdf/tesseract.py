@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import resource
 import signal
 import subprocess
 import tempfile
@@ -43,6 +44,31 @@ class TsvWord:
     height: int
     conf: float  # 0-100 as tesseract reports it
     text: str
+
+
+def _cpu_s() -> float:
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+class Deadline:
+    """What is left of a page's time limit (0: none), for each tesseract run on it.
+
+    The limit is processor time (this process and the tesseract runs it waited for), not wall time: on
+    two cores shared by a dozen busy processes a clean page took 60 s of wall time and 2 s of work, and
+    would have been flagged 'timed out' by a clock."""
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.start = _cpu_s()
+
+    def left(self) -> float:
+        if not self.seconds:
+            return 0.0
+        left = self.seconds - (_cpu_s() - self.start)
+        if left <= 0:
+            raise TesseractTimeout(f"the page took more than {self.seconds:g} s of processor time")
+        return left
 
 
 def check_bounds(image) -> None:
