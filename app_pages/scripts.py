@@ -28,6 +28,9 @@ else:
             "progress": st.column_config.ProgressColumn("done", min_value=0.0, max_value=1.0, format="percent"),
             "low_ocr_pages": st.column_config.TextColumn(
                 "low OCR pages", help="Pages read by OCR with a low mean confidence: noise, a photo or a poor scan"),
+            "flagged_pages": st.column_config.TextColumn(
+                "pages without text", help="Scanned pages stored without lines (blank, no text found, unreadable, "
+                                           "timed out); read one again on the Script page"),
             **{label: st.column_config.NumberColumn(common.LABEL_TITLES[label], width="small") for label in LABELS},
         },
     )

@@ -27,6 +27,7 @@ FLAGS = ("blank", "no_text", "unreadable", "timed_out")
 UPRIGHT_CONF = 0.6  # a half read with a lower mean word confidence may be upside down: ask OSD
 OSD_MIN_CONF = 1.0  # tesseract's orientation confidence below which its answer is a guess
 TEXT_CONF = 0.5  # a page without one word read at this confidence has no text worth keeping
+NOISE_CONF = 0.35  # nor a page whose words average less: tesseract "reading" noise (a clean page: 0.9, a poor scan 0.6)
 _ALNUM = re.compile(r"[^\W_]")
 
 
@@ -80,6 +81,10 @@ def read_page(image, *, dpi: int, deadline: Deadline, words: WordsFn, lines: Lin
     if not any(_ALNUM.search(line.text) and (line.ocr_confidence or 0) >= TEXT_CONF for line in lines):
         return PageReading(image, [], "no_text", "OCR found no text it could read" + (f" ({note})" if note else ""),
                            rotated, skew)
+    mean = _mean_line_conf(lines)
+    if mean < NOISE_CONF:
+        return PageReading(image, [], "no_text", f"OCR read only noise (mean confidence {mean:.2f} over {len(lines)} "
+                                                 "lines)" + (f"; {note}" if note else ""), rotated, skew)
     return PageReading(image, lines, None, note, rotated, skew)
 
 
@@ -113,6 +118,13 @@ def _read_half(image, *, dpi: int, deadline: Deadline, words: WordsFn, lines: Li
                 if _mean_word_conf(again) > _mean_word_conf(found_words):
                     image, found_words, turned_by = turned, again, found[0]
     return read_lines(image, found_words, dpi=dpi, deadline=deadline), image, turned_by
+
+
+def _mean_line_conf(lines: list[PageLine]) -> float:
+    """Mean confidence of the page's lines, each weighted by its length."""
+    weights = [(len(line.text), line.ocr_confidence or 0.0) for line in lines]
+    total = sum(w for w, _c in weights)
+    return sum(w * c for w, c in weights) / total if total else 0.0
 
 
 def _mean_word_conf(words) -> float:
