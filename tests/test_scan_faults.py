@@ -90,6 +90,7 @@ def test_skew_is_measured_from_the_text_lines(page_image, angle):
 
     turned = page_image.rotate(angle, resample=Image.BICUBIC, fillcolor=255)
     assert scan.skew_degrees(turned, 200) == pytest.approx(-angle, abs=0.25)
+    assert not scan.sideways(turned, 200)  # a studio page skewed 5° was once taken for one fed sideways
 
 
 def test_blank_noisy_back_dark_paper_and_a_sideways_page_are_told_apart(page_image):

@@ -76,14 +76,34 @@ def _sharpness(coords: np.ndarray, size: int) -> float:
     return float((hist ** 2).sum() / max(hist.sum(), 1.0) ** 2 * size)
 
 
+def _level(ys: np.ndarray, xs: np.ndarray, height: int, width: int) -> tuple[float, float]:
+    """(angle in degrees, sharpness) of the ink's sharpest row projection within ±MAX_SKEW_DEG."""
+    if len(ys) > 200_000:  # a dense page: a sample shows the same lines
+        keep = np.random.default_rng(0).choice(len(ys), 200_000, replace=False)
+        ys, xs = ys[keep], xs[keep]
+    ys, xs = ys.astype(np.float64), xs.astype(np.float64) - width / 2
+    pad = int(width * math.tan(math.radians(MAX_SKEW_DEG))) + 2
+    size = height + 2 * pad
+
+    def score(angle: float) -> float:
+        return _sharpness(ys - xs * math.tan(math.radians(angle)) + pad, size)
+
+    best = max(np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + 1e-9, 0.25), key=score)
+    best = max(np.arange(best - 0.25, best + 0.25 + 1e-9, 0.05), key=score)
+    return float(round(best, 2)), score(best)
+
+
 def sideways(image, dpi: int) -> bool:
-    """True when the page's text runs top to bottom (fed into the scanner sideways): its ink projects
-    into sharp peaks across the columns, not the rows."""
+    """True when the page's text runs top to bottom (fed into the scanner sideways): levelled as well as
+    it can be either way (a page may be skewed too), its ink projects into sharper peaks across the
+    columns than across the rows."""
     ink, _ = _ink_mask(image, dpi, 75)
     ys, xs = np.nonzero(ink)
     if len(ys) < 200:
         return False
-    return _sharpness(xs, ink.shape[1]) > 1.3 * _sharpness(ys, ink.shape[0])
+    _angle, rows = _level(ys, xs, ink.shape[0], ink.shape[1])
+    _angle, columns = _level(xs, ys, ink.shape[1], ink.shape[0])
+    return columns > 1.3 * rows
 
 
 def skew_degrees(image, dpi: int) -> float:
@@ -92,21 +112,9 @@ def skew_degrees(image, dpi: int) -> float:
     ys, xs = np.nonzero(ink)
     if len(ys) < 200:
         return 0.0
-    if len(ys) > 200_000:  # a dense page: a sample shows the same lines
-        keep = np.random.default_rng(0).choice(len(ys), 200_000, replace=False)
-        ys, xs = ys[keep], xs[keep]
-    ys, xs = ys.astype(np.float64), xs.astype(np.float64) - ink.shape[1] / 2
-    pad = int(ink.shape[1] * math.tan(math.radians(MAX_SKEW_DEG))) + 2
-    size = ink.shape[0] + 2 * pad
-
-    def score(angle: float) -> float:
-        return _sharpness(ys - xs * math.tan(math.radians(angle)) + pad, size)
-
-    best = max(np.arange(-MAX_SKEW_DEG, MAX_SKEW_DEG + 1e-9, 0.25), key=score)
-    best = max(np.arange(best - 0.25, best + 0.25 + 1e-9, 0.05), key=score)
     # ys - x·tan(a) levels lines that fall by tan(a) per pixel to the right: turning the image by a
     # (counter-clockwise in PIL) lifts them level.
-    return float(round(best, 2))
+    return _level(ys, xs, ink.shape[0], ink.shape[1])[0]
 
 
 def deskew(image, dpi: int):
