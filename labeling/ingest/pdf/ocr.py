@@ -331,7 +331,11 @@ def render_page(doc, page: int, dpi: int):
     pdf_page = doc[page - 1]
     dpi = bounded_dpi(pdf_page.rect.width, pdf_page.rect.height, dpi)
     pixmap = pdf_page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY, alpha=False)
-    return Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples), dpi
+    image = Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
+    # MuPDF keeps decoded page images in its store (up to 256 MB a process) for pages drawn again; each
+    # page is drawn once here, and on a 120-page scan the store took each OCR worker from 128 to 360 MB.
+    pymupdf.TOOLS.store_shrink(100)
+    return image, dpi
 
 
 def read_document_page(doc, page: int, *, dpi: int = DEFAULT_DPI, timeout_s: float = 0, name: str = "the PDF"):
