@@ -66,13 +66,15 @@ def read_page(image, *, dpi: int, deadline: Deadline, words: WordsFn, lines: Lin
     pieces = []
     for half in halves:
         half_lines, upright, turned = _read_half(half.image, dpi=dpi, deadline=deadline, words=read_words,
-                                                 lines=read_lines)
+                                                 lines=read_lines, whole_page=len(halves) == 1)
         if turned:
             notes.append(f"{'right' if half.x_offset_px else 'page' if len(halves) == 1 else 'left'} turned {turned}°")
             rotated = (rotated + turned) % 360 if len(halves) == 1 else rotated
         pieces.append((upright, half.x_offset_px))
         lines.extend(_shifted(half_lines, half.x_offset_px * 72.0 / dpi, half.page_x_px * 72.0 / dpi))
-    if len(halves) > 1 or any(img is not half.image for (img, _x), half in zip(pieces, halves)):
+    if len(halves) == 1:
+        image = pieces[0][0]  # turned upright by OSD, perhaps a quarter: the page is what was read
+    elif any(img is not half.image for (img, _x), half in zip(pieces, halves)):
         page = Image.new("L", image.size, 255)
         for img, x in pieces:
             page.paste(img, (x, 0))
@@ -99,7 +101,7 @@ def _sideways_turn(image, deadline: Deadline) -> int:
     return 90
 
 
-def _read_half(image, *, dpi: int, deadline: Deadline, words: WordsFn, lines: LinesFn
+def _read_half(image, *, dpi: int, deadline: Deadline, words: WordsFn, lines: LinesFn, whole_page: bool = True
                ) -> tuple[list[PageLine], object, int]:
     """(lines, the image they were read from, degrees it was turned): upside-down halves turned first.
 
@@ -113,7 +115,7 @@ def _read_half(image, *, dpi: int, deadline: Deadline, words: WordsFn, lines: Li
         found = orientation(image, timeout_s=deadline.left())
         if found and found[0] and found[1] >= OSD_MIN_CONF:
             turned = image.rotate(-found[0], expand=True)
-            if turned.size == image.size:  # a half read sideways is not turned a quarter inside a spread
+            if whole_page or turned.size == image.size:  # a spread's half keeps its place: no quarter turns
                 again = read_words(turned, dpi=dpi, deadline=deadline)
                 if _mean_word_conf(again) > _mean_word_conf(found_words):
                     image, found_words, turned_by = turned, again, found[0]
