@@ -10,6 +10,7 @@ from labeling.session import keys
 from labeling.session.record import record_label
 from store import labels as label_store
 from labeling.session import bulk_accept
+from store.accounts import audit
 from store.types import ScriptlabelError
 
 MAX_ROWS = 400
@@ -24,6 +25,49 @@ if script_id is None:
 frame = common.script_lines(script_id)
 st.image(common.strip_png(script_id), width="stretch",
          caption="The whole script: line position × label (solid: labeled by a person or imported; faint: model)")
+
+
+def flagged_pages_section(script_id: int) -> None:
+    """Scanned pages stored without lines (blank, no text found, unreadable, timed out), each with its reason,
+    and reading one page again by OCR."""
+    from labeling.ingest.page_ocr import ocr_page_again
+    from labeling.ingest.pipeline import FLAG_WORDS
+    from store.scripts import flagged_pages, get_pages
+
+    flagged = flagged_pages(db, script_id)
+    if flagged:
+        st.warning(common.escape_markdown(
+            f"{len(flagged)} page{'s' if len(flagged) > 1 else ''} of this scan gave no lines: "
+            + "; ".join(f"page {f.page} — {FLAG_WORDS.get(f.flag, f.flag)} ({f.note})" for f in flagged)),
+            icon=":material/report:")
+    pages = [p for p in get_pages(db, script_id) if p.text_source in ("ocr", "text_layer")]
+    if not pages or not common.can("ingest"):
+        return
+    with st.expander("Read a page again by OCR", expanded=bool(flagged)):
+        flagged_first = [f.page for f in flagged] + [p.page for p in pages if p.flag is None]
+        page = st.selectbox("Page", flagged_first, key="ocr_again_page",
+                            format_func=lambda n: f"page {n}" + next((f" ({FLAG_WORDS.get(f.flag, f.flag)})"
+                                                                      for f in flagged if f.page == n), ""))
+        dpi = st.select_slider("Resolution (dpi)", options=[200, 300, 400, 600], value=300, key="ocr_again_dpi",
+                               help="A faint or small scan may read better at a higher resolution (slower)")
+        if st.button("Read it again", key="ocr_again"):
+            try:
+                who = common.require("ingest")
+                with st.spinner(f"Reading page {page}…"):
+                    result = ocr_page_again(db, script_id, int(page), dpi=int(dpi))
+                audit(db, who.name, "ocr_page", script_id=script_id, detail={"page": int(page), "lines": result.lines})
+            except ScriptlabelError as exc:
+                st.error(common.escape_markdown(common.app_message(exc)))
+            except Exception as exc:  # a logged id, never a traceback
+                common.report_error(exc)
+            else:
+                st.toast(common.escape_markdown(
+                    f"Page {page}: {result.lines} lines"
+                    + (f" — still {FLAG_WORDS.get(result.flag, result.flag)}" if result.flag else "")))
+                st.rerun()
+
+
+flagged_pages_section(script_id)
 
 
 

@@ -28,6 +28,9 @@ else:
             "progress": st.column_config.ProgressColumn("done", min_value=0.0, max_value=1.0, format="percent"),
             "low_ocr_pages": st.column_config.TextColumn(
                 "low OCR pages", help="Pages read by OCR with a low mean confidence: noise, a photo or a poor scan"),
+            "flagged_pages": st.column_config.TextColumn(
+                "pages without text", help="Scanned pages stored without lines (blank, no text found, unreadable, "
+                                           "timed out); read one again on the Script page"),
             **{label: st.column_config.NumberColumn(common.LABEL_TITLES[label], width="small") for label in LABELS},
         },
     )
@@ -40,7 +43,8 @@ def start_chosen(files) -> None:
         try:
             who = common.require("ingest")
             known = ingest_jobs.job_started(db, upload.file_id)
-            job_id = ingest_jobs.start_upload(db, upload.name, upload.getvalue(),
+            upload.seek(0)  # a file object: staged in chunks, a 400 MB scan is never copied whole in memory
+            job_id = ingest_jobs.start_upload(db, upload.name, upload,
                                               limits=common.settings().ingest_limits, client_id=upload.file_id)
             if not known:
                 audit(db, who.name, "ingest", detail={"file": upload.name, "job": job_id})
@@ -70,7 +74,7 @@ def upload_jobs() -> None:
             st.progress(view.fraction, text=common.escape_markdown(view.text))
         elif view.status == "done":
             row = st.columns([5, 1], vertical_alignment="center")
-            (row[0].warning if view.low_confidence_pages else row[0].success)(common.escape_markdown(view.text))
+            (row[0].warning if view.low_confidence_pages or view.flagged_pages else row[0].success)(common.escape_markdown(view.text))
             if view.script_id is not None and common.can("label"):
                 # the deep link /label?annotator=NAME&script=ID (the name too: a link may open a new session)
                 row[1].page_link("app_pages/label.py", label="Label it", icon=":material/keyboard:",
@@ -82,9 +86,13 @@ def upload_jobs() -> None:
 
 if common.can("ingest"):  # uploads are an admin's business (their file names and titles included)
     st.subheader("Add screenplays")
+    limits = common.settings().ingest_limits
     chosen = st.file_uploader("PDF (text or scanned), plain text, Fountain or Final Draft — each file is ingested "
                               "as soon as you choose it", type=["pdf", "txt", "text", "fountain", "spmd", "fdx"],
-                              accept_multiple_files=True, key="upload")
+                              accept_multiple_files=True, key="upload",
+                              help=f"Up to {int(limits.max_pages)} pages and {limits.max_bytes / 2**20:,.0f} MB a file "
+                                   "(a 120-page 300-dpi scan is about 400 MB). A larger PDF: split it (e.g. `qpdf "
+                                   "--split-pages=100 in.pdf part-%d.pdf`) and upload each part.")
     if chosen:
         start_chosen(chosen)
     upload_jobs()

@@ -19,7 +19,7 @@ import pandas as pd
 from sqlite_utils import Database
 
 from labeling.export import WRITERS
-from labeling.ingest.pipeline import IngestLimits, IngestResult, ingest_path
+from labeling.ingest.pipeline import FLAG_WORDS, IngestLimits, IngestResult, ingest_path
 from labeling.session.strategies import STRATEGIES
 from labeling.settings import Settings
 from store import labels as label_store
@@ -112,6 +112,9 @@ def scripts_overview(db: Database, *, hidden_scripts: set[int] | frozenset[int] 
     confidence and a count per label (scripts in `hidden_scripts`, restricted to other people, left out)."""
     rows = []
     low = script_store.low_confidence_pages(db)
+    flagged: dict[int, list] = {}
+    for f in script_store.flagged_pages(db):
+        flagged.setdefault(f.script_id, []).append(f)
     known = label_store.current_labels(db)  # one read for the whole library, counted per script below
     per_script = known.groupby(["script_id", "label"]).size() if not known.empty else pd.Series(dtype=int)
     for s in script_store.list_scripts(db):
@@ -121,9 +124,11 @@ def scripts_overview(db: Database, *, hidden_scripts: set[int] | frozenset[int] 
         rows.append({"script_id": s.script_id, "title": s.title, "format": s.format, "pages": s.pages,
                      "lines": s.lines, "labeled": s.labeled, "progress": s.labeled / s.lines if s.lines else 0.0,
                      "status": s.status, "low_ocr_pages": ", ".join(str(p) for p, _ in low.get(s.script_id, [])),
+                     "flagged_pages": ", ".join(f"{f.page} ({FLAG_WORDS.get(f.flag, f.flag)})"
+                                                for f in flagged.get(s.script_id, [])),
                      **{label: int(counts.get(label, 0)) for label in LABELS}})
     return pd.DataFrame(rows, columns=["script_id", "title", "format", "pages", "lines", "labeled", "progress",
-                                       "status", "low_ocr_pages", *LABELS])
+                                       "status", "low_ocr_pages", "flagged_pages", *LABELS])
 
 
 def ingest_upload(db: Database, file_name: str, data: bytes, *,

@@ -83,9 +83,10 @@ def text_layer_subset(pdf: Path, pages: list[int], out: Path) -> Path:
     return out
 
 
-def ingest_cli(db: Path, pdf: Path, *, ocr: str, env: dict) -> None:
-    """`scriptlabel ingest` as a user runs it: the CLI path, a fresh process."""
-    cmd = [sys.executable, "-m", "labeling", "--db", str(db), "ingest", str(pdf), "--ocr", ocr, "--workers", "2"]
+def ingest_cli(db: Path, pdf: Path, *, ocr: str, env: dict, dpi: int | None = None) -> None:
+    """`scriptlabel ingest` as a user runs it: the CLI path, a fresh process (`dpi`: its --dpi, else its default)."""
+    cmd = [sys.executable, "-m", "labeling", "--db", str(db), "ingest", str(pdf), "--ocr", ocr, "--workers", "2",
+           *(["--dpi", str(dpi)] if dpi else [])]
     done = subprocess.run(cmd, env=env, capture_output=True, text=True, cwd=REPO)
     if done.returncode != 0:
         raise SystemExit(f"{pdf.name}: ingest failed: {done.stderr.strip()[-500:]}")
@@ -201,7 +202,7 @@ def merge_scores(parts: list[dict]) -> dict:
 
 
 def run_script(slug: str, script, pages: list[int], *, dpis: list[int], noise: float, rotate: float, env: dict,
-               tmp: Path) -> dict:
+               tmp: Path, ingest_dpi: int | None = None) -> dict:
     pdf = DATA / "studio_pdfs" / "pdf" / f"{slug}.pdf"
     frame = script.lines
     truth_pages: dict[int, list[dict]] = {}
@@ -217,7 +218,7 @@ def run_script(slug: str, script, pages: list[int], *, dpis: list[int], noise: f
     for dpi in dpis:
         started = time.perf_counter()
         scan = rasterize(pdf, pages, tmp / f"{slug}-{dpi}.pdf", dpi=dpi, noise=noise, rotate=rotate)
-        ingest_cli(tmp / f"{slug}-{dpi}.db", scan, ocr="always", env=env)
+        ingest_cli(tmp / f"{slug}-{dpi}.db", scan, ocr="always", env=env, dpi=ingest_dpi)
         scored = score_run(truth_pages, by_page(stored_lines(tmp / f"{slug}-{dpi}.db")))
         ocr_pred = scored.pop("_predicted")
         # lines the text layer's suggestion got right and the OCR path's did not (lost or misread)
@@ -255,6 +256,8 @@ def main() -> None:
     parser.add_argument("--noise", type=float, default=0.0, help="Gaussian pixel noise (std, 0-255 scale)")
     parser.add_argument("--rotate", type=float, default=0.0, help="random rotation up to this many degrees")
     parser.add_argument("--examples", action="store_true", help="list lost lines (text) in the JSON")
+    parser.add_argument("--ingest-dpi", type=int, default=None,
+                        help="the resolution `ingest --dpi` renders the scans at (default: ingest's own default)")
     args = parser.parse_args()
     if not (DATA / "studio_pdfs").exists():
         raise SystemExit(f"{DATA / 'studio_pdfs'}: not found; this bench needs ../shared/data "
@@ -274,13 +277,13 @@ def main() -> None:
     if missing:
         raise SystemExit(f"--hold-out: no studio PDF with a Fountain transcription named {missing}")
     report: dict = {"base": str(args.base) if args.base else "shipped", "held_out": check_base(args.base, args.hold_out),
-                    "dpi": args.dpi, "noise": args.noise, "rotate": args.rotate, "scripts": {}}
+                    "dpi": args.dpi, "ingest_dpi": args.ingest_dpi or "default", "noise": args.noise, "rotate": args.rotate, "scripts": {}}
     with tempfile.TemporaryDirectory() as tmp:
         for slug in args.hold_out:
             script = scripts[slug]
             pages = chosen.get(slug) or pick_pages(int(script.lines["page"].max()), args.pages)
             report["scripts"][slug] = run_script(slug, script, pages, dpis=args.dpi, noise=args.noise,
-                                                 rotate=args.rotate, env=env, tmp=Path(tmp))
+                                                 rotate=args.rotate, env=env, tmp=Path(tmp), ingest_dpi=args.ingest_dpi)
             print(json.dumps({slug: {k: v.get("accuracy_incl_lost") for k, v in report["scripts"][slug].items()
                                      if isinstance(v, dict)}}), file=sys.stderr, flush=True)
     for key in ["text_layer"] + [f"ocr_{d}" for d in args.dpi]:

@@ -134,7 +134,8 @@ def cli(ctx: click.Context, db_path: str | None) -> None:
 @click.option("--title", default=None, help="Title to store (default: from the file).")
 @click.option("--ocr", type=click.Choice(["auto", "always", "never"]), default="auto", show_default=True,
               help="OCR pages: auto = only pages without a text layer.")
-@click.option("--workers", type=click.IntRange(1, 64), default=2, show_default=True, help="OCR worker processes.")
+@click.option("--workers", type=click.IntRange(1, 64), default=None,
+              help="OCR worker processes [default: one per core].")
 @click.option("--dpi", type=click.IntRange(72, 600), default=300, show_default=True, help="OCR rendering resolution.")
 @click.option("--duplicate", is_flag=True, help="Ingest a file again even if the same bytes were ingested before.")
 @click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
@@ -145,7 +146,10 @@ def ingest(ctx, paths, title, ocr, workers, dpi, duplicate, scheduler):
     """Ingest screenplays (PDF, plain text, Fountain, FDX); prints one JSON line per stored file.
 
     Each file is stored whole or not at all; a file that fails is reported on stderr and the others
-    are still stored. Exits non-zero if any file was not stored.
+    are still stored. Exits non-zero if any file was not stored. A scanned page that gives no text
+    (blank, no text found, unreadable image, timed out) is stored flagged, listed in the JSON's
+    `flagged_pages` and on stderr; `scriptlabel ocr-page` reads it again. A file is refused only when
+    none of its pages gives text.
     """
     from labeling.ingest.pipeline import check_title, ingest_path
 
@@ -169,6 +173,12 @@ def ingest(ctx, paths, title, ocr, workers, dpi, duplicate, scheduler):
                 failed.append(Path(path).name)
                 continue
             bar.close()
+            for flagged in result.flagged_pages:
+                from labeling.ingest.pipeline import FLAG_WORDS
+
+                click.echo(f"warning: {Path(path).name}: page {flagged['page']} stored without lines "
+                           f"({FLAG_WORDS.get(flagged['flag'], flagged['flag'])}: {flagged['note']}); read it again "
+                           f"with `scriptlabel ocr-page {result.script_id} {flagged['page']}`", err=True)
             for page in result.low_confidence_pages:
                 click.echo(f"warning: {Path(path).name}: page {page} was read by OCR with low confidence (image noise, "
                            "a photo or a poor scan?); check it on the Script page", err=True)
@@ -186,6 +196,26 @@ def ingest(ctx, paths, title, ocr, workers, dpi, duplicate, scheduler):
         stored = len(paths) - len(failed)
         raise ScriptlabelError(f"{len(failed)} of {len(paths)} files not stored ({', '.join(failed)}); "
                                f"{stored} stored (the JSON lines above); fix those files and ingest them again")
+
+
+@cli.command("ocr-page")
+@click.argument("script_id", type=ID)
+@click.argument("page", type=click.IntRange(1, 100_000))
+@click.option("--dpi", type=click.IntRange(72, 600), default=300, show_default=True, help="OCR rendering resolution.")
+@click.option("--timeout", "timeout_s", type=click.FloatRange(1, 3600), default=240, show_default=True,
+              help="Seconds the page may take.")
+@click.pass_context
+@handle_errors
+def ocr_page(ctx, script_id, page, dpi, timeout_s):
+    """Read one page of a scanned script again by OCR (a flagged page, or one read poorly); prints JSON
+    {"script_id", "page", "lines", "change", "flag", "note"}. Refused for a page with lines people labeled."""
+    from labeling.ingest.page_ocr import ocr_page_again
+    from store.accounts import audit
+
+    db = _db(ctx, create=False, check=True)
+    result = ocr_page_again(db, script_id, page, dpi=dpi, timeout_s=timeout_s)
+    audit(db, _cli_actor(), "ocr_page", script_id=script_id, detail={"page": page, "lines": result.lines})
+    _emit(result.as_json())
 
 
 class _ProgressBar:

@@ -45,3 +45,28 @@ def run_forwarding_signals(cmd: Sequence[str], *, env: Mapping[str, str] | None 
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> None:
+    """Ask the kernel to SIGKILL this process when the one that started it dies (Linux; elsewhere a no-op).
+
+    For children that must never outlive an ingest (tesseract, OCR workers), even one killed with
+    kill -9, which runs no clean-up code. Called in the child: as a `preexec_fn` before exec, or first
+    thing in a worker process. A parent that died before the call cannot be watched any more: then the
+    child leaves at once."""
+    import ctypes
+    import os
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
+    except (OSError, AttributeError):
+        return
+    if os.getppid() == 1:  # adopted by init already: the parent died before the watch was set
+        os._exit(1)

@@ -2,8 +2,8 @@
 server, the training worker) and passed down; nothing below reads the environment for these.
 
 `Settings.from_env(os.environ)` reads SCRIPTLABEL_DB, SCRIPTLABEL_SAMPLE, SCRIPTLABEL_RETRAIN_EVERY,
-SCRIPTLABEL_RATE_RETRAIN_EVERY, the limits SCRIPTLABEL_MAX_UPLOAD_MB (50), SCRIPTLABEL_MAX_PAGES (600),
-SCRIPTLABEL_MAX_TEXT_LINES (50000), SCRIPTLABEL_OCR_SECONDS_PER_PAGE (60), SCRIPTLABEL_SESSION_HOURS (12,
+SCRIPTLABEL_RATE_RETRAIN_EVERY, the limits SCRIPTLABEL_MAX_UPLOAD_MB (1024), SCRIPTLABEL_MAX_PAGES (600),
+SCRIPTLABEL_MAX_TEXT_LINES (50000), SCRIPTLABEL_OCR_SECONDS_PER_PAGE (60 s of processor time; past it a page is stored flagged "timed out"), SCRIPTLABEL_SESSION_HOURS (12,
 how long a sign-in lasts) and SCRIPTLABEL_AUTO_COMPLEXITY_MODELS (baselines: what rating-triggered
 complexity runs compare; `all` adds the BiLSTMs) and SCRIPTLABEL_WARM_WORKER_S (120: how long a line
 training worker waits, models loaded, for the next line run; 0 = it exits after its run).
@@ -43,7 +43,7 @@ class Settings:
     retrain_every: int = 10
     batch_size: int = 20
     rate_retrain_every: int = 5  # new ratings in a department before its complexity models retrain (0 = never)
-    max_upload_mb: int = 50        # also Streamlit's server.maxUploadSize (serve passes it)
+    max_upload_mb: int = 1024      # also Streamlit's server.maxUploadSize (serve passes it); scans: 3-4 MB a page
     max_pages: int = 600
     max_text_lines: int = 50_000
     ocr_seconds_per_page: int = 60
@@ -70,7 +70,7 @@ class Settings:
             load_sample=env.get("SCRIPTLABEL_SAMPLE", "1") != "0",
             retrain_every=int(every) if every.strip().isdigit() else 10,
             rate_retrain_every=int(rate_every) if rate_every.strip().isdigit() else 5,
-            max_upload_mb=_positive(env, "SCRIPTLABEL_MAX_UPLOAD_MB", 50),
+            max_upload_mb=_positive(env, "SCRIPTLABEL_MAX_UPLOAD_MB", 1024),
             max_pages=_positive(env, "SCRIPTLABEL_MAX_PAGES", 600),
             max_text_lines=_positive(env, "SCRIPTLABEL_MAX_TEXT_LINES", 50_000),
             ocr_seconds_per_page=_positive(env, "SCRIPTLABEL_OCR_SECONDS_PER_PAGE", 60),

@@ -696,3 +696,17 @@ def m2501_ingest_job_client_id(db: Database) -> None:
         CREATE UNIQUE INDEX ingest_jobs_client ON ingest_jobs(client_id) WHERE client_id IS NOT NULL;
         """
     )
+
+
+@migrations(name="2200_page_flags")
+def m2200_page_flags(db: Database) -> None:
+    # A scanned page that gives no lines (a blank back, noise, a page tesseract gave up or ran out of
+    # time on) is stored flagged with its reason instead of refusing the whole script.
+    _execute_all(
+        db,
+        """
+        ALTER TABLE pages ADD COLUMN flag TEXT;
+        ALTER TABLE pages ADD COLUMN flag_note TEXT NOT NULL DEFAULT '';
+        CREATE INDEX pages_flagged ON pages(script_id) WHERE flag IS NOT NULL;
+        """
+    )

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database
 
 from store.connection import data_dir, immediate, now
-from store.types import Line, NotFoundError, PageInfo
+from store.types import FlaggedPage, Line, NotFoundError, PageInfo, ScriptlabelError
 
 if TYPE_CHECKING:  # pandas only inside the functions that return frames: light commands never load it
     import pandas as pd
@@ -82,8 +82,10 @@ def add_page(db: Database, script_id: int, page: PageInfo, lines: list[Line]) ->
     """
     with db.atomic():
         db.execute(
-            "INSERT INTO pages(script_id, page, width, height, image_path, dpi, text_source) VALUES (?,?,?,?,?,?,?)",
-            [script_id, page.page, page.width, page.height, page.image_path, page.dpi, page.text_source],
+            "INSERT INTO pages(script_id, page, width, height, image_path, dpi, text_source, flag, flag_note) "
+            "VALUES (?,?,?,?,?,?,?,?,?)",
+            [script_id, page.page, page.width, page.height, page.image_path, page.dpi, page.text_source, page.flag,
+             page.flag_note or ""],
         )
         start = db.execute("SELECT COALESCE(MAX(line_no), 0) FROM lines WHERE script_id = ?", [script_id]).fetchone()[0]
         stamp = now()
@@ -222,10 +224,18 @@ def low_confidence_pages(db: Database, script_id: int | None = None, *, threshol
     return out
 
 
+def flagged_pages(db: Database, script_id: int | None = None) -> list[FlaggedPage]:
+    """Pages stored without lines and why (blank, no_text, unreadable, timed_out), of one script or all."""
+    where, params = ("AND script_id = ?", [script_id]) if script_id is not None else ("", [])
+    return [FlaggedPage(script_id=r[0], page=r[1], flag=r[2], note=r[3] or "", image_path=r[4])
+            for r in db.execute(f"SELECT script_id, page, flag, flag_note, image_path FROM pages "
+                                f"WHERE flag IS NOT NULL {where} ORDER BY script_id, page", params)]
+
+
 def get_pages(db: Database, script_id: int) -> list[PageInfo]:
     return [
         PageInfo(page=r["page"], width=r["width"], height=r["height"], image_path=r["image_path"], dpi=r["dpi"],
-                 text_source=r["text_source"])
+                 text_source=r["text_source"], flag=r["flag"], flag_note=r["flag_note"] or "")
         for r in db.query("SELECT * FROM pages WHERE script_id = ? ORDER BY page", [script_id])
     ]
 
@@ -438,3 +448,51 @@ def clone_script(db: Database, script_id: int, *, title: str) -> int:
                         AND p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = o.line_id)""",
                    [new, script_id])
     return new
+
+
+class PageHasHumanWork(ScriptlabelError):
+    """The page's lines carry labels, edits or flags people made: re-reading it would drop them."""
+
+
+def replace_page(db: Database, script_id: int, page: PageInfo, lines: list[Line]) -> int:
+    """A page read again: its lines replaced (later line numbers and sequence spans shifted to match) and
+    its flag set to the new reading's, in one transaction. Refused (PageHasHumanWork, nothing changed)
+    when a person labeled, edited or flagged one of its lines. Returns the change in line count."""
+    with immediate(db):
+        old = [r[0] for r in db.execute("SELECT line_id FROM lines WHERE script_id = ? AND page = ? ORDER BY line_no",
+                                        [script_id, page.page])]
+        if old and db.execute(
+                f"SELECT EXISTS(SELECT 1 FROM label_events WHERE line_id IN ({','.join('?' * len(old))}) "
+                f"AND source != 'rule') OR EXISTS(SELECT 1 FROM text_edits WHERE line_id IN ({','.join('?' * len(old))}))"
+                f" OR EXISTS(SELECT 1 FROM line_flags WHERE line_id IN ({','.join('?' * len(old))}))",
+                old * 3).fetchone()[0]:
+            raise PageHasHumanWork(f"page {page.page} of script {script_id} has lines people labeled, edited or flagged")
+        first = db.execute("SELECT COALESCE(MAX(line_no), 0) + 1 FROM lines WHERE script_id = ? AND page < ?",
+                           [script_id, page.page]).fetchone()[0]
+        last_old = first + len(old) - 1
+        delta = len(lines) - len(old)
+        db.execute("DELETE FROM lines WHERE script_id = ? AND page = ?", [script_id, page.page])
+        if delta:
+            # Two steps: shifting in place would collide with UNIQUE(script_id, line_no) half-way.
+            db.execute("UPDATE lines SET line_no = -line_no WHERE script_id = ? AND line_no > ?", [script_id, last_old])
+            db.execute("UPDATE lines SET line_no = -line_no + ? WHERE script_id = ? AND line_no < 0", [delta, script_id])
+            db.execute("UPDATE sequences SET first_line_no = first_line_no + ? WHERE script_id = ? AND first_line_no > ?",
+                       [delta, script_id, last_old])
+            db.execute("UPDATE sequences SET last_line_no = CASE WHEN last_line_no > ? THEN last_line_no + ? "
+                       "ELSE ? END WHERE script_id = ? AND last_line_no >= ?",
+                       [last_old, delta, last_old + delta, script_id, first])
+            db.execute("DELETE FROM sequences WHERE script_id = ? AND last_line_no < first_line_no", [script_id])
+        for offset, line in enumerate(lines):
+            db.execute(
+                "INSERT INTO lines(script_id, line_no, page, text, original_text, x0, y0, x1, y1, indent, gap_before, "
+                "source_line_no, ocr_confidence, sequence_id) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?, "
+                "(SELECT sequence_id FROM sequences WHERE script_id = ? AND ? BETWEEN first_line_no AND last_line_no "
+                "ORDER BY first_line_no LIMIT 1))",
+                [script_id, first + offset, page.page, line.text, line.text, line.x0, line.y0, line.x1, line.y1,
+                 line.indent, line.gap_before, line.source_line_no, line.ocr_confidence, script_id, first + offset])
+        db.execute("UPDATE pages SET width = ?, height = ?, image_path = ?, dpi = ?, flag = ?, flag_note = ? "
+                   "WHERE script_id = ? AND page = ?",
+                   [page.width, page.height, page.image_path, page.dpi, page.flag, page.flag_note or "", script_id,
+                    page.page])
+        db.execute("UPDATE scripts SET line_count = line_count + ? WHERE script_id = ?", [delta, script_id])
+    return delta

@@ -152,6 +152,19 @@ class PageInfo:
     image_path: str | None
     dpi: int | None
     text_source: str  # "text_layer" | "ocr" | "text"
+    flag: str | None = None  # a page that gave no lines: blank | no_text | unreadable | timed_out
+    flag_note: str = ""  # why, or what was done to read it (turned, levelled, two pages side by side)
+
+
+@dataclass(frozen=True)
+class FlaggedPage:
+    """A page stored without lines, and why: a person can look at it and have it read again."""
+
+    script_id: int
+    page: int
+    flag: str
+    note: str
+    image_path: str | None
 
 
 @dataclass(frozen=True)

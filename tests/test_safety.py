@@ -160,15 +160,36 @@ def test_a_deeply_nested_fdx_is_refused_with_a_message(db, tmp_path):
 
 
 @pytest.mark.slow
-def test_ocr_over_the_time_limit_stores_nothing(db, tmp_path):
+def test_ocr_over_the_time_limit_on_every_page_stores_nothing(db, tmp_path):
     from conftest import make_scanned_pdf, make_text_pdf
 
     scanned = make_scanned_pdf(tmp_path / "scan.pdf", make_text_pdf(tmp_path / "src.pdf", pages=1), dpi=150)
     from store.types import ScriptlabelError
 
-    with pytest.raises(ScriptlabelError, match="OCR of page 1 took longer than 0.01 s; nothing was stored"):
+    with pytest.raises(ScriptlabelError, match=r"no text on any of its 1 pages \(page 1 \(timed out\)\); nothing was "
+                                               "stored"):
         ingest_path(db, scanned, dpi=150, limits=IngestLimits(ocr_seconds_per_page=0.01))
     assert script_store.list_scripts(db) == []
+
+
+def test_a_text_line_over_the_length_cap_is_refused_at_once(db, tmp_path):
+    one_line = tmp_path / "one-line.txt"
+    one_line.write_bytes(b"INT. HOUSE - DAY " * 700_000)  # 12 MB without a line break
+    with pytest.raises(IngestError, match=r"one-line.txt: line 1 is 11,900,000 bytes long, over the limit of 10,000"):
+        ingest_path(db, one_line)
+    late = tmp_path / "late.fountain"
+    late.write_bytes(b"INT. HOUSE - DAY\n\nTim waits.\r\n\r\n" + b"x" * 10_001 + b"\n")
+    with pytest.raises(IngestError, match=r"late.fountain: line 5 is 10,001 bytes long"):
+        ingest_path(db, late)
+    with pytest.raises(IngestError, match="MB of text is over the limit of 20 MB"):
+        ingest_path(db, _sparse(tmp_path / "huge.txt", 21 * 2**20))
+    assert script_store.list_scripts(db) == []
+
+
+def _sparse(path, size: int):
+    with open(path, "wb") as handle:
+        handle.truncate(size)
+    return path
 
 
 
@@ -201,7 +222,9 @@ def test_xlsx_refuses_a_text_it_would_have_to_cut_and_exports_sequences_too(cli,
 
     path = tmp_path / "long.txt"
     path.write_text("INT. ROOM - DAY\n\n" + "word " * 7000 + "\n")  # 35,000 characters on one line
-    ingest_path(db, path)
+    from labeling.ingest.pipeline import IngestLimits
+
+    ingest_path(db, path, limits=IngestLimits(max_line_chars=50_000))  # a project that allows such lines
     out = tmp_path / "long.xlsx"
     result = cli("export", "--format", "xlsx", "--out", str(out))
     assert result.exit_code == 1 and "32,767" in result.stderr and "csv or parquet" in result.stderr

@@ -10,12 +10,14 @@ from __future__ import annotations
 import dataclasses
 
 import argparse
+import io
 import os
 import re
 import shutil
 import sqlite3
 import sys
 import uuid
+from typing import BinaryIO
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from store import jobs as job_store
 from store.db import data_dir, db_file
 from store.types import ScriptlabelError
 
+COPY_CHUNK = 1 << 20
 RECENT_S = 15 * 60  # finished jobs stay on the Scripts page this long
 _CLI_HINT = re.compile(r"`[^`]*`|(?<!\w)--[a-z][\w-]*")
 
@@ -40,6 +43,7 @@ class JobView:
     text: str
     script_id: int | None
     low_confidence_pages: list[int]
+    flagged_pages: list[dict] = dataclasses.field(default_factory=list)  # {"page", "flag", "note"}
 
 
 def message_for_app(message: str, *, staged: str | Path | None, file_name: str) -> str:
@@ -50,26 +54,35 @@ def message_for_app(message: str, *, staged: str | Path | None, file_name: str) 
     return "; ".join(parts).strip() or f"{file_name}: the file could not be ingested"
 
 
-def start_upload(db: Database, file_name: str, data: bytes, *, ocr: str = "auto", limits=None,
+def start_upload(db: Database, file_name: str, data: bytes | BinaryIO, *, ocr: str = "auto", limits=None,
                  client_id: str | None = None) -> int:
-    """Stage the uploaded bytes beside the database, queue a job and start its worker; returns the job id.
+    """Stage the upload (bytes, or a file object copied in chunks: a 400 MB scan is never copied whole in
+    memory) beside the database, queue a job and start its worker; returns the job id.
 
-    `limits` (labeling.ingest.pipeline.IngestLimits): over the size limit nothing is staged; the others are
-    checked by the worker before it stores anything. `client_id` (the browser's id of the chosen file) makes
-    it idempotent: the same chosen file seen again by a rerun returns its job, and starts nothing."""
+    `limits` (labeling.ingest.pipeline.IngestLimits): over the size limit nothing is staged; the others
+    (pages, text size, line length) are checked by the worker before it stores anything. `client_id` (the
+    browser's id of the chosen file) makes it idempotent: the same chosen file seen again by a rerun
+    returns its job, and starts nothing."""
     if client_id is not None and (existing := job_store.job_for_client(db, client_id)) is not None:
         return existing
     path = db_file(db)
     if path is None:
         raise ScriptlabelError("background ingest needs a database file, not an in-memory one")
     safe_name = Path(file_name).name or "upload.txt"
-    if not data:
+    stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    size = _stream_size(stream)
+    if not size:
         raise ScriptlabelError(f"{safe_name}: the file is empty; nothing to ingest")
     if limits is not None:
-        limits.check_size(Path(safe_name), len(data))
+        limits.check_size(Path(safe_name), size)
     staged = data_dir(db) / "uploads" / uuid.uuid4().hex / safe_name
     staged.parent.mkdir(parents=True, exist_ok=True)
-    staged.write_bytes(data)
+    try:
+        with staged.open("wb") as out:
+            shutil.copyfileobj(stream, out, COPY_CHUNK)
+    except OSError:
+        shutil.rmtree(staged.parent, ignore_errors=True)
+        raise
     options = {"ocr": ocr, **({"limits": dataclasses.asdict(limits)} if limits is not None else {})}
     try:
         job_id = job_store.create_job(db, file_name=safe_name, staged_path=str(staged), options=options,
@@ -96,7 +109,15 @@ def job_started(db: Database, client_id: str) -> bool:
     return job_store.job_for_client(db, client_id) is not None
 
 
-def run_job(db: Database, job_id: int, *, workers: int = 1) -> job_store.IngestJob:
+def _stream_size(stream: BinaryIO) -> int:
+    here = stream.tell()
+    stream.seek(0, io.SEEK_END)
+    size = stream.tell() - here
+    stream.seek(here)
+    return size
+
+
+def run_job(db: Database, job_id: int, *, workers: int | None = None) -> job_store.IngestJob:
     """Run a queued job in this process (what the worker does); returns the finished job."""
     from labeling.ingest.pipeline import IngestLimits, ingest_path
 
@@ -127,6 +148,7 @@ def job_views(db: Database, *, recent_s: float = RECENT_S) -> list[JobView]:
         if not job.active and (job.finished_at is None or job_store.age_s(job.finished_at) > recent_s):
             continue
         low = list((job.result or {}).get("low_confidence_pages", []))
+        flagged = list((job.result or {}).get("flagged_pages", []))
         if job.status == "queued":
             fraction, text = 0.0, f"{job.file_name}: waiting to start…"
         elif job.status == "running":
@@ -139,6 +161,11 @@ def job_views(db: Database, *, recent_s: float = RECENT_S) -> list[JobView]:
             fraction = 1.0
             text = (f"{job.file_name}: stored as “{r.get('title', job.file_name)}” — {r.get('pages', 0)} pages, "
                     f"{r.get('lines', 0)} lines, {r.get('sequences', 0)} sequences")
+            if flagged:
+                from labeling.ingest.pipeline import describe_flagged
+
+                text += (f"; stored without lines: {describe_flagged(flagged)} — see them on the Script page, "
+                         "where a page can be read again")
             if low:
                 text += (f"; OCR confidence was low on page{'s' if len(low) > 1 else ''} "
                          f"{', '.join(map(str, low))} (noise or a poor scan?) — check them in the Script view")
@@ -146,7 +173,7 @@ def job_views(db: Database, *, recent_s: float = RECENT_S) -> list[JobView]:
             fraction, text = 0.0, job.error or f"{job.file_name}: the file could not be ingested"
         views.append(JobView(job_id=job.job_id, file_name=job.file_name, status=job.status, fraction=fraction,
                              text=text, script_id=job.script_id if job.status == "done" else None,
-                             low_confidence_pages=low))
+                             low_confidence_pages=low, flagged_pages=flagged))
     return views
 
 

@@ -58,11 +58,30 @@ class IngestResult:
     ocr_pages: int
     low_confidence_pages: list[int] = field(default_factory=list)
     file: str = ""
+    flagged_pages: list[dict] = field(default_factory=list)  # {"page", "flag", "note"}: stored without lines
 
     def as_json(self) -> dict:
         return {"script_id": self.script_id, "title": self.title, "format": self.format, "pages": self.pages,
                 "lines": self.lines, "sequences": self.sequences, "ocr_pages": self.ocr_pages,
-                "low_confidence_pages": self.low_confidence_pages, **({"file": self.file} if self.file else {})}
+                "low_confidence_pages": self.low_confidence_pages, "flagged_pages": self.flagged_pages,
+                **({"file": self.file} if self.file else {})}
+
+
+FLAG_WORDS = {"blank": "blank", "no_text": "no text found", "unreadable": "unreadable image",
+              "timed_out": "timed out"}
+
+
+def describe_flagged(flagged: list[dict]) -> str:
+    """'page 2 (blank), page 7 (timed out)' for a report."""
+    return ", ".join(f"page {f['page']} ({FLAG_WORDS.get(f['flag'], f['flag'])})" for f in flagged)
+
+
+def default_workers() -> int:
+    """OCR processes by default: one per core this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
 
 
 def _kill_point(name: str) -> None:
@@ -96,19 +115,50 @@ def check_title(title: str | None, *, source: str) -> str | None:
     return title.strip()
 
 
+DEFAULT_OCR_SECONDS_PER_PAGE = 60.0  # a clean page takes 1-3 s; a page of noise took 2 minutes
+MAX_LINE_CHARS = 10_000  # a screenplay line is under 100 characters; a Fountain paragraph a few hundred
+MAX_TEXT_BYTES = 20 * 1024 * 1024  # a feature script as text is ~200 KB
+
+
 @dataclass(frozen=True)
 class IngestLimits:
-    """What one file may hold; over a limit the file is refused before anything is stored."""
+    """What one file may hold; over a limit the file is refused before anything is stored.
 
-    max_bytes: int = 50 * 1024 * 1024
+    Scans are limited by pages (and each page is rendered within a pixel bound, labeling.ingest.pdf.ocr
+    .bounded_dpi), not by bytes: a 120-page 300-dpi scan is 400 MB. Text is limited by bytes, lines and
+    line length, which keeps the memory a text file needs far under 1 GB."""
+
+    max_bytes: int = 1024 * 1024 * 1024
     max_pages: int = 600           # pages of a PDF (each may need OCR)
     max_text_lines: int = 50_000   # lines of a text, Fountain or FDX file (a feature script has ~8,000)
-    ocr_seconds_per_page: float = 60.0  # a clean page takes 2-5 s; a page of noise took 2 minutes
+    ocr_seconds_per_page: float = DEFAULT_OCR_SECONDS_PER_PAGE
+    max_text_bytes: int = MAX_TEXT_BYTES
+    max_line_chars: int = MAX_LINE_CHARS
 
     def check_size(self, path: Path, size: int) -> None:
         if size > self.max_bytes:
             raise IngestError(f"{path.name}: {size / 1e6:.1f} MB is over the limit of {self.max_bytes / 1e6:.0f} MB; "
-                              "nothing was stored (SCRIPTLABEL_MAX_UPLOAD_MB raises it)")
+                              "nothing was stored — split the PDF into parts (e.g. qpdf --split-pages=100) and "
+                              "upload each, or raise SCRIPTLABEL_MAX_UPLOAD_MB")
+
+    def check_text_size(self, path: Path, size: int) -> None:
+        if size > self.max_text_bytes:
+            raise IngestError(f"{path.name}: {size / 2**20:.1f} MB of text is over the limit of "
+                              f"{self.max_text_bytes / 2**20:.0f} MB (a feature script is about 0.2 MB); nothing was "
+                              "stored — is this the right file?")
+
+    def check_line_length(self, path: Path, data: bytes) -> None:
+        import re
+
+        long = re.search(rb"[^\r\n]{%d}" % (self.max_line_chars + 1), data)  # bytes: at least as many as characters
+        if long is None:
+            return
+        end = re.compile(rb"[\r\n]").search(data, long.start())
+        length = (end.start() if end else len(data)) - long.start()
+        line_no = len(re.findall(rb"\r\n|\r|\n", data[:long.start()])) + 1
+        raise IngestError(f"{path.name}: line {line_no} is {length:,} bytes long, over the limit of "
+                          f"{self.max_line_chars:,} (a screenplay line is under 100 characters); nothing was stored "
+                          "— break the text into lines, or export the script again as text or Fountain")
 
     def check_pages(self, path: Path, pages: int) -> None:
         if pages > self.max_pages:
@@ -127,7 +177,7 @@ def ingest_path(
     *,
     title: str | None = None,
     ocr: str = "auto",
-    workers: int = 2,
+    workers: int | None = None,
     dpi: int = 300,
     allow_duplicate: bool = False,
     progress: ProgressFn | None = None,
@@ -140,9 +190,11 @@ def ingest_path(
     Raises IngestError (database and files as they were) on bad input or a storage failure. With
     `job_id` the given job (queued by the app) is run; otherwise a job owned by this process is made.
     With a Dask `cluster` client, scanned pages are read on its workers (the store stays here). A file
-    over `limits` is refused before anything is stored (none by default: the command line ingests what
-    it is given; the app passes its limits).
+    over `limits` is refused before anything is stored (by default only the text limits apply: the
+    command line ingests any PDF it is given; the app passes its limits). Scanned pages are read on
+    `workers` processes (default: one per core); a page that gives no lines is stored flagged.
     """
+    workers = workers or default_workers()
     try:
         prepared = _prepare(db, path, title=title, ocr=ocr, allow_duplicate=allow_duplicate, limits=limits)
     except ScriptlabelError as exc:
@@ -158,7 +210,7 @@ def ingest_path(
         report = _reporter(db, job_id, progress)
         if prepared.doc is not None:
             return _ingest_pdf(db, prepared, ocr=ocr, workers=workers, dpi=dpi, progress=report, job_id=job_id,
-                               cluster=cluster, ocr_timeout_s=limits.ocr_seconds_per_page if limits else 0)
+                               cluster=cluster, ocr_timeout_s=(limits or IngestLimits()).ocr_seconds_per_page)
         return _ingest_lines(db, prepared, progress=report, job_id=job_id)
     except ScriptlabelError as exc:
         _fail(db, job_id, str(exc), forget=own_job)
@@ -199,13 +251,16 @@ def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, all
     path = check_path(path)
     title = check_title(title, source=str(path))
     fmt = detect_format(path)
+    size = path.stat().st_size
     if limits is not None:
-        limits.check_size(path, path.stat().st_size)
+        limits.check_size(path, size)
+    if fmt != "pdf":
+        (limits or IngestLimits()).check_text_size(path, size)
     try:
-        data = path.read_bytes()
+        sha = _sha256(path)  # in chunks: a 400 MB scan is never read into memory whole
+        data = path.read_bytes() if fmt != "pdf" else b""
     except OSError as exc:
         raise IngestError(f"{path}: the file cannot be read ({exc.strerror or exc}); check its permissions") from exc
-    sha = hashlib.sha256(data).hexdigest()
     existing = script_store.find_script_by_sha(db, sha)
     if existing and not allow_duplicate:
         raise DuplicateScriptError(
@@ -222,6 +277,8 @@ def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, all
         return _Prepared(path=path, fmt=fmt, sha=sha, title=title or _title_from_name(path), doc=doc)
     if limits is not None:  # counted on the bytes, before the (slow) parsing
         limits.check_lines(path, data.count(b"\n") + 1 if fmt != "fdx" else data.count(b"<Paragraph"))
+    if fmt != "fdx":  # one 20 MB line took 74 s and 5.9 GB to parse
+        (limits or IngestLimits()).check_line_length(path, data)
     try:
         text = decode_text(data, source=str(path))
     except TextDecodeError as exc:
@@ -249,6 +306,14 @@ def _prepare(db: Database, path: str | Path, *, title: str | None, ocr: str, all
     if not lines:
         raise IngestError(f"{path}: no screenplay lines found; is this the right file?")
     return _Prepared(path=path, fmt=fmt, sha=sha, title=(title or "").strip() or _title_from_name(path), lines=lines)
+
+
+def _sha256(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
 
 
 def _reporter(db: Database, job_id: int, progress: ProgressFn | None, *, every_s: float = PROGRESS_EVERY_S
@@ -350,7 +415,7 @@ def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id,
             from labeling.ingest.pdf.cluster import iter_cluster_ocr_pages
 
             ocr_results = iter(iter_cluster_ocr_pages(path, needs_ocr, scheduler="", dpi=dpi, image_dir=image_dir,
-                                                      client=cluster))
+                                                      client=cluster, timeout_s=ocr_timeout_s))
         else:
             ocr_results = iter(iter_ocr_pages(path, needs_ocr, dpi=dpi, workers=workers, image_dir=image_dir,
                                               timeout_s=ocr_timeout_s))
@@ -360,7 +425,8 @@ def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id,
             if page_no in pending_ocr:
                 result = next(ocr_results)
                 info = PageInfo(page=page_no, width=result.width, height=result.height,
-                                image_path=result.image_path, dpi=100, text_source="ocr")
+                                image_path=result.image_path, dpi=100, text_source="ocr", flag=result.flag,
+                                flag_note=result.note)
                 page_lines = result.lines
             else:
                 page = doc[index]
@@ -371,8 +437,10 @@ def _ingest_pdf(db, prepared: _Prepared, *, ocr, workers, dpi, progress, job_id,
             progress(page_no, n_pages)
         doc.close()
         if script_store.count_lines(db, script_id) == 0:
-            raise IngestError(f"{path}: no text on any of its {n_pages} pages (blank pages, or OCR read nothing); "
-                              "is this the right file?")
+            flagged = _flagged(db, script_id)
+            why = f" ({describe_flagged(flagged)})" if flagged else ""
+            raise IngestError(f"{path}: no text on any of its {n_pages} pages{why}; nothing was stored — is this "
+                              "the right file? A scan too faint or small may read at a higher --dpi")
         return _finish(db, script_id, title, "pdf", job_id=job_id, file=path.name)
     except BaseException:
         _roll_back(db, script_id)
@@ -413,6 +481,10 @@ def _to_lines(page_lines: list[PageLine], page_no: int) -> list[Line]:
     return [page_line_to_line(pl, line_no=i, page=page_no) for i, pl in enumerate(page_lines, 1)]
 
 
+def _flagged(db: Database, script_id: int) -> list[dict]:
+    return [{"page": f.page, "flag": f.flag, "note": f.note} for f in script_store.flagged_pages(db, script_id)]
+
+
 def _finish(db: Database, script_id: int, title: str, fmt: str, *, job_id: int, file: str) -> IngestResult:
     """Predictions, then sequences, then visible: the script turns 'ready' last, with its job done."""
     _kill_point("pages_stored")
@@ -424,7 +496,8 @@ def _finish(db: Database, script_id: int, title: str, fmt: str, *, job_id: int, 
     low = [page for page, _mean in script_store.low_confidence_pages(db, script_id).get(script_id, [])]
     result = IngestResult(script_id=script_id, title=title, format=fmt, pages=script["pages"],
                           lines=script_store.count_lines(db, script_id), sequences=n_sequences,
-                          ocr_pages=script["ocr_pages"], low_confidence_pages=low, file=file)
+                          ocr_pages=script["ocr_pages"], low_confidence_pages=low, file=file,
+                          flagged_pages=_flagged(db, script_id))
     script_store.finish_script(db, script_id, job_id=job_id, result=result.as_json())
     _kill_point("ready")
     return result

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labeling.ingest.pdf.layout import PageLine
-from labeling.ingest.pdf.ocr import DEFAULT_DPI, IMAGE_DPI, OcrError, OcrPage, ocr_image
+from labeling.ingest.pdf.ocr import DEFAULT_DPI, OcrPage, read_document_page
 from store.types import ScriptlabelError
 
 
@@ -32,26 +32,26 @@ class RemotePage:
     height: float
     lines: list[PageLine]
     png: bytes | None
+    flag: str | None = None
+    note: str = ""
 
 
-def ocr_page_from_bytes(pdf: bytes, page: int, dpi: int = DEFAULT_DPI, keep_image: bool = True) -> RemotePage:
-    """Render one page (1-based) of a PDF given as bytes and OCR it. Runs on a Dask worker."""
-    from pdf2image import convert_from_bytes
+def ocr_page_from_bytes(pdf: bytes, page: int, dpi: int = DEFAULT_DPI, keep_image: bool = True,
+                        timeout_s: float = 0) -> RemotePage:
+    """Render one page (1-based) of a PDF given as bytes and OCR it (flagged when it gives no lines, as
+    locally). Runs on a Dask worker."""
+    from labeling.ingest.pdf.mupdf import pymupdf
 
     os.environ["OMP_THREAD_LIMIT"] = "1"  # one tesseract thread per task: the cluster parallelizes pages
-    images = convert_from_bytes(pdf, dpi=dpi, first_page=page, last_page=page, grayscale=True)
-    if not images:
-        raise OcrError(f"page {page} could not be rendered")
-    image = images[0]
-    lines = ocr_image(image, dpi=dpi)
-    width_pt, height_pt = image.width * 72.0 / dpi, image.height * 72.0 / dpi
+    with pymupdf.open(stream=pdf, filetype="pdf") as doc:
+        result, small = read_document_page(doc, page, dpi=dpi, timeout_s=timeout_s)
     png = None
-    if keep_image:
-        small = image.resize((round(width_pt * IMAGE_DPI / 72), round(height_pt * IMAGE_DPI / 72)))
+    if keep_image and small is not None:
         buffer = io.BytesIO()
         small.save(buffer, format="PNG")
         png = buffer.getvalue()
-    return RemotePage(page=page, width=width_pt, height=height_pt, lines=lines, png=png)
+    return RemotePage(page=page, width=result.width, height=result.height, lines=result.lines, png=png,
+                      flag=result.flag, note=result.note)
 
 
 def connect(scheduler: str, *, timeout_s: float = 20):
@@ -76,6 +76,7 @@ def iter_cluster_ocr_pages(
     image_dir: str | Path | None = None,
     progress: Callable[[int, int], None] | None = None,
     client=None,
+    timeout_s: float = 0,
 ) -> Iterator[OcrPage]:
     """OCR `pages` on the cluster, yielding them in page order; page images are written here."""
     own = client is None
@@ -83,7 +84,7 @@ def iter_cluster_ocr_pages(
     try:
         data = client.scatter(Path(pdf_path).read_bytes(), broadcast=False)
         keep = image_dir is not None
-        futures = [client.submit(ocr_page_from_bytes, data, page, dpi, keep, pure=False, key=f"ocr-{page}-{os.getpid()}")
+        futures = [client.submit(ocr_page_from_bytes, data, page, dpi, keep, timeout_s, pure=False, key=f"ocr-{page}-{os.getpid()}")
                    for page in pages]
         try:
             for done, future in enumerate(futures, 1):
@@ -102,7 +103,7 @@ def iter_cluster_ocr_pages(
                 if progress:
                     progress(done, len(pages))
                 yield OcrPage(page=remote.page, width=remote.width, height=remote.height, lines=remote.lines,
-                              image_path=image_path)
+                              image_path=image_path, flag=remote.flag, note=remote.note, dpi=dpi)
         finally:
             client.cancel(futures)
     finally:

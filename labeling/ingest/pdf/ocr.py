@@ -1,8 +1,10 @@
-"""OCR of scanned PDF pages: pdf2image renders, pytesseract reads words with boxes and confidences.
+"""OCR of scanned PDF pages: PyMuPDF renders each page in the worker that reads it, tesseract reads words
+with boxes and confidences (`labeling.ingest.pdf.tesseract`), `scanned_page` copes with what scans do.
 
-Tesseract is CPU-bound and multi-threads badly on 2 cores, so each worker process runs it with
-OMP_THREAD_LIMIT=1 and pages are spread over processes. Pages are rendered one at a time inside
-the worker, so a 300-page scan is never held in memory at once.
+Tesseract is CPU-bound and multi-threads badly, so each run is single-threaded (OMP_THREAD_LIMIT=1)
+and pages are spread over one process per core. Pages are rendered one at a time inside the worker
+(within MAX_RENDER_PIXELS), so a 400 MB, 120-page scan is never held in memory at once. A page that
+gives no lines comes back flagged (`OcrPage.flag`), never as an error that sinks the script.
 """
 
 from __future__ import annotations
@@ -22,7 +24,8 @@ from store.types import ScriptlabelError
 
 DEFAULT_DPI = 300
 IMAGE_DPI = 100  # page images kept for line crops in the app
-TESSERACT_CONFIG = "--psm 6"
+SPECK_CONF = 0.5  # a word without a letter or digit read with less confidence is dropped
+MAX_RENDER_PIXELS = 40_000_000  # a page is rendered at a lower dpi than asked rather than over this (a poster)
 
 
 # Screenplay extensions that OCR often misreads (a zero for the letter O): (0.S.) → (O.S.).
@@ -43,10 +46,6 @@ def fix_common_ocr_errors(text: str) -> str:
     return text
 
 
-class OcrTimeoutError(ScriptlabelError):
-    """Tesseract ran past the per-page limit (a page of noise can take minutes)."""
-
-
 class OcrError(ScriptlabelError):
     pass
 
@@ -58,6 +57,9 @@ class OcrPage:
     height: float
     lines: list[PageLine]
     image_path: str | None
+    flag: str | None = None  # blank | no_text | unreadable | timed_out (scanned_page.FLAGS); None: it gave lines
+    note: str = ""  # why it is flagged, or what was done to read it (turned, levelled, two pages)
+    dpi: int = DEFAULT_DPI  # the resolution it was read at
 
 
 _PARENT: int | None = None  # the ingest process that started this OCR worker
@@ -65,8 +67,11 @@ _PARENT: int | None = None  # the ingest process that started this OCR worker
 
 def _init_worker() -> None:
     global _PARENT
+    from labeling.processes import die_with_parent
+
     os.environ["OMP_THREAD_LIMIT"] = "1"
     _PARENT = os.getppid()
+    die_with_parent()  # the kernel kills this worker with its ingest, and tesseract with this worker
     # If the ingest is killed (kill -9), its pool cannot tell the workers: they would wait forever on a
     # queue that their siblings keep open. Each worker leaves on its own once its parent is gone.
     threading.Thread(target=_exit_when_orphaned, name="ocr-orphan-watch", daemon=True).start()
@@ -83,43 +88,46 @@ def _orphaned() -> bool:
     return _PARENT is not None and os.getppid() != _PARENT
 
 
-def _tesseract_words(image, *, dpi: int, config: str = TESSERACT_CONFIG, timeout_s: float = 0,
+def _tesseract_words(image, *, dpi: int, psm: int = 6, deadline=None,
                      offset: tuple[float, float] = (0.0, 0.0)) -> list[Word]:
     """Words tesseract reads in `image`, as boxes in PDF points (shifted by `offset`, in pixels)."""
-    import pytesseract
+    from labeling.ingest.pdf.tesseract import read_words
 
-    try:
-        data = pytesseract.image_to_data(image, config=config, output_type=pytesseract.Output.DICT,
-                                         timeout=timeout_s)
-    except RuntimeError as exc:
-        if "timeout" not in str(exc).lower():
-            raise
-        raise OcrTimeoutError(f"OCR of a page took longer than {timeout_s:g} s") from None
     scale = 72.0 / dpi
     dx, dy = offset
-    words = []
-    for text, left, top, width, height, conf in zip(
-        data["text"], data["left"], data["top"], data["width"], data["height"], data["conf"]
-    ):
-        conf = float(conf)
-        if not text or not text.strip() or conf < 0:
-            continue
-        words.append(Word((left + dx) * scale, (top + dy) * scale, (left + width + dx) * scale,
-                          (top + height + dy) * scale, text.strip(), conf / 100.0))
-    return words
+    # A lone mark tesseract is unsure of (";" at 0.2) is a speck of dust or noise, not text: on the bundled
+    # scanned sample they were a quarter of all lines.
+    return [Word((w.left + dx) * scale, (w.top + dy) * scale, (w.left + w.width + dx) * scale,
+                 (w.top + w.height + dy) * scale, w.text, w.conf / 100.0)
+            for w in read_words(image, psm=psm, timeout_s=deadline.left() if deadline else 0)
+            if w.conf >= SPECK_CONF * 100 or _ALNUM_1.search(w.text)]
 
 
-def ocr_image(image, *, dpi: int, timeout_s: float = 0, reread: bool = True) -> list[PageLine]:
+def ocr_image(image, *, dpi: int, timeout_s: float = 0, reread: bool = True, deadline=None) -> list[PageLine]:
     """OCR a PIL image of a page rendered at `dpi`; geometry comes back in PDF points. Tesseract is stopped
-    after `timeout_s` seconds (0: no limit) and OcrTimeoutError raised.
+    after `timeout_s` seconds (0: no limit; or at `deadline`, a tesseract.Deadline) and
+    TesseractTimeout raised.
 
     With `reread`, lines read poorly — isolated page numbers and running headers at the top and bottom of
     the page, which whole-page layout analysis misreads ("81." as "B1s"), and any line of low confidence —
     are read a second time from their own crops (`reread_lines`), and the better reading is kept.
     """
-    words = _tesseract_words(image, dpi=dpi, timeout_s=timeout_s)
+    from labeling.ingest.pdf.tesseract import Deadline
+
+    deadline = deadline or Deadline(timeout_s)
+    return lines_from_words(image, page_words(image, dpi=dpi, deadline=deadline), dpi=dpi, deadline=deadline,
+                            reread=reread)
+
+
+def page_words(image, *, dpi: int, deadline=None) -> list[Word]:
+    """The whole-page read: tesseract's words in PDF points."""
+    return _tesseract_words(image, dpi=dpi, deadline=deadline)
+
+
+def lines_from_words(image, words: list[Word], *, dpi: int, deadline=None, reread: bool = True) -> list[PageLine]:
+    """Poor lines read again from crops (`reread_poor_lines`), then words assembled into lines."""
     if reread:
-        words = reread_poor_lines(image, words, dpi=dpi, timeout_s=timeout_s)
+        words = reread_poor_lines(image, words, dpi=dpi, deadline=deadline)
     return [replace(line, text=fix_common_ocr_errors(line.text)) for line in assemble_lines(words)]
 
 
@@ -128,6 +136,7 @@ BAND_CONF = 0.9  # a margin line read with less confidence is read again
 POOR_CONF = 0.7  # so is any line elsewhere read with less than this
 REREAD_GAIN = 0.05  # the second reading replaces the first only when it is this much surer
 INK_CONF = 0.6  # a reading of ink the page read found no word in is kept from this confidence on
+MAX_POOR_ROWS = 40  # the least sure rows read again (a page has ~55 rows; a page of noise, hundreds)
 MAX_INK_BANDS = 12  # bands of unread ink read again per page (a noisy scan has many: the rest are noise)
 BINARY_THRESHOLD = 160
 SCALE_KEPT = (0.5, 2.0)  # a crop whose text is within this factor of the page's text height is left as it is
@@ -141,7 +150,7 @@ class _Candidate:
     row: tuple[Word, ...]  # the words it replaces (none for unread ink)
 
 
-def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 0) -> list[Word]:
+def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 0, deadline=None) -> list[Word]:
     """Read poorly read lines, and ink no word was read in, again from crops: one extra tesseract call.
 
     Tesseract's page layout analysis treats a lone "81." in the corner as noise and guesses at it, and
@@ -150,15 +159,24 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
     text height (one sheet must not mix sizes: beside a 24-point word tesseract does not see an 8-point
     one; `_crop_scales`), stacked on one sheet as it is and binarized, and per line the most confident
     reading wins if it beats the first by REREAD_GAIN (ink: from INK_CONF on, with two letters or digits).
+
+    The sheet is bounded by the page itself: no larger than the page image (crops that do not fit wait
+    for a person's re-read), no crop scaled past the page's width, at most MAX_POOR_ROWS rows. A page of
+    noise is all poor rows: unbounded, its sheet grew to 2,630 × 78,044 px and tesseract refused it.
     """
     from PIL import Image
 
+    from labeling.ingest.pdf.tesseract import Deadline
+
+    deadline = deadline or Deadline(timeout_s)
     px = dpi / 72.0
     text_h = _median_height(words)
-    candidates = _poor_rows(words, height_pt=image.height / px) + _unread_ink(image, words, dpi=dpi, text_h=text_h)
+    poor = sorted(_poor_rows(words, height_pt=image.height / px), key=lambda c: c.conf)[:MAX_POOR_ROWS]
+    candidates = sorted(poor, key=lambda c: c.box[1]) + _unread_ink(image, words, dpi=dpi, text_h=text_h)
     if not candidates:
         return words
     variants = []  # (candidate, its crop's box on the page in pixels, scale, image)
+    sheet_h, max_w = _CROP_GAP_PX, image.width - 2 * _CROP_GAP_PX
     for k, cand in enumerate(candidates):
         x0, y0, x1, y1 = cand.box
         pad_x, pad_y = 0.25 * 72, 0.3 * (y1 - y0)
@@ -166,13 +184,19 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
                min(image.width, int((x1 + pad_x) * px)), min(image.height, int((y1 + pad_y) * px)))
         crop = image.crop(box).convert("L")
         for scale in _crop_scales(text_h / max(y1 - y0, 1e-6)):
+            scale = min(scale, max_w / max(crop.width, 1))
             scaled = crop if scale == 1.0 else crop.resize(
                 (max(1, round(crop.width * scale)), max(1, round(crop.height * scale))), Image.LANCZOS)
+            sheet_h += 2 * (scaled.height + _CROP_GAP_PX)
+            if sheet_h > image.height or scaled.width > max_w:
+                break  # the sheet is full: the rest keep their first reading
             # As scanned and binarized: the grey fringes that upsampling a scan leaves around small
             # glyphs can confuse tesseract ("115." read as "'mks" from grey, right from black and
             # white) and sometimes the other way round.
             variants.append((k, box, scale, scaled))
             variants.append((k, box, scale, scaled.point(lambda v: 255 if v > BINARY_THRESHOLD else 0)))
+    if not variants:
+        return words
     width = max(v[3].width for v in variants) + 2 * _CROP_GAP_PX
     sheet = Image.new("L", (width, sum(v[3].height + _CROP_GAP_PX for v in variants) + _CROP_GAP_PX), 255)
     tops, y = [], _CROP_GAP_PX
@@ -181,7 +205,7 @@ def reread_poor_lines(image, words: list[Word], *, dpi: int, timeout_s: float = 
         tops.append(y)
         y += crop.height + _CROP_GAP_PX
     per_variant: list[list[Word]] = [[] for _ in variants]
-    for w in _tesseract_words(sheet, dpi=dpi, config="--psm 6", timeout_s=timeout_s):
+    for w in _tesseract_words(sheet, dpi=dpi, psm=6, deadline=deadline):
         if _CROP_EDGE_NOISE.fullmatch(w.text):
             continue  # the edge of a neighbouring glyph in the crop's padding, read as "_" or "|"
         centre = (w.y0 + w.y1) / 2 * px
@@ -222,6 +246,7 @@ def _crop_scales(fit: float) -> list[float]:
 
 
 _CROP_EDGE_NOISE = re.compile(r"[_|~]+")
+_ALNUM_1 = re.compile(r"[^\W_]")
 _ALNUM_2 = re.compile(r"[^\W_].*[^\W_]")
 
 
@@ -291,40 +316,104 @@ def _unread_ink(image, words: list[Word], *, dpi: int, text_h: float) -> list[_C
     return bands[:MAX_INK_BANDS]
 
 
-def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: str | None = None,
-                 timeout_s: float = 0) -> OcrPage:
-    """Render one page (1-based) and OCR it. Runs inside a worker process."""
-    from pdf2image import convert_from_path
+def bounded_dpi(width_pt: float, height_pt: float, dpi: int) -> int:
+    """`dpi`, or less for a page so large that it would render past MAX_RENDER_PIXELS (or tesseract's side
+    limit): memory per page stays bounded whatever the PDF says its page size is."""
+    from labeling.ingest.pdf.tesseract import MAX_SIDE_PX
+
+    w_in, h_in = max(width_pt, 1.0) / 72.0, max(height_pt, 1.0) / 72.0
+    limit = min((MAX_RENDER_PIXELS / (w_in * h_in)) ** 0.5, MAX_SIDE_PX / max(w_in, h_in))
+    return max(1, min(int(dpi), int(limit)))
+
+
+def render_page(doc, page: int, dpi: int):
+    """Page `page` (1-based) of an open PyMuPDF document as a grey PIL image, and the dpi it was rendered at.
+
+    In-process (no poppler child to leave behind), and within MAX_RENDER_PIXELS."""
+    from labeling.ingest.pdf.mupdf import pymupdf
+    from PIL import Image
+
+    pdf_page = doc[page - 1]
+    dpi = bounded_dpi(pdf_page.rect.width, pdf_page.rect.height, dpi)
+    pixmap = pdf_page.get_pixmap(dpi=dpi, colorspace=pymupdf.csGRAY, alpha=False)
+    image = Image.frombytes("L", (pixmap.width, pixmap.height), pixmap.samples)
+    # MuPDF keeps decoded page images in its store (up to 256 MB a process) for pages drawn again; each
+    # page is drawn once here, and on a 120-page scan the store took each OCR worker from 128 to 360 MB.
+    pymupdf.TOOLS.store_shrink(100)
+    return image, dpi
+
+
+def read_document_page(doc, page: int, *, dpi: int = DEFAULT_DPI, timeout_s: float = 0, name: str = "the PDF"):
+    """Render and read one page of an open document: (OcrPage without its image path, the small page image
+    to keep for crops, or None). A page that gives no lines comes back flagged; only a page number the
+    document does not have raises OcrError."""
+    from labeling.ingest.pdf.scanned_page import read_page
+    from labeling.ingest.pdf.tesseract import Deadline, TesseractFailed, TesseractTimeout
 
     os.environ["OMP_THREAD_LIMIT"] = "1"
-    damaged = (f"{pdf_path}: page {page} cannot be read by OCR (the page is damaged or has no size); print the PDF "
-               "to a new PDF, or remove that page, and ingest it again")
+    if not 1 <= page <= doc.page_count:
+        raise OcrError(f"{name}: page {page} cannot be read by OCR (the PDF has {doc.page_count} pages); give a page "
+                       f"from 1 to {doc.page_count}")
+    rect = doc[page - 1].rect
+    width_pt, height_pt = rect.width, rect.height
+
+    def flagged(flag: str, note: str, used_dpi: int = dpi, image=None) -> tuple[OcrPage, object]:
+        return (OcrPage(page=page, width=width_pt, height=height_pt, lines=[], image_path=None, flag=flag,
+                        note=note, dpi=used_dpi), _small(image, used_dpi) if image is not None else None)
+
     try:
-        images = convert_from_path(pdf_path, dpi=dpi, first_page=page, last_page=page, grayscale=True)
-    except Exception as exc:  # poppler's and pdf2image's own error family
-        raise OcrError(f"{damaged} ({exc})") from None
-    if not images or min(images[0].size) < 2:
-        raise OcrError(damaged)
-    image = images[0]
-    width_pt, height_pt = image.width * 72.0 / dpi, image.height * 72.0 / dpi
-    small_size = (round(width_pt * IMAGE_DPI / 72), round(height_pt * IMAGE_DPI / 72))
-    if min(small_size) < 1:
-        raise OcrError(damaged)
+        image, dpi = render_page(doc, page, dpi)
+    except Exception as exc:  # MuPDF's own error family: a damaged page or image stream
+        return flagged("unreadable", f"the page image cannot be decoded ({exc})")
+    if min(image.size) < 2:
+        return flagged("unreadable", "the page has no size", dpi)
     try:
-        lines = ocr_image(image, dpi=dpi, timeout_s=timeout_s)
-    except OcrTimeoutError:
-        raise OcrTimeoutError(f"{Path(pdf_path).name}: OCR of page {page} took longer than {timeout_s:g} s; "
-                              "nothing was stored (SCRIPTLABEL_OCR_SECONDS_PER_PAGE raises the limit)") from None
-    except (ValueError, RuntimeError) as exc:  # tesseract on a degenerate image
-        raise OcrError(f"{damaged} ({exc})") from None
-    image_path = None
-    if image_dir is not None:
-        if _orphaned():
-            raise SystemExit(1)
-        Path(image_dir).mkdir(parents=True, exist_ok=True)
-        image_path = str(Path(image_dir) / f"page-{page:04d}.png")
-        image.resize(small_size).save(image_path, optimize=False)
-    return OcrPage(page=page, width=width_pt, height=height_pt, lines=lines, image_path=image_path)
+        reading = read_page(image, dpi=dpi, deadline=Deadline(timeout_s), words=page_words, lines=lines_from_words)
+    except TesseractTimeout:
+        return flagged("timed_out", f"OCR took more than {timeout_s:g} s of processor time (noise, or a photo?)",
+                       dpi, image)
+    except TesseractFailed as exc:
+        return flagged("unreadable", f"tesseract could not read the page image ({exc})", dpi, image)
+    image = reading.image
+    return OcrPage(page=page, width=image.width * 72.0 / dpi, height=image.height * 72.0 / dpi, lines=reading.lines,
+                   image_path=None, flag=reading.flag, note=reading.note, dpi=dpi), _small(image, dpi)
+
+
+def _small(image, dpi: int):
+    """The page image kept for the app's crops, at IMAGE_DPI."""
+    return image.resize((max(1, round(image.width * IMAGE_DPI / dpi)), max(1, round(image.height * IMAGE_DPI / dpi))))
+
+
+_OPEN: dict[str, object] = {}  # this worker's open document (one path at a time)
+
+
+def _document(pdf_path: str):
+    from labeling.ingest.pdf.mupdf import pymupdf
+
+    if pdf_path not in _OPEN:
+        for doc in _OPEN.values():
+            doc.close()
+        _OPEN.clear()
+        try:
+            _OPEN[pdf_path] = pymupdf.open(pdf_path)
+        except Exception as exc:  # MuPDF's own error family
+            raise OcrError(f"{pdf_path}: the PDF cannot be read ({exc}); copy or download it again") from None
+    return _OPEN[pdf_path]
+
+
+def ocr_pdf_page(pdf_path: str, page: int, dpi: int = DEFAULT_DPI, image_dir: str | None = None,
+                 timeout_s: float = 0) -> OcrPage:
+    """Render one page (1-based) and OCR it; its small image is saved in `image_dir`. Runs inside a worker."""
+    result, small = read_document_page(_document(str(pdf_path)), page, dpi=dpi, timeout_s=timeout_s,
+                                       name=str(pdf_path))
+    if image_dir is None or small is None:
+        return result
+    if _orphaned():
+        raise SystemExit(1)
+    Path(image_dir).mkdir(parents=True, exist_ok=True)
+    image_path = str(Path(image_dir) / f"page-{page:04d}.png")
+    small.save(image_path, optimize=False)
+    return replace(result, image_path=image_path)
 
 
 def iter_ocr_pages(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pymupdf
+from labeling.ingest.pdf.mupdf import pymupdf
 
 from labeling.ingest.pdf.layout import PageLine, Word, assemble_lines
 from store.types import Line, ScriptlabelError
