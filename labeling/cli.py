@@ -391,6 +391,12 @@ def queue(ctx, script_id, n, strategy, random_share, seed):
         _emit(item.as_json())
 
 
+def _train_params(kind: str, model_set: str, sentiment: str | None) -> dict | None:
+    if kind not in ("complexity", "tags"):
+        return None
+    return {"models": model_set, **({"sentiment": sentiment} if sentiment and kind == "complexity" else {})}
+
+
 @cli.command()
 @click.option("--target", type=click.Choice(["lines", "complexity", "tags", "all"]), default="lines",
               show_default=True, help="Which model to retrain (tags = multi-label breakdown tags of sequences).")
@@ -399,9 +405,12 @@ def queue(ctx, script_id, n, strategy, random_share, seed):
 @click.option("--timeout", type=float, default=1800, show_default=True, help="Seconds to wait with --wait.")
 @click.option("--models", "model_set", type=click.Choice(["all", "baselines"]), default="all", show_default=True,
               help="Complexity: compare the BiLSTMs too (minutes) or only the fast baselines (seconds).")
+@click.option("--sentiment", type=click.Choice(["both", "with", "without"]), default=None,
+              help="Complexity: compare the models with and without the sentiment/affect feature block "
+                   "(both, the default), only with it, or only without.")
 @click.pass_context
 @handle_errors
-def train(ctx, target, department, wait, timeout, model_set):
+def train(ctx, target, department, wait, timeout, model_set, sentiment):
     """Retrain in a background worker; prints the run (and with --wait the new version and its metrics)."""
     from labeling.training.runs import request_training, wait_for_run
     from store.db import open_db
@@ -417,7 +426,7 @@ def train(ctx, target, department, wait, timeout, model_set):
                                        f"{', '.join(departments(_db(ctx)))}")
         run_id = request_training(Path(ctx.obj["db_path"]).resolve(), kind=kind, trigger="cli",
                                   department=department if kind == "complexity" else None,
-                                  params={"models": model_set} if kind in ("complexity", "tags") else None)
+                                  params=_train_params(kind, model_set, sentiment))
         if not wait:
             _emit({"run_id": run_id, "target": kind, "status": "queued"})
             continue
