@@ -132,3 +132,38 @@ def test_the_combined_bilstm_takes_the_block_and_saves_it(tmp_path):
     assert len(state["sentiment_mean"]) == len(SENTIMENT_KEYS) and state["params"]["use_sentiment"]
     loaded = nets.load_model(path)
     assert loaded.use_sentiment and np.allclose(loaded.predict_proba(docs), before, atol=1e-6)
+
+
+# -- through the product: a real store, the CLI, the training worker ------------------------------
+@pytest.fixture
+def rated_store(cli):
+    from conftest import SAMPLE_DIR
+
+    cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
+    from labeling.training.complexity import sequence_docs
+    from store.db import open_db
+
+    for doc in sequence_docs(open_db(cli.db_file)):
+        chars = doc.counts["distinct_characters"]
+        value = 1 if chars == 0 else 2 if chars == 1 else 3 if chars == 2 else 4
+        cli.json_lines("rate", str(doc.sequence_id), str(value), "--department", "fx", "--annotator", "lead")
+    return cli
+
+
+def test_train_complexity_lists_every_model_with_and_without_the_block(rated_store):
+    cli = rated_store
+    [out] = cli.json_lines("train", "--target", "complexity", "--department", "fx", "--models", "baselines",
+                           "--wait", "--timeout", "600")
+    assert out["status"] == "done" and out["n_sequences"] >= 20
+    for name in ("logistic", "xgboost", "ordinal_logistic"):
+        assert name in out["cv"] and f"{name}+sentiment" in out["cv"], sorted(out["cv"])
+        scores = out["cv"][f"{name}+sentiment"]
+        assert {"accuracy", "mae", "qwk", "ci95"} <= set(scores)
+        assert scores["ci95"]["qwk"][0] <= scores["qwk"] <= scores["ci95"]["qwk"][1]
+    assert "majority" in out["cv"] and "majority+sentiment" not in out["cv"]
+
+    [without] = cli.json_lines("train", "--target", "complexity", "--department", "fx", "--models", "baselines",
+                               "--sentiment", "without", "--wait", "--timeout", "600")
+    assert without["status"] == "done" and "logistic" in without["cv"]
+    # Only the current version's family may come back (it is always compared with the new candidates).
+    assert {n for n in without["cv"] if n.endswith("+sentiment")} <= {out["winner"]}, sorted(without["cv"])
