@@ -129,10 +129,11 @@ def rate_movies(db, synopses: dict, scripts: dict[str, int], *, top: int, window
 
 
 def tp_hit_at(proba5: np.ndarray, script_ids: np.ndarray, sequence_ids: np.ndarray, gold: dict,
-              idx: np.ndarray, k: int = 5) -> float:
-    """Share of the selected movies' TP scenes among each movie's k scenes most likely rated 5."""
+              movies: np.ndarray, k: int = 5) -> float:
+    """Share of the given movies' TP scenes (a movie drawn twice counts twice) among each one's k
+    scenes most likely rated 5."""
     hits = total = 0
-    for sid in script_ids[idx]:
+    for sid in movies:
         rows = np.flatnonzero(script_ids == sid)
         top = sequence_ids[rows[np.argsort(-proba5[rows], kind="stable")[:k]]]
         marked = gold.get(int(sid), set())
@@ -169,7 +170,7 @@ def model_figures(compared, gold: dict, *, n_boot: int, seed: int) -> dict:
                 "qwk": quadratic_weighted_kappa(y[idx], pred[idx]),
                 "macro_f1": float(f1_score(y[idx], pred[idx], labels=classes, average="macro", zero_division=0)),
                 "tp_auc": tag_metrics(is_tp[idx], p5[idx, None], folds[idx])["roc_auc"],
-                "tp_hit_at_5": tp_hit_at(p5, script_ids, sequence_ids, gold, np.unique(idx)),
+                "tp_hit_at_5": tp_hit_at(p5, script_ids, sequence_ids, gold, movies[movie_idx]),
             }
 
         point = stats(np.arange(len(movies)))
