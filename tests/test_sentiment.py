@@ -167,3 +167,12 @@ def test_train_complexity_lists_every_model_with_and_without_the_block(rated_sto
     assert without["status"] == "done" and "logistic" in without["cv"]
     # Only the current version's family may come back (it is always compared with the new candidates).
     assert {n for n in without["cv"] if n.endswith("+sentiment")} <= {out["winner"]}, sorted(without["cv"])
+
+
+def test_a_baseline_with_the_block_saves_and_loads_through_the_trusted_path(tmp_path):
+    from labeling.training.complexity import _save, load_complexity_model
+
+    docs, y = _trajectory_docs(30)
+    model = TfidfLogisticClassifier(ordinal=True, use_sentiment=True).fit(docs, y)
+    loaded = load_complexity_model(_save(model, tmp_path / "fx"))
+    assert loaded.use_sentiment and np.allclose(loaded.predict_proba(docs), model.predict_proba(docs))
