@@ -48,7 +48,9 @@ import numpy as np  # noqa: E402
 from labeling.corpus import turning_points as tp  # noqa: E402
 from labeling.ingest.pipeline import ingest_path  # noqa: E402
 from labeling.training.complexity import compare_department, sequence_docs, train_complexity_version  # noqa: E402
-from models.complexity.evaluation import bootstrap_intervals, quadratic_weighted_kappa, tag_metrics  # noqa: E402
+from models.complexity.evaluation import (  # noqa: E402
+    bootstrap_intervals, choose_groups, cv_splits, fold_of, quadratic_weighted_kappa, tag_metrics,
+)
 from store import scripts as script_store  # noqa: E402
 from store import sequences as sequence_store  # noqa: E402
 from store.db import open_db  # noqa: E402
@@ -152,9 +154,7 @@ def model_figures(compared, gold: dict, *, n_boot: int, seed: int) -> dict:
     sequence_ids = np.asarray([d.sequence_id for d in compared.rated_docs])
     classes = comparison.classes
     movies = np.unique(script_ids)
-    # The folds the comparison used: grouped by movie, so a movie's rows share one fold.
-    from models.complexity.evaluation import choose_groups, cv_splits, fold_of
-
+    # The folds the comparison used (same groups, splits and seed): a movie's rows share one fold.
     groups, _ = choose_groups(compared.rated_docs, list(script_ids))
     folds = fold_of(cv_splits(y, groups, n_splits=comparison.n_folds), len(y))
     is_tp = (y == 5).astype(int)[:, None]
@@ -192,7 +192,8 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--window", type=float, default=tp.WINDOW,
                         help="a TP sentence lands only on scenes within this share of the script of its "
                              "place in the synopsis (0.25); a negative value turns it off")
-    parser.add_argument("--db", default=None, help="store to use and keep (default: a temporary one)")
+    parser.add_argument("--db", default=None, help="store to use and keep (default: a temporary one); every "
+                        "rated scene in it is trained on, so keep one store per --movies/--seed")
     parser.add_argument("--n-boot", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
