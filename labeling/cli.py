@@ -465,6 +465,12 @@ def queue(ctx, script_id, n, strategy, random_share, seed, annotator):
         _emit(item.as_json())
 
 
+def _train_params(kind: str, model_set: str, sentiment: str | None) -> dict | None:
+    if kind not in ("complexity", "tags"):
+        return None
+    return {"models": model_set, **({"sentiment": sentiment} if sentiment and kind == "complexity" else {})}
+
+
 @cli.command()
 @click.argument("share", type=click.FloatRange(0, 1))
 @click.option("--annotators", type=click.IntRange(2, 10), default=2, show_default=True,
@@ -511,9 +517,12 @@ def agreement(ctx, script_id):
               help="Seconds to wait with --wait.")
 @click.option("--models", "model_set", type=click.Choice(["all", "baselines"]), default="all", show_default=True,
               help="Complexity: compare the BiLSTMs too (minutes) or only the fast baselines (seconds).")
+@click.option("--sentiment", type=click.Choice(["both", "with", "without"]), default=None,
+              help="Complexity: compare the models with and without the sentiment/affect feature block "
+                   "(both, the default), only with it, or only without.")
 @click.pass_context
 @handle_errors
-def train(ctx, target, department, wait, timeout, model_set):
+def train(ctx, target, department, wait, timeout, model_set, sentiment):
     """Retrain in a background worker; prints the run (and with --wait the new version and its metrics)."""
     from labeling.training.runs import request_training, wait_for_run
     from store.db import open_db
@@ -529,7 +538,7 @@ def train(ctx, target, department, wait, timeout, model_set):
                                        f"{', '.join(departments(_db(ctx)))}")
         run_id = request_training(Path(ctx.obj["db_path"]).resolve(), kind=kind, trigger="cli",
                                   department=department if kind == "complexity" else None,
-                                  params={"models": model_set} if kind in ("complexity", "tags") else None)
+                                  params=_train_params(kind, model_set, sentiment))
         if not wait:
             _emit({"run_id": run_id, "target": kind, "status": "queued"})
             continue

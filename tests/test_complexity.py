@@ -206,7 +206,7 @@ def test_planted_signal_is_recovered_well_above_the_majority_baseline():
     import models.complexity.nets  # noqa: F401 (the project's own module: an import error must fail, not skip)
     docs, y, tags = planted_docs(60)
     net = {"epochs": 25, "max_tokens": 64}
-    factories = default_factories(nets=False)
+    factories = default_factories(nets=False, sentiment="without")
     factories["bilstm_descriptions"] = default_factories(net_params=net)["bilstm_descriptions"]
     result = compare_models(docs, y, factories, n_splits=3, n_boot=300)
     out = result.to_dict()

@@ -7,7 +7,9 @@ registered as the department's current version, and every sequence is predicted 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sqlite_utils import Database
@@ -15,12 +17,13 @@ from sqlite_utils import Database
 from labeling.sequences.grouping import effective_labels
 from labeling.training.saving import save_version
 from models.complexity.data import SequenceDoc, check_ratings, docs_from_labeled_lines, predict_with_uncertainty
-from models.complexity.evaluation import compare_models, default_factories, fit_winner
+from models.complexity.evaluation import ModelComparison, compare_models, default_factories, fit_winner
 from store import labels as label_store
 from store import models as model_store
 from store import scripts as script_store
 from store import sequences as sequence_store
 from store.types import ScriptlabelError
+
 
 def sequence_docs(db: Database, script_id: int | None = None) -> list[SequenceDoc]:
     """One SequenceDoc per sequence, built from each line's best label (human, imported, model, rule)."""
@@ -36,14 +39,34 @@ def sequence_docs(db: Database, script_id: int | None = None) -> list[SequenceDo
     return docs_from_labeled_lines(rows)
 
 
-def train_complexity_version(db: Database, *, department: str = "overall", models: str | None = None
-                             ) -> tuple[int, int, dict]:
-    """Compare the models by grouped CV on a snapshot of the ratings, save the winner as a new version.
+# What `train --target complexity` compares unless told otherwise: every model with and without the
+# sentiment block (bench/turning_points.py; README "Complexity models").
+DEFAULT_SENTIMENT = "both"
 
-    The new version becomes current only if its cross-validated QWK is at least that of the current
-    version's model family under the same folds (the family is added to the comparison when the
-    model set would leave it out); otherwise it is kept as a non-current version and the suggestions
-    stay those of the current one. `metrics["became_current"]` says which.
+
+@dataclass(frozen=True)
+class DepartmentComparison:
+    """Every model of a department compared on one snapshot of its ratings (before a version is saved)."""
+
+    department: str
+    comparison: ModelComparison
+    docs: list[SequenceDoc]  # every sequence, to predict once a winner is chosen
+    rated_docs: list[SequenceDoc]
+    ratings: np.ndarray
+    script_ids: list[int]
+    factories: dict[str, Any]
+    current: Any  # the department's current ModelVersion, or None
+    last_rating_id: int
+    last_event_id: int
+
+
+def compare_department(db: Database, *, department: str = "overall", models: str | None = None,
+                       sentiment: str | None = None, n_splits: int = 5, n_boot: int = 1000,
+                       net_params: dict | None = None, component_nets: bool = True) -> DepartmentComparison:
+    """Grouped CV (by script) of every model in the set on a snapshot of the department's ratings.
+
+    `models="baselines"` leaves out the BiLSTMs; `sentiment` ("both", "with", "without"; default
+    DEFAULT_SENTIMENT) says which variants of the models that take the sentiment block are compared.
     """
     models = models or "all"
     last_rating = sequence_store.max_rating_id(db)  # the snapshot: ratings after this wait for the next run
@@ -54,14 +77,35 @@ def train_complexity_version(db: Database, *, department: str = "overall", model
     rated = ratings[ratings["sequence_id"].isin(docs)]
     rated_docs = [docs[s] for s in rated["sequence_id"]]
     y = rated["value"].to_numpy()
-    factories = default_factories(nets=models != "baselines")
+    choice = dict(sentiment=sentiment or DEFAULT_SENTIMENT, net_params=net_params, component_nets=component_nets)
+    factories = default_factories(nets=models != "baselines", **choice)
     current = model_store.current_version(db, "complexity", department)
     current_family = current.metrics.get("winner") if current is not None else None
     if current_family and current_family not in factories:
-        factories = {**factories, **{k: f for k, f in default_factories(nets=True).items() if k == current_family}}
-    comparison = compare_models(rated_docs, y, factories, script_ids=list(rated["script_id"]),
-                                n_splits=5)
-    winner = fit_winner(comparison, rated_docs, y, factories)
+        everything = default_factories(nets=True, net_params=net_params, sentiment="both")
+        factories = {**factories, **{k: f for k, f in everything.items() if k == current_family}}
+    script_ids = [int(s) for s in rated["script_id"]]
+    comparison = compare_models(rated_docs, y, factories, script_ids=script_ids, n_splits=n_splits, n_boot=n_boot)
+    return DepartmentComparison(department, comparison, list(docs.values()), rated_docs, y, script_ids,
+                                factories, current, int(last_rating), int(last_event))
+
+
+def train_complexity_version(db: Database, *, department: str = "overall", models: str | None = None,
+                             sentiment: str | None = None, compared: DepartmentComparison | None = None
+                             ) -> tuple[int, int, dict]:
+    """Compare the models by grouped CV on a snapshot of the ratings, save the winner as a new version.
+
+    The new version becomes current only if its cross-validated QWK is at least that of the current
+    version's model family under the same folds (the family is added to the comparison when the
+    model set would leave it out); otherwise it is kept as a non-current version and the suggestions
+    stay those of the current one. `metrics["became_current"]` says which. `compared` (from
+    `compare_department`) skips the comparison when it was already made.
+    """
+    if compared is None:
+        compared = compare_department(db, department=department, models=models, sentiment=sentiment)
+    department, comparison, y, current = compared.department, compared.comparison, compared.ratings, compared.current
+    winner = fit_winner(comparison, compared.rated_docs, y, compared.factories)
+    current_family = current.metrics.get("winner") if current is not None else None
     became_current, current_qwk = True, None
     if current is not None:
         family = comparison.cv.get(current_family) if current_family else None
@@ -70,7 +114,7 @@ def train_complexity_version(db: Database, *, department: str = "overall", model
             comparison.cv[comparison.winner].metrics["qwk"] >= current_qwk - 1e-9
 
     metrics = {"department": department, "n_sequences": int(len(y)), **comparison.to_dict(),
-               "last_rating_id": int(last_rating), "last_event_id": int(last_event),
+               "last_rating_id": compared.last_rating_id, "last_event_id": compared.last_event_id,
                "became_current": bool(became_current),
                "compared_with": None if current is None else {
                    "version": current.version, "model": current_family, "qwk_same_cv": current_qwk}}
@@ -78,7 +122,7 @@ def train_complexity_version(db: Database, *, department: str = "overall", model
                            name=department, department=department, metrics=metrics, n_labels=int(len(y)),
                            make_current=became_current)
     if became_current:
-        predict_sequences(db, version=version, department=department, model=winner, docs=list(docs.values()))
+        predict_sequences(db, version=version, department=department, model=winner, docs=compared.docs)
     return version, int(len(y)), metrics
 
 

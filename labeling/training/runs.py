@@ -290,7 +290,8 @@ def execute_run(db: Database, run_id: int, *, auto_complexity_models: str = "bas
             automatic = run["trigger"] in (RATINGS_TRIGGER, RELABELS_TRIGGER)
             models = (run["params"] or {}).get("models") or ("baselines" if automatic else "all")
             version, n_labels, metrics = train_complexity_version(db, department=run["department"] or "overall",
-                                                                  models=models)
+                                                                  models=models,
+                                                                  sentiment=(run["params"] or {}).get("sentiment"))
     except BaseException as exc:
         model_store.fail_run(db, run_id, error=f"{type(exc).__name__}: {exc}", duration_s=time.monotonic() - started)
         raise

@@ -21,18 +21,24 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from models.complexity.data import SequenceDoc, as_targets, count_matrix
+from models.complexity.sentiment import sentiment_matrix
 
 
 class CountsTfidfFeatures(BaseEstimator):
-    """Counts (log1p, standardized) beside tf-idf of the sequence's text, components tagged."""
+    """Counts (log1p, standardized) beside tf-idf of the sequence's text, components tagged.
+
+    `use_sentiment` adds the sentiment and affect block (`models.complexity.sentiment`, standardized).
+    """
 
     def __init__(self, max_features: int = 5000, ngram_range: tuple[int, int] = (1, 1),
-                 min_df: int = 1, use_counts: bool = True, use_text: bool = True):
+                 min_df: int = 1, use_counts: bool = True, use_text: bool = True,
+                 use_sentiment: bool = False):
         self.max_features = max_features
         self.ngram_range = ngram_range
         self.min_df = min_df
         self.use_counts = use_counts
         self.use_text = use_text
+        self.use_sentiment = use_sentiment
 
     @staticmethod
     def _texts(docs: Sequence[SequenceDoc]) -> list[str]:
@@ -51,12 +57,16 @@ class CountsTfidfFeatures(BaseEstimator):
             ).fit(self._texts(docs))
         if self.use_counts:
             self.scaler_ = StandardScaler().fit(np.log1p(count_matrix(docs)))
+        if self.use_sentiment:
+            self.sentiment_scaler_ = StandardScaler().fit(sentiment_matrix(docs))
         return self
 
     def transform(self, docs: Sequence[SequenceDoc]) -> sp.csr_matrix:
         parts = []
         if self.use_counts:
             parts.append(sp.csr_matrix(self.scaler_.transform(np.log1p(count_matrix(docs)))))
+        if self.use_sentiment:
+            parts.append(sp.csr_matrix(self.sentiment_scaler_.transform(sentiment_matrix(docs))))
         if self.use_text:
             parts.append(self.vectorizer_.transform(self._texts(docs)))
         return sp.hstack(parts, format="csr")
@@ -89,7 +99,7 @@ class _FeatureModel(ClassifierMixin, BaseEstimator):
 
     def _features(self) -> CountsTfidfFeatures:
         return CountsTfidfFeatures(max_features=self.max_features, use_counts=self.use_counts,
-                                   use_text=self.use_text)
+                                   use_text=self.use_text, use_sentiment=self.use_sentiment)
 
     def _make_binary(self):
         raise NotImplementedError
@@ -145,7 +155,7 @@ class TfidfLogisticClassifier(_FeatureModel):
 
     def __init__(self, C: float = 10.0, ordinal: bool = False, max_features: int = 5000,
                  use_counts: bool = True, use_text: bool = True, class_weight: str | None = None,
-                 max_iter: int = 2000):
+                 max_iter: int = 2000, use_sentiment: bool = False):
         self.C = C
         self.ordinal = ordinal
         self.max_features = max_features
@@ -153,6 +163,7 @@ class TfidfLogisticClassifier(_FeatureModel):
         self.use_text = use_text
         self.class_weight = class_weight
         self.max_iter = max_iter
+        self.use_sentiment = use_sentiment
 
     def _make_binary(self):
         return LogisticRegression(C=self.C, class_weight=self.class_weight, max_iter=self.max_iter)
@@ -183,7 +194,7 @@ class TfidfXGBClassifier(_FeatureModel):
     def __init__(self, n_estimators: int = 200, max_depth: int = 3, learning_rate: float = 0.1,
                  subsample: float = 0.9, colsample_bytree: float = 0.5, max_features: int = 5000,
                  use_counts: bool = True, use_text: bool = True, n_jobs: int = 2,
-                 random_state: int = 0):
+                 random_state: int = 0, use_sentiment: bool = False):
         self.n_estimators = n_estimators
         self.max_depth = max_depth
         self.learning_rate = learning_rate
@@ -194,6 +205,7 @@ class TfidfXGBClassifier(_FeatureModel):
         self.use_text = use_text
         self.n_jobs = n_jobs
         self.random_state = random_state
+        self.use_sentiment = use_sentiment
 
     def _make_binary(self):
         from xgboost import XGBClassifier  # import here: the app starts without xgboost's threads

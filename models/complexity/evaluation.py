@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -308,22 +309,48 @@ def _verdict(cv: Mapping[str, MetricSummary], winner: str, gain: tuple[float, fl
 
 
 # -- factories --------------------------------------------------------------------------------
+SENTIMENT_SUFFIX = "+sentiment"
+SENTIMENT_CHOICES = ("both", "with", "without")
+
+
 def default_factories(*, tags: bool = False, nets: bool = True,
-                      net_params: Mapping[str, Any] | None = None) -> dict[str, Factory]:
-    """Fresh-estimator factories for every model compared: baselines, then the BiLSTMs."""
-    factories: dict[str, Factory] = {
-        BASELINE: MajorityClassifier,
-        "logistic": TfidfLogisticClassifier,
-        "xgboost": TfidfXGBClassifier,
+                      net_params: Mapping[str, Any] | None = None, sentiment: str = "both",
+                      component_nets: bool = True) -> dict[str, Factory]:
+    """Fresh-estimator factories for every model compared: baselines, then the BiLSTMs.
+
+    `sentiment`: "both" lists each capable model without and with the sentiment block (the latter
+    named `<model>+sentiment`), "with" only with it, "without" only without. `component_nets=False`
+    leaves out the three single-component BiLSTMs (the combined one stays).
+    """
+    if sentiment not in SENTIMENT_CHOICES:
+        raise ValueError(f"sentiment must be one of {', '.join(SENTIMENT_CHOICES)}, not {sentiment!r}")
+    # The feature baselines and the combined network take the block; the per-component networks stay
+    # the study's single-component models.
+    with_block: dict[str, Callable[[bool], Any]] = {
+        "logistic": lambda block: TfidfLogisticClassifier(use_sentiment=block),
+        "xgboost": lambda block: TfidfXGBClassifier(use_sentiment=block),
     }
     if not tags:
-        factories["ordinal_logistic"] = lambda: TfidfLogisticClassifier(ordinal=True)
+        with_block["ordinal_logistic"] = lambda block: TfidfLogisticClassifier(ordinal=True, use_sentiment=block)
+    factories: dict[str, Factory] = {BASELINE: MajorityClassifier}
+    _add_variants(factories, with_block, sentiment)
     if nets:
         params = dict(net_params or {})
-        for component in COMPONENTS:
-            factories[f"bilstm_{component}"] = _net_factory(component, params)
-        factories["bilstm_combined"] = _net_factory(None, params)
+        if component_nets:
+            for component in COMPONENTS:
+                factories[f"bilstm_{component}"] = _net_factory(component, params)
+        _add_variants(factories, {"bilstm_combined": lambda block: _net_factory(
+            None, {**params, "use_sentiment": block})()}, sentiment)
     return factories
+
+
+def _add_variants(factories: dict[str, Factory], makers: Mapping[str, Callable[[bool], Any]],
+                  sentiment: str) -> None:
+    for name, make in makers.items():
+        if sentiment in ("both", "without"):
+            factories[name] = partial(make, False)
+        if sentiment in ("both", "with"):
+            factories[name + SENTIMENT_SUFFIX] = partial(make, True)
 
 
 def _net_factory(component: str | None, params: dict[str, Any]) -> Factory:

@@ -2,7 +2,7 @@
 
 `SequenceBiLSTM` reads one or more components of a `SequenceDoc` (descriptions, dialogue,
 character cues), each as a token stream: (one-hot or embedding) -> Bidirectional LSTM -> concat
-[+ a small dense layer over the counts] -> dropout -> dense softmax (ratings) or sigmoid (tags).
+[+ a small dense layer over the counts] [+ one over the sentiment block] -> dropout -> dense softmax (ratings) or sigmoid (tags).
 The study's models are `component_bilstm(name)`; `combined_bilstm()` reads all three plus counts.
 
 Tokens come from scikit-learn's CountVectorizer (top `vocab_size` tokens per component; Keras'
@@ -39,6 +39,7 @@ from sklearn.feature_extraction.text import CountVectorizer  # noqa: E402
 from models.complexity.data import (  # noqa: E402
     COMPONENTS, COUNT_KEYS, SequenceDoc, as_targets, count_matrix,
 )
+from models.complexity.sentiment import SENTIMENT_KEYS, sentiment_matrix  # noqa: E402
 from store.types import ScriptlabelError  # noqa: E402
 
 PAD, OOV, EMPTY = 0, 1, 2  # token ids below the vocabulary's; EMPTY marks a component with no text
@@ -141,9 +142,11 @@ class SequenceBiLSTM(ClassifierMixin, BaseEstimator):
                  vocab_size: int = 5000, max_tokens: int = 200, units: int = 32,
                  dropout: float = 0.5, epochs: int = 30, batch_size: int = 16,
                  one_hot: bool = False, embedding_dim: int = 128, learning_rate: float = 3e-3,
-                 class_weight: str | None = None, random_state: int = 0, verbose: int = 0):
+                 class_weight: str | None = None, random_state: int = 0, verbose: int = 0,
+                 use_sentiment: bool = False):
         self.components = components
         self.use_counts = use_counts
+        self.use_sentiment = use_sentiment
         self.vocab_size = vocab_size
         self.max_tokens = max_tokens
         self.units = units
@@ -176,6 +179,10 @@ class SequenceBiLSTM(ClassifierMixin, BaseEstimator):
             logs = np.log1p(count_matrix(docs))
             self.counts_mean_ = logs.mean(0)
             self.counts_scale_ = np.where(logs.std(0) > 0, logs.std(0), 1.0)
+        if self.use_sentiment:
+            block = sentiment_matrix(docs)
+            self.sentiment_mean_ = block.mean(0)
+            self.sentiment_scale_ = np.where(block.std(0) > 0, block.std(0), 1.0)
         weights = np.ones(len(docs), dtype="float32")
         if self.multilabel_:
             targets, n_out = y.astype("float32"), y.shape[1]
@@ -223,6 +230,10 @@ class SequenceBiLSTM(ClassifierMixin, BaseEstimator):
             counts = keras.Input(shape=(len(COUNT_KEYS),), dtype="float32", name="counts")
             inputs.append(counts)
             branches.append(keras.layers.Dense(16, activation="relu", name="counts_dense")(counts))
+        if self.use_sentiment:
+            block = keras.Input(shape=(len(SENTIMENT_KEYS),), dtype="float32", name="sentiment")
+            inputs.append(block)
+            branches.append(keras.layers.Dense(16, activation="relu", name="sentiment_dense")(block))
         h = branches[0] if len(branches) == 1 else keras.layers.Concatenate()(branches)
         h = keras.layers.Dropout(self.dropout)(h)
         activation, loss = ("sigmoid", "binary_crossentropy") if self.multilabel_ else (
@@ -238,6 +249,9 @@ class SequenceBiLSTM(ClassifierMixin, BaseEstimator):
         if self.use_counts:
             x["counts"] = ((np.log1p(count_matrix(docs)) - self.counts_mean_)
                            / self.counts_scale_).astype("float32")
+        if self.use_sentiment:
+            x["sentiment"] = ((sentiment_matrix(docs) - self.sentiment_mean_)
+                              / self.sentiment_scale_).astype("float32")
         return x
 
     # -- predicting -----------------------------------------------------------------------------
@@ -275,6 +289,8 @@ class SequenceBiLSTM(ClassifierMixin, BaseEstimator):
             "classes": None if self.multilabel_ else [c.item() for c in self.classes_],
             "counts_mean": self.counts_mean_.tolist() if self.use_counts else None,
             "counts_scale": self.counts_scale_.tolist() if self.use_counts else None,
+            "sentiment_mean": self.sentiment_mean_.tolist() if self.use_sentiment else None,
+            "sentiment_scale": self.sentiment_scale_.tolist() if self.use_sentiment else None,
         }
         with tempfile.TemporaryDirectory(dir=path.parent) as tmp:
             tmp_model = Path(tmp) / "model.keras"
@@ -311,6 +327,9 @@ class SequenceBiLSTM(ClassifierMixin, BaseEstimator):
         if model.use_counts:
             model.counts_mean_ = np.asarray(state["counts_mean"])
             model.counts_scale_ = np.asarray(state["counts_scale"])
+        if model.use_sentiment:  # files from before the block have no use_sentiment: False
+            model.sentiment_mean_ = np.asarray(state["sentiment_mean"])
+            model.sentiment_scale_ = np.asarray(state["sentiment_scale"])
         use_compilation_cache()
         model.model_ = keras.saving.load_model(path, compile=False)
         return model
@@ -337,7 +356,7 @@ def component_bilstm(component: str, **params) -> SequenceBiLSTM:
 
 
 def combined_bilstm(**params) -> SequenceBiLSTM:
-    """All three components plus the counts in one network."""
+    """All three components plus the counts in one network (`use_sentiment=True` adds the affect block)."""
     return SequenceBiLSTM(components=COMPONENTS, use_counts=True, **params)
 
 
