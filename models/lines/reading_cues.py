@@ -86,11 +86,11 @@ def reading_cue_block(texts: Sequence[str], cores: Sequence[str], indent: np.nda
     alternation = cue & speech_next
     _alternation_columns(out, f, alternation, page)
     _bracket_columns(out, f, texts, indent, gap, block_gap)
-    _heading_columns(out, f, cores, caps)
+    _heading_columns(out, f, texts, cores, caps)
     out[:, f["to_punct_end"]] = [float(len(c.split()) <= 4 and bool(_TO_END.search(c))) for c in cores]
     out[:, f["transition_phrase"]] = [float(len(c.split()) <= 6 and bool(_TRANSITION_VERB.match(c))
                                             and bool(re.search(r"\b(?:to|in|out)\b", c, re.I))) for c in cores]
-    out[:, f["cue_shape"]] = cue + alternation  # 2: speech follows right under it
+    out[:, f["cue_shape"]] = cue.astype(np.float32) + alternation  # 2: speech follows right under it
     column = float(np.median(indent[alternation])) if alternation.sum() >= 3 else np.nan
     out[:, f["cue_column_dist"]] = np.abs(indent - column)
     out[:, f["name_initial"]] = [float(cue[i] and bool(_INITIAL.search(c))) for i, c in enumerate(cores)]
@@ -141,12 +141,13 @@ def _bracket_columns(out: np.ndarray, f: dict[str, int], texts: list[str], inden
         depth = level
 
 
-def _heading_columns(out: np.ndarray, f: dict[str, int], cores: list[str], caps: np.ndarray) -> None:
+def _heading_columns(out: np.ndarray, f: dict[str, int], texts: list[str], cores: list[str], caps: np.ndarray) -> None:
+    """The scene number is read from the raw text: the core has it split off as a margin mark."""
     for i, core in enumerate(cores):
         short_caps = bool(caps[i]) and len(core.split()) <= 16
         int_ext = bool(_INT_EXT.search(core))
         time_word = bool(_TIME_CAPS.search(core))
-        lead = bool(_LEAD_SCENE.match(core))
+        lead = bool(_LEAD_SCENE.match(texts[i]))
         out[i, f["int_ext_anywhere"]] = float(int_ext)
         out[i, f["time_word_caps"]] = float(time_word)
         out[i, f["lead_scene_number"]] = float(lead)
