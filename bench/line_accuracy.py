@@ -11,6 +11,12 @@
 
     uv run python bench/line_accuracy.py            # full run (about an hour on 2 busy cores)
     uv run python bench/line_accuracy.py --quick    # small boosters, 3 folds, few PDFs/pages
+
+Every variant's errors are also counted by the kinds of issue 26 (`error_kinds`, see
+`models.lines.error_kinds`). `--cut-starts [N]` cuts each test script at N random lines of its gold
+window (a file that starts mid-scene) and reports accuracy on the first 30 lines of each cut file
+against the rest (`cut_starts`); `--feature-set 4` and `--train-variants ...` measure an older recipe
+beside today's.
 """
 
 from __future__ import annotations
