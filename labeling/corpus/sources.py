@@ -472,8 +472,9 @@ def load_fountain_samples(
 
 
 LAYOUT_VARIANTS = ("flush", "nogap", "flush_nogap", "widedlg", "flush_widedlg", "excerpt")
-# The variants the line model trains on beside the originals (see bench/line_accuracy.py's log).
-TRAINING_VARIANTS = ("flush", "nogap", "flush_widedlg")
+# The variants the line model trains on beside the originals (see bench/line_accuracy.py's log;
+# `excerpt` since issue 26: README, line model section).
+TRAINING_VARIANTS = ("flush", "nogap", "flush_widedlg", "excerpt")
 
 
 def layout_variant(frame: pd.DataFrame, labels: np.ndarray, kind: str) -> tuple[pd.DataFrame, np.ndarray]:
