@@ -11,6 +11,12 @@
 
     uv run python bench/line_accuracy.py            # full run (about an hour on 2 busy cores)
     uv run python bench/line_accuracy.py --quick    # small boosters, 3 folds, few PDFs/pages
+
+Every variant's errors are also counted by the kinds of issue 26 (`error_kinds`, see
+`models.lines.error_kinds`). `--cut-starts [N]` cuts each test script at N random lines of its gold
+window (a file that starts mid-scene) and reports accuracy on the first 30 lines of each cut file
+against the rest (`cut_starts`); `--feature-set 4` and `--train-variants ...` measure an older recipe
+beside today's.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ import copy
 import json
 import sys
 import time
+from collections import Counter
 from dataclasses import replace
 from pathlib import Path
 
@@ -43,7 +50,8 @@ from labeling.corpus.sources import (  # noqa: E402
     with_layout_variants,
 )
 from models.evaluation import evaluate_lines, fold_assignment  # noqa: E402
-from models.lines.features import dense_features, script_order  # noqa: E402
+from models.lines.error_kinds import START_LINES, count_error_kinds, kinds_report  # noqa: E402
+from models.lines.features import FeatureConfig, dense_features, script_order  # noqa: E402
 from models.lines.sequence import SequenceParams  # noqa: E402
 from models.lines.classifier import (  # noqa: E402
     BoosterParams,
@@ -111,10 +119,17 @@ def labeled_mask(labels: np.ndarray) -> np.ndarray:
     return np.array([label is not None for label in labels])
 
 
-def ours_config(quick: bool) -> LineModelConfig:
+def feature_config(feature_set: int | None) -> FeatureConfig:
+    """Today's features, or an older feature set's (its later columns left out, as a model saved then)."""
+    if feature_set is None:
+        return FeatureConfig()
+    return FeatureConfig.from_dict({**FeatureConfig().to_dict(), "feature_set": feature_set, "exclude": []})
+
+
+def ours_config(quick: bool, features: FeatureConfig = FeatureConfig()) -> LineModelConfig:
     if not quick:
-        return LineModelConfig()
-    return LineModelConfig(stage1=BoosterParams(n_estimators=120, learning_rate=0.2),
+        return LineModelConfig(features=features)
+    return LineModelConfig(features=features, stage1=BoosterParams(n_estimators=120, learning_rate=0.2),
                            stage2=BoosterParams(n_estimators=80, max_depth=5, learning_rate=0.2), inner_folds=3)
 
 
@@ -182,9 +197,52 @@ def _variant_proba(name: str, model: LineClassifier, lines: pd.DataFrame) -> np.
     return model.sequence_.predict_proba(dense[:, model._dense_keep()], lines["text"].to_numpy(), script_order(lines))
 
 
+def cut_points(script: LabeledScript, n_cuts: int, seed: int = 0) -> list[int]:
+    """Where to cut a test script so its file starts mid-scene with gold lines right after: random
+    lines of its labeled window that leave at least 2 x START_LINES labeled lines after the cut."""
+    labeled = np.flatnonzero(labeled_mask(script.labels))
+    if len(labeled) < 3 * START_LINES:
+        return []
+    rng = np.random.default_rng([seed, sum(map(ord, script.script_id))])
+    candidates = labeled[: len(labeled) - 2 * START_LINES]
+    return sorted(int(c) for c in rng.choice(candidates, size=min(n_cuts, len(candidates)), replace=False))
+
+
+def cut_start_scores(name_proba, script: LabeledScript, cuts: list[int], acc: dict, kinds: dict) -> None:
+    """Predict each cut file (the script from line `c` on, as an excerpt would start) with every variant
+    (`name_proba(name, lines)`); collect right/wrong on the first START_LINES lines of the file and on the
+    rest, and the error kinds on the cut files."""
+    for c in cuts:
+        lines = script.lines.iloc[c:].reset_index(drop=True)
+        labels = script.labels[c:]
+        m = labeled_mask(labels)
+        head = np.arange(len(lines)) < START_LINES
+        for name, proba in name_proba(lines).items():
+            pred = np.array(LABELS)[proba.argmax(axis=1)]
+            right = pred == labels
+            entry = acc.setdefault(name, {"first": [], "rest": []})
+            entry["first"].extend(right[m & head])
+            entry["rest"].extend(right[m & ~head])
+            kinds.setdefault(name, Counter()).update(count_error_kinds(
+                lines["text"].to_numpy(), labels, pred, lines["gap_before"].to_numpy(dtype=float)))
+
+
+def cut_start_report(acc: dict, kinds: dict) -> dict:
+    out = {}
+    for name, entry in acc.items():
+        first, rest = np.array(entry["first"], dtype=bool), np.array(entry["rest"], dtype=bool)
+        out[name] = {"first_lines": START_LINES, "n_first": int(len(first)), "n_rest": int(len(rest)),
+                     "accuracy_first": round(float(first.mean()), 4) if len(first) else None,
+                     "accuracy_rest": round(float(rest.mean()), 4) if len(rest) else None,
+                     "gap": round(float(rest.mean() - first.mean()), 4) if len(first) and len(rest) else None,
+                     "error_kinds": kinds_report(kinds.get(name, Counter()))}
+    return out
+
+
 def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, variants, log,
                   sequence: SequenceParams | None = None, test_groups: list[list[str]] | None = None,
-                  sequence_names=SEQUENCE_VARIANTS) -> dict:
+                  sequence_names=SEQUENCE_VARIANTS, cut_starts: int = 0,
+                  features: FeatureConfig = FeatureConfig()) -> dict:
     ids = np.array([s.script_id for s in scripts])
     weights = np.array([s.n_labeled for s in scripts])
     fold_of = fold_assignment(np.repeat(ids, weights), folds)
@@ -195,13 +253,16 @@ def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, vari
         folds = len(test_groups)
     truth, study_pred, script_of, agreement = [], [], [], []
     preds: dict[str, list] = {}
+    kinds: dict[str, Counter] = {}
+    cut_acc: dict[str, dict] = {}
+    cut_kinds: dict[str, Counter] = {}
     timings = {"ours_fit_s": [], "study_fit_s": []}
     for k in range(folds):
         train = [s for s in scripts if script_fold[s.script_id] != k]
         test = [s for s in scripts if script_fold[s.script_id] == k]
         t0 = time.perf_counter()
         X_var, y_var = with_layout_variants(train, variants)
-        model = fit_base(X_var, y_var, config=ours_config(quick))
+        model = fit_base(X_var, y_var, config=ours_config(quick, features))
         timings["ours_fit_s"].append(round(time.perf_counter() - t0, 1))
         models = {"ours": model}
         if sequence is not None:
@@ -222,11 +283,20 @@ def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, vari
             if "bilstm_replaces_stage2" in probas:
                 probas["mean_of_stack_and_bilstm"] = (probas["ours"] + probas["bilstm_replaces_stage2"]) / 2
             for name, proba in probas.items():
-                preds.setdefault(name, []).extend(np.array(LABELS)[proba.argmax(axis=1)][m])
+                full = np.array(LABELS)[proba.argmax(axis=1)]
+                preds.setdefault(name, []).extend(full[m])
+                kinds.setdefault(name, Counter()).update(count_error_kinds(
+                    script.lines["text"].to_numpy(), script.labels, full, script.lines["gap_before"].to_numpy(dtype=float)))
+            if cut_starts:
+                cut_start_scores(lambda lines: {name: _variant_proba(name, v, lines) for name, v in models.items()},
+                                 script, cut_points(script, cut_starts), cut_acc, cut_kinds)
             study_pred += list(np.array(LABELS)[study.predict_proba(script.lines["text"][m]).argmax(axis=1)])
             script_of += [script.script_id] * int(m.sum())
         log(f"fold {k + 1}/{folds} done: " + ", ".join(
             f"{name} {np.mean(np.array(p) == np.array(truth)):.4f}" for name, p in preds.items()))
+        log(f"  error kinds: {json.dumps({name: kinds_report(c) for name, c in kinds.items()})}")
+        if cut_starts:
+            log(f"  cut starts: {json.dumps(cut_start_report(cut_acc, cut_kinds))}")
     truth, study_pred = np.array(truth), np.array(study_pred)
     ours, study = summary(truth, np.array(preds["ours"])), summary(truth, study_pred)
     per_script = (pd.DataFrame({"script": script_of, "ours": np.array(preds["ours"]) == truth,
@@ -245,6 +315,9 @@ def movieparse_cv(scripts: list[LabeledScript], *, folds: int, quick: bool, vari
     for name, p in preds.items():
         if name != "ours":
             report[name] = summary(truth, np.array(p))
+    report["error_kinds"] = {name: kinds_report(c) for name, c in kinds.items()}
+    if cut_starts:
+        report["cut_starts"] = cut_start_report(cut_acc, cut_kinds)
     report["annotator_agreement"] = agreement_report(truth, np.array(agreement), study_pred, preds)
     if sequence is not None:
         report["sequence_params"] = sequence.to_dict()
@@ -342,12 +415,20 @@ def main(argv: list[str] | None = None) -> int:
                         help="explicit test folds: movies separated by commas, folds by semicolons")
     parser.add_argument("--seq-variants", nargs="+", choices=(*SEQUENCE_VARIANTS, STACKED_VARIANT), default=list(SEQUENCE_VARIANTS),
                         help=f"which sequence-labeler variants to fit per fold (default: all but {STACKED_VARIANT})")
+    parser.add_argument("--cut-starts", type=int, nargs="?", const=3, default=0, metavar="N",
+                        help=f"also cut each test script at N random points (default 3) and report accuracy on "
+                             f"the first {START_LINES} lines of each cut file against the rest")
+    parser.add_argument("--feature-set", type=int, default=None,
+                        help="train with an older feature set (e.g. 4: before the reading cues); default today's")
+    parser.add_argument("--train-variants", nargs="*", default=None, metavar="KIND",
+                        help=f"layout variants added to training (default: {' '.join(TRAINING_VARIANTS)})")
     args = parser.parse_args(argv)
     folds = args.folds or (3 if args.quick else 5)
     seq_params = SequenceParams()
     if args.seq_epochs or args.quick:
         seq_params = replace(seq_params, epochs=args.seq_epochs or 4)
-    variants = TRAINING_VARIANTS
+    variants = TRAINING_VARIANTS if args.train_variants is None else tuple(args.train_variants)
+    features = feature_config(args.feature_set)
     started = time.perf_counter()
 
     def log(message: str) -> None:
@@ -364,7 +445,9 @@ def main(argv: list[str] | None = None) -> int:
                                                        sequence=None if args.no_sequence else seq_params,
                                                        test_groups=[g.split(",") for g in args.test_groups.split(";")]
                                                        if args.test_groups else None,
-                                                       sequence_names=args.seq_variants)}
+                                                       sequence_names=args.seq_variants,
+                                                       cut_starts=args.cut_starts, features=features),
+              "features": features.to_dict()}
 
     if not args.skip_studio:
         try:
@@ -374,7 +457,7 @@ def main(argv: list[str] | None = None) -> int:
         if studio:
             if args.quick:
                 studio = studio[:4]
-            model = train_ours(movieparse, ours_config(args.quick), variants)
+            model = train_ours(movieparse, ours_config(args.quick, features), variants)
             X_all, y_all = concat_scripts(movieparse)
             m = labeled_mask(y_all)
             study = StudyBaseline(n_estimators=100 if args.quick else 300).fit(

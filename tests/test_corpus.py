@@ -9,6 +9,7 @@ from labeling.corpus.sources import (
     CorpusUnavailableError,
     concat_scripts,
     default_data_dir,
+    excerpt_variant,
     layout_variant,
     load_movieparse,
     project_fountain_labels,
@@ -114,6 +115,43 @@ def test_layout_variants_keep_labels_and_group():
     assert len(X) == 2 * len(script.lines) and len(y) == len(X)
     with pytest.raises(ValueError, match="unknown layout variant"):
         layout_variant(script.lines, script.labels, "sideways")
+
+
+def _scene_rows(repeats: int) -> tuple[pd.DataFrame, np.ndarray]:
+    scene = [("INT. GARAGE - NIGHT", "scene_heading", 15, 1), ("Rain on the roof.", "action", 15, 1),
+             ("DANA", "character", 37, 1), ("(quietly, not looking at him)", "parenthetical", 31, 0),
+             ("Go home, Wes.", "dialogue", 25, 0), ("WES", "character", 37, 1), ("(beat)", "parenthetical", 31, 0),
+             ("No.", "dialogue", 25, 0), ("CUT TO:", "transition", 60, 1)]
+    rows, labels = [], []
+    for r in range(repeats):
+        for text, label, indent, gap in scene:
+            rows.append(dict(script_id="toy", line_no=len(rows) + 1, page=1 + len(rows) // 50, text=text,
+                             indent=float(indent), gap_before=float(gap), x0=float(indent), y0=float(len(rows)),
+                             x1=float(indent + len(text)), y1=float(len(rows) + 1)))
+            labels.append(label if 3 <= r else None)  # a labeled window after three unlabeled scenes
+    return pd.DataFrame(rows), np.array(labels, dtype=object)
+
+
+def test_excerpt_variant_starts_mid_file_with_lower_case_transitions_and_wrapped_parentheticals():
+    X, y = _scene_rows(repeats=40)
+    seen_cut, seen_lower, seen_wrapped, seen_run_in = set(), 0, 0, 0
+    for seed in range(6):
+        out, labels = excerpt_variant(X, y, seed=seed)
+        assert len(out) == len(labels) and list(out["line_no"]) == list(range(1, len(out) + 1))
+        seen_cut.add(out["text"].iloc[0])
+        texts = out["text"].tolist()
+        seen_lower += sum(t in ("Cut to:", "Cut to.") for t in texts)
+        # a wrapped parenthetical: its two halves on consecutive lines, both labeled parenthetical
+        seen_wrapped += sum(a == "(quietly, not" and b == "looking at him)" and la == lb == "parenthetical"
+                            for a, b, la, lb in zip(texts, texts[1:], labels, labels[1:]))
+        seen_run_in += sum(t == "(beat) No." and lab == "dialogue" for t, lab in zip(texts, labels))
+        assert "CUT TO:" in texts or seen_lower  # only some are lower-cased
+        first_labeled = next(i for i, lab in enumerate(labels) if lab is not None)
+        assert first_labeled <= 10  # cut at most ten lines before the labeled window, maybe inside it
+    assert len(seen_cut) > 1  # the cut moves with the seed
+    assert seen_lower and seen_wrapped and seen_run_in
+    X2, y2 = with_layout_variants([LabeledScript("toy", "movieparse", X, y)], ("excerpt",))
+    assert set(X2["group"]) == {"toy"} and set(X2["script_id"]) == {"toy", "toy#excerpt"}
 
 
 @needs_data

@@ -46,6 +46,7 @@ from labeling.corpus.sources import (
     with_layout_variants,
 )
 from models.evaluation import evaluate_lines, fold_assignment
+from models.lines.features import FeatureConfig
 from models.lines.classifier import LineClassifier, LineModelConfig, encode_labels, fit_base, make_line_classifier
 from models.lines.sequence import SequenceParams
 from store.types import ScriptlabelError
@@ -70,9 +71,10 @@ def load_training_scripts(data_dir=None, *, log=print) -> dict[str, list[Labeled
     return sources
 
 
-def training_frame(sources: dict[str, list[LabeledScript]]) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+def training_frame(sources: dict[str, list[LabeledScript]], variants: tuple[str, ...] = TRAINING_VARIANTS
+                   ) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
     """Lines, labels and weights: MovieParse with layout variants, the rest as read."""
-    X_gold, y_gold = with_layout_variants(sources["movieparse"], TRAINING_VARIANTS)
+    X_gold, y_gold = with_layout_variants(sources["movieparse"], variants)
     frames, labels, weights = [X_gold], [y_gold], [np.ones(len(X_gold), dtype=np.float32)]
     for script in sources["studio_pdfs"] + sources["fountain_samples"]:
         frame = script.lines.copy()
@@ -102,7 +104,8 @@ def describe(sources: dict[str, list[LabeledScript]]) -> dict:
     return out
 
 
-def cross_validate(sources: dict[str, list[LabeledScript]], config: LineModelConfig, *, folds: int, log=print) -> dict:
+def cross_validate(sources: dict[str, list[LabeledScript]], config: LineModelConfig, *, folds: int, log=print,
+                   variants: tuple[str, ...] = TRAINING_VARIANTS) -> dict:
     """Grouped-by-movie CV on MovieParse gold for this recipe (other data always in training)."""
     gold = sources["movieparse"]
     ids = np.repeat([s.script_id for s in gold], [s.n_labeled for s in gold])
@@ -110,7 +113,7 @@ def cross_validate(sources: dict[str, list[LabeledScript]], config: LineModelCon
     truth, pred = [], []
     for k in range(folds):
         train = {**sources, "movieparse": [s for s in gold if fold_of[s.script_id] != k]}
-        X, y, w = training_frame(train)
+        X, y, w = training_frame(train, variants)
         model = fit_base(X, y, sample_weight=w, config=config)
         for script in (s for s in gold if fold_of[s.script_id] == k):
             t, p = _labeled_predictions(model, script)
@@ -144,7 +147,8 @@ def _scores(ev) -> dict:
 
 
 def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out: list[str] | None = None,
-          log=print, client=None, config: LineModelConfig = SHIPPED_CONFIG, oof_out: Path | None = None) -> dict:
+          log=print, client=None, config: LineModelConfig = SHIPPED_CONFIG, oof_out: Path | None = None,
+          variants: tuple[str, ...] = TRAINING_VARIANTS) -> dict:
     """Build the shipped base model; with a Dask `client` its boosters train with xgboost.dask."""
     if oof_out is not None:
         check_outside_repo(Path(oof_out))
@@ -158,15 +162,15 @@ def build(data_dir=None, out: Path = DEFAULT_OUT, *, cv_folds: int = 5, hold_out
         if missing:
             raise CorpusUnavailableError(f"--hold-out: no studio PDF with a Fountain transcription named {sorted(missing)}")
         sources["studio_pdfs"] = [s for s in sources["studio_pdfs"] if s not in held]
-    report = {"trained_on": describe(sources), "training_variants": list(TRAINING_VARIANTS),
+    report = {"trained_on": describe(sources), "training_variants": list(variants),
               "config": config.to_dict(), "commit": _git_commit(),
               "weights": {"movieparse": 1.0, "fountain": 1.0, "studio_pdf": SILVER_WEIGHT,
                           "low_match_studio_pdf": LOW_MATCH_WEIGHT}}
     log(json.dumps(report["trained_on"], indent=2))
     if cv_folds:
-        report["cv_movieparse"] = cross_validate(sources, config, folds=cv_folds, log=log)
+        report["cv_movieparse"] = cross_validate(sources, config, folds=cv_folds, log=log, variants=variants)
         log(f"CV: {report['cv_movieparse']}")
-    X, y, w = training_frame(sources)
+    X, y, w = training_frame(sources, variants)
     model = make_line_classifier(config).fit(X, y, sample_weight=w, client=client, keep_oof=oof_out is not None)
     if oof_out is not None:
         report["oof"] = write_oof(Path(oof_out), model, X, y, w)
@@ -245,6 +249,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="also write the out-of-fold probabilities of the inner grouped folds (outside the repo)")
     parser.add_argument("--sequence", choices=("replace", "stage2", "none"), default=None,
                         help="the sequence labeler's place (default: the shipped recipe's)")
+    parser.add_argument("--variants", nargs="*", default=None, metavar="KIND",
+                        help=f"MovieParse layout variants to train on (default: {' '.join(TRAINING_VARIANTS)})")
+    parser.add_argument("--feature-set", type=int, default=None,
+                        help="an older feature set (its later columns left out); default today's")
     args = parser.parse_args(argv)
     if args.hold_out and Path(args.out).resolve() == DEFAULT_OUT:
         parser.error("with --hold-out, pass --out DIR: a model missing scripts must not replace the shipped one")
@@ -259,13 +267,17 @@ def main(argv: list[str] | None = None) -> int:
 
             client = connect(args.scheduler)
         config = SHIPPED_CONFIG
+        if args.feature_set is not None:
+            config = replace(config, features=FeatureConfig.from_dict(
+                {**FeatureConfig().to_dict(), "feature_set": args.feature_set, "exclude": []}))
         if args.sequence == "none":
             config = replace(config, sequence=None)
         elif args.sequence:
             config = replace(config, sequence=config.sequence or SequenceParams(), sequence_mode=args.sequence)
         report = build(args.data_dir, Path(args.out), cv_folds=0 if args.no_cv else args.cv_folds,
                        hold_out=args.hold_out, log=log, client=client, config=config,
-                       oof_out=Path(args.oof_out) if args.oof_out else None)
+                       oof_out=Path(args.oof_out) if args.oof_out else None,
+                       variants=TRAINING_VARIANTS if args.variants is None else tuple(args.variants))
     except ScriptlabelError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from models.lines.labels import N_CLASSES
+from models.lines.reading_cues import READING_CUE_FEATURES, reading_cue_block
 from store.types import LABELS, ScriptlabelError
 
 REQUIRED_COLUMNS = ("script_id", "line_no", "page", "text", "indent", "gap_before", "x0", "y0", "x1", "y1")
@@ -47,8 +48,9 @@ class FeatureConfig:
     min_level_share: float = 0.02  # a level needs this share of the script's lines
     block_gap: float = 0.5  # a gap_before above this starts a new block
     exclude: tuple[str, ...] = ()  # dense features left out (ablations)
-    feature_set: int = 4  # 1: before the page-furniture features, 2: before the state features, 3: before the
-    # right-aligned text features (models saved then leave them out)
+    feature_set: int = 5  # 1: before the page-furniture features, 2: before the state features, 3: before the
+    # right-aligned text features, 4: before the reading cues of `models.lines.reading_cues` (models saved
+    # then leave them out)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -67,6 +69,8 @@ class FeatureConfig:
             known["exclude"] = tuple(known.get("exclude", ())) + STATE_FEATURES
         elif int(known["feature_set"]) < 4:  # saved before the right-aligned text features existed
             known["exclude"] = tuple(known.get("exclude", ())) + RIGHT_TEXT_FEATURES
+        if int(known["feature_set"]) < 5:  # saved before the reading cues existed
+            known["exclude"] = tuple(known.get("exclude", ())) + READING_CUE_FEATURES
         return cls(**known)
 
 
@@ -543,7 +547,7 @@ def dense_feature_names(config: FeatureConfig = FeatureConfig()) -> list[str]:
     for off in config.context_offsets:
         names += [f"{name}@{off:+d}" for name in CONTEXT_SOURCE]
         names.append(f"indent_diff@{off:+d}")
-    return names + list(STATE_FEATURES)
+    return names + list(STATE_FEATURES) + list(READING_CUE_FEATURES)
 
 
 # --- where the reader is: state carried from line to line ---------------------------------------
@@ -657,7 +661,13 @@ def dense_features(X: pd.DataFrame, config: FeatureConfig = FeatureConfig()) -> 
         txt = txt_all[rows]
         lay = _layout_block(frame, txt, [cores_all[r][0] for r in rows], config)
         own = np.hstack([txt, lay])
-        out[rows, len(names) - len(STATE_FEATURES):] = _state_block(frame, txt, lay, config)
+        tail = len(names) - len(READING_CUE_FEATURES)
+        out[rows, tail - len(STATE_FEATURES): tail] = _state_block(frame, txt, lay, config)
+        if "paren_depth_carry" not in config.exclude:  # feature set 5 (older models leave the block out)
+            out[rows, tail:] = reading_cue_block(
+                frame["text"].astype(str).to_numpy(), [cores_all[r][0] for r in rows],
+                own[:, base_index["indent"]], frame["gap_before"].to_numpy(dtype=float), frame["page"].to_numpy(),
+                block_gap=config.block_gap)
         out[rows, : n_txt + n_lay] = own
         indent = own[:, base_index["indent"]]
         k = n_txt + n_lay
