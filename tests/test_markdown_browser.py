@@ -18,7 +18,7 @@ from conftest import make_text_pdf
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 require_browser()  # skips this module without Chromium or Playwright
-PAGES = ["", "label", "script_view", "sequences", "models", "export", "users"]
+PAGES = ["", "scripts", "label", "script_view", "sequences", "models", "export", "users"]
 
 
 class _Counter(http.server.BaseHTTPRequestHandler):
@@ -92,7 +92,7 @@ def test_markdown_in_people_s_text_fetches_nothing_on_any_page(browser, served, 
     finally:
         page.close()
     assert hits == [], f"{path or 'home'}: the browser fetched {hits}"
-    if path == "":  # the Scripts page's Uploads panel names the file and the title, as typed
+    if path == "scripts":  # the Scripts page's Uploads panel names the file and the title, as typed
         assert f"![f]({listener[0]}/file.png).pdf" in text and f"![x]({listener[0]}/title.png)" in text
     if path == "sequences":
         assert f"![t]({listener[0]}/seq.png)" in text
