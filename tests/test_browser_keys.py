@@ -89,6 +89,7 @@ def test_label_page_keys_work_after_choosing_an_order(browser, app, db_path):
     page = browser.new_page(viewport={"width": 1400, "height": 1000})
     _goto(page, app, "label")
     choose(page, "Order", "script")
+    _idle(page)  # the new order's view is drawn by the rerun the choice starts; a key before it goes to the old one
     _wait_for_line(page)
     page.keyboard.press("a")
     _wait_saved(page)
