@@ -85,6 +85,15 @@ def _screenshot(page, name: str) -> None:
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
 
 
+def _query(db_path, sql: str, *args) -> list[tuple]:
+    """Rows of one query on the app's database, through a connection of the test's own."""
+    conn = sqlite3.connect(db_path)
+    try:
+        return conn.execute(sql, args).fetchall()
+    finally:
+        conn.close()
+
+
 def _idle(page) -> None:
     """Wait until the app script is not running (its widgets and shortcuts are all in place)."""
     page.locator('[data-testid="stApp"][data-test-script-state="notRunning"]').wait_for(timeout=60_000)

@@ -4,24 +4,15 @@ Label page — the next key press acts, as a person expects, without Esc and a c
 
 from __future__ import annotations
 
-import sqlite3
 import time
 
 import pytest
 
 from conftest import make_text_pdf
-from browser_support import App, _goto, _idle, _screenshot, _wait_for_line, _wait_saved, require_browser
+from browser_support import App, _query, _goto, _idle, _screenshot, _wait_for_line, _wait_saved, require_browser
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
 require_browser()
-
-
-def _query(db_path, sql: str, *args) -> list[tuple]:
-    conn = sqlite3.connect(db_path)
-    try:
-        return conn.execute(sql, args).fetchall()
-    finally:
-        conn.close()
 
 
 def _wait_for(predicate, what: str, page=None, timeout_s: float = 30) -> None:
