@@ -338,10 +338,15 @@ def import_(ctx, path, annotator):
 @click.pass_context
 @handle_errors
 def label(ctx, line_id, label, annotator):
-    """Record a human label for a line (what the app does on a key press)."""
+    """Record a human label for a line (what the app does on a key press: every
+    SCRIPTLABEL_RETRAIN_EVERY human labels start a background retrain, whose run id is printed)."""
     from labeling.session.record import record_label
+    from labeling.training.runs import maybe_retrain
 
-    _emit(record_label(_db(ctx, create=False, check=True), line_id, label, annotator=annotator))
+    db = _db(ctx, create=False, check=True)
+    stored = record_label(db, line_id, label, annotator=annotator)
+    run_id = maybe_retrain(Path(ctx.obj["db_path"]).resolve(), every=ctx.obj["settings"].retrain_every, db=db)
+    _emit({**stored, "retrain_run": run_id})
 
 
 @cli.command()
@@ -352,12 +357,19 @@ def label(ctx, line_id, label, annotator):
 @click.pass_context
 @handle_errors
 def rate(ctx, sequence_id, value, department, annotator):
-    """Record a human complexity rating (1–5) for a sequence."""
+    """Record a human complexity rating (1–5) for a sequence (as the Sequences page does: every
+    SCRIPTLABEL_RATE_RETRAIN_EVERY new ratings of a department start its background retrain)."""
+    from labeling.training.runs import maybe_retrain_complexity
     from store.sequences import add_rating
 
-    rating_id = add_rating(_db(ctx, create=False, check=True), sequence_id, value, department=department,
-                           annotator=annotator)
-    _emit({"rating_id": rating_id, "sequence_id": sequence_id, "department": department, "value": value})
+    db = _db(ctx, create=False, check=True)
+    rating_id = add_rating(db, sequence_id, value, department=department, annotator=annotator)
+    settings = ctx.obj["settings"]
+    run_id = maybe_retrain_complexity(Path(ctx.obj["db_path"]).resolve(), department,
+                                      every=settings.rate_retrain_every, db=db,
+                                      models=settings.auto_complexity_models)
+    _emit({"rating_id": rating_id, "sequence_id": sequence_id, "department": department, "value": value,
+           "retrain_run": run_id})
 
 
 @cli.command()
@@ -524,7 +536,11 @@ def agreement(ctx, script_id):
 @handle_errors
 def train(ctx, target, department, wait, timeout, model_set, sentiment):
     """Retrain in a background worker; prints the run (and with --wait the new version and its metrics)."""
+    import functools
+    import time
+
     from labeling.training.runs import request_training, wait_for_run
+    from store import labels as label_store
     from store.db import open_db
 
     _db(ctx, create=False)
@@ -536,14 +552,23 @@ def train(ctx, target, department, wait, timeout, model_set, sentiment):
             if department not in departments(_db(ctx)):
                 raise ScriptlabelError(f"unknown department {department!r}: use one of "
                                        f"{', '.join(departments(_db(ctx)))}")
-        run_id = request_training(Path(ctx.obj["db_path"]).resolve(), kind=kind, trigger="cli",
-                                  department=department if kind == "complexity" else None,
-                                  params=_train_params(kind, model_set, sentiment))
+        request = functools.partial(request_training, Path(ctx.obj["db_path"]).resolve(), kind=kind, trigger="cli",
+                                    department=department if kind == "complexity" else None,
+                                    params=_train_params(kind, model_set, sentiment))
+        given = label_store.max_event_id(_db(ctx)) if kind == "lines" else 0
+        run_id = request()
         if not wait:
             _emit({"run_id": run_id, "target": kind, "status": "queued"})
             continue
+        deadline = time.monotonic() + timeout
         run = wait_for_run(open_db(ctx.obj["db_path"]), run_id, timeout_s=timeout)
         metrics = run["metrics"] or {}
+        if kind == "lines" and run["status"] == "done" and int(metrics.get("last_event_id", given)) < given:
+            # The run handed back was one the labels had already started (every N labels) on an older
+            # snapshot: train once more, so the model printed has every label given before this command.
+            run_id = request()
+            run = wait_for_run(open_db(ctx.obj["db_path"]), run_id, timeout_s=max(1.0, deadline - time.monotonic()))
+            metrics = run["metrics"] or {}
         _emit({"version": run["version"], "target": kind, "run_id": run_id, "status": run["status"],
                "duration_s": round(run["duration_s"] or 0, 3), "n_labels": run["n_labels"], **metrics})
 

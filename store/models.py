@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-import numpy as np
-import pandas as pd
 from sqlite_utils import Database
 
 from store.db import now
 from store.types import LABELS, ModelVersion, NotFoundError
+
+if TYPE_CHECKING:  # numpy and pandas load inside the functions that use them: light commands start fast
+    import numpy as np
+    import pandas as pd
 
 KEEP_PREDICTION_VERSIONS = 2
 KEEP_MODEL_VERSIONS = 10  # per kind and department, besides the current and any pinned one
@@ -228,6 +230,8 @@ def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.
 
     `classes` names the columns of `proba` (the project's classes, store/scheme.py; None: LABELS); it is
     stored with them (`predictions.classes`, NULL for LABELS) so readers map them through the scheme."""
+    import numpy as np
+
     proba = np.asarray(proba, dtype=float)
     names = list(classes) if classes is not None else list(LABELS)
     if proba.ndim != 2 or proba.shape[1] != len(names):
@@ -257,6 +261,8 @@ def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.
 def latest_predictions(db: Database, script_id: int | None = None) -> pd.DataFrame:
     """The most recently written prediction per line: line_id, version, label, confidence, margin, probs and
     classes (what `probs` is over, JSON; None = LABELS)."""
+    import pandas as pd
+
     where = "AND l.script_id = ?" if script_id is not None else ""
     params = [script_id] if script_id is not None else []
     sql = f"""
@@ -310,6 +316,8 @@ def least_margin_line_ids(db: Database, limit: int) -> list[int]:
 
 def latest_predictions_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
     """`latest_predictions` for these lines only."""
+    import pandas as pd
+
     frames = []
     for start in range(0, len(line_ids), 5000):
         chunk = list(line_ids[start:start + 5000])

@@ -90,14 +90,20 @@ def db_dump(db_file: Path) -> list[str]:
 
 
 class Cli:
-    def __init__(self, db_file: Path):
+    """The CLI in this process. `label` and `rate` start background retrains as the app's keys do; here
+    that is off unless a test asks for it (`retrain_every`, `rate_retrain_every`), so a test that labels
+    a dozen lines and then trains has exactly the runs it starts itself."""
+
+    def __init__(self, db_file: Path, *, retrain_every: int = 0, rate_retrain_every: int = 0):
         self.db_file = db_file
         self.runner = CliRunner()
+        self.env = {"SCRIPTLABEL_RETRAIN_EVERY": str(retrain_every),
+                    "SCRIPTLABEL_RATE_RETRAIN_EVERY": str(rate_retrain_every)}
 
     def __call__(self, *args: str):
         from labeling.cli import cli
 
-        return self.runner.invoke(cli, ["--db", str(self.db_file), *args], catch_exceptions=False)
+        return self.runner.invoke(cli, ["--db", str(self.db_file), *args], catch_exceptions=False, env=self.env)
 
     def json_lines(self, *args: str) -> list[dict]:
         result = self(*args)

@@ -99,3 +99,23 @@ def test_tags_train_one_vs_rest_and_predict_every_sequence(cli):
     for tag_name in out["tags"]:
         preds = latest_sequence_predictions(open_db(cli.db_file), department=f"tag:{tag_name}")
         assert len(preds) == len(sequences) and preds["expected"].between(0, 1).all()
+
+
+def test_ratings_through_the_cli_start_the_departments_retrain_as_the_page_does(db_path):
+    """`rate` does what a rating on the Sequences page does: once a department has enough new ratings (here
+    every 5, and at least 8 with two values to learn from) its complexity models retrain in the background."""
+    from conftest import Cli
+    from labeling.training.runs import wait_for_run
+    from store.db import open_db
+
+    cli = Cli(db_path, rate_retrain_every=5)
+    [script] = cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
+    sequences = cli.json_lines("sequences", "--script", str(script["script_id"]))[:8]
+    printed = [cli.json_lines("rate", str(seq["sequence_id"]), str(1 + i % 3), "--department", "fx")[0]
+               for i, seq in enumerate(sequences)]
+    # 5 new ratings, but too few to learn from until the 8th: no run that could only fail
+    assert [p["retrain_run"] for p in printed[:7]] == [None] * 7
+    run_id = printed[7]["retrain_run"]
+    assert isinstance(run_id, int)
+    run = wait_for_run(open_db(db_path), run_id, timeout_s=300)
+    assert run["status"] == "done" and run["department"] == "fx" and run["trigger"] == "auto-ratings"

@@ -73,3 +73,31 @@ def test_two_dissenting_labels_among_ten_leave_the_kind_as_it_was(cli, sample):
     rest = [i for i in wrylies[10:] if i in after]
     kept = sum(after[i]["suggestion"] == "parenthetical" for i in rest)
     assert kept >= 0.9 * len(rest), f"only {kept} of {len(rest)} remaining wrylies stayed parenthetical"
+
+
+def test_labels_through_the_cli_alone_retrain_every_n_and_train_wait_covers_every_label(db_path, sample):
+    """A script that labels through the CLI gets what the app's keys get: every 10th label starts a retrain
+    in the background (its run id printed), and `train --wait` right after hands back a model that has
+    every label given before it, even while that automatic run (on the first 10) is still going."""
+    from conftest import Cli
+    from labeling.training.runs import wait_for_run
+    from store.db import open_db
+
+    cli = Cli(db_path, retrain_every=10)
+    wrylies, others, before = _wrylies_and_others(cli)
+    printed = [cli.json_lines("label", str(line_id), "dialogue", "--annotator", "ana")[0]
+               for line_id in wrylies[:10]]
+    assert [p["retrain_run"] for p in printed[:9]] == [None] * 9
+    auto_run = printed[9]["retrain_run"]
+    assert isinstance(auto_run, int)
+    for line_id in others[:2]:
+        cli.json_lines("label", str(line_id), before[line_id]["suggestion"], "--annotator", "ana")
+    trained = _train(cli)
+    assert trained["status"] == "done" and trained["n_labels"] == 12, trained
+    first = wait_for_run(open_db(db_path), auto_run, timeout_s=600)
+    # the automatic run reads its snapshot when its worker starts: the 10 labels, or the 12 if they came first
+    assert 10 <= first["n_labels"] <= 12 and first["trigger"] == "auto"
+    after = _suggestions(cli)
+    rest = [i for i in wrylies[10:] if i in after]
+    followed = sum(after[i]["suggestion"] == "dialogue" for i in rest)
+    assert followed >= 0.9 * len(rest), f"{followed} of {len(rest)} remaining wrylies follow"

@@ -192,6 +192,10 @@ def _last_snapshot(db: Database, department: str) -> tuple[int, int]:
     return rating, event
 
 
+def _has_version(db: Database, department: str) -> bool:
+    return any(row["department"] == department for row in model_store.list_versions(db, "complexity"))
+
+
 def ratings_since_last_version(db: Database, department: str) -> int:
     """Rating events (ratings and undos) in `department` since its newest complexity version was trained."""
     from store import sequences as sequence_store
@@ -215,14 +219,16 @@ def maybe_retrain_complexity(db_path: str | Path, department: str, *, every: int
     Nothing starts while a run of that department is active, while there are too few ratings to train
     on (a run would only fail), or shortly after a failed run. Returns the run id or None.
     """
-    from models.complexity.data import TooFewRatingsError, check_ratings
-    from store import sequences as sequence_store
-
     db = db or open_db(db_path)
     by_ratings = every > 0 and ratings_since_last_version(db, department) >= every
-    by_relabels = relabel_every > 0 and relabels_since_last_version(db, department) >= relabel_every
+    # relabels change the inputs of a model already trained; before the first, ratings alone start one
+    by_relabels = (relabel_every > 0 and _has_version(db, department)
+                   and relabels_since_last_version(db, department) >= relabel_every)
     if not (by_ratings or by_relabels):
         return None
+    from models.complexity.data import TooFewRatingsError, check_ratings  # numpy: only once a run may start
+    from store import sequences as sequence_store
+
     if [r for r in model_store.active_runs(db, "complexity") if r["department"] == department]:
         return None
     try:

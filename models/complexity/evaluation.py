@@ -163,8 +163,11 @@ def choose_groups(docs: Sequence[SequenceDoc], script_ids: Sequence | None = Non
 
 def cv_splits(y: np.ndarray, groups: np.ndarray, *, n_splits: int = 5, seed: int = 0
               ) -> list[tuple[np.ndarray, np.ndarray]]:
-    """Grouped folds (stratified by rating when y is 1-D); fewer folds when there are few groups."""
+    """Grouped folds (stratified by rating when y is 1-D); fewer folds when there are few groups, or
+    when even the most common rating has fewer members than folds (8 ratings spread over three values)."""
     k = min(n_splits, len(np.unique(groups)))
+    if np.asarray(y).ndim == 1:
+        k = min(k, int(np.unique(np.asarray(y), return_counts=True)[1].max()))
     if k < 2:
         raise TooFewRatingsError("all rated sequences come from one group; cross-validation "
                                  "needs at least two sequences (or scripts)")
