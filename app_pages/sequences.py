@@ -161,6 +161,8 @@ if has_prediction:
                    help=f"most likely rating {int(seq['predicted'])}; ± is the model's uncertainty")
 else:
     info[3].metric("Predicted", "—", help="Train a complexity model on the Models page (needs rated sequences).")
+if has_prediction and (caveat := view.prediction_caveat(db, department)):
+    st.caption(common.escape_markdown(caveat))
 st.caption("Characters: " + (common.escape_markdown(seq["characters"]) or "none"))
 st.caption(f"Rate its {common.escape_markdown(department)} complexity (keys 1–5):")
 rate = st.columns(5)

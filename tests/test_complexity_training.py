@@ -119,3 +119,36 @@ def test_ratings_through_the_cli_start_the_departments_retrain_as_the_page_does(
     assert isinstance(run_id, int)
     run = wait_for_run(open_db(db_path), run_id, timeout_s=300)
     assert run["status"] == "done" and run["department"] == "fx" and run["trigger"] == "auto-ratings"
+
+
+@pytest.mark.parametrize("signal", [True, False], ids=["planted signal", "ratings unrelated to the text"])
+def test_the_sequences_page_says_when_predictions_are_no_better_than_the_usual_rating(cli, db_path, monkeypatch,
+                                                                                      signal):
+    """The current version is the CV winner either way; when it does not reliably beat always answering the
+    commonest rating, the page a lead rates on says so beside the predicted rating."""
+    from streamlit.testing.v1 import AppTest
+
+    from conftest import REPO
+    from labeling.training.complexity import sequence_docs
+    from store.db import open_db
+
+    [script] = cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.fountain"))
+    sequences = cli.json_lines("sequences", "--script", str(script["script_id"]))
+    docs = {d.sequence_id: d for d in sequence_docs(open_db(cli.db_file))}
+    for i, seq in enumerate(sequences):
+        chars = docs[seq["sequence_id"]].counts["distinct_characters"]
+        value = (1 if chars == 0 else 2 if chars == 1 else 3 if chars == 2 else 4) if signal else 2 + (i * 7 % 3 == 0)
+        cli.json_lines("rate", str(seq["sequence_id"]), str(value), "--annotator", "lead")
+    [out] = cli.json_lines("train", "--target", "complexity", "--models", "baselines", "--wait", "--timeout", "300")
+    assert out["beats_majority"] is signal, out["verdict"]
+    monkeypatch.setenv("SCRIPTLABEL_DB", str(db_path))
+    monkeypatch.setenv("SCRIPTLABEL_SAMPLE", "0")
+    at = AppTest.from_file(str(REPO / "streamlit_app.py"), default_timeout=60)
+    at.query_params["annotator"] = "lead"
+    at.run()
+    at.switch_page("app_pages/sequences.py")
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert [m for m in at.metric if m.label == "Predicted"][0].value != "—"
+    caveats = [c.value for c in at.caption if "better than always guessing" in c.value]
+    assert bool(caveats) is not signal, caveats

@@ -89,6 +89,29 @@ def run_status_text(status: dict | None, department: str) -> str:
     return f"Complexity model version {status.get('version')} ({department}) trained {trigger}{outcome}."
 
 
+def prediction_caveat(db: Database, department: str) -> str | None:
+    """What a person should know before trusting the department's predicted ratings, or None.
+
+    The current complexity version is the grouped-CV winner; when no model reliably beat always answering
+    the commonest rating, its predictions are little better than that guess and the page says so.
+    """
+    from store import models as model_store
+
+    current = model_store.current_version(db, "complexity", department)
+    if current is None:
+        return None
+    metrics = current.metrics or {}
+    beats = metrics.get("beats_majority")
+    if beats is None:  # versions trained before the flag was stored: read it off the verdict
+        beats = not str(metrics.get("verdict", "")).startswith("No model")
+    if beats:
+        return None
+    n = metrics.get("n_sequences")
+    rated = f" on {int(n)} rated sequences" if isinstance(n, (int, float)) else ""
+    return (f"Not yet better than always guessing the most common rating{rated} (grouped cross-validation): "
+            "treat the prediction as a rough guess and rate more sequences.")
+
+
 def script_lines(db: Database, script_id: int) -> pd.DataFrame:
     """Every line of a script with its effective label (`shown`, from `origin`: human, imported, rule or
     model), the model's suggestion, where a person and the model differ, text corrections and flags."""

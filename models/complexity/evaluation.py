@@ -227,10 +227,11 @@ class ModelComparison:
     grouped_by: str
     classes: np.ndarray | None = field(default=None, repr=False)
     oof_proba: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
+    beats_majority: bool = False  # the winner's paired gain over the majority baseline excludes 0
 
     def to_dict(self) -> dict:
         return {"cv": {name: s.to_dict() for name, s in self.cv.items()},
-                "winner": self.winner, "verdict": self.verdict}
+                "winner": self.winner, "verdict": self.verdict, "beats_majority": self.beats_majority}
 
 
 def compare_models(docs: Sequence[SequenceDoc], ratings: Sequence, factories: Mapping[str, Factory]
@@ -260,7 +261,8 @@ def compare_models(docs: Sequence[SequenceDoc], ratings: Sequence, factories: Ma
         lambda idx: rating_metrics(y[idx], preds[winner][idx])["qwk"]
         - rating_metrics(y[idx], preds[BASELINE][idx])["qwk"], len(y), n_boot=n_boot, seed=seed)
     verdict = _verdict(cv, winner, gain, "qwk", "QWK", len(y), len(splits), grouped_by)
-    return ModelComparison(cv, winner, verdict, len(y), len(splits), grouped_by, classes, oof)
+    return ModelComparison(cv, winner, verdict, len(y), len(splits), grouped_by, classes, oof,
+                           beats_majority=winner != BASELINE and gain[0] > 0)
 
 
 def compare_tag_models(docs: Sequence[SequenceDoc], y_tags: np.ndarray,
@@ -290,7 +292,8 @@ def compare_tag_models(docs: Sequence[SequenceDoc], y_tags: np.ndarray,
         - tag_metrics(y[idx], oof[BASELINE][idx], folds[idx])["roc_auc"], len(y), n_boot=n_boot, seed=seed)
     verdict = _verdict(cv, winner, gain, "roc_auc", "ROC-AUC", len(y), len(splits), grouped_by,
                        unit)
-    return ModelComparison(cv, winner, verdict, len(y), len(splits), grouped_by, None, oof)
+    return ModelComparison(cv, winner, verdict, len(y), len(splits), grouped_by, None, oof,
+                           beats_majority=winner != BASELINE and gain[0] > 0)
 
 
 def _verdict(cv: Mapping[str, MetricSummary], winner: str, gain: tuple[float, float], key: str,
