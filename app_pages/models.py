@@ -36,7 +36,8 @@ if train[2].button(f"Train the {common.escape_markdown(department)} complexity m
         st.toast(f"Complexity run {int(run_id)} started")
     except ScriptlabelError as exc:
         common.report_error(exc)
-if train[3].button("Train the breakdown-tag model", key="retrain_tags"):
+if train[3].button("Train the tag model", key="retrain_tags",
+                   help="Breakdown tags of sequences (crowd, water, fire, vehicles, …), from the tags people gave"):
     try:
         common.require("train")
         run_id = request_training(settings.db_path, kind="tags")
