@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-import pandas as pd
 from sqlite_utils import Database
 
 from labeling.accounts import access
@@ -132,6 +131,8 @@ def blind_ratings(db: Database, table, *, script_id: int, annotator: str, depart
     show no rating (the others' would bias theirs) and so come first as unrated.
 
     Sequences overlap like lines: a hash of the sequence id (of the script id with scope "scripts")."""
+    import pandas as pd
+
     setting = setting or get_overlap(db)
     if not setting.active or table.empty or not annotator:
         return table
