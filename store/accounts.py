@@ -329,10 +329,17 @@ def hidden_script_ids(db: Database, name: str | None) -> set[int]:
 
 def audit(db: Database, actor: str, action: str, *, script_id: int | None = None, detail=None) -> None:
     """Append one record (its own transaction)."""
-    text = detail if isinstance(detail, str) else json.dumps(detail or {}, ensure_ascii=False, default=str)
     with immediate(db):
-        db.execute("INSERT INTO audit_log(at, actor, action, script_id, detail) VALUES (?,?,?,?,?)",
-                   [now(), actor or "anonymous", action, script_id, text[:2000]])
+        audit_in_transaction(db, actor, action, script_id=script_id, detail=detail)
+
+
+def audit_in_transaction(db: Database, actor: str, action: str, *, script_id: int | None = None,
+                         detail=None) -> None:
+    """Append one record inside the caller's write transaction: the change and its record commit together,
+    and a change that turns out to be a repeat (the same click twice) records nothing."""
+    text = detail if isinstance(detail, str) else json.dumps(detail or {}, ensure_ascii=False, default=str)
+    db.execute("INSERT INTO audit_log(at, actor, action, script_id, detail) VALUES (?,?,?,?,?)",
+               [now(), actor or "anonymous", action, script_id, text[:2000]])
 
 
 def audit_log(db: Database, *, limit: int = 500) -> list[dict]:

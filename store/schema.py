@@ -710,3 +710,11 @@ def m2200_page_flags(db: Database) -> None:
         CREATE INDEX pages_flagged ON pages(script_id) WHERE flag IS NOT NULL;
         """
     )
+
+
+@migrations(name="2510_sequence_version")
+def m2510_sequence_version(db: Database) -> None:
+    # Each change to a sequence (rename, split, merge, their undo) counts up its version, and a click on
+    # the Sequences page carries the version it saw (issue 25): a click that arrives after the sequence
+    # changed (a double click, a second tab) is refused instead of splitting or merging something else.
+    _execute_all(db, "ALTER TABLE sequences ADD COLUMN version INTEGER NOT NULL DEFAULT 1;")
