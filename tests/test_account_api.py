@@ -177,3 +177,34 @@ def test_parallel_wrong_passwords_over_http_get_at_most_three_401s(client, db):
     assert codes.count(401) <= accounts.FREE_FAILURES and codes.count(429) == 20 - codes.count(401)
     assert codes.count(401) + codes.count(429) == 20
     assert sign_in(client, "ana", "pw-ana-123").status_code == 429  # the right one waits too
+
+
+def test_with_oidc_streamlits_media_needs_its_signed_sign_in_cookie(db_path, db, monkeypatch):
+    """Issue 23: media must require the same sign-in as the pages. With OIDC, the pages go by Streamlit's
+    own signed `_streamlit_user` cookie; `/media/` and metrics answer 401 without it, with a forged one,
+    or with one that says nobody is signed in."""
+    import json
+
+    from starlette.responses import PlainTextResponse
+    from streamlit import config
+    from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
+
+    monkeypatch.setattr(config, "get_option", lambda name, _get=config.get_option:
+                        "a-test-cookie-secret" if name == "server.cookieSecret" else _get(name))
+
+    async def media(scope, receive, send):
+        await PlainTextResponse("page image")(scope, receive, send)
+
+    client = TestClient(account_api.SignInRedirect(media, db_path=db_path, oidc=True), base_url="http://testserver")
+
+    def signed(payload: dict, secret: str = "a-test-cookie-secret") -> str:
+        return create_signed_value(secret, "_streamlit_user", json.dumps(payload)).decode("latin-1")
+
+    user = {"origin": "http://testserver", "is_logged_in": True, "email": "lee@studio.example"}
+    assert client.get("/media/abc.png").status_code == 401
+    assert client.get("/_stcore/metrics").status_code == 401
+    for cookie in (signed(user, secret="another-secret"), signed({**user, "is_logged_in": False}), "forged"):
+        assert client.get("/media/abc.png", headers={"cookie": f"_streamlit_user={cookie}"}).status_code == 401
+    shown = client.get("/media/abc.png", headers={"cookie": f"_streamlit_user={signed(user)}"})
+    assert shown.status_code == 200 and shown.text == "page image"
+    assert client.get("/label", headers={"accept": "text/html"}).status_code == 200  # st.login is the door

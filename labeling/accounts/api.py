@@ -8,6 +8,7 @@ the labeling view's routes read it from each request (labeling/session/api.py).
 from __future__ import annotations
 
 import html
+import json
 import logging
 from pathlib import Path
 from urllib.parse import parse_qs, quote, urlsplit
@@ -174,12 +175,27 @@ _OPEN_PREFIXES = ("/api/", "/_stcore/", "/static/", "/component/", "/favicon", "
 _PRIVATE_PREFIXES = ("/media/", "/_stcore/metrics")
 
 
+def oidc_signed_in(cookies) -> bool:
+    """Whether the request carries Streamlit's own sign-in cookie (`st.login`, OIDC) with a valid signature
+    (Streamlit's cookie secret) and a signed-in user: what the app's pages go by for an OIDC user."""
+    try:
+        from streamlit.web.server.starlette.starlette_server_config import USER_COOKIE_NAME
+        from streamlit.web.server.starlette.starlette_websocket import _get_signed_cookie_with_chunks
+
+        raw = _get_signed_cookie_with_chunks(dict(cookies), USER_COOKIE_NAME)
+        return bool(raw) and json.loads(raw).get("is_logged_in") is True
+    except Exception:  # no such cookie shape (another Streamlit version) or a broken one: not signed in
+        log.warning("could not read Streamlit's sign-in cookie", exc_info=True)
+        return False
+
+
 class SignInRedirect:
     """ASGI middleware: with local accounts (and no OIDC), a page request without a valid session goes to
     the sign-in form, so an unauthenticated browser never even loads the app; Streamlit's `/media/` files
-    and `/_stcore/metrics` answer 401 without one. The pages check again on
-    every run (app_pages/common.identity) and the label API answers 401: this is the friendly front door,
-    not the only lock."""
+    and `/_stcore/metrics` answer 401 without one. With OIDC, Streamlit's own sign-in leads to the pages,
+    and `/media/` and metrics answer 401 without its signed cookie (or a local session). The pages check
+    again on every run (app_pages/common.identity) and the label API answers 401: this is the friendly
+    front door, not the only lock."""
 
     def __init__(self, app, db_path: str | Path, oidc: bool = False):
         self.app = app
@@ -191,8 +207,13 @@ class SignInRedirect:
         db = self._db()
         return accounts.has_local_accounts(db) and accounts.session_user(db, token) is None
 
+    def _media_refused(self, cookies) -> bool:
+        if not self.oidc:
+            return self._needs_sign_in(cookies.get(COOKIE))
+        return not oidc_signed_in(cookies) and accounts.session_user(self._db(), cookies.get(COOKIE)) is None
+
     async def __call__(self, scope, receive, send):
-        if self.oidc or scope["type"] != "http":
+        if scope["type"] != "http":
             return await self.app(scope, receive, send)
         path = scope.get("path", "/")
         if path.startswith(_PRIVATE_PREFIXES):
@@ -200,11 +221,11 @@ class SignInRedirect:
             # Accept header says; a 401, not the form, since an <img> cannot follow a sign-in page.
             from starlette.concurrency import run_in_threadpool
 
-            if await run_in_threadpool(self._needs_sign_in, Request(scope).cookies.get(COOKIE)):
+            if await run_in_threadpool(self._media_refused, Request(scope).cookies):
                 response = Response("sign in first", status_code=401, headers={"Cache-Control": "no-store"})
                 return await response(scope, receive, send)
             return await self.app(scope, receive, send)
-        if scope.get("method") != "GET":
+        if self.oidc or scope.get("method") != "GET":  # OIDC: Streamlit's st.login is the front door
             return await self.app(scope, receive, send)
         if path.startswith(_OPEN_PREFIXES) or "." in path.rsplit("/", 1)[-1]:
             return await self.app(scope, receive, send)
