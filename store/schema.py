@@ -718,3 +718,23 @@ def m2510_sequence_version(db: Database) -> None:
     # the Sequences page carries the version it saw (issue 25): a click that arrives after the sequence
     # changed (a double click, a second tab) is refused instead of splitting or merging something else.
     _execute_all(db, "ALTER TABLE sequences ADD COLUMN version INTEGER NOT NULL DEFAULT 1;")
+
+
+@migrations(name="2511_password_reset_links")
+def m2511_password_reset_links(db: Database) -> None:
+    # An admin's password reset gives a one-time link, not a password to pass on (issue 24): only the
+    # token's hash is kept, with its expiry and when it was used.
+    _execute_all(
+        db,
+        """
+        CREATE TABLE password_resets (
+            token_sha256 TEXT PRIMARY KEY,
+            name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+            created_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            used_at REAL
+        );
+        CREATE INDEX password_resets_name ON password_resets(name);
+        """
+    )

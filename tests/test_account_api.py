@@ -208,3 +208,50 @@ def test_with_oidc_streamlits_media_needs_its_signed_sign_in_cookie(db_path, db,
     shown = client.get("/media/abc.png", headers={"cookie": f"_streamlit_user={signed(user)}"})
     assert shown.status_code == 200 and shown.text == "page image"
     assert client.get("/label", headers={"accept": "text/html"}).status_code == 200  # st.login is the door
+
+
+def test_an_admins_reset_is_a_one_time_link_where_the_person_sets_a_password(client, db):
+    """Issue 24: a reset gives a link (valid once, for a day), not a temporary password to pass on."""
+    from labeling.accounts.access import Identity
+    from labeling.team import people
+
+    accounts.add_user(db, "root", role="admin", password="pw-root-123")
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    sign_in(client, "ana", "pw-ana-123")
+    ana_session = client.cookies.get(account_api.COOKIE)
+    link = people.reset_password(db, Identity("root", "admin", "local"), "ana")
+    assert accounts.session_user(db, ana_session) is None  # her open sessions end
+    form = client.get(link)
+    assert form.status_code == 200 and "Set a password for ana" in form.text and 'type="password"' in form.text
+    token = link.split("token=", 1)[1]
+
+    def post(**fields):
+        return client.post(account_api.RESET_PATH, data={"token": token, **fields})
+
+    short = post(password="short", again="short")
+    assert short.status_code == 400 and "shorter than 8" in short.text
+    differ = post(password="ana-new-secret", again="ana-new-secret!")
+    assert differ.status_code == 400 and "differ" in differ.text
+    foreign = client.post(account_api.RESET_PATH, data={"token": token, "password": "evil-password", "again":
+                          "evil-password"}, headers={"origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    done = post(password="ana-new-secret", again="ana-new-secret")
+    assert done.status_code == 303 and done.headers["location"].startswith(account_api.LOGIN_PATH)
+    assert accounts.authenticate(db, "ana", "ana-new-secret").name == "ana"
+    again = post(password="second-try-pw", again="second-try-pw")  # a link works once
+    assert again.status_code == 410 and "ask an admin for a new link" in again.text
+    assert client.get(link).status_code == 410
+    assert accounts.authenticate(db, "ana", "ana-new-secret")
+    assert "password_set" in [r["action"] for r in accounts.audit_log(db)] and token not in str(accounts.audit_log(db))
+
+
+def test_a_password_link_expires_and_a_newer_one_replaces_it(db):
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    old = accounts.create_reset_link(db, "ana", by="root", clock=lambda: 1_000.0)
+    new = accounts.create_reset_link(db, "ana", by="root", clock=lambda: 2_000.0)
+    with pytest.raises(accounts.ResetLinkError):
+        accounts.use_reset_link(db, old, "pw-from-old-link", clock=lambda: 2_001.0)  # replaced
+    with pytest.raises(accounts.ResetLinkError):
+        accounts.use_reset_link(db, new, "pw-too-late-123", clock=lambda: 2_000.0 + accounts.RESET_TTL_S + 1)
+    assert accounts.use_reset_link(db, new, "pw-in-time-123", clock=lambda: 2_100.0) == "ana"
+    assert accounts.authenticate(db, "ana", "pw-in-time-123")
