@@ -71,19 +71,21 @@ def test_a_first_time_user_from_home_to_export(browser, tmp_path, db_path):
         _nav(page, "Sequences")
         page.get_by_role("combobox", name="Department").click()
         page.get_by_role("option", name="fx", exact=True).click()
-        _idle(page)
+        # the department's rerun re-registers the rating keys a moment after it draws (browser_support._settle)
+        _settle(page)
+        page.keyboard.press("4")  # keys work after the dropdown: it let go of the keyboard
+        _wait_for(lambda: _query(db_path, "SELECT department, value FROM sequence_ratings") == [("fx", 4)],
+                  "the fx rating", page)
         sequences = len(_query(db_path, "SELECT sequence_id FROM sequences"))
         page.get_by_text("Edit this sequence: rename, split, merge").click()
         split = page.get_by_role("button", name="Split", exact=True)
         split.wait_for(timeout=30_000)
-        page.keyboard.press("4")  # keys work right after the dropdown (and with the edit controls open)
-        # The rating reruns the page and starts a complexity retrain, whose end reloads the page again. A
-        # split clicked (twice) while the page is running is sent to the app's own route with the sequence
-        # and version it was clicked on: applied once, not dropped with a replaced run.
-        page.locator('[data-testid="stApp"][data-test-script-state="running"]').wait_for(timeout=30_000)
+        # The rating started a complexity retrain, and the page runs again while it trains (its status every
+        # 3 s) and reloads itself when it ends. A split clicked (twice) while the page is running is sent to
+        # the app's own route with the sequence and version it was clicked on: applied once, never dropped
+        # with a replaced run.
+        page.locator('[data-testid="stApp"][data-test-script-state="running"]').wait_for(timeout=300_000)
         split.dblclick()
-        _wait_for(lambda: _query(db_path, "SELECT department, value FROM sequence_ratings") == [("fx", 4)],
-                  "the fx rating", page)
         notice = page.get_by_text("→").filter(has_text="Split ").first
         try:
             notice.wait_for(timeout=30_000)
