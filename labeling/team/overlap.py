@@ -10,13 +10,15 @@ Sequences overlap the same way for ratings: N leads per sequence and department.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
-from labeling.accounts import access
-from store import accounts
 from store import team as team_store
 from store.types import ScriptlabelError
+
+if TYPE_CHECKING:  # only a lead's change needs them: the command line's queue reads overlap without
+    from labeling.accounts import access
 
 SETTING = "overlap"
 SCOPES = ("lines", "scripts")
@@ -71,6 +73,9 @@ def get_overlap(db: Database) -> OverlapSetting:
 def set_overlap(db: Database, who: access.Identity, *, share: float, annotators: int = 2,
                 scope: str = "lines") -> OverlapSetting:
     """Set the project's overlap (a lead's decision), recorded in the audit log with before and after."""
+    from labeling.accounts import access
+    from store import accounts
+
     access.require(who, "overlap")
     setting = check(share, annotators, scope)
     change = team_store.set_setting(db, SETTING, setting.as_json(), by=who.name)
