@@ -3,17 +3,17 @@ similar sequences, the department's training run; list, merge, split, rename."""
 
 from __future__ import annotations
 
-import uuid
-
 import pandas as pd
 import streamlit as st
 
 from app_pages import common
 from app_pages import support
+from app_pages.sequence_edit import sequence_edit
 from labeling.sequences import edits, view
 from labeling.team import overlap
 from labeling.training.runs import complexity_run_status
 from store import sequences as sequence_store
+from store.db import database_uid
 from store.scripts import has_more_lines_than
 from store.types import LABELS, ScriptlabelError
 
@@ -96,27 +96,20 @@ def _edit(action, *args, **kwargs) -> None:
         st.session_state["seq_error"] = str(exc)
 
 
-def _restructure(action, sequence_id: int, *args, client_id: str, **kwargs) -> None:
-    """A split or merge: the page then says what happened, with Undo, and shows the sequence it made."""
-    try:
-        result = action(db, common.require("restructure"), sequence_id, *args, client_id=client_id, **kwargs)
-        edit = sequence_store.sequence_edit(db, client_id=client_id)
-    except ScriptlabelError as exc:
-        st.session_state["seq_error"] = str(exc)
+def _edit_controls(key: str, mode: str, **what) -> None:
+    """Split, merge or Undo through the app's own route (app_pages/sequence_edit): a click is applied once,
+    on the sequence and version it was made on, whatever rerun replaces the page meanwhile. Once done, the
+    page says what happened (with Undo) and shows the sequence it made or kept."""
+    done = sequence_edit(key=key, database=database_uid(db), annotator=common.annotator() or "anonymous",
+                         session=common.view_session_token(), mode=mode, **what)
+    seen = st.session_state.setdefault("seq_edit_seen", set())
+    if not done or done.get("client_id") in seen:
         return
-    st.session_state.pop("seq_edit_click", None)
-    st.session_state["seq_edit_notice"] = edit.edit_id
-    st.session_state["seq_current"] = int(result) if edit.kind == "split" else sequence_id
-
-
-def _undo_edit(edit_id: int) -> None:
-    try:
-        edit = edits.undo(db, common.require("restructure"), edit_id)
-    except ScriptlabelError as exc:
-        st.session_state["seq_error"] = str(exc)
-        return
-    st.session_state["seq_edit_notice"] = edit.edit_id
-    st.session_state["seq_current"] = edit.sequence_id
+    seen.add(done["client_id"])
+    if done.get("edit_id") is not None:
+        st.session_state["seq_edit_notice"] = int(done["edit_id"])
+        st.session_state["seq_current"] = int(done["show"])
+    st.rerun()
 
 
 if error := st.session_state.pop("seq_error", None):
@@ -135,7 +128,8 @@ if (notice := st.session_state.get("seq_edit_notice")) is not None:
             if shown.undone_at is None:
                 row[0].success(common.escape_markdown(shown.describe()[0].upper() + shown.describe()[1:]),
                                icon=":material/call_split:" if shown.kind == "split" else ":material/merge:")
-                row[1].button("Undo", key="seq_edit_undo", on_click=_undo_edit, args=(shown.edit_id,), type="primary")
+                with row[1]:
+                    _edit_controls("seq_edit_undo", "undo", edit_id=shown.edit_id)
             else:
                 row[0].info(common.escape_markdown(f"Undone: {shown.describe()}"), icon=":material/undo:")
                 if row[1].button("OK", key="seq_edit_notice_ok"):
@@ -268,28 +262,14 @@ with st.expander("Edit this sequence: rename, split, merge"):
             if st.form_submit_button("Rename"):
                 _edit(edits.rename, int(current), code=code, title=title)
                 st.rerun()
-        first, last = int(seq["first_line_no"]), int(seq["last_line_no"])
-        # the click's id: a click delivered twice splits or merges once
-        click = st.session_state.setdefault("seq_edit_click", uuid.uuid4().hex)
-        if last > first:
-            with st.form("seq_split", border=False):
-                split_row = st.columns([1, 2, 1], vertical_alignment="bottom")
-                at = split_row[0].number_input("New sequence starts at line", min_value=first + 1, max_value=last,
-                                               value=first + 1, key=f"seq_split_at_{int(current)}")
-                new_title = split_row[1].text_input("Its title", key=f"seq_split_title_{int(current)}",
-                                                    placeholder="untitled")
-                if split_row[2].form_submit_button("Split", width="stretch"):
-                    _restructure(edits.split, int(current), int(at), title=new_title, client_id=click)
-                    st.rerun()
         following = edits.merge_preview(db, int(current))["next"]
-        # what a merge moves, said before the click (and Undo after it: labeling.sequences.edits.undo)
-        st.button(f"Merge {common.escape_markdown(seq['code'])} with the next sequence", key="seq_merge",
-                  on_click=_restructure, args=(edits.merge_with_next, int(current)), kwargs={"client_id": click},
-                  disabled=following is None,
-                  help=None if following is None else
-                  f"{common.escape_markdown(following['code'])} ({int(following['lines'])} lines, "
-                  f"{int(following['ratings'])} ratings) joins {common.escape_markdown(seq['code'])}; "
-                  "Undo takes it back")
+        # what a merge moves is said before the click (and Undo after it: labeling.sequences.edits.undo)
+        _edit_controls("seq_editor", "edit", sequence={
+            "sequence_id": int(current), "version": int(sequence_store.get_sequence(db, int(current))["version"]),
+            "code": str(seq["code"]), "first_line_no": int(seq["first_line_no"]),
+            "last_line_no": int(seq["last_line_no"])},
+            following=None if following is None else {"code": str(following["code"]), "lines": int(following["lines"]),
+                                                      "ratings": int(following["ratings"])})
         recent = sequence_store.sequence_edits(db, script_id, limit=5)
         if recent:
             st.caption("Latest splits and merges of this script")
@@ -298,8 +278,8 @@ with st.expander("Edit this sequence: rename, split, merge"):
                 row[0].markdown(common.escape_markdown(edit.describe()) + f" · {common.escape_markdown(edit.annotator)}"
                                 + (" · **undone**" if edit.undone_at else ""))
                 if edit.undone_at is None:
-                    row[1].button("Undo", key=f"seq_edit_undo_{edit.edit_id}", on_click=_undo_edit,
-                                  args=(edit.edit_id,))
+                    with row[1]:
+                        _edit_controls(f"seq_edit_undo_{edit.edit_id}", "undo", edit_id=edit.edit_id)
 
 st.subheader("All sequences")
 selection = st.dataframe(

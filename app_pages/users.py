@@ -3,6 +3,8 @@ the audit log. Every change is checked and logged by labeling.team.people."""
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 import pandas as pd
 import streamlit as st
 
@@ -31,6 +33,12 @@ def _do(action, *args, done: str = "", **kwargs):
         return None
 
 
+def _origin() -> str:
+    """scheme://host of the address the admin opened the app at: the link works for the person from there."""
+    parts = urlsplit(st.context.url or "")
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
 if message := st.session_state.pop("users_message", None):
     (st.success if message[0] == "success" else st.error)(common.escape_markdown(message[1]))
 if secret := st.session_state.pop("users_secret", None):
@@ -38,6 +46,11 @@ if secret := st.session_state.pop("users_secret", None):
     st.warning(f"Temporary password for **{common.escape_markdown(secret[0])}** — give it to them now; it is not "
                "shown again (they can sign in with it right away; reset it again if it is lost):")
     st.code(secret[1], language=None)
+if link := st.session_state.pop("users_link", None):
+    st.warning(f"Password link for **{common.escape_markdown(link[0])}** — send it to them now; it is not shown "
+               "again. It works once, for a day: they choose their own password there (their old one works until "
+               "then; a new reset replaces the link).")
+    st.code(link[1], language=None)
 
 users = accounts.list_users(db)
 if not users:
@@ -76,11 +89,12 @@ if users:
         if cols[0].button("Change role", key="user_role_apply", disabled=new_role == person.role):
             _do(people.change_role, who_name, new_role, done=f"{who_name} is {new_role} now")
             st.rerun()
-        if cols[1].button("Reset password", key="user_reset",
-                          help="A temporary password, shown once here; their open sessions end"):
-            password = _do(people.reset_password, who_name, done=f"New temporary password for {who_name}")
-            if password:
-                st.session_state["users_secret"] = (who_name, password)
+        if cols[1].button("Reset password", key="user_reset", disabled=not person.has_password,
+                          help="A one-time link where they choose a new password, shown once here; their open "
+                               "sessions end" if person.has_password else "Signs in through the identity provider"):
+            path = _do(people.reset_password, who_name, done=f"Password link made for {who_name}")
+            if path:
+                st.session_state["users_link"] = (who_name, _origin() + path)
             st.rerun()
         with cols[2].popover("Remove…"):
             st.write(f"Remove {common.escape_markdown(who_name)}? Their sessions end; labels they gave keep their name.")

@@ -448,11 +448,11 @@ def main(argv: list[str] | None = None) -> int:
 
     def rerank():
         proba = adapter.predict_proba(script, outputs=cached)
-        return np.argsort(-margin_scores(proba), kind="stable")
+        return np.argsort(-np.asarray(margin_scores(proba)), kind="stable")
 
     def full():
         proba = adapter.predict_proba(script)
-        return np.argsort(-margin_scores(proba), kind="stable")
+        return np.argsort(-np.asarray(margin_scores(proba)), kind="stable")
 
     rerank_times, order = timed(rerank, args.runs)
     full_times, _ = timed(full, max(1, args.runs // 2))

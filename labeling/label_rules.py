@@ -69,6 +69,6 @@ def list_rules(db: Database, *, count_matches: bool = True) -> list[dict]:
                           ignore_index=True)
         for row, status in zip(out, statuses):
             mask, slow = rule_store.match_lines(status.rule, lines["text"].tolist(), lines["indent"].tolist())
-            row["matches"] = int(mask.sum())
+            row["matches"] = sum(mask)
             row["slow"] = row["slow"] or slow
     return out

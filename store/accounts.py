@@ -156,9 +156,62 @@ def set_password(db: Database, name: str, password: str) -> None:
     user = get_user(db, name)
     hashed = hash_password(password)
     with immediate(db):
-        db.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?", [hashed, now(), user.name])
+        _write_password(db, user.name, hashed)
+
+
+def _write_password(db: Database, name: str, hashed: str) -> None:
+    db.execute("UPDATE users SET password_hash = ?, updated_at = ? WHERE name = ?", [hashed, now(), name])
+    db.execute("DELETE FROM sessions WHERE name = ?", [name])
+    db.execute("DELETE FROM sign_in_failures WHERE name = ?", [name])
+    db.execute("DELETE FROM password_resets WHERE name = ? AND used_at IS NULL", [name])  # a new one voids links
+
+
+# --- one-time password links (an admin's reset) ---------------------------------------------------
+
+RESET_TTL_S = 24 * 3600.0
+
+
+class ResetLinkError(ScriptlabelError):
+    """A password link that cannot be used (unknown, used already, expired): ask an admin for a new one."""
+
+
+def create_reset_link(db: Database, name: str, *, by: str, ttl_s: float = RESET_TTL_S, clock=time.time) -> str:
+    """A one-time token to set a new password, valid `ttl_s`; only its hash is stored, an earlier unused link
+    of that person stops working, and the person's open sessions end. Returns the token."""
+    user = get_user(db, name)
+    token = secrets.token_urlsafe(32)
+    at = clock()
+    with immediate(db):
+        db.execute("DELETE FROM password_resets WHERE name = ? AND used_at IS NULL", [user.name])
+        db.execute("INSERT INTO password_resets(token_sha256, name, created_by, created_at, expires_at) "
+                   "VALUES (?,?,?,?,?)", [_token_hash(token), user.name, by or "anonymous", at, at + ttl_s])
         db.execute("DELETE FROM sessions WHERE name = ?", [user.name])
-        db.execute("DELETE FROM sign_in_failures WHERE name = ?", [user.name])
+    return token
+
+
+def reset_link_user(db: Database, token: str | None, *, clock=time.time) -> str | None:
+    """The person a link is for, while it is unused and not expired; None otherwise."""
+    if not token:
+        return None
+    row = db.execute("SELECT name FROM password_resets WHERE token_sha256 = ? AND used_at IS NULL AND expires_at > ?",
+                     [_token_hash(token), clock()]).fetchone()
+    return row[0] if row else None
+
+
+def use_reset_link(db: Database, token: str, password: str, *, clock=time.time) -> str:
+    """Set the person's password through a link, once (checked and written in one transaction, with its audit
+    record); their sessions end. Returns the name. Raises ResetLinkError."""
+    hashed = hash_password(password)  # slow on purpose: outside the write lock
+    with immediate(db):
+        row = db.execute("SELECT name, expires_at, used_at FROM password_resets WHERE token_sha256 = ?",
+                         [_token_hash(token or "")]).fetchone()
+        if row is None or row[2] is not None or row[1] <= clock():
+            raise ResetLinkError("this password link was used already, has expired or was replaced by a newer one: "
+                                 "ask an admin for a new link")
+        db.execute("UPDATE password_resets SET used_at = ? WHERE token_sha256 = ?", [clock(), _token_hash(token)])
+        _write_password(db, row[0], hashed)
+        audit_in_transaction(db, row[0], "password_set", detail={"name": row[0], "via": "reset link"})
+    return row[0]
 
 
 def set_role(db: Database, name: str, role: str) -> None:
@@ -329,10 +382,17 @@ def hidden_script_ids(db: Database, name: str | None) -> set[int]:
 
 def audit(db: Database, actor: str, action: str, *, script_id: int | None = None, detail=None) -> None:
     """Append one record (its own transaction)."""
-    text = detail if isinstance(detail, str) else json.dumps(detail or {}, ensure_ascii=False, default=str)
     with immediate(db):
-        db.execute("INSERT INTO audit_log(at, actor, action, script_id, detail) VALUES (?,?,?,?,?)",
-                   [now(), actor or "anonymous", action, script_id, text[:2000]])
+        audit_in_transaction(db, actor, action, script_id=script_id, detail=detail)
+
+
+def audit_in_transaction(db: Database, actor: str, action: str, *, script_id: int | None = None,
+                         detail=None) -> None:
+    """Append one record inside the caller's write transaction: the change and its record commit together,
+    and a change that turns out to be a repeat (the same click twice) records nothing."""
+    text = detail if isinstance(detail, str) else json.dumps(detail or {}, ensure_ascii=False, default=str)
+    db.execute("INSERT INTO audit_log(at, actor, action, script_id, detail) VALUES (?,?,?,?,?)",
+               [now(), actor or "anonymous", action, script_id, text[:2000]])
 
 
 def audit_log(db: Database, *, limit: int = 500) -> list[dict]:

@@ -19,14 +19,15 @@ import json
 import math
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
-import pandas as pd
-import regex
 from sqlite_utils import Database
 
 from store.db import immediate, now
 from store.types import NotFoundError, ScriptlabelError
+
+if TYPE_CHECKING:  # pandas only for the frame wrapper: the CLI's queue matches rules on plain rows
+    import pandas as pd
 
 MATCH_TIMEOUT_S = 0.02  # per line; a line is at most a few hundred characters
 YIELD_MIN_DISAGREE = 3
@@ -87,16 +88,18 @@ def indent_text(lo: float | None, hi: float | None) -> str | None:
 
 @lru_cache(maxsize=256)
 def compiled(pattern: str):
+    import regex  # only where a project has rules: the queue of one without starts without it
+
     try:
         return regex.compile(pattern)
     except (regex.error, ValueError, OverflowError, RecursionError) as exc:
         raise RuleError(f"pattern {pattern[:60]!r} is not a valid regular expression ({exc}): fix it") from None
 
 
-def match_lines(rule: LabelRule, texts, indents) -> tuple[np.ndarray, bool]:
-    """(mask of the lines the rule matches, whether some line timed out and was skipped)."""
+def match_lines(rule: LabelRule, texts, indents) -> tuple[list[bool], bool]:
+    """(whether the rule matches each line, whether some line timed out and was skipped)."""
     rx = compiled(rule.pattern)
-    out = np.zeros(len(texts), dtype=bool)
+    out = [False] * len(texts)
     slow = False
     lo = -math.inf if rule.indent_min is None else rule.indent_min
     hi = math.inf if rule.indent_max is None else rule.indent_max
@@ -194,17 +197,17 @@ def remove_rule(db: Database, rule_id: int, *, actor: str) -> dict:
 
 # --- how rules fare against people's labels --------------------------------------------------------
 
-def _people_labeled_lines(db: Database) -> pd.DataFrame:
-    """line_id, text, indent, label of every line people labeled: the latest human label not undone, else
+def _people_labeled_lines(db: Database) -> list[tuple]:
+    """(line_id, text, indent, label) of every line people labeled: the latest human label not undone, else
     the latest imported one (store.labels.current_labels' rule, read here in one query)."""
-    return pd.read_sql_query(
+    return db.execute(
         """SELECT line_id, text, indent, label FROM (
                SELECT e.line_id, l.text, l.indent, e.label,
                       ROW_NUMBER() OVER (PARTITION BY e.line_id ORDER BY e.source = 'human' DESC, e.event_id DESC) AS rank
                FROM label_events e JOIN lines l ON l.line_id = e.line_id
                WHERE e.action = 'set' AND e.source IN ('human', 'imported')
                  AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id))
-           WHERE rank = 1""", db.conn)
+           WHERE rank = 1""").fetchall()
 
 
 _STATUS_CACHE: dict[str, tuple[tuple, list]] = {}  # database file → (what the statuses were read from, statuses)
@@ -233,39 +236,47 @@ def rule_statuses(db: Database, scheme) -> list[RuleStatus]:
 
 def _statuses(db: Database, scheme, found: list[LabelRule]) -> list[RuleStatus]:
     labeled = _people_labeled_lines(db)
-    classes = scheme.map_labels(labeled["label"]).to_numpy(dtype=object)
+    classes = scheme.map_values([label for _line, _text, _indent, label in labeled])
+    texts, indents = [r[1] for r in labeled], [r[2] for r in labeled]
     out = []
     for rule in found:
-        mask, slow = match_lines(rule, labeled["text"].tolist(), labeled["indent"].tolist())
+        mask, slow = match_lines(rule, texts, indents)
         target = scheme.class_of(rule.class_name)
-        checked = int(mask.sum())
-        agree = int((classes[mask] == target).sum()) if checked else 0
+        checked = sum(mask)
+        agree = sum(1 for hit, cls in zip(mask, classes) if hit and cls == target)
         disagree = checked - agree
         overruled = disagree >= YIELD_MIN_DISAGREE and disagree / max(checked, 1) > YIELD_MAX_DISAGREEMENT
         out.append(RuleStatus(rule, checked, agree, overruled, slow))
     return out
 
 
+def rule_matches(texts, indents, scheme, statuses: list[RuleStatus]) -> list[RuleStatus | None]:
+    """For each line (its text and indent): the status of the oldest active rule matching it, None where
+    none does (a rule whose class the scheme no longer has, or that people overruled, matches nothing)."""
+    out: list[RuleStatus | None] = [None] * len(texts)
+    open_rows = list(range(len(texts)))
+    for status in statuses:
+        if status.overruled or not open_rows or scheme.class_of(status.rule.class_name) is None:
+            continue
+        mask, _slow = match_lines(status.rule, [texts[i] for i in open_rows], [indents[i] for i in open_rows])
+        for row, hit in zip(open_rows, mask):
+            if hit:
+                out[row] = status
+        open_rows = [row for row, hit in zip(open_rows, mask) if not hit]
+    return out
+
+
 def rule_suggestions(frame: pd.DataFrame, scheme, statuses: list[RuleStatus]) -> pd.DataFrame:
     """For each row of `frame` (text, indent): the class of the oldest active rule matching it, its rule_id
     and that rule's accuracy (NaN where none matches)."""
-    out = pd.DataFrame({"rule_class": pd.Series([None] * len(frame), dtype=object),
-                        "rule_id": np.nan, "rule_accuracy": np.nan, "rule_checked": np.nan}, index=frame.index)
-    open_rows = np.ones(len(frame), dtype=bool)
-    texts, indents = frame["text"].tolist(), frame["indent"].tolist() if "indent" in frame else [None] * len(frame)
-    for status in statuses:
-        if status.overruled or not open_rows.any():
-            continue
-        target = scheme.class_of(status.rule.class_name)
-        if target is None:
-            continue
-        rows = np.flatnonzero(open_rows)
-        mask, _slow = match_lines(status.rule, [texts[i] for i in rows], [indents[i] for i in rows])
-        hit = rows[mask]
-        index = frame.index[hit]
-        out.loc[index, "rule_class"] = target
-        out.loc[index, "rule_id"] = status.rule.rule_id
-        out.loc[index, "rule_accuracy"] = status.accuracy if status.accuracy is not None else np.nan
-        out.loc[index, "rule_checked"] = status.checked
-        open_rows[hit] = False
-    return out
+    import pandas as pd
+
+    indents = frame["indent"].tolist() if "indent" in frame else [None] * len(frame)
+    found = rule_matches(frame["text"].tolist(), indents, scheme, statuses)
+    nan = float("nan")
+    return pd.DataFrame({
+        "rule_class": pd.Series([None if s is None else scheme.class_of(s.rule.class_name) for s in found],
+                                dtype=object, index=frame.index),
+        "rule_id": [nan if s is None else s.rule.rule_id for s in found],
+        "rule_accuracy": [nan if s is None or s.accuracy is None else s.accuracy for s in found],
+        "rule_checked": [nan if s is None else s.checked for s in found]}, index=frame.index)

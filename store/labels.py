@@ -182,6 +182,35 @@ def resolve_labels(frame: pd.DataFrame) -> pd.DataFrame:
     return frame[frame["event_id"].isin(winners)].sort_values("line_id")
 
 
+def winning_events(rows) -> set[int]:
+    """`resolve_labels`' rule on plain rows (event_id, line_id, label, source), without pandas: the event ids
+    of the rows it keeps (the label queue of the command line reads labels this way)."""
+    rank = {s: i for i, s in enumerate(SOURCE_PRIORITY)}
+    rows = [(event_id, line_id, label, rank.get(source, len(rank))) for event_id, line_id, label, source in rows]
+    best: dict[int, int] = {}
+    for _event, line_id, _label, priority in rows:
+        best[line_id] = min(priority, best.get(line_id, priority))
+    votes: dict[tuple, list[int]] = {}
+    for event_id, line_id, label, priority in rows:
+        if priority == best[line_id]:
+            vote = votes.setdefault((line_id, label), [0, event_id])
+            vote[0] += 1
+            vote[1] = max(vote[1], event_id)
+    winner: dict[int, tuple[int, int]] = {}
+    for (line_id, _label), (size, last) in votes.items():
+        winner[line_id] = max(winner.get(line_id, (0, -1)), (size, last))
+    return {last for _size, last in winner.values()}
+
+
+def labeled_lines(db: Database, script_id: int | None = None) -> dict[int, str]:
+    """line_id → label in force of the lines with an adjudicated, human, imported or accepted label (the
+    rule of `current_labels` with LABELED_SOURCES), read without pandas."""
+    rows = [r for r in db.execute(_effective_sql(script_id is not None), [script_id] if script_id is not None else [])
+            if r[4] in LABELED_SOURCES]
+    keep = winning_events((r[0], r[1], r[2], r[4]) for r in rows)
+    return {int(r[1]): r[2] for r in rows if r[0] in keep}
+
+
 def count_human_labels(db: Database) -> int:
     return db.execute("SELECT COUNT(*) FROM label_events WHERE source = 'human' AND action = 'set'").fetchone()[0]
 
@@ -288,13 +317,9 @@ def labels_of_lines(db: Database, line_ids: list[int]) -> dict[int, dict]:
                   AND e.source IN ('adjudicated', 'human', 'imported', 'accepted')
                   AND NOT EXISTS (SELECT 1 FROM label_events u WHERE u.undoes_event_id = e.event_id)
                 GROUP BY e.line_id, e.source, e.annotator""", chunk)
-    if not rows:
-        return {}
-    import pandas as pd
-
-    best = resolve_labels(pd.DataFrame(rows))
-    return {int(r.line_id): {"label": r.label, "source": r.source, "annotator": r.annotator}
-            for r in best.itertuples()}
+    keep = winning_events((r["event_id"], r["line_id"], r["label"], r["source"]) for r in rows)
+    return {int(r["line_id"]): {"label": r["label"], "source": r["source"], "annotator": r["annotator"]}
+            for r in rows if r["event_id"] in keep}
 
 
 def progress(db: Database, script_id: int | None = None, *,

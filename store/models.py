@@ -11,7 +11,7 @@ from sqlite_utils import Database
 from store.db import now
 from store.types import LABELS, ModelVersion, NotFoundError
 
-if TYPE_CHECKING:  # numpy and pandas load inside the functions that use them: light commands start fast
+if TYPE_CHECKING:  # numpy/pandas inside the functions that use them: the CLI's queue reads plain rows
     import numpy as np
     import pandas as pd
 
@@ -258,19 +258,26 @@ def save_predictions(db: Database, version: int, line_ids: list[int], proba: np.
             db.execute(f"DELETE FROM predictions WHERE version NOT IN ({marks})", keep)
 
 
-def latest_predictions(db: Database, script_id: int | None = None) -> pd.DataFrame:
-    """The most recently written prediction per line: line_id, version, label, confidence, margin, probs and
-    classes (what `probs` is over, JSON; None = LABELS)."""
-    import pandas as pd
+PREDICTION_COLUMNS = ("line_id", "version", "label", "confidence", "margin", "probs", "classes")
 
+
+def latest_prediction_rows(db: Database, script_id: int | None = None) -> list[tuple]:
+    """The most recently written prediction per line, as tuples of PREDICTION_COLUMNS: line_id, version,
+    label, confidence, margin, probs (JSON) and classes (what `probs` is over, JSON; None = LABELS)."""
     where = "AND l.script_id = ?" if script_id is not None else ""
     params = [script_id] if script_id is not None else []
-    sql = f"""
+    return db.execute(f"""
         SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs, p.classes
         FROM predictions p JOIN lines l USING (line_id)
         WHERE p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id) {where}
-    """
-    return pd.read_sql_query(sql, db.conn, params=params)
+    """, params).fetchall()
+
+
+def latest_predictions(db: Database, script_id: int | None = None) -> pd.DataFrame:
+    """`latest_prediction_rows` as a frame."""
+    import pandas as pd
+
+    return pd.DataFrame(latest_prediction_rows(db, script_id), columns=list(PREDICTION_COLUMNS))
 
 
 def latest_prediction_versions(db: Database, line_ids: list[int]) -> dict[int, int]:
@@ -314,22 +321,25 @@ def least_margin_line_ids(db: Database, limit: int) -> list[int]:
            ORDER BY p.margin LIMIT ?""", [row[0], limit])]
 
 
+def latest_prediction_rows_of(db: Database, line_ids: list[int]) -> list[tuple]:
+    """`latest_prediction_rows` for these lines only."""
+    rows: list[tuple] = []
+    for start in range(0, len(line_ids), 5000):
+        chunk = list(line_ids[start:start + 5000])
+        marks = ",".join("?" * len(chunk))
+        rows += db.execute(
+            f"""SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs, p.classes FROM predictions p
+                WHERE p.line_id IN ({marks})
+                  AND p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id)""",
+            chunk).fetchall()
+    return rows
+
+
 def latest_predictions_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
     """`latest_predictions` for these lines only."""
     import pandas as pd
 
-    frames = []
-    for start in range(0, len(line_ids), 5000):
-        chunk = list(line_ids[start:start + 5000])
-        marks = ",".join("?" * len(chunk))
-        frames.append(pd.read_sql_query(
-            f"""SELECT p.line_id, p.version, p.label, p.confidence, p.margin, p.probs, p.classes FROM predictions p
-                WHERE p.line_id IN ({marks})
-                  AND p.rowid = (SELECT MAX(p2.rowid) FROM predictions p2 WHERE p2.line_id = p.line_id)""",
-            db.conn, params=chunk))
-    if not frames:
-        return pd.DataFrame(columns=["line_id", "version", "label", "confidence", "margin", "probs", "classes"])
-    return pd.concat(frames, ignore_index=True)
+    return pd.DataFrame(latest_prediction_rows_of(db, line_ids), columns=list(PREDICTION_COLUMNS))
 
 
 def set_repredict_progress(db: Database, run_id: int, *, done: int, total: int) -> None:

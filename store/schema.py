@@ -710,3 +710,31 @@ def m2200_page_flags(db: Database) -> None:
         CREATE INDEX pages_flagged ON pages(script_id) WHERE flag IS NOT NULL;
         """
     )
+
+
+@migrations(name="2510_sequence_version")
+def m2510_sequence_version(db: Database) -> None:
+    # Each change to a sequence (rename, split, merge, their undo) counts up its version, and a click on
+    # the Sequences page carries the version it saw (issue 25): a click that arrives after the sequence
+    # changed (a double click, a second tab) is refused instead of splitting or merging something else.
+    _execute_all(db, "ALTER TABLE sequences ADD COLUMN version INTEGER NOT NULL DEFAULT 1;")
+
+
+@migrations(name="2511_password_reset_links")
+def m2511_password_reset_links(db: Database) -> None:
+    # An admin's password reset gives a one-time link, not a password to pass on (issue 24): only the
+    # token's hash is kept, with its expiry and when it was used.
+    _execute_all(
+        db,
+        """
+        CREATE TABLE password_resets (
+            token_sha256 TEXT PRIMARY KEY,
+            name TEXT NOT NULL REFERENCES users(name) ON DELETE CASCADE,
+            created_by TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            used_at REAL
+        );
+        CREATE INDEX password_resets_name ON password_resets(name);
+        """
+    )

@@ -120,8 +120,14 @@ class Scheme:
 
     def map_labels(self, labels):
         """Stored labels (a pandas Series) read as the scheme's classes (unknown names stay as stored)."""
-        mapping = self._mapping()
-        return labels.map(lambda v: v if v is None or v != v else mapping.get(str(v).lower(), v))
+        return labels.map(self._read)
+
+    def map_values(self, labels) -> list:
+        """`map_labels` for a plain sequence of stored labels."""
+        return [self._read(v) for v in labels]
+
+    def _read(self, value):
+        return value if value is None or value != value else self._mapping().get(str(value).lower(), value)
 
     def projection(self, from_classes) -> np.ndarray:
         """(len(from_classes), len(classes)) 0/1 matrix: a model's probabilities @ it = the scheme's
@@ -147,6 +153,20 @@ class Scheme:
         total = out.sum(axis=1, keepdims=True)
         uniform = np.full_like(out, 1.0 / max(out.shape[1], 1))
         return np.where(total > 0, out / np.where(total > 0, total, 1.0), uniform)
+
+    def project_row(self, proba, from_classes) -> list[float]:
+        """`project` for one line's probabilities, in plain Python (the CLI's queue loads no numpy)."""
+        proba = [float(p) for p in proba]
+        if tuple(from_classes) == self.names:
+            return proba
+        index = {name: i for i, name in enumerate(self.names)}
+        out = [0.0] * len(self.classes)
+        for p, name in zip(proba, from_classes):
+            target = self.class_of(name)
+            if target is not None:
+                out[index[target]] += p
+        total = sum(out)
+        return [p / total for p in out] if total > 0 else [1.0 / max(len(out), 1)] * len(out)
 
     def as_json(self) -> dict:
         return {"classes": [c.as_json() for c in self.classes]}

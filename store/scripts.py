@@ -398,19 +398,26 @@ def random_line_ids(db: Database, n: int, *, seed: int | None = None) -> list[in
     return found
 
 
-def lines_of(db: Database, line_ids: list[int]) -> pd.DataFrame:
-    """`lines_frame` columns for these lines only, in reading order."""
-    import pandas as pd
+QUEUE_LINE_COLUMNS = ("line_id", "script_id", "line_no", "page", "text", "indent")
 
-    frames = []
+
+def queue_lines(db: Database, script_id: int | None = None) -> list[tuple]:
+    """The lines the label queue ranks (of one script, or every finished one) in reading order, as tuples
+    of QUEUE_LINE_COLUMNS."""
+    where = "WHERE script_id = ?" if script_id is not None else \
+        "WHERE script_id IN (SELECT script_id FROM scripts WHERE status = 'ready')"
+    return db.execute(f"SELECT line_id, script_id, line_no, page, text, indent FROM lines {where} "
+                      "ORDER BY script_id, line_no", [script_id] if script_id is not None else []).fetchall()
+
+
+def lines_of(db: Database, line_ids: list[int]) -> list[tuple]:
+    """`queue_lines` rows for these lines only, in reading order."""
+    rows: list[tuple] = []
     for start in range(0, len(line_ids), 5000):
         chunk = list(line_ids[start:start + 5000])
-        frames.append(pd.read_sql_query(
-            f"""SELECT l.line_id, l.script_id, l.line_no, l.page, l.text, l.indent FROM lines l
-                WHERE l.line_id IN ({','.join('?' * len(chunk))})""", db.conn, params=chunk))
-    if not frames:
-        return pd.DataFrame(columns=["line_id", "script_id", "line_no", "page", "text", "indent"])
-    return pd.concat(frames, ignore_index=True).sort_values(["script_id", "line_no"]).reset_index(drop=True)
+        rows += db.execute(f"SELECT line_id, script_id, line_no, page, text, indent FROM lines "
+                           f"WHERE line_id IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+    return sorted(rows, key=lambda r: (r[1], r[2]))
 
 
 def script_titles(db: Database) -> dict[int, str]:

@@ -7,7 +7,9 @@ from typing import TYPE_CHECKING
 
 from sqlite_utils import Database
 
+from store.accounts import audit_in_transaction
 from store.db import immediate, now
+from store.team import sequence_footprint
 from store.types import NotFoundError, ScriptlabelError, Sequence, SequenceEdit
 
 if TYPE_CHECKING:  # pandas only inside the functions that return frames: light commands never load it
@@ -73,23 +75,42 @@ def rename_sequence(db: Database, sequence_id: int, *, code: str | None = None, 
             db.execute("UPDATE sequences SET code = ?, manual = 1 WHERE sequence_id = ?", [code.strip(), sequence_id])
         if title is not None:
             db.execute("UPDATE sequences SET title = ?, manual = 1 WHERE sequence_id = ?", [title.strip(), sequence_id])
+        db.execute("UPDATE sequences SET version = version + 1 WHERE sequence_id = ?", [sequence_id])
 
 
 class SequenceEditError(ScriptlabelError):
     pass
 
 
+class SequenceChangedError(SequenceEditError):
+    """The sequence a click acted on changed since the page showed it: nothing was done."""
+
+
+def _check_version(seq: dict, expected_version: int | None) -> None:
+    if expected_version is not None and int(seq["version"]) != int(expected_version):
+        raise SequenceChangedError(
+            f"{seq['code']} changed since this page showed it (a split, merge or rename since, or the same click "
+            "twice): nothing was done; look at it again and choose again")
+
+
+def _span(footprint: dict) -> dict:
+    return {k: footprint[k] for k in ("sequence_id", "code", "title", "first_line_no", "last_line_no", "lines")}
+
+
 def merge_with_next(db: Database, sequence_id: int, *, annotator: str = "anonymous",
-                    client_id: str | None = None) -> int:
+                    client_id: str | None = None, expected_version: int | None = None, audit: bool = False) -> int:
     """Merge a sequence with the one after it; ratings and tags of both are kept on the merged sequence.
 
     Stored as an edit (`sequence_edits`) with what undoing it needs; `client_id` (the click's id) makes a
-    click delivered twice merge once."""
+    click delivered twice merge once; with `expected_version` (what the click saw) a sequence changed
+    since is refused (SequenceChangedError); with `audit`, the audit record (`annotator`, spans before and
+    after) is written in the same transaction, so a repeat records nothing."""
     with immediate(db):
         done = _edit_by_client(db, client_id)
         if done is not None:
             return done.sequence_id
         seq = get_sequence(db, sequence_id)
+        _check_version(seq, expected_version)
         rows = list(db.query(
             "SELECT * FROM sequences WHERE script_id = ? AND first_line_no > ? ORDER BY first_line_no LIMIT 1",
             [seq["script_id"], seq["first_line_no"]]))
@@ -97,12 +118,13 @@ def merge_with_next(db: Database, sequence_id: int, *, annotator: str = "anonymo
             raise SequenceEditError(f"sequence {seq['code']} is the last one of its script; there is nothing to merge "
                                     "it with")
         nxt = rows[0]
+        before = sequence_footprint(db, sequence_id) if audit else None
         moved = {table: [r[0] for r in db.execute(f"SELECT {key} FROM {table} WHERE sequence_id = ?",
                                                   [nxt["sequence_id"]])]
                  for table, key in (("sequence_ratings", "rating_id"), ("sequence_tags", "tag_event_id"))}
         predictions = [dict(r) for r in db.query("SELECT * FROM sequence_predictions WHERE sequence_id = ?",
                                                  [nxt["sequence_id"]])]
-        db.execute("UPDATE sequences SET last_line_no = ?, manual = 1 WHERE sequence_id = ?",
+        db.execute("UPDATE sequences SET last_line_no = ?, manual = 1, version = version + 1 WHERE sequence_id = ?",
                    [nxt["last_line_no"], sequence_id])
         db.execute("UPDATE lines SET sequence_id = ? WHERE sequence_id = ?", [sequence_id, nxt["sequence_id"]])
         for table in ("sequence_ratings", "sequence_tags"):
@@ -112,27 +134,35 @@ def merge_with_next(db: Database, sequence_id: int, *, annotator: str = "anonymo
                      client_id=client_id,
                      detail={"kept": {"last_line_no": seq["last_line_no"], "manual": seq["manual"]},
                              "absorbed": dict(nxt), "moved": moved, "predictions": predictions})
+        if before is not None:
+            audit_in_transaction(db, annotator, "sequence_merge", script_id=seq["script_id"], detail={
+                "sequence_id": sequence_id, "before": [_span(before), _span(before["next"])],
+                "after": [_span(sequence_footprint(db, sequence_id))], "lines_moved": before["next"]["lines"],
+                "ratings_moved": before["next"]["ratings"]})
     return sequence_id
 
 
 def split_sequence(db: Database, sequence_id: int, at_line_no: int, *, code: str | None = None,
-                   title: str = "", annotator: str = "anonymous", client_id: str | None = None) -> int:
+                   title: str = "", annotator: str = "anonymous", client_id: str | None = None,
+                   expected_version: int | None = None, audit: bool = False) -> int:
     """Split a sequence so that a new one starts at `at_line_no`; returns the new sequence's id.
 
-    Stored as an edit (`sequence_edits`) with what undoing it needs; `client_id` (the click's id) makes a
-    click delivered twice split once."""
+    Stored as an edit (`sequence_edits`) with what undoing it needs; `client_id`, `expected_version` and
+    `audit` as for `merge_with_next`."""
     title = (title or "").strip()
     with immediate(db):
         done = _edit_by_client(db, client_id)
         if done is not None:
             return done.other_sequence_id
         seq = get_sequence(db, sequence_id)
+        _check_version(seq, expected_version)
         if not seq["first_line_no"] < at_line_no <= seq["last_line_no"]:
             raise SequenceEditError(
                 f"line {at_line_no} is not inside {seq['code']} (lines {seq['first_line_no'] + 1}–"
                 f"{seq['last_line_no']}); pick a line of the sequence after its first")
+        before = sequence_footprint(db, sequence_id) if audit else None
         new_code = (code or "").strip() or _next_code(db, seq)
-        db.execute("UPDATE sequences SET last_line_no = ?, manual = 1 WHERE sequence_id = ?",
+        db.execute("UPDATE sequences SET last_line_no = ?, manual = 1, version = version + 1 WHERE sequence_id = ?",
                    [at_line_no - 1, sequence_id])
         cursor = db.execute(
             "INSERT INTO sequences(script_id, code, title, first_line_no, last_line_no, manual) VALUES (?,?,?,?,?,1)",
@@ -143,6 +173,11 @@ def split_sequence(db: Database, sequence_id: int, at_line_no: int, *, code: str
         _record_edit(db, "split", seq, other={"sequence_id": new_id, "code": new_code, "title": title},
                      at_line_no=at_line_no, annotator=annotator, client_id=client_id,
                      detail={"kept": {"last_line_no": seq["last_line_no"], "manual": seq["manual"]}})
+        if before is not None:
+            second = sequence_footprint(db, new_id)
+            audit_in_transaction(db, annotator, "sequence_split", script_id=seq["script_id"], detail={
+                "sequence_id": sequence_id, "at_line_no": int(at_line_no), "before": [_span(before)],
+                "after": [_span(sequence_footprint(db, sequence_id)), _span(second)], "lines_moved": second["lines"]})
     return new_id
 
 
@@ -184,13 +219,15 @@ def sequence_edits(db: Database, script_id: int, *, limit: int = 5) -> list[Sequ
         "SELECT * FROM sequence_edits WHERE script_id = ? ORDER BY edit_id DESC LIMIT ?", [script_id, limit])]
 
 
-def undo_sequence_edit(db: Database, edit_id: int, *, annotator: str = "anonymous") -> SequenceEdit:
+def undo_sequence_edit(db: Database, edit_id: int, *, annotator: str = "anonymous", audit: bool = False
+                       ) -> SequenceEdit:
     """Take back a split or merge; idempotent (undoing it again returns it as it is).
 
     Splits and merges undo newest first: a later one not undone over the same sequences must go first,
     so the lines and ratings are put back exactly where they were. Undoing a split gives the new
     sequence's lines, ratings and tags back to the one it came from; undoing a merge brings the absorbed
-    sequence back under its own id with its lines, the ratings and tags it had and its predictions."""
+    sequence back under its own id with its lines, the ratings and tags it had and its predictions.
+    With `audit`, the record is written in the same transaction, once: undoing it again records nothing."""
     with immediate(db):
         rows = list(db.query("SELECT * FROM sequence_edits WHERE edit_id = ?", [edit_id]))
         if not rows:
@@ -216,6 +253,9 @@ def undo_sequence_edit(db: Database, edit_id: int, *, annotator: str = "anonymou
             _undo_merge(db, row, kept, detail)
         db.execute("UPDATE sequence_edits SET undone_at = ?, undone_by = ? WHERE edit_id = ?",
                    [now(), annotator or "anonymous", edit_id])
+        if audit:
+            audit_in_transaction(db, annotator, "sequence_edit_undo", script_id=row["script_id"],
+                                 detail={"edit_id": int(edit_id), "kind": row["kind"], "what": _edit(row).describe()})
     return sequence_edit(db, edit_id=edit_id)
 
 
@@ -228,7 +268,7 @@ def _undo_split(db: Database, row: dict, kept: dict, detail: dict) -> None:
     new = _sequence_or_none(db, row["other_sequence_id"])
     if new is None or kept["last_line_no"] != row["at_line_no"] - 1 or new["first_line_no"] != row["at_line_no"]:
         raise SequenceEditError(f"cannot undo “{_edit(row).describe()}”: the sequences changed since")
-    db.execute("UPDATE sequences SET last_line_no = ?, manual = ? WHERE sequence_id = ?",
+    db.execute("UPDATE sequences SET last_line_no = ?, manual = ?, version = version + 1 WHERE sequence_id = ?",
                [new["last_line_no"], detail["kept"]["manual"], kept["sequence_id"]])
     db.execute("UPDATE lines SET sequence_id = ? WHERE sequence_id = ?", [kept["sequence_id"], new["sequence_id"]])
     for table in ("sequence_ratings", "sequence_tags"):  # given to the new sequence since: kept, on the whole again
@@ -241,11 +281,13 @@ def _undo_merge(db: Database, row: dict, kept: dict, detail: dict) -> None:
     absorbed = detail["absorbed"]
     if _sequence_or_none(db, absorbed["sequence_id"]) is not None or kept["last_line_no"] != absorbed["last_line_no"]:
         raise SequenceEditError(f"cannot undo “{_edit(row).describe()}”: the sequences changed since")
-    db.execute("UPDATE sequences SET last_line_no = ?, manual = ? WHERE sequence_id = ?",
+    db.execute("UPDATE sequences SET last_line_no = ?, manual = ?, version = version + 1 WHERE sequence_id = ?",
                [detail["kept"]["last_line_no"], detail["kept"]["manual"], kept["sequence_id"]])
     columns = list(absorbed)
     db.execute(f"INSERT INTO sequences({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})",
                [absorbed[c] for c in columns])
+    # back under its id, but not as it was when a page last showed it: a click from then is refused
+    db.execute("UPDATE sequences SET version = version + 1 WHERE sequence_id = ?", [absorbed["sequence_id"]])
     db.execute("UPDATE lines SET sequence_id = ? WHERE script_id = ? AND line_no BETWEEN ? AND ?",
                [absorbed["sequence_id"], kept["script_id"], absorbed["first_line_no"], absorbed["last_line_no"]])
     for table, key in (("sequence_ratings", "rating_id"), ("sequence_tags", "tag_event_id")):

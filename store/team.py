@@ -4,12 +4,15 @@ overlap, agreement, adjudication and per-person progress."""
 from __future__ import annotations
 
 import json
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlite_utils import Database
 
 from store.db import immediate, now
 from store.types import NotFoundError, ScriptlabelError
+
+if TYPE_CHECKING:  # pandas inside the functions that use it: the CLI's queue loads none
+    import pandas as pd
 
 HASH_MULTIPLIER = 2654435761  # Knuth's multiplicative hash: ids spread evenly over [0, 2**32)
 HASH_RANGE = 2**32
@@ -109,6 +112,8 @@ def overlap_sequences(db: Database, sequence_ids: list[int], share: float) -> se
 def rating_raters(db: Database, *, department: str, script_id: int | None = None) -> pd.DataFrame:
     """Each person's rating in force per sequence: sequence_id, script_id, annotator, source, value, rating_id,
     created_at (human ratings and adjudicated ones)."""
+    import pandas as pd
+
     where = "AND s.script_id = ?" if script_id is not None else ""
     params: list = [department] + ([script_id] if script_id is not None else [])
     return pd.read_sql_query(
@@ -162,6 +167,8 @@ def add_adjudicated_label(db: Database, line_id: int, label: str, *, by: str, cl
 def label_table(db: Database, script_id: int | None = None) -> pd.DataFrame:
     """Each person's label in force per line (human and adjudicated): event_id, line_id, script_id, line_no,
     text, annotator, source, label, created_at."""
+    import pandas as pd
+
     where = "AND l.script_id = ?" if script_id is not None else ""
     params = [script_id] if script_id is not None else []
     return pd.read_sql_query(
@@ -181,6 +188,8 @@ def label_table(db: Database, script_id: int | None = None) -> pd.DataFrame:
 
 def person_activity(db: Database) -> pd.DataFrame:
     """Each human label event not undone: annotator, created_at, label, suggested (the suggestion shown)."""
+    import pandas as pd
+
     return pd.read_sql_query(
         """SELECT e.annotator, e.created_at, e.label, e.suggested FROM label_events e
            WHERE e.action = 'set' AND e.source = 'human'

@@ -63,3 +63,30 @@ def sample_gold_lines(db, script_id):
     frame = script_store.lines_frame(db, script_id)
     frame = frame[frame["text"].isin(gold)]
     return frame.assign(gold=frame["text"].map(gold)).reset_index(drop=True)
+
+
+def sequence_edit_controls(at) -> list[dict]:
+    """The Sequences page's split/merge/undo elements (app_pages/sequence_edit) as the page mounted them:
+    the JSON data each hands the browser, with its mode, sequence and version, or edit id."""
+    import json
+
+    return [json.loads(node.proto.json) for node in at.get("bidi_component")
+            if node.proto.component_name == "scriptlabel_sequence_edit"]
+
+
+def post_sequence_edit(db, db_path, action: str, **fields) -> dict:
+    """One click of those elements, sent as the browser sends it to the app's own route."""
+    import uuid
+
+    from starlette.applications import Starlette
+    from starlette.testclient import TestClient
+
+    from labeling.sequences import api as sequence_api
+    from store.db import database_uid
+
+    client = TestClient(Starlette(routes=sequence_api.routes(db_path)), base_url="http://testserver")
+    answer = client.post("/api/sequences/edit", headers={"X-Scriptlabel": "1"}, json={
+        "database": database_uid(db), "action": action, "client_id": f"click-{uuid.uuid4().hex}",
+        "annotator": "ana", **fields})
+    assert answer.status_code == 200, answer.text
+    return answer.json()

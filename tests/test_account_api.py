@@ -177,3 +177,81 @@ def test_parallel_wrong_passwords_over_http_get_at_most_three_401s(client, db):
     assert codes.count(401) <= accounts.FREE_FAILURES and codes.count(429) == 20 - codes.count(401)
     assert codes.count(401) + codes.count(429) == 20
     assert sign_in(client, "ana", "pw-ana-123").status_code == 429  # the right one waits too
+
+
+def test_with_oidc_streamlits_media_needs_its_signed_sign_in_cookie(db_path, db, monkeypatch):
+    """Issue 23: media must require the same sign-in as the pages. With OIDC, the pages go by Streamlit's
+    own signed `_streamlit_user` cookie; `/media/` and metrics answer 401 without it, with a forged one,
+    or with one that says nobody is signed in."""
+    import json
+
+    from starlette.responses import PlainTextResponse
+    from streamlit import config
+    from streamlit.web.server.starlette.starlette_app_utils import create_signed_value
+
+    monkeypatch.setattr(config, "get_option", lambda name, _get=config.get_option:
+                        "a-test-cookie-secret" if name == "server.cookieSecret" else _get(name))
+
+    async def media(scope, receive, send):
+        await PlainTextResponse("page image")(scope, receive, send)
+
+    client = TestClient(account_api.SignInRedirect(media, db_path=db_path, oidc=True), base_url="http://testserver")
+
+    def signed(payload: dict, secret: str = "a-test-cookie-secret") -> str:
+        return create_signed_value(secret, "_streamlit_user", json.dumps(payload)).decode("latin-1")
+
+    user = {"origin": "http://testserver", "is_logged_in": True, "email": "lee@studio.example"}
+    assert client.get("/media/abc.png").status_code == 401
+    assert client.get("/_stcore/metrics").status_code == 401
+    for cookie in (signed(user, secret="another-secret"), signed({**user, "is_logged_in": False}), "forged"):
+        assert client.get("/media/abc.png", headers={"cookie": f"_streamlit_user={cookie}"}).status_code == 401
+    shown = client.get("/media/abc.png", headers={"cookie": f"_streamlit_user={signed(user)}"})
+    assert shown.status_code == 200 and shown.text == "page image"
+    assert client.get("/label", headers={"accept": "text/html"}).status_code == 200  # st.login is the door
+
+
+def test_an_admins_reset_is_a_one_time_link_where_the_person_sets_a_password(client, db):
+    """Issue 24: a reset gives a link (valid once, for a day), not a temporary password to pass on."""
+    from labeling.accounts.access import Identity
+    from labeling.team import people
+
+    accounts.add_user(db, "root", role="admin", password="pw-root-123")
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    sign_in(client, "ana", "pw-ana-123")
+    ana_session = client.cookies.get(account_api.COOKIE)
+    link = people.reset_password(db, Identity("root", "admin", "local"), "ana")
+    assert accounts.session_user(db, ana_session) is None  # her open sessions end
+    form = client.get(link)
+    assert form.status_code == 200 and "Set a password for ana" in form.text and 'type="password"' in form.text
+    token = link.split("token=", 1)[1]
+
+    def post(**fields):
+        return client.post(account_api.RESET_PATH, data={"token": token, **fields})
+
+    short = post(password="short", again="short")
+    assert short.status_code == 400 and "shorter than 8" in short.text
+    differ = post(password="ana-new-secret", again="ana-new-secret!")
+    assert differ.status_code == 400 and "differ" in differ.text
+    foreign = client.post(account_api.RESET_PATH, data={"token": token, "password": "evil-password", "again":
+                          "evil-password"}, headers={"origin": "https://evil.example"})
+    assert foreign.status_code == 403
+    done = post(password="ana-new-secret", again="ana-new-secret")
+    assert done.status_code == 303 and done.headers["location"].startswith(account_api.LOGIN_PATH)
+    assert accounts.authenticate(db, "ana", "ana-new-secret").name == "ana"
+    again = post(password="second-try-pw", again="second-try-pw")  # a link works once
+    assert again.status_code == 410 and "ask an admin for a new link" in again.text
+    assert client.get(link).status_code == 410
+    assert accounts.authenticate(db, "ana", "ana-new-secret")
+    assert "password_set" in [r["action"] for r in accounts.audit_log(db)] and token not in str(accounts.audit_log(db))
+
+
+def test_a_password_link_expires_and_a_newer_one_replaces_it(db):
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    old = accounts.create_reset_link(db, "ana", by="root", clock=lambda: 1_000.0)
+    new = accounts.create_reset_link(db, "ana", by="root", clock=lambda: 2_000.0)
+    with pytest.raises(accounts.ResetLinkError):
+        accounts.use_reset_link(db, old, "pw-from-old-link", clock=lambda: 2_001.0)  # replaced
+    with pytest.raises(accounts.ResetLinkError):
+        accounts.use_reset_link(db, new, "pw-too-late-123", clock=lambda: 2_000.0 + accounts.RESET_TTL_S + 1)
+    assert accounts.use_reset_link(db, new, "pw-in-time-123", clock=lambda: 2_100.0) == "ana"
+    assert accounts.authenticate(db, "ana", "pw-in-time-123")

@@ -253,16 +253,30 @@ def test_sequences_page_rates_with_number_keys(app_db):
     assert len(sequence_store.current_ratings(db, department="fx", script_id=script_id)) == 1
 
 
-def test_sequences_page_merges_renames_splits_and_undoes(app_db):
+def test_sequences_page_merges_renames_splits_and_undoes(app_db, db_path):
+    """Split, merge and Undo are elements that post to the app's own route (tests/test_sequence_api.py and,
+    clicked in Chromium, tests/test_browser_sequences.py); the page mounts them with the sequence and the
+    version it shows, and says what happened, with Undo, once an edit is made."""
+    import app_builders as builders
+
     db, script_id = app_db
     at = open_page("sequences")
     first = sequence_store.list_sequences(db, script_id)[0]
-    button(at, "seq_merge").click()
+    second = sequence_store.list_sequences(db, script_id)[1]
+    [editor] = [c for c in builders.sequence_edit_controls(at) if c["mode"] == "edit"]
+    assert editor["sequence"] == {"sequence_id": first.sequence_id, "version": 1, "code": first.code,
+                                  "first_line_no": first.first_line_no, "last_line_no": first.last_line_no}
+    assert editor["next"]["code"] == second.code and editor["api"] == "/api/sequences/edit"
+    merge = builders.post_sequence_edit(db, db_path, "merge", sequence_id=first.sequence_id, version=1)
+    at.session_state["seq_edit_notice"] = merge["edit"]["edit_id"]  # what the element reports to the page
     at.run()
-    merged = sequence_store.list_sequences(db, script_id)
-    assert len(merged) == 3
+    assert len(sequence_store.list_sequences(db, script_id)) == 3
     notice = " ".join(s.value for s in at.success)
     assert f"into {first.code}" in notice and "Merged" in notice  # what happened, with Undo beside it
+    assert {"mode": "undo", "edit_id": merge["edit"]["edit_id"]}.items() <= [
+        c for c in builders.sequence_edit_controls(at) if c["mode"] == "undo"][0].items()
+    [editor] = [c for c in builders.sequence_edit_controls(at) if c["mode"] == "edit"]
+    assert editor["sequence"]["version"] == 2 and editor["sequence"]["last_line_no"] == second.last_line_no
 
     form = [t for t in at.text_input if t.label == "Title"][0]
     form.set_value("Tim Time")
@@ -272,15 +286,16 @@ def test_sequences_page_merges_renames_splits_and_undoes(app_db):
     renamed = sequence_store.get_sequence(db, first.sequence_id)
     assert (renamed["code"], renamed["title"]) == ("sq0400", "Tim Time")
 
-    at.number_input(key=f"seq_split_at_{first.sequence_id}").set_value(first.first_line_no + 2)
-    at.text_input(key=f"seq_split_title_{first.sequence_id}").set_value("The Storm")
-    [b for b in at.button if b.label == "Split"][0].click()
+    split = builders.post_sequence_edit(db, db_path, "split", sequence_id=first.sequence_id, version=3,
+                                        at_line_no=first.first_line_no + 2, title="The Storm")
+    at.session_state["seq_edit_notice"] = split["edit"]["edit_id"]
+    at.session_state["seq_current"] = split["show"]
     at.run()
     assert f"Split sq0400 at line {first.first_line_no + 2} → sq0400A “The Storm”" in " ".join(
         s.value for s in at.success)
     assert len(sequence_store.list_sequences(db, script_id)) == 4
     assert "sq0400A" in at.subheader[0].value  # the page shows the new sequence, ready to name or rate
-    button(at, "seq_edit_undo").click()
+    builders.post_sequence_edit(db, db_path, "undo", edit_id=split["edit"]["edit_id"])
     at.run()
     assert len(sequence_store.list_sequences(db, script_id)) == 3
     assert any("Undone: split sq0400" in i.value for i in at.info)

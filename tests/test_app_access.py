@@ -166,3 +166,23 @@ def test_an_admin_restricts_a_script_from_the_users_page(app_db):
     at.button(key="restrict_clear").click()
     at.run()
     assert accounts.script_access(db) == {}
+
+
+def test_an_admin_resets_a_password_with_a_one_time_link_shown_once(app_db):
+    db, _ = app_db
+    accounts.add_user(db, "boss@studio.example", role="admin")
+    accounts.add_user(db, "ana", role="annotator", password="pw-ana-123")
+    at = run("users", email="boss@studio.example")
+    at.selectbox(key="user_pick").set_value("ana")
+    at.run()
+    at.button(key="user_reset").click()
+    at.run()
+    assert not at.exception
+    [shown] = [c.value for c in at.code if "/api/account/reset?token=" in c.value]
+    assert accounts.reset_link_user(db, shown.split("token=", 1)[1]) == "ana"  # the link works, for ana
+    assert any("works once, for a day" in w.value for w in at.warning)
+    at.run()
+    assert not [c for c in at.code if "/api/account/reset" in c.value]  # shown once: the next run forgets it
+    at.selectbox(key="user_pick").set_value("boss@studio.example")
+    at.run()
+    assert at.button(key="user_reset").disabled  # an OIDC person has no password here

@@ -71,21 +71,21 @@ def test_a_first_time_user_from_home_to_export(browser, tmp_path, db_path):
         _nav(page, "Sequences")
         page.get_by_role("combobox", name="Department").click()
         page.get_by_role("option", name="fx", exact=True).click()
-        _idle(page)
-        page.keyboard.press("4")  # keys work right after the dropdown
+        # the department's rerun re-registers the rating keys a moment after it draws (browser_support._settle)
+        _settle(page)
+        page.keyboard.press("4")  # keys work after the dropdown: it let go of the keyboard
         _wait_for(lambda: _query(db_path, "SELECT department, value FROM sequence_ratings") == [("fx", 4)],
                   "the fx rating", page)
-        # The rating starts a complexity retrain; when it ends the page reloads itself (app_pages/sequences.py
-        # `_run_status`), and a click landing in that reload can be cut short with it (a known Streamlit
-        # limit: the README's Sequences section). A person sees the reload; the test waits for it.
-        _wait_for(lambda: not _query(db_path, "SELECT run_id FROM training_runs WHERE status IN ('queued', 'running')"),
-                  "the retrain after the rating", page, timeout_s=300)
-        page.wait_for_timeout(3500)  # the run-status fragment's next look (every 3 s) and its reload
-        _idle(page)
         sequences = len(_query(db_path, "SELECT sequence_id FROM sequences"))
-
         page.get_by_text("Edit this sequence: rename, split, merge").click()
-        page.get_by_role("button", name="Split", exact=True).click()
+        split = page.get_by_role("button", name="Split", exact=True)
+        split.wait_for(timeout=30_000)
+        # The rating started a complexity retrain, and the page runs again while it trains (its status every
+        # 3 s) and reloads itself when it ends. A split clicked (twice) while the page is running is sent to
+        # the app's own route with the sequence and version it was clicked on: applied once, never dropped
+        # with a replaced run.
+        page.locator('[data-testid="stApp"][data-test-script-state="running"]').wait_for(timeout=300_000)
+        split.dblclick()
         notice = page.get_by_text("→").filter(has_text="Split ").first
         try:
             notice.wait_for(timeout=30_000)
@@ -93,8 +93,10 @@ def test_a_first_time_user_from_home_to_export(browser, tmp_path, db_path):
             _screenshot(page, "first-user-split-failed")
             print(page.evaluate("document.body.innerText")[:3000])
             raise
-        assert "at line" in notice.inner_text() and "untitled" in notice.inner_text()
-        assert len(_query(db_path, "SELECT sequence_id FROM sequences")) == sequences + 1
+        [(code, at_line)] = _query(db_path, "SELECT code, at_line_no FROM sequence_edits WHERE kind = 'split'")
+        assert f"Split {code} at line {at_line} → {code}A “untitled”" in notice.inner_text()
+        assert len(_query(db_path, "SELECT sequence_id FROM sequences")) == sequences + 1  # once, clicked twice
+        assert len(_query(db_path, "SELECT audit_id FROM audit_log WHERE action = 'sequence_split'")) == 1
         _screenshot(page, "first-user-split")
         page.get_by_role("button", name="Undo", exact=True).first.click()
         page.get_by_text("Undone: split").wait_for(timeout=30_000)

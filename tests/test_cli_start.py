@@ -64,6 +64,41 @@ def test_light_commands_load_no_heavy_library(sample_db, args):
         assert report["code"] != 0
 
 
+@pytest.fixture(scope="module")
+def pdf_db(tmp_path_factory):
+    """The sample PDF: no labels from the file, the shipped model's suggestions on every line."""
+    path = tmp_path_factory.mktemp("cli_pdf") / "scriptlabel.db"
+    done = subprocess.run([sys.executable, "-m", "labeling.cli", "--db", str(path), "ingest",
+                           str(SAMPLE_DIR / "tim_time.pdf")], cwd=REPO, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    return path
+
+
+@pytest.mark.parametrize("args", [
+    ["queue", "--n", "5"],
+    ["queue", "--n", "5", "--strategy", "margin", "--annotator", "probe", "--script", "1"],
+    ["queue", "--n", "5", "--strategy", "random", "--seed", "4"],
+], ids=lambda args: " ".join(args))
+def test_the_queue_ranks_without_a_heavy_library(pdf_db, args):
+    """`queue` ranks the model's stored suggestions in plain Python: items with suggestions, nothing heavy."""
+    output, report = run_probe(pdf_db, *args)
+    assert not set(report["loaded"]) & set(HEAVY), (args, set(report["loaded"]) & set(HEAVY))
+    assert report["code"] == 0
+    items = [json.loads(line) for line in output]
+    assert len(items) == 5 and len({item["line_id"] for item in items}) == 5
+    assert all(item["suggestion"] and 0 < item["confidence"] <= 1 for item in items)
+
+
+def test_an_empty_queue_says_so_without_a_heavy_library(sample_db):
+    """The Fountain sample comes labeled by its format: nothing to ask, said in one line."""
+    done = subprocess.run([sys.executable, "-c", PROBE, "queue"], cwd=REPO, capture_output=True, text=True,
+                          env={"PATH": "/usr/bin:/bin", "HOME": str(sample_db.parent), "SCRIPTLABEL_DB": str(sample_db)},
+                          timeout=120)
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["code"] != 0 and not set(report["loaded"]) & set(HEAVY)
+    assert "nothing left in the queue" in done.stderr and "Traceback" not in done.stderr
+
+
 def test_light_commands_still_do_their_work(sample_db):
     """The lazy imports changed nothing a user sees: the label and the rating are stored and listed."""
     _, report = run_probe(sample_db, "label", "9", "action", "--annotator", "probe2")

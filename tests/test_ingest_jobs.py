@@ -59,7 +59,7 @@ def _assert_invisible(db, script_id: int, sha_source: Path) -> None:
 
     assert script_id not in [s.script_id for s in script_store.list_scripts(db)]
     assert script_id not in set(script_store.lines_frame(db)["script_id"])
-    assert script_id not in set(unlabeled_pool(db)["script_id"])
+    assert script_id not in {line.script_id for line in unlabeled_pool(db)}
     assert script_id not in {s.script_id for s in sequence_store.list_sequences(db)}
     assert script_id not in set(export_frame(db)["script_id"])
     assert script_store.find_script_by_sha(db, hashlib.sha256(sha_source.read_bytes()).hexdigest()) is None

@@ -204,7 +204,8 @@ def test_every_script_of_a_large_library_ranks_an_indexed_candidate_set(db, pdf_
     monkeypatch.setattr(queue, "CANDIDATES", 8)
     monkeypatch.setattr(queue, "RANDOM_CANDIDATES", 2)
     sampled = queue.unlabeled_pool(db)
-    assert ids[0] not in set(sampled["line_id"]) and set(sampled["line_id"]) <= set(full["line_id"])
-    assert 7 <= len(sampled) < len(full) and sampled["probs"].notna().all()
+    sampled_ids = {line.line_id for line in sampled}
+    assert ids[0] not in sampled_ids and sampled_ids <= {line.line_id for line in full}
+    assert 7 <= len(sampled) < len(full) and all(line.probs is not None for line in sampled)
     items = queue.build_queue(db, n=3, random_share=0)
-    assert len(items) == 3 and all(i.line_id in set(sampled["line_id"]) for i in items)
+    assert len(items) == 3 and all(i.line_id in sampled_ids for i in items)

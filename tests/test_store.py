@@ -117,3 +117,33 @@ def test_the_stored_line_count_follows_ingest_clone_and_migration(db, pdf_script
         db.execute("ALTER TABLE scripts DROP COLUMN line_count")
         m0104_script_line_counts(db)
     assert {s.script_id: s.lines for s in script_store.list_scripts(db)} == listed
+
+
+def test_the_queue_reads_labels_in_force_by_the_same_rule_as_the_pages(ingested):
+    """`labeled_lines` and `labels_of_lines` (plain Python, for the command line's queue) give every line
+    the label `current_labels` gives it: adjudicated over people, the majority of people (a tie: the later
+    label), people over an import, an undone label gone."""
+    from store import team as team_store
+
+    db = ingested
+    ids = _line_ids(db)[:8]
+    label_store.add_label(db, ids[0], "action", annotator="ana")
+    label_store.add_label(db, ids[0], "dialogue", annotator="bob")  # a tie: the later label
+    for name, label in (("ana", "character"), ("bob", "character"), ("cy", "other")):
+        label_store.add_label(db, ids[1], label, annotator=name)  # two against one
+    label_store.add_label(db, ids[2], "other", annotator="ana")
+    label_store.add_label(db, ids[2], "action", annotator="bob")
+    team_store.add_adjudicated_label(db, ids[2], "transition", by="lead", client_event_id="adj-1")
+    label_store.add_label(db, ids[3], "action", annotator="import", source="imported")
+    label_store.add_label(db, ids[3], "dialogue", annotator="ana")  # a person over the import
+    label_store.add_label(db, ids[4], "action", annotator="import", source="imported")
+    label_store.add_label(db, ids[5], "other", annotator="ana")
+    label_store.add_label(db, ids[5], "character", annotator="ana")  # her label in force is the later one
+    label_store.add_label(db, ids[6], "action", annotator="cy")
+    label_store.undo_last(db, annotator="cy")  # ids[6] is unlabeled again
+    frame = label_store.current_labels(db, sources=label_store.LABELED_SOURCES)
+    expected = dict(zip(frame["line_id"].tolist(), frame["label"].tolist()))
+    assert expected == {ids[0]: "dialogue", ids[1]: "character", ids[2]: "transition", ids[3]: "dialogue",
+                        ids[4]: "action", ids[5]: "character"}
+    assert label_store.labeled_lines(db) == expected
+    assert {k: v["label"] for k, v in label_store.labels_of_lines(db, ids).items()} == expected

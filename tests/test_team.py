@@ -195,10 +195,15 @@ def test_people_added_reset_and_removed_by_an_admin_only(db):
         people.add_person(db, LEAD, "bob", role="annotator")
     added = people.add_person(db, ADMIN, "bob", role="annotator")
     assert added.password and accounts.authenticate(db, "bob", added.password).role == "annotator"
-    fresh = people.reset_password(db, ADMIN, "bob")
-    assert fresh != added.password and accounts.authenticate(db, "bob", fresh)
+    link = people.reset_password(db, ADMIN, "bob")  # a one-time link, not a password to pass on
+    assert link.startswith("/api/account/reset?token=") and accounts.authenticate(db, "bob", added.password)
+    fresh = link.split("token=", 1)[1]
+    assert accounts.use_reset_link(db, fresh, "bobs-own-password") == "bob"
+    assert accounts.authenticate(db, "bob", "bobs-own-password")
     with pytest.raises(accounts.SignInError):
         accounts.authenticate(db, "bob", added.password)
+    with pytest.raises(accounts.ResetLinkError):
+        accounts.use_reset_link(db, fresh, "another-password")  # once
     people.change_role(db, ADMIN, "bob", "lead")
     assert accounts.get_user(db, "bob").role == "lead"
     accounts.add_user(db, "root", role="admin", password="pw-root-123")
@@ -209,7 +214,8 @@ def test_people_added_reset_and_removed_by_an_admin_only(db):
     people.remove_person(db, ADMIN, "bob")
     assert accounts.find_user(db, "bob") is None
     log = accounts.audit_log(db)
-    assert [entry["action"] for entry in log][:4] == ["user_remove", "user_role", "user_passwd", "user_add"]
+    assert [entry["action"] for entry in log][:5] == ["user_remove", "user_role", "password_set", "user_passwd",
+                                                      "user_add"]
     assert fresh not in str(log) and added.password not in str(log)  # a password is never logged
 
 

@@ -11,10 +11,6 @@ from store import sequences as sequence_store
 from store import team as team_store
 
 
-def _span(footprint: dict) -> dict:
-    return {k: footprint[k] for k in ("sequence_id", "code", "title", "first_line_no", "last_line_no", "lines")}
-
-
 def rename(db: Database, who: access.Identity, sequence_id: int, *, code: str | None = None,
            title: str | None = None) -> dict:
     """Rename a sequence (code and/or title); returns the audit detail {"before", "after"}."""
@@ -34,40 +30,29 @@ def merge_preview(db: Database, sequence_id: int) -> dict:
     return team_store.sequence_footprint(db, sequence_id)
 
 
-def merge_with_next(db: Database, who: access.Identity, sequence_id: int, *, client_id: str | None = None) -> int:
-    """Merge with the next sequence (an edit Undo can take back: `undo`); `client_id` = the click's id."""
+def merge_with_next(db: Database, who: access.Identity, sequence_id: int, *, client_id: str | None = None,
+                    expected_version: int | None = None) -> int:
+    """Merge with the next sequence (an edit Undo can take back: `undo`); `client_id` = the click's id, and
+    `expected_version` the sequence's version the click saw (a click on a sequence changed since is refused).
+    Audited once, with the change: a click delivered twice merges and records once."""
     access.require(who, "restructure")
-    before = team_store.sequence_footprint(db, sequence_id)
-    merged = sequence_store.merge_with_next(db, sequence_id, annotator=who.name, client_id=client_id)
-    after = team_store.sequence_footprint(db, merged)
-    accounts.audit(db, who.name, "sequence_merge", script_id=before["script_id"], detail={
-        "sequence_id": sequence_id, "before": [_span(before)] + ([_span(before["next"])] if before["next"] else []),
-        "after": [_span(after)], "lines_moved": before["next"]["lines"] if before["next"] else 0,
-        "ratings_moved": before["next"]["ratings"] if before["next"] else 0})
-    return merged
+    return sequence_store.merge_with_next(db, sequence_id, annotator=who.name, client_id=client_id,
+                                          expected_version=expected_version, audit=True)
 
 
 def split(db: Database, who: access.Identity, sequence_id: int, at_line_no: int, *, title: str = "",
-          client_id: str | None = None) -> int:
-    """Split so a new sequence (titled `title`) starts at `at_line_no`; Undo takes it back (`undo`)."""
+          client_id: str | None = None, expected_version: int | None = None) -> int:
+    """Split so a new sequence (titled `title`) starts at `at_line_no`; Undo takes it back (`undo`).
+    `client_id` and `expected_version` as for `merge_with_next`."""
     access.require(who, "restructure")
-    before = team_store.sequence_footprint(db, sequence_id)
-    new_id = sequence_store.split_sequence(db, sequence_id, int(at_line_no), title=title, annotator=who.name,
-                                           client_id=client_id)
-    first, second = team_store.sequence_footprint(db, sequence_id), team_store.sequence_footprint(db, new_id)
-    accounts.audit(db, who.name, "sequence_split", script_id=before["script_id"], detail={
-        "sequence_id": sequence_id, "at_line_no": int(at_line_no), "before": [_span(before)],
-        "after": [_span(first), _span(second)], "lines_moved": second["lines"]})
-    return new_id
+    return sequence_store.split_sequence(db, sequence_id, int(at_line_no), title=title, annotator=who.name,
+                                         client_id=client_id, expected_version=expected_version, audit=True)
 
 
 def undo(db: Database, who: access.Identity, edit_id: int):
-    """Take back a split or merge (store.sequences.undo_sequence_edit: idempotent, newest first)."""
+    """Take back a split or merge (store.sequences.undo_sequence_edit: idempotent, newest first; audited once)."""
     access.require(who, "restructure")
-    edit = sequence_store.undo_sequence_edit(db, edit_id, annotator=who.name)
-    accounts.audit(db, who.name, "sequence_edit_undo", script_id=edit.script_id,
-                   detail={"edit_id": int(edit_id), "kind": edit.kind, "what": edit.describe()})
-    return edit
+    return sequence_store.undo_sequence_edit(db, edit_id, annotator=who.name, audit=True)
 
 
 def add_department(db: Database, who: access.Identity, name: str) -> str:

@@ -39,30 +39,42 @@ class _Refused(Exception):
         self.response = response
 
 
-def routes(db_path: str | Path, *, retrain_every: int = 10, oidc: bool = False) -> list[Route]:
-    """The labeling view's routes for the database at `db_path` (made absolute once, here)."""
-    db_path = Path(db_path).resolve()
-    db = ThreadConnections(db_path).get
+class Guard:
+    """The checks every route of the app's own makes before it acts: who asks (the session), that the request
+    comes from the app's page (a custom header a cross-site form cannot send), and that the page was opened
+    on this database."""
 
-    def identity(token: str | None) -> access.Identity | None:
+    def __init__(self, db, *, oidc: bool = False):
+        self.db, self.oidc = db, oidc
+
+    def identity(self, token: str | None) -> access.Identity | None:
         """The signed-in person; None in single-user mode; raises _Refused (401) without a valid session."""
-        if not access.sign_in_enabled(db(), oidc=oidc):
+        if not access.sign_in_enabled(self.db(), oidc=self.oidc):
             return None
-        user = accounts.session_user(db(), token)
+        user = accounts.session_user(self.db(), token)
         if user is None:
             raise _Refused(JSONResponse({"error": "sign in first: your session has ended", "signin": True}, 401))
         return access.from_user(user, via="session")
 
+    @staticmethod
     def checked(request: Request) -> Response | None:
         if request.headers.get(HEADER) != "1":
-            return JSONResponse({"error": "requests to this address come from the labeling view only"}, 403)
+            return JSONResponse({"error": "requests to this address come from the app's pages only"}, 403)
         return None
 
-    def same_database(payload: dict) -> Response | None:
-        if payload.get("database") != database_uid(db()):
+    def same_database(self, payload: dict) -> Response | None:
+        if payload.get("database") != database_uid(self.db()):
             return JSONResponse({"error": "this page was opened on another database: reload the page",
                                  "reload": True}, 409)
         return None
+
+
+def routes(db_path: str | Path, *, retrain_every: int = 10, oidc: bool = False) -> list[Route]:
+    """The labeling view's routes for the database at `db_path` (made absolute once, here)."""
+    db_path = Path(db_path).resolve()
+    db = ThreadConnections(db_path).get
+    guard = Guard(db, oidc=oidc)
+    identity, checked, same_database = guard.identity, guard.checked, guard.same_database
 
     def sync_endpoint(request_body: bytes, token: str | None) -> Response:
         try:

@@ -1,12 +1,17 @@
-"""The labeling queue: unlabeled lines, most useful first, near-identical lines collapsed into one item."""
+"""The labeling queue: unlabeled lines, most useful first, near-identical lines collapsed into one item.
+
+Plain Python over rows read from the store: a queue ranks one script's lines (or a candidate set over a
+large library), and `scriptlabel queue` starts without numpy or pandas (issue 25).
+"""
 
 from __future__ import annotations
 
+import json
+import math
+import random
 import re
 from dataclasses import dataclass, field
 
-import numpy as np
-import pandas as pd
 from sqlite_utils import Database
 
 from labeling.session.strategies import EmptyPoolError, diverse_select, mix_random, score, select
@@ -20,7 +25,6 @@ from store import team as team_store
 from store.scheme import load_scheme
 from store.rules import rule_label
 from store.types import LABELS
-
 
 
 @dataclass(frozen=True)
@@ -95,44 +99,69 @@ PATTERN_MIN_LABELS = 2  # labels given to a pattern before its other lines leave
 PATTERN_AGREEMENT = 0.9  # share of those labels that must agree
 
 
-def line_kinds(pool: pd.DataFrame, proba: np.ndarray) -> np.ndarray:
+@dataclass
+class PoolLine:
+    """A line the queue may offer, with the newest model's suggestion: `probs` (JSON, over `classes`, JSON
+    or None for LABELS) as stored, and `label`/`confidence` read through the project's scheme once ranked."""
+
+    line_id: int
+    script_id: int
+    line_no: int
+    page: int
+    text: str
+    indent: float | None
+    label: str | None = None
+    confidence: float | None = None
+    probs: str | None = None
+    classes: str | None = None
+
+
+@dataclass(frozen=True)
+class LabeledLine:
+    text: str
+    indent: float | None
+    label: str
+
+
+def _argmax(row: list[float]) -> int:
+    return max(range(len(row)), key=row.__getitem__)  # the first of equal maxima, as numpy's argmax
+
+
+def line_kinds(pool: list[PoolLine], proba: list[list[float]]) -> list[str]:
     """Kind of each pool line for `diverse`: predicted class × layout level × text shape."""
-    predicted = proba.argmax(axis=1)
-    return np.array([f"{p}|{int(float(i or 0.0) // LEVEL_KIND_COLUMNS)}|{text_shape(t)}"
-                     for p, i, t in zip(predicted.tolist(), pool["indent"].tolist(), pool["text"].tolist())],
-                    dtype=object)
+    return [f"{_argmax(p)}|{int(float(line.indent or 0.0) // LEVEL_KIND_COLUMNS)}|{text_shape(line.text)}"
+            for line, p in zip(pool, proba)]
 
 
-def learned_patterns(labeled: pd.DataFrame) -> dict[str, str]:
+def learned_patterns(labeled: list[LabeledLine]) -> dict[str, str]:
     """Pattern key → the label people gave it, for patterns labeled at least PATTERN_MIN_LABELS times
-    with PATTERN_AGREEMENT. `labeled`: text, indent, label of the labeled lines."""
-    if labeled.empty:
-        return {}
-    keys = pd.Series([pattern_key(t, i) for t, i in zip(labeled["text"].tolist(), labeled["indent"].tolist())],
-                     index=labeled.index)
-    frame = pd.DataFrame({"key": keys, "label": labeled["label"].to_numpy()}).dropna(subset=["key"])
+    with PATTERN_AGREEMENT."""
+    by_key: dict[str, dict[str, int]] = {}
+    for line in labeled:
+        key = pattern_key(line.text, line.indent)
+        if key is not None:
+            counts = by_key.setdefault(key, {})
+            counts[line.label] = counts.get(line.label, 0) + 1
     learned = {}
-    for key, labels in frame.groupby("key")["label"]:
-        if len(labels) < PATTERN_MIN_LABELS:
-            continue
-        counts = labels.value_counts()
-        if counts.iloc[0] / len(labels) >= PATTERN_AGREEMENT:
-            learned[key] = str(counts.index[0])
+    for key, counts in by_key.items():
+        total = sum(counts.values())
+        label, top = max(counts.items(), key=lambda item: item[1])
+        if total >= PATTERN_MIN_LABELS and top / total >= PATTERN_AGREEMENT:
+            learned[key] = str(label)
     return learned
 
 
-def learned_pattern_lines(pool: pd.DataFrame, proba: np.ndarray, learned: dict[str, str],
-                          names: tuple[str, ...] = LABELS) -> np.ndarray:
-    """Mask of pool lines of a pattern people have labeled where the model already suggests the label
+def learned_pattern_lines(pool: list[PoolLine], proba: list[list[float]], learned: dict[str, str],
+                          names: tuple[str, ...] = LABELS) -> list[bool]:
+    """Which pool lines are of a pattern people have labeled where the model already suggests the label
     they gave it: another label for the 16th page number teaches nothing, so these wait behind the rest."""
-    out = np.zeros(len(pool), dtype=bool)
     if not learned:
-        return out
+        return [False] * len(pool)
     label_index = {label: k for k, label in enumerate(names)}
-    predicted = proba.argmax(axis=1)
-    for row, (text, indent) in enumerate(zip(pool["text"].tolist(), pool["indent"].tolist())):
-        label = learned.get(pattern_key(text, indent))
-        out[row] = label is not None and label_index.get(label) == predicted[row]
+    out = []
+    for line, row in zip(pool, proba):
+        label = learned.get(pattern_key(line.text, line.indent))
+        out.append(label is not None and label_index.get(label) == _argmax(row))
     return out
 
 
@@ -143,8 +172,8 @@ RANDOM_CANDIDATES = 500
 
 def unlabeled_pool(db: Database, script_id: int | None = None, *, with_labeled: bool = False,
                    waiting: frozenset[int] | set[int] | dict = frozenset()):
-    """Lines without a human or imported label, with the latest model probabilities (if any), and the
-    `waiting` lines (overlap lines others labeled that wait for one more person).
+    """Lines without a human or imported label, with the latest model prediction (if any), and the
+    `waiting` lines (overlap lines others labeled that wait for one more person), in reading order.
 
     Over every script of a large library, the pool is the lines the newest model is least sure of
     (an indexed read of the stored margins) plus a uniform sample for the random slice, so ranking
@@ -158,21 +187,25 @@ def unlabeled_pool(db: Database, script_id: int | None = None, *, with_labeled: 
                                  + script_store.random_line_ids(db, RANDOM_CANDIDATES)))
         lines = script_store.lines_of(db, ids)
         labeled = set(label_store.labels_of_lines(db, ids))
-        preds = model_store.latest_predictions_of(db, ids)
-        given = pd.DataFrame(columns=["line_id", "label"])
+        preds = model_store.latest_prediction_rows_of(db, ids)
+        given: dict[int, str] = {}
     else:
-        lines = script_store.lines_frame(db, script_id)
-        given = label_store.current_labels(db, script_id, sources=label_store.LABELED_SOURCES)
-        labeled = set(given["line_id"])
-        preds = model_store.latest_predictions(db, script_id)
-    lines = lines[["line_id", "script_id", "line_no", "page", "text", "indent"]]
-    pool = lines[~lines["line_id"].isin(labeled) | lines["line_id"].isin(list(waiting))]
-    preds = preds[["line_id", "label", "confidence", "probs", "classes"]]
-    pool = pool.merge(preds, on="line_id", how="left").reset_index(drop=True)
+        lines = script_store.queue_lines(db, script_id)
+        given = label_store.labeled_lines(db, script_id)
+        labeled = set(given)
+        preds = model_store.latest_prediction_rows(db, script_id)
+    by_line = {row[0]: row for row in preds}  # line_id, version, label, confidence, margin, probs, classes
+    pool = []
+    for line_id, sid, line_no, page, text, indent in lines:
+        if line_id in labeled and line_id not in waiting:
+            continue
+        pred = by_line.get(line_id)
+        pool.append(PoolLine(line_id, sid, line_no, page, text, indent,
+                             *((pred[2], pred[3], pred[5], pred[6]) if pred is not None else ())))
     if not with_labeled:
         return pool
-    labeled_lines = lines[lines["line_id"].isin(labeled)][["line_id", "text", "indent"]]
-    return pool, labeled_lines.merge(given[["line_id", "label"]], on="line_id", how="inner")
+    return pool, [LabeledLine(text, indent, given[line_id])
+                  for line_id, _sid, _no, _page, text, indent in lines if line_id in given]
 
 
 def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "margin", n: int = 10,
@@ -201,61 +234,71 @@ def build_queue(db: Database, *, script_id: int | None = None, strategy: str = "
     if strategy == "diverse":
         pool, labeled = unlabeled_pool(db, script_id, with_labeled=True, waiting=for_me)
     else:
-        pool, labeled = unlabeled_pool(db, script_id, waiting=for_me), None
-    if hidden_scripts:
-        pool = pool[~pool["script_id"].isin(list(hidden_scripts))].reset_index(drop=True)
+        pool, labeled = unlabeled_pool(db, script_id, waiting=for_me), []
     if strategy != "script":  # a rule already gives these their label (INT./EXT. headings): asking wastes a key
-        pool = pool[pool["text"].map(rule_label).isna()].reset_index(drop=True)
-    if exclude:
-        pool = pool[~pool["line_id"].isin(exclude)].reset_index(drop=True)
+        pool = [line for line in pool if rule_label(line.text) is None]
+    pool = [line for line in pool if line.script_id not in hidden_scripts and line.line_id not in exclude]
     if annotator is not None:
-        pool = pool[~pool["line_id"].isin(_held_elsewhere(db, annotator, tab, for_me, setting))]
+        held = _held_elsewhere(db, annotator, tab, for_me, setting)
+        pool = [line for line in pool if line.line_id not in held]
         assigned = team_store.assigned_line_ids(db, annotator)
-        if assigned and pool["line_id"].isin(list(assigned)).any():
-            pool = pool[pool["line_id"].isin(list(assigned))]
-        pool = pool.reset_index(drop=True)
-    if pool.empty:
+        if assigned and any(line.line_id in assigned for line in pool):
+            pool = [line for line in pool if line.line_id in assigned]
+    if not pool:
         raise EmptyPoolError("every line is labeled (or being labeled by someone else): nothing left in the queue")
-    pool["key"] = [identical_key(t, i) for t, i in zip(pool["text"], pool["indent"])]
-    # Group codes in order of first appearance, so group j's representative is row j of `reps`.
-    codes = pd.factorize(pool["script_id"].astype(str) + "\x00" + pool["key"])[0]
-    reps = pool.drop_duplicates(["script_id", "key"]).reset_index(drop=True)
-    line_ids = pool["line_id"].to_numpy()
-    # The model's probabilities read as the project's classes (a merged class: the sum of its members').
+    # One item per group of identical lines of a script: its first line stands for the group.
+    groups: dict[tuple[int, str], list[int]] = {}
+    reps: list[PoolLine] = []
+    for line in pool:
+        group = groups.setdefault((line.script_id, identical_key(line.text, line.indent)), [])
+        if not group:
+            reps.append(line)
+        group.append(line.line_id)
+    members = list(groups.values())  # in order of first appearance: members[i] is reps[i]'s group
     scheme = load_scheme(db)
-    has_probs, scheme_proba = label_store.prediction_proba(reps, scheme, probs="probs", classes="classes")
-    proba = np.full((len(reps), len(scheme.names)), 1.0 / len(scheme.names))
-    proba[has_probs] = scheme_proba[has_probs]
-    if has_probs.any():
-        names = np.array(scheme.names, dtype=object)
-        reps.loc[has_probs, "label"] = names[proba[has_probs].argmax(axis=1)]
-        reps.loc[has_probs, "confidence"] = proba[has_probs].max(axis=1)
-    reps = _with_rules(db, reps, scheme)
+    proba = _scheme_proba(reps, scheme)
+    statuses = _rule_statuses(db, reps, scheme)
     if strategy == "script":
-        return [_item(reps.iloc[i], line_ids[codes == i]) for i in range(min(n, len(reps)))]
+        return [_item(reps[i], members[i], statuses[i]) for i in range(min(n, len(reps)))]
     scores = score(proba, strategy, seed=seed)
-    # A group stands for many lines: one answer labels them all, so it is worth more.
-    sizes = np.bincount(codes, minlength=len(reps))
-    if strategy != "random":
-        scores = scores * (1.0 + 0.1 * np.log1p(sizes - 1))
+    if strategy != "random":  # a group stands for many lines: one answer labels them all, so it is worth more
+        scores = [s * (1.0 + 0.1 * math.log1p(len(group) - 1)) for s, group in zip(scores, members)]
     if strategy == "diverse":
-        labeled = labeled.assign(label=scheme.map_labels(labeled["label"]))
+        labeled = [LabeledLine(line.text, line.indent, label)
+                   for line, label in zip(labeled, scheme.map_values(line.label for line in labeled))]
         waiting = learned_pattern_lines(reps, proba, learned_patterns(labeled), scheme.names)
-        rest = np.flatnonzero(~waiting)
-        ranked = rest[diverse_select(scores[rest], line_kinds(reps.iloc[rest], proba[rest]), len(rest),
-                                     shortlist=max(SHORTLIST_PER_ITEM * n, SHORTLIST_MIN))] if len(rest) else rest
-        later = np.flatnonzero(waiting)
-        ranked = np.concatenate([ranked, later[np.argsort(-scores[later], kind="stable")]]).astype(int)
+        rest = [i for i, wait in enumerate(waiting) if not wait]
+        ranked = [rest[j] for j in diverse_select(
+            [scores[i] for i in rest], line_kinds([reps[i] for i in rest], [proba[i] for i in rest]), len(rest),
+            shortlist=max(SHORTLIST_PER_ITEM * n, SHORTLIST_MIN))] if rest else []
+        later = [i for i, wait in enumerate(waiting) if wait]
+        ranked += sorted(later, key=lambda i: -scores[i])
     else:
         ranked = select(scores, len(scores))
-    rng = np.random.default_rng(seed)
-    order = mix_random(ranked, len(reps), n=n, random_share=random_share if strategy != "random" else 0.0, rng=rng)
+    order = mix_random(ranked, len(reps), n=n, random_share=random_share if strategy != "random" else 0.0,
+                       rng=random.Random(seed))
     if for_me:  # overlap lines that wait for this person: agreement needs them labeled, so they come first
-        rep_ids = reps["line_id"].to_numpy()
-        first = [int(i) for i in np.asarray(ranked)[np.isin(rep_ids[np.asarray(ranked, dtype=int)], list(for_me))]]
+        first = [i for i in ranked if reps[i].line_id in for_me]
         taken = set(first)
         order = (first + [i for i in order if i not in taken])[:n]
-    return [_item(reps.iloc[i], line_ids[codes == i]) for i in order]
+    return [_item(reps[i], members[i], statuses[i]) for i in order]
+
+
+def _scheme_proba(reps: list[PoolLine], scheme) -> list[list[float]]:
+    """Each line's probabilities read as the project's classes (a merged class: the sum of its members');
+    uniform for a line without a prediction. Sets each predicted line's suggestion and confidence to the
+    scheme's likeliest class."""
+    k = len(scheme.names)
+    out = []
+    for line in reps:
+        if line.probs is None:
+            out.append([1.0 / k] * k)
+            continue
+        row = scheme.project_row(json.loads(line.probs), json.loads(line.classes) if line.classes else LABELS)
+        best = _argmax(row)
+        line.label, line.confidence = scheme.names[best], row[best]
+        out.append(row)
+    return out
 
 
 def _held_elsewhere(db: Database, annotator: str, tab: str, waiting: dict[int, int], setting) -> set[int]:
@@ -272,32 +315,25 @@ def _held_elsewhere(db: Database, annotator: str, tab: str, waiting: dict[int, i
     return refused
 
 
-def _with_rules(db: Database, reps: pd.DataFrame, scheme) -> pd.DataFrame:
-    """Rules people wrote suggest their class on the lines they match (unless people overruled them)."""
+def _rule_statuses(db: Database, reps: list[PoolLine], scheme) -> list[tuple | None]:
+    """Per line, (class, status) of the rule people wrote that suggests its class (store/label_rules.py),
+    None where none does (or people overruled it)."""
     statuses = rule_store.rule_statuses(db, scheme)
-    if not statuses or reps.empty:
-        return reps.assign(rule_id=np.nan, rule_accuracy=np.nan, rule_checked=np.nan)
-    written = rule_store.rule_suggestions(reps, scheme, statuses)
-    return reps.assign(rule_class=written["rule_class"], rule_id=written["rule_id"],
-                       rule_accuracy=written["rule_accuracy"], rule_checked=written["rule_checked"])
+    if not statuses:
+        return [None] * len(reps)
+    found = rule_store.rule_matches([line.text for line in reps], [line.indent for line in reps], scheme, statuses)
+    return [None if status is None else (scheme.class_of(status.rule.class_name), status) for status in found]
 
 
-def _item(row, group: np.ndarray) -> QueueItem:
-    rule_class = row.get("rule_class")
-    if isinstance(rule_class, str):
-        accuracy = row["rule_accuracy"]
+def _item(line: PoolLine, group: list[int], rule: tuple | None) -> QueueItem:
+    if rule is not None:
+        rule_class, status = rule
+        accuracy = status.accuracy
         return QueueItem(
-            line_id=int(row["line_id"]), script_id=int(row["script_id"]), line_no=int(row["line_no"]),
-            page=int(row["page"]), text=str(row["text"]), suggestion=rule_class,
-            confidence=None if pd.isna(accuracy) else float(accuracy),
-            group_line_ids=[int(x) for x in group], suggestion_source="rule",
-            rule={"rule_id": int(row["rule_id"]), "checked": int(row["rule_checked"]),
-                  "accuracy": None if pd.isna(accuracy) else round(float(accuracy), 4),
-                  "model_suggestion": None if pd.isna(row["label"]) else str(row["label"])})
-    return QueueItem(
-        line_id=int(row["line_id"]), script_id=int(row["script_id"]), line_no=int(row["line_no"]),
-        page=int(row["page"]), text=str(row["text"]),
-        suggestion=None if pd.isna(row["label"]) else str(row["label"]),
-        confidence=None if pd.isna(row["confidence"]) else float(row["confidence"]),
-        group_line_ids=[int(x) for x in group],
-    )
+            line_id=line.line_id, script_id=line.script_id, line_no=line.line_no, page=line.page, text=line.text,
+            suggestion=rule_class, confidence=accuracy, group_line_ids=list(group),
+            suggestion_source="rule",
+            rule={"rule_id": status.rule.rule_id, "checked": status.checked,
+                  "accuracy": None if accuracy is None else round(accuracy, 4), "model_suggestion": line.label})
+    return QueueItem(line_id=line.line_id, script_id=line.script_id, line_no=line.line_no, page=line.page,
+                     text=line.text, suggestion=line.label, confidence=line.confidence, group_line_ids=list(group))

@@ -1,8 +1,14 @@
-"""Query strategies as pure functions over class probabilities (higher score = ask sooner)."""
+"""Query strategies as pure functions over class probabilities (higher score = ask sooner).
+
+Plain Python over rows of probabilities (lists, tuples or a numpy array's rows): a queue ranks a few
+thousand lines at most (labeling.session.queue), and the command line's `queue` starts without numpy.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+import math
+import random
+from typing import Sequence
 
 from store.types import ScriptlabelError
 
@@ -11,26 +17,29 @@ class EmptyPoolError(ScriptlabelError):
     """Nothing left to ask about: every line in the pool is labeled (or claimed by someone else)."""
 
 
-def margin_scores(proba: np.ndarray) -> np.ndarray:
+def margin_scores(proba) -> list[float]:
     """1 − (p₁ − p₂): small gaps between the two likeliest labels come first."""
-    proba = np.asarray(proba, dtype=float)
-    if proba.shape[1] < 2:
-        return np.zeros(len(proba))
-    top2 = -np.partition(-proba, 1, axis=1)[:, :2]
-    return 1.0 - (top2[:, 0] - top2[:, 1])
+    out = []
+    for row in proba:
+        if len(row) < 2:
+            out.append(0.0)
+            continue
+        first, second = sorted((float(p) for p in row), reverse=True)[:2]
+        out.append(1.0 - (first - second))
+    return out
 
 
-def entropy_scores(proba: np.ndarray) -> np.ndarray:
-    proba = np.clip(np.asarray(proba, dtype=float), 1e-12, 1.0)
-    return -(proba * np.log(proba)).sum(axis=1)
+def entropy_scores(proba) -> list[float]:
+    return [-sum(p * math.log(p) for p in (min(max(float(x), 1e-12), 1.0) for x in row)) for row in proba]
 
 
-def least_confidence_scores(proba: np.ndarray) -> np.ndarray:
-    return 1.0 - np.asarray(proba, dtype=float).max(axis=1)
+def least_confidence_scores(proba) -> list[float]:
+    return [1.0 - max(float(p) for p in row) for row in proba]
 
 
-def random_scores(proba: np.ndarray, *, seed: int | None = None) -> np.ndarray:
-    return np.random.default_rng(seed).random(len(proba))
+def random_scores(proba, *, seed: int | None = None) -> list[float]:
+    rng = random.Random(seed)
+    return [rng.random() for _ in range(len(proba))]
 
 
 STRATEGIES = {
@@ -42,7 +51,7 @@ STRATEGIES = {
 }
 
 
-def score(proba: np.ndarray, strategy: str = "margin", *, seed: int | None = None) -> np.ndarray:
+def score(proba, strategy: str = "margin", *, seed: int | None = None) -> list[float]:
     if strategy not in STRATEGIES:
         raise ScriptlabelError(f"unknown strategy {strategy!r}: use one of {', '.join(STRATEGIES)}")
     if strategy == "random":
@@ -50,16 +59,18 @@ def score(proba: np.ndarray, strategy: str = "margin", *, seed: int | None = Non
     return STRATEGIES[strategy](proba)
 
 
-def select(scores: np.ndarray, n: int) -> np.ndarray:
+def _best_first(scores: Sequence[float]) -> list[int]:
+    return sorted(range(len(scores)), key=lambda i: -float(scores[i]))  # sorted() is stable: ties keep order
+
+
+def select(scores: Sequence[float], n: int) -> list[int]:
     """Indices of the `n` highest scores, best first (stable for ties)."""
-    scores = np.asarray(scores, dtype=float)
     if len(scores) == 0:
         raise EmptyPoolError("every line is labeled: nothing left in the queue")
-    n = min(n, len(scores))
-    return np.argsort(-scores, kind="stable")[:n]
+    return _best_first(scores)[:min(n, len(scores))]
 
 
-def diverse_select(scores: np.ndarray, kinds: np.ndarray, n: int, *, shortlist: int | None = None) -> np.ndarray:
+def diverse_select(scores: Sequence[float], kinds: Sequence, n: int, *, shortlist: int | None = None) -> list[int]:
     """The `n` items to ask about: uncertain ones, as many different kinds as possible, best first.
 
     The `shortlist` (default max(20n, 200)) most uncertain items are dealt out kind by kind — the
@@ -69,11 +80,10 @@ def diverse_select(scores: np.ndarray, kinds: np.ndarray, n: int, *, shortlist: 
     follow in score order. `kinds` is any label per item (e.g. predicted class × layout level × text
     shape); equal labels are one kind.
     """
-    scores = np.asarray(scores, dtype=float)
     if len(scores) == 0:
         raise EmptyPoolError("every line is labeled: nothing left in the queue")
     n = min(n, len(scores))
-    ranked = np.argsort(-scores, kind="stable")
+    ranked = _best_first(scores)
     top = ranked[: min(len(ranked), shortlist if shortlist is not None else max(20 * n, 200))]
     rounds: dict[object, int] = {}
     keyed = []
@@ -81,14 +91,13 @@ def diverse_select(scores: np.ndarray, kinds: np.ndarray, n: int, *, shortlist: 
         kind = kinds[index]
         round_no = rounds.get(kind, 0)
         rounds[kind] = round_no + 1
-        keyed.append((round_no, position, int(index)))
+        keyed.append((round_no, position, index))
     keyed.sort()
-    order = [index for _round, _position, index in keyed]
-    return np.array(order + [int(i) for i in ranked[len(top):]], dtype=int)[:n]
+    return ([index for _round, _position, index in keyed] + ranked[len(top):])[:n]
 
 
-def mix_random(ranked: np.ndarray, pool_size: int, *, n: int, random_share: float,
-               rng: np.random.Generator) -> list[int]:
+def mix_random(ranked: Sequence[int], pool_size: int, *, n: int, random_share: float,
+               rng: random.Random) -> list[int]:
     """Replace about `random_share` of a ranked list with uniformly drawn pool items.
 
     The random slice keeps the labeled set usable for unbiased evaluation.
@@ -99,8 +108,12 @@ def mix_random(ranked: np.ndarray, pool_size: int, *, n: int, random_share: floa
         n_random = 1
     chosen = [int(i) for i in ranked[: n - n_random]]
     taken = set(chosen)
-    candidates = [i for i in rng.permutation(pool_size) if i not in taken]
-    randoms = [int(i) for i in candidates[:n_random]]
+    randoms: list[int] = []
+    while len(randoms) < n_random and len(taken) < pool_size:  # uniform over the pool items not chosen
+        item = rng.randrange(pool_size)
+        if item not in taken:
+            taken.add(item)
+            randoms.append(item)
     # Interleave so the random items do not all sit at the end.
     out = chosen[:]
     for k, item in enumerate(randoms):

@@ -10,14 +10,15 @@ Sequences overlap the same way for ratings: N leads per sequence and department.
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
 
-import pandas as pd
 from sqlite_utils import Database
 
-from labeling.accounts import access
-from store import accounts
 from store import team as team_store
 from store.types import ScriptlabelError
+
+if TYPE_CHECKING:  # only a lead's change needs them: the command line's queue reads overlap without
+    from labeling.accounts import access
 
 SETTING = "overlap"
 SCOPES = ("lines", "scripts")
@@ -72,6 +73,9 @@ def get_overlap(db: Database) -> OverlapSetting:
 def set_overlap(db: Database, who: access.Identity, *, share: float, annotators: int = 2,
                 scope: str = "lines") -> OverlapSetting:
     """Set the project's overlap (a lead's decision), recorded in the audit log with before and after."""
+    from labeling.accounts import access
+    from store import accounts
+
     access.require(who, "overlap")
     setting = check(share, annotators, scope)
     change = team_store.set_setting(db, SETTING, setting.as_json(), by=who.name)
@@ -132,6 +136,8 @@ def blind_ratings(db: Database, table, *, script_id: int, annotator: str, depart
     show no rating (the others' would bias theirs) and so come first as unrated.
 
     Sequences overlap like lines: a hash of the sequence id (of the script id with scope "scripts")."""
+    import pandas as pd
+
     setting = setting or get_overlap(db)
     if not setting.active or table.empty or not annotator:
         return table

@@ -77,13 +77,19 @@ def change_role(db: Database, who: access.Identity, name: str, role: str) -> Non
 
 
 def reset_password(db: Database, who: access.Identity, name: str) -> str:
-    """A new temporary password (returned once, never stored in clear); the person's sessions end."""
+    """A one-time link's path for the person to set a new password (valid a day, shown once, only its hash
+    stored); their open sessions end, and their old password works until the link is used."""
     access.require(who, "users")
     user = accounts.get_user(db, name)
-    password = temporary_password()
-    accounts.set_password(db, user.name, password)
-    accounts.audit(db, who.name, "user_passwd", detail={"name": user.name, "temporary": True})
-    return password
+    if not user.has_password:
+        raise PeopleError(f"{user.name} signs in through the identity provider (OIDC): there is no password "
+                          "to reset here")
+    token = accounts.create_reset_link(db, user.name, by=who.name)
+    accounts.audit(db, who.name, "user_passwd", detail={"name": user.name, "link": True,
+                                                        "valid_hours": round(accounts.RESET_TTL_S / 3600)})
+    from labeling.accounts.api import RESET_PATH  # the page where the person sets it
+
+    return f"{RESET_PATH}?token={token}"
 
 
 def restrict(db: Database, who: access.Identity, script_id: int, names: list[str] | None) -> None:
