@@ -161,7 +161,7 @@ def base_model_description(manifest: Mapping | None = None) -> str:
         text += "."
     cv = evaluation.get("grouped_cv") or {}
     if cv.get("accuracy") is not None:
-        who = "the same recipe with smaller settings" if cv.get("this_recipe") else "an earlier version"
+        who = "a model built the same way" if cv.get("this_recipe") else "an earlier version"
         text += (f" Scored on each of {cv['films']} hand-labeled films by a model that never saw that film, {who} "
                  f"labeled {cv['accuracy']:.1%} of {cv['lines']:,} lines right")
         text += (f" (the published study's method: {cv['study_accuracy']:.1%})."
