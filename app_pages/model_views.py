@@ -161,9 +161,18 @@ def base_model_description(manifest: Mapping | None = None) -> str:
         text += "."
     cv = evaluation.get("grouped_cv") or {}
     if cv.get("accuracy") is not None:
-        text += (f" Scored on each of {cv['films']} hand-labeled films by a model that never saw that film, an earlier "
-                 f"version labeled {cv['accuracy']:.1%} of {cv['lines']:,} lines right (the published study's method: "
-                 f"{cv['study_accuracy']:.1%}).")
+        if cv.get("this_recipe"):
+            text += (f" Built the same way without each of {cv['films']} hand-labeled films in turn, it labeled "
+                     f"{cv['accuracy']:.1%} of their {cv['lines']:,} lines right")
+        else:
+            text += (f" Scored on each of {cv['films']} hand-labeled films by a model that never saw that film, an "
+                     f"earlier version labeled {cv['accuracy']:.1%} of {cv['lines']:,} lines right")
+        text += (f" (the published study's method: {cv['study_accuracy']:.1%})."
+                 if cv.get("study_accuracy") is not None else ".")
+    sure = evaluation.get("confidence") or {}
+    if sure.get("accuracy_most_confident_90") is not None:
+        text += (f" On scripts it never saw, the 90% of lines it was surest of were "
+                 f"{sure['accuracy_most_confident_90']:.2%} right.")
     return text
 
 

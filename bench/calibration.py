@@ -75,10 +75,16 @@ def base_zero_shot(oof: dict, folds: np.ndarray, calibrators: dict, temperatures
     ids = oof["script_ids"]
     kind = np.array([s.split("/")[0] for s in ids])
     low = np.array([s.split("/")[-1] in LOW_MATCH_SCRIPTS for s in ids])
-    parts = {"movieparse (gold, grouped folds by movie)": kind == "movieparse",
+    # A build's OOF file (`build_pretrained --oof-out`) also holds the layout variants it trained on
+    # (`movieparse/<id>#flush`, `#excerpt`, ...: copies of the gold re-laid out, in their movie's fold).
+    variant = np.array(["#" in s for s in ids])
+    parts = {"movieparse (gold, grouped folds by movie)": (kind == "movieparse") & ~variant,
              "studio PDFs (silver, held out; low-match transcriptions left out)": (kind == "studio_pdf") & ~low,
              "fountain samples (held out)": np.isin(kind, ["fountain", "fountain_pdf"]),
-             "all trusted lines": ~low}
+             "all trusted lines": ~low & ~variant}
+    if variant.any():
+        parts["movieparse layout variants (training copies, re-laid out)"] = variant
+        parts["all trusted lines with the layout variants"] = ~low
     report = {}
     for name, rows in parts.items():
         if rows.any():
@@ -261,7 +267,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if "fold" not in raw:
         raise SystemExit(f"{args.oof}: no `fold` array; make it with `python -m labeling.corpus.calibrate --oof-out`")
-    folds = raw["fold"][raw["codes"] >= 0] if "codes" in raw else raw["fold"]
+    code_key = next((k for k in ("codes", "code") if k in raw), None)  # labeling.corpus.calibrate's / a build's
+    folds = raw["fold"][raw[code_key] >= 0] if code_key and raw[code_key].dtype.kind in "iu" else raw["fold"]
     calibrators, adapter_temperatures = nested_calibrators(oof, folds)
     report = {"ece_bins": calib.N_BINS, "oof": str(args.oof), "folds": int(len(np.unique(folds))),
               "base_zero_shot": base_zero_shot(oof, folds, calibrators, adapter_temperatures)}

@@ -110,7 +110,21 @@ def test_the_base_model_has_one_description_with_its_held_out_figures_in_plain_w
     assert f"{lines:,} labeled lines" in text
     held = manifest["evaluation"]["held_out_studio"]
     assert f"{held['accuracy']:.1%}" in text and f"{held['lines']:,}" in text
+    cv = manifest["evaluation"]["grouped_cv"]  # measured for this build's own recipe, and said so
+    assert cv["this_recipe"] and f"Built the same way without each of {cv['films']} hand-labeled films" in text
+    assert f"labeled {cv['accuracy']:.1%} of their {cv['lines']:,} lines right" in text
+    assert "earlier version" not in text
+    sure = manifest["evaluation"]["confidence"]["accuracy_most_confident_90"]
+    assert f"the 90% of lines it was surest of were {sure:.2%} right" in text
     assert "--" not in text and "_" not in text and "{" not in text  # no flags, no JSON keys or internal names
+
+
+def test_a_grouped_cv_of_an_earlier_recipe_is_said_to_be_an_earlier_version():
+    manifest = {"trained_on": {"movieparse": {"scripts": 26, "labeled_lines": 6517}},
+                "evaluation": {"grouped_cv": {"films": 26, "lines": 6517, "accuracy": 0.9833, "study_accuracy": 0.904}}}
+    text = app_models.base_model_description(manifest)
+    assert "an earlier version labeled 98.3% of 6,517 lines right (the published study's method: 90.4%)" in text
+    assert "surest" not in text  # no confidence figure recorded, none said
 
 
 def test_the_shipped_calibration_still_fits_the_shipped_model_files():

@@ -142,6 +142,10 @@ def test_version_0_and_each_version_show_progressive_accuracy_with_n_and_an_inte
     manifest = json.loads(Path(card["path"]).read_text())["metrics"]
     assert card["labeled_lines"] == sum(v["labeled_lines"] for v in manifest["trained_on"].values())
     assert "shipped base model" in listed[0]["reason"] and "held-out" in listed[0]["reason"]
+    # a build without held-out scripts or CV: the figures the benches measured for it, from manifest.json
+    measured = json.loads((Path(card["path"]).parent / "manifest.json").read_text())["evaluation"]
+    assert f"held-out studio PDFs: accuracy {measured['held_out_studio']['accuracy']:.3f}" in listed[0]["reason"]
+    assert f"grouped CV by movie: accuracy {measured['grouped_cv']['accuracy']:.3f}" in listed[0]["reason"]
     rows = gold.iloc[::40]
     _label(db, rows)
     suggested = model_store.latest_predictions(db, script_id).set_index("line_id")["label"]

@@ -62,12 +62,29 @@ def base_model_card() -> dict:
         return {"path": str(path), "error": f"{path}: the base model's manifest cannot be read"}
     metrics = manifest.get("metrics") or {}
     trained_on = metrics.get("trained_on") or {}
+    measured = _measured_evaluation(path.parent / "manifest.json")
     return {"path": str(path),
             "trained_on": {k: v for k, v in trained_on.items() if isinstance(v, dict)},
             "scripts": sum(int(v.get("scripts", 0)) for v in trained_on.values() if isinstance(v, dict)),
             "labeled_lines": sum(int(v.get("labeled_lines", 0)) for v in trained_on.values() if isinstance(v, dict)),
-            "cv_movieparse": metrics.get("cv_movieparse"), "held_out": metrics.get("held_out"),
+            "cv_movieparse": metrics.get("cv_movieparse") or measured.get("cv_movieparse"),
+            "held_out": metrics.get("held_out") or measured.get("held_out"),
             "training": manifest.get("training") or {}}
+
+
+def _measured_evaluation(path) -> dict:
+    """The held-out figures the benches measured for the shipped recipe (`evaluation` in manifest.json,
+    written after a build without held-out scripts or CV), in the card's shape; {} when there are none."""
+    try:
+        evaluation = json.loads(path.read_text()).get("evaluation") or {}
+    except (OSError, ValueError, AttributeError):
+        return {}
+    out = {}
+    for key, block in (("held_out", evaluation.get("held_out_studio")), ("cv_movieparse", evaluation.get("grouped_cv"))):
+        if isinstance(block, dict) and block.get("accuracy") is not None:
+            out[key] = {"accuracy": block["accuracy"], "macro_f1": block.get("macro_f1"), "n": block.get("lines"),
+                        "earlier_recipe": block.get("this_recipe") is False}
+    return out
 
 
 def base_evaluation_text(card: dict) -> str:
@@ -81,7 +98,8 @@ def base_evaluation_text(card: dict) -> str:
             n = block.get("n")
             n_text = f", n = {n:,}" if isinstance(n, int) else ""
             f1 = f", macro-F1 {block['macro_f1']:.3f}" if block.get("macro_f1") is not None else ""
-            parts.append(f"{what}: accuracy {block['accuracy']:.3f}{f1}{n_text}")
+            earlier = " (an earlier recipe)" if block.get("earlier_recipe") else ""
+            parts.append(f"{what}{earlier}: accuracy {block['accuracy']:.3f}{f1}{n_text}")
     if not parts:
         return ("its manifest records no held-out evaluation (it was built with --no-cv and no --hold-out); "
                 "its accuracy here is the progressive record below")
