@@ -270,10 +270,11 @@ def test_the_bundled_scanned_sample_ingests_with_every_page_read(cli):
 # --- children die with their ingest ----------------------------------------------------------------
 
 def _children(pid: int) -> list[tuple[int, str]]:
-    out = subprocess.run(["ps", "-e", "-o", "pid=,ppid=,comm="], capture_output=True, text=True).stdout
+    """(pid, command line) of every process descending from `pid`."""
+    out = subprocess.run(["ps", "-ww", "-e", "-o", "pid=,ppid=,args="], capture_output=True, text=True).stdout
     rows = [line.split(None, 2) for line in out.splitlines()]
     parent = {int(r[0]): int(r[1]) for r in rows}
-    names = {int(r[0]): r[2] for r in rows}
+    names = {int(r[0]): r[2] if len(r) > 2 else "" for r in rows}
 
     def descends(p: int) -> bool:
         while p > 1:
@@ -285,25 +286,32 @@ def _children(pid: int) -> list[tuple[int, str]]:
     return [(p, names[p]) for p in parent if descends(p)]
 
 
+def _is_tesseract(args: str) -> bool:
+    """The tesseract program, or the loaded engine (`tesseract_server`) that reads in its place."""
+    return args.split(" ", 1)[0].endswith("tesseract") or "labeling.ingest.pdf.tesseract_server" in args
+
+
 def _tesseracts() -> set[int]:
-    out = subprocess.run(["pgrep", "-x", "tesseract"], capture_output=True, text=True).stdout
-    return {int(p) for p in out.split()}
+    out = subprocess.run(["ps", "-ww", "-e", "-o", "pid=,args="], capture_output=True, text=True).stdout
+    return {int(line.split(None, 1)[0]) for line in out.splitlines()
+            if len(line.split(None, 1)) > 1 and _is_tesseract(line.split(None, 1)[1])}
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("engine", ["loaded", "program"])
 @pytest.mark.parametrize("workers", ["1", "2"])
-def test_kill_9_of_an_ingest_leaves_no_tesseract_behind(tmp_path, page_image, workers):
+def test_kill_9_of_an_ingest_leaves_no_tesseract_behind(tmp_path, page_image, workers, engine):
     pdf = image_pdf(tmp_path / "scan.pdf", [page_image] * 6)
-    env = dict(os.environ, OMP_THREAD_LIMIT="1")
+    env = dict(os.environ, OMP_THREAD_LIMIT="1", SCRIPTLABEL_TESSERACT="program" if engine == "program" else "")
     proc = subprocess.Popen([sys.executable, "-m", "labeling", "--db", str(tmp_path / "k.db"), "ingest", str(pdf),
                              "--ocr", "always", "--workers", workers], cwd=REPO, env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.DEVNULL, stderr=open(tmp_path / "stderr", "wb"))
     ours: set[int] = set()
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and not ours:
-        ours = {p for p, name in _children(proc.pid) if name == "tesseract"}
+        ours = {p for p, args in _children(proc.pid) if _is_tesseract(args)}
         time.sleep(0.05)
-    assert ours, "no tesseract started"
+    assert ours, f"no tesseract started: {(tmp_path / 'stderr').read_text()[-2000:]}"
     descendants = {p for p, _name in _children(proc.pid)}
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
@@ -327,9 +335,20 @@ def _alive(pids: set[int]) -> set[int]:
     return alive
 
 
-def test_a_page_past_its_processor_time_is_flagged_timed_out_with_its_image(tmp_path, page_image):
+@pytest.mark.parametrize("engine", ["loaded", "program"])
+def test_a_page_past_its_processor_time_is_flagged_timed_out_with_its_image(tmp_path, page_image, engine, monkeypatch):
+    monkeypatch.setenv("SCRIPTLABEL_TESSERACT", "program" if engine == "program" else "")
     pdf = image_pdf(tmp_path / "scan.pdf", [page_image.rotate(180)])
     result = ocr_pdf_page(str(pdf), 1, dpi=200, image_dir=str(tmp_path / "img"), timeout_s=0.3)
     assert (result.flag, result.lines) == ("timed_out", []) and "processor time" in result.note
     assert result.image_path and Path(result.image_path).exists()  # a person can still see the page
-    assert not _tesseracts() & {p for p, _n in _children(os.getpid())}
+    # nothing goes on reading: the tesseract that ran out of time was stopped, and a loaded engine left
+    # behind waits for the next page
+    for pid, args in _children(os.getpid()):
+        if _is_tesseract(args):
+            assert "tesseract_server" in args and _state(pid) in {"S", "Z"}, f"{args} is still reading"
+
+
+def _state(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as stat:
+        return stat.read().split(") ")[-1][0]

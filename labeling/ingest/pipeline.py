@@ -178,7 +178,7 @@ def ingest_path(
     title: str | None = None,
     ocr: str = "auto",
     workers: int | None = None,
-    dpi: int = 300,
+    dpi: int | None = None,
     allow_duplicate: bool = False,
     progress: ProgressFn | None = None,
     job_id: int | None = None,
@@ -194,7 +194,10 @@ def ingest_path(
     command line ingests any PDF it is given; the app passes its limits). Scanned pages are read on
     `workers` processes (default: one per core); a page that gives no lines is stored flagged.
     """
+    from labeling.ingest.pdf.ocr import DEFAULT_DPI
+
     workers = workers or default_workers()
+    dpi = dpi or DEFAULT_DPI
     try:
         prepared = _prepare(db, path, title=title, ocr=ocr, allow_duplicate=allow_duplicate, limits=limits)
     except ScriptlabelError as exc:

@@ -22,7 +22,9 @@ from pathlib import Path
 from labeling.ingest.pdf.layout import PageLine, Word, assemble_lines, line_segments
 from store.types import ScriptlabelError
 
-DEFAULT_DPI = 300
+# Scans are read at 200 dpi (tesseract's LSTM scales every text line to one height anyway): bench/ocr_accuracy
+# scores the same at 200 as at 300, and a page costs a third less (bench/ocr_speed.py; README, Scans).
+DEFAULT_DPI = 200
 IMAGE_DPI = 100  # page images kept for line crops in the app
 SPECK_CONF = 0.5  # a word without a letter or digit read with less confidence is dropped
 MAX_RENDER_PIXELS = 40_000_000  # a page is rendered at a lower dpi than asked rather than over this (a poster)
@@ -67,6 +69,9 @@ _PARENT: int | None = None  # the ingest process that started this OCR worker
 
 def _init_worker() -> None:
     global _PARENT
+    from multiprocessing.util import Finalize
+
+    from labeling.ingest.pdf.tesseract import close_engine
     from labeling.processes import die_with_parent
 
     os.environ["OMP_THREAD_LIMIT"] = "1"
@@ -75,6 +80,9 @@ def _init_worker() -> None:
     # If the ingest is killed (kill -9), its pool cannot tell the workers: they would wait forever on a
     # queue that their siblings keep open. Each worker leaves on its own once its parent is gone.
     threading.Thread(target=_exit_when_orphaned, name="ocr-orphan-watch", daemon=True).start()
+    # A worker leaves through multiprocessing's clean-up, not atexit: reap the loaded tesseract there, so its
+    # processor time counts as the ingest's and it does not wait out its idle time.
+    Finalize(None, close_engine, exitpriority=10)
 
 
 def _exit_when_orphaned(poll_s: float = 0.5) -> None:
