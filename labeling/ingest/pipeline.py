@@ -163,7 +163,8 @@ class IngestLimits:
     def check_pages(self, path: Path, pages: int) -> None:
         if pages > self.max_pages:
             raise IngestError(f"{path.name}: {pages} pages is over the limit of {self.max_pages}; nothing was stored "
-                              "(SCRIPTLABEL_MAX_PAGES raises it)")
+                              f"— split the PDF into parts of up to {self.max_pages} pages (e.g. qpdf "
+                              f"--split-pages={min(self.max_pages, 100)}) and upload each, or raise SCRIPTLABEL_MAX_PAGES")
 
     def check_lines(self, path: Path, lines: int) -> None:
         if lines > self.max_text_lines:
