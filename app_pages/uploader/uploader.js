@@ -3,7 +3,9 @@
 // in chunks (labeling/ingest/upload_api.py). XMLHttpRequest, not fetch: only it reports upload progress.
 // Every text from a file name or the server is set as text, never as HTML.
 
-const state = (window.__scriptlabelUploads = window.__scriptlabelUploads || { rows: [], roots: new WeakSet() });
+// The rows outlive a rerun or a visit to another page; `roots` are the mounted uploaders (in a shadow root:
+// the document cannot find them by a selector).
+const state = (window.__scriptlabelUploads = window.__scriptlabelUploads || { rows: [], roots: new Set() });
 
 function uploadId() {
   if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
@@ -11,6 +13,7 @@ function uploadId() {
 }
 
 function megabytes(n) {
+  if (n < 2 ** 20) return `${Math.max(1, Math.round(n / 1024))} KB`;
   return n >= 10 * 2 ** 20 ? `${Math.round(n / 2 ** 20).toLocaleString()} MB` : `${(n / 2 ** 20).toFixed(1)} MB`;
 }
 
@@ -40,7 +43,10 @@ function render(root) {
 }
 
 function renderAll() {
-  document.querySelectorAll(".sl-up").forEach((el) => render(el));
+  for (const root of Array.from(state.roots)) {
+    if (root.isConnected) render(root);
+    else state.roots.delete(root);
+  }
 }
 
 function send(cfg, file) {
