@@ -263,8 +263,9 @@ def test_the_bundled_scanned_sample_ingests_with_every_page_read(cli):
     [report] = cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time-scanned.pdf"), "--ocr", "auto", "--dpi", "200")
     [digital] = cli.json_lines("ingest", str(SAMPLE_DIR / "tim_time.pdf"))
     assert report["ocr_pages"] == report["pages"] == digital["pages"] and report["flagged_pages"] == []
-    # dust read as marks with some confidence still adds a few lines (1,193 against 1,147 at 200 dpi)
-    assert abs(report["lines"] - digital["lines"]) <= 0.05 * digital["lines"]
+    # dust read as a mark or two is dropped (ocr.is_dust): 1,149 lines against the text layer's 1,147 (1,186
+    # before, 1,506 before specks without a letter were dropped)
+    assert abs(report["lines"] - digital["lines"]) <= 0.01 * digital["lines"]
 
 
 # --- children die with their ingest ----------------------------------------------------------------
