@@ -4,7 +4,10 @@ every phase timed in processor seconds (this process and its children: load on a
 not change them).
 
     nice -n 15 uv run python bench/ocr_speed.py [--hold-out SLUG ...] [--pages 4] [--scan-dpi 200]
-        [--dpi 300] [--engine auto|api|cli] [--workers 2]
+        [--dpi 200] [--workers 2]
+
+Tesseract is the loaded engine (tesserocr, `labeling/ingest/pdf/tesseract_server.py`) unless
+SCRIPTLABEL_TESSERACT=program (the tesseract program started for each read), for a comparison.
 
 Phases: render (PyMuPDF), checks (blank, paper levels, sideways, skew, two-up: `scan`), page read
 (tesseract's whole-page read), orientation (tesseract OSD, only for sideways or poor pages), re-read
@@ -158,6 +161,7 @@ def main() -> None:
                   "one_core": per_page(scan, n_pages, dpi)}
         if args.workers:
             report["parallel"] = parallel(scan, n_pages, dpi, args.workers)
+    report["tesseract"] = "program" if os.environ.get("SCRIPTLABEL_TESSERACT", "").lower() == "program" else "loaded"
     report["target_pages_per_cpu_s"] = 1.0
     print(json.dumps(report, indent=2))
 
