@@ -7,8 +7,10 @@ import streamlit as st
 
 from app_pages import common
 from app_pages import support
+from app_pages.uploader import uploader
 from labeling.ingest import jobs as ingest_jobs
 from store.accounts import audit
+from store.db import database_uid
 from store.scripts import delete_script
 from store.types import LABELS, ScriptlabelError
 
@@ -34,25 +36,6 @@ else:
             **{label: st.column_config.NumberColumn(common.LABEL_TITLES[label], width="small") for label in LABELS},
         },
     )
-
-
-def start_chosen(files) -> None:
-    """Every chosen file starts its background ingest at once (no second button); the file's id in the
-    browser makes it one job however many reruns see it. A file that cannot start says why, by name."""
-    for upload in files:
-        try:
-            who = common.require("ingest")
-            known = ingest_jobs.job_started(db, upload.file_id)
-            upload.seek(0)  # a file object: staged in chunks, a 400 MB scan is never copied whole in memory
-            job_id = ingest_jobs.start_upload(db, upload.name, upload,
-                                              limits=common.settings().ingest_limits, client_id=upload.file_id)
-            if not known:
-                audit(db, who.name, "ingest", detail={"file": upload.name, "job": job_id})
-        except ScriptlabelError as exc:
-            st.error(common.escape_markdown(ingest_jobs.message_for_app(str(exc), staged=None,
-                                                                        file_name=upload.name)))
-        except Exception as exc:  # a logged id, never a traceback
-            common.report_error(exc)
 
 
 @st.fragment(run_every=JOB_POLL_S)
@@ -87,14 +70,13 @@ def upload_jobs() -> None:
 if common.can("ingest"):  # uploads are an admin's business (their file names and titles included)
     st.subheader("Add screenplays")
     limits = common.settings().ingest_limits
-    chosen = st.file_uploader("PDF (text or scanned), plain text, Fountain or Final Draft — each file is ingested "
-                              "as soon as you choose it", type=["pdf", "txt", "text", "fountain", "spmd", "fdx"],
-                              accept_multiple_files=True, key="upload",
-                              help=f"Up to {int(limits.max_pages)} pages and {limits.max_bytes / 2**20:,.0f} MB a file "
-                                   "(a 120-page 300-dpi scan is about 400 MB). A larger PDF: split it (e.g. `qpdf "
-                                   "--split-pages=100 in.pdf part-%d.pdf`) and upload each part.")
-    if chosen:
-        start_chosen(chosen)
+    st.caption(f"PDF (text or scanned), plain text, Fountain or Final Draft: each file is ingested as soon as you "
+               f"choose it. Up to {int(limits.max_pages)} pages and {limits.max_bytes / 2**20:,.0f} MB a file (a "
+               "120-page 300-dpi scan is about 400 MB). A larger PDF: split it (e.g. `qpdf --split-pages=100 in.pdf "
+               "part-%d.pdf`) and upload each part.")
+    # Sent to the app's own upload route, streamed to disk (Streamlit's uploader holds a file in memory).
+    uploader(database=database_uid(db), annotator=common.annotator(), session=common.view_session_token(),
+             max_bytes=limits.max_bytes, max_pages=limits.max_pages)
     upload_jobs()
 
 if not overview.empty and common.can("delete"):

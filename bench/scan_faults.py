@@ -12,7 +12,7 @@ JPEG quality 30), `two_up` (pages paired side by side on one landscape sheet). P
 by position and text, bench/ocr_accuracy.match_page; target >= 0.95 for rotation, skew and 150 dpi),
 label accuracy on the recovered lines (the shown label: model or rule; the shipped base model saw these
 scripts unless --base says otherwise), pages per second per core: OCR alone (pages / processor seconds of
-`ocr_pdf_page` and its tesseract runs, in this process), the whole ingest (pages / processor seconds of
+`ocr_pdf_page` and its tesseract reads, in this process and its loaded engine), the whole ingest (pages / processor seconds of
 its process tree, process start, model load and suggestions included), and pages / wall second / workers
 (on a shared machine the wall figure measures the other jobs as much as this one).
 `--large-pages N` also ingests an N-page 300-dpi scan and reports its size and the peak memory of the
@@ -178,10 +178,7 @@ def ocr_cpu_seconds(scan: Path, n_pages: int, dpi: int | None = None) -> float:
     """Processor seconds the OCR of every page takes in this process and its tesseract runs (render,
     checks, tesseract, re-read, layout): what one core spends per page, without process start or model."""
     from labeling.ingest.pdf.ocr import DEFAULT_DPI, ocr_pdf_page
-
-    def cpu() -> float:
-        own, kids = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-        return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
+    from labeling.ingest.pdf.tesseract import cpu_seconds as cpu  # the loaded tesseract engine's reads included
 
     ocr_pdf_page(str(scan), 1, dpi or DEFAULT_DPI)  # imports and the first open, as a worker pays once
     started = cpu()

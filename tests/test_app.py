@@ -68,18 +68,28 @@ def test_scripts_page_lists_progress(app_db):
     assert row["title"] == "Lighthouse" and row["lines"] == 20 and row["labeled"] == 1 and row["scene_heading"] == 1
 
 
-def test_scripts_page_ingests_several_files_on_choosing_them(app_db, tmp_path):
+def uploaders(at: AppTest) -> list:
+    """The Scripts page's uploader (app_pages/uploader, a components v2 element) as AppTest sees it."""
+    return [c for c in at.get("bidi_component") if c.proto.component_name == "scriptlabel_uploader"]
+
+
+def test_scripts_page_mounts_the_streaming_uploader_and_reports_each_upload(app_db, tmp_path):
+    import json
+
+    from labeling.ingest import jobs as ingest_jobs
     from store import jobs as job_store
+    from store.db import database_uid
 
     db, _ = app_db
+    at = open_page("scripts")
+    [mounted] = uploaders(at)  # the browser sends each chosen file to /api/upload (tests/test_upload_api.py)
+    data = json.loads(mounted.proto.json)
+    assert not at.get("file_uploader")  # Streamlit's own uploader would hold a file in the server's memory
     text = "INT. CLOCK SHOP - DAY\n\nTim winds a clock.\n\n                      TIM\n          Noon again.\n"
     other = "EXT. PIER - NIGHT\n\nGulls.\n"
-    at = open_page("scripts")
-    at.file_uploader(key="upload").set_value([("clock_shop.txt", text.encode(), "text/plain"),
-                                              ("pier.txt", other.encode(), "text/plain")])
-    at.run()  # choosing is enough: no Ingest button
-    assert not [b for b in at.button if b.key == "ingest"]
-    at.run()  # another rerun sees the same chosen files: still one job each
+    # what the route does with each file once streamed: one job per chosen file, however often it is sent
+    for name, body, client_id in [("clock_shop.txt", text, "c-1"), ("pier.txt", other, "c-2"), ("pier.txt", other, "c-2")]:
+        ingest_jobs.start_upload(db, name, body.encode(), client_id=client_id)
     uploads = [j for j in job_store.list_jobs(db) if j.file_name != "lighthouse.pdf"]
     assert sorted(j.file_name for j in uploads) == ["clock_shop.txt", "pier.txt"]
     _wait_for_jobs(db)  # the uploads run in background processes
@@ -89,7 +99,9 @@ def test_scripts_page_ingests_several_files_on_choosing_them(app_db, tmp_path):
     assert "Clock Shop" in shown and "4 lines" in shown and "Pier" in shown
     assert sorted(s.title for s in script_store.list_scripts(db)) == ["Clock Shop", "Lighthouse", "Pier"]
     assert "Clock Shop" in table(at, "title")["title"].tolist()
-    assert len([j for j in job_store.list_jobs(db) if j.file_name != "lighthouse.pdf"]) == 2
+    # the page's database, the person and the limits go to the browser (the route checks them again)
+    assert (data["database"], data["annotator"], data["api"]) == (database_uid(db), "ana", "/api/upload")
+    assert (data["max_pages"], data["max_bytes"]) == (600, 1024 * 2**20)
 
 
 def _wait_for_jobs(db, timeout_s: float = 90.0) -> None:
@@ -131,10 +143,11 @@ def test_a_database_from_a_newer_version_is_a_message_not_a_traceback(app_db, db
 
 
 def test_scripts_page_shows_ingest_errors_and_changes_nothing(app_db):
+    from labeling.ingest import jobs as ingest_jobs
+
     db, _ = app_db
     at = open_page("scripts")
-    at.file_uploader(key="upload").set_value([("broken.pdf", b"%PDF-1.4 not a pdf at all", "application/pdf")])
-    at.run()
+    ingest_jobs.start_upload(db, "broken.pdf", b"%PDF-1.4 not a pdf at all", client_id="broken-1")
     _wait_for_jobs(db)
     at.run()
     assert at.error and "broken.pdf" in at.error[0].value

@@ -11,6 +11,7 @@ from conftest import REPO, make_text_pdf
 from labeling.ingest.pipeline import ingest_path
 from store import accounts
 from store.db import open_db
+from test_app import uploaders
 
 pytest.importorskip("streamlit")
 from streamlit.testing.v1 import AppTest  # noqa: E402
@@ -92,7 +93,7 @@ def test_an_annotator_sees_only_annotator_pages_and_no_delete_or_upload(app_db):
     at = run("scripts", email="ann@studio.example")
     assert titles(at) == ["Scripts"]
     assert not any(b.key in ("delete", "ingest") for b in at.button)
-    assert not at.get("file_uploader")
+    assert not uploaders(at) and not at.get("file_uploader")
     assert not at.text_input  # no free-text annotator box once signed in
     assert any("ann@studio.example" in c.value for c in at.sidebar.caption)
     assert registered(at) == ["home", "scripts", "label", "script_view", "sequences"]
@@ -133,7 +134,7 @@ def test_single_user_mode_is_unchanged(app_db):
     assert titles(at) == ["Home"]  # the first screen: a way in
     at = run("scripts", annotator="ana")
     assert titles(at) == ["Scripts"] and at.text_input(key="annotator").value == "ana"
-    assert at.get("file_uploader")
+    assert uploaders(at)
 
 
 def test_titles_and_lines_with_markdown_render_as_text(app_db):

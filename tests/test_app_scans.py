@@ -30,10 +30,11 @@ def _scan_with_a_blank_back(tmp_path) -> bytes:
 @pytest.mark.slow
 def test_an_uploaded_scan_with_a_blank_back_lists_the_page_and_reads_it_again(app_db, tmp_path):
     db, _ = app_db
+    from labeling.ingest import jobs as ingest_jobs
+
     at = open_page("scripts")
-    at.file_uploader(key="upload").set_value([("clock_scan.pdf", _scan_with_a_blank_back(tmp_path),
-                                               "application/pdf")])
-    at.run()  # choosing the file starts its ingest
+    # what the upload route does once the chosen file is streamed (tests/test_upload_api.py sends real ones)
+    ingest_jobs.start_upload(db, "clock_scan.pdf", _scan_with_a_blank_back(tmp_path), client_id="scan-1")
     _wait_for_jobs(db, timeout_s=600)
     at.run()
     assert not at.exception and not at.error

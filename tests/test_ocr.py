@@ -158,3 +158,24 @@ def test_ink_the_page_read_skipped_is_read_from_its_crop(tmp_path):
     texts = [line.text for line in lines]
     assert texts.index("MARA") < texts.index("GET OUT OF MY LIGHTHOUSE") < len(texts) - 1  # in its place
     assert len(lines) == len(kept) + 1  # nothing else made up from the page's ink
+
+
+@pytest.mark.parametrize("text, conf, height, dust", [
+    ("a", 0.0, 4.0, True),        # a speck read as a letter, with no confidence
+    ("oo,", 0.16, 5.4, True),
+    (".", 0.81, 0.7, True),       # a dot far smaller than the page's letters
+    ("7", 0.47, 1.4, True),
+    ("TIM", 0.2, 11.2, False),    # a cue read poorly under a speck: three letters are kept
+    ("2.", 0.87, 8.3, False),     # a page number
+    ("12A", 0.95, 8.3, False),    # a scene number
+    ("I", 0.9, 8.0, False),       # a one-word line of dialogue read surely
+    ("Oh.", 0.35, 8.3, False),    # unsure, but a word at full height
+    ("--", 0.95, 0.7, False),     # a sure dash
+])
+def test_dust_lines_are_told_from_short_text(text, conf, height, dust):
+    from labeling.ingest.pdf.layout import PageLine
+    from labeling.ingest.pdf.ocr import is_dust
+
+    line = PageLine(text=text, x0=100.0, y0=300.0, x1=110.0, y1=300.0 + height, indent=10.0, gap_before=1.0,
+                    ocr_confidence=conf)
+    assert is_dust(line, text_h=8.3) is dust

@@ -65,9 +65,6 @@ def start_upload(db: Database, file_name: str, data: bytes | BinaryIO, *, ocr: s
     returns its job, and starts nothing."""
     if client_id is not None and (existing := job_store.job_for_client(db, client_id)) is not None:
         return existing
-    path = db_file(db)
-    if path is None:
-        raise ScriptlabelError("background ingest needs a database file, not an in-memory one")
     safe_name = Path(file_name).name or "upload.txt"
     stream = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
     size = _stream_size(stream)
@@ -75,19 +72,37 @@ def start_upload(db: Database, file_name: str, data: bytes | BinaryIO, *, ocr: s
         raise ScriptlabelError(f"{safe_name}: the file is empty; nothing to ingest")
     if limits is not None:
         limits.check_size(Path(safe_name), size)
-    staged = data_dir(db) / "uploads" / uuid.uuid4().hex / safe_name
-    staged.parent.mkdir(parents=True, exist_ok=True)
+    staged = staging_path(db, safe_name)
     try:
         with staged.open("wb") as out:
             shutil.copyfileobj(stream, out, COPY_CHUNK)
     except OSError:
         shutil.rmtree(staged.parent, ignore_errors=True)
         raise
+    return start_staged(db, staged, ocr=ocr, limits=limits, client_id=client_id)
+
+
+def staging_path(db: Database, safe_name: str) -> Path:
+    """A new folder of its own under the database's uploads folder, and the upload's path in it (the name
+    must be a bare file name: labeling.ingest.upload_api.safe_file_name)."""
+    if db_file(db) is None:
+        raise ScriptlabelError("background ingest needs a database file, not an in-memory one")
+    staged = data_dir(db) / "uploads" / uuid.uuid4().hex / safe_name
+    staged.parent.mkdir(parents=True, exist_ok=True)
+    return staged
+
+
+def start_staged(db: Database, staged: Path, *, ocr: str = "auto", limits=None, client_id: str | None = None) -> int:
+    """Queue a job for a file staged by `staging_path` and start its worker; returns the job id. The same
+    `client_id` twice (a rerun, a request sent again, two at once) gives the first job and drops this copy."""
+    path = db_file(db)
+    if path is None:
+        raise ScriptlabelError("background ingest needs a database file, not an in-memory one")
     options = {"ocr": ocr, **({"limits": dataclasses.asdict(limits)} if limits is not None else {})}
     try:
-        job_id = job_store.create_job(db, file_name=safe_name, staged_path=str(staged), options=options,
+        job_id = job_store.create_job(db, file_name=staged.name, staged_path=str(staged), options=options,
                                       client_id=client_id)
-    except sqlite3.IntegrityError:  # the same chosen file, started by a rerun that overlapped this one
+    except sqlite3.IntegrityError:  # the same chosen file, started by a rerun or request that overlapped this one
         shutil.rmtree(staged.parent, ignore_errors=True)
         existing = job_store.job_for_client(db, client_id) if client_id is not None else None
         if existing is None:

@@ -163,7 +163,8 @@ class IngestLimits:
     def check_pages(self, path: Path, pages: int) -> None:
         if pages > self.max_pages:
             raise IngestError(f"{path.name}: {pages} pages is over the limit of {self.max_pages}; nothing was stored "
-                              "(SCRIPTLABEL_MAX_PAGES raises it)")
+                              f"— split the PDF into parts of up to {self.max_pages} pages (e.g. qpdf "
+                              f"--split-pages={min(self.max_pages, 100)}) and upload each, or raise SCRIPTLABEL_MAX_PAGES")
 
     def check_lines(self, path: Path, lines: int) -> None:
         if lines > self.max_text_lines:
@@ -178,7 +179,7 @@ def ingest_path(
     title: str | None = None,
     ocr: str = "auto",
     workers: int | None = None,
-    dpi: int = 300,
+    dpi: int | None = None,
     allow_duplicate: bool = False,
     progress: ProgressFn | None = None,
     job_id: int | None = None,
@@ -194,7 +195,10 @@ def ingest_path(
     command line ingests any PDF it is given; the app passes its limits). Scanned pages are read on
     `workers` processes (default: one per core); a page that gives no lines is stored flagged.
     """
+    from labeling.ingest.pdf.ocr import DEFAULT_DPI
+
     workers = workers or default_workers()
+    dpi = dpi or DEFAULT_DPI
     try:
         prepared = _prepare(db, path, title=title, ocr=ocr, allow_duplicate=allow_duplicate, limits=limits)
     except ScriptlabelError as exc:

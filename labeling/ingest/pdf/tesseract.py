@@ -1,20 +1,28 @@
-"""Tesseract as a child process that dies with its ingest: word boxes (TSV) and page orientation (OSD).
+"""Tesseract as a child process that dies with its ingest: word boxes and page orientation (OSD).
 
-pytesseract starts tesseract with no way to tie it to its parent: a kill -9 of the ingest left it
-running (3 of 3 tries). Here each run is started with `die_with_parent` (PR_SET_PDEATHSIG) and
-killed at its time limit, and every image is checked against a bound before it is handed over:
-tesseract refuses an image taller or wider than 32,767 px after minutes of work.
+Two ways to run it, the same answers: a loaded engine kept between pages (`tesseract_server`, tesserocr
+in a child process; the default whenever tesserocr is installed) or the tesseract program started for
+each read (`SCRIPTLABEL_TESSERACT=program`, or when tesserocr is missing). pytesseract starts tesseract
+with no way to tie it to its parent: a kill -9 of the ingest left it running (3 of 3 tries). Here either
+child is started with `die_with_parent` (PR_SET_PDEATHSIG) and stopped at its processor-time limit, and
+every image is checked against a bound before it is handed over: tesseract refuses an image taller or
+wider than 32,767 px after minutes of work.
 """
 
 from __future__ import annotations
 
+import atexit
+import json
 import math
 import os
 import re
 import resource
+import select
 import signal
 import subprocess
+import sys
 import tempfile
+import threading
 from dataclasses import dataclass
 
 from store.types import ScriptlabelError
@@ -46,9 +54,12 @@ class TsvWord:
     text: str
 
 
-def _cpu_s() -> float:
+def cpu_seconds() -> float:
+    """Processor seconds of this process, the children it waited for and its loaded engine's reads (a child
+    still running, so not in RUSAGE_CHILDREN yet)."""
     own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
-    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+    engine = _ENGINE.unreaped_s if _ENGINE is not None and _ENGINE_PID == os.getpid() else 0.0
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime + engine
 
 
 class Deadline:
@@ -60,12 +71,12 @@ class Deadline:
 
     def __init__(self, seconds: float):
         self.seconds = seconds
-        self.start = _cpu_s()
+        self.start = cpu_seconds()
 
     def left(self) -> float:
         if not self.seconds:
             return 0.0
-        left = self.seconds - (_cpu_s() - self.start)
+        left = self.seconds - (cpu_seconds() - self.start)
         if left <= 0:
             raise TesseractTimeout(f"the page took more than {self.seconds:g} s of processor time")
         return left
@@ -93,8 +104,8 @@ def _preexec(cpu_s: float):
     return setup
 
 
-def _run(image, args: list[str], *, timeout_s: float) -> str:
-    """Run tesseract on `image`; `timeout_s` is processor time (0: no limit)."""
+def _run_program(image, args: list[str], *, timeout_s: float) -> str:
+    """Run the tesseract program on `image`; `timeout_s` is processor time (0: no limit)."""
     check_bounds(image)
     env = dict(os.environ, OMP_THREAD_LIMIT="1")  # pages run in parallel processes: one thread each
     with tempfile.TemporaryDirectory(prefix="scriptlabel-ocr-") as tmp:
@@ -119,7 +130,13 @@ def _run(image, args: list[str], *, timeout_s: float) -> str:
 
 def read_words(image, *, psm: int = 6, timeout_s: float = 0) -> list[TsvWord]:
     """The words tesseract reads in `image` (page segmentation mode `psm`), with boxes in pixels."""
-    out = _run(image, ["--psm", str(psm), "tsv"], timeout_s=timeout_s)
+    check_bounds(image)
+    engine = loaded_engine()
+    if engine is not None:
+        rows = engine.ask("words", image, psm=psm, timeout_s=timeout_s)["words"]
+        return [TsvWord(int(l), int(t), int(w), int(h), float(c), str(x).strip()) for l, t, w, h, c, x in rows
+                if str(x).strip() and c >= 0]
+    out = _run_program(image, ["--psm", str(psm), "tsv"], timeout_s=timeout_s)
     words = []
     for row in out.splitlines()[1:]:
         cols = row.split("\t")
@@ -140,11 +157,149 @@ _CONFIDENCE = re.compile(r"Orientation confidence:\s*([\d.]+)")
 def orientation(image, *, timeout_s: float = 0) -> tuple[int, float] | None:
     """(degrees to turn the image clockwise to make its text upright, tesseract's confidence), or None
     when tesseract cannot tell (too little text)."""
+    check_bounds(image)
+    engine = loaded_engine()
+    if engine is not None:
+        found = engine.ask("osd", image, timeout_s=timeout_s)["osd"]
+        return (int(found[0]) % 360, float(found[1])) if found else None
     try:
-        out = _run(image, ["--psm", "0"], timeout_s=timeout_s)
+        out = _run_program(image, ["--psm", "0"], timeout_s=timeout_s)
     except TesseractFailed:  # "Too few characters. Skipping this page"
         return None
     rotate, conf = _ROTATE.search(out), _CONFIDENCE.search(out)
     if not rotate:
         return None
     return int(rotate.group(1)) % 360, float(conf.group(1)) if conf else 0.0
+
+
+class LoadedEngine:
+    """This process's `tesseract_server` child: started on first use, started again after it was stopped
+    at a time limit, crashed or left when idle. One read at a time (a lock: the app reads in threads)."""
+
+    def __init__(self):
+        self._proc: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        self.unreaped_s = 0.0  # processor seconds of reads by the running child (counted by the kernel once reaped)
+
+    def _start(self) -> subprocess.Popen:
+        env = dict(os.environ, OMP_THREAD_LIMIT="1")
+        proc = subprocess.Popen([sys.executable, "-m", "labeling.ingest.pdf.tesseract_server"], stdin=subprocess.PIPE,
+                                stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
+                                preexec_fn=_preexec(0))
+        hello = _answer(proc, wall_s=120.0)
+        if not hello or "ready" not in hello:
+            _stop(proc)
+            raise EngineUnavailable((hello or {}).get("error", "the tesseract engine did not start"))
+        return proc
+
+    def ask(self, op: str, image, *, psm: int = 6, timeout_s: float = 0) -> dict:
+        grey = image.convert("L")
+        header = json.dumps({"op": op, "psm": psm, "width": grey.width, "height": grey.height,
+                             "cpu_s": timeout_s}).encode() + b"\n"
+        with self._lock:
+            for attempt in (1, 2):
+                if self._proc is None or self._proc.poll() is not None:
+                    self._proc = self._start()
+                proc = self._proc
+                try:
+                    proc.stdin.write(header)
+                    proc.stdin.write(grey.tobytes())
+                    proc.stdin.flush()
+                except BrokenPipeError:  # it left while idle just now: once more with a new one
+                    self._proc = None
+                    if attempt == 1:
+                        continue
+                    raise TesseractFailed("the tesseract engine stopped before reading") from None
+                answer = _answer(proc, wall_s=max(60.0, WALL_PER_CPU_S * timeout_s) if timeout_s else None)
+                if answer is None:
+                    self._proc = None
+                    code = self._reap(proc)
+                    if timeout_s and code in (-signal.SIGXCPU, -signal.SIGKILL, None):
+                        raise TesseractTimeout(f"tesseract used more than {timeout_s:g} s of processor time")
+                    raise TesseractFailed(f"the tesseract engine stopped (exit status {code})")
+                self.unreaped_s += float(answer.get("cpu_s", 0.0))
+                if "error" in answer:
+                    raise TesseractFailed(answer["error"])
+                return answer
+        raise AssertionError("unreachable")
+
+    def _reap(self, proc: subprocess.Popen) -> int | None:
+        code = _stop(proc)
+        self.unreaped_s = 0.0  # reaped: the kernel counts its time among this process's children now
+        return code
+
+    def close(self) -> None:
+        """Let the child leave (its pipe closes) and reap it, so its processor time is counted as ours."""
+        with self._lock:
+            if self._proc is not None:
+                try:
+                    self._proc.stdin.close()
+                    self._proc.wait(timeout=10)
+                except (OSError, subprocess.TimeoutExpired):
+                    pass
+                self._reap(self._proc)
+                self._proc = None
+
+
+class EngineUnavailable(ScriptlabelError):
+    """tesserocr or its language data is missing: the tesseract program is used instead."""
+
+
+def _answer(proc: subprocess.Popen, *, wall_s: float | None) -> dict | None:
+    """The child's next JSON line, or None when it died or gave none within `wall_s` (a last resort: the
+    processor-time limit is the kernel's)."""
+    ready, _w, _x = select.select([proc.stdout], [], [], wall_s)
+    if not ready:
+        return None
+    line = proc.stdout.readline()
+    return json.loads(line) if line else None
+
+
+def _stop(proc: subprocess.Popen) -> int | None:
+    """Kill and reap the child; its exit status (None if it was still running: killed at the wall limit)."""
+    code = proc.poll()
+    if code is None:
+        proc.kill()
+        proc.wait()
+    for stream in (proc.stdin, proc.stdout):
+        try:
+            stream.close()
+        except OSError:
+            pass
+    return code
+
+
+_ENGINE: LoadedEngine | None = None
+_ENGINE_PID: int | None = None
+_NO_ENGINE = False
+
+
+def loaded_engine() -> LoadedEngine | None:
+    """This process's loaded engine, or None to run the tesseract program per read: when
+    SCRIPTLABEL_TESSERACT=program, or tesserocr cannot start here (said once on stderr)."""
+    global _ENGINE, _ENGINE_PID, _NO_ENGINE
+    if _NO_ENGINE or os.environ.get("SCRIPTLABEL_TESSERACT", "").lower() == "program":
+        return None
+    if _ENGINE is None or _ENGINE_PID != os.getpid():  # a forked worker starts its own
+        import importlib.util
+
+        if importlib.util.find_spec("tesserocr") is None:
+            _NO_ENGINE = True
+            return None
+        _ENGINE, _ENGINE_PID = LoadedEngine(), os.getpid()
+        atexit.register(close_engine)
+        try:
+            with _ENGINE._lock:
+                _ENGINE._proc = _ENGINE._start()
+        except EngineUnavailable as exc:
+            print(f"scriptlabel: tesserocr cannot be used ({exc}); running the tesseract program for each read",
+                  file=sys.stderr)
+            _ENGINE, _NO_ENGINE = None, True
+            return None
+    return _ENGINE
+
+
+def close_engine() -> None:
+    """Stop this process's loaded engine (at exit, and in an OCR worker's clean-up)."""
+    if _ENGINE is not None and _ENGINE_PID == os.getpid():
+        _ENGINE.close()
