@@ -172,9 +172,10 @@ def test_page_of_image_noise_is_flagged_in_the_report_and_the_scripts_view(cli, 
     result = cli("ingest", str(pdf), "--workers", "1", "--dpi", "200")
     assert result.exit_code == 0, result.stderr
     [report] = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
-    # tesseract "reads" 173 lines of junk in it (mean confidence 0.21): none of them is stored
+    # tesseract "reads" lines of junk in it (specks, or words at a mean confidence of 0.2): none is stored
     [flagged] = report["flagged_pages"]
-    assert flagged["page"] == 2 and flagged["flag"] == "no_text" and "noise" in flagged["note"]
+    assert flagged["page"] == 2 and flagged["flag"] == "no_text"
+    assert flagged["note"].startswith(("OCR read only noise", "OCR found no text it could read")), flagged
     assert "page 2 stored without lines" in result.stderr
     assert report["low_confidence_pages"] == [] and 10 <= report["lines"] <= 12
     [row] = scripts_overview(open_db(cli.db_file)).to_dict("records")

@@ -167,7 +167,8 @@ def test_tag_baselines_are_compared_with_f1_and_auc():
     factories = {"majority": MajorityClassifier, "logistic": TfidfLogisticClassifier}
     result = compare_tag_models(docs, tags, factories, n_boot=100)
     out = result.to_dict()
-    assert set(out) == {"cv", "winner", "verdict"}
+    assert set(out) == {"cv", "winner", "verdict", "beats_majority"}
+    assert out["beats_majority"] is (out["winner"] != "majority" and "beats the majority" in out["verdict"])
     for summary in out["cv"].values():
         assert set(summary) == {"micro_f1", "macro_f1", "roc_auc", "ci95"}
     assert out["cv"]["majority"]["roc_auc"] == 0.5
