@@ -28,7 +28,10 @@ def test_export_over_the_database_or_its_journal_is_refused(cli, stocked, suffix
         message = error_line(cli("export", "--format", "csv", "--out", str(target), *force))
         assert target.name in message and "database" in message
         assert db_dump(cli.db_file) == stocked  # every label still there
-        assert target.exists() == existed
+        if suffix in ("-wal", "-shm"):  # SQLite itself removes these when the last connection closes
+            assert not target.exists() or not target.read_bytes().startswith(b"script_id")
+        else:
+            assert target.exists() == existed
 
 
 def test_export_into_the_media_folder_or_over_another_database_is_refused(cli, stocked, tmp_path):
