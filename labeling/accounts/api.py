@@ -130,6 +130,16 @@ def _form(*, next_path: str, message: str = "", name: str = "", status: int = 20
                                    "frame-ancestors 'none'", **(headers or {})})
 
 
+
+async def _form_fields(request: Request, *, refused: str) -> dict | Response:
+    """A posted form's fields, or the response refusing it: from another site (403) or too large (413)."""
+    if not _same_origin(request):
+        return Response(refused, status_code=403)
+    body = await request.body()
+    if len(body) > MAX_FORM:
+        return Response("form too large", status_code=413)
+    return {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+
 def _same_origin(request: Request) -> bool:
     """A browser posting the form from another site sends that site's Origin: refuse it."""
     origin = request.headers.get("origin")
@@ -171,12 +181,9 @@ def routes(db_path: str | Path, *, session_ttl_s: float = accounts.SESSION_TTL_S
     async def login(request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
 
-        if not _same_origin(request):
-            return Response("sign-in from another site refused", status_code=403)
-        body = await request.body()
-        if len(body) > MAX_FORM:
-            return Response("form too large", status_code=413)
-        fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        fields = await _form_fields(request, refused="sign-in from another site refused")
+        if isinstance(fields, Response):
+            return fields
         client = request.client.host if request.client else "?"
         try:
             return await run_in_threadpool(sign_in, fields, client, request.url.scheme == "https")
@@ -237,12 +244,9 @@ def routes(db_path: str | Path, *, session_ttl_s: float = accounts.SESSION_TTL_S
     async def reset(request: Request) -> Response:
         from starlette.concurrency import run_in_threadpool
 
-        if not _same_origin(request):
-            return Response("a password set from another site is refused", status_code=403)
-        body = await request.body()
-        if len(body) > MAX_FORM:
-            return Response("form too large", status_code=413)
-        fields = {k: v[0] for k, v in parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True).items()}
+        fields = await _form_fields(request, refused="a password set from another site is refused")
+        if isinstance(fields, Response):
+            return fields
         try:
             return await run_in_threadpool(set_password, fields)
         except Exception:  # never a traceback in the browser
